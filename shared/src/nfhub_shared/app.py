@@ -1,0 +1,212 @@
+"""The app factory every service uses: docs served offline, health, metrics, errors, middleware."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from importlib.resources import files
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from redis.asyncio import Redis
+from sqlalchemy import text
+
+from nfhub_shared.auth.identity import IdentityResolver, RemoteIdentity
+from nfhub_shared.auth.tokens import ServiceTokens
+from nfhub_shared.config import BaseServiceSettings
+from nfhub_shared.db.engine import create_engine, create_sessionmaker
+from nfhub_shared.errors import ServiceUnavailable, install_error_handlers
+from nfhub_shared.logging import configure_logging
+from nfhub_shared.middleware import (
+    ApiVersionMiddleware,
+    BodySizeLimitMiddleware,
+    HttpMetrics,
+    RequestContextMiddleware,
+)
+from nfhub_shared.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter, enforce_rate_limit
+
+API_PREFIX = "/api/v1"
+STATIC_PATH = "/_static"
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+IdentityFactory = Callable[[FastAPI], IdentityResolver]
+
+
+def _docs_static_dir() -> str:
+    return str(files("fastapi_offline") / "static")
+
+
+def _install_docs(app: FastAPI, title: str) -> None:
+    app.mount(STATIC_PATH, StaticFiles(directory=_docs_static_dir()), name="docs-static")
+
+    def static_url(request: Request, name: str) -> str:
+        return f"{request.scope.get('root_path', '')}{STATIC_PATH}/{name}"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{title} — Swagger UI",
+            oauth2_redirect_url=f"{root}/docs/oauth2-redirect",
+            swagger_js_url=static_url(request, "swagger-ui-bundle.js"),
+            swagger_css_url=static_url(request, "swagger-ui.css"),
+            swagger_favicon_url=static_url(request, "favicon.png"),
+            swagger_ui_parameters={"persistAuthorization": True, "displayRequestDuration": True},
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get("/redoc", include_in_schema=False)
+    async def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        response = get_redoc_html(
+            openapi_url=f"{root}/openapi.json",
+            title=f"{title} — ReDoc",
+            redoc_js_url=static_url(request, "redoc.standalone.js"),
+            redoc_favicon_url=static_url(request, "favicon.png"),
+            with_google_fonts=False,
+        )
+        # ReDoc 2 always draws a logo from its CDN; the policy keeps the page offline.
+        response.headers["Content-Security-Policy"] = "img-src 'self' data:"
+        return response
+
+
+def _install_health(app: FastAPI) -> None:
+    @app.get("/healthz", include_in_schema=True, tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=True, tags=["health"])
+    async def readyz(request: Request) -> dict[str, str]:
+        """Readiness: the database answers."""
+        try:
+            async with request.app.state.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+        except Exception as exc:  # any failure means "not ready", whatever its kind
+            raise ServiceUnavailable("The database is not reachable.") from exc
+        return {"status": "ready", "database": "ok"}
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _remote_identity(app: FastAPI) -> IdentityResolver:
+    settings: BaseServiceSettings = app.state.settings
+    return RemoteIdentity(
+        app.state.http_client,
+        admin_url=str(settings.ADMIN_URL),
+        service_tokens=app.state.service_tokens,
+        jwks_cooldown_seconds=settings.JWKS_REFRESH_COOLDOWN_SECONDS,
+        token_ttl_seconds=settings.TOKEN_CACHE_TTL_SECONDS,
+        role_ttl_seconds=settings.ROLE_CACHE_TTL_SECONDS,
+    )
+
+
+def create_app(
+    settings: BaseServiceSettings,
+    *,
+    title: str,
+    description: str,
+    routers: Sequence[APIRouter],
+    version: str = "1.0.0",
+    lifespan: Lifespan | None = None,
+    identity_factory: IdentityFactory = _remote_identity,
+    http_transport: httpx.AsyncBaseTransport | None = None,
+    openapi_tags: list[dict[str, Any]] | None = None,
+    root_routers: Sequence[APIRouter] = (),
+    body_limit_exempt_prefixes: tuple[str, ...] = (),
+) -> FastAPI:
+    """Build a service: ``routers`` go under /api/v1 with rate limits, ``root_routers`` at /.
+
+    ``http_transport`` lets tests route service-to-service HTTP to an in-process app.
+    """
+    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
+
+    @asynccontextmanager
+    async def app_lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            engine = create_engine(settings)
+            stack.push_async_callback(engine.dispose)
+            app.state.engine = engine
+            app.state.sessionmaker = create_sessionmaker(engine)
+            client = httpx.AsyncClient(transport=http_transport, follow_redirects=False)
+            stack.push_async_callback(client.aclose)
+            app.state.http_client = client
+            app.state.rate_limiter = _make_rate_limiter(settings)
+            stack.push_async_callback(app.state.rate_limiter.close)
+            app.state.identity = identity_factory(app)
+            if lifespan is not None:
+                await stack.enter_async_context(lifespan(app))
+            yield
+
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        root_path=settings.ROOT_PATH,
+        lifespan=app_lifespan,
+        openapi_tags=openapi_tags,
+        separate_input_output_schemas=False,
+        responses={
+            401: {"description": "Missing, invalid or expired token (problem+json)"},
+            422: {"description": "Validation failed (problem+json)"},
+        },
+    )
+    app.state.settings = settings
+    app.state.service_tokens = ServiceTokens(
+        settings.SERVICE_SECRET.get_secret_value(), settings.SERVICE_NAME
+    )
+    app.state.metrics_registry = CollectorRegistry(auto_describe=True)
+
+    install_error_handlers(app)
+    _install_docs(app, title)
+    _install_health(app)
+    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(enforce_rate_limit)])
+    for router in routers:
+        api.include_router(router)
+    app.include_router(api)
+    for router in root_routers:
+        app.include_router(router)
+
+    # Added last = outermost: the request id and metrics see every response, even a 400/413.
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.MAX_REQUEST_BODY_BYTES,
+        exempt_prefixes=body_limit_exempt_prefixes,
+    )
+    app.add_middleware(ApiVersionMiddleware)
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=HttpMetrics(app.state.metrics_registry),
+        service=settings.SERVICE_NAME,
+    )
+    return app
+
+
+def _make_rate_limiter(settings: BaseServiceSettings) -> RateLimiter:
+    if settings.REDIS_URL is not None:
+        redis = Redis.from_url(settings.REDIS_URL.get_secret_value())
+        return RedisRateLimiter(redis, settings.RATE_LIMIT_WINDOW_SECONDS)
+    return InProcessRateLimiter(settings.RATE_LIMIT_WINDOW_SECONDS)
+
+

@@ -1,0 +1,147 @@
+"""Where a service learns who a token belongs to and what role it has in a project.
+
+Other services ask admin over HTTP (service-authenticated) and cache the answers for at most
+60 s, so a revoked token or a removed member loses access within a minute everywhere. Admin
+itself answers from its own database through the same interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass
+from typing import Protocol
+
+import httpx
+import structlog
+from cachetools import TTLCache
+from jwt import PyJWK
+
+from nfhub_shared.auth.principal import Principal, ProjectRole
+from nfhub_shared.auth.scopes import parse_scopes
+from nfhub_shared.auth.tokens import JwksCache, ServiceTokens, hash_token
+from nfhub_shared.errors import ServiceUnavailable
+
+logger = structlog.get_logger("nfhub.identity")
+
+# Unknown answers ("no such token", "not a member") are cached briefly: long enough to blunt
+# a flood, short enough that a member who was just added is not kept waiting.
+NEGATIVE_CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Membership:
+    org_id: uuid.UUID
+    role: ProjectRole
+
+
+class IdentityResolver(Protocol):
+    async def signing_key(self, kid: str) -> PyJWK | None: ...
+
+    async def resolve_pat(self, token: str) -> Principal | None: ...
+
+    async def project_membership(
+        self, principal: Principal, project_id: uuid.UUID
+    ) -> Membership | None: ...
+
+
+class _Absent:
+    pass
+
+
+_ABSENT = _Absent()
+
+
+class RemoteIdentity:
+    """IdentityResolver backed by admin's JWKS, introspection and membership endpoints."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        admin_url: str,
+        service_tokens: ServiceTokens,
+        jwks_cooldown_seconds: float,
+        token_ttl_seconds: float,
+        role_ttl_seconds: float,
+        max_entries: int = 10_000,
+    ) -> None:
+        base = admin_url.rstrip("/")
+        self.client = client
+        self.admin_url = base
+        self.service_tokens = service_tokens
+        self.jwks = JwksCache(
+            client, f"{base}/.well-known/jwks.json", cooldown_seconds=jwks_cooldown_seconds
+        )
+        self._tokens: TTLCache[str, Principal | _Absent] = TTLCache(max_entries, token_ttl_seconds)
+        self._negative_tokens: TTLCache[str, _Absent] = TTLCache(
+            max_entries, min(NEGATIVE_CACHE_SECONDS, token_ttl_seconds)
+        )
+        self._roles: TTLCache[tuple[str, uuid.UUID], Membership] = TTLCache(
+            max_entries, role_ttl_seconds
+        )
+        self._negative_roles: TTLCache[tuple[str, uuid.UUID], _Absent] = TTLCache(
+            max_entries, min(NEGATIVE_CACHE_SECONDS, role_ttl_seconds)
+        )
+        self._lock = asyncio.Lock()
+
+    async def signing_key(self, kid: str) -> PyJWK | None:
+        return await self.jwks.get_key(kid)
+
+    async def resolve_pat(self, token: str) -> Principal | None:
+        key = hash_token(token)
+        cached = self._tokens.get(key) or self._negative_tokens.get(key)
+        if isinstance(cached, Principal):
+            return cached
+        if cached is not None:
+            return None
+        body = await self._post("/api/v1/internal/introspect", {"token": token})
+        if not body.get("active"):
+            self._negative_tokens[key] = _ABSENT
+            return None
+        principal = Principal(
+            subject=str(body["sub"]),
+            kind="pat",
+            scopes=parse_scopes(body.get("scope")),
+            username=body.get("username"),
+            token_id=body.get("token_id"),
+        )
+        self._tokens[key] = principal
+        return principal
+
+    async def project_membership(
+        self, principal: Principal, project_id: uuid.UUID
+    ) -> Membership | None:
+        key = (principal.subject, project_id)
+        cached = self._roles.get(key)
+        if cached is not None:
+            return cached
+        if key in self._negative_roles:
+            return None
+        body = await self._post(
+            "/api/v1/internal/project-access",
+            {"user_id": principal.subject, "project_id": str(project_id)},
+        )
+        if not body.get("role"):
+            self._negative_roles[key] = _ABSENT
+            return None
+        membership = Membership(org_id=uuid.UUID(body["org_id"]), role=ProjectRole(body["role"]))
+        self._roles[key] = membership
+        return membership
+
+    async def _post(self, path: str, payload: dict[str, str]) -> dict[str, object]:
+        try:
+            response = await self.client.post(
+                self.admin_url + path,
+                json=payload,
+                headers={"Authorization": f"Bearer {self.service_tokens.token()}"},
+                timeout=5.0,
+            )
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            logger.warning("admin call failed", path=path, error=type(exc).__name__)
+            raise ServiceUnavailable("The identity service (admin) is not reachable.") from exc
+        if not isinstance(body, dict):
+            raise ServiceUnavailable("The identity service (admin) gave an unexpected answer.")
+        return body

@@ -1,0 +1,172 @@
+"""Token formats and verification: admin's JWTs (EdDSA, JWKS), opaque PATs, service tokens."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import jwt
+import structlog
+from jwt import PyJWK, PyJWKSet
+
+from nfhub_shared.auth.principal import Principal
+from nfhub_shared.auth.scopes import parse_scopes
+from nfhub_shared.errors import ServiceUnavailable, Unauthorized
+
+PAT_PREFIX = "nfh_pat_"
+REFRESH_PREFIX = "nfh_rt_"
+ACCESS_TOKEN_ALGORITHMS = ("EdDSA",)
+SERVICE_TOKEN_ALGORITHM = "HS256"
+SERVICE_TOKEN_AUDIENCE = "nfhub-internal"
+SERVICE_TOKEN_ISSUER = "nfhub-service"
+SERVICE_TOKEN_TTL_SECONDS = 120
+
+logger = structlog.get_logger("nfhub.auth")
+
+
+def new_opaque_token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def hash_token(token: str) -> str:
+    """Tokens are 256-bit random strings: a plain SHA-256 is enough to store them safely."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+KeyLookup = Callable[[str], Awaitable[PyJWK | None]]
+
+
+class JwksCache:
+    """admin's public keys, fetched once and refetched when a token names an unknown ``kid``.
+
+    Refetches are spaced by a cooldown so a flood of tokens with made-up kids cannot turn
+    into a flood of requests to admin.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, url: str, *, cooldown_seconds: float) -> None:
+        self.client = client
+        self.url = url
+        self.cooldown_seconds = cooldown_seconds
+        self._keys: dict[str, PyJWK] = {}
+        self._fetched_at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def get_key(self, kid: str) -> PyJWK | None:
+        key = self._keys.get(kid)
+        if key is not None:
+            return key
+        async with self._lock:
+            key = self._keys.get(kid)
+            if key is not None:
+                return key
+            now = time.monotonic()
+            if self._fetched_at is not None and now - self._fetched_at < self.cooldown_seconds:
+                return None
+            await self._refresh()
+            self._fetched_at = time.monotonic()
+            return self._keys.get(kid)
+
+    async def _refresh(self) -> None:
+        try:
+            response = await self.client.get(self.url, timeout=5.0)
+            response.raise_for_status()
+            keyset = PyJWKSet.from_dict(response.json())
+        except (httpx.HTTPError, ValueError, jwt.PyJWKSetError) as exc:
+            logger.warning("jwks fetch failed", url=self.url, error=type(exc).__name__)
+            raise ServiceUnavailable("The identity service's keys cannot be fetched.") from exc
+        self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
+
+
+def verify_access_token(
+    token: str, key: PyJWK | Any, *, issuer: str, audience: str, leeway: int
+) -> dict[str, Any]:
+    claims: dict[str, Any] = jwt.decode(
+        token,
+        key=key,
+        algorithms=list(ACCESS_TOKEN_ALGORITHMS),
+        issuer=issuer,
+        audience=audience,
+        leeway=leeway,
+        options={"require": ["exp", "iat", "nbf", "sub", "iss", "aud", "jti"]},
+    )
+    if claims.get("typ") != "access":
+        raise jwt.InvalidTokenError("not an access token")
+    return claims
+
+
+async def principal_from_jwt(
+    token: str, key_lookup: KeyLookup, *, issuer: str, audience: str, leeway: int
+) -> Principal:
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("The bearer token is not a valid token.") from exc
+    algorithm = header.get("alg")
+    kid = header.get("kid")
+    # Decide the algorithm from our own list before looking at any key, so "none" or an HMAC
+    # keyed with our public key can never be chosen by the token.
+    if algorithm not in ACCESS_TOKEN_ALGORITHMS or not isinstance(kid, str):
+        raise Unauthorized("The bearer token is not signed the way nfhub signs tokens.")
+    key = await key_lookup(kid)
+    if key is None:
+        raise Unauthorized("The bearer token was signed with an unknown key.")
+    try:
+        claims = verify_access_token(token, key, issuer=issuer, audience=audience, leeway=leeway)
+    except jwt.ExpiredSignatureError as exc:
+        raise Unauthorized("The access token has expired; refresh it or log in again.") from exc
+    except jwt.InvalidTokenError as exc:
+        raise Unauthorized("The bearer token is not valid.") from exc
+    return Principal(
+        subject=str(claims["sub"]),
+        kind="user",
+        scopes=parse_scopes(claims.get("scope")),
+        username=claims.get("preferred_username"),
+        token_id=str(claims["jti"]),
+    )
+
+
+class ServiceTokens:
+    """Short-lived HS256 tokens that services present to each other's internal endpoints."""
+
+    def __init__(self, secret: str, service_name: str) -> None:
+        self._secret = secret
+        self.service_name = service_name
+        self._cached: tuple[str, float] | None = None
+
+    def token(self) -> str:
+        now = time.time()
+        if self._cached and self._cached[1] - now > SERVICE_TOKEN_TTL_SECONDS / 2:
+            return self._cached[0]
+        expires = now + SERVICE_TOKEN_TTL_SECONDS
+        token = jwt.encode(
+            {
+                "iss": SERVICE_TOKEN_ISSUER,
+                "aud": SERVICE_TOKEN_AUDIENCE,
+                "sub": self.service_name,
+                "iat": int(now),
+                "exp": int(expires),
+            },
+            self._secret,
+            algorithm=SERVICE_TOKEN_ALGORITHM,
+        )
+        self._cached = (token, expires)
+        return token
+
+    def verify(self, token: str) -> Principal:
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=[SERVICE_TOKEN_ALGORITHM],
+                audience=SERVICE_TOKEN_AUDIENCE,
+                issuer=SERVICE_TOKEN_ISSUER,
+                options={"require": ["exp", "iat", "sub"]},
+            )
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized("This endpoint is for nfhub services only.") from exc
+        return Principal(subject=str(claims["sub"]), kind="service")

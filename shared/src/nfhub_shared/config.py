@@ -1,0 +1,105 @@
+"""Settings shared by every service.
+
+Each service subclasses `BaseServiceSettings` with its own env prefix (``ADMIN_``, ``FILES_``…).
+Stack-wide variables (``DATABASE_URL``, ``SERVICE_SECRET``…) may also be given without the prefix,
+so one ``.env`` configures the whole stack while ``ADMIN_DATABASE_URL`` still wins for one service.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+DEV_SERVICE_SECRET = "dev-service-secret-change-me"  # noqa: S105 - the known default we refuse outside dev
+
+Environment = Literal["dev", "test", "production"]
+
+
+class BaseServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_prefix="NFHUB_")
+
+    SERVICE_NAME: str = "nfhub"
+    ENVIRONMENT: Environment = "dev"
+    LOG_LEVEL: str = "INFO"
+    LOG_JSON: bool = True
+
+    DATABASE_URL: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    DATABASE_POOL_SIZE: int = Field(default=10, ge=1)
+    DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
+    DATABASE_STATEMENT_TIMEOUT_MS: int = Field(default=30_000, ge=0)
+
+    ADMIN_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8001")
+    PUBLIC_URL: AnyHttpUrl | None = None
+    ROOT_PATH: str = ""
+
+    SERVICE_SECRET: SecretStr = SecretStr(DEV_SERVICE_SECRET)
+    JWT_ISSUER: str = "nfhub-admin"
+    JWT_AUDIENCE: str = "nfhub"
+    JWT_LEEWAY_SECONDS: int = Field(default=10, ge=0, le=120)
+    JWKS_REFRESH_COOLDOWN_SECONDS: float = Field(default=5.0, ge=0)
+    TOKEN_CACHE_TTL_SECONDS: float = Field(default=60.0, ge=0, le=60)
+    ROLE_CACHE_TTL_SECONDS: float = Field(default=60.0, ge=0, le=60)
+
+    REDIS_URL: SecretStr | None = None
+    RATE_LIMIT_ENABLED: bool = True
+    RATE_LIMIT_WINDOW_SECONDS: int = Field(default=60, ge=1)
+    RATE_LIMIT_READ: int = Field(default=1200, ge=1)
+    RATE_LIMIT_WRITE: int = Field(default=300, ge=1)
+    RATE_LIMIT_AUTH: int = Field(default=30, ge=1)
+
+    MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        unprefixed = EnvSettingsSource(settings_cls, env_prefix="")
+        return init_settings, env_settings, unprefixed, dotenv_settings, file_secret_settings
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets_outside_dev(self) -> BaseServiceSettings:
+        if self.ENVIRONMENT == "production":
+            for name, value in self.default_secrets().items():
+                if value:
+                    raise ValueError(
+                        f"{name} still has its development default; set a real secret "
+                        f"before running with ENVIRONMENT=production"
+                    )
+        return self
+
+    def default_secrets(self) -> dict[str, bool]:
+        """Which secrets still hold a development default (subclasses add theirs)."""
+        return {"SERVICE_SECRET": self.SERVICE_SECRET.get_secret_value() == DEV_SERVICE_SECRET}
+
+    @property
+    def database_url(self) -> str:
+        return normalise_database_url(self.DATABASE_URL.get_secret_value())
+
+    @property
+    def rate_limits(self) -> dict[str, int]:
+        return {
+            "read": self.RATE_LIMIT_READ,
+            "write": self.RATE_LIMIT_WRITE,
+            "auth": self.RATE_LIMIT_AUTH,
+        }
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain ``postgresql://`` URLs (as printed by pgserver or libpq users) for asyncpg."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+

@@ -1,0 +1,270 @@
+"""One error hierarchy, rendered as RFC 9457 problem+json by `install_error_handlers`."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://nfhub.dev/problems/"
+
+logger = structlog.get_logger("nfhub.errors")
+
+
+class AppError(Exception):
+    """A failure the client can understand; subclasses fix status, type and title."""
+
+    status_code = 500
+    type_slug = "internal-error"
+    title = "Internal server error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, Any]] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = list(errors) if errors else None
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})
+
+
+class BadRequest(AppError):
+    status_code = 400
+    type_slug = "bad-request"
+    title = "Bad request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    type_slug = "unauthorized"
+    title = "Authentication required"
+
+    def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
+        super().__init__(detail, **kwargs)
+        self.headers.setdefault(
+            "WWW-Authenticate", 'Bearer realm="nfhub", error="invalid_token"'
+        )
+
+
+class Forbidden(AppError):
+    status_code = 403
+    type_slug = "forbidden"
+    title = "Forbidden"
+
+
+class NotFound(AppError):
+    status_code = 404
+    type_slug = "not-found"
+    title = "Not found"
+
+
+class MethodNotAllowed(AppError):
+    status_code = 405
+    type_slug = "method-not-allowed"
+    title = "Method not allowed"
+
+
+class Conflict(AppError):
+    status_code = 409
+    type_slug = "conflict"
+    title = "Conflict"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    type_slug = "payload-too-large"
+    title = "Payload too large"
+
+
+class UnsupportedMediaType(AppError):
+    status_code = 415
+    type_slug = "unsupported-media-type"
+    title = "Unsupported media type"
+
+
+class ValidationFailed(AppError):
+    status_code = 422
+    type_slug = "validation-error"
+    title = "Validation failed"
+
+
+class RateLimited(AppError):
+    status_code = 429
+    type_slug = "rate-limited"
+    title = "Too many requests"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    type_slug = "service-unavailable"
+    title = "Service unavailable"
+
+
+_STATUS_ERRORS: dict[int, type[AppError]] = {
+    cls.status_code: cls
+    for cls in (
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        MethodNotAllowed,
+        Conflict,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        ValidationFailed,
+        RateLimited,
+        ServiceUnavailable,
+    )
+}
+
+
+def problem_response(
+    request: Request | None,
+    *,
+    status: int,
+    title: str,
+    detail: str,
+    type_slug: str,
+    errors: Sequence[Mapping[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    error_id = uuid.uuid4().hex
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + type_slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path if request is not None else None,
+        "error_id": error_id,
+    }
+    if errors:
+        body["errors"] = list(errors)
+    if extra:
+        body.update(extra)
+    log = logger.error if status >= 500 else logger.info
+    log("problem", status=status, type=type_slug, detail=detail, error_id=error_id)
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+
+
+def render_app_error(request: Request | None, exc: AppError) -> JSONResponse:
+    return problem_response(
+        request,
+        status=exc.status_code,
+        title=exc.title,
+        detail=exc.detail,
+        type_slug=exc.type_slug,
+        errors=exc.errors,
+        headers=exc.headers,
+        extra=exc.extra,
+    )
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    items = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        items.append(
+            {
+                "location": location[0] if location else "body",
+                "field": ".".join(location[1:]) if len(location) > 1 else None,
+                "message": error.get("msg", "invalid value"),
+                "type": error.get("type", "value_error"),
+            }
+        )
+    return items
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, AppError)
+        return render_app_error(request, exc)
+
+    async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = _validation_errors(exc)
+        fields = ", ".join(
+            f"{e['location']}.{e['field']}" if e["field"] else e["location"] for e in errors
+        )
+        return problem_response(
+            request,
+            status=422,
+            title=ValidationFailed.title,
+            detail=f"The request is not valid: check {fields}.",
+            type_slug=ValidationFailed.type_slug,
+            errors=errors,
+        )
+
+    async def handle_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        error_cls = _STATUS_ERRORS.get(exc.status_code, AppError)
+        detail = exc.detail if isinstance(exc.detail, str) else error_cls.title
+        headers = dict(exc.headers or {})
+        if exc.status_code == 401:
+            headers.setdefault("WWW-Authenticate", 'Bearer realm="nfhub"')
+        return problem_response(
+            request,
+            status=exc.status_code,
+            title=error_cls.title if error_cls is not AppError else "Error",
+            detail=detail,
+            type_slug=error_cls.type_slug if error_cls is not AppError else "error",
+            headers=headers,
+        )
+
+    async def handle_integrity(request: Request, exc: Exception) -> JSONResponse:
+        # Reaching here means a constraint the service did not check first: a race with
+        # another request, most often. The client can retry or fix its input.
+        return problem_response(
+            request,
+            status=409,
+            title=Conflict.title,
+            detail="The change conflicts with the current state (a concurrent update or a "
+            "duplicate); reload and try again.",
+            type_slug=Conflict.type_slug,
+        )
+
+    async def handle_database_down(request: Request, exc: Exception) -> JSONResponse:
+        logger.error("dependency unavailable", error=type(exc).__name__)
+        return problem_response(
+            request,
+            status=503,
+            title=ServiceUnavailable.title,
+            detail="A backing service (database or storage) is not reachable right now; "
+            "try again shortly.",
+            type_slug=ServiceUnavailable.type_slug,
+            headers={"Retry-After": "5"},
+        )
+
+    async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.exception("unhandled error", error=type(exc).__name__)
+        return problem_response(
+            request,
+            status=500,
+            title=AppError.title,
+            detail="An unexpected error occurred; quote the error_id when reporting it.",
+            type_slug=AppError.type_slug,
+        )
+
+    app.add_exception_handler(AppError, handle_app_error)
+    app.add_exception_handler(RequestValidationError, handle_validation)
+    app.add_exception_handler(StarletteHTTPException, handle_http)
+    app.add_exception_handler(IntegrityError, handle_integrity)
+    app.add_exception_handler(OperationalError, handle_database_down)
+    app.add_exception_handler(InterfaceError, handle_database_down)
+    app.add_exception_handler(ConnectionError, handle_database_down)
+    app.add_exception_handler(TimeoutError, handle_database_down)
+    app.add_exception_handler(DBAPIError, handle_unexpected)
+    app.add_exception_handler(Exception, handle_unexpected)
