@@ -32,7 +32,12 @@ from nfhub_shared.middleware import (
     HttpMetrics,
     RequestContextMiddleware,
 )
-from nfhub_shared.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter, enforce_rate_limit
+from nfhub_shared.ratelimit import (
+    InProcessRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    enforce_rate_limit,
+)
 
 API_PREFIX = "/api/v1"
 STATIC_PATH = "/_static"
@@ -104,7 +109,9 @@ def _install_health(app: FastAPI) -> None:
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
-        return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(
+            generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST
+        )
 
 
 def _remote_identity(app: FastAPI) -> IdentityResolver:
@@ -208,5 +215,3 @@ def _make_rate_limiter(settings: BaseServiceSettings) -> RateLimiter:
         redis = Redis.from_url(settings.REDIS_URL.get_secret_value())
         return RedisRateLimiter(redis, settings.RATE_LIMIT_WINDOW_SECONDS)
     return InProcessRateLimiter(settings.RATE_LIMIT_WINDOW_SECONDS)
-
-

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+import structlog
+from fastapi import Depends, Request
 from sqlalchemy import (
     Column,
     DateTime,
@@ -96,7 +98,15 @@ class AuditWriter:
                 resource_id=str(resource_id) if resource_id is not None else None,
                 org_id=org_id,
                 project_id=project_id,
-                request_id=request_id,
+                request_id=request_id or structlog.contextvars.get_contextvars().get("request_id"),
                 details=details or {},
             )
         )
+
+
+def get_audit_writer(request: Request) -> AuditWriter:
+    writer: AuditWriter = request.app.state.audit_writer
+    return writer
+
+
+AuditDep = Annotated[AuditWriter, Depends(get_audit_writer)]

@@ -54,9 +54,7 @@ class Unauthorized(AppError):
 
     def __init__(self, detail: str | None = None, **kwargs: Any) -> None:
         super().__init__(detail, **kwargs)
-        self.headers.setdefault(
-            "WWW-Authenticate", 'Bearer realm="nfhub", error="invalid_token"'
-        )
+        self.headers.setdefault("WWW-Authenticate", 'Bearer realm="nfhub", error="invalid_token"')
 
 
 class Forbidden(AppError):
@@ -157,7 +155,9 @@ def problem_response(
         body.update(extra)
     log = logger.error if status >= 500 else logger.info
     log("problem", status=status, type=type_slug, detail=detail, error_id=error_id)
-    return JSONResponse(body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON)
+    return JSONResponse(
+        body, status_code=status, headers=dict(headers or {}), media_type=PROBLEM_JSON
+    )
 
 
 def render_app_error(request: Request | None, exc: AppError) -> JSONResponse:

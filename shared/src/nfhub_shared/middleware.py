@@ -129,7 +129,9 @@ class ApiVersionMiddleware:
 class BodySizeLimitMiddleware:
     """Refuse bodies over the limit with 413, whether Content-Length says so or the stream does."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, exempt_prefixes: tuple[str, ...] = ()
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.exempt_prefixes = exempt_prefixes
@@ -171,4 +173,3 @@ class BodySizeLimitMiddleware:
             if exc.status_code != 413 or response_started:
                 raise
             await _send_problem(scope, send, receive, too_large)
-

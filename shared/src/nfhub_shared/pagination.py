@@ -1,4 +1,4 @@
-"""`limit`/`offset` paging with ``{items, count, limit, offset}`` bodies and an RFC 8288 Link header."""
+"""`limit`/`offset` paging: ``{items, count, limit, offset}`` bodies and an RFC 8288 Link header."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Header, Request, Security
@@ -78,16 +78,25 @@ async def get_current_principal(
     if missing:
         raise Forbidden(
             f"The token lacks the scope(s) {', '.join(missing)}; create a token that has them.",
-            headers={
-                "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
-            },
+            headers={"WWW-Authenticate": insufficient_scope_challenge(missing)},
         )
     request.state.principal = principal
-    structlog.contextvars.bind_contextvars(principal=principal.subject, principal_kind=principal.kind)
+    structlog.contextvars.bind_contextvars(
+        principal=principal.subject, principal_kind=principal.kind
+    )
     return principal
 
 
+def insufficient_scope_challenge(missing: list[str]) -> str:
+    return f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
+
+
 CurrentPrincipal = Annotated[Principal, Security(get_current_principal)]
+
+
+def scoped(*scopes: str) -> Any:
+    """``Annotated[Principal, scoped("runs:read")]``: the caller, holding these scopes."""
+    return Security(get_current_principal, scopes=list(scopes))
 
 
 def parse_project_header(value: str | None) -> uuid.UUID:

@@ -102,9 +102,9 @@ class RemoteIdentity:
         principal = Principal(
             subject=str(body["sub"]),
             kind="pat",
-            scopes=parse_scopes(body.get("scope")),
-            username=body.get("username"),
-            token_id=body.get("token_id"),
+            scopes=parse_scopes(str(body.get("scope") or "")),
+            username=_optional_str(body.get("username")),
+            token_id=_optional_str(body.get("token_id")),
         )
         self._tokens[key] = principal
         return principal
@@ -125,7 +125,9 @@ class RemoteIdentity:
         if not body.get("role"):
             self._negative_roles[key] = _ABSENT
             return None
-        membership = Membership(org_id=uuid.UUID(body["org_id"]), role=ProjectRole(body["role"]))
+        membership = Membership(
+            org_id=uuid.UUID(str(body["org_id"])), role=ProjectRole(str(body["role"]))
+        )
         self._roles[key] = membership
         return membership
 
@@ -145,3 +147,7 @@ class RemoteIdentity:
         if not isinstance(body, dict):
             raise ServiceUnavailable("The identity service (admin) gave an unexpected answer.")
         return body
+
+
+def _optional_str(value: object) -> str | None:
+    return value if isinstance(value, str) else None

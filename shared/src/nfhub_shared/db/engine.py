@@ -5,7 +5,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from nfhub_shared.config import BaseServiceSettings
 
 
-def create_engine(settings: BaseServiceSettings, *, application_name: str | None = None) -> AsyncEngine:
+def create_engine(
+    settings: BaseServiceSettings, *, application_name: str | None = None
+) -> AsyncEngine:
     connect_args: dict[str, object] = {
         "server_settings": {
             "application_name": application_name or settings.SERVICE_NAME,

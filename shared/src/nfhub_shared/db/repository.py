@@ -39,12 +39,12 @@ class Repository(Generic[ModelT]):
         return record
 
     async def paginate(
-        self, statement: Select[tuple[ModelT]], *, limit: int, offset: int
+        self, statement: Select[Any], *, limit: int, offset: int
     ) -> tuple[Sequence[ModelT], int]:
         """One page of rows plus the total count of the filtered statement."""
-        count_statement = select(func.count()).select_from(
-            statement.order_by(None).subquery()
-        )
+        count_statement = select(func.count()).select_from(statement.order_by(None).subquery())
         total = (await self.session.execute(count_statement)).scalar_one()
-        rows = (await self.session.scalars(statement.limit(limit).offset(offset))).all()
+        rows: Sequence[ModelT] = (
+            await self.session.scalars(statement.limit(limit).offset(offset))
+        ).all()
         return rows, total

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 
-from nfhub_shared.db.base import RecordMixin
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nfhub_admin.models.base import Base
+from nfhub_shared.db.base import RecordMixin
 
 
 class Org(RecordMixin, Base):

@@ -3,12 +3,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from nfhub_shared.db.base import RecordMixin
 from sqlalchemy import DateTime, ForeignKey, Index, String, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nfhub_admin.models.base import Base
+from nfhub_shared.db.base import RecordMixin
 
 
 class RefreshToken(RecordMixin, Base):

@@ -3,11 +3,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from nfhub_shared.db.base import RecordMixin
 from sqlalchemy import Boolean, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nfhub_admin.models.base import Base
+from nfhub_shared.db.base import RecordMixin
 
 
 class User(RecordMixin, Base):

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
-from nfhub_shared.audit import append_only_trigger_sql
 from sqlalchemy.dialects import postgresql
+
+from nfhub_shared.audit import append_only_trigger_sql
 
 revision: str = "0001"
 down_revision: str | None = None

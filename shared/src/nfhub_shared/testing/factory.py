@@ -1,0 +1,144 @@
+"""Small async factories for the things every test needs: users, orgs, projects, tokens."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+
+@dataclass
+class Actor:
+    """A user with a ready access token."""
+
+    id: uuid.UUID
+    username: str
+    password: str
+    token: str
+    scopes: frozenset[str] = field(default_factory=frozenset)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def in_project(self, project_id: uuid.UUID) -> dict[str, str]:
+        return {**self.headers, "X-Project-ID": str(project_id)}
+
+
+class Factory:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], admin_app: FastAPI) -> None:
+        self.sessionmaker = sessionmaker
+        self.admin_app = admin_app
+
+    async def user(
+        self,
+        username: str | None = None,
+        *,
+        password: str | None = None,
+        scopes: frozenset[str] | None = None,
+        email: str | None = None,
+    ) -> Actor:
+        from nfhub_admin.auth.passwords import hash_password
+        from nfhub_admin.auth.service import issue_access_token
+        from nfhub_admin.models import User
+        from nfhub_shared.auth.scopes import ALL_SCOPES
+
+        username = username or f"user-{secrets.token_hex(4)}"
+        password = password or secrets.token_urlsafe(16)
+        scopes = ALL_SCOPES if scopes is None else scopes
+        async with self.sessionmaker() as session, session.begin():
+            user = User(
+                username=username,
+                email=email,
+                display_name=username.title(),
+                password_hash=await hash_password(password),
+            )
+            session.add(user)
+            await session.flush()
+        token = issue_access_token(
+            self.admin_app.state.signing_keys,
+            self.admin_app.state.settings,
+            user,
+            " ".join(sorted(scopes)),
+        )
+        return Actor(user.id, username, password, token, frozenset(scopes))
+
+    async def org(
+        self, owner: Actor, *, slug: str | None = None, members: dict[Actor, str] | None = None
+    ) -> uuid.UUID:
+        from nfhub_admin.models import Org, OrgMembership
+
+        slug = slug or f"org-{secrets.token_hex(4)}"
+        async with self.sessionmaker() as session, session.begin():
+            org = Org(slug=slug, name=slug.title())
+            session.add(org)
+            await session.flush()
+            session.add(OrgMembership(org_id=org.id, user_id=owner.id, role="owner"))
+            for actor, role in (members or {}).items():
+                session.add(OrgMembership(org_id=org.id, user_id=actor.id, role=role))
+            await session.flush()
+        return org.id
+
+    async def join_org(self, org_id: uuid.UUID, actor: Actor, role: str = "member") -> None:
+        from nfhub_admin.models import OrgMembership
+
+        async with self.sessionmaker() as session, session.begin():
+            session.add(OrgMembership(org_id=org_id, user_id=actor.id, role=role))
+
+    async def project(
+        self,
+        org_id: uuid.UUID,
+        *,
+        slug: str | None = None,
+        members: dict[Actor, str] | None = None,
+    ) -> uuid.UUID:
+        """A project; members join the org as plain members first if they are not in it."""
+        from sqlalchemy import select
+
+        from nfhub_admin.models import OrgMembership, Project, ProjectMembership
+
+        slug = slug or f"project-{secrets.token_hex(4)}"
+        async with self.sessionmaker() as session, session.begin():
+            project = Project(org_id=org_id, slug=slug, name=slug.title())
+            session.add(project)
+            await session.flush()
+            for actor, role in (members or {}).items():
+                in_org = await session.scalar(
+                    select(OrgMembership.id).where(
+                        OrgMembership.org_id == org_id, OrgMembership.user_id == actor.id
+                    )
+                )
+                if in_org is None:
+                    session.add(OrgMembership(org_id=org_id, user_id=actor.id, role="member"))
+                session.add(ProjectMembership(project_id=project.id, user_id=actor.id, role=role))
+            await session.flush()
+        return project.id
+
+    async def personal_access_token(
+        self,
+        actor: Actor,
+        *,
+        name: str | None = None,
+        scopes: list[str] | None = None,
+        **extra: Any,
+    ) -> tuple[uuid.UUID, str]:
+        """A PAT through admin's own service code; returns (token id, secret)."""
+        from nfhub_admin.tokens.schemas import TokenCreate
+        from nfhub_admin.tokens.service import TokenService
+        from nfhub_shared.auth.principal import Principal
+
+        principal = Principal(
+            subject=str(actor.id), kind="user", scopes=actor.scopes, username=actor.username
+        )
+        async with self.sessionmaker() as session, session.begin():
+            created = await TokenService(session, self.admin_app.state.audit_writer).create_token(
+                principal,
+                TokenCreate(name=name or f"token-{secrets.token_hex(3)}", scopes=scopes, **extra),
+            )
+        return created["id"], created["token"]

@@ -1,0 +1,13 @@
+from pathlib import Path
+
+import pytest
+
+from nfhub_admin.migrate import MIGRATIONS_DIR as ADMIN_MIGRATIONS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def nfhub_migration_dirs() -> list[Path]:
+    return [ADMIN_MIGRATIONS]
