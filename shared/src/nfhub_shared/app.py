@@ -206,6 +206,7 @@ def create_app(
         RequestContextMiddleware,
         metrics=HttpMetrics(app.state.metrics_registry),
         service=settings.SERVICE_NAME,
+        api_prefix=API_PREFIX,
     )
     return app
 

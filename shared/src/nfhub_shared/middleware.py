@@ -60,10 +60,13 @@ async def _send_problem(scope: Scope, send: Send, receive: Receive, error: Any) 
 class RequestContextMiddleware:
     """Request id in and out, structured access log, Prometheus metrics."""
 
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics, service: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: HttpMetrics, service: str, api_prefix: str
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.service = service
+        self.api_prefix = api_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -90,8 +93,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            template = self._route_template(scope)
             method = scope.get("method", "")
             self.metrics.requests.labels(method, template, str(status_code)).inc()
             self.metrics.latency.labels(method, template).observe(elapsed)
@@ -105,6 +107,18 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()
+
+
+    def _route_template(self, scope: Scope) -> str:
+        """The matched route's template (ids stay out of metric labels)."""
+        template = getattr(scope.get("route"), "path", None)
+        if not isinstance(template, str):
+            return "unmatched"
+        # Routes of routers included under the API prefix report their path without it.
+        path = str(scope.get("path", ""))
+        if path.startswith(self.api_prefix + "/") and not template.startswith(self.api_prefix):
+            return self.api_prefix + template
+        return template
 
 
 class ApiVersionMiddleware:
