@@ -8,20 +8,23 @@ from importlib.resources import files
 from typing import Any
 
 import httpx
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import (
     get_redoc_html,
     get_swagger_ui_html,
     get_swagger_ui_oauth2_redirect_html,
 )
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from nfhub_shared.auth.dependencies import BEARER_SCHEME
 from nfhub_shared.auth.identity import IdentityResolver, RemoteIdentity
-from nfhub_shared.auth.tokens import ServiceTokens
+from nfhub_shared.auth.scopes import SCOPES
+from nfhub_shared.auth.tokens import ServiceTokens, VerifiedTokenCache
 from nfhub_shared.config import BaseServiceSettings
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
 from nfhub_shared.errors import ServiceUnavailable, install_error_handlers
@@ -35,15 +38,13 @@ from nfhub_shared.middleware import (
 from nfhub_shared.ratelimit import (
     InProcessRateLimiter,
     RateLimiter,
+    RateLimitMiddleware,
     RedisRateLimiter,
-    enforce_rate_limit,
 )
 
 API_PREFIX = "/api/v1"
+OAUTH2_SCHEME = "OAuth2Password"
 STATIC_PATH = "/_static"
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
-)
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 IdentityFactory = Callable[[FastAPI], IdentityResolver]
@@ -114,6 +115,41 @@ def _install_health(app: FastAPI) -> None:
         )
 
 
+def _install_oauth2_alternative(app: FastAPI, token_url: str) -> None:
+    """Offer username/password login with scopes in Swagger's Authorize, beside the bearer box.
+
+    Every operation secured by the bearer scheme also accepts the OAuth2 password scheme with
+    the same scopes; both carry the same access token, so this costs nothing at request time.
+    """
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+            tags=app.openapi_tags,
+            separate_input_output_schemas=app.separate_input_output_schemas,
+        )
+        schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
+        schemes[OAUTH2_SCHEME] = {
+            "type": "oauth2",
+            "description": "Log in with username and password (admin service), with scopes.",
+            "flows": {"password": {"tokenUrl": token_url, "scopes": SCOPES}},
+        }
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                for requirement in list(operation.get("security", [])):
+                    if BEARER_SCHEME in requirement:
+                        operation["security"].append({OAUTH2_SCHEME: requirement[BEARER_SCHEME]})
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def _remote_identity(app: FastAPI) -> IdentityResolver:
     settings: BaseServiceSettings = app.state.settings
     return RemoteIdentity(
@@ -139,6 +175,7 @@ def create_app(
     openapi_tags: list[dict[str, Any]] | None = None,
     root_routers: Sequence[APIRouter] = (),
     body_limit_exempt_prefixes: tuple[str, ...] = (),
+    token_url: str | None = None,
 ) -> FastAPI:
     """Build a service: ``routers`` go under /api/v1 with rate limits, ``root_routers`` at /.
 
@@ -184,11 +221,15 @@ def create_app(
         settings.SERVICE_SECRET.get_secret_value(), settings.SERVICE_NAME
     )
     app.state.metrics_registry = CollectorRegistry(auto_describe=True)
+    app.state.verified_tokens = VerifiedTokenCache(settings.TOKEN_CACHE_TTL_SECONDS)
 
     install_error_handlers(app)
+    _install_oauth2_alternative(
+        app, token_url or f"{str(settings.ADMIN_URL).rstrip('/')}/api/v1/auth/token"
+    )
     _install_docs(app, title)
     _install_health(app)
-    api = APIRouter(prefix=API_PREFIX, dependencies=[Depends(enforce_rate_limit)])
+    api = APIRouter(prefix=API_PREFIX)
     for router in routers:
         api.include_router(router)
     app.include_router(api)
@@ -201,6 +242,7 @@ def create_app(
         max_bytes=settings.MAX_REQUEST_BODY_BYTES,
         exempt_prefixes=body_limit_exempt_prefixes,
     )
+    app.add_middleware(RateLimitMiddleware, prefix=API_PREFIX + "/")
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(
         RequestContextMiddleware,

@@ -17,7 +17,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-DEV_SERVICE_SECRET = "dev-service-secret-change-me"  # noqa: S105 - the known default we refuse outside dev
+# At least 32 bytes: HS256 with a shorter key makes PyJWT warn on every service token.
+DEV_SERVICE_SECRET = "dev-service-secret-change-me-not-for-production"  # noqa: S105 - refused outside dev
 
 Environment = Literal["dev", "test", "production"]
 

@@ -188,6 +188,11 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return items
 
 
+# SQLSTATEs for text PostgreSQL cannot store (a NUL character in a string or in JSON): the
+# client's input is at fault, so they are a 422, not a 500.
+UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -248,6 +253,19 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "5"},
         )
 
+    async def handle_database_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DBAPIError)
+        if getattr(exc.orig, "sqlstate", None) in UNSTORABLE_TEXT_SQLSTATES:
+            return problem_response(
+                request,
+                status=422,
+                title=ValidationFailed.title,
+                detail="The request contains text the database cannot store (such as the NUL "
+                "character \\u0000); remove it and try again.",
+                type_slug=ValidationFailed.type_slug,
+            )
+        return await handle_unexpected(request, exc)
+
     async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
         logger.exception("unhandled error", error=type(exc).__name__)
         return problem_response(
@@ -266,5 +284,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InterfaceError, handle_database_down)
     app.add_exception_handler(ConnectionError, handle_database_down)
     app.add_exception_handler(TimeoutError, handle_database_down)
-    app.add_exception_handler(DBAPIError, handle_unexpected)
+    app.add_exception_handler(DBAPIError, handle_database_error)
     app.add_exception_handler(Exception, handle_unexpected)

@@ -1,21 +1,40 @@
-"""JSON structured logs; request id, principal and project ride along via contextvars."""
+"""JSON structured logs; request id, principal and project ride along via contextvars.
+
+nfhub's own events go through structlog's fast native path (an access log line costs a few
+microseconds); other libraries' stdlib logging records are rendered the same way.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
+
+
+class StderrLogger:
+    """Writes rendered lines to whatever ``sys.stderr`` is now (test capture swaps it)."""
+
+    def msg(self, message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    debug = info = warning = warn = error = critical = exception = fatal = log = msg
+
+
+def _stderr_logger_factory(*_args: Any) -> StderrLogger:
+    return StderrLogger()
+
 
 _configured = False
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     global _configured
+    numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     shared_processors: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
-        structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     renderer: structlog.types.Processor = (
@@ -25,14 +44,14 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         processors=[
             *shared_processors,
             structlog.processors.format_exc_info,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+            renderer,
         ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
+        logger_factory=_stderr_logger_factory,
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
         cache_logger_on_first_use=True,
     )
     formatter = structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=shared_processors,
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared_processors],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
     )
     root = logging.getLogger()
@@ -43,4 +62,4 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         # uvicorn's access log repeats ours and prints the query string, which may hold a secret.
         logging.getLogger("uvicorn.access").disabled = True
         _configured = True
-    root.setLevel(level.upper())
+    root.setLevel(numeric_level)

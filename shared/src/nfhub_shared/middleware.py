@@ -22,7 +22,11 @@ access_logger = structlog.get_logger("nfhub.access")
 
 
 class HttpMetrics:
+    """Request counters and latencies; labelled children are kept (``labels()`` is slow)."""
+
     def __init__(self, registry: CollectorRegistry) -> None:
+        self._counters: dict[tuple[str, str, str], Any] = {}
+        self._timers: dict[tuple[str, str], Any] = {}
         self.requests = Counter(
             "http_requests_total",
             "HTTP requests by route template, method and status",
@@ -35,6 +39,18 @@ class HttpMetrics:
             ["method", "route"],
             registry=registry,
         )
+
+    def observe(self, method: str, route: str, status: str, seconds: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self._counters[(method, route, status)] = self.requests.labels(
+                method, route, status
+            )
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[(method, route)] = self.latency.labels(method, route)
+        counter.inc()
+        timer.observe(seconds)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -95,8 +111,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             template = self._route_template(scope)
             method = scope.get("method", "")
-            self.metrics.requests.labels(method, template, str(status_code)).inc()
-            self.metrics.latency.labels(method, template).observe(elapsed)
+            self.metrics.observe(method, template, str(status_code), elapsed)
             # The path only: query strings can carry signed-URL signatures or per-run secrets.
             access_logger.info(
                 "request",
@@ -107,7 +122,6 @@ class RequestContextMiddleware:
                 duration_ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.clear_contextvars()
-
 
     def _route_template(self, scope: Scope) -> str:
         """The matched route's template (ids stay out of metric labels)."""

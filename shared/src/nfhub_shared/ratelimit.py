@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
-from fastapi import Request, Response
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nfhub_shared.auth.tokens import hash_token
-from nfhub_shared.errors import RateLimited
+from nfhub_shared.errors import RateLimited, render_app_error
 
 logger = structlog.get_logger("nfhub.ratelimit")
 
@@ -90,32 +91,64 @@ class RedisRateLimiter:
         await self.redis.aclose()
 
 
-def rate_limit_category(request: Request) -> str:
-    if "/auth/" in request.url.path:
+def rate_limit_category(method: str, path: str) -> str:
+    if "/auth/" in path:
         return "auth"
-    return "read" if request.method in {"GET", "HEAD", "OPTIONS"} else "write"
+    return "read" if method in {"GET", "HEAD", "OPTIONS"} else "write"
 
 
-def caller_key(request: Request) -> str:
-    authorization = request.headers.get("authorization", "")
-    if authorization.lower().startswith("bearer ") and len(authorization) > 7:
+def caller_key(authorization: str | None, client_host: str | None) -> str:
+    if authorization and authorization[:7].lower() == "bearer " and len(authorization) > 7:
         return "t:" + hash_token(authorization[7:].strip())[:32]
-    client = request.client.host if request.client else "unknown"
-    return "ip:" + client
+    return "ip:" + (client_host or "unknown")
 
 
-async def enforce_rate_limit(request: Request, response: Response) -> None:
-    """Router dependency: count the call, add X-RateLimit-* headers, refuse past the limit."""
-    settings = request.app.state.settings
-    if not settings.RATE_LIMIT_ENABLED:
-        return
-    limiter: RateLimiter = request.app.state.rate_limiter
-    category = rate_limit_category(request)
-    decision = await limiter.hit(caller_key(request), category, settings.rate_limits[category])
-    headers = decision.headers()
-    if not decision.allowed:
-        raise RateLimited(
-            f"Too many {category} requests for this token; retry in {decision.reset_seconds} s.",
-            headers={**headers, "Retry-After": str(decision.reset_seconds)},
+class RateLimitMiddleware:
+    """Count each /api call per token (or client address) and category; 429 past the limit.
+
+    Pure ASGI rather than a dependency: it runs before routing and costs no dependency
+    resolution on the hot path.
+    """
+
+    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        settings = state.settings
+        if not settings.RATE_LIMIT_ENABLED:
+            await self.app(scope, receive, send)
+            return
+        authorization = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                authorization = value.decode("latin-1")
+                break
+        client = scope.get("client")
+        category = rate_limit_category(scope.get("method", "GET"), scope.get("path", ""))
+        limiter: RateLimiter = state.rate_limiter
+        decision = await limiter.hit(
+            caller_key(authorization, client[0] if client else None),
+            category,
+            settings.rate_limits[category],
         )
-    response.headers.update(headers)
+        extra_headers = [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
+        if not decision.allowed:
+            error = RateLimited(
+                f"Too many {category} requests for this token; retry in "
+                f"{decision.reset_seconds} s.",
+                headers={**decision.headers(), "Retry-After": str(decision.reset_seconds)},
+            )
+            await render_app_error(Request(scope), error)(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *extra_headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -63,6 +63,7 @@ def create_app(
         identity_factory=local_identity,
         http_transport=http_transport,
         openapi_tags=TAGS,
+        token_url="/api/v1/auth/token",
     )
     app.state.signing_keys = keys
     app.state.audit_writer = audit

@@ -1,4 +1,10 @@
-"""FastAPI dependencies: who is calling, with which scopes, and with which role in the project."""
+"""FastAPI dependencies: who is calling, with which scopes, and with which role in the project.
+
+Each is one ``HTTPBearer`` subclass doing all its work in ``__call__``: FastAPI documents it as
+the ``BearerToken`` scheme with the route's scopes, and resolving one dependency node instead of
+a chain keeps authentication cheap (see bench/auth.py). The app factory adds an OAuth2 password
+alternative with the same scopes to the OpenAPI document, for Swagger's Authorize dialog.
+"""
 
 from __future__ import annotations
 
@@ -7,36 +13,16 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, Header, Request, Security
-from fastapi.security import (
-    HTTPAuthorizationCredentials,
-    HTTPBearer,
-    OAuth2PasswordBearer,
-    SecurityScopes,
-)
+from fastapi.security import HTTPBearer, SecurityScopes
 
 from nfhub_shared.auth.identity import IdentityResolver
 from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
-from nfhub_shared.auth.scopes import SCOPES
 from nfhub_shared.auth.tokens import PAT_PREFIX, REFRESH_PREFIX, ServiceTokens, principal_from_jwt
 from nfhub_shared.errors import BadRequest, Forbidden, NotFound, Unauthorized
 
-bearer_scheme = HTTPBearer(
-    auto_error=False,
-    scheme_name="BearerToken",
-    description="An access token from `POST /api/v1/auth/login` or a personal access token "
-    "(`nfh_pat_…`).",
-)
-oauth2_scheme = OAuth2PasswordBearer(
-    tokenUrl="/api/v1/auth/token",
-    scopes=SCOPES,
-    auto_error=False,
-    scheme_name="OAuth2Password",
-    description="Username and password login (admin service), with scopes.",
-)
-service_scheme = HTTPBearer(
-    auto_error=False,
-    scheme_name="ServiceToken",
-    description="Service-to-service token (internal endpoints only).",
+BEARER_SCHEME = "BearerToken"
+BEARER_DESCRIPTION = (
+    "An access token from `POST /api/v1/auth/login` or a personal access token (`nfh_pat_…`)."
 )
 
 
@@ -45,17 +31,23 @@ def get_identity(request: Request) -> IdentityResolver:
     return identity
 
 
-async def get_current_principal(
-    security_scopes: SecurityScopes,
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-    _oauth2_token: Annotated[str | None, Depends(oauth2_scheme)],
-) -> Principal:
-    if credentials is None or not credentials.credentials:
-        raise Unauthorized(
-            "Send 'Authorization: Bearer <token>' with an access token or a personal access token."
-        )
-    token = credentials.credentials
+def bearer_token(request: Request) -> str:
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return token.strip()
+    raise Unauthorized(
+        "Send 'Authorization: Bearer <token>' with an access token or a personal access token."
+    )
+
+
+def insufficient_scope_challenge(missing: list[str]) -> str:
+    return f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
+
+
+async def authenticate(request: Request, required_scopes: list[str]) -> Principal:
+    token = bearer_token(request)
     identity = get_identity(request)
     if token.startswith(REFRESH_PREFIX):
         raise Unauthorized(
@@ -73,8 +65,9 @@ async def get_current_principal(
             issuer=settings.JWT_ISSUER,
             audience=settings.JWT_AUDIENCE,
             leeway=settings.JWT_LEEWAY_SECONDS,
+            cache=request.app.state.verified_tokens,
         )
-    missing = [scope for scope in security_scopes.scopes if scope not in principal.scopes]
+    missing = [scope for scope in required_scopes if scope not in principal.scopes]
     if missing:
         raise Forbidden(
             f"The token lacks the scope(s) {', '.join(missing)}; create a token that has them.",
@@ -87,16 +80,18 @@ async def get_current_principal(
     return principal
 
 
-def insufficient_scope_challenge(missing: list[str]) -> str:
-    return f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
+class PrincipalAuth(HTTPBearer):
+    """The caller, authenticated, holding the route's scopes."""
 
+    def __init__(self) -> None:
+        super().__init__(
+            auto_error=False, scheme_name=BEARER_SCHEME, description=BEARER_DESCRIPTION
+        )
 
-CurrentPrincipal = Annotated[Principal, Security(get_current_principal)]
-
-
-def scoped(*scopes: str) -> Any:
-    """``Annotated[Principal, scoped("runs:read")]``: the caller, holding these scopes."""
-    return Security(get_current_principal, scopes=list(scopes))
+    async def __call__(  # type: ignore[override]
+        self, request: Request, security_scopes: SecurityScopes
+    ) -> Principal:
+        return await authenticate(request, security_scopes.scopes)
 
 
 def parse_project_header(value: str | None) -> uuid.UUID:
@@ -108,24 +103,32 @@ def parse_project_header(value: str | None) -> uuid.UUID:
         raise BadRequest(f"X-Project-ID {value[:64]!r} is not a project UUID.") from exc
 
 
-def project_role(minimum: ProjectRole):  # type: ignore[no-untyped-def]
-    """Dependency giving the caller's access to the X-Project-ID project, at least ``minimum``."""
+class ProjectRoleAuth(HTTPBearer):
+    """The caller's access to the X-Project-ID project, with at least ``minimum`` role."""
 
-    async def require_project_role(
+    def __init__(self, minimum: ProjectRole) -> None:
+        super().__init__(
+            auto_error=False, scheme_name=BEARER_SCHEME, description=BEARER_DESCRIPTION
+        )
+        self.minimum = minimum
+
+    async def __call__(  # type: ignore[override]
+        self,
         request: Request,
-        principal: Annotated[Principal, Security(get_current_principal)],
+        security_scopes: SecurityScopes,
         x_project_id: Annotated[
             str | None,
             Header(alias="X-Project-ID", description="The project this call works in."),
         ] = None,
     ) -> ProjectAccess:
+        principal = await authenticate(request, security_scopes.scopes)
         project_id = parse_project_header(x_project_id)
         membership = await get_identity(request).project_membership(principal, project_id)
         if membership is None:
             raise NotFound(f"Project {project_id} does not exist or you cannot see it.")
-        if not membership.role.allows(minimum):
+        if not membership.role.allows(self.minimum):
             raise Forbidden(
-                f"This needs the {minimum.value} role in the project; you are "
+                f"This needs the {self.minimum.value} role in the project; you are "
                 f"{membership.role.value}. Ask a project admin."
             )
         structlog.contextvars.bind_contextvars(project=str(project_id))
@@ -136,24 +139,45 @@ def project_role(minimum: ProjectRole):  # type: ignore[no-untyped-def]
             role=membership.role,
         )
 
-    return require_project_role
+
+get_current_principal = PrincipalAuth()
+CurrentPrincipal = Annotated[Principal, Security(get_current_principal)]
 
 
-ProjectViewer = Annotated[ProjectAccess, Security(project_role(ProjectRole.viewer))]
-ProjectEditor = Annotated[ProjectAccess, Security(project_role(ProjectRole.editor))]
-ProjectAdmin = Annotated[ProjectAccess, Security(project_role(ProjectRole.admin))]
+def scoped(*scopes: str) -> Any:
+    """``Annotated[Principal, scoped("runs:read")]``: the caller, holding these scopes."""
+    return Security(get_current_principal, scopes=list(scopes))
 
 
-async def require_service(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(service_scheme)],
-) -> Principal:
-    if credentials is None:
-        raise Unauthorized("This endpoint is for nfhub services only.")
-    service_tokens: ServiceTokens = request.app.state.service_tokens
-    principal = service_tokens.verify(credentials.credentials)
-    structlog.contextvars.bind_contextvars(principal=principal.subject, principal_kind="service")
-    return principal
+def project_role(minimum: ProjectRole, *scopes: str) -> Any:
+    """``Annotated[ProjectAccess, project_role(ProjectRole.editor, "runs:write")]``."""
+    return Security(ProjectRoleAuth(minimum), scopes=list(scopes))
 
 
+ProjectViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer)]
+ProjectEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor)]
+ProjectAdmin = Annotated[ProjectAccess, project_role(ProjectRole.admin)]
+
+
+class ServiceAuth(HTTPBearer):
+    """Another nfhub service, proven by a service token (internal endpoints only)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="ServiceToken",
+            description="Service-to-service token (internal endpoints only).",
+        )
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        token = bearer_token(request)
+        service_tokens: ServiceTokens = request.app.state.service_tokens
+        principal = service_tokens.verify(token)
+        structlog.contextvars.bind_contextvars(
+            principal=principal.subject, principal_kind="service"
+        )
+        return principal
+
+
+require_service = ServiceAuth()
 InternalService = Annotated[Principal, Depends(require_service)]

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import jwt
 import structlog
+from cachetools import TTLCache
 from jwt import PyJWK, PyJWKSet
 
 from nfhub_shared.auth.principal import Principal
@@ -100,8 +101,18 @@ def verify_access_token(
 
 
 async def principal_from_jwt(
-    token: str, key_lookup: KeyLookup, *, issuer: str, audience: str, leeway: int
+    token: str,
+    key_lookup: KeyLookup,
+    *,
+    issuer: str,
+    audience: str,
+    leeway: int,
+    cache: VerifiedTokenCache | None = None,
 ) -> Principal:
+    if cache is not None:
+        cached = cache.get(token)
+        if cached is not None:
+            return cached
     try:
         header = jwt.get_unverified_header(token)
     except jwt.InvalidTokenError as exc:
@@ -121,13 +132,40 @@ async def principal_from_jwt(
         raise Unauthorized("The access token has expired; refresh it or log in again.") from exc
     except jwt.InvalidTokenError as exc:
         raise Unauthorized("The bearer token is not valid.") from exc
-    return Principal(
+    principal = Principal(
         subject=str(claims["sub"]),
         kind="user",
         scopes=parse_scopes(claims.get("scope")),
         username=claims.get("preferred_username"),
         token_id=str(claims["jti"]),
     )
+    if cache is not None:
+        cache.put(token, principal, float(claims["exp"]))
+    return principal
+
+
+class VerifiedTokenCache:
+    """Access tokens already verified, so a client reusing its token skips the signature check.
+
+    Keyed by the whole token string: only a byte-identical token hits. Entries live at most
+    ``ttl_seconds`` and never past the token's own expiry.
+    """
+
+    def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
+        self._entries: TTLCache[str, tuple[Principal, float]] = TTLCache(max_entries, ttl_seconds)
+
+    def get(self, token: str) -> Principal | None:
+        entry = self._entries.get(token)
+        if entry is None:
+            return None
+        principal, expires_at = entry
+        if time.time() >= expires_at:
+            self._entries.pop(token, None)
+            return None
+        return principal
+
+    def put(self, token: str, principal: Principal, expires_at: float) -> None:
+        self._entries[token] = (principal, expires_at)
 
 
 class ServiceTokens:
