@@ -10,6 +10,8 @@ UV = $(or $(shell command -v uv 2>/dev/null),$(wildcard $(HOME)/.local/bin/uv),$
 UV_RUN = $(UV) run --frozen
 # Extra pytest arguments: make test PYTEST_ARGS="-k tokens -x"
 PYTEST_ARGS ?=
+# Extra devstack arguments: make run RUN_ARGS="--no-echo"
+RUN_ARGS ?=
 MYPY_PATHS := shared/src $(wildcard services/*/src) scripts
 
 .PHONY: help setup uv run test pytest lint format openapi openapi-check bench
@@ -36,7 +38,7 @@ uv:
 	@$(UV) --version >/dev/null 2>&1 || { echo "uv is still missing"; exit 1; }
 
 run: setup
-	$(UV_RUN) python scripts/devstack.py run
+	$(UV_RUN) python scripts/devstack.py run $(RUN_ARGS)
 
 test: setup
 	$(MAKE) --no-print-directory pytest

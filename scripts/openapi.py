@@ -106,8 +106,8 @@ def check() -> int:
             problems += 1
     for path in sorted(OPENAPI_DIR.glob("*.json")):
         if path.name not in expected:
-            rel = path.relative_to(REPO_ROOT)
-            print(f"{rel} has no installed service behind it: delete it", file=sys.stderr)
+            stale = path.relative_to(REPO_ROOT)
+            print(f"{stale} has no installed service behind it: delete it", file=sys.stderr)
             problems += 1
     if problems:
         return 1

@@ -16,6 +16,7 @@ from nfhub_admin.models import audit_events
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.identity import IdentityResolver
+from nfhub_shared.logging import configure_logging
 
 DESCRIPTION = """
 Users, organisations, projects and roles; password and OpenID Connect login; access and
@@ -41,6 +42,7 @@ def create_app(
     settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
+    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
     keys = SigningKeys.from_settings(settings)
     audit = AuditWriter(audit_events)
 
@@ -63,7 +65,7 @@ def create_app(
         identity_factory=local_identity,
         http_transport=http_transport,
         openapi_tags=TAGS,
-        token_url="/api/v1/auth/token",
+        token_url="/api/v1/auth/token",  # noqa: S106 - a URL path, not a secret
     )
     app.state.signing_keys = keys
     app.state.audit_writer = audit

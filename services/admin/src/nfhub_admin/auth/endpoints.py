@@ -19,7 +19,7 @@ from nfhub_admin.auth.service import AuthService
 from nfhub_admin.config import Settings
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.errors import render_app_error
+from nfhub_shared.errors import AppError, render_app_error
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
@@ -131,6 +131,7 @@ async def oidc_login(
 )
 async def oidc_callback(
     provider: str,
+    request: Request,
     oidc: OidcServiceDep,
     auth: AuthServiceDep,
     settings: SettingsDep,
@@ -139,7 +140,11 @@ async def oidc_callback(
     error: Annotated[str | None, Query(max_length=512)] = None,
 ) -> TokenPair | Response:
     """The provider sends the browser back here; answers with tokens."""
-    user, redirect_to = await oidc.complete_login(provider, code=code, state=state, error=error)
+    try:
+        user, redirect_to = await oidc.complete_login(provider, code=code, state=state, error=error)
+    except AppError as exc:
+        # Returned, not raised: the login attempt this callback used up must stay used.
+        return render_app_error(request, exc)
     pair = await auth.start_session(user, method=f"oidc:{provider}")
     if settings.FRONTEND_URL is None:
         return pair
