@@ -6,7 +6,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from nfhub_admin.auth.errors import RefreshTokenReuse
+from nfhub_admin.auth.errors import InvalidCredentials, RefreshTokenReuse
 from nfhub_admin.auth.oidc import OidcService
 from nfhub_admin.auth.schemas import (
     LoginProvider,
@@ -43,11 +43,23 @@ OidcServiceDep = Annotated[OidcService, Depends(get_oidc_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
+async def password_login(
+    request: Request, auth: AuthService, username: str, password: str
+) -> TokenPair | Response:
+    try:
+        return await auth.login_with_password(username, password)
+    except InvalidCredentials as exc:
+        # Returned, not raised: the failed attempt's audit event must be committed.
+        return render_app_error(request, exc)
+
+
 @router.post("/login", response_model=TokenPair)
-async def login(login_request: LoginRequest, auth: AuthServiceDep) -> TokenPair:
+async def login(
+    login_request: LoginRequest, request: Request, auth: AuthServiceDep
+) -> TokenPair | Response:
     """Log in with username (or email) and password; returns an access and a refresh token."""
-    return await auth.login_with_password(
-        login_request.username, login_request.password.get_secret_value()
+    return await password_login(
+        request, auth, login_request.username, login_request.password.get_secret_value()
     )
 
 
@@ -55,11 +67,12 @@ async def login(login_request: LoginRequest, auth: AuthServiceDep) -> TokenPair:
 async def oauth2_token(
     username: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=1024)],
+    request: Request,
     auth: AuthServiceDep,
     grant_type: Annotated[str, Form(pattern="^password$")] = "password",
-) -> TokenPair:
+) -> TokenPair | Response:
     """OAuth2 password grant (form-encoded), used by Swagger UI's Authorize dialog."""
-    return await auth.login_with_password(username, password)
+    return await password_login(request, auth, username, password)
 
 
 @router.post("/refresh", response_model=TokenPair)

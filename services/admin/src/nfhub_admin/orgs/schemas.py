@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from nfhub_shared.auth.principal import OrgRole
 from nfhub_shared.schemas import ReadSchema, Schema
@@ -20,6 +20,14 @@ class OrgCreate(Schema):
 class OrgUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str | None:
+        # Left out means "keep"; an explicit null would reach the NOT NULL column as a 409.
+        if value is None:
+            raise ValueError("name cannot be null; leave it out to keep the current name")
+        return value
 
 
 class OrgRead(ReadSchema):

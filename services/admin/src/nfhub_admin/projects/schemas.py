@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from nfhub_admin.orgs.schemas import SLUG_PATTERN, MemberAdd
 from nfhub_shared.auth.principal import ProjectRole
@@ -21,6 +21,14 @@ class ProjectCreate(Schema):
 class ProjectUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
+
+    @field_validator("name")
+    @classmethod
+    def _name_not_null(cls, value: str | None) -> str | None:
+        # Left out means "keep"; an explicit null would reach the NOT NULL column as a 409.
+        if value is None:
+            raise ValueError("name cannot be null; leave it out to keep the current name")
+        return value
 
 
 class ProjectRead(ReadSchema):

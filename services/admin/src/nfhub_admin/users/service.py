@@ -11,7 +11,7 @@ from nfhub_admin.users.repository import UserRepository
 from nfhub_admin.users.schemas import DefaultContext, DefaultContextUpdate, UserCreate
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import OrgRole, Principal, ProjectRole
-from nfhub_shared.errors import ValidationFailed
+from nfhub_shared.errors import Unauthorized, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -58,7 +58,7 @@ class UserService:
     async def get_me(self, principal: Principal) -> User:
         user = await self.users.get(principal.user_id)
         if user is None or not user.is_active:
-            raise ValidationFailed("Your account no longer exists or is disabled.")
+            raise Unauthorized("Your account no longer exists or is disabled.")
         return user
 
     async def create_user(self, principal: Principal, user_create: UserCreate) -> User:
