@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import secrets
 import socket
 import statistics
 import subprocess
@@ -142,7 +143,7 @@ def main() -> None:
                 **os.environ,
                 "DATABASE_URL": database_url,
                 "ENVIRONMENT": "dev",
-                "SERVICE_SECRET": "bench-service-secret",
+                "SERVICE_SECRET": secrets.token_urlsafe(48),
                 "ADMIN_URL": f"http://127.0.0.1:{admin_port}",
                 "ADMIN_JWT_PRIVATE_KEY_FILE": str(workdir / "jwt.pem"),
                 "RATE_LIMIT_READ": "100000000",

@@ -26,8 +26,12 @@ class TestSettings:
         assert "only/admin" in AdminSettings(_env_file=None).database_url
 
     def test_secrets_are_not_in_the_repr(self, monkeypatch) -> None:
-        monkeypatch.setenv("SERVICE_SECRET", "very-secret-value")
+        monkeypatch.setenv("SERVICE_SECRET", "very-secret-value-" + "x" * 32)
         assert "very-secret-value" not in repr(BaseServiceSettings(_env_file=None))
+
+    def test_short_service_secret_is_refused(self) -> None:
+        with pytest.raises(ValidationError, match="at least 32 bytes"):
+            BaseServiceSettings(_env_file=None, SERVICE_SECRET="short")
 
     def test_cache_ttls_cannot_exceed_sixty_seconds(self) -> None:
         with pytest.raises(ValidationError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -19,6 +19,8 @@ from pydantic_settings import (
 
 # At least 32 bytes: HS256 with a shorter key makes PyJWT warn on every service token.
 DEV_SERVICE_SECRET = "dev-service-secret-change-me-not-for-production"  # noqa: S105 - refused outside dev
+
+MIN_SERVICE_SECRET_BYTES = 32
 
 Environment = Literal["dev", "test", "production"]
 
@@ -68,6 +70,15 @@ class BaseServiceSettings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         unprefixed = EnvSettingsSource(settings_cls, env_prefix="")
         return init_settings, env_settings, unprefixed, dotenv_settings, file_secret_settings
+
+    @field_validator("SERVICE_SECRET")
+    @classmethod
+    def _service_secret_long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < MIN_SERVICE_SECRET_BYTES:
+            raise ValueError(
+                f"SERVICE_SECRET needs at least {MIN_SERVICE_SECRET_BYTES} bytes (it keys HS256)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _refuse_default_secrets_outside_dev(self) -> BaseServiceSettings:

@@ -26,6 +26,16 @@ def _stderr_logger_factory(*_args: Any) -> StderrLogger:
     return StderrLogger()
 
 
+class _CurrentStderr:
+    """The stream of the stdlib handler: ``sys.stderr`` as it is at each write, not at setup."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 _configured = False
 
 
@@ -56,10 +66,12 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     )
     root = logging.getLogger()
     if not _configured:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = logging.StreamHandler(_CurrentStderr())
         handler.setFormatter(formatter)
         root.addHandler(handler)
         # uvicorn's access log repeats ours and prints the query string, which may hold a secret.
         logging.getLogger("uvicorn.access").disabled = True
+        # httpx logs every request URL at INFO, query string included (signed URLs, secrets).
+        logging.getLogger("httpx").setLevel(logging.WARNING)
         _configured = True
     root.setLevel(numeric_level)

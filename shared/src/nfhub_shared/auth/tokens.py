@@ -68,8 +68,12 @@ class JwksCache:
             now = time.monotonic()
             if self._fetched_at is not None and now - self._fetched_at < self.cooldown_seconds:
                 return None
-            await self._refresh()
-            self._fetched_at = time.monotonic()
+            try:
+                await self._refresh()
+            finally:
+                # Also after a failure: while admin is down, callers wait out the cooldown
+                # instead of each trying again.
+                self._fetched_at = time.monotonic()
             return self._keys.get(kid)
 
     async def _refresh(self) -> None:
