@@ -104,7 +104,7 @@ class AuditWriter:
         )
 
 
-def get_audit_writer(request: Request) -> AuditWriter:
+async def get_audit_writer(request: Request) -> AuditWriter:
     writer: AuditWriter = request.app.state.audit_writer
     return writer
 

@@ -25,16 +25,18 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_auth_service(request: Request, session: AsyncSessionDep, audit: AuditDep) -> AuthService:
+async def get_auth_service(
+    request: Request, session: AsyncSessionDep, audit: AuditDep
+) -> AuthService:
     return AuthService(session, audit, request.app.state.settings, request.app.state.signing_keys)
 
 
-def get_oidc_service(request: Request, session: AsyncSessionDep) -> OidcService:
+async def get_oidc_service(request: Request, session: AsyncSessionDep) -> OidcService:
     return OidcService(session, request.app.state.settings, request.app.state.oidc_metadata)
 
 

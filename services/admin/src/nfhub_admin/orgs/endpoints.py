@@ -28,7 +28,9 @@ OrgReader = Annotated[Principal, scoped("orgs:read")]
 OrgWriter = Annotated[Principal, scoped("orgs:write")]
 
 
-def get_org_service(request: Request, session: AsyncSessionDep, audit: AuditDep) -> OrgService:
+async def get_org_service(
+    request: Request, session: AsyncSessionDep, audit: AuditDep
+) -> OrgService:
     return OrgService(session, audit, allow_creation=request.app.state.settings.ALLOW_ORG_CREATION)
 
 

@@ -29,7 +29,7 @@ ProjectReader = Annotated[Principal, scoped("projects:read")]
 ProjectWriter = Annotated[Principal, scoped("projects:write")]
 
 
-def get_project_service(session: AsyncSessionDep, audit: AuditDep) -> ProjectService:
+async def get_project_service(session: AsyncSessionDep, audit: AuditDep) -> ProjectService:
     return ProjectService(session, audit)
 
 

@@ -19,7 +19,7 @@ TokenReader = Annotated[Principal, scoped("tokens:read")]
 TokenWriter = Annotated[Principal, scoped("tokens:write")]
 
 
-def get_token_service(session: AsyncSessionDep, audit: AuditDep) -> TokenService:
+async def get_token_service(session: AsyncSessionDep, audit: AuditDep) -> TokenService:
     return TokenService(session, audit)
 
 

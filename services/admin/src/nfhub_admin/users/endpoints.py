@@ -18,7 +18,7 @@ UserReader = Annotated[Principal, scoped("users:read")]
 UserWriter = Annotated[Principal, scoped("users:write")]
 
 
-def get_user_service(session: AsyncSessionDep, audit: AuditDep) -> UserService:
+async def get_user_service(session: AsyncSessionDep, audit: AuditDep) -> UserService:
     return UserService(session, audit)
 
 
