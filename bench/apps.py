@@ -36,5 +36,11 @@ def guarded_app() -> FastAPI:
     async def whoami(access: ProjectViewer) -> dict[str, Any]:
         return {"project_id": str(access.project_id), "role": access.role.value}
 
+    @router.get("/anonymous")
+    async def anonymous() -> dict[str, Any]:
+        # Same stack (request id, access log, metrics, rate limit), no authentication: the
+        # difference to /whoami is what authentication itself costs.
+        return {"project_id": PROJECT_ID, "role": "admin"}
+
     settings = BaseServiceSettings(SERVICE_NAME="bench", LOG_LEVEL="WARNING")
     return create_app(settings, title="bench", description="auth benchmark", routers=[router])
