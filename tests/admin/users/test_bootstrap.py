@@ -6,6 +6,8 @@ from sqlalchemy import func, select
 from nfhub_admin.bootstrap import bootstrap_first_user
 from nfhub_admin.models import OrgMembership, User, audit_events
 
+PASSWORD = SecretStr("a long bootstrap pw")
+
 
 class TestBootstrapFirstUser:
     async def test_creates_the_configured_owner_on_an_empty_database(
