@@ -1,0 +1,85 @@
+"""The local backend's blob endpoint: where signed URLs point. Authorised by the signature alone.
+
+Mounted outside /api/v1 (no rate limit, no JSON body limit): a 1 TiB upload in parts must not
+run into either.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from nfhub_files.storage.local import ChecksumMismatch, LocalStorage, UploadTooLarge
+from nfhub_files.storage.signing import BlobGrant
+from nfhub_shared.errors import NotFound, PayloadTooLarge, ValidationFailed
+
+router = APIRouter(prefix="/blobs", tags=["blobs"])
+
+Signature = Annotated[str, Query(max_length=128)]
+Expires = Annotated[int, Query(ge=0, le=2**40)]
+
+
+def local_storage(request: Request) -> LocalStorage:
+    storage = request.app.state.storage
+    if not isinstance(storage, LocalStorage):
+        raise NotFound("This server stores files in S3; blob URLs come from S3 itself.")
+    return storage
+
+
+@router.head("/{key:path}", response_class=FileResponse, include_in_schema=False)
+@router.get("/{key:path}", response_class=FileResponse)
+async def download_blob(
+    key: str, request: Request, expires: Expires, signature: Signature
+) -> FileResponse:
+    """Download with a signed URL (from GET /api/v1/files/download-url); supports Range."""
+    storage = local_storage(request)
+    grant = BlobGrant("GET", key, expires, None, None, None, None, None)
+    storage.signer.verify(grant, signature)
+    info = await storage.stat(key)
+    if info is None:
+        raise NotFound("The file no longer exists.")
+    return FileResponse(
+        storage.path(key),
+        filename=posixpath.basename(key),
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@router.put("/{key:path}")
+async def upload_blob(
+    key: str,
+    request: Request,
+    expires: Expires,
+    signature: Signature,
+    max_size: Annotated[int | None, Query(ge=0)] = None,
+    sha256: Annotated[str | None, Query(max_length=64)] = None,
+    md5: Annotated[str | None, Query(max_length=32)] = None,
+    upload_id: Annotated[str | None, Query(max_length=64)] = None,
+    part_number: Annotated[int | None, Query(ge=1, le=10_000)] = None,
+) -> JSONResponse:
+    """Upload with a signed URL (from POST /api/v1/files/upload-url or a multipart upload)."""
+    storage = local_storage(request)
+    grant = BlobGrant("PUT", key, expires, max_size, sha256, md5, upload_id, part_number)
+    storage.signer.verify(grant, signature)
+    limit = max_size if max_size is not None else storage.max_object_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"This URL accepts at most {limit} bytes.")
+    try:
+        if upload_id is not None and part_number is not None:
+            info = await storage.receive_part(key, upload_id, part_number, request.stream(), limit)
+        else:
+            info = await storage.receive(
+                key, request.stream(), max_size=limit, sha256=sha256, md5=md5
+            )
+    except UploadTooLarge as exc:
+        raise PayloadTooLarge(f"This URL accepts at most {limit} bytes; nothing was kept.") from exc
+    except ChecksumMismatch as exc:
+        raise ValidationFailed(
+            f"The uploaded bytes do not match the {exc.args[0]} given; nothing was kept."
+        ) from exc
+    headers = {"ETag": f'"{info.etag}"'} if info.etag else {}
+    return JSONResponse({"key": key, "size": info.size}, headers=headers)

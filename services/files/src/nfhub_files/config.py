@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from nfhub_shared.config import BaseServiceSettings
+
+DEV_SIGNING_SECRET = "dev-files-signing-secret-change-me-not-for-production"  # noqa: S105 - refused outside dev
+
+
+class Settings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_prefix="FILES_")
+
+    SERVICE_NAME: str = "files"
+
+    STORAGE_BACKEND: Literal["local", "s3"] = "local"
+    LOCAL_ROOT: Path = Path(".nfhub/storage")
+    # Base of the signed blob URLs of the local backend: where clients reach this service.
+    FILES_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8003")
+    SIGNING_SECRET: SecretStr = SecretStr(DEV_SIGNING_SECRET)
+    URL_TTL_SECONDS: int = Field(default=900, ge=10, le=7 * 24 * 3600)
+    MAX_OBJECT_BYTES: int = Field(default=5 * 1024**4, ge=1)
+
+    S3_BUCKET: str | None = None
+    S3_ENDPOINT_URL: AnyHttpUrl | None = None
+    S3_REGION: str = "us-east-1"
+    S3_ACCESS_KEY_ID: str | None = None
+    S3_SECRET_ACCESS_KEY: SecretStr | None = None
+    S3_PATH_STYLE: bool = False
+    S3_CONNECT_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0)
+
+    MULTIPART_MIN_PART_BYTES: int = Field(default=5 * 1024**2, ge=1)
+    MULTIPART_MAX_PARTS: int = Field(default=10_000, ge=1, le=10_000)
+
+    ARCHIVE_WORKER_ENABLED: bool = True
+    ARCHIVE_POLL_SECONDS: float = Field(default=1.0, gt=0)
+    ARCHIVE_MAX_BYTES: int = Field(default=100 * 1024**3, ge=1)
+
+    def default_secrets(self) -> dict[str, bool]:
+        return {
+            **super().default_secrets(),
+            "FILES_SIGNING_SECRET": self.SIGNING_SECRET.get_secret_value() == DEV_SIGNING_SECRET,
+        }

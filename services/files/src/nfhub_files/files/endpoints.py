@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from nfhub_files.files.schemas import (
+    DeleteResult,
+    DownloadUrl,
+    FileEntry,
+    FolderCreate,
+    TransferRequest,
+    TransferResult,
+    UploadUrl,
+    UploadUrlRequest,
+)
+from nfhub_files.files.service import FileService
+from nfhub_shared.audit import AuditDep
+from nfhub_shared.auth.dependencies import project_role
+from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
+from nfhub_shared.db.session import AsyncSessionDep
+from nfhub_shared.pagination import Page, PageParamsDep, paginate
+
+router = APIRouter(prefix="/files", tags=["files"])
+
+FilesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "files:read")]
+FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:write")]
+PathQuery = Annotated[str, Query(max_length=1024, description="Path inside the project")]
+
+
+async def get_viewer_service(
+    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesViewer
+) -> FileService:
+    state = request.app.state
+    return FileService(session, state.storage, state.settings, audit, access)
+
+
+async def get_editor_service(
+    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesEditor
+) -> FileService:
+    state = request.app.state
+    return FileService(session, state.storage, state.settings, audit, access)
+
+
+FilesReader = Annotated[FileService, Depends(get_viewer_service)]
+FilesWriter = Annotated[FileService, Depends(get_editor_service)]
+
+
+@router.get("", response_model=Page[FileEntry])
+async def list_files(
+    request: Request,
+    response: Response,
+    page: PageParamsDep,
+    files: FilesReader,
+    path: Annotated[str, Query(max_length=1024, description="Folder; empty for the root")] = "",
+) -> dict[str, Any]:
+    """Folders, then files, directly inside a folder."""
+    items, count = await files.list_folder(path, limit=page.limit, offset=page.offset)
+    return paginate(request, response, page, items, count)
+
+
+@router.get("/stat", response_model=FileEntry)
+async def stat_file(path: PathQuery, files: FilesReader) -> dict[str, Any]:
+    """One file or folder."""
+    return await files.stat(path)
+
+
+@router.get("/download-url", response_model=DownloadUrl)
+async def get_download_url(path: PathQuery, files: FilesReader) -> dict[str, Any]:
+    """A signed, expiring URL to GET the file (supports Range)."""
+    return await files.download_url(path)
+
+
+@router.post("/upload-url", response_model=UploadUrl)
+async def create_upload_url(upload_url_request: UploadUrlRequest, files: FilesWriter) -> Any:
+    """A signed, expiring URL to PUT the file, and the headers to send with it."""
+    return await files.upload_url(upload_url_request)
+
+
+@router.post("/folders", response_model=FileEntry, status_code=status.HTTP_201_CREATED)
+async def create_folder(folder_create: FolderCreate, files: FilesWriter) -> dict[str, Any]:
+    """Create a folder (and its parents)."""
+    return await files.create_folder(folder_create.path)
+
+
+@router.post("/copy", response_model=TransferResult)
+async def copy_files(transfer_request: TransferRequest, files: FilesWriter) -> dict[str, Any]:
+    """Copy a file or folder; 409 when the destination exists and overwrite is false."""
+    count = await files.transfer(transfer_request, move=False)
+    return {"src": transfer_request.src, "dst": transfer_request.dst, "objects": count}
+
+
+@router.post("/move", response_model=TransferResult)
+async def move_files(transfer_request: TransferRequest, files: FilesWriter) -> dict[str, Any]:
+    """Move a file or folder; 409 when the destination exists and overwrite is false."""
+    count = await files.transfer(transfer_request, move=True)
+    return {"src": transfer_request.src, "dst": transfer_request.dst, "objects": count}
+
+
+@router.delete("", response_model=DeleteResult)
+async def delete_files(path: PathQuery, files: FilesWriter) -> dict[str, Any]:
+    """Delete a file, or a folder with everything in it."""
+    return {"path": path, "objects": await files.delete(path)}

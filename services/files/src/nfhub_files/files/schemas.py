@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from nfhub_shared.schemas import ReadSchema, Schema
+
+HEX_SHA256 = r"^[0-9a-fA-F]{64}$"
+HEX_MD5 = r"^[0-9a-fA-F]{32}$"
+
+
+class FileEntry(ReadSchema):
+    path: str = Field(description="Relative to the project; folders end with '/'")
+    name: str
+    kind: Literal["file", "folder"]
+    size: int | None = None
+    modified: datetime | None = None
+    etag: str | None = None
+    sha256: str | None = Field(default=None, description="Checksum, when known")
+
+
+class DownloadUrl(ReadSchema):
+    path: str
+    url: str
+    method: Literal["GET"] = "GET"
+    expires_at: datetime
+    size: int
+
+
+class UploadUrlRequest(Schema):
+    path: str = Field(min_length=1, max_length=1024)
+    size: int | None = Field(default=None, ge=0, description="Bytes; the URL refuses more")
+    content_type: str | None = Field(default=None, max_length=255)
+    sha256: str | None = Field(default=None, pattern=HEX_SHA256)
+    md5: str | None = Field(default=None, pattern=HEX_MD5)
+
+
+class UploadUrl(ReadSchema):
+    path: str
+    url: str
+    method: Literal["PUT"] = "PUT"
+    headers: dict[str, str] = Field(description="Send these headers with the PUT")
+    expires_at: datetime
+
+
+class TransferRequest(Schema):
+    src: str = Field(min_length=1, max_length=1024)
+    dst: str = Field(min_length=1, max_length=1024)
+    overwrite: bool = False
+
+
+class TransferResult(ReadSchema):
+    src: str
+    dst: str
+    objects: int = Field(description="Files copied or moved")
+
+
+class FolderCreate(Schema):
+    path: str = Field(min_length=1, max_length=1024)
+
+
+class DeleteResult(ReadSchema):
+    path: str
+    objects: int = Field(description="Files deleted")

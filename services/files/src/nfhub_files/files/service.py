@@ -1,0 +1,220 @@
+"""Files of a project: listing, signed URLs, copy, move, delete, folders."""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nfhub_files.config import Settings
+from nfhub_files.files.repository import LockRepository
+from nfhub_files.files.schemas import TransferRequest, UploadUrlRequest
+from nfhub_files.storage.base import ObjectExists, ObjectInfo, ObjectNotFound, StorageBackend
+from nfhub_files.storage.paths import normalise_path, object_key, relative_path
+from nfhub_shared.audit import AuditWriter
+from nfhub_shared.auth.principal import ProjectAccess
+from nfhub_shared.errors import BadRequest, Conflict
+
+
+def file_entry(project_id: uuid.UUID, info: ObjectInfo) -> dict[str, Any]:
+    path = relative_path(project_id, info.key)
+    return {
+        "path": path,
+        "name": posixpath.basename(path),
+        "kind": "file",
+        "size": info.size,
+        "modified": info.modified,
+        "etag": info.etag,
+        "sha256": info.sha256,
+    }
+
+
+def folder_entry(project_id: uuid.UUID, key: str) -> dict[str, Any]:
+    path = relative_path(project_id, key)
+    return {"path": path, "name": posixpath.basename(path.rstrip("/")), "kind": "folder"}
+
+
+class FileService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        storage: StorageBackend,
+        settings: Settings,
+        audit: AuditWriter,
+        access: ProjectAccess,
+    ) -> None:
+        self.session = session
+        self.storage = storage
+        self.settings = settings
+        self.audit = audit
+        self.access = access
+        self.project_id = access.project_id
+        self.locks = LockRepository(session)
+
+    def key(self, path: str, *, folder: bool = False) -> str:
+        return object_key(self.project_id, normalise_path(path, folder=folder))
+
+    async def list_folder(
+        self, path: str, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        relative = normalise_path(path, folder=True, allow_root=True)
+        prefix = object_key(self.project_id, relative)
+        if relative and not await self.storage.folder_exists(prefix):
+            if await self.storage.stat(prefix.rstrip("/")) is not None:
+                raise BadRequest(f"{relative.rstrip('/')} is a file; list its folder instead.")
+            raise ObjectNotFound(f"No folder {relative} in this project.")
+        listing = await self.storage.list_children(prefix)
+        total = len(listing.folders) + len(listing.objects)
+        window = slice(offset, offset + limit)
+        folders = listing.folders[window]
+        remaining = max(0, limit - len(folders))
+        object_offset = max(0, offset - len(listing.folders))
+        objects = listing.objects[object_offset : object_offset + remaining]
+        items = [folder_entry(self.project_id, key) for key in folders]
+        items += [file_entry(self.project_id, info) for info in objects]
+        return items, total
+
+    async def stat(self, path: str) -> dict[str, Any]:
+        key = self.key(path)
+        info = await self.storage.stat(key)
+        if info is not None:
+            return file_entry(self.project_id, info)
+        if await self.storage.folder_exists(key + "/"):
+            return folder_entry(self.project_id, key + "/")
+        raise ObjectNotFound(f"No file or folder {normalise_path(path)} in this project.")
+
+    async def download_url(self, path: str) -> dict[str, Any]:
+        key = self.key(path)
+        info = await self.storage.stat(key)
+        if info is None:
+            raise ObjectNotFound(f"No file {normalise_path(path)} in this project.")
+        expires_in = self.settings.URL_TTL_SECONDS
+        url = await self.storage.presign_get(
+            key, expires_in=expires_in, filename=posixpath.basename(key)
+        )
+        return {
+            "path": relative_path(self.project_id, key),
+            "url": url,
+            "expires_at": datetime.now(UTC) + timedelta(seconds=expires_in),
+            "size": info.size,
+        }
+
+    async def upload_url(self, request: UploadUrlRequest) -> dict[str, Any]:
+        key = self.key(request.path)
+        if request.size is not None and request.size > self.settings.MAX_OBJECT_BYTES:
+            raise BadRequest(
+                f"Files are at most {self.settings.MAX_OBJECT_BYTES} bytes; this one would be "
+                f"{request.size}."
+            )
+        if await self.storage.folder_exists(key + "/"):
+            raise ObjectExists(f"{relative_path(self.project_id, key)} is a folder.")
+        expires_in = self.settings.URL_TTL_SECONDS
+        signed = await self.storage.presign_put(
+            key,
+            expires_in=expires_in,
+            size=request.size,
+            content_type=request.content_type,
+            sha256=request.sha256,
+            md5=request.md5,
+        )
+        await self._audit("file.upload_url", key, {"size": request.size})
+        return {
+            "path": relative_path(self.project_id, key),
+            "url": signed.url,
+            "method": signed.method,
+            "headers": signed.headers,
+            "expires_at": datetime.now(UTC) + timedelta(seconds=expires_in),
+        }
+
+    async def create_folder(self, path: str) -> dict[str, Any]:
+        prefix = self.key(path, folder=True)
+        await self.locks.lock_keys(prefix.rstrip("/"))
+        if await self.storage.stat(prefix.rstrip("/")) is not None:
+            raise ObjectExists(f"A file named {relative_path(self.project_id, prefix)} exists.")
+        await self.storage.make_folder(prefix)
+        await self._audit("folder.create", prefix, {})
+        return folder_entry(self.project_id, prefix)
+
+    async def delete(self, path: str) -> int:
+        key = self.key(path)
+        await self.locks.lock_keys(key)
+        if await self.storage.stat(key) is not None:
+            await self.storage.delete_object(key)
+            count = 1
+        elif await self.storage.folder_exists(key + "/"):
+            count = sum([1 async for _ in self.storage.iter_objects(key + "/")])
+            await self.storage.delete_folder(key + "/")
+        else:
+            raise ObjectNotFound(f"No file or folder {relative_path(self.project_id, key)}.")
+        await self._audit("file.delete", key, {"objects": count})
+        return count
+
+    async def transfer(self, request: TransferRequest, *, move: bool) -> int:
+        """Copy or move a file or a folder; refuses to overwrite unless asked."""
+        source = self.key(request.src)
+        destination = self.key(request.dst)
+        if source == destination:
+            raise BadRequest("Source and destination are the same.")
+        await self.locks.lock_keys(source, destination)
+        source_info = await self.storage.stat(source)
+        if source_info is None and not await self.storage.folder_exists(source + "/"):
+            raise ObjectNotFound(f"No file or folder {relative_path(self.project_id, source)}.")
+        if source_info is None and (destination + "/").startswith(source + "/"):
+            raise BadRequest("A folder cannot be copied or moved into itself.")
+        pairs: list[tuple[str, str]] = (
+            [(source, destination)]
+            if source_info is not None
+            else [
+                (info.key, destination + info.key[len(source) :])
+                async for info in self.storage.iter_objects(source + "/")
+            ]
+        )
+        if not request.overwrite:
+            await self._refuse_existing(destination, [target for _, target in pairs])
+        if move and source_info is not None:
+            await self.storage.move_object(source, destination)
+        else:
+            for from_key, to_key in pairs:
+                await self.storage.copy_object(from_key, to_key)
+            if source_info is None:
+                await self.storage.make_folder(destination + "/")
+            if move:
+                if source_info is not None:
+                    await self.storage.delete_object(source)
+                else:
+                    await self.storage.delete_folder(source + "/")
+        await self._audit(
+            "file.move" if move else "file.copy",
+            source,
+            {"to": relative_path(self.project_id, destination), "objects": len(pairs)},
+        )
+        return len(pairs)
+
+    async def _refuse_existing(self, destination: str, targets: list[str]) -> None:
+        exists = await self.storage.stat(destination) is not None
+        exists = exists or await self.storage.folder_exists(destination + "/")
+        if not exists:
+            for target in targets:
+                if await self.storage.stat(target) is not None:
+                    exists = True
+                    break
+        if exists:
+            raise Conflict(
+                f"{relative_path(self.project_id, destination)} exists; pass overwrite=true "
+                "to replace it."
+            )
+
+    async def _audit(self, action: str, key: str, details: dict[str, Any]) -> None:
+        await self.audit.record(
+            self.session,
+            actor=self.access.principal,
+            action=action,
+            resource_type="file",
+            resource_id=None,
+            org_id=self.access.org_id,
+            project_id=self.project_id,
+            details={"path": relative_path(self.project_id, key), **details},
+        )

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from nfhub_files.api import root_routers, routers
+from nfhub_files.config import Settings
+from nfhub_files.models import audit_events
+from nfhub_files.storage.factory import create_storage
+from nfhub_shared.app import create_app as create_service_app
+from nfhub_shared.audit import AuditWriter
+from nfhub_shared.logging import configure_logging
+
+DESCRIPTION = """
+Per-project object storage (local disk or S3) behind signed URLs: list, download and upload URLs
+(two steps: get the URL, then GET or PUT the bytes), copy, move, delete, folders, multipart
+uploads for large files and zip archives of many files.
+
+Every call names its project in `X-Project-ID`.
+"""
+
+TAGS = [
+    {"name": "files", "description": "Files and folders of a project"},
+    {"name": "blobs", "description": "Signed-URL targets of the local backend (no token)"},
+    {"name": "health", "description": "Liveness and readiness"},
+]
+
+
+def create_app(
+    settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        storage = create_storage(settings)
+        app.state.storage = storage
+        try:
+            yield
+        finally:
+            await storage.close()
+
+    app = create_service_app(
+        settings,
+        title="nfhub files",
+        description=DESCRIPTION,
+        routers=routers,
+        root_routers=root_routers,
+        lifespan=lifespan,
+        http_transport=http_transport,
+        openapi_tags=TAGS,
+        body_limit_exempt_prefixes=("/blobs/",),
+    )
+    app.state.audit_writer = AuditWriter(audit_events)
+    return app
+
+
+def run() -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(), host="127.0.0.1", port=8003, log_config=None)

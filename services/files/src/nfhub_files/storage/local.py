@@ -1,0 +1,433 @@
+"""Local-disk backend: objects are files under a root directory.
+
+Signed URLs point at this service's own blob endpoint. Uploads stream to a temporary file next to
+the destination and are renamed into place only when complete and verified, so a failed or
+partial upload never leaves a half file at the final path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import anyio
+
+from nfhub_files.storage.base import (
+    Listing,
+    ObjectInfo,
+    ObjectNotFound,
+    PartInfo,
+    SignedRequest,
+    StorageUnavailable,
+)
+from nfhub_files.storage.signing import BlobGrant, BlobSigner
+
+TEMP_PREFIX = ".nfhub-"
+MULTIPART_DIR = ".multipart"
+READ_CHUNK = 1024 * 1024
+WRITE_BUFFER = 8 * 1024 * 1024
+SHA256_XATTR = "user.nfhub.sha256"
+
+
+class UploadTooLarge(Exception):
+    pass
+
+
+class ChecksumMismatch(Exception):
+    pass
+
+
+def _read_sha256(path: Path) -> str | None:
+    try:
+        return os.getxattr(path, SHA256_XATTR).decode()
+    except OSError:
+        return None
+
+
+def _info(key: str, path: Path, stat: os.stat_result) -> ObjectInfo:
+    return ObjectInfo(
+        key=key,
+        size=stat.st_size,
+        modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+        sha256=_read_sha256(path),
+    )
+
+
+class LocalStorage:
+    name = "local"
+
+    def __init__(self, root: Path, signer: BlobSigner, max_object_bytes: int) -> None:
+        self.root = root.resolve()
+        self.signer = signer
+        self.max_object_bytes = max_object_bytes
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def path(self, key: str) -> Path:
+        """The file for a key; a key that would resolve outside the root is refused."""
+        path = (self.root / key).resolve() if key else self.root
+        if path != self.root and self.root not in path.parents:
+            raise ObjectNotFound("No such file or folder.")
+        return path
+
+    def _staging(self, upload_id: str) -> Path:
+        uuid.UUID(upload_id)  # only our own ids name staging folders
+        return self.root / MULTIPART_DIR / upload_id
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def check(self) -> None:
+        def probe() -> None:
+            self.root.mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK | os.X_OK):
+                raise PermissionError(str(self.root))
+
+        try:
+            await anyio.to_thread.run_sync(probe)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"The storage directory is not usable ({type(exc).__name__})."
+            ) from exc
+
+    async def stat(self, key: str) -> ObjectInfo | None:
+        path = self.path(key)
+        try:
+            stat = await anyio.to_thread.run_sync(path.stat)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if not path.is_file():
+            return None
+        return _info(key, path, stat)
+
+    async def folder_exists(self, prefix: str) -> bool:
+        return await anyio.to_thread.run_sync(self.path(prefix.rstrip("/")).is_dir)
+
+    async def list_children(self, prefix: str) -> Listing:
+        directory = self.path(prefix.rstrip("/"))
+
+        def scan() -> Listing:
+            folders: list[str] = []
+            objects: list[ObjectInfo] = []
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                return Listing([], [])
+            for entry in entries:
+                if entry.name.startswith(TEMP_PREFIX):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append(f"{prefix}{entry.name}/")
+                elif entry.is_file(follow_symlinks=False):
+                    stat = entry.stat(follow_symlinks=False)
+                    objects.append(
+                        ObjectInfo(
+                            key=prefix + entry.name,
+                            size=stat.st_size,
+                            modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                        )
+                    )
+            folders.sort()
+            objects.sort(key=lambda info: info.key)
+            return Listing(folders, objects)
+
+        return await anyio.to_thread.run_sync(scan)
+
+    async def iter_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
+        base = self.path(prefix.rstrip("/"))
+
+        def walk() -> list[ObjectInfo]:
+            found: list[ObjectInfo] = []
+            if base.is_file():
+                return [_info(prefix.rstrip("/"), base, base.stat())]
+            for directory, subdirectories, names in os.walk(base):
+                subdirectories[:] = sorted(
+                    d for d in subdirectories if not d.startswith(TEMP_PREFIX)
+                )
+                for name in sorted(names):
+                    if name.startswith(TEMP_PREFIX):
+                        continue
+                    path = Path(directory) / name
+                    key = path.relative_to(self.root).as_posix()
+                    found.append(_info(key, path, path.stat()))
+            return found
+
+        for info in await anyio.to_thread.run_sync(walk):
+            yield info
+
+    async def read(self, key: str) -> AsyncIterator[bytes]:
+        path = self.path(key)
+        try:
+            handle = await anyio.to_thread.run_sync(path.open, "rb")
+        except (FileNotFoundError, IsADirectoryError) as exc:
+            raise ObjectNotFound(f"No file at {key}.") from exc
+        try:
+            while chunk := await anyio.to_thread.run_sync(handle.read, READ_CHUNK):
+                yield chunk
+        finally:
+            handle.close()
+
+    # -- signed URLs ---------------------------------------------------------------------------
+
+    async def presign_get(self, key: str, *, expires_in: int, filename: str) -> str:
+        return self.signer.url(_grant("GET", key, expires_in))
+
+    async def presign_put(
+        self,
+        key: str,
+        *,
+        expires_in: int,
+        size: int | None,
+        content_type: str | None,
+        sha256: str | None,
+        md5: str | None,
+    ) -> SignedRequest:
+        grant = _grant(
+            "PUT", key, expires_in, max_size=size or self.max_object_bytes, sha256=sha256, md5=md5
+        )
+        headers = {"Content-Type": content_type} if content_type else {}
+        return SignedRequest("PUT", self.signer.url(grant), headers)
+
+    # -- writing -------------------------------------------------------------------------------
+
+    async def make_folder(self, prefix: str) -> None:
+        await anyio.to_thread.run_sync(
+            lambda: self.path(prefix.rstrip("/")).mkdir(parents=True, exist_ok=True)
+        )
+
+    async def copy_object(self, source: str, destination: str) -> None:
+        source_path, destination_path = self.path(source), self.path(destination)
+
+        def copy() -> None:
+            destination_path.parent.mkdir(parents=True, exist_ok=True)
+            temporary = destination_path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+            try:
+                shutil.copy2(source_path, temporary)
+                sha256 = _read_sha256(source_path)
+                if sha256:
+                    _write_sha256(temporary, sha256)
+                os.replace(temporary, destination_path)
+            finally:
+                temporary.unlink(missing_ok=True)
+
+        try:
+            await anyio.to_thread.run_sync(copy)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"No file at {source}.") from exc
+
+    async def move_object(self, source: str, destination: str) -> None:
+        """Rename in place (atomic on one filesystem)."""
+        source_path, destination_path = self.path(source), self.path(destination)
+
+        def move() -> None:
+            destination_path.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(source_path, destination_path)
+
+        try:
+            await anyio.to_thread.run_sync(move)
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(f"No file at {source}.") from exc
+
+    async def delete_object(self, key: str) -> None:
+        await anyio.to_thread.run_sync(lambda: self.path(key).unlink(missing_ok=True))
+
+    async def delete_folder(self, prefix: str) -> None:
+        path = self.path(prefix.rstrip("/"))
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(path, ignore_errors=True))
+
+    async def write(self, key: str, chunks: AsyncIterator[bytes]) -> ObjectInfo:
+        return await self.receive(key, chunks, max_size=self.max_object_bytes)
+
+    async def receive(
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        *,
+        max_size: int,
+        sha256: str | None = None,
+        md5: str | None = None,
+        target: Path | None = None,
+    ) -> ObjectInfo:
+        """Stream to a temporary file, check size and checksums, then rename into place."""
+        destination = target or self.path(key)
+        await anyio.to_thread.run_sync(
+            lambda: destination.parent.mkdir(parents=True, exist_ok=True)
+        )
+        temporary = destination.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+        sha256_hash = hashlib.sha256() if sha256 else None
+        md5_hash = hashlib.md5(usedforsecurity=False) if md5 or target else None
+        handle = await anyio.to_thread.run_sync(temporary.open, "wb")
+        received = 0
+        buffer = bytearray()
+        try:
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > max_size:
+                    raise UploadTooLarge
+                buffer += chunk
+                if len(buffer) >= WRITE_BUFFER:
+                    await anyio.to_thread.run_sync(
+                        _write_and_hash, handle, bytes(buffer), sha256_hash, md5_hash
+                    )
+                    buffer.clear()
+            if buffer:
+                await anyio.to_thread.run_sync(
+                    _write_and_hash, handle, bytes(buffer), sha256_hash, md5_hash
+                )
+            await anyio.to_thread.run_sync(handle.close)
+            if sha256 and sha256_hash and sha256_hash.hexdigest() != sha256.lower():
+                raise ChecksumMismatch("sha256")
+            if md5 and md5_hash and md5_hash.hexdigest() != md5.lower():
+                raise ChecksumMismatch("md5")
+            if sha256:
+                _write_sha256(temporary, sha256.lower())
+            await anyio.to_thread.run_sync(os.replace, temporary, destination)
+            if md5_hash is not None and target is not None:
+                _write_etag(destination, md5_hash.hexdigest())
+        except BaseException:
+            handle.close()
+            temporary.unlink(missing_ok=True)
+            raise
+        stat = destination.stat()
+        return ObjectInfo(
+            key=key,
+            size=stat.st_size,
+            modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+            etag=md5_hash.hexdigest() if md5_hash else None,
+            sha256=sha256.lower() if sha256 else None,
+        )
+
+    # -- multipart -----------------------------------------------------------------------------
+
+    async def start_multipart(self, key: str, *, content_type: str | None) -> str:
+        upload_id = str(uuid.uuid4())
+        await anyio.to_thread.run_sync(
+            lambda: self._staging(upload_id).mkdir(parents=True, exist_ok=False)
+        )
+        return upload_id
+
+    async def presign_part(
+        self, key: str, upload_id: str, part_number: int, *, expires_in: int, size: int
+    ) -> SignedRequest:
+        grant = _grant(
+            "PUT", key, expires_in, max_size=size, upload_id=upload_id, part_number=part_number
+        )
+        return SignedRequest("PUT", self.signer.url(grant), {})
+
+    def part_path(self, upload_id: str, part_number: int) -> Path:
+        return self._staging(upload_id) / f"part-{part_number:05d}"
+
+    async def receive_part(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        chunks: AsyncIterator[bytes],
+        max_size: int,
+    ) -> ObjectInfo:
+        if not await anyio.to_thread.run_sync(self._staging(upload_id).is_dir):
+            raise ObjectNotFound("This multipart upload was completed or aborted.")
+        return await self.receive(
+            key, chunks, max_size=max_size, target=self.part_path(upload_id, part_number)
+        )
+
+    async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
+        staging = self._staging(upload_id)
+
+        def scan() -> list[PartInfo]:
+            parts = []
+            for path in sorted(staging.glob("part-*")):
+                etag = _read_etag(path)
+                if etag is not None:
+                    parts.append(PartInfo(int(path.name[5:]), path.stat().st_size, etag))
+            return parts
+
+        return await anyio.to_thread.run_sync(scan)
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: list[PartInfo]
+    ) -> ObjectInfo:
+        staging = self._staging(upload_id)
+        destination = self.path(key)
+
+        def assemble() -> None:
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            temporary = destination.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+            try:
+                with temporary.open("wb") as output:
+                    for part in parts:
+                        with self.part_path(upload_id, part.part_number).open("rb") as source:
+                            shutil.copyfileobj(source, output, READ_CHUNK)
+                os.replace(temporary, destination)
+            finally:
+                temporary.unlink(missing_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
+
+        await anyio.to_thread.run_sync(assemble)
+        stat = destination.stat()
+        return _info(key, destination, stat)
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        staging = self._staging(upload_id)
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(staging, ignore_errors=True))
+
+    async def close(self) -> None:
+        return None
+
+
+def _grant(
+    method: str,
+    key: str,
+    expires_in: int,
+    *,
+    max_size: int | None = None,
+    sha256: str | None = None,
+    md5: str | None = None,
+    upload_id: str | None = None,
+    part_number: int | None = None,
+) -> BlobGrant:
+    return BlobGrant(
+        method=method,
+        key=key,
+        expires=int(time.time()) + expires_in,
+        max_size=max_size,
+        sha256=sha256.lower() if sha256 else None,
+        md5=md5.lower() if md5 else None,
+        upload_id=upload_id,
+        part_number=part_number,
+    )
+
+
+def _write_and_hash(
+    handle: object, data: bytes, sha256: hashlib._Hash | None, md5: hashlib._Hash | None
+) -> None:
+    handle.write(data)  # type: ignore[attr-defined]
+    if sha256 is not None:
+        sha256.update(data)
+    if md5 is not None:
+        md5.update(data)
+
+
+def _write_sha256(path: Path, value: str) -> None:
+    # A filesystem without user xattrs: the checksum is simply not remembered.
+    with contextlib.suppress(OSError):
+        os.setxattr(path, SHA256_XATTR, value.encode())
+
+
+def _write_etag(path: Path, etag: str) -> None:
+    path.with_name(path.name + ".etag").write_text(etag)
+
+
+def _read_etag(path: Path) -> str | None:
+    if path.name.endswith(".etag"):
+        return None
+    try:
+        return path.with_name(path.name + ".etag").read_text()
+    except FileNotFoundError:
+        return None

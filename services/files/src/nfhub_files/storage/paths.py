@@ -1,0 +1,64 @@
+"""User paths → object keys. Nothing a client sends can name a key outside its project."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from nfhub_shared.errors import BadRequest
+
+MAX_PATH_BYTES = 1024
+MAX_SEGMENT_BYTES = 255
+# After the one URL-decoding the framework did, an escape left in the path means the client
+# encoded twice (%252e → %2e): refuse it rather than guess.
+_ENCODED_ESCAPE = re.compile(r"%(2e|2f|5c|00|25)", re.IGNORECASE)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class InvalidPath(BadRequest):
+    title = "Invalid path"
+
+
+def project_prefix(project_id: uuid.UUID) -> str:
+    return f"projects/{project_id}/"
+
+
+def normalise_path(path: str, *, folder: bool = False, allow_root: bool = False) -> str:
+    """A clean relative path: ``a/b/c.fastq.gz``, or ``a/b/`` for folders, ``""`` for the root."""
+    if _CONTROL.search(path):
+        raise InvalidPath("Paths cannot contain control characters or NUL.")
+    if "\\" in path:
+        raise InvalidPath("Use '/' to separate folders; backslashes are not allowed.")
+    if _ENCODED_ESCAPE.search(path):
+        raise InvalidPath(
+            "The path holds an encoded '.', '/', '\\\\' or '%': send it decoded once."
+        )
+    if path.startswith("/"):
+        raise InvalidPath("Paths are relative to the project: drop the leading '/'.")
+    if len(path.encode()) > MAX_PATH_BYTES:
+        raise InvalidPath(f"Paths are at most {MAX_PATH_BYTES} bytes long.")
+    segments = [segment for segment in path.split("/") if segment != ""]
+    for segment in segments:
+        if segment in {".", ".."}:
+            raise InvalidPath("Paths cannot contain '.' or '..' segments.")
+        if len(segment.encode()) > MAX_SEGMENT_BYTES:
+            raise InvalidPath(f"A file or folder name is at most {MAX_SEGMENT_BYTES} bytes long.")
+    if "//" in path.strip("/"):
+        raise InvalidPath("Paths cannot contain empty segments ('//').")
+    if not segments:
+        if allow_root:
+            return ""
+        raise InvalidPath("Name a file or folder inside the project.")
+    clean = "/".join(segments)
+    return clean + "/" if folder else clean
+
+
+def object_key(project_id: uuid.UUID, relative: str) -> str:
+    return project_prefix(project_id) + relative
+
+
+def relative_path(project_id: uuid.UUID, key: str) -> str:
+    prefix = project_prefix(project_id)
+    if not key.startswith(prefix):
+        raise ValueError(f"key {key!r} is outside project {project_id}")
+    return key[len(prefix) :]

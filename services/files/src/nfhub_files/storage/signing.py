@@ -1,0 +1,76 @@
+"""HMAC-signed blob URLs for the local backend: method, key, expiry and size limit are signed."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from nfhub_shared.errors import Forbidden
+
+
+class InvalidSignature(Forbidden):
+    title = "Invalid or expired signature"
+
+
+@dataclass(frozen=True)
+class BlobGrant:
+    """What a verified URL allows."""
+
+    method: str
+    key: str
+    expires: int
+    max_size: int | None
+    sha256: str | None
+    md5: str | None
+    upload_id: str | None
+    part_number: int | None
+
+
+def _canonical(grant: BlobGrant) -> bytes:
+    fields = [
+        grant.method,
+        grant.key,
+        str(grant.expires),
+        "" if grant.max_size is None else str(grant.max_size),
+        grant.sha256 or "",
+        grant.md5 or "",
+        grant.upload_id or "",
+        "" if grant.part_number is None else str(grant.part_number),
+    ]
+    return "\n".join(fields).encode()
+
+
+class BlobSigner:
+    def __init__(self, secret: str, base_url: str) -> None:
+        self._secret = secret.encode()
+        self.base_url = base_url.rstrip("/")
+
+    def _signature(self, grant: BlobGrant) -> str:
+        digest = hmac.new(self._secret, _canonical(grant), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def url(self, grant: BlobGrant) -> str:
+        query: dict[str, str] = {"expires": str(grant.expires)}
+        if grant.max_size is not None:
+            query["max_size"] = str(grant.max_size)
+        if grant.sha256:
+            query["sha256"] = grant.sha256
+        if grant.md5:
+            query["md5"] = grant.md5
+        if grant.upload_id:
+            query["upload_id"] = grant.upload_id
+        if grant.part_number is not None:
+            query["part_number"] = str(grant.part_number)
+        query["signature"] = self._signature(grant)
+        return f"{self.base_url}/blobs/{quote(grant.key)}?{urlencode(query)}"
+
+    def verify(self, grant: BlobGrant, signature: str) -> None:
+        expected = self._signature(grant)
+        if not hmac.compare_digest(expected, signature):
+            raise InvalidSignature("The URL's signature does not match; ask for a new URL.")
+        if grant.expires < int(time.time()):
+            raise InvalidSignature("The URL has expired; ask for a new one.")
