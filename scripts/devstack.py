@@ -114,7 +114,7 @@ class Service:
 SERVICES: tuple[Service, ...] = (
     Service("admin", "nfhub_admin", port=8001, env={"ADMIN_STORAGE_LOCAL_ROOT": "{storage}"}),
     Service("compute", "nfhub_compute", port=8002),
-    Service("files", "nfhub_files", port=8003),
+    Service("files", "nfhub_files", port=8003, env={"FILES_LOCAL_ROOT": "{storage}"}),
     Service("miner", "nfhub_miner", port=8004),
     Service("worker", "nfhub_compute", module="nfhub_compute.worker"),
 )

@@ -1,0 +1,184 @@
+"""What the benchmarks share: a throw-away database, services under uvicorn, a load generator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from nfhub_admin.auth.service import issue_access_token
+from nfhub_admin.config import Settings as AdminSettings
+from nfhub_admin.keys import SigningKeys
+from nfhub_admin.migrate import migrate as migrate_admin
+from nfhub_admin.models import Org, OrgMembership, Project, ProjectMembership, User
+from nfhub_shared.auth.scopes import ALL_SCOPES
+from nfhub_shared.db.engine import create_engine, create_sessionmaker
+from nfhub_shared.testing.database import create_database, drop_database, postgres_server
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Stack:
+    workdir: Path
+    database_url: str
+    env: dict[str, str]
+    admin_url: str
+    project_id: str
+    token: str
+    processes: list[subprocess.Popen[bytes]]
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "X-Project-ID": self.project_id}
+
+    def start(
+        self, name: str, target: str, port: int, extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        log = self.workdir / f"{name}.log"
+        command = [
+            sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
+            "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning",
+            "--app-dir", str(REPO / "bench"),
+        ]  # fmt: skip
+        process = subprocess.Popen(
+            command,
+            env={**self.env, **(extra_env or {})},
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        wait_ready(f"http://127.0.0.1:{port}/healthz", process, log)
+        return process
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{url} died:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} not ready in 60 s:\n{log.read_text()[-2000:]}")
+
+
+async def _seed(settings: AdminSettings, keys: SigningKeys) -> tuple[str, str]:
+    engine = create_engine(settings)
+    async with create_sessionmaker(engine)() as session, session.begin():
+        user = User(username="bench", display_name="Bench")
+        org = Org(slug="bench", name="Bench")
+        session.add_all([user, org])
+        await session.flush()
+        project = Project(org_id=org.id, slug="bench", name="Bench")
+        session.add(project)
+        await session.flush()
+        session.add(OrgMembership(org_id=org.id, user_id=user.id, role="member"))
+        session.add(ProjectMembership(project_id=project.id, user_id=user.id, role="editor"))
+    await engine.dispose()
+    return str(project.id), issue_access_token(keys, settings, user, " ".join(sorted(ALL_SCOPES)))
+
+
+@contextmanager
+def stack(workdir: Path, migrations: list[object] | None = None) -> Iterator[Stack]:
+    """Database (embedded unless TEST_DATABASE_URL), admin under uvicorn, a seeded editor."""
+    with postgres_server() as server:
+        database_url = create_database(server)
+        processes: list[subprocess.Popen[bytes]] = []
+        try:
+            migrate_admin(database_url)
+            for migrate in migrations or []:
+                migrate(database_url)  # type: ignore[operator]
+            key_path = workdir / "jwt.pem"
+            key_path.write_bytes(
+                Ed25519PrivateKey.generate().private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            admin_port = free_port()
+            env = {
+                **os.environ,
+                "DATABASE_URL": database_url,
+                "ENVIRONMENT": "dev",
+                "SERVICE_SECRET": secrets.token_urlsafe(48),
+                "ADMIN_URL": f"http://127.0.0.1:{admin_port}",
+                "ADMIN_JWT_PRIVATE_KEY_FILE": str(key_path),
+                "RATE_LIMIT_READ": "100000000",
+                "RATE_LIMIT_WRITE": "100000000",
+                "LOG_LEVEL": "WARNING",
+            }
+            settings = AdminSettings(
+                _env_file=None,
+                DATABASE_URL=database_url,
+                SERVICE_SECRET=env["SERVICE_SECRET"],
+                JWT_PRIVATE_KEY_FILE=key_path,
+            )
+            project_id, token = asyncio.run(_seed(settings, SigningKeys.from_settings(settings)))
+            env["BENCH_PROJECT_ID"] = project_id
+            running = Stack(
+                workdir, database_url, env, env["ADMIN_URL"], project_id, token, processes
+            )
+            running.start("admin", "nfhub_admin.main:create_app", admin_port)
+            yield running
+        finally:
+            for process in processes:
+                process.terminate()
+            for process in processes:
+                process.wait(timeout=10)
+            drop_database(database_url)
+
+
+async def hammer(port: int, request: bytes, seconds: float, connections: int) -> float:
+    """Requests/s over ``connections`` keep-alive HTTP/1.1 connections for ``seconds``."""
+    deadline = time.perf_counter() + seconds
+    counts = [0] * connections
+
+    async def worker(index: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while time.perf_counter() < deadline:
+                writer.write(request)
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = head[9:12]
+                if status != b"200":
+                    raise RuntimeError(f"unexpected status {status!r}: {head[:200]!r}")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+                counts[index] += 1
+        finally:
+            writer.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(connections)))
+    return sum(counts) / (time.perf_counter() - started)
+
+
+def request_bytes(path: str, headers: dict[str, str]) -> bytes:
+    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()

@@ -1,0 +1,184 @@
+"""Files service benchmarks, each a ratio against a baseline measured in the same run.
+
+    uv run python bench/files.py [--size-mib 1024] [--objects 100000]
+
+1. Upload and download of one large file through the local backend's signed URLs vs a plain
+   file copy of the same bytes on the same disk; peak RSS growth of the files service.
+2. Signed URL issuance (GET /files/download-url) vs a bare authenticated endpoint
+   (bench/apps.py guarded_app: same auth, no storage).
+3. Listing a folder of many objects page by page: first vs last page.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+from common import free_port, hammer, request_bytes, stack
+
+from nfhub_files.migrate import migrate as migrate_files
+
+CHUNK = 1024 * 1024
+
+
+def write_source(path: Path, size: int) -> None:
+    block = os.urandom(CHUNK)
+    with path.open("wb") as handle:
+        for _ in range(size // CHUNK):
+            handle.write(block)
+
+
+class PeakRss:
+    """Samples a process's RSS every 20 ms while active."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self.baseline = self.process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.baseline) / 2**20
+
+
+def transfer(base: str, headers: dict[str, str], source: Path, target: Path) -> tuple[float, float]:
+    """Seconds to upload ``source`` and to download it back into ``target``."""
+    size = source.stat().st_size
+    with httpx.Client(base_url=base, headers=headers, timeout=600) as api:
+        ticket = api.post("/api/v1/files/upload-url", json={"path": "bench.bin", "size": size})
+        ticket.raise_for_status()
+        # curl, as a lab's script would use: a Python client would be the bottleneck here.
+        started = time.perf_counter()
+        subprocess.run(
+            ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), ticket.json()["url"]], check=True
+        )
+        upload = time.perf_counter() - started
+        link = api.get("/api/v1/files/download-url", params={"path": "bench.bin"})
+        link.raise_for_status()
+        started = time.perf_counter()
+        subprocess.run(["curl", "-sSf", "-o", str(target), link.json()["url"]], check=True)
+        download = time.perf_counter() - started
+    if target.stat().st_size != size:
+        raise SystemExit("downloaded size differs")
+    return upload, download
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--size-mib", type=int, default=1024)
+    parser.add_argument("--objects", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args()
+    size = args.size_mib * CHUNK
+
+    with (
+        tempfile.TemporaryDirectory(prefix="nfhub-bench-") as tmp,
+        stack(Path(tmp), migrations=[migrate_files]) as running,
+    ):
+        workdir = Path(tmp)
+        storage = workdir / "storage"
+        files_port, guarded_port = free_port(), free_port()
+        base = f"http://127.0.0.1:{files_port}"
+        files = running.start(
+            "files",
+            "nfhub_files.main:create_app",
+            files_port,
+            {"FILES_LOCAL_ROOT": str(storage), "FILES_URL": base},
+        )
+        running.start("guarded", "apps:guarded_app", guarded_port)
+
+        # 1. Large file through signed URLs vs a plain copy on the same disk.
+        source = workdir / "source.bin"
+        write_source(source, size)
+        copies, uploads, downloads, growth = [], [], [], []
+        for round_number in range(3):
+            copy_target = workdir / f"copy-{round_number}.bin"
+            started = time.perf_counter()
+            shutil.copyfile(source, copy_target)
+            copies.append(time.perf_counter() - started)
+            copy_target.unlink()
+            with PeakRss(files.pid) as rss:
+                upload, download = transfer(
+                    base, running.headers, source, workdir / "downloaded.bin"
+                )
+            uploads.append(upload)
+            downloads.append(download)
+            growth.append(rss.growth_mib)
+        copy_rate = size / statistics.median(copies) / 2**20
+        upload_rate = size / statistics.median(uploads) / 2**20
+        download_rate = size / statistics.median(downloads) / 2**20
+        print(f"1. {args.size_mib} MiB through signed URLs (local backend), median of 3")
+        for label, rate in (
+            ("plain file copy", copy_rate),
+            ("upload (PUT)", upload_rate),
+            ("download (GET)", download_rate),
+        ):
+            print(f"   {label:<17} {rate:8.0f} MiB/s   ratio {rate / copy_rate:4.2f}")
+        print(f"   files service peak RSS growth {max(growth):.1f} MiB (target < 64 MiB)")
+
+        # 2. Signed URL issuance vs a bare authenticated endpoint.
+        sign = request_bytes("/api/v1/files/download-url?path=bench.bin", running.headers)
+        bare = request_bytes("/api/v1/whoami", running.headers)
+        asyncio.run(hammer(files_port, sign, 1.0, 16))
+        asyncio.run(hammer(guarded_port, bare, 1.0, 16))
+        sign_rates = [asyncio.run(hammer(files_port, sign, args.seconds, 16)) for _ in range(3)]
+        bare_rates = [asyncio.run(hammer(guarded_port, bare, args.seconds, 16)) for _ in range(3)]
+        sign_rate, bare_rate = statistics.median(sign_rates), statistics.median(bare_rates)
+        print("2. signed URL issuance, median of 3")
+        print(f"   bare authenticated endpoint {bare_rate:8.0f} req/s")
+        print(
+            f"   GET /files/download-url     {sign_rate:8.0f} URLs/s   ratio "
+            f"{sign_rate / bare_rate:4.2f} (target 0.8)"
+        )
+
+        # 3. Listing a big folder page by page.
+        folder = storage / "projects" / running.project_id / "big"
+        folder.mkdir(parents=True)
+        for index in range(args.objects):
+            (folder / f"sample-{index:07d}.fastq.gz").touch()
+        limit = 500
+        last_offset = (args.objects - 1) // limit * limit
+        timings: dict[int, list[float]] = {0: [], last_offset: []}
+        with httpx.Client(base_url=base, headers=running.headers, timeout=120) as api:
+            for _ in range(5):
+                for offset in timings:
+                    started = time.perf_counter()
+                    page = api.get(
+                        "/api/v1/files", params={"path": "big/", "limit": limit, "offset": offset}
+                    )
+                    timings[offset].append(time.perf_counter() - started)
+                    page.raise_for_status()
+        first = statistics.median(timings[0])
+        last = statistics.median(timings[last_offset])
+        print(f"3. listing {args.objects} objects, {limit} per page, median of 5")
+        print(f"   first page {first * 1000:7.1f} ms, last page {last * 1000:7.1f} ms, "
+              f"last/first {last / first:4.2f} (target within 2x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
