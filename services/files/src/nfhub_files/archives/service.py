@@ -1,0 +1,128 @@
+"""Zip archives of many files (Flow.bio's bulk download): ask, wait for ``ready``, download.
+
+The request only checks the selection and queues it; the archive worker builds the zip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nfhub_files.archives.builder import is_folder
+from nfhub_files.archives.errors import ArchiveNotFound
+from nfhub_files.archives.repository import ArchiveRepository
+from nfhub_files.archives.schemas import ArchiveCreate
+from nfhub_files.config import Settings
+from nfhub_files.models import Archive
+from nfhub_files.storage.base import ObjectNotFound, StorageBackend
+from nfhub_files.storage.paths import normalise_path, object_key
+from nfhub_shared.audit import AuditWriter
+from nfhub_shared.auth.principal import ProjectAccess
+
+
+def download_name(name: str) -> str:
+    return name if name.lower().endswith(".zip") else f"{name}.zip"
+
+
+def collapse(selection: Sequence[str]) -> list[str]:
+    """Drop duplicates and paths inside a selected folder: each file goes in once."""
+    folders = {path for path in selection if is_folder(path)}
+    kept: list[str] = []
+    for path in dict.fromkeys(selection):
+        if not any(path != folder and path.startswith(folder) for folder in folders):
+            kept.append(path)
+    return kept
+
+
+class ArchiveService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        storage: StorageBackend,
+        settings: Settings,
+        audit: AuditWriter,
+        access: ProjectAccess,
+    ) -> None:
+        self.session = session
+        self.storage = storage
+        self.settings = settings
+        self.audit = audit
+        self.access = access
+        self.project_id = access.project_id
+        self.repository = ArchiveRepository(session)
+
+    async def create(self, request: ArchiveCreate) -> dict[str, Any]:
+        selection = collapse([await self._resolve(path) for path in request.paths])
+        archive = await self.repository.add(
+            Archive(
+                project_id=self.project_id,
+                name=request.name,
+                paths=selection,
+                status="queued",
+                created_by=self.access.principal.subject,
+            )
+        )
+        await self.audit.record(
+            self.session,
+            actor=self.access.principal,
+            action="archive.create",
+            resource_type="archive",
+            resource_id=archive.id,
+            org_id=self.access.org_id,
+            project_id=self.project_id,
+            details={"name": archive.name, "paths": selection[:100]},
+        )
+        return await self.view(archive)
+
+    async def get(self, archive_id: uuid.UUID) -> dict[str, Any]:
+        archive = await self.repository.get_in_project(self.project_id, archive_id)
+        if archive is None:
+            raise ArchiveNotFound(f"No archive {archive_id} in this project.")
+        return await self.view(archive)
+
+    async def list_archives(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        archives, count = await self.repository.list_in_project(
+            self.project_id, limit=limit, offset=offset
+        )
+        return [await self.view(archive) for archive in archives], count
+
+    async def view(self, archive: Archive) -> dict[str, Any]:
+        url, url_expires_at = None, None
+        if archive.status == "ready" and archive.key:
+            expires_in = self.settings.URL_TTL_SECONDS
+            url = await self.storage.presign_get(
+                archive.key, expires_in=expires_in, filename=download_name(archive.name)
+            )
+            url_expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        return {
+            "id": archive.id,
+            "name": archive.name,
+            "status": archive.status,
+            "paths": archive.paths,
+            "file_count": archive.file_count,
+            "size": archive.size,
+            "error": archive.error,
+            "download_url": url,
+            "download_url_expires_at": url_expires_at,
+            "created_at": archive.created_at,
+            "started_at": archive.started_at,
+            "finished_at": archive.finished_at,
+        }
+
+    async def _resolve(self, path: str) -> str:
+        """The stored form of one selected path: 'a/b.txt', 'a/' for a folder, '' for all."""
+        relative = normalise_path(path, allow_root=True)
+        if not relative:
+            return ""
+        key = object_key(self.project_id, relative)
+        if await self.storage.stat(key) is not None:
+            return relative
+        if await self.storage.folder_exists(key + "/"):
+            return relative + "/"
+        raise ObjectNotFound(
+            f"No file or folder {relative} in this project; fix or remove it from paths."
+        )

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, status
+
+from nfhub_files.files.schemas import FileEntry
+from nfhub_files.multipart.schemas import (
+    MultipartUploadComplete,
+    MultipartUploadCreate,
+    MultipartUploadRead,
+)
+from nfhub_files.multipart.service import MultipartService
+from nfhub_shared.audit import AuditDep
+from nfhub_shared.auth.dependencies import project_role
+from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
+from nfhub_shared.db.session import AsyncSessionDep
+
+router = APIRouter(prefix="/files/multipart", tags=["files"])
+
+FilesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "files:read")]
+FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:write")]
+
+
+async def get_viewer_service(
+    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesViewer
+) -> MultipartService:
+    state = request.app.state
+    return MultipartService(session, state.storage, state.settings, audit, access)
+
+
+async def get_editor_service(
+    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesEditor
+) -> MultipartService:
+    state = request.app.state
+    return MultipartService(session, state.storage, state.settings, audit, access)
+
+
+MultipartReader = Annotated[MultipartService, Depends(get_viewer_service)]
+MultipartWriter = Annotated[MultipartService, Depends(get_editor_service)]
+
+
+@router.post("", response_model=MultipartUploadRead, status_code=status.HTTP_201_CREATED)
+async def start_multipart_upload(
+    multipart_upload_create: MultipartUploadCreate, uploads: MultipartWriter
+) -> dict[str, Any]:
+    """Start a large upload: a signed PUT URL per part; PUT each part, then complete."""
+    return await uploads.start(multipart_upload_create)
+
+
+@router.get("/{upload_id}", response_model=MultipartUploadRead)
+async def get_multipart_upload(upload_id: uuid.UUID, uploads: MultipartReader) -> dict[str, Any]:
+    """The parts uploaded so far and fresh URLs for the rest: how to resume an upload."""
+    return await uploads.get(upload_id)
+
+
+@router.post("/{upload_id}/complete", response_model=FileEntry)
+async def complete_multipart_upload(
+    upload_id: uuid.UUID,
+    multipart_upload_complete: MultipartUploadComplete,
+    uploads: MultipartWriter,
+) -> dict[str, Any]:
+    """Join the parts into the file; every part with the ETag its PUT returned."""
+    return await uploads.complete(upload_id, multipart_upload_complete)
+
+
+@router.delete("/{upload_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def abort_multipart_upload(upload_id: uuid.UUID, uploads: MultipartWriter) -> None:
+    """Abort the upload and drop the parts uploaded so far."""
+    await uploads.abort(upload_id)

@@ -1,0 +1,600 @@
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nfhub_files.config import Settings
+from nfhub_files.models import MultipartUpload, audit_events
+from nfhub_files.multipart.service import DEFAULT_PART_BYTES, MIB, plan_parts
+
+MULTIPART = "/api/v1/files/multipart"
+DATA = os.urandom(2500)  # three parts of 1024, 1024 and 452 bytes
+
+
+async def start(
+    client: httpx.AsyncClient, actor: Any, project_id: uuid.UUID, **body: Any
+) -> dict[str, Any]:
+    body = {"path": "raw/big.bam", "size": len(DATA), "part_size": 1024, **body}
+    response = await client.post(MULTIPART, json=body, headers=actor.in_project(project_id))
+    assert response.status_code == 201, response.text
+    result: dict[str, Any] = response.json()
+    return result
+
+
+async def put_part(client: httpx.AsyncClient, part: dict[str, Any], data: bytes) -> str:
+    """PUT one part like a user's script would; returns the ETag the store gave it."""
+    response = await client.request(
+        part["method"], part["url"], content=data, headers=part["headers"]
+    )
+    assert response.status_code == 200, response.text
+    return response.headers["ETag"]
+
+
+def chunk(part: dict[str, Any], data: bytes = DATA, part_size: int = 1024) -> bytes:
+    offset = (part["part_number"] - 1) * part_size
+    return data[offset : offset + part["size"]]
+
+
+async def upload_all(client: httpx.AsyncClient, upload: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {"part_number": part["part_number"], "etag": await put_part(client, part, chunk(part))}
+        for part in upload["parts"]
+    ]
+
+
+def complete_url(upload: dict[str, Any]) -> str:
+    return f"{MULTIPART}/{upload['id']}/complete"
+
+
+@pytest.fixture
+def other_project_editor(factory: Any) -> Any:
+    async def make() -> tuple[Any, uuid.UUID]:
+        owner = await factory.user()
+        editor = await factory.user()
+        org = await factory.org(owner)
+        return editor, await factory.project(org, members={editor: "editor"})
+
+    return make
+
+
+class TestPlanParts:
+    def test_default_part_size_when_few_parts(self, files_settings: Settings) -> None:
+        assert plan_parts(300 * MIB, None, files_settings) == (DEFAULT_PART_BYTES, 5)
+
+    def test_default_part_size_grows_to_stay_within_max_parts(
+        self, files_settings: Settings
+    ) -> None:
+        settings = files_settings.model_copy(update={"MULTIPART_MAX_PARTS": 4})
+
+        part_size, part_count = plan_parts(300 * MIB, None, settings)
+
+        assert (part_size, part_count) == (75 * MIB, 4)
+
+    def test_small_file_is_one_part(self, files_settings: Settings) -> None:
+        assert plan_parts(100, None, files_settings) == (100, 1)
+
+    def test_last_part_may_be_below_minimum(self, files_settings: Settings) -> None:
+        assert plan_parts(1024 + 10, 1024, files_settings) == (1024, 2)
+
+
+class TestStartMultipartUpload:
+    async def test_returns_a_signed_url_per_part(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+
+        upload = await start(files_client, editor, project_id, content_type="application/x-bam")
+
+        assert upload["path"] == "raw/big.bam"
+        assert (upload["size"], upload["part_size"], upload["part_count"]) == (2500, 1024, 3)
+        assert upload["status"] == "uploading"
+        assert [(p["part_number"], p["size"], p["method"]) for p in upload["parts"]] == [
+            (1, 1024, "PUT"),
+            (2, 1024, "PUT"),
+            (3, 452, "PUT"),
+        ]
+        assert all(p["url"].startswith("http://files.test/blobs/") for p in upload["parts"])
+        assert upload["uploaded_parts"] == []
+        assert datetime.fromisoformat(upload["expires_at"]) > datetime.now(UTC) + timedelta(days=1)
+        assert datetime.fromisoformat(upload["urls_expire_at"]) > datetime.now(UTC)
+
+    async def test_part_size_is_chosen_when_absent(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+
+        upload = await start(files_client, editor, project_id, part_size=None)
+
+        assert (upload["part_size"], upload["part_count"]) == (2500, 1)
+
+    async def test_records_the_upload_and_audits_it(
+        self, files_client: httpx.AsyncClient, project: Any, db_session: AsyncSession
+    ) -> None:
+        editor, _, project_id = project
+
+        upload = await start(files_client, editor, project_id)
+
+        row = await db_session.get(MultipartUpload, uuid.UUID(upload["id"]))
+        assert row is not None
+        assert row.project_id == project_id
+        assert row.key == f"projects/{project_id}/raw/big.bam"
+        assert row.created_by == str(editor.id)
+        actions = (
+            await db_session.scalars(
+                select(audit_events.c.action).where(audit_events.c.project_id == project_id)
+            )
+        ).all()
+        assert "multipart.start" in actions
+
+    async def test_part_size_below_minimum_is_400(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+
+        response = await files_client.post(
+            MULTIPART,
+            json={"path": "big.bam", "size": 5000, "part_size": 100},
+            headers=editor.in_project(project_id),
+        )
+
+        assert response.status_code == 400, response.text
+        assert "at least 1024 bytes" in response.json()["detail"]
+
+    async def test_too_many_parts_is_400_with_the_part_size_that_fits(
+        self, files_client: httpx.AsyncClient, project: Any, files_app: FastAPI
+    ) -> None:
+        editor, _, project_id = project
+        files_app.state.settings.MULTIPART_MAX_PARTS = 2
+
+        response = await files_client.post(
+            MULTIPART,
+            json={"path": "big.bam", "size": 5000, "part_size": 1024},
+            headers=editor.in_project(project_id),
+        )
+
+        assert response.status_code == 400, response.text
+        assert "part_size >= 2500" in response.json()["detail"]
+
+    async def test_file_above_the_size_limit_is_400(
+        self, files_client: httpx.AsyncClient, project: Any, files_app: FastAPI
+    ) -> None:
+        editor, _, project_id = project
+        files_app.state.settings.MAX_OBJECT_BYTES = 2000
+
+        response = await files_client.post(
+            MULTIPART, json={"path": "big.bam", "size": 2001}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 400, response.text
+        assert "at most 2000 bytes" in response.json()["detail"]
+
+    async def test_folder_at_the_path_is_409(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        folder = await files_client.post(
+            "/api/v1/files/folders", json={"path": "raw"}, headers=editor.in_project(project_id)
+        )
+        assert folder.status_code == 201, folder.text
+
+        response = await files_client.post(
+            MULTIPART, json={"path": "raw", "size": 10}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 409, response.text
+        assert "is a folder" in response.json()["detail"]
+
+    @pytest.mark.parametrize("path", ["../escape.bam", "/abs.bam", "a/%2e%2e/b", "a\\b", "a\x00b"])
+    async def test_path_escape_is_400(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path, path: str
+    ) -> None:
+        editor, _, project_id = project
+
+        response = await files_client.post(
+            MULTIPART, json={"path": path, "size": 10}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 400, response.text
+        assert not (storage_root / ".multipart").exists() or not any(
+            (storage_root / ".multipart").iterdir()
+        )
+
+    async def test_viewer_cannot_start_an_upload(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        _, viewer, project_id = project
+
+        response = await files_client.post(
+            MULTIPART, json={"path": "a.bam", "size": 10}, headers=viewer.in_project(project_id)
+        )
+
+        assert response.status_code == 403, response.text
+
+    async def test_token_without_files_write_is_403(
+        self, files_client: httpx.AsyncClient, factory: Any
+    ) -> None:
+        owner = await factory.user()
+        reader = await factory.user(scopes=frozenset({"files:read"}))
+        project_id = await factory.project(await factory.org(owner), members={reader: "editor"})
+
+        response = await files_client.post(
+            MULTIPART, json={"path": "a.bam", "size": 10}, headers=reader.in_project(project_id)
+        )
+
+        assert response.status_code == 403, response.text
+
+
+class TestGetMultipartUpload:
+    async def test_resume_lists_uploaded_parts_and_fresh_urls_for_the_rest(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        editor, viewer, project_id = project
+        upload = await start(files_client, editor, project_id)
+        second = upload["parts"][1]
+        etag = await put_part(files_client, second, chunk(second))
+
+        # The client was interrupted here; it asks what is left (a viewer may look, too).
+        response = await files_client.get(
+            f"{MULTIPART}/{upload['id']}", headers=viewer.in_project(project_id)
+        )
+
+        assert response.status_code == 200, response.text
+        resumed = response.json()
+        assert resumed["uploaded_parts"] == [
+            {"part_number": 2, "size": 1024, "etag": etag.strip('"')}
+        ]
+        assert [p["part_number"] for p in resumed["parts"]] == [1, 3]
+        etags = {2: etag}
+        for part in resumed["parts"]:
+            etags[part["part_number"]] = await put_part(files_client, part, chunk(part))
+        completed = await files_client.post(
+            complete_url(upload),
+            json={"parts": [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)]},
+            headers=editor.in_project(project_id),
+        )
+        assert completed.status_code == 200, completed.text
+        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+
+    async def test_part_of_the_wrong_size_is_offered_again(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        await put_part(files_client, upload["parts"][0], b"too short")
+
+        response = await files_client.get(
+            f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
+        )
+
+        resumed = response.json()
+        assert [(p["part_number"], p["size"]) for p in resumed["uploaded_parts"]] == [(1, 9)]
+        assert [p["part_number"] for p in resumed["parts"]] == [1, 2, 3]
+
+    async def test_unknown_upload_is_404(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+
+        response = await files_client.get(
+            f"{MULTIPART}/{uuid.uuid4()}", headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 404, response.text
+
+
+class TestCompleteMultipartUpload:
+    async def test_joins_the_parts_into_the_file(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        editor, viewer, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 200, response.text
+        entry = response.json()
+        assert (entry["path"], entry["name"], entry["kind"], entry["size"]) == (
+            "raw/big.bam",
+            "big.bam",
+            "file",
+            len(DATA),
+        )
+        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+        assert not any((storage_root / ".multipart").iterdir())
+        after = await files_client.get(
+            f"{MULTIPART}/{upload['id']}", headers=viewer.in_project(project_id)
+        )
+        assert after.json()["status"] == "completed"
+        assert after.json()["parts"] == []
+        link = await files_client.get(
+            "/api/v1/files/download-url",
+            params={"path": "raw/big.bam"},
+            headers=viewer.in_project(project_id),
+        )
+        assert (await files_client.get(link.json()["url"])).content == DATA
+
+    async def test_etags_match_with_or_without_quotes(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = [
+            {**p, "etag": p["etag"].strip('"')} for p in await upload_all(files_client, upload)
+        ]
+
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 200, response.text
+
+    async def test_parts_not_uploaded_is_409_naming_them(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        first = upload["parts"][0]
+        etag = await put_part(files_client, first, chunk(first))
+
+        response = await files_client.post(
+            complete_url(upload),
+            json={"parts": [{"part_number": n, "etag": etag} for n in (1, 2, 3)]},
+            headers=editor.in_project(project_id),
+        )
+
+        assert response.status_code == 409, response.text
+        detail = response.json()["detail"]
+        assert "Parts 2 and 3 of 3 have not been uploaded" in detail
+        assert f"GET {MULTIPART}/{upload['id']}" in detail
+
+    async def test_request_leaving_out_a_part_is_409(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts[:2]}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 409, response.text
+        assert "leaves out parts 3" in response.json()["detail"]
+
+    async def test_wrong_etag_is_409(self, files_client: httpx.AsyncClient, project: Any) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+        parts[1]["etag"] = '"0123456789abcdef0123456789abcdef"'
+
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 409, response.text
+        assert "ETags of parts 2 do not match" in response.json()["detail"]
+
+    async def test_sizes_not_adding_up_is_409(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = [
+            {"part_number": p["part_number"], "etag": await put_part(files_client, p, b"x" * 10)}
+            if p["part_number"] == 2
+            else {
+                "part_number": p["part_number"],
+                "etag": await put_part(files_client, p, chunk(p)),
+            }
+            for p in upload["parts"]
+        ]
+
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 409, response.text
+        detail = response.json()["detail"]
+        assert "part 2 holds 10 bytes, it should hold 1024" in detail
+        assert "do not add up to 2500 bytes" in detail
+        assert not (storage_root / f"projects/{project_id}/raw/big.bam").exists()
+
+    async def test_repeated_part_is_422(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+
+        response = await files_client.post(
+            complete_url(upload),
+            json={"parts": [*parts, parts[0]]},
+            headers=editor.in_project(project_id),
+        )
+
+        assert response.status_code == 422, response.text
+        assert "Parts 1 are listed twice" in response.json()["detail"]
+
+    async def test_part_beyond_the_last_is_422(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+
+        response = await files_client.post(
+            complete_url(upload),
+            json={"parts": [*parts, {"part_number": 9, "etag": "x"}]},
+            headers=editor.in_project(project_id),
+        )
+
+        assert response.status_code == 422, response.text
+        assert "there is no part 9" in response.json()["detail"]
+
+    async def test_completing_twice_is_409(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+        first = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+        assert first.status_code == 200, first.text
+
+        again = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert again.status_code == 409, again.text
+        assert "already complete" in again.json()["detail"]
+
+    async def test_expired_upload_is_409(
+        self, files_client: httpx.AsyncClient, project: Any, db_session: AsyncSession
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+        await db_session.execute(
+            update(MultipartUpload)
+            .where(MultipartUpload.id == uuid.UUID(upload["id"]))
+            .values(expires_at=datetime.now(UTC) - timedelta(minutes=1))
+        )
+        await db_session.commit()
+
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 409, response.text
+        assert "expired" in response.json()["detail"]
+        current = await files_client.get(
+            f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
+        )
+        assert (current.json()["status"], current.json()["parts"]) == ("expired", [])
+
+    async def test_viewer_cannot_complete(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, viewer, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=viewer.in_project(project_id)
+        )
+
+        assert response.status_code == 403, response.text
+
+
+class TestAbortMultipartUpload:
+    async def test_abort_drops_the_parts(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        first = upload["parts"][0]
+        await put_part(files_client, first, chunk(first))
+
+        response = await files_client.delete(
+            f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 204, response.text
+        assert not any((storage_root / ".multipart").iterdir())
+        late = await files_client.put(upload["parts"][1]["url"], content=chunk(upload["parts"][1]))
+        assert late.status_code == 404, late.text
+        after = await files_client.get(
+            f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
+        )
+        assert after.json()["status"] == "aborted"
+        complete = await files_client.post(
+            complete_url(upload),
+            json={"parts": [{"part_number": 1, "etag": "x"}]},
+            headers=editor.in_project(project_id),
+        )
+        assert complete.status_code == 409, complete.text
+        assert "was aborted" in complete.json()["detail"]
+
+    async def test_abort_twice_is_204(self, files_client: httpx.AsyncClient, project: Any) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        url = f"{MULTIPART}/{upload['id']}"
+
+        first = await files_client.delete(url, headers=editor.in_project(project_id))
+        second = await files_client.delete(url, headers=editor.in_project(project_id))
+
+        assert (first.status_code, second.status_code) == (204, 204)
+
+    async def test_abort_after_complete_is_409(
+        self, files_client: httpx.AsyncClient, project: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+        await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        response = await files_client.delete(
+            f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 409, response.text
+        assert "DELETE /api/v1/files?path=raw/big.bam" in response.json()["detail"]
+
+    async def test_viewer_cannot_abort(self, files_client: httpx.AsyncClient, project: Any) -> None:
+        editor, viewer, project_id = project
+        upload = await start(files_client, editor, project_id)
+
+        response = await files_client.delete(
+            f"{MULTIPART}/{upload['id']}", headers=viewer.in_project(project_id)
+        )
+
+        assert response.status_code == 403, response.text
+
+
+class TestOtherProjectsUploads:
+    @pytest.mark.parametrize(
+        ("method", "suffix", "body"),
+        [
+            ("GET", "", None),
+            ("POST", "/complete", {"parts": [{"part_number": 1, "etag": "x"}]}),
+            ("DELETE", "", None),
+        ],
+    )
+    async def test_another_projects_upload_is_404(
+        self,
+        files_client: httpx.AsyncClient,
+        project: Any,
+        other_project_editor: Any,
+        storage_root: Path,
+        method: str,
+        suffix: str,
+        body: dict[str, Any] | None,
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        stranger, their_project = await other_project_editor()
+
+        response = await files_client.request(
+            method,
+            f"{MULTIPART}/{upload['id']}{suffix}",
+            json=body,
+            headers=stranger.in_project(their_project),
+        )
+
+        assert response.status_code == 404, response.text
+        assert len(list((storage_root / ".multipart").iterdir())) == 1  # untouched
