@@ -30,6 +30,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/.well-known/jwks.json"): "public keys other services verify access tokens with",
     ("GET", "/healthz"): "liveness probe of the orchestrator",
     ("GET", "/readyz"): "readiness probe of the orchestrator",
+    ("GET", "/blobs/{key}"): "signed-URL download: the HMAC signature in the URL is the credential",
+    ("PUT", "/blobs/{key}"): "signed-URL upload: the HMAC signature in the URL is the credential",
 }
 
 PROBLEM_JSON = "application/problem+json"

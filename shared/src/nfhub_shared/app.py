@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from importlib.resources import files
 from typing import Any
@@ -48,6 +49,9 @@ STATIC_PATH = "/_static"
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 IdentityFactory = Callable[[FastAPI], IdentityResolver]
+# A dependency /readyz checks besides the database: raises when it is not usable.
+ReadinessCheck = Callable[[FastAPI], Awaitable[None]]
+READINESS_TIMEOUT_SECONDS = 5.0
 
 
 def _docs_static_dir() -> str:
@@ -92,7 +96,7 @@ def _install_docs(app: FastAPI, title: str) -> None:
         return response
 
 
-def _install_health(app: FastAPI) -> None:
+def _install_health(app: FastAPI, readiness_checks: Mapping[str, ReadinessCheck]) -> None:
     @app.get("/healthz", include_in_schema=True, tags=["health"])
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
@@ -100,13 +104,27 @@ def _install_health(app: FastAPI) -> None:
 
     @app.get("/readyz", include_in_schema=True, tags=["health"])
     async def readyz(request: Request) -> dict[str, str]:
-        """Readiness: the database answers."""
+        """Readiness: the database and the service's other dependencies answer."""
         try:
             async with request.app.state.engine.connect() as connection:
                 await connection.execute(text("SELECT 1"))
         except Exception as exc:  # any failure means "not ready", whatever its kind
             raise ServiceUnavailable("The database is not reachable.") from exc
-        return {"status": "ready", "database": "ok"}
+        ready = {"status": "ready", "database": "ok"}
+        for name, check in readiness_checks.items():
+            try:
+                async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
+                    await check(request.app)
+            except ServiceUnavailable:
+                raise
+            except TimeoutError as exc:
+                raise ServiceUnavailable(
+                    f"The {name} did not answer within {READINESS_TIMEOUT_SECONDS:g} s."
+                ) from exc
+            except Exception as exc:
+                raise ServiceUnavailable(f"The {name} is not usable.") from exc
+            ready[name] = "ok"
+        return ready
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics(request: Request) -> Response:
@@ -176,10 +194,12 @@ def create_app(
     root_routers: Sequence[APIRouter] = (),
     body_limit_exempt_prefixes: tuple[str, ...] = (),
     token_url: str | None = None,
+    readiness_checks: Mapping[str, ReadinessCheck] | None = None,
 ) -> FastAPI:
     """Build a service: ``routers`` go under /api/v1 with rate limits, ``root_routers`` at /.
 
     ``http_transport`` lets tests route service-to-service HTTP to an in-process app.
+    ``readiness_checks`` are what /readyz checks after the database, by name (``storage``).
     """
     configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
 
@@ -228,7 +248,7 @@ def create_app(
         app, token_url or f"{str(settings.ADMIN_URL).rstrip('/')}/api/v1/auth/token"
     )
     _install_docs(app, title)
-    _install_health(app)
+    _install_health(app, readiness_checks or {})
     api = APIRouter(prefix=API_PREFIX)
     for router in routers:
         api.include_router(router)

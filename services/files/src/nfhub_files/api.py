@@ -1,7 +1,9 @@
 from fastapi import APIRouter
 
+from nfhub_files.archives.endpoints import router as archives_router
 from nfhub_files.blobs.endpoints import router as blobs_router
 from nfhub_files.files.endpoints import router as files_router
+from nfhub_files.multipart.endpoints import router as multipart_router
 
-routers: list[APIRouter] = [files_router]
+routers: list[APIRouter] = [multipart_router, archives_router, files_router]
 root_routers: list[APIRouter] = [blobs_router]

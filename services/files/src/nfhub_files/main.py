@@ -4,14 +4,19 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from fastapi import FastAPI
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 
 from nfhub_files.api import root_routers, routers
+from nfhub_files.archives.worker import archive_worker
 from nfhub_files.config import Settings
 from nfhub_files.models import audit_events
+from nfhub_files.storage.base import StorageUnavailable
 from nfhub_files.storage.factory import create_storage
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
+from nfhub_shared.errors import render_app_error
 from nfhub_shared.logging import configure_logging
 
 DESCRIPTION = """
@@ -22,11 +27,32 @@ uploads for large files and zip archives of many files.
 Every call names its project in `X-Project-ID`.
 """
 
+logger = structlog.get_logger("nfhub.files")
+
 TAGS = [
     {"name": "files", "description": "Files and folders of a project"},
     {"name": "blobs", "description": "Signed-URL targets of the local backend (no token)"},
     {"name": "health", "description": "Liveness and readiness"},
 ]
+
+
+async def check_storage(app: FastAPI) -> None:
+    """For /readyz: the storage backend is reachable and usable."""
+    await app.state.storage.check()
+
+
+async def storage_failed(request: Request, exc: Exception) -> JSONResponse:
+    """An OSError from the disk (full, read-only, I/O error) is the storage's failure: 503."""
+    assert isinstance(exc, OSError)
+    logger.error("storage error", error=type(exc).__name__, errno=exc.errno, message=str(exc))
+    return render_app_error(
+        request,
+        StorageUnavailable(
+            f"The storage failed ({type(exc).__name__}); try again later, and tell an "
+            "administrator if it persists.",
+            headers={"Retry-After": "5"},
+        ),
+    )
 
 
 def create_app(
@@ -40,7 +66,8 @@ def create_app(
         storage = create_storage(settings)
         app.state.storage = storage
         try:
-            yield
+            async with archive_worker(app):
+                yield
         finally:
             await storage.close()
 
@@ -54,7 +81,11 @@ def create_app(
         http_transport=http_transport,
         openapi_tags=TAGS,
         body_limit_exempt_prefixes=("/blobs/",),
+        readiness_checks={"storage": check_storage},
     )
+    # Connection and timeout errors (also OSErrors) keep the shared handlers: they are more
+    # specific, and Starlette picks the handler by the exception's class hierarchy.
+    app.add_exception_handler(OSError, storage_failed)
     app.state.audit_writer = AuditWriter(audit_events)
     return app
 

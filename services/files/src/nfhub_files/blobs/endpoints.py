@@ -11,15 +11,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
+from starlette.requests import ClientDisconnect
 
 from nfhub_files.storage.local import ChecksumMismatch, LocalStorage, UploadTooLarge
 from nfhub_files.storage.signing import BlobGrant
-from nfhub_shared.errors import NotFound, PayloadTooLarge, ValidationFailed
+from nfhub_shared.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
 
 router = APIRouter(prefix="/blobs", tags=["blobs"])
 
 Signature = Annotated[str, Query(max_length=128)]
 Expires = Annotated[int, Query(ge=0, le=2**40)]
+
+
+class BlobFileResponse(FileResponse):
+    # 1 MiB reads instead of 64 KiB: a quarter of the event-loop round trips per byte.
+    chunk_size = 1024 * 1024
 
 
 def local_storage(request: Request) -> LocalStorage:
@@ -41,7 +47,7 @@ async def download_blob(
     info = await storage.stat(key)
     if info is None:
         raise NotFound("The file no longer exists.")
-    return FileResponse(
+    return BlobFileResponse(
         storage.path(key),
         filename=posixpath.basename(key),
         headers={"Cache-Control": "private, no-store"},
@@ -81,5 +87,8 @@ async def upload_blob(
         raise ValidationFailed(
             f"The uploaded bytes do not match the {exc.args[0]} given; nothing was kept."
         ) from exc
+    except ClientDisconnect as exc:
+        # A dropped connection is routine for big uploads, not a server error; nobody reads this.
+        raise BadRequest("The upload was interrupted; nothing was kept. Upload again.") from exc
     headers = {"ETag": f'"{info.etag}"'} if info.etag else {}
     return JSONResponse({"key": key, "size": info.size}, headers=headers)

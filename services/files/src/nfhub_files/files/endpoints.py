@@ -14,7 +14,8 @@ from nfhub_files.files.schemas import (
     UploadUrl,
     UploadUrlRequest,
 )
-from nfhub_files.files.service import FileService
+from nfhub_files.files.service import FileReader, FileService
+from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
@@ -25,14 +26,13 @@ router = APIRouter(prefix="/files", tags=["files"])
 
 FilesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "files:read")]
 FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:write")]
-PathQuery = Annotated[str, Query(max_length=1024, description="Path inside the project")]
+PathQuery = Annotated[
+    str, Query(max_length=MAX_PATH_FIELD_CHARS, description="Path inside the project")
+]
 
 
-async def get_viewer_service(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesViewer
-) -> FileService:
-    state = request.app.state
-    return FileService(session, state.storage, state.settings, audit, access)
+async def get_file_reader(request: Request, access: FilesViewer) -> FileReader:
+    return FileReader(request.app.state.storage, request.app.state.settings, access)
 
 
 async def get_editor_service(
@@ -42,7 +42,7 @@ async def get_editor_service(
     return FileService(session, state.storage, state.settings, audit, access)
 
 
-FilesReader = Annotated[FileService, Depends(get_viewer_service)]
+FilesReader = Annotated[FileReader, Depends(get_file_reader)]
 FilesWriter = Annotated[FileService, Depends(get_editor_service)]
 
 
@@ -52,7 +52,9 @@ async def list_files(
     response: Response,
     page: PageParamsDep,
     files: FilesReader,
-    path: Annotated[str, Query(max_length=1024, description="Folder; empty for the root")] = "",
+    path: Annotated[
+        str, Query(max_length=MAX_PATH_FIELD_CHARS, description="Folder; empty for the root")
+    ] = "",
 ) -> dict[str, Any]:
     """Folders, then files, directly inside a folder."""
     items, count = await files.list_folder(path, limit=page.limit, offset=page.offset)

@@ -5,6 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
 from nfhub_shared.schemas import ReadSchema, Schema
 
 HEX_SHA256 = r"^[0-9a-fA-F]{64}$"
@@ -30,7 +31,7 @@ class DownloadUrl(ReadSchema):
 
 
 class UploadUrlRequest(Schema):
-    path: str = Field(min_length=1, max_length=1024)
+    path: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
     size: int | None = Field(default=None, ge=0, description="Bytes; the URL refuses more")
     content_type: str | None = Field(default=None, max_length=255)
     sha256: str | None = Field(default=None, pattern=HEX_SHA256)
@@ -46,8 +47,8 @@ class UploadUrl(ReadSchema):
 
 
 class TransferRequest(Schema):
-    src: str = Field(min_length=1, max_length=1024)
-    dst: str = Field(min_length=1, max_length=1024)
+    src: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
+    dst: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
     overwrite: bool = False
 
 
@@ -58,7 +59,7 @@ class TransferResult(ReadSchema):
 
 
 class FolderCreate(Schema):
-    path: str = Field(min_length=1, max_length=1024)
+    path: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
 
 
 class DeleteResult(ReadSchema):

@@ -37,22 +37,14 @@ def folder_entry(project_id: uuid.UUID, key: str) -> dict[str, Any]:
     return {"path": path, "name": posixpath.basename(path.rstrip("/")), "kind": "folder"}
 
 
-class FileService:
-    def __init__(
-        self,
-        session: AsyncSession,
-        storage: StorageBackend,
-        settings: Settings,
-        audit: AuditWriter,
-        access: ProjectAccess,
-    ) -> None:
-        self.session = session
+class FileReader:
+    """Read-only operations: no database session, so listing and signing stay cheap."""
+
+    def __init__(self, storage: StorageBackend, settings: Settings, access: ProjectAccess) -> None:
         self.storage = storage
         self.settings = settings
-        self.audit = audit
         self.access = access
         self.project_id = access.project_id
-        self.locks = LockRepository(session)
 
     def key(self, path: str, *, folder: bool = False) -> str:
         return object_key(self.project_id, normalise_path(path, folder=folder))
@@ -66,15 +58,9 @@ class FileService:
             if await self.storage.stat(prefix.rstrip("/")) is not None:
                 raise BadRequest(f"{relative.rstrip('/')} is a file; list its folder instead.")
             raise ObjectNotFound(f"No folder {relative} in this project.")
-        listing = await self.storage.list_children(prefix)
-        total = len(listing.folders) + len(listing.objects)
-        window = slice(offset, offset + limit)
-        folders = listing.folders[window]
-        remaining = max(0, limit - len(folders))
-        object_offset = max(0, offset - len(listing.folders))
-        objects = listing.objects[object_offset : object_offset + remaining]
-        items = [folder_entry(self.project_id, key) for key in folders]
-        items += [file_entry(self.project_id, info) for info in objects]
+        listing, total = await self.storage.list_page(prefix, offset=offset, limit=limit)
+        items = [folder_entry(self.project_id, key) for key in listing.folders]
+        items += [file_entry(self.project_id, info) for info in listing.objects]
         return items, total
 
     async def stat(self, path: str) -> dict[str, Any]:
@@ -102,6 +88,23 @@ class FileService:
             "size": info.size,
         }
 
+
+class FileService(FileReader):
+    """Changes: serialised per key with advisory locks, each recorded in the audit log."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        storage: StorageBackend,
+        settings: Settings,
+        audit: AuditWriter,
+        access: ProjectAccess,
+    ) -> None:
+        super().__init__(storage, settings, access)
+        self.session = session
+        self.audit = audit
+        self.locks = LockRepository(session)
+
     async def upload_url(self, request: UploadUrlRequest) -> dict[str, Any]:
         key = self.key(request.path)
         if request.size is not None and request.size > self.settings.MAX_OBJECT_BYTES:
@@ -111,6 +114,7 @@ class FileService:
             )
         if await self.storage.folder_exists(key + "/"):
             raise ObjectExists(f"{relative_path(self.project_id, key)} is a folder.")
+        await self._refuse_file_on_the_way(key)
         expires_in = self.settings.URL_TTL_SECONDS
         signed = await self.storage.presign_put(
             key,
@@ -134,6 +138,7 @@ class FileService:
         await self.locks.lock_keys(prefix.rstrip("/"))
         if await self.storage.stat(prefix.rstrip("/")) is not None:
             raise ObjectExists(f"A file named {relative_path(self.project_id, prefix)} exists.")
+        await self._refuse_file_on_the_way(prefix.rstrip("/"))
         await self.storage.make_folder(prefix)
         await self._audit("folder.create", prefix, {})
         return folder_entry(self.project_id, prefix)
@@ -174,6 +179,9 @@ class FileService:
         )
         if not request.overwrite:
             await self._refuse_existing(destination, [target for _, target in pairs])
+        else:
+            await self._refuse_kind_change(source_info is None, destination, pairs)
+        await self._refuse_file_on_the_way(destination)
         if move and source_info is not None:
             await self.storage.move_object(source, destination)
         else:
@@ -192,6 +200,37 @@ class FileService:
             {"to": relative_path(self.project_id, destination), "objects": len(pairs)},
         )
         return len(pairs)
+
+    async def _refuse_file_on_the_way(self, key: str) -> None:
+        """A path below a file is refused: on local disk a file cannot also be a folder, and S3
+        keeps the same rule so both backends answer alike."""
+        relative = relative_path(self.project_id, key)
+        parts = relative.split("/")[:-1]
+        # Deepest first: the first folder found means everything above it is a folder too.
+        for depth in range(len(parts), 0, -1):
+            ancestor = object_key(self.project_id, "/".join(parts[:depth]))
+            if await self.storage.folder_exists(ancestor + "/"):
+                return
+            if await self.storage.stat(ancestor) is not None:
+                raise Conflict(
+                    f"{'/'.join(parts[:depth])} is a file, so it cannot hold {relative}; "
+                    "choose another path."
+                )
+
+    async def _refuse_kind_change(
+        self, folder: bool, destination: str, pairs: list[tuple[str, str]]
+    ) -> None:
+        """overwrite replaces files with files; a file never replaces a folder or the reverse."""
+        name = relative_path(self.project_id, destination)
+        if folder and await self.storage.stat(destination) is not None:
+            raise Conflict(f"{name} is a file; a folder cannot overwrite it. Delete it first.")
+        targets = pairs if folder else [(destination, destination)]
+        for _, target in targets:
+            if await self.storage.folder_exists(target + "/"):
+                raise Conflict(
+                    f"{relative_path(self.project_id, target)} is a folder; a file cannot "
+                    "overwrite it. Delete it first or choose another destination."
+                )
 
     async def _refuse_existing(self, destination: str, targets: list[str]) -> None:
         exists = await self.storage.stat(destination) is not None

@@ -68,6 +68,10 @@ class StorageBackend(Protocol):
 
     async def list_children(self, prefix: str) -> Listing: ...
 
+    async def list_page(self, prefix: str, *, offset: int, limit: int) -> tuple[Listing, int]:
+        """``limit`` children from ``offset`` (folders first, then files) and the total count."""
+        ...
+
     def iter_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         """Every object under ``prefix``, recursively, in key order."""
         ...

@@ -16,20 +16,23 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISREG
 
 import anyio
 
 from nfhub_files.storage.base import (
     Listing,
+    ObjectExists,
     ObjectInfo,
     ObjectNotFound,
     PartInfo,
     SignedRequest,
     StorageUnavailable,
 )
+from nfhub_files.storage.paths import RESERVED_PREFIX
 from nfhub_files.storage.signing import BlobGrant, BlobSigner
 
-TEMP_PREFIX = ".nfhub-"
+TEMP_PREFIX = RESERVED_PREFIX
 MULTIPART_DIR = ".multipart"
 READ_CHUNK = 1024 * 1024
 WRITE_BUFFER = 8 * 1024 * 1024
@@ -71,14 +74,41 @@ class LocalStorage:
     # -- paths ---------------------------------------------------------------------------------
 
     def path(self, key: str) -> Path:
-        """The file for a key; a key that would resolve outside the root is refused."""
+        """The file for a key, symlinks resolved; one that resolves outside its project's
+        folder (or, for keys outside projects/, outside the root) is refused."""
+        self._require_root()
+        boundary = self._boundary(key)
         path = (self.root / key).resolve() if key else self.root
-        if path != self.root and self.root not in path.parents:
+        if path != boundary and not path.is_relative_to(boundary):
             raise ObjectNotFound("No such file or folder.")
         return path
 
+    def _boundary(self, key: str) -> Path:
+        first, _, rest = key.partition("/")
+        if first != "projects":
+            return self.root
+        project = rest.partition("/")[0]
+        if project in {"", ".", ".."}:
+            raise ObjectNotFound("No such file or folder.")
+        # Resolved, so a project folder an operator moved elsewhere behind a symlink works.
+        return (self.root / first / project).resolve()
+
+    def _require_root(self) -> None:
+        """A root that is missing is made; one that cannot be (a file, under a file) is a 503,
+        not every file looking absent."""
+        if self.root.is_dir():
+            return
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(
+                f"The storage directory is not usable ({type(exc).__name__}); "
+                "an administrator must fix FILES_LOCAL_ROOT."
+            ) from exc
+
     def _staging(self, upload_id: str) -> Path:
         uuid.UUID(upload_id)  # only our own ids name staging folders
+        self._require_root()
         return self.root / MULTIPART_DIR / upload_id
 
     # -- reading -------------------------------------------------------------------------------
@@ -90,24 +120,72 @@ class LocalStorage:
                 raise PermissionError(str(self.root))
 
         try:
-            await anyio.to_thread.run_sync(probe)
+            # Abandoned when the caller gives up: a hung mount must not hang /readyz.
+            await anyio.to_thread.run_sync(probe, abandon_on_cancel=True)
         except OSError as exc:
             raise StorageUnavailable(
                 f"The storage directory is not usable ({type(exc).__name__})."
             ) from exc
 
+    # stat and is_dir are single metadata syscalls, answered from the inode cache: cheaper
+    # inline than the round trip to a worker thread (signed-URL issuance calls them per URL).
     async def stat(self, key: str) -> ObjectInfo | None:
         path = self.path(key)
         try:
-            stat = await anyio.to_thread.run_sync(path.stat)
+            stat = path.stat()
         except (FileNotFoundError, NotADirectoryError):
             return None
-        if not path.is_file():
+        if not S_ISREG(stat.st_mode):
             return None
         return _info(key, path, stat)
 
     async def folder_exists(self, prefix: str) -> bool:
-        return await anyio.to_thread.run_sync(self.path(prefix.rstrip("/")).is_dir)
+        return self.path(prefix.rstrip("/")).is_dir()
+
+    async def list_page(self, prefix: str, *, offset: int, limit: int) -> tuple[Listing, int]:
+        """One page of children (folders first), stat-ing only the files on that page.
+
+        Names come from one directory scan (d_type tells folders from files without a stat);
+        sorting names is cheap, a stat per entry of a 100,000-file folder is not.
+        """
+        directory = self.path(prefix.rstrip("/"))
+
+        def scan() -> tuple[Listing, int]:
+            folder_names: list[str] = []
+            file_names: list[str] = []
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        if entry.name.startswith(TEMP_PREFIX):
+                            continue
+                        if entry.is_dir(follow_symlinks=False):
+                            folder_names.append(entry.name)
+                        elif entry.is_file(follow_symlinks=False):
+                            file_names.append(entry.name)
+            except (FileNotFoundError, NotADirectoryError):
+                return Listing([], []), 0
+            folder_names.sort()
+            file_names.sort()
+            folders = folder_names[offset : offset + limit]
+            file_offset = max(0, offset - len(folder_names))
+            page_files = file_names[file_offset : file_offset + limit - len(folders)]
+            objects = []
+            for name in page_files:
+                try:
+                    stat = os.stat(directory / name, follow_symlinks=False)
+                except FileNotFoundError:
+                    continue  # deleted since the scan
+                objects.append(
+                    ObjectInfo(
+                        key=prefix + name,
+                        size=stat.st_size,
+                        modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+                    )
+                )
+            listing = Listing([f"{prefix}{name}/" for name in folders], objects)
+            return listing, len(folder_names) + len(file_names)
+
+        return await anyio.to_thread.run_sync(scan)
 
     async def list_children(self, prefix: str) -> Listing:
         directory = self.path(prefix.rstrip("/"))
@@ -151,9 +229,10 @@ class LocalStorage:
                     d for d in subdirectories if not d.startswith(TEMP_PREFIX)
                 )
                 for name in sorted(names):
-                    if name.startswith(TEMP_PREFIX):
-                        continue
                     path = Path(directory) / name
+                    # Listings skip links too: a link's target may be outside the project.
+                    if name.startswith(TEMP_PREFIX) or path.is_symlink():
+                        continue
                     key = path.relative_to(self.root).as_posix()
                     found.append(_info(key, path, path.stat()))
             return found
@@ -197,15 +276,14 @@ class LocalStorage:
     # -- writing -------------------------------------------------------------------------------
 
     async def make_folder(self, prefix: str) -> None:
-        await anyio.to_thread.run_sync(
-            lambda: self.path(prefix.rstrip("/")).mkdir(parents=True, exist_ok=True)
-        )
+        path = self.path(prefix.rstrip("/"))
+        await anyio.to_thread.run_sync(_make_folder, path)
 
     async def copy_object(self, source: str, destination: str) -> None:
         source_path, destination_path = self.path(source), self.path(destination)
 
         def copy() -> None:
-            destination_path.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(destination_path.parent)
             temporary = destination_path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
             try:
                 shutil.copy2(source_path, temporary)
@@ -226,7 +304,7 @@ class LocalStorage:
         source_path, destination_path = self.path(source), self.path(destination)
 
         def move() -> None:
-            destination_path.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(destination_path.parent)
             os.rename(source_path, destination_path)
 
         try:
@@ -256,9 +334,7 @@ class LocalStorage:
     ) -> ObjectInfo:
         """Stream to a temporary file, check size and checksums, then rename into place."""
         destination = target or self.path(key)
-        await anyio.to_thread.run_sync(
-            lambda: destination.parent.mkdir(parents=True, exist_ok=True)
-        )
+        await anyio.to_thread.run_sync(_make_folder, destination.parent)
         temporary = destination.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         sha256_hash = hashlib.sha256() if sha256 else None
         md5_hash = hashlib.md5(usedforsecurity=False) if md5 or target else None
@@ -357,7 +433,7 @@ class LocalStorage:
         destination = self.path(key)
 
         def assemble() -> None:
-            destination.parent.mkdir(parents=True, exist_ok=True)
+            _make_folder(destination.parent)
             temporary = destination.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
             try:
                 with temporary.open("wb") as output:
@@ -402,6 +478,16 @@ def _grant(
         upload_id=upload_id,
         part_number=part_number,
     )
+
+
+def _make_folder(path: Path) -> None:
+    """``path`` and its parents; a file in the way is the client's conflict, not a 500."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ObjectExists(
+            "A file is in the way: a folder on this path is a file; choose another path."
+        ) from exc
 
 
 def _write_and_hash(

@@ -9,6 +9,11 @@ from nfhub_shared.errors import BadRequest
 
 MAX_PATH_BYTES = 1024
 MAX_SEGMENT_BYTES = 255
+# Request schemas cap path fields at this many characters, well above MAX_PATH_BYTES, so that a
+# long path gets normalise_path's 400 (the same as every other bad path) rather than a 422.
+MAX_PATH_FIELD_CHARS = 4 * MAX_PATH_BYTES
+# The local backend's temporary files: hidden from listings, so no client path may use it.
+RESERVED_PREFIX = ".nfhub-"
 # After the one URL-decoding the framework did, an escape left in the path means the client
 # encoded twice (%252e → %2e): refuse it rather than guess.
 _ENCODED_ESCAPE = re.compile(r"%(2e|2f|5c|00|25)", re.IGNORECASE)
@@ -43,6 +48,8 @@ def normalise_path(path: str, *, folder: bool = False, allow_root: bool = False)
             raise InvalidPath("Paths cannot contain '.' or '..' segments.")
         if len(segment.encode()) > MAX_SEGMENT_BYTES:
             raise InvalidPath(f"A file or folder name is at most {MAX_SEGMENT_BYTES} bytes long.")
+        if segment.startswith(RESERVED_PREFIX):
+            raise InvalidPath(f"Names starting with {RESERVED_PREFIX!r} are reserved; rename it.")
     if "//" in path.strip("/"):
         raise InvalidPath("Paths cannot contain empty segments ('//').")
     if not segments:

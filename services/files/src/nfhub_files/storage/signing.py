@@ -70,7 +70,8 @@ class BlobSigner:
 
     def verify(self, grant: BlobGrant, signature: str) -> None:
         expected = self._signature(grant)
-        if not hmac.compare_digest(expected, signature):
+        # Bytes: compare_digest raises TypeError on a str that is not ASCII.
+        if not hmac.compare_digest(expected.encode(), signature.encode()):
             raise InvalidSignature("The URL's signature does not match; ask for a new URL.")
         if grant.expires < int(time.time()):
             raise InvalidSignature("The URL has expired; ask for a new one.")

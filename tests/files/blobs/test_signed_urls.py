@@ -1,0 +1,454 @@
+"""The blob endpoint trusts the signature alone: every signed field is checked, uploads are all
+or nothing, and downloads honour Range."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from nfhub_files.storage import signing
+from nfhub_files.storage.signing import BlobGrant
+
+PROBLEM_JSON = "application/problem+json"
+HELLO = b"hello"
+
+
+def tamper(url: str, *, key: Callable[[str], str] | None = None, **query: str | None) -> str:
+    """``url`` with its key rewritten and query values replaced (None drops one)."""
+    parts = urlsplit(url)
+    params = dict(parse_qsl(parts.query))
+    for name, value in query.items():
+        if value is None:
+            params.pop(name, None)
+        else:
+            params[name] = value
+    path = key(parts.path) if key else parts.path
+    return urlunsplit(parts._replace(path=path, query=urlencode(params)))
+
+
+def flip(signature: str) -> str:
+    return ("A" if signature[0] != "A" else "B") + signature[1:]
+
+
+async def upload_url(
+    client: httpx.AsyncClient, headers: dict[str, str], path: str, **fields: Any
+) -> str:
+    response = await client.post(
+        "/api/v1/files/upload-url", json={"path": path, **fields}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    url: str = response.json()["url"]
+    return url
+
+
+async def download_url(client: httpx.AsyncClient, headers: dict[str, str], path: str) -> str:
+    response = await client.get(
+        "/api/v1/files/download-url", params={"path": path}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    url: str = response.json()["url"]
+    return url
+
+
+async def chunks(data: bytes, size: int) -> AsyncIterator[bytes]:
+    """A streamed body: httpx sends it chunked, without Content-Length."""
+    for start in range(0, len(data), size):
+        yield data[start : start + size]
+
+
+class TestTamperedUploadUrls:
+    """A PUT URL signed for 5 bytes of b'hello' at inbox/new.txt."""
+
+    CASES: dict[str, dict[str, Any]] = {
+        "key: another file": {"key": lambda p: p.replace("new.txt", "other.txt")},
+        "key: another project": {"key": lambda p: p.replace("/projects/", "/projects/x")},
+        "expires: later": {"expires": lambda q: str(int(q["expires"]) + 3600)},
+        "expires: earlier": {"expires": lambda q: str(int(q["expires"]) - 1)},
+        "max_size: raised": {"max_size": lambda q: "1000000"},
+        "max_size: removed": {"max_size": lambda q: None},
+        "sha256: changed": {"sha256": lambda q: hashlib.sha256(b"other").hexdigest()},
+        "sha256: removed": {"sha256": lambda q: None},
+        "md5: added": {"md5": lambda q: hashlib.md5(HELLO, usedforsecurity=False).hexdigest()},
+        "part: added": {"upload_id": lambda q: str(uuid.uuid4()), "part_number": lambda q: "1"},
+        "signature: one character": {"signature": lambda q: flip(q["signature"])},
+        "signature: not ASCII": {"signature": lambda q: "é" + q["signature"][1:]},
+        "signature: empty": {"signature": lambda q: ""},
+    }
+
+    async def test_every_change_is_a_403_and_nothing_is_written(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        editor, _, project_id = project
+        url = await upload_url(
+            files_client,
+            editor.in_project(project_id),
+            "inbox/new.txt",
+            size=len(HELLO),
+            sha256=hashlib.sha256(HELLO).hexdigest(),
+        )
+        query = dict(parse_qsl(urlsplit(url).query))
+        before = disk.snapshot()
+        outcomes = {}
+        for case, changes in self.CASES.items():
+            key = changes.get("key")
+            values = {name: change(query) for name, change in changes.items() if name != "key"}
+
+            response = await files_client.put(tamper(url, key=key, **values), content=HELLO)
+
+            outcomes[case] = (response.status_code, response.headers["content-type"])
+        assert outcomes == dict.fromkeys(self.CASES, (403, PROBLEM_JSON))
+        assert disk.snapshot() == before
+
+        untouched = await files_client.put(url, content=HELLO)
+        assert untouched.status_code == 200, untouched.text
+        assert (disk.project_dir / "inbox" / "new.txt").read_bytes() == HELLO
+
+    async def test_a_put_url_used_for_get_is_a_403(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        """An upload URL for an existing file does not let anyone read it."""
+        editor, _, project_id = project
+        url = await upload_url(files_client, editor.in_project(project_id), "inbox/data.txt")
+
+        response = await files_client.get(url)
+
+        assert response.status_code == 403
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert b"project data" not in response.content
+
+
+class TestTamperedDownloadUrls:
+    CASES: dict[str, dict[str, Any]] = {
+        "key: another file": {"key": lambda p: p.replace("data.txt", "sub/deep.txt")},
+        "key: another project": {"key": lambda p: p.replace("/projects/", "/projects/x")},
+        "expires: later": {"expires": lambda q: str(int(q["expires"]) + 3600)},
+        "signature: one character": {"signature": lambda q: flip(q["signature"])},
+        "signature: not ASCII": {"signature": lambda q: "é" + q["signature"][1:]},
+    }
+
+    async def test_every_change_is_a_403_without_the_bytes(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        _, viewer, project_id = project
+        url = await download_url(files_client, viewer.in_project(project_id), "inbox/data.txt")
+        query = dict(parse_qsl(urlsplit(url).query))
+        outcomes = {}
+        for case, changes in self.CASES.items():
+            key = changes.get("key")
+            values = {name: change(query) for name, change in changes.items() if name != "key"}
+
+            response = await files_client.get(tamper(url, key=key, **values))
+
+            outcomes[case] = (response.status_code, response.headers["content-type"])
+        assert outcomes == dict.fromkeys(self.CASES, (403, PROBLEM_JSON))
+
+        untouched = await files_client.get(url)
+        assert untouched.content == b"project data\n"
+
+    async def test_a_get_url_used_for_put_is_a_403_and_writes_nothing(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        """A viewer's download URL does not let them overwrite the file."""
+        _, viewer, project_id = project
+        url = await download_url(files_client, viewer.in_project(project_id), "inbox/data.txt")
+        before = disk.snapshot()
+
+        response = await files_client.put(url, content=b"overwritten by a viewer")
+
+        assert response.status_code == 403
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert disk.snapshot() == before
+
+
+class TestExpiredUrls:
+    @pytest.fixture
+    def clock(self, monkeypatch: pytest.MonkeyPatch) -> SimpleNamespace:
+        """The verifier's clock (URLs are still issued at the real time)."""
+        clock = SimpleNamespace(now=time.time())
+        monkeypatch.setattr(signing, "time", SimpleNamespace(time=lambda: clock.now))
+        return clock
+
+    async def test_urls_work_until_they_expire_and_not_after(
+        self,
+        files_client: httpx.AsyncClient,
+        files_settings: Any,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        clock: SimpleNamespace,
+    ) -> None:
+        editor, _, project_id = project
+        get_url = await download_url(files_client, editor.in_project(project_id), "inbox/data.txt")
+        put_url = await upload_url(files_client, editor.in_project(project_id), "inbox/new.txt")
+        expires = int(dict(parse_qsl(urlsplit(get_url).query))["expires"])
+
+        clock.now = expires  # the last second it is valid
+        last_get = await files_client.get(get_url)
+        clock.now = expires + 1
+        late_get = await files_client.get(get_url)
+        late_put = await files_client.put(put_url, content=HELLO)
+
+        assert expires >= time.time() + files_settings.URL_TTL_SECONDS - 5
+        assert last_get.status_code == 200
+        assert (late_get.status_code, late_put.status_code) == (403, 403)
+        assert "expired" in late_get.json()["detail"]
+        assert late_put.headers["content-type"] == PROBLEM_JSON
+        assert not (disk.project_dir / "inbox" / "new.txt").exists()
+
+    async def test_a_url_signed_with_a_past_expiry_is_a_403(
+        self,
+        files_client: httpx.AsyncClient,
+        files_app: FastAPI,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+    ) -> None:
+        signer = files_app.state.storage.signer
+        key = f"projects/{project[2]}/inbox/data.txt"
+        past = int(time.time()) - 1
+        grants = {
+            "GET": BlobGrant("GET", key, past, None, None, None, None, None),
+            "PUT": BlobGrant("PUT", key, past, 100, None, None, None, None),
+        }
+        before = disk.snapshot()
+
+        got = await files_client.get(signer.url(grants["GET"]))
+        put = await files_client.put(signer.url(grants["PUT"]), content=HELLO)
+
+        assert (got.status_code, put.status_code) == (403, 403)
+        assert "expired" in got.json()["detail"]
+        assert disk.snapshot() == before
+
+
+class TestUploadSizeLimit:
+    @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])
+    async def test_more_than_the_signed_size_is_a_413_and_nothing_is_kept(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        streamed: bool,
+    ) -> None:
+        editor, _, project_id = project
+        size = 256 * 1024
+        data = b"x" * (3 * size)
+        url = await upload_url(
+            files_client, editor.in_project(project_id), "inbox/new.txt", size=size
+        )
+        before = disk.snapshot()
+
+        body: Any = chunks(data, 64 * 1024) if streamed else data
+        response = await files_client.put(url, content=body)
+
+        assert response.status_code == 413, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert ("content-length" in response.request.headers) is not streamed
+        assert disk.snapshot() == before
+        assert disk.temp_files() == []
+
+    @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])
+    async def test_the_previous_version_survives_a_refused_upload(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        streamed: bool,
+    ) -> None:
+        editor, _, project_id = project
+        url = await upload_url(
+            files_client, editor.in_project(project_id), "inbox/data.txt", size=4
+        )
+
+        body: Any = chunks(b"too long", 3) if streamed else b"too long"
+        response = await files_client.put(url, content=body)
+
+        assert response.status_code == 413
+        assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"
+        assert disk.temp_files() == []
+
+    @pytest.mark.parametrize("streamed", [False, True], ids=["content-length", "streamed"])
+    async def test_exactly_the_signed_size_is_stored(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        streamed: bool,
+    ) -> None:
+        editor, _, project_id = project
+        data = b"0123456789" * 1000
+        url = await upload_url(
+            files_client, editor.in_project(project_id), "inbox/new.txt", size=len(data)
+        )
+
+        body: Any = chunks(data, 999) if streamed else data
+        response = await files_client.put(url, content=body)
+
+        assert response.status_code == 200, response.text
+        assert response.json()["size"] == len(data)
+        assert (disk.project_dir / "inbox" / "new.txt").read_bytes() == data
+
+
+class TestUploadChecksum:
+    @pytest.mark.parametrize("algorithm", ["sha256", "md5"])
+    async def test_a_mismatch_is_a_422_and_the_previous_version_stays(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        algorithm: str,
+    ) -> None:
+        editor, _, project_id = project
+        expected = hashlib.new(algorithm, b"what the client meant").hexdigest()
+        url = await upload_url(
+            files_client, editor.in_project(project_id), "inbox/data.txt", **{algorithm: expected}
+        )
+        before = disk.snapshot()
+
+        response = await files_client.put(url, content=b"what arrived instead")
+
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert algorithm in response.json()["detail"]
+        assert disk.snapshot() == before
+        assert disk.temp_files() == []
+
+    async def test_a_match_is_stored(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        editor, _, project_id = project
+        url = await upload_url(
+            files_client,
+            editor.in_project(project_id),
+            "inbox/new.txt",
+            sha256=hashlib.sha256(HELLO).hexdigest().upper(),
+            md5=hashlib.md5(HELLO, usedforsecurity=False).hexdigest(),
+        )
+
+        response = await files_client.put(url, content=HELLO)
+
+        assert response.status_code == 200, response.text
+        assert (disk.project_dir / "inbox" / "new.txt").read_bytes() == HELLO
+
+
+class TestInterruptedUpload:
+    async def test_a_failing_body_leaves_the_previous_version(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        editor, _, project_id = project
+        url = await upload_url(files_client, editor.in_project(project_id), "inbox/data.txt")
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"the first half of a new version, "
+            raise RuntimeError("the client crashed")
+
+        # In-process, the client's failure surfaces inside the app (a 500 nobody reads).
+        await files_client.put(url, content=body())
+
+        assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"
+        assert disk.temp_files() == []
+
+    async def test_a_client_disconnect_leaves_the_previous_version(
+        self,
+        files_client: httpx.AsyncClient,
+        files_app: FastAPI,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+    ) -> None:
+        """What the server sees when a connection drops mid-upload: an http.disconnect."""
+        editor, _, project_id = project
+        url = urlsplit(
+            await upload_url(files_client, editor.in_project(project_id), "inbox/data.txt")
+        )
+        messages = [
+            {"type": "http.request", "body": b"the first half, ", "more_body": True},
+            {"type": "http.disconnect"},
+        ]
+        sent: list[dict[str, Any]] = []
+
+        async def receive() -> dict[str, Any]:
+            return messages.pop(0) if messages else {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "PUT",
+            "scheme": "http",
+            "path": url.path,
+            "raw_path": url.path.encode(),
+            "query_string": url.query.encode(),
+            "root_path": "",
+            "headers": [(b"host", b"files.test"), (b"transfer-encoding", b"chunked")],
+            "server": ("files.test", 80),
+            "client": ("127.0.0.1", 1234),
+            "state": {},
+        }
+        await files_app(scope, receive, send)
+
+        assert sent[0]["status"] < 500
+        assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"
+        assert disk.temp_files() == []
+
+
+class TestRangeRequests:
+    DATA = bytes(range(256)) * 40  # 10240 bytes
+
+    @pytest.fixture
+    async def url(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> str:
+        (disk.project_dir / "inbox" / "blob.bin").write_bytes(self.DATA)
+        _, viewer, project_id = project
+        return await download_url(files_client, viewer.in_project(project_id), "inbox/blob.bin")
+
+    @pytest.mark.parametrize(
+        ("header", "start", "end"),
+        [("bytes=10-19", 10, 19), ("bytes=-5", 10235, 10239), ("bytes=10230-", 10230, 10239)],
+    )
+    async def test_a_range_is_a_206_with_those_bytes(
+        self, files_client: httpx.AsyncClient, url: str, header: str, start: int, end: int
+    ) -> None:
+        response = await files_client.get(url, headers={"Range": header})
+
+        assert response.status_code == 206
+        assert response.content == self.DATA[start : end + 1]
+        assert response.headers["content-range"] == f"bytes {start}-{end}/{len(self.DATA)}"
+        assert response.headers["content-length"] == str(end + 1 - start)
+
+    @pytest.mark.parametrize("header", ["bytes=10240-", "bytes=20000-20010"])
+    async def test_a_range_past_the_end_is_a_416(
+        self, files_client: httpx.AsyncClient, url: str, header: str
+    ) -> None:
+        response = await files_client.get(url, headers={"Range": header})
+
+        assert response.status_code == 416
+        assert response.headers["content-range"] == f"bytes */{len(self.DATA)}"
+        assert self.DATA[:16] not in response.content
+
+    async def test_no_range_is_the_whole_file(
+        self, files_client: httpx.AsyncClient, url: str
+    ) -> None:
+        response = await files_client.get(url)
+
+        assert response.status_code == 200
+        assert response.content == self.DATA
+        assert response.headers["accept-ranges"] == "bytes"
+
+    async def test_head_tells_the_size_without_the_bytes(
+        self, files_client: httpx.AsyncClient, url: str
+    ) -> None:
+        response = await files_client.head(url)
+
+        assert response.status_code == 200
+        assert response.headers["content-length"] == str(len(self.DATA))
+        assert response.content == b""
