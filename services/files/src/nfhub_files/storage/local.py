@@ -348,13 +348,14 @@ class LocalStorage:
                     raise UploadTooLarge
                 buffer += chunk
                 if len(buffer) >= WRITE_BUFFER:
+                    # Hand the filled buffer to the thread and start a new one: no copy.
+                    full, buffer = buffer, bytearray()
                     await anyio.to_thread.run_sync(
-                        _write_and_hash, handle, bytes(buffer), sha256_hash, md5_hash
+                        _write_and_hash, handle, full, sha256_hash, md5_hash
                     )
-                    buffer.clear()
             if buffer:
                 await anyio.to_thread.run_sync(
-                    _write_and_hash, handle, bytes(buffer), sha256_hash, md5_hash
+                    _write_and_hash, handle, buffer, sha256_hash, md5_hash
                 )
             await anyio.to_thread.run_sync(handle.close)
             if sha256 and sha256_hash and sha256_hash.hexdigest() != sha256.lower():
@@ -491,7 +492,7 @@ def _make_folder(path: Path) -> None:
 
 
 def _write_and_hash(
-    handle: object, data: bytes, sha256: hashlib._Hash | None, md5: hashlib._Hash | None
+    handle: object, data: bytes | bytearray, sha256: hashlib._Hash | None, md5: hashlib._Hash | None
 ) -> None:
     handle.write(data)  # type: ignore[attr-defined]
     if sha256 is not None:
