@@ -6,12 +6,22 @@ import uuid
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Row, Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_shared.db.base import ServiceBase
 
 ModelT = TypeVar("ModelT", bound=ServiceBase)
+
+
+async def fetch_page(
+    session: AsyncSession, statement: Select[*tuple[Any, ...]], *, limit: int, offset: int
+) -> tuple[Sequence[Row[*tuple[Any, ...]]], int]:
+    """One page of rows of an ordered multi-column select, and the total count without paging."""
+    count_statement = select(func.count()).select_from(statement.order_by(None).subquery())
+    total = (await session.execute(count_statement)).scalar_one()
+    rows = (await session.execute(statement.limit(limit).offset(offset))).all()
+    return rows, total
 
 
 class Repository(Generic[ModelT]):

@@ -3,11 +3,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_admin.audit.schemas import AuditFilters
 from nfhub_admin.models import audit_events
+from nfhub_shared.db.repository import fetch_page
 
 
 class AuditRepository:
@@ -31,14 +32,5 @@ class AuditRepository:
             statement = statement.where(table.c.occurred_at >= filters.occurred_after)
         if filters.occurred_before is not None:
             statement = statement.where(table.c.occurred_at < filters.occurred_before)
-        total = (
-            await self.session.execute(select(func.count()).select_from(statement.subquery()))
-        ).scalar_one()
-        rows = (
-            await self.session.execute(
-                statement.order_by(table.c.occurred_at.desc(), table.c.id)
-                .limit(limit)
-                .offset(offset)
-            )
-        ).all()
-        return rows, total
+        statement = statement.order_by(table.c.occurred_at.desc(), table.c.id)
+        return await fetch_page(self.session, statement, limit=limit, offset=offset)

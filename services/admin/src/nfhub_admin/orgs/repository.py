@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from nfhub_admin.models import Org, OrgMembership, User
-from nfhub_shared.db.repository import Repository
+from nfhub_shared.db.repository import Repository, fetch_page
 
 
 class OrgRepository(Repository[Org]):
@@ -24,13 +24,9 @@ class OrgRepository(Repository[Org]):
             .join(OrgMembership, OrgMembership.org_id == Org.id)
             .where(OrgMembership.user_id == user_id)
         )
-        total = (
-            await self.session.execute(select(func.count()).select_from(statement.subquery()))
-        ).scalar_one()
-        rows = (
-            await self.session.execute(statement.order_by(Org.slug).limit(limit).offset(offset))
-        ).all()
-        return rows, total
+        return await fetch_page(
+            self.session, statement.order_by(Org.slug), limit=limit, offset=offset
+        )
 
 
 class OrgMembershipRepository(Repository[OrgMembership]):
@@ -61,12 +57,6 @@ class OrgMembershipRepository(Repository[OrgMembership]):
             .join(User, User.id == OrgMembership.user_id)
             .where(OrgMembership.org_id == org_id)
         )
-        total = (
-            await self.session.execute(select(func.count()).select_from(statement.subquery()))
-        ).scalar_one()
-        rows = (
-            await self.session.execute(
-                statement.order_by(User.username).limit(limit).offset(offset)
-            )
-        ).all()
-        return rows, total
+        return await fetch_page(
+            self.session, statement.order_by(User.username), limit=limit, offset=offset
+        )

@@ -4,10 +4,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, or_, select
 
 from nfhub_admin.models import OrgMembership, Project, ProjectMembership, User
-from nfhub_shared.db.repository import Repository
+from nfhub_shared.db.repository import Repository, fetch_page
 
 
 class ProjectRepository(Repository[Project]):
@@ -44,15 +44,9 @@ class ProjectRepository(Repository[Project]):
         )
         if org_id is not None:
             statement = statement.where(Project.org_id == org_id)
-        total = (
-            await self.session.execute(select(func.count()).select_from(statement.subquery()))
-        ).scalar_one()
-        rows = (
-            await self.session.execute(
-                statement.order_by(Project.slug, Project.id).limit(limit).offset(offset)
-            )
-        ).all()
-        return rows, total
+        return await fetch_page(
+            self.session, statement.order_by(Project.slug, Project.id), limit=limit, offset=offset
+        )
 
 
 class ProjectMembershipRepository(Repository[ProjectMembership]):
@@ -75,15 +69,9 @@ class ProjectMembershipRepository(Repository[ProjectMembership]):
             .join(User, User.id == ProjectMembership.user_id)
             .where(ProjectMembership.project_id == project_id)
         )
-        total = (
-            await self.session.execute(select(func.count()).select_from(statement.subquery()))
-        ).scalar_one()
-        rows = (
-            await self.session.execute(
-                statement.order_by(User.username).limit(limit).offset(offset)
-            )
-        ).all()
-        return rows, total
+        return await fetch_page(
+            self.session, statement.order_by(User.username), limit=limit, offset=offset
+        )
 
     async def delete_for_user_in_org(self, user_id: uuid.UUID, org_id: uuid.UUID) -> None:
         await self.session.execute(
