@@ -49,6 +49,13 @@ class Settings(BaseServiceSettings):
     STORAGE_REGION: str | None = None
     STORAGE_ENDPOINT_URL: AnyHttpUrl | None = None
     STORAGE_LOCAL_ROOT: Path = Path(".nfhub/storage")
+    # Short-lived, prefix-scoped S3 credentials for GET /projects/{id}/credentials (STS
+    # AssumeRole with a session policy); unset = no credentials, signed URLs only.
+    STORAGE_STS_ROLE_ARN: str | None = None
+    STORAGE_STS_ENDPOINT_URL: AnyHttpUrl | None = None
+    STORAGE_ACCESS_KEY_ID: str | None = None
+    STORAGE_SECRET_ACCESS_KEY: SecretStr | None = None
+    STORAGE_CREDENTIALS_TTL_SECONDS: int = Field(default=900, ge=900, le=43_200)
 
     def default_secrets(self) -> dict[str, bool]:
         missing_key = self.JWT_PRIVATE_KEY is None and self.JWT_PRIVATE_KEY_FILE is None

@@ -13,6 +13,7 @@ from nfhub_admin.config import Settings
 from nfhub_admin.identity import LocalIdentity
 from nfhub_admin.keys import SigningKeys
 from nfhub_admin.models import audit_events
+from nfhub_admin.projects.credentials import StsCredentialIssuer
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.identity import IdentityResolver
@@ -49,6 +50,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.oidc_metadata = OidcMetadataCache(app.state.http_client)
+        app.state.sts_issuer = (
+            StsCredentialIssuer(settings)
+            if settings.STORAGE_BACKEND == "s3" and settings.STORAGE_STS_ROLE_ARN
+            else None
+        )
         await bootstrap_first_user(settings, app.state.sessionmaker, audit)
         yield
 

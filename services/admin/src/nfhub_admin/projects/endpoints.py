@@ -148,5 +148,6 @@ async def get_project_credentials(
     projects: ProjectServiceDep,
     principal: ProjectReader,
 ) -> StorageLocation:
-    """The project's storage location (backend, bucket, prefix, region, endpoint)."""
-    return await projects.storage_location(principal, project_id, request.app.state.settings)
+    """The project's storage location, and short-lived prefix-scoped credentials on S3."""
+    state = request.app.state
+    return await projects.storage_location(principal, project_id, state.settings, state.sts_issuer)

@@ -61,6 +61,16 @@ class ProjectMemberRead(ReadSchema):
     created_at: datetime
 
 
+class TemporaryCredentials(ReadSchema):
+    access_key_id: str
+    secret_access_key: str
+    session_token: str
+    expires_at: datetime
+    access: Literal["read", "read-write"] = Field(
+        description="read for viewers; read-write for editors and admins"
+    )
+
+
 class StorageLocation(ReadSchema):
     """Where the project's files live. Never a long-lived secret."""
 
@@ -71,8 +81,8 @@ class StorageLocation(ReadSchema):
     region: str | None
     endpoint_url: str | None
     uri: str = Field(description="The prefix as a URI (s3://bucket/prefix or file:///root/prefix)")
-    credentials: None = Field(
+    credentials: TemporaryCredentials | None = Field(
         default=None,
-        description="Short-lived credentials limited to the prefix, where the backend "
-        "supports them (not yet issued: use signed URLs from the files service)",
+        description="Short-lived credentials limited to the prefix (S3 with an STS role "
+        "configured); null otherwise: use signed URLs from the files service",
     )

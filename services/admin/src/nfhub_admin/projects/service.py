@@ -11,6 +11,7 @@ from nfhub_admin.models import Project, ProjectMembership, User
 from nfhub_admin.orgs.errors import AlreadyMember
 from nfhub_admin.orgs.repository import OrgMembershipRepository
 from nfhub_admin.orgs.service import member_view, resolve_member_user
+from nfhub_admin.projects.credentials import StsCredentialIssuer
 from nfhub_admin.projects.errors import NotAnOrgMember, ProjectSlugTaken
 from nfhub_admin.projects.repository import ProjectMembershipRepository, ProjectRepository
 from nfhub_admin.projects.schemas import (
@@ -142,10 +143,22 @@ class ProjectService:
         await self._audit("project.member.remove", principal, project, {"user_id": str(user_id)})
 
     async def storage_location(
-        self, principal: Principal, project_id: uuid.UUID, settings: Settings
+        self,
+        principal: Principal,
+        project_id: uuid.UUID,
+        settings: Settings,
+        issuer: StsCredentialIssuer | None,
     ) -> StorageLocation:
-        project, _ = await require_project(self.session, principal, project_id, ProjectRole.viewer)
+        project, role = await require_project(
+            self.session, principal, project_id, ProjectRole.viewer
+        )
         prefix = f"projects/{project.id}/"
+        credentials = None
+        if settings.STORAGE_BACKEND == "s3" and issuer is not None:
+            credentials = await issuer.issue(project.id, prefix, role, principal.user_id)
+            await self._audit(
+                "storage.credentials", principal, project, {"access": credentials["access"]}
+            )
         if settings.STORAGE_BACKEND == "s3":
             uri = f"s3://{settings.STORAGE_BUCKET}/{prefix}"
         else:
@@ -160,6 +173,7 @@ class ProjectService:
             if settings.STORAGE_ENDPOINT_URL
             else None,
             uri=uri,
+            credentials=credentials,
         )
 
     async def _membership(

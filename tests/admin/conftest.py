@@ -1,4 +1,4 @@
-"""Extra admin instances with their own settings (rate limits), sharing the test transaction."""
+"""Extra admin instances with their own settings, sharing the test transaction and signing key."""
 
 from __future__ import annotations
 
