@@ -68,3 +68,4 @@ openapi-check:
 
 bench:
 	$(UV_RUN) python bench/auth.py
+	$(UV_RUN) python bench/files.py
