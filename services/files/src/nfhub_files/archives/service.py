@@ -17,6 +17,7 @@ from nfhub_files.archives.errors import ArchiveNotFound
 from nfhub_files.archives.repository import ArchiveRepository
 from nfhub_files.archives.schemas import ArchiveCreate
 from nfhub_files.config import Settings
+from nfhub_files.context import ProjectChangeContext
 from nfhub_files.models import Archive
 from nfhub_files.storage.base import ObjectNotFound, StorageBackend
 from nfhub_files.storage.paths import normalise_path, object_key
@@ -38,7 +39,7 @@ def collapse(selection: Sequence[str]) -> list[str]:
     return kept
 
 
-class ArchiveService:
+class ArchiveService(ProjectChangeContext):
     def __init__(
         self,
         session: AsyncSession,
@@ -47,12 +48,7 @@ class ArchiveService:
         audit: AuditWriter,
         access: ProjectAccess,
     ) -> None:
-        self.session = session
-        self.storage = storage
-        self.settings = settings
-        self.audit = audit
-        self.access = access
-        self.project_id = access.project_id
+        super().__init__(session, storage, settings, audit, access)
         self.repository = ArchiveRepository(session)
 
     async def create(self, request: ArchiveCreate) -> dict[str, Any]:
@@ -66,16 +62,8 @@ class ArchiveService:
                 created_by=self.access.principal.subject,
             )
         )
-        await self.audit.record(
-            self.session,
-            actor=self.access.principal,
-            action="archive.create",
-            resource_type="archive",
-            resource_id=archive.id,
-            org_id=self.access.org_id,
-            project_id=self.project_id,
-            details={"name": archive.name, "paths": selection[:100]},
-        )
+        details = {"name": archive.name, "paths": selection[:100]}
+        await self.record("archive.create", "archive", details, archive.id)
         return await self.view(archive)
 
     async def get(self, archive_id: uuid.UUID) -> dict[str, Any]:

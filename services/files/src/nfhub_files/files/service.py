@@ -7,15 +7,10 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from nfhub_files.config import Settings
-from nfhub_files.files.repository import LockRepository
+from nfhub_files.context import ProjectChangeContext, ProjectContext
 from nfhub_files.files.schemas import TransferRequest, UploadUrlRequest
-from nfhub_files.storage.base import ObjectExists, ObjectInfo, ObjectNotFound, StorageBackend
+from nfhub_files.storage.base import ObjectExists, ObjectInfo, ObjectNotFound
 from nfhub_files.storage.paths import normalise_path, object_key, relative_path
-from nfhub_shared.audit import AuditWriter
-from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.errors import BadRequest, Conflict
 
 
@@ -37,14 +32,8 @@ def folder_entry(project_id: uuid.UUID, key: str) -> dict[str, Any]:
     return {"path": path, "name": posixpath.basename(path.rstrip("/")), "kind": "folder"}
 
 
-class FileReader:
+class FileReader(ProjectContext):
     """Read-only operations: no database session, so listing and signing stay cheap."""
-
-    def __init__(self, storage: StorageBackend, settings: Settings, access: ProjectAccess) -> None:
-        self.storage = storage
-        self.settings = settings
-        self.access = access
-        self.project_id = access.project_id
 
     def key(self, path: str, *, folder: bool = False) -> str:
         return object_key(self.project_id, normalise_path(path, folder=folder))
@@ -89,21 +78,8 @@ class FileReader:
         }
 
 
-class FileService(FileReader):
+class FileService(ProjectChangeContext, FileReader):
     """Changes: serialised per key with advisory locks, each recorded in the audit log."""
-
-    def __init__(
-        self,
-        session: AsyncSession,
-        storage: StorageBackend,
-        settings: Settings,
-        audit: AuditWriter,
-        access: ProjectAccess,
-    ) -> None:
-        super().__init__(storage, settings, access)
-        self.session = session
-        self.audit = audit
-        self.locks = LockRepository(session)
 
     async def upload_url(self, request: UploadUrlRequest) -> dict[str, Any]:
         key = self.key(request.path)
@@ -247,13 +223,4 @@ class FileService(FileReader):
             )
 
     async def _audit(self, action: str, key: str, details: dict[str, Any]) -> None:
-        await self.audit.record(
-            self.session,
-            actor=self.access.principal,
-            action=action,
-            resource_type="file",
-            resource_id=None,
-            org_id=self.access.org_id,
-            project_id=self.project_id,
-            details={"path": relative_path(self.project_id, key), **details},
-        )
+        await self.record(action, "file", {"path": relative_path(self.project_id, key), **details})

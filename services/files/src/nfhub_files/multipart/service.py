@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_files.config import Settings
-from nfhub_files.files.repository import LockRepository
+from nfhub_files.context import ProjectChangeContext
 from nfhub_files.files.service import file_entry
 from nfhub_files.models import MultipartUpload
 from nfhub_files.multipart.errors import (
@@ -101,7 +101,7 @@ def status_of(upload: MultipartUpload, now: datetime) -> str:
     return upload.status
 
 
-class MultipartService:
+class MultipartService(ProjectChangeContext):
     def __init__(
         self,
         session: AsyncSession,
@@ -110,14 +110,8 @@ class MultipartService:
         audit: AuditWriter,
         access: ProjectAccess,
     ) -> None:
-        self.session = session
-        self.storage = storage
-        self.settings = settings
-        self.audit = audit
-        self.access = access
-        self.project_id = access.project_id
+        super().__init__(session, storage, settings, audit, access)
         self.repository = MultipartUploadRepository(session)
-        self.locks = LockRepository(session)
 
     async def start(self, request: MultipartUploadCreate) -> dict[str, Any]:
         relative = normalise_path(request.path)
@@ -312,13 +306,5 @@ class MultipartService:
         }
 
     async def _audit(self, action: str, upload: MultipartUpload, details: dict[str, Any]) -> None:
-        await self.audit.record(
-            self.session,
-            actor=self.access.principal,
-            action=action,
-            resource_type="multipart_upload",
-            resource_id=upload.id,
-            org_id=self.access.org_id,
-            project_id=self.project_id,
-            details={"path": relative_path(self.project_id, upload.key), **details},
-        )
+        path = relative_path(self.project_id, upload.key)
+        await self.record(action, "multipart_upload", {"path": path, **details}, upload.id)
