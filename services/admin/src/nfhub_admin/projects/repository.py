@@ -4,8 +4,9 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, select
+from sqlalchemy import delete, or_, select
 
+from nfhub_admin.access.repository import projects_with_roles
 from nfhub_admin.models import OrgMembership, Project, ProjectMembership, User
 from nfhub_shared.db.repository import Repository, fetch_page
 
@@ -22,25 +23,8 @@ class ProjectRepository(Repository[Project]):
         self, user_id: uuid.UUID, *, org_id: uuid.UUID | None, limit: int, offset: int
     ) -> tuple[Sequence[Any], int]:
         """Projects the user is a member of, or that belong to an org they administer."""
-        statement = (
-            select(Project, ProjectMembership.role, OrgMembership.role)
-            .outerjoin(
-                ProjectMembership,
-                and_(
-                    ProjectMembership.project_id == Project.id,
-                    ProjectMembership.user_id == user_id,
-                ),
-            )
-            .outerjoin(
-                OrgMembership,
-                and_(OrgMembership.org_id == Project.org_id, OrgMembership.user_id == user_id),
-            )
-            .where(
-                or_(
-                    ProjectMembership.id.is_not(None),
-                    OrgMembership.role.in_(("owner", "admin")),
-                )
-            )
+        statement = projects_with_roles(user_id).where(
+            or_(ProjectMembership.id.is_not(None), OrgMembership.role.in_(("owner", "admin")))
         )
         if org_id is not None:
             statement = statement.where(Project.org_id == org_id)
