@@ -10,9 +10,10 @@ from typing import Any
 import structlog
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nfhub_shared.errors import BadRequest, PayloadTooLarge, problem_response
+from nfhub_shared.errors import AppError, BadRequest, PayloadTooLarge, render_app_error
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -60,17 +61,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def _send_problem(scope: Scope, send: Send, receive: Receive, error: Any) -> None:
-    from starlette.requests import Request
-
-    response = problem_response(
-        Request(scope),
-        status=error.status_code,
-        title=error.title,
-        detail=error.detail,
-        type_slug=error.type_slug,
-    )
-    await response(scope, receive, send)
+async def _send_problem(scope: Scope, send: Send, receive: Receive, error: AppError) -> None:
+    await render_app_error(Request(scope), error)(scope, receive, send)
 
 
 class RequestContextMiddleware:
