@@ -187,36 +187,6 @@ class LocalStorage:
 
         return await anyio.to_thread.run_sync(scan)
 
-    async def list_children(self, prefix: str) -> Listing:
-        directory = self.path(prefix.rstrip("/"))
-
-        def scan() -> Listing:
-            folders: list[str] = []
-            objects: list[ObjectInfo] = []
-            try:
-                entries = list(os.scandir(directory))
-            except (FileNotFoundError, NotADirectoryError):
-                return Listing([], [])
-            for entry in entries:
-                if entry.name.startswith(TEMP_PREFIX):
-                    continue
-                if entry.is_dir(follow_symlinks=False):
-                    folders.append(f"{prefix}{entry.name}/")
-                elif entry.is_file(follow_symlinks=False):
-                    stat = entry.stat(follow_symlinks=False)
-                    objects.append(
-                        ObjectInfo(
-                            key=prefix + entry.name,
-                            size=stat.st_size,
-                            modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-                        )
-                    )
-            folders.sort()
-            objects.sort(key=lambda info: info.key)
-            return Listing(folders, objects)
-
-        return await anyio.to_thread.run_sync(scan)
-
     async def iter_objects(self, prefix: str) -> AsyncIterator[ObjectInfo]:
         base = self.path(prefix.rstrip("/"))
 
