@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from nfhub_admin.access.service import project_role_of
 from nfhub_admin.internal.schemas import (
@@ -10,11 +10,16 @@ from nfhub_admin.internal.schemas import (
     IntrospectionRequest,
     ProjectAccessAnswer,
     ProjectAccessRequest,
+    StorageLocationRequest,
 )
+from nfhub_admin.projects.repository import ProjectRepository
+from nfhub_admin.projects.schemas import StorageLocation
+from nfhub_admin.projects.service import describe_storage
 from nfhub_admin.tokens.service import TokenService
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import InternalService
 from nfhub_shared.db.session import AsyncSessionDep
+from nfhub_shared.errors import NotFound
 
 router = APIRouter(prefix="/internal", tags=["internal"])
 
@@ -55,3 +60,17 @@ async def get_project_access(
         return ProjectAccessAnswer(project_id=project_access_request.project_id)
     project, role = found
     return ProjectAccessAnswer(project_id=project.id, org_id=project.org_id, role=role)
+
+
+@router.post("/storage-location", response_model=StorageLocation)
+async def get_storage_location(
+    storage_location_request: StorageLocationRequest,
+    request: Request,
+    session: AsyncSessionDep,
+    _service: InternalService,
+) -> StorageLocation:
+    """Where a project's files live (no credentials): compute writes run outputs there."""
+    project = await ProjectRepository(session).get(storage_location_request.project_id)
+    if project is None:
+        raise NotFound(f"Project {storage_location_request.project_id} does not exist.")
+    return describe_storage(project.id, request.app.state.settings)

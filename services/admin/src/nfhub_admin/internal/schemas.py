@@ -31,3 +31,7 @@ class ProjectAccessAnswer(ReadSchema):
     project_id: uuid.UUID
     org_id: uuid.UUID | None = None
     role: ProjectRole | None = None
+
+
+class StorageLocationRequest(Schema):
+    project_id: uuid.UUID

@@ -32,6 +32,31 @@ def project_view(project: Project, role: ProjectRole) -> dict[str, Any]:
     return {**{name: getattr(project, name) for name in _PROJECT_FIELDS}, "role": role}
 
 
+def project_prefix(project_id: uuid.UUID) -> str:
+    return f"projects/{project_id}/"
+
+
+def describe_storage(
+    project_id: uuid.UUID, settings: Settings, credentials: dict[str, Any] | None = None
+) -> StorageLocation:
+    """Where a project's objects live, from this deployment's storage settings."""
+    prefix = project_prefix(project_id)
+    if settings.STORAGE_BACKEND == "s3":
+        uri = f"s3://{settings.STORAGE_BUCKET}/{prefix}"
+    else:
+        uri = f"{settings.STORAGE_LOCAL_ROOT.resolve().as_uri()}/{prefix}"
+    return StorageLocation(
+        project_id=project_id,
+        backend=settings.STORAGE_BACKEND,
+        bucket=settings.STORAGE_BUCKET if settings.STORAGE_BACKEND == "s3" else None,
+        prefix=prefix,
+        region=settings.STORAGE_REGION,
+        endpoint_url=str(settings.STORAGE_ENDPOINT_URL) if settings.STORAGE_ENDPOINT_URL else None,
+        uri=uri,
+        credentials=credentials,
+    )
+
+
 class ProjectService:
     def __init__(self, session: AsyncSession, audit: AuditWriter) -> None:
         self.session = session
@@ -152,29 +177,15 @@ class ProjectService:
         project, role = await require_project(
             self.session, principal, project_id, ProjectRole.viewer
         )
-        prefix = f"projects/{project.id}/"
         credentials = None
         if settings.STORAGE_BACKEND == "s3" and issuer is not None:
-            credentials = await issuer.issue(project.id, prefix, role, principal.user_id)
+            credentials = await issuer.issue(
+                project.id, project_prefix(project.id), role, principal.user_id
+            )
             await self._audit(
                 "storage.credentials", principal, project, {"access": credentials["access"]}
             )
-        if settings.STORAGE_BACKEND == "s3":
-            uri = f"s3://{settings.STORAGE_BUCKET}/{prefix}"
-        else:
-            uri = f"{settings.STORAGE_LOCAL_ROOT.resolve().as_uri()}/{prefix}"
-        return StorageLocation(
-            project_id=project.id,
-            backend=settings.STORAGE_BACKEND,
-            bucket=settings.STORAGE_BUCKET if settings.STORAGE_BACKEND == "s3" else None,
-            prefix=prefix,
-            region=settings.STORAGE_REGION,
-            endpoint_url=str(settings.STORAGE_ENDPOINT_URL)
-            if settings.STORAGE_ENDPOINT_URL
-            else None,
-            uri=uri,
-            credentials=credentials,
-        )
+        return describe_storage(project.id, settings, credentials)
 
     async def _membership(
         self, project_id: uuid.UUID, user_id: uuid.UUID
