@@ -277,6 +277,14 @@ FILE_ROUTES: dict[str, FileRoute] = {
             query={"path": "inbox/data.txt"},
         ),
         FileRoute(
+            "create_download_urls_api_v1_files_download_urls_post",
+            "POST",
+            "/api/v1/files/download-urls",
+            "viewer",
+            ("paths",),
+            body={"paths": ["inbox/data.txt"]},
+        ),
+        FileRoute(
             "create_upload_url_api_v1_files_upload_url_post",
             "POST",
             "/api/v1/files/upload-url",

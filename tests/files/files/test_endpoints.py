@@ -611,3 +611,50 @@ class TestDownloadUrl:
         body = response.json()
         assert (body["path"], body["method"], body["size"]) == ("inbox/data.txt", "GET", 13)
         assert body["url"].startswith("http://files.test/blobs/projects/")
+
+
+class TestDownloadUrls:
+    async def test_signs_each_file_and_every_url_downloads_it(
+        self, files_client: httpx.AsyncClient, viewer_headers: dict[str, str], disk: Any
+    ) -> None:
+        response = await files_client.post(
+            "/api/v1/files/download-urls",
+            json={"paths": ["inbox/data.txt", "inbox/sub/deep.txt", "inbox/data.txt"]},
+            headers=viewer_headers,
+        )
+
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert [(item["path"], item["size"]) for item in items] == [
+            ("inbox/data.txt", 13),
+            ("inbox/sub/deep.txt", 5),
+        ]
+        bodies = [(await files_client.get(item["url"])).content for item in items]
+        assert bodies == [b"project data\n", b"deep\n"]
+
+    async def test_one_missing_file_fails_the_batch(
+        self, files_client: httpx.AsyncClient, viewer_headers: dict[str, str], disk: Any
+    ) -> None:
+        response = await files_client.post(
+            "/api/v1/files/download-urls",
+            json={"paths": ["inbox/data.txt", "inbox/gone.txt"]},
+            headers=viewer_headers,
+        )
+
+        assert response.status_code == 404
+        assert "inbox/gone.txt" in response.json()["detail"]
+
+    @pytest.mark.parametrize("paths", [[], ["x"] * 501])
+    async def test_between_one_and_500_paths(
+        self,
+        files_client: httpx.AsyncClient,
+        viewer_headers: dict[str, str],
+        disk: Any,
+        paths: list[str],
+    ) -> None:
+        response = await files_client.post(
+            "/api/v1/files/download-urls", json={"paths": paths}, headers=viewer_headers
+        )
+
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["field"] == "paths"

@@ -7,6 +7,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from nfhub_files.files.schemas import (
     DeleteResult,
     DownloadUrl,
+    DownloadUrls,
+    DownloadUrlsRequest,
     FileEntry,
     FolderCreate,
     TransferRequest,
@@ -71,6 +73,14 @@ async def stat_file(path: PathQuery, files: FilesReader) -> dict[str, Any]:
 async def get_download_url(path: PathQuery, files: FilesReader) -> dict[str, Any]:
     """A signed, expiring URL to GET the file (supports Range)."""
     return await files.download_url(path)
+
+
+@router.post("/download-urls", response_model=DownloadUrls)
+async def create_download_urls(
+    download_urls_request: DownloadUrlsRequest, files: FilesReader
+) -> dict[str, Any]:
+    """Signed GET URLs for up to 500 files in one call; 404 if any of them is missing."""
+    return {"items": await files.download_urls(download_urls_request.paths)}
 
 
 @router.post("/upload-url", response_model=UploadUrl)

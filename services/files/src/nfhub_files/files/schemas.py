@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
@@ -28,6 +28,19 @@ class DownloadUrl(ReadSchema):
     method: Literal["GET"] = "GET"
     expires_at: datetime
     size: int
+
+
+MAX_BATCH_PATHS = 500
+
+
+class DownloadUrlsRequest(Schema):
+    paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)]] = Field(
+        min_length=1, max_length=MAX_BATCH_PATHS
+    )
+
+
+class DownloadUrls(ReadSchema):
+    items: list[DownloadUrl]
 
 
 class UploadUrlRequest(Schema):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import posixpath
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,10 @@ from nfhub_files.files.schemas import TransferRequest, UploadUrlRequest
 from nfhub_files.storage.base import ObjectExists, ObjectInfo, ObjectNotFound
 from nfhub_files.storage.paths import normalise_path, object_key, relative_path
 from nfhub_shared.errors import BadRequest, Conflict
+
+
+# Stat and sign this many objects at a time (each is a HEAD request on S3).
+DOWNLOAD_URLS_CONCURRENCY = 16
 
 
 def file_entry(project_id: uuid.UUID, info: ObjectInfo) -> dict[str, Any]:
@@ -60,6 +65,16 @@ class FileReader(ProjectContext):
         if await self.storage.folder_exists(key + "/"):
             return folder_entry(self.project_id, key + "/")
         raise ObjectNotFound(f"No file or folder {normalise_path(path)} in this project.")
+
+    async def download_urls(self, paths: list[str]) -> list[dict[str, Any]]:
+        """Signed URLs for many files at once (a run's outputs, a samplesheet's FASTQs)."""
+        limit = asyncio.Semaphore(DOWNLOAD_URLS_CONCURRENCY)
+
+        async def one(path: str) -> dict[str, Any]:
+            async with limit:
+                return await self.download_url(path)
+
+        return list(await asyncio.gather(*(one(path) for path in dict.fromkeys(paths))))
 
     async def download_url(self, path: str) -> dict[str, Any]:
         key = self.key(path)
