@@ -195,11 +195,13 @@ def create_app(
     body_limit_exempt_prefixes: tuple[str, ...] = (),
     token_url: str | None = None,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
+    rate_limit_exempt: Callable[[str], bool] | None = None,
 ) -> FastAPI:
     """Build a service: ``routers`` go under /api/v1 with rate limits, ``root_routers`` at /.
 
     ``http_transport`` lets tests route service-to-service HTTP to an in-process app.
     ``readiness_checks`` are what /readyz checks after the database, by name (``storage``).
+    ``rate_limit_exempt`` names API paths that are not rate limited (they have their own guard).
     """
     configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
 
@@ -262,7 +264,7 @@ def create_app(
         max_bytes=settings.MAX_REQUEST_BODY_BYTES,
         exempt_prefixes=body_limit_exempt_prefixes,
     )
-    app.add_middleware(RateLimitMiddleware, prefix=API_PREFIX + "/")
+    app.add_middleware(RateLimitMiddleware, prefix=API_PREFIX + "/", exempt=rate_limit_exempt)
     app.add_middleware(ApiVersionMiddleware)
     app.add_middleware(
         RequestContextMiddleware,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -110,12 +111,20 @@ class RateLimitMiddleware:
     resolution on the hot path.
     """
 
-    def __init__(self, app: ASGIApp, *, prefix: str) -> None:
+    def __init__(
+        self, app: ASGIApp, *, prefix: str, exempt: Callable[[str], bool] | None = None
+    ) -> None:
         self.app = app
         self.prefix = prefix
+        self.exempt = exempt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(self.prefix):
+        path = str(scope.get("path", ""))
+        if (
+            scope["type"] != "http"
+            or not path.startswith(self.prefix)
+            or (self.exempt is not None and self.exempt(path))
+        ):
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
