@@ -32,6 +32,8 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/readyz"): "readiness probe of the orchestrator",
     ("GET", "/blobs/{key}"): "signed-URL download: the HMAC signature in the URL is the credential",
     ("PUT", "/blobs/{key}"): "signed-URL upload: the HMAC signature in the URL is the credential",
+    ("POST", "/api/v1/runs/{run_id}/events"): "Nextflow's weblog: the per-run secret in the URL is "
+    "the credential (Nextflow cannot send a token header)",
 }
 
 PROBLEM_JSON = "application/problem+json"

@@ -1,0 +1,8 @@
+from fastapi import APIRouter
+
+from nfhub_compute.events.endpoints import router as events_router
+from nfhub_compute.pipelines.endpoints import router as pipelines_router
+from nfhub_compute.runs.endpoints import router as runs_router
+from nfhub_compute.tasks.endpoints import router as tasks_router
+
+routers: list[APIRouter] = [pipelines_router, runs_router, tasks_router, events_router]

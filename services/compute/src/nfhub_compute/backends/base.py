@@ -1,0 +1,96 @@
+"""The job backend interface: how a run's ``nextflow run`` is started, watched and stopped.
+
+A backend runs the Nextflow *launcher* (the head job); Nextflow itself then submits tasks to
+whatever executor its config names. Every method is safe to call again: ``submit`` twice for
+the same run returns the first job, ``cancel`` of a finished job does nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal, Protocol
+
+LogSource = Literal["nextflow", "console"]
+
+
+class BackendUnavailable(Exception):
+    """The backend cannot answer now (scheduler down, shared folder unmounted): ask later."""
+
+
+class SubmitFailed(Exception):
+    """The run cannot be started, and trying again will not help; the message says why."""
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything a backend needs to start one run."""
+
+    run_id: uuid.UUID
+    nextflow_name: str
+    source: str  # a git URL or a folder on the compute host
+    revision: str | None
+    params: dict[str, Any]
+    profiles: list[str]
+    weblog_url: str
+    work_dir: str | None = None  # set when resuming: the earlier run's work directory
+    resume_session_id: str | None = None
+    resume_launch_dir: str | None = None  # where the earlier run's .nextflow cache is
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    handle: dict[str, Any]  # JSON-safe; given back to status/cancel/logs
+    launch_dir: str | None
+    work_dir: str | None
+
+
+class JobState(StrEnum):
+    PENDING = "PENDING"  # accepted, not started (a scheduler queue)
+    RUNNING = "RUNNING"
+    EXITED = "EXITED"  # finished with an exit code
+    LOST = "LOST"  # gone without an exit code (killed, machine restarted)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    state: JobState
+    exit_code: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class ActiveJob:
+    run_id: uuid.UUID
+    handle: dict[str, Any]
+
+
+@dataclass
+class LogChunk:
+    lines: list[str] = field(default_factory=list)
+    count: int = 0
+
+
+class JobBackend(Protocol):
+    name: str
+
+    async def submit(self, spec: LaunchSpec) -> SubmittedJob: ...
+
+    async def status(self, handle: dict[str, Any]) -> JobStatus: ...
+
+    async def cancel(self, handle: dict[str, Any], *, force: bool) -> None:
+        """Ask the launcher to stop (SIGTERM: Nextflow cleans up); ``force`` kills it."""
+
+    async def logs(
+        self, handle: dict[str, Any], *, source: LogSource, offset: int, limit: int
+    ) -> LogChunk: ...
+
+    def trace(self, handle: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+        """The rows of the run's trace file (Nextflow's own record of every task)."""
+        ...
+
+    async def list_active(self) -> list[ActiveJob]: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,159 @@
+"""What compute asks the other services over HTTP.
+
+admin (with a service token): where a project's storage is. files (with the caller's own
+token, so files applies the caller's role and scopes): whether an input exists, and the
+run's outputs with signed download URLs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import structlog
+from cachetools import TTLCache
+
+from nfhub_shared.auth.tokens import ServiceTokens
+from nfhub_shared.errors import AppError, BadRequest, Forbidden, ServiceUnavailable, Unauthorized
+
+logger = structlog.get_logger("nfhub.compute.clients")
+
+TIMEOUT_SECONDS = 10.0
+# A project's storage location only changes with the deployment's configuration.
+LOCATION_TTL_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class StorageLocation:
+    backend: str
+    uri: str  # the project's prefix as a URI, ending in '/'
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    detail = body.get("detail") if isinstance(body, dict) else None
+    return str(detail) if detail else response.reason_phrase
+
+
+class AdminClient:
+    def __init__(
+        self, client: httpx.AsyncClient, admin_url: str, service_tokens: ServiceTokens
+    ) -> None:
+        self.client = client
+        self.admin_url = admin_url.rstrip("/")
+        self.service_tokens = service_tokens
+        self._locations: TTLCache[uuid.UUID, StorageLocation] = TTLCache(
+            10_000, LOCATION_TTL_SECONDS
+        )
+
+    async def storage_location(self, project_id: uuid.UUID) -> StorageLocation:
+        cached = self._locations.get(project_id)
+        if cached is not None:
+            return cached
+        try:
+            response = await self.client.post(
+                f"{self.admin_url}/api/v1/internal/storage-location",
+                json={"project_id": str(project_id)},
+                headers={"Authorization": f"Bearer {self.service_tokens.token()}"},
+                timeout=TIMEOUT_SECONDS,
+            )
+            response.raise_for_status()
+            body = response.json()
+            location = StorageLocation(backend=str(body["backend"]), uri=str(body["uri"]))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("admin storage-location failed", error=type(exc).__name__)
+            raise ServiceUnavailable(
+                "The admin service cannot say where this project's storage is right now; "
+                "try again shortly."
+            ) from exc
+        self._locations[project_id] = location
+        return location
+
+
+class FilesClient:
+    """Calls the files service as the caller: same token, same project, same permissions."""
+
+    def __init__(self, client: httpx.AsyncClient, files_url: str) -> None:
+        self.client = client
+        self.files_url = files_url.rstrip("/")
+
+    async def stat(self, token: str, project_id: uuid.UUID, path: str) -> dict[str, Any] | None:
+        """The file or folder at ``path``, or None when there is none."""
+        response = await self._call(
+            "GET", "/api/v1/files/stat", token, project_id, params={"path": path}
+        )
+        if response.status_code == 404:
+            return None
+        return self._body(response)
+
+    async def list_folder(
+        self, token: str, project_id: uuid.UUID, path: str, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        response = await self._call(
+            "GET",
+            "/api/v1/files",
+            token,
+            project_id,
+            params={"path": path, "limit": limit, "offset": offset},
+        )
+        if response.status_code == 404:
+            return [], 0
+        body = self._body(response)
+        return list(body.get("items", [])), int(body.get("count", 0))
+
+    async def download_urls(
+        self, token: str, project_id: uuid.UUID, paths: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Signed download URLs for many files in one call, by path."""
+        if not paths:
+            return {}
+        response = await self._call(
+            "POST", "/api/v1/files/download-urls", token, project_id, json={"paths": paths}
+        )
+        body = self._body(response)
+        return {str(item["path"]): item for item in body.get("items", [])}
+
+    async def _call(
+        self, method: str, path: str, token: str, project_id: uuid.UUID, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            return await self.client.request(
+                method,
+                self.files_url + path,
+                headers={"Authorization": f"Bearer {token}", "X-Project-ID": str(project_id)},
+                timeout=TIMEOUT_SECONDS,
+                **kwargs,
+            )
+        except httpx.HTTPError as exc:
+            logger.warning("files call failed", path=path, error=type(exc).__name__)
+            raise ServiceUnavailable(
+                "The files service is not reachable right now; try again shortly."
+            ) from exc
+
+    def _body(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON body of a 2xx; the files service's own refusal otherwise."""
+        if response.is_success:
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise ServiceUnavailable("The files service gave an unreadable answer.") from exc
+            if isinstance(body, dict):
+                return body
+            raise ServiceUnavailable("The files service gave an unexpected answer.")
+        detail = f"files service: {_problem_detail(response)}"
+        error: type[AppError]
+        if response.status_code == 400:
+            error = BadRequest
+        elif response.status_code == 401:
+            error = Unauthorized
+        elif response.status_code == 403:
+            error = Forbidden
+        else:
+            logger.warning("files call refused", status=response.status_code)
+            error = ServiceUnavailable
+        raise error(detail)

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic_settings import SettingsConfigDict
+
+from nfhub_shared.config import BaseServiceSettings
+
+DEV_WEBLOG_SECRET = "dev-compute-weblog-secret-change-me-not-for-production"  # noqa: S105 - refused outside dev
+
+
+class Settings(BaseServiceSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_prefix="COMPUTE_")
+
+    SERVICE_NAME: str = "compute"
+
+    # Where Nextflow (on the executor) reaches this service to post its weblog events, and
+    # where other services reach the files service for inputs and outputs.
+    COMPUTE_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8002")
+    FILES_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8003")
+
+    # Keys the per-run secrets in Nextflow's -with-weblog URLs (HMAC of the run id).
+    WEBLOG_SECRET: SecretStr = SecretStr(DEV_WEBLOG_SECRET)
+
+    # A YAML file of pipelines registered (and kept up to date) at start-up.
+    CATALOG_FILE: Path | None = None
+    # Local pipeline sources (source.path) must lie inside one of these folders: a version
+    # pointing anywhere else on the server's disk is refused.
+    PIPELINE_ROOTS: list[Path] = Field(default_factory=list)
+    MAX_SCHEMA_BYTES: int = Field(default=2 * 1024**2, ge=1024)
+
+    BACKEND: Literal["local", "noop"] = "local"
+    NEXTFLOW_BIN: str = "nextflow"
+    # Launch and work folders of the local backend: runs/<id>/ (launch dir), work/<id>/.
+    WORK_ROOT: Path = Path(".nfhub/compute")
+    # Extra environment for every launch (NXF_HOME, proxies…), as a JSON object.
+    LAUNCH_ENV: dict[str, str] = Field(default_factory=dict)
+    MAX_ACTIVE_RUNS: int = Field(default=8, ge=1)
+
+    CANCEL_GRACE_SECONDS: float = Field(default=30.0, ge=0)
+    # A RUNNING run with neither an event nor a positive answer from the backend for this
+    # long becomes UNKNOWN.
+    SILENCE_DEADLINE_SECONDS: float = Field(default=900.0, gt=0)
+    # A claimed run whose submission was never recorded (its dispatcher died) is submitted
+    # again, idempotently, after this long.
+    SUBMIT_RECOVERY_SECONDS: float = Field(default=60.0, gt=0)
+    DISPATCH_POLL_SECONDS: float = Field(default=2.0, gt=0)
+    RECONCILE_INTERVAL_SECONDS: float = Field(default=2.0, gt=0)
+
+    @field_validator("PIPELINE_ROOTS")
+    @classmethod
+    def _resolve_roots(cls, roots: list[Path]) -> list[Path]:
+        return [root.expanduser().resolve() for root in roots]
+
+    def default_secrets(self) -> dict[str, bool]:
+        return {
+            **super().default_secrets(),
+            "COMPUTE_WEBLOG_SECRET": self.WEBLOG_SECRET.get_secret_value() == DEV_WEBLOG_SECRET,
+        }

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import structlog
+from fastapi import FastAPI
+
+from nfhub_compute.api import routers
+from nfhub_compute.backends.factory import create_backend
+from nfhub_compute.clients import AdminClient, FilesClient
+from nfhub_compute.config import Settings
+from nfhub_compute.models import audit_events
+from nfhub_compute.pipelines.catalog import sync_catalog
+from nfhub_shared.app import API_PREFIX
+from nfhub_shared.app import create_app as create_service_app
+from nfhub_shared.audit import AuditWriter
+from nfhub_shared.logging import configure_logging
+
+DESCRIPTION = """
+Pipelines (nf-core and your own) and their versions, with the parameter schemas that drive a
+launch form; runs launched as `nextflow run` through a job backend and followed live from
+Nextflow's weblog events: state, tasks, per-process progress, log and outputs; cancel,
+relaunch and resume.
+
+Every call names its project in `X-Project-ID`.
+"""
+
+TAGS = [
+    {"name": "pipelines", "description": "Pipelines and versions an org can launch"},
+    {"name": "runs", "description": "Runs of a project: launch, follow, cancel, relaunch"},
+    {"name": "events", "description": "Nextflow's weblog target (per-run secret, no token)"},
+    {"name": "health", "description": "Liveness and readiness"},
+]
+
+logger = structlog.get_logger("nfhub.compute")
+
+
+def is_weblog_path(path: str) -> bool:
+    """Nextflow posts every event of a run here from one address, and never retries: a rate
+    limit would lose events, so these are exempt (the per-run secret guards them)."""
+    return path.startswith(API_PREFIX + "/runs/") and path.endswith("/events")
+
+
+def create_app(
+    settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.admin_client = AdminClient(
+            state.http_client, str(settings.ADMIN_URL), state.service_tokens
+        )
+        state.files_client = FilesClient(state.http_client, str(settings.FILES_URL))
+        state.backend = create_backend(settings)
+        if settings.CATALOG_FILE is not None:
+            async with state.sessionmaker() as session, session.begin():
+                await sync_catalog(session, settings, settings.CATALOG_FILE)
+        try:
+            yield
+        finally:
+            await state.backend.close()
+
+    app = create_service_app(
+        settings,
+        title="nfhub compute",
+        description=DESCRIPTION,
+        routers=routers,
+        lifespan=lifespan,
+        http_transport=http_transport,
+        openapi_tags=TAGS,
+        rate_limit_exempt=is_weblog_path,
+    )
+    app.state.audit_writer = AuditWriter(audit_events)
+    return app
+
+
+def run() -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(), host="127.0.0.1", port=8002, log_config=None)

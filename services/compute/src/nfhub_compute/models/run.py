@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from nfhub_compute.models.base import Base
+from nfhub_shared.db.base import RecordMixin
+
+LIVE_STATES = ("INITIALIZING", "RUNNING", "UNKNOWN", "CANCELING")
+
+
+class Run(RecordMixin, Base):
+    """One ``nextflow run`` of a pipeline version in a project, and what we know of it."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index(None, "project_id", "created_at"),
+        Index(None, "project_id", "state", "created_at"),
+        Index(None, "project_id", "pipeline_slug", "created_at"),
+        Index(None, "project_id", "order_id", "created_at"),
+        Index(None, "labels", postgresql_using="gin"),
+        # The dispatcher's queue and the reconciler's live set.
+        Index(
+            "ix_runs_queued",
+            "created_at",
+            postgresql_where=text("state = 'QUEUED'"),
+        ),
+        Index(
+            "ix_runs_live",
+            "state",
+            postgresql_where=text(f"state IN {LIVE_STATES!r}"),
+        ),
+    )
+
+    project_id: Mapped[uuid.UUID]
+    org_id: Mapped[uuid.UUID]
+    pipeline_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipelines.id"))
+    pipeline_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline_versions.id"))
+    pipeline_slug: Mapped[str] = mapped_column(String(100))
+    pipeline_version: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    nextflow_name: Mapped[str] = mapped_column(String(80), unique=True)
+    state: Mapped[str] = mapped_column(String(16), default="QUEUED")
+    state_reason: Mapped[str | None] = mapped_column(Text)
+
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    input_path: Mapped[str | None] = mapped_column(Text)
+    input_uri: Mapped[str | None] = mapped_column(Text)
+    order_id: Mapped[uuid.UUID | None]
+    profiles: Mapped[list[str]] = mapped_column(ARRAY(String(100)), default=list)
+    labels: Mapped[list[str]] = mapped_column(ARRAY(String(100)), default=list)
+    storage_uri: Mapped[str] = mapped_column(Text)
+    outdir_uri: Mapped[str] = mapped_column(Text)
+
+    resume: Mapped[bool] = mapped_column(default=False)
+    relaunched_from_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("runs.id"))
+    session_id: Mapped[str | None] = mapped_column(String(64))
+    work_dir: Mapped[str | None] = mapped_column(Text)
+    launch_dir: Mapped[str | None] = mapped_column(Text)
+
+    backend: Mapped[str] = mapped_column(String(32))
+    backend_handle: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+
+    workflow: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    workflow_success: Mapped[bool | None]
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_report: Mapped[str | None] = mapped_column(Text)
+
+    initializing_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    running_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    workflow_started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    workflow_completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    canceling_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cancel_signalled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    unknown_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(64))

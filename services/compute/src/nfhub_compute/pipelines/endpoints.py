@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+
+from nfhub_compute.pipelines.schemas import (
+    SLUG_PATTERN,
+    VERSION_PATTERN,
+    PipelineCreate,
+    PipelineRead,
+    PipelineUpdate,
+    PipelineVersionCreate,
+    PipelineVersionDeprecate,
+    PipelineVersionRead,
+    Visibility,
+)
+from nfhub_compute.pipelines.service import PipelineService
+from nfhub_shared.audit import AuditDep
+from nfhub_shared.auth.dependencies import project_role
+from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
+from nfhub_shared.db.session import AsyncSessionDep
+from nfhub_shared.pagination import Page, PageParamsDep, paginate
+
+router = APIRouter(prefix="/pipelines", tags=["pipelines"])
+
+PipelinesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "pipelines:read")]
+# Pipelines are shared by every project of the org, so registering one is a project admin's job.
+PipelinesAdmin = Annotated[ProjectAccess, project_role(ProjectRole.admin, "pipelines:write")]
+Slug = Annotated[str, Path(pattern=SLUG_PATTERN, description="Pipeline slug")]
+Version = Annotated[str, Path(pattern=VERSION_PATTERN, description="Version name")]
+
+
+async def get_reader(
+    request: Request, session: AsyncSessionDep, audit: AuditDep, access: PipelinesViewer
+) -> PipelineService:
+    return PipelineService(session, request.app.state.settings, audit, access)
+
+
+async def get_writer(
+    request: Request, session: AsyncSessionDep, audit: AuditDep, access: PipelinesAdmin
+) -> PipelineService:
+    return PipelineService(session, request.app.state.settings, audit, access)
+
+
+Reader = Annotated[PipelineService, Depends(get_reader)]
+Writer = Annotated[PipelineService, Depends(get_writer)]
+
+
+@router.get("", response_model=Page[PipelineRead])
+async def list_pipelines(
+    request: Request,
+    response: Response,
+    page: PageParamsDep,
+    pipelines: Reader,
+    visibility: Annotated[Visibility | None, Query(description="org or public")] = None,
+) -> dict[str, Any]:
+    """Pipelines this project can launch (its org's and the public ones), each with its latest
+    version."""
+    items, count = await pipelines.list_pipelines(
+        visibility=visibility, limit=page.limit, offset=page.offset
+    )
+    return paginate(request, response, page, items, count)
+
+
+@router.post("", response_model=PipelineRead, status_code=status.HTTP_201_CREATED)
+async def create_pipeline(
+    pipeline_create: PipelineCreate, request: Request, response: Response, pipelines: Writer
+) -> dict[str, Any]:
+    """Register a pipeline for the org (optionally with its first version)."""
+    created = await pipelines.create_pipeline(pipeline_create)
+    response.headers["Location"] = str(request.url_for("get_pipeline", pipeline_id=created["id"]))
+    return created
+
+
+@router.get("/slug/{slug}", response_model=PipelineRead)
+async def get_pipeline_by_slug(
+    slug: Slug,
+    pipelines: Reader,
+    version: Annotated[
+        str | None, Query(pattern=VERSION_PATTERN, description="A version; default the latest")
+    ] = None,
+) -> dict[str, Any]:
+    """A pipeline by slug, with its latest version or the one asked for."""
+    return await pipelines.get_by_slug(slug, version)
+
+
+@router.get("/slug/{slug}/versions", response_model=Page[PipelineVersionRead])
+async def list_pipeline_versions(
+    slug: Slug,
+    request: Request,
+    response: Response,
+    page: PageParamsDep,
+    pipelines: Reader,
+    include_deprecated: bool = True,
+) -> dict[str, Any]:
+    """A pipeline's versions, newest first."""
+    items, count = await pipelines.list_versions(
+        slug, include_deprecated=include_deprecated, limit=page.limit, offset=page.offset
+    )
+    return paginate(request, response, page, items, count)
+
+
+@router.post(
+    "/slug/{slug}/versions",
+    response_model=PipelineVersionRead,
+    status_code=status.HTTP_201_CREATED,
+)
+async def create_pipeline_version(
+    slug: Slug, version_create: PipelineVersionCreate, pipelines: Writer
+) -> dict[str, Any]:
+    """Add a version: its source and schemas (read from a path source when not given)."""
+    return await pipelines.add_version(slug, version_create)
+
+
+@router.get("/slug/{slug}/versions/{version}", response_model=PipelineVersionRead)
+async def get_pipeline_version(slug: Slug, version: Version, pipelines: Reader) -> dict[str, Any]:
+    """One version of a pipeline."""
+    return await pipelines.get_version(slug, version)
+
+
+@router.post("/slug/{slug}/versions/{version}/deprecate", response_model=PipelineVersionRead)
+async def deprecate_pipeline_version(
+    slug: Slug,
+    version: Version,
+    pipelines: Writer,
+    version_deprecate: PipelineVersionDeprecate | None = None,
+) -> dict[str, Any]:
+    """Deprecate a version: no longer the latest, no new launches; old runs keep it."""
+    note = version_deprecate.note if version_deprecate else None
+    return await pipelines.deprecate_version(slug, version, note)
+
+
+@router.get("/slug/{slug}/versions/{version}/schema", response_model=dict[str, Any])
+async def get_pipeline_params_schema(
+    slug: Slug, version: Version, pipelines: Reader
+) -> dict[str, Any]:
+    """The version's parameters schema (nextflow_schema.json): what a launch form needs."""
+    return await pipelines.schema_of(slug, version, "params")
+
+
+@router.get("/slug/{slug}/versions/{version}/input-schema", response_model=dict[str, Any])
+async def get_pipeline_input_schema(
+    slug: Slug, version: Version, pipelines: Reader
+) -> dict[str, Any]:
+    """The version's samplesheet schema (schema_input.json): columns of the input CSV."""
+    return await pipelines.schema_of(slug, version, "input")
+
+
+@router.get("/{pipeline_id}", response_model=PipelineRead)
+async def get_pipeline(pipeline_id: uuid.UUID, pipelines: Reader) -> dict[str, Any]:
+    """A pipeline by id, with its latest version."""
+    return await pipelines.get_pipeline(pipeline_id)
+
+
+@router.patch("/{pipeline_id}", response_model=PipelineRead)
+async def update_pipeline(
+    pipeline_id: uuid.UUID, pipeline_update: PipelineUpdate, pipelines: Writer
+) -> dict[str, Any]:
+    """Rename, describe, or change who can see a pipeline (org or public)."""
+    return await pipelines.update_pipeline(pipeline_id, pipeline_update)

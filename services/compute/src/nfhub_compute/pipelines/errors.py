@@ -1,0 +1,33 @@
+from nfhub_shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+
+class PipelineNotFound(NotFound):
+    title = "No such pipeline"
+
+
+class PipelineVersionNotFound(NotFound):
+    title = "No such pipeline version"
+
+
+class PipelineSlugTaken(Conflict):
+    title = "Pipeline slug taken"
+
+
+class PipelineVersionExists(Conflict):
+    title = "Pipeline version exists"
+
+
+class PipelineReadOnly(Forbidden):
+    title = "Pipeline is read-only here"
+
+
+class InvalidPipelineSchema(ValidationFailed):
+    title = "Invalid pipeline schema"
+
+
+class InvalidPipelineSource(ValidationFailed):
+    title = "Invalid pipeline source"
+
+
+class ParamsInvalid(ValidationFailed):
+    title = "Parameters do not match the pipeline's schema"

@@ -1,0 +1,316 @@
+"""Pipelines and their versions: an org's own, and the public ones (the catalog's included)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nfhub_compute.config import Settings
+from nfhub_compute.models import Pipeline, PipelineVersion
+from nfhub_compute.pipelines.errors import (
+    InvalidPipelineSchema,
+    PipelineNotFound,
+    PipelineReadOnly,
+    PipelineSlugTaken,
+    PipelineVersionExists,
+    PipelineVersionNotFound,
+)
+from nfhub_compute.pipelines.repository import PipelineRepository, PipelineVersionRepository
+from nfhub_compute.pipelines.schemas import (
+    PipelineCreate,
+    PipelineUpdate,
+    PipelineVersionCreate,
+)
+from nfhub_compute.pipelines.sources import LocalSource
+from nfhub_compute.pipelines.validation import params_problems, params_validator
+from nfhub_shared.audit import AuditWriter
+from nfhub_shared.auth.principal import ProjectAccess
+
+
+def version_view(version: PipelineVersion) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "pipeline_id": version.pipeline_id,
+        "version": version.version,
+        "source": {
+            "kind": version.source_kind,
+            "url": version.source_url,
+            "revision": version.revision,
+            "path": version.source_path,
+        },
+        "default_params": version.default_params,
+        "profiles": version.profiles,
+        "has_params_schema": version.params_schema is not None,
+        "has_input_schema": version.input_schema is not None,
+        "deprecated": version.deprecated_at is not None,
+        "deprecated_at": version.deprecated_at,
+        "deprecation_note": version.deprecation_note,
+        "created_at": version.created_at,
+    }
+
+
+def pipeline_view(pipeline: Pipeline, version: PipelineVersion | None) -> dict[str, Any]:
+    return {
+        "id": pipeline.id,
+        "org_id": pipeline.org_id,
+        "slug": pipeline.slug,
+        "name": pipeline.name,
+        "description": pipeline.description,
+        "visibility": pipeline.visibility,
+        "from_catalog": pipeline.from_catalog,
+        "created_at": pipeline.created_at,
+        "updated_at": pipeline.updated_at,
+        "version": version_view(version) if version is not None else None,
+    }
+
+
+def build_version(
+    pipeline_id: uuid.UUID,
+    version_create: PipelineVersionCreate,
+    settings: Settings,
+    *,
+    created_by: str | None,
+    allowed_roots: list[Path] | None = None,
+) -> PipelineVersion:
+    """A checked version: schemas valid (read from a path source if not given), defaults known."""
+    source = version_create.source
+    params_schema, input_schema = version_create.params_schema, version_create.input_schema
+    source_path = None
+    if source.path is not None:
+        local = LocalSource.inside(
+            source.path, allowed_roots if allowed_roots is not None else settings.PIPELINE_ROOTS
+        )
+        source_path = str(local.path)
+        shipped_params, shipped_input = local.schemas(max_bytes=settings.MAX_SCHEMA_BYTES)
+        params_schema = params_schema if params_schema is not None else shipped_params
+        input_schema = input_schema if input_schema is not None else shipped_input
+    if params_schema is not None:
+        params_validator(params_schema, what="params_schema")
+        # Defaults must be parameters the schema knows, of the right type; "required" is
+        # what the launch adds (input, outdir), so it is not asked of defaults alone.
+        problems = [
+            problem
+            for problem in params_problems(
+                params_schema, version_create.default_params, field_prefix="default_params"
+            )
+            if problem["type"] != "required"
+        ]
+        if problems:
+            raise InvalidPipelineSchema(
+                "default_params do not match params_schema.", errors=problems
+            )
+    if input_schema is not None:
+        params_validator(input_schema, what="input_schema")
+    return PipelineVersion(
+        pipeline_id=pipeline_id,
+        version=version_create.version,
+        source_kind="git" if source.url is not None else "path",
+        source_url=source.url,
+        revision=source.revision,
+        source_path=source_path,
+        params_schema=params_schema,
+        input_schema=input_schema,
+        default_params=version_create.default_params,
+        profiles=list(version_create.profiles),
+        created_by=created_by,
+    )
+
+
+class PipelineService:
+    def __init__(
+        self, session: AsyncSession, settings: Settings, audit: AuditWriter, access: ProjectAccess
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.audit = audit
+        self.access = access
+        self.pipelines = PipelineRepository(session)
+        self.versions = PipelineVersionRepository(session)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def list_pipelines(
+        self, *, visibility: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        pipelines, count = await self.pipelines.list_visible(
+            self.access.org_id, visibility=visibility, limit=limit, offset=offset
+        )
+        latest = await self.versions.latest_of_each([pipeline.id for pipeline in pipelines])
+        return [pipeline_view(p, latest.get(p.id)) for p in pipelines], count
+
+    async def get_pipeline(self, pipeline_id: uuid.UUID) -> dict[str, Any]:
+        pipeline = await self._visible(pipeline_id)
+        return pipeline_view(pipeline, await self.versions.latest(pipeline.id))
+
+    async def get_by_slug(self, slug: str, version: str | None) -> dict[str, Any]:
+        pipeline, found = await self.resolve(slug, version, allow_deprecated=True)
+        return pipeline_view(pipeline, found)
+
+    async def list_versions(
+        self, slug: str, *, include_deprecated: bool, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        pipeline = await self._visible_slug(slug)
+        versions, count = await self.versions.list_for(
+            pipeline.id, include_deprecated=include_deprecated, limit=limit, offset=offset
+        )
+        return [version_view(v) for v in versions], count
+
+    async def get_version(self, slug: str, version: str) -> dict[str, Any]:
+        _, found = await self.resolve(slug, version, allow_deprecated=True)
+        assert found is not None
+        return version_view(found)
+
+    async def schema_of(self, slug: str, version: str, kind: str) -> dict[str, Any]:
+        _, found = await self.resolve(slug, version, allow_deprecated=True)
+        assert found is not None
+        document = found.params_schema if kind == "params" else found.input_schema
+        if document is None:
+            what = "params schema (nextflow_schema.json)" if kind == "params" else "input schema"
+            raise PipelineVersionNotFound(
+                f"{slug} {version} has no {what}; add a version that carries one."
+            )
+        return document
+
+    async def resolve(
+        self, slug: str, version: str | None, *, allow_deprecated: bool
+    ) -> tuple[Pipeline, PipelineVersion | None]:
+        """The visible pipeline and the version asked for (or the latest usable one)."""
+        pipeline = await self._visible_slug(slug)
+        if version is None:
+            return pipeline, await self.versions.latest(pipeline.id)
+        found = await self.versions.get_version(pipeline.id, version)
+        if found is None:
+            raise PipelineVersionNotFound(
+                f"Pipeline {slug} has no version {version!r}; list them at "
+                f"/api/v1/pipelines/slug/{slug}/versions."
+            )
+        if found.deprecated_at is not None and not allow_deprecated:
+            note = f" ({found.deprecation_note})" if found.deprecation_note else ""
+            raise PipelineVersionNotFound(
+                f"Version {version} of {slug} is deprecated{note}; pick another version."
+            )
+        return pipeline, found
+
+    # -- changing --------------------------------------------------------------------------
+
+    async def create_pipeline(self, pipeline_create: PipelineCreate) -> dict[str, Any]:
+        if await self.pipelines.get_owned_by_slug(self.access.org_id, pipeline_create.slug):
+            raise PipelineSlugTaken(
+                f"Your organisation already has a pipeline {pipeline_create.slug!r}; add a "
+                f"version to it or pick another slug."
+            )
+        pipeline = await self.pipelines.add(
+            Pipeline(
+                org_id=self.access.org_id,
+                slug=pipeline_create.slug,
+                name=pipeline_create.name,
+                description=pipeline_create.description,
+                visibility=pipeline_create.visibility,
+                from_catalog=False,
+                created_by=self.access.principal.subject,
+            )
+        )
+        version = None
+        if pipeline_create.version is not None:
+            version = await self._add_version(pipeline, pipeline_create.version)
+        await self._record("pipeline.create", pipeline, {"slug": pipeline.slug})
+        return pipeline_view(pipeline, version)
+
+    async def update_pipeline(
+        self, pipeline_id: uuid.UUID, pipeline_update: PipelineUpdate
+    ) -> dict[str, Any]:
+        pipeline = await self._writable(await self._visible(pipeline_id))
+        changes = pipeline_update.model_dump(exclude_unset=True)
+        if "name" in changes and changes["name"] is None:
+            del changes["name"]
+        if "visibility" in changes and changes["visibility"] is None:
+            del changes["visibility"]
+        await self.pipelines.update(pipeline, changes)
+        await self._record("pipeline.update", pipeline, {"fields": sorted(changes)})
+        return pipeline_view(pipeline, await self.versions.latest(pipeline.id))
+
+    async def add_version(self, slug: str, version_create: PipelineVersionCreate) -> dict[str, Any]:
+        pipeline = await self._writable(await self._visible_slug(slug))
+        version = await self._add_version(pipeline, version_create)
+        await self._record(
+            "pipeline.version.create", pipeline, {"version": version.version}, version.id
+        )
+        return version_view(version)
+
+    async def deprecate_version(self, slug: str, version: str, note: str | None) -> dict[str, Any]:
+        pipeline = await self._writable(await self._visible_slug(slug))
+        found = await self.versions.get_version(pipeline.id, version)
+        if found is None:
+            raise PipelineVersionNotFound(f"Pipeline {slug} has no version {version!r}.")
+        if found.deprecated_at is None:
+            await self.versions.update(
+                found, {"deprecated_at": datetime.now(UTC), "deprecation_note": note}
+            )
+            await self._record(
+                "pipeline.version.deprecate", pipeline, {"version": version}, found.id
+            )
+        return version_view(found)
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    async def _add_version(
+        self, pipeline: Pipeline, version_create: PipelineVersionCreate
+    ) -> PipelineVersion:
+        if await self.versions.get_version(pipeline.id, version_create.version):
+            raise PipelineVersionExists(
+                f"{pipeline.slug} already has version {version_create.version}; versions "
+                f"cannot change: register a new one."
+            )
+        version = build_version(
+            pipeline.id, version_create, self.settings, created_by=self.access.principal.subject
+        )
+        return await self.versions.add(version)
+
+    async def _visible(self, pipeline_id: uuid.UUID) -> Pipeline:
+        pipeline = await self.pipelines.get_visible(self.access.org_id, pipeline_id)
+        if pipeline is None:
+            raise PipelineNotFound(f"Pipeline {pipeline_id} does not exist or you cannot see it.")
+        return pipeline
+
+    async def _visible_slug(self, slug: str) -> Pipeline:
+        pipeline = await self.pipelines.get_visible_by_slug(self.access.org_id, slug)
+        if pipeline is None:
+            raise PipelineNotFound(
+                f"No pipeline {slug!r} is visible to this project; list them at /api/v1/pipelines."
+            )
+        return pipeline
+
+    async def _writable(self, pipeline: Pipeline) -> Pipeline:
+        if pipeline.from_catalog:
+            raise PipelineReadOnly(
+                f"{pipeline.slug} comes from the catalog file; change it there (an "
+                f"administrator's job), or register your own pipeline."
+            )
+        if pipeline.org_id != self.access.org_id:
+            raise PipelineReadOnly(
+                f"{pipeline.slug} is a public pipeline of another organisation; you can "
+                f"launch it but not change it."
+            )
+        return pipeline
+
+    async def _record(
+        self,
+        action: str,
+        pipeline: Pipeline,
+        details: dict[str, Any],
+        resource_id: uuid.UUID | None = None,
+    ) -> None:
+        await self.audit.record(
+            self.session,
+            actor=self.access.principal,
+            action=action,
+            resource_type="pipeline_version" if resource_id else "pipeline",
+            resource_id=resource_id or pipeline.id,
+            org_id=self.access.org_id,
+            project_id=self.access.project_id,
+            details=details,
+        )

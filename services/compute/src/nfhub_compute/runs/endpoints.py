@@ -1,0 +1,184 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nfhub_compute.pipelines.schemas import SLUG_PATTERN
+from nfhub_compute.runs.schemas import (
+    LABEL_PATTERN,
+    MAX_PATH_CHARS,
+    LogPage,
+    OutputEntry,
+    RunCreate,
+    RunRead,
+    RunRelaunch,
+)
+from nfhub_compute.runs.service import RunService
+from nfhub_compute.runs.states import RunState
+from nfhub_shared.audit import AuditDep, AuditWriter
+from nfhub_shared.auth.dependencies import bearer_token, project_role
+from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
+from nfhub_shared.db.session import AsyncSessionDep
+from nfhub_shared.pagination import MAX_LIMIT, Page, PageParams, PageParamsDep, paginate
+
+router = APIRouter(prefix="/runs", tags=["runs"])
+
+RunsViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "runs:read")]
+RunsEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "runs:write")]
+MAX_LOG_LINES = 5000
+
+
+def _service(
+    request: Request, session: AsyncSession, audit: AuditWriter, access: ProjectAccess
+) -> RunService:
+    state = request.app.state
+    return RunService(
+        session,
+        state.settings,
+        audit,
+        access,
+        admin=state.admin_client,
+        files=state.files_client,
+        backend=state.backend,
+    )
+
+
+async def get_reader(
+    request: Request, session: AsyncSessionDep, audit: AuditDep, access: RunsViewer
+) -> RunService:
+    return _service(request, session, audit, access)
+
+
+async def get_writer(
+    request: Request, session: AsyncSessionDep, audit: AuditDep, access: RunsEditor
+) -> RunService:
+    return _service(request, session, audit, access)
+
+
+Reader = Annotated[RunService, Depends(get_reader)]
+Writer = Annotated[RunService, Depends(get_writer)]
+
+
+@router.post("", response_model=RunRead, status_code=status.HTTP_201_CREATED)
+async def create_run(
+    run_create: RunCreate, request: Request, response: Response, runs: Writer
+) -> dict[str, Any]:
+    """Launch a pipeline: parameters are checked against its schema, the run is QUEUED."""
+    run = await runs.create(run_create, bearer_token(request))
+    response.headers["Location"] = str(request.url_for("get_run", run_id=run["id"]))
+    return run
+
+
+@router.get("", response_model=Page[RunRead])
+async def list_runs(
+    request: Request,
+    response: Response,
+    page: PageParamsDep,
+    runs: Reader,
+    state: Annotated[list[RunState] | None, Query(description="Repeat for several")] = None,
+    pipeline: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
+    label: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
+    order_id: uuid.UUID | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> dict[str, Any]:
+    """This project's runs, newest first."""
+    items, count = await runs.list_runs(
+        states=[s.value for s in state] if state else None,
+        pipeline_slug=pipeline,
+        label=label,
+        order_id=order_id,
+        created_after=created_after,
+        created_before=created_before,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return paginate(request, response, page, items, count)
+
+
+@router.get("/by-order/{order_id}", response_model=Page[RunRead])
+async def list_runs_by_order(
+    order_id: uuid.UUID, request: Request, response: Response, page: PageParamsDep, runs: Reader
+) -> dict[str, Any]:
+    """The runs launched for a miner order, newest first."""
+    items, count = await runs.list_runs(
+        states=None,
+        pipeline_slug=None,
+        label=None,
+        order_id=order_id,
+        created_after=None,
+        created_before=None,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return paginate(request, response, page, items, count)
+
+
+@router.get("/{run_id}", response_model=RunRead)
+async def get_run(run_id: uuid.UUID, runs: Reader) -> dict[str, Any]:
+    """A run: its state, timestamps, parameters and task counts."""
+    return await runs.get_view(run_id)
+
+
+@router.post("/{run_id}/cancel", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED)
+async def cancel_run(run_id: uuid.UUID, runs: Writer) -> dict[str, Any]:
+    """Cancel: CANCELING until the backend confirms the run stopped, then CANCELED."""
+    return await runs.cancel(run_id)
+
+
+@router.delete("/{run_id}", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED)
+async def delete_run(run_id: uuid.UUID, runs: Writer) -> dict[str, Any]:
+    """Same as POST /runs/{id}/cancel; the run's record and outputs are kept."""
+    return await runs.cancel(run_id)
+
+
+@router.post("/{run_id}/relaunch", response_model=RunRead, status_code=status.HTTP_201_CREATED)
+async def relaunch_run(
+    run_id: uuid.UUID,
+    run_relaunch: RunRelaunch,
+    request: Request,
+    response: Response,
+    runs: Writer,
+) -> dict[str, Any]:
+    """A new run from this one (same version and input); resume reuses its cached tasks."""
+    run = await runs.relaunch(run_id, run_relaunch, bearer_token(request))
+    response.headers["Location"] = str(request.url_for("get_run", run_id=run["id"]))
+    return run
+
+
+@router.get("/{run_id}/log", response_model=LogPage)
+async def get_run_log(
+    run_id: uuid.UUID,
+    runs: Reader,
+    source: Literal["nextflow", "console"] = "nextflow",
+    offset: Annotated[int, Query(ge=0, le=100_000_000, description="First line")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LOG_LINES, description="Lines")] = 500,
+) -> dict[str, Any]:
+    """The run's .nextflow.log (or the console output), by lines."""
+    return await runs.log(run_id, source=source, offset=offset, limit=limit)
+
+
+@router.get("/{run_id}/outputs", response_model=Page[OutputEntry])
+async def list_run_outputs(
+    run_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    runs: Reader,
+    path: Annotated[
+        str, Query(max_length=MAX_PATH_CHARS, description="A folder inside the outputs")
+    ] = "",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    """One folder of the run's outputs; each file with a signed download URL (files service).
+
+    Needs the files:read scope too: the listing is the files service's, made as the caller.
+    """
+    items, count = await runs.outputs(
+        run_id, path, bearer_token(request), limit=limit, offset=offset
+    )
+    return paginate(request, response, PageParams(limit=limit, offset=offset), items, count)

@@ -1,0 +1,166 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+
+from nfhub_compute.models import LIVE_STATES, PipelineVersion, Run
+from nfhub_compute.runs.states import RunState, states_that_can_move_to
+from nfhub_shared.db.repository import Repository
+
+# Woken by every change the worker should act on promptly (a new run, a cancel request).
+NOTIFY_CHANNEL = "nfhub_compute_runs"
+
+
+class RunRepository(Repository[Run]):
+    model = Run
+
+    async def get_in_project(
+        self, project_id: uuid.UUID, run_id: uuid.UUID, *, for_update: bool = False
+    ) -> Run | None:
+        statement = select(Run).where(Run.id == run_id, Run.project_id == project_id)
+        if for_update:
+            statement = statement.with_for_update()
+        return await self.session.scalar(statement)
+
+    async def list_in_project(
+        self,
+        project_id: uuid.UUID,
+        *,
+        states: Sequence[str] | None,
+        pipeline_slug: str | None,
+        label: str | None,
+        order_id: uuid.UUID | None,
+        created_after: datetime | None,
+        created_before: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[Sequence[Run], int]:
+        statement = select(Run).where(Run.project_id == project_id)
+        if states:
+            statement = statement.where(Run.state.in_(states))
+        if pipeline_slug is not None:
+            statement = statement.where(Run.pipeline_slug == pipeline_slug)
+        if label is not None:
+            statement = statement.where(Run.labels.contains([label]))
+        if order_id is not None:
+            statement = statement.where(Run.order_id == order_id)
+        if created_after is not None:
+            statement = statement.where(Run.created_at >= created_after)
+        if created_before is not None:
+            statement = statement.where(Run.created_at < created_before)
+        statement = statement.order_by(Run.created_at.desc(), Run.id.desc())
+        return await self.paginate(statement, limit=limit, offset=offset)
+
+    async def notify(self, payload: str) -> None:
+        """Wake the workers when this transaction commits (NOTIFY is delivered at COMMIT)."""
+        await self.session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": payload},
+        )
+
+    async def move(
+        self, run_id: uuid.UUID, target: RunState, values: dict[str, Any], now: datetime
+    ) -> bool:
+        """Move the run to ``target`` if that is a legal move from its current state."""
+        result = await self.session.scalars(
+            update(Run)
+            .where(Run.id == run_id, Run.state.in_(states_that_can_move_to(target)))
+            .values(state=target.value, updated_at=now, **values)
+            .returning(Run.id)
+        )
+        return result.first() is not None
+
+    # -- the worker's side -------------------------------------------------------------------
+
+    async def count_active(self, backend: str) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(Run)
+                .where(Run.state.in_(LIVE_STATES), Run.backend == backend)
+            )
+            or 0
+        )
+
+    async def claim_queued(self, worker_id: str, limit: int, now: datetime) -> list[uuid.UUID]:
+        """Mark the oldest queued runs INITIALIZING for this worker; others skip locked rows."""
+        queued = (
+            select(Run.id)
+            .where(Run.state == RunState.QUEUED.value)
+            .order_by(Run.created_at, Run.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        result = await self.session.scalars(
+            update(Run)
+            .where(Run.id.in_(queued), Run.state == RunState.QUEUED.value)
+            .values(
+                state=RunState.INITIALIZING.value,
+                initializing_at=now,
+                claimed_by=worker_id,
+                updated_at=now,
+            )
+            .returning(Run.id)
+            .execution_options(synchronize_session=False)
+        )
+        return list(result.all())
+
+    async def with_version(self, run_id: uuid.UUID) -> tuple[Run, PipelineVersion] | None:
+        row = (
+            await self.session.execute(
+                select(Run, PipelineVersion)
+                .join(PipelineVersion, PipelineVersion.id == Run.pipeline_version_id)
+                .where(Run.id == run_id)
+            )
+        ).first()
+        return (row[0], row[1]) if row is not None else None
+
+    async def record_submission(
+        self,
+        run_id: uuid.UUID,
+        *,
+        handle: dict[str, Any],
+        launch_dir: str | None,
+        work_dir: str | None,
+        now: datetime,
+    ) -> bool:
+        """Keep the backend's handle; False when the run was finished meanwhile (canceled)."""
+        result = await self.session.scalars(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.backend_handle.is_(None),
+                Run.state.in_((RunState.INITIALIZING.value, RunState.CANCELING.value)),
+            )
+            .values(
+                backend_handle=handle,
+                launch_dir=launch_dir,
+                work_dir=work_dir,
+                submitted_at=now,
+                last_seen_at=now,
+                updated_at=now,
+            )
+            .returning(Run.id)
+        )
+        return result.first() is not None
+
+    async def live(self, *, after: uuid.UUID | None, limit: int) -> Sequence[Run]:
+        """A batch of runs the reconciler watches, in id order (keyset paging)."""
+        statement = select(Run).where(Run.state.in_(LIVE_STATES))
+        if after is not None:
+            statement = statement.where(Run.id > after)
+        return (await self.session.scalars(statement.order_by(Run.id).limit(limit))).all()
+
+    async def states_of(self, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        if not run_ids:
+            return {}
+        rows = await self.session.execute(select(Run.id, Run.state).where(Run.id.in_(run_ids)))
+        return {row[0]: row[1] for row in rows}
+
+    async def touch(self, run_id: uuid.UUID, values: dict[str, Any]) -> None:
+        await self.session.execute(update(Run).where(Run.id == run_id).values(**values))

@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from nfhub_compute.pipelines.schemas import SLUG_PATTERN, VERSION_PATTERN, Profile
+from nfhub_compute.runs.states import RunState
+from nfhub_shared.schemas import ReadSchema, Schema
+
+LABEL_PATTERN = r"^[A-Za-z0-9_.:=/-]{1,100}$"
+Label = Annotated[str, Field(pattern=LABEL_PATTERN)]
+MAX_PATH_CHARS = 4096
+
+
+class RunInput(Schema):
+    """The samplesheet: a file in the project's storage, and the order it was made for."""
+
+    path: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_PATH_CHARS,
+        description="Samplesheet path inside the project (as the files service names it)",
+        examples=["samplesheets/rnaseq.csv"],
+    )
+    order_id: uuid.UUID | None = Field(
+        default=None, description="The miner order this run analyses (for /runs/by-order)"
+    )
+
+    @model_validator(mode="after")
+    def _something(self) -> RunInput:
+        if self.path is None and self.order_id is None:
+            raise ValueError(
+                "give input.path (a samplesheet in the project), with order_id too "
+                "when the run is for an order"
+            )
+        return self
+
+
+class RunCreate(Schema):
+    pipeline: str = Field(pattern=SLUG_PATTERN, description="Pipeline slug")
+    version: str | None = Field(
+        default=None, pattern=VERSION_PATTERN, description="Default: the latest version"
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict, description="Pipeline parameters, checked against its schema"
+    )
+    input: RunInput | None = None
+    profiles: list[Profile] | None = Field(
+        default=None, max_length=20, description="Default: the version's profiles"
+    )
+    labels: list[Label] = Field(default_factory=list, max_length=20)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RunRelaunch(Schema):
+    resume: bool = Field(
+        default=False,
+        description="Reuse the run's session and work directory (-resume): finished tasks are "
+        "cached, not run again",
+    )
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Parameters to change; a null value removes one",
+    )
+    profiles: list[Profile] | None = Field(default=None, max_length=20)
+    labels: list[Label] | None = Field(default=None, max_length=20)
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RunPipelineRead(ReadSchema):
+    id: uuid.UUID
+    slug: str
+    version_id: uuid.UUID
+    version: str
+
+
+class RunInputRead(ReadSchema):
+    path: str | None = None
+    order_id: uuid.UUID | None = None
+
+
+class TaskCounts(ReadSchema):
+    submitted: int = Field(description="Submitted to the executor, not started yet")
+    running: int
+    succeeded: int
+    failed: int
+    cached: int
+    aborted: int
+    total: int
+
+
+class RunRead(ReadSchema):
+    id: uuid.UUID
+    name: str
+    state: RunState
+    state_reason: str | None = Field(default=None, description="Why the run is in this state")
+    pipeline: RunPipelineRead
+    params: dict[str, Any] = Field(description="The parameters given (defaults not repeated)")
+    input: RunInputRead
+    profiles: list[str]
+    labels: list[str]
+    outdir: str = Field(description="Where outputs go, inside the project's storage")
+    resume: bool
+    relaunched_from_id: uuid.UUID | None = None
+    nextflow_run_name: str
+    session_id: str | None = None
+    backend: str
+    exit_code: int | None = None
+    workflow_success: bool | None = None
+    error_message: str | None = None
+    nextflow_version: str | None = None
+    commit_id: str | None = None
+    created_by: str
+    created_at: datetime
+    initializing_at: datetime | None = None
+    submitted_at: datetime | None = None
+    running_at: datetime | None = None
+    workflow_started_at: datetime | None = None
+    workflow_completed_at: datetime | None = None
+    canceling_at: datetime | None = None
+    unknown_at: datetime | None = None
+    finished_at: datetime | None = None
+    last_event_at: datetime | None = None
+    updated_at: datetime
+    tasks: TaskCounts | None = Field(default=None, description="Task counts (single-run reads)")
+
+
+class LogPage(ReadSchema):
+    source: Literal["nextflow", "console"]
+    lines: list[str]
+    count: int = Field(description="Lines in the log so far")
+    offset: int
+    limit: int
+
+
+class OutputEntry(ReadSchema):
+    path: str = Field(description="Relative to the run's output folder; folders end with '/'")
+    project_path: str = Field(description="The same, relative to the project (files service)")
+    name: str
+    kind: Literal["file", "folder"]
+    size: int | None = None
+    modified: datetime | None = None
+    download_url: str | None = Field(default=None, description="A signed GET URL (files)")
+    download_url_expires_at: datetime | None = None

@@ -1,0 +1,414 @@
+"""Runs: launch (validated against the pipeline's schema), read, cancel, relaunch, outputs.
+
+The request only records the run (QUEUED) and wakes the workers; the worker's dispatcher
+submits it to the job backend, and its reconciler follows it to the end.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from nfhub_compute.backends.base import BackendUnavailable, JobBackend, LogSource
+from nfhub_compute.clients import AdminClient, FilesClient
+from nfhub_compute.config import Settings
+from nfhub_compute.models import PipelineVersion, Run
+from nfhub_compute.pipelines.errors import PipelineNotFound, PipelineVersionNotFound
+from nfhub_compute.pipelines.service import PipelineService
+from nfhub_compute.pipelines.validation import params_problems
+from nfhub_compute.runs.errors import IllegalRunTransition, InvalidLaunch, RunNotFound
+from nfhub_compute.runs.repository import RunRepository
+from nfhub_compute.runs.schemas import RunCreate, RunRelaunch
+from nfhub_compute.runs.states import CANCEL_MOVES, RunState
+from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.tasks.service import progress_of
+from nfhub_shared.audit import AuditWriter
+from nfhub_shared.auth.principal import ProjectAccess
+from nfhub_shared.errors import ServiceUnavailable
+
+# Set by nfhub for every run, never by the caller.
+RESERVED_PARAMS = {
+    "input": "give the samplesheet as input.path",
+    "outdir": "nfhub writes outputs to the run's folder, runs/<run id>/ in the project",
+}
+
+
+def nextflow_name(run_id: uuid.UUID) -> str:
+    """Unique and valid for -name (lower case, starts with a letter)."""
+    return f"nfhub-{run_id.hex}"
+
+
+def nextflow_path(uri: str) -> str:
+    """What Nextflow is given for a storage URI: a plain path for file://, else the URI."""
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def effective_params(run: Run, version: PipelineVersion) -> dict[str, Any]:
+    """The version's defaults, the caller's parameters, then the input and outdir nfhub sets."""
+    params = {**version.default_params, **run.params}
+    if run.input_uri is not None:
+        params["input"] = nextflow_path(run.input_uri)
+    params["outdir"] = nextflow_path(run.outdir_uri)
+    return params
+
+
+RUN_FIELDS = (
+    "id", "name", "state", "state_reason", "params", "profiles", "labels", "resume",
+    "relaunched_from_id", "session_id", "backend", "exit_code", "workflow_success",
+    "error_message", "created_by", "created_at", "initializing_at", "submitted_at", "running_at",
+    "workflow_started_at", "workflow_completed_at", "canceling_at", "unknown_at", "finished_at",
+    "last_event_at", "updated_at",
+)  # fmt: skip
+
+
+def run_view(run: Run, tasks: dict[str, int] | None = None) -> dict[str, Any]:
+    workflow = run.workflow or {}
+    return {
+        **{name: getattr(run, name) for name in RUN_FIELDS},
+        "pipeline": {
+            "id": run.pipeline_id,
+            "slug": run.pipeline_slug,
+            "version_id": run.pipeline_version_id,
+            "version": run.pipeline_version,
+        },
+        "input": {"path": run.input_path, "order_id": run.order_id},
+        "outdir": f"runs/{run.id}/",
+        "nextflow_run_name": run.nextflow_name,
+        "nextflow_version": workflow.get("nextflowVersion"),
+        "commit_id": workflow.get("commitId"),
+        "tasks": tasks,
+    }
+
+
+class RunService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        audit: AuditWriter,
+        access: ProjectAccess,
+        *,
+        admin: AdminClient,
+        files: FilesClient,
+        backend: JobBackend,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.audit = audit
+        self.access = access
+        self.admin = admin
+        self.files = files
+        self.backend = backend
+        self.runs = RunRepository(session)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    async def get(self, run_id: uuid.UUID, *, for_update: bool = False) -> Run:
+        run = await self.runs.get_in_project(self.access.project_id, run_id, for_update=for_update)
+        if run is None:
+            raise RunNotFound(f"No run {run_id} in this project.")
+        return run
+
+    async def get_view(self, run_id: uuid.UUID) -> dict[str, Any]:
+        run = await self.get(run_id)
+        totals, _ = progress_of(await TaskRepository(self.session).counts(run.id))
+        return run_view(run, totals)
+
+    async def list_runs(
+        self,
+        *,
+        states: Sequence[str] | None,
+        pipeline_slug: str | None,
+        label: str | None,
+        order_id: uuid.UUID | None,
+        created_after: datetime | None,
+        created_before: datetime | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[dict[str, Any]], int]:
+        runs, count = await self.runs.list_in_project(
+            self.access.project_id,
+            states=states,
+            pipeline_slug=pipeline_slug,
+            label=label,
+            order_id=order_id,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            offset=offset,
+        )
+        return [run_view(run) for run in runs], count
+
+    # -- launching ---------------------------------------------------------------------------
+
+    async def create(self, run_create: RunCreate, caller_token: str) -> dict[str, Any]:
+        pipelines = PipelineService(self.session, self.settings, self.audit, self.access)
+        try:
+            pipeline, version = await pipelines.resolve(
+                run_create.pipeline, run_create.version, allow_deprecated=False
+            )
+        except (PipelineNotFound, PipelineVersionNotFound) as exc:
+            field = "version" if isinstance(exc, PipelineVersionNotFound) else "pipeline"
+            raise InvalidLaunch(exc.detail, errors=[_field_error(field, exc.detail)]) from exc
+        if version is None:
+            detail = f"Pipeline {pipeline.slug} has no version that is not deprecated."
+            raise InvalidLaunch(detail, errors=[_field_error("version", detail)])
+        reserved = [
+            _field_error(f"params.{name}", f"{name} is set by nfhub: {why}")
+            for name, why in RESERVED_PARAMS.items()
+            if name in run_create.params
+        ]
+        if reserved:
+            raise InvalidLaunch("Some parameters are nfhub's to set.", errors=reserved)
+
+        run_id = uuid.uuid4()
+        location = await self.admin.storage_location(self.access.project_id)
+        input_path = order_id = input_uri = None
+        if run_create.input is not None:
+            order_id = run_create.input.order_id
+            if run_create.input.path is None:
+                detail = (
+                    "input.path is needed: give the order's samplesheet path in the project "
+                    "(miner writes it to orders/<order>/samplesheet.csv)."
+                )
+                raise InvalidLaunch(detail, errors=[_field_error("input.path", detail)])
+            input_path = await self._existing_file(run_create.input.path, caller_token)
+            input_uri = location.uri + input_path
+        run = Run(
+            id=run_id,
+            project_id=self.access.project_id,
+            org_id=self.access.org_id,
+            pipeline_id=pipeline.id,
+            pipeline_version_id=version.id,
+            pipeline_slug=pipeline.slug,
+            pipeline_version=version.version,
+            name=run_create.name or f"{pipeline.slug} {version.version}",
+            nextflow_name=nextflow_name(run_id),
+            state=RunState.QUEUED.value,
+            params=run_create.params,
+            input_path=input_path,
+            input_uri=input_uri,
+            order_id=order_id,
+            profiles=list(
+                run_create.profiles if run_create.profiles is not None else version.profiles
+            ),
+            labels=sorted(set(run_create.labels)),
+            storage_uri=location.uri,
+            outdir_uri=f"{location.uri}runs/{run_id}/",
+            backend=self.settings.BACKEND,
+            workflow={},
+            created_by=self.access.principal.subject,
+        )
+        self._check_params(run, version)
+        await self.runs.add(run)
+        await self._record(
+            "run.create", run, {"pipeline": pipeline.slug, "version": version.version}
+        )
+        await self.runs.notify(f"queued:{run.id}")
+        return run_view(run, None)
+
+    async def relaunch(
+        self, run_id: uuid.UUID, run_relaunch: RunRelaunch, caller_token: str
+    ) -> dict[str, Any]:
+        """A new run of the same version and input; with resume, the same session and work dir."""
+        original = await self.get(run_id)
+        if run_relaunch.resume:
+            if not RunState(original.state).terminal:
+                raise IllegalRunTransition(
+                    f"Run {original.id} is {original.state}; it can be resumed once it has "
+                    f"ended (cancel it first)."
+                )
+            if original.session_id is None or original.work_dir is None:
+                raise IllegalRunTransition(
+                    f"Run {original.id} never started a Nextflow session, so there is nothing "
+                    f"to resume; relaunch it without resume."
+                )
+        version = await self.session.get(PipelineVersion, original.pipeline_version_id)
+        assert version is not None  # a foreign key
+        params = {**original.params}
+        for name, value in run_relaunch.params.items():
+            if value is None:
+                params.pop(name, None)
+            else:
+                params[name] = value
+        reserved = [name for name in RESERVED_PARAMS if name in params]
+        if reserved:
+            errors = [_field_error(f"params.{n}", RESERVED_PARAMS[n]) for n in reserved]
+            raise InvalidLaunch("Some parameters are nfhub's to set.", errors=errors)
+        if original.input_path is not None:
+            # The input may have been deleted since; find out now, not in Nextflow's log.
+            await self._existing_file(original.input_path, caller_token)
+        new_id = uuid.uuid4()
+        run = Run(
+            id=new_id,
+            project_id=original.project_id,
+            org_id=original.org_id,
+            pipeline_id=original.pipeline_id,
+            pipeline_version_id=original.pipeline_version_id,
+            pipeline_slug=original.pipeline_slug,
+            pipeline_version=original.pipeline_version,
+            name=run_relaunch.name or original.name,
+            nextflow_name=nextflow_name(new_id),
+            state=RunState.QUEUED.value,
+            params=params,
+            input_path=original.input_path,
+            input_uri=original.input_uri,
+            order_id=original.order_id,
+            profiles=list(
+                run_relaunch.profiles if run_relaunch.profiles is not None else original.profiles
+            ),
+            labels=sorted(
+                set(run_relaunch.labels if run_relaunch.labels is not None else original.labels)
+            ),
+            storage_uri=original.storage_uri,
+            outdir_uri=f"{original.storage_uri}runs/{new_id}/",
+            resume=run_relaunch.resume,
+            relaunched_from_id=original.id,
+            session_id=original.session_id if run_relaunch.resume else None,
+            work_dir=original.work_dir if run_relaunch.resume else None,
+            backend=original.backend,
+            workflow={},
+            created_by=self.access.principal.subject,
+        )
+        self._check_params(run, version)
+        await self.runs.add(run)
+        await self._record(
+            "run.relaunch", run, {"from": str(original.id), "resume": run_relaunch.resume}
+        )
+        await self.runs.notify(f"queued:{run.id}")
+        return run_view(run, None)
+
+    # -- stopping ----------------------------------------------------------------------------
+
+    async def cancel(self, run_id: uuid.UUID) -> dict[str, Any]:
+        """QUEUED → CANCELED at once; a submitted run → CANCELING until the backend confirms."""
+        run = await self.get(run_id, for_update=True)
+        state = RunState(run.state)
+        if state == RunState.CANCELING:
+            return run_view(run)
+        target = CANCEL_MOVES.get(state)
+        if target is None:
+            raise IllegalRunTransition(
+                f"Run {run.id} is {state.value}; a run can be canceled while QUEUED, "
+                f"INITIALIZING, RUNNING or UNKNOWN."
+            )
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {"canceling_at": now}
+        if target == RunState.CANCELED:
+            values.update(finished_at=now, state_reason="Canceled before it was submitted.")
+        else:
+            values["state_reason"] = "Cancel requested; waiting for the backend to stop it."
+        moved = await self.runs.move(run.id, target, values, now)
+        assert moved  # the row is locked and the move is legal
+        await self.session.refresh(run)
+        await self._record("run.cancel", run, {"from": state.value})
+        await self.runs.notify(f"cancel:{run.id}")
+        return run_view(run)
+
+    # -- what a run left behind --------------------------------------------------------------
+
+    async def log(
+        self, run_id: uuid.UUID, *, source: LogSource, offset: int, limit: int
+    ) -> dict[str, Any]:
+        run = await self.get(run_id)
+        lines: list[str] = []
+        count = 0
+        if run.backend_handle is not None:
+            try:
+                chunk = await self.backend.logs(
+                    run.backend_handle, source=source, offset=offset, limit=limit
+                )
+            except BackendUnavailable as exc:
+                raise ServiceUnavailable(f"The run's log is not reachable: {exc}") from exc
+            lines, count = chunk.lines, chunk.count
+        return {"source": source, "lines": lines, "count": count, "offset": offset, "limit": limit}
+
+    async def outputs(
+        self, run_id: uuid.UUID, path: str, caller_token: str, *, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One folder of the run's outputs, files with signed download URLs (two calls)."""
+        run = await self.get(run_id)
+        relative = posixpath.normpath(path.strip("/")) if path.strip("/") else ""
+        if relative.startswith("..") or relative.startswith("/"):
+            raise InvalidLaunch(
+                "path must stay inside the run's output folder.",
+                errors=[{"location": "query", "field": "path", "message": "leaves the folder",
+                         "type": "value_error"}],
+            )  # fmt: skip
+        base = f"runs/{run.id}/"
+        folder = base + (relative + "/" if relative else "")
+        entries, count = await self.files.list_folder(
+            caller_token, self.access.project_id, folder, limit=limit, offset=offset
+        )
+        urls = await self.files.download_urls(
+            caller_token,
+            self.access.project_id,
+            [entry["path"] for entry in entries if entry.get("kind") == "file"],
+        )
+        items = []
+        for entry in entries:
+            signed = urls.get(entry["path"], {})
+            items.append(
+                {
+                    "path": str(entry["path"]).removeprefix(base),
+                    "project_path": entry["path"],
+                    "name": entry.get("name") or posixpath.basename(entry["path"].rstrip("/")),
+                    "kind": entry.get("kind", "file"),
+                    "size": entry.get("size"),
+                    "modified": entry.get("modified"),
+                    "download_url": signed.get("url"),
+                    "download_url_expires_at": signed.get("expires_at"),
+                }
+            )
+        return items, count
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def _check_params(self, run: Run, version: PipelineVersion) -> None:
+        if version.params_schema is None:
+            return
+        problems = params_problems(version.params_schema, effective_params(run, version))
+        for problem in problems:
+            if problem["field"] == "params.input":
+                problem["field"] = "input.path"
+                if problem["type"] == "required":
+                    problem["message"] = "the pipeline needs an input samplesheet: give input.path"
+        if problems:
+            fields = ", ".join(str(problem["field"]) for problem in problems[:10])
+            raise InvalidLaunch(
+                f"{len(problems)} parameter problem(s) for {run.pipeline_slug} "
+                f"{run.pipeline_version}: {fields}.",
+                errors=problems,
+            )
+
+    async def _existing_file(self, path: str, caller_token: str) -> str:
+        """The input as the files service names it; 422 when it is missing or a folder."""
+        found = await self.files.stat(caller_token, self.access.project_id, path)
+        if found is None or found.get("kind") != "file":
+            what = "a folder" if found is not None else "not in this project's files"
+            detail = f"The input {path!r} is {what}; give the samplesheet file's path."
+            raise InvalidLaunch(detail, errors=[_field_error("input.path", detail)])
+        return str(found["path"])
+
+    async def _record(self, action: str, run: Run, details: dict[str, Any]) -> None:
+        await self.audit.record(
+            self.session,
+            actor=self.access.principal,
+            action=action,
+            resource_type="run",
+            resource_id=run.id,
+            org_id=self.access.org_id,
+            project_id=self.access.project_id,
+            details=details,
+        )
+
+
+def _field_error(field: str, message: str) -> dict[str, Any]:
+    return {"location": "body", "field": field, "message": message, "type": "value_error"}

@@ -1,0 +1,3 @@
+from nfhub_compute.worker.main import run
+
+run()

@@ -1,0 +1,152 @@
+"""``nfhub-compute-worker``: the dispatcher and, on the leader, the reconciler.
+
+Run one per machine that may launch runs (several are fine). Stopping a worker (SIGTERM,
+Ctrl-C, even kill -9) leaves its runs running: the launchers are in their own process groups,
+and the next reconciler picks them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from nfhub_compute.backends.base import JobBackend
+from nfhub_compute.backends.factory import create_backend
+from nfhub_compute.config import Settings
+from nfhub_compute.runs.repository import NOTIFY_CHANNEL
+from nfhub_compute.worker.dispatcher import Dispatcher
+from nfhub_compute.worker.reconciler import Reconciler
+from nfhub_compute.worker.repository import listen, ping, try_leader_lock
+from nfhub_shared.db.engine import create_engine, create_sessionmaker
+from nfhub_shared.logging import configure_logging
+
+logger = structlog.get_logger("nfhub.compute.worker")
+
+COORDINATION_CHECK_SECONDS = 5.0
+RETRY_SECONDS = 2.0
+
+
+class Coordinator:
+    """One connection of the worker's own: LISTEN for wake-ups, and the reconciler's lock.
+
+    Leadership lasts as long as the connection: if it drops, the lock goes with it and
+    another worker may take over; this one tries again when it reconnects.
+    """
+
+    def __init__(self, engine: AsyncEngine, on_notify: Callable[[str], None]) -> None:
+        self.engine = engine
+        self.on_notify = on_notify
+        self.is_leader = False
+
+    def _callback(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
+        self.on_notify(payload)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with self.engine.connect() as connection:
+                    raw = await connection.get_raw_connection()
+                    driver = raw.driver_connection
+                    try:
+                        await listen(driver, NOTIFY_CHANNEL, self._callback)
+                        while True:
+                            if not self.is_leader:
+                                self.is_leader = await try_leader_lock(driver)
+                                if self.is_leader:
+                                    logger.info("this worker reconciles (leader)")
+                            await anyio.sleep(COORDINATION_CHECK_SECONDS)
+                            await ping(driver)
+                    finally:
+                        self.is_leader = False
+                        # Closing, not returning it to the pool, is what releases the lock.
+                        await connection.invalidate()
+            except Exception as exc:
+                logger.warning("coordination connection lost", error=type(exc).__name__)
+                self.is_leader = False
+                await anyio.sleep(RETRY_SECONDS)
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, backend: JobBackend | None = None) -> None:
+        self.settings = settings
+        self.engine = create_engine(settings, application_name="compute-worker")
+        self.sessionmaker = create_sessionmaker(self.engine)
+        self.backend = backend or create_backend(settings)
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.dispatcher = Dispatcher(self.sessionmaker, self.backend, settings, self.worker_id)
+        self.reconciler = Reconciler(self.sessionmaker, self.backend, settings, self.dispatcher)
+        self.dispatch_wake = asyncio.Event()
+        self.reconcile_wake = asyncio.Event()
+        self.coordinator = Coordinator(self.engine, self._notified)
+
+    def _notified(self, payload: str) -> None:
+        if payload.startswith("queued:"):
+            self.dispatch_wake.set()
+        else:
+            self.reconcile_wake.set()
+
+    async def _wait(self, event: asyncio.Event, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
+            await event.wait()
+        event.clear()
+
+    async def dispatch_loop(self) -> None:
+        while True:
+            try:
+                claimed = await self.dispatcher.dispatch_once()
+            except Exception as exc:  # the database is down, say: wait and try again
+                logger.exception("dispatch failed", error=type(exc).__name__)
+                claimed = 0
+            if claimed == 0:
+                await self._wait(self.dispatch_wake, self.settings.DISPATCH_POLL_SECONDS)
+
+    async def reconcile_loop(self) -> None:
+        while True:
+            if self.coordinator.is_leader:
+                try:
+                    await self.reconciler.reconcile_once()
+                except Exception as exc:
+                    logger.exception("reconcile failed", error=type(exc).__name__)
+            await self._wait(self.reconcile_wake, self.settings.RECONCILE_INTERVAL_SECONDS)
+
+    async def run(self) -> None:
+        logger.info("worker started", worker_id=self.worker_id, backend=self.backend.name)
+        try:
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self.coordinator.run)
+                tasks.start_soon(self.dispatch_loop)
+                tasks.start_soon(self.reconcile_loop)
+        finally:
+            await self.backend.close()
+            await self.engine.dispose()
+            logger.info("worker stopped", worker_id=self.worker_id)
+
+
+async def serve(settings: Settings) -> None:
+    worker = Worker(settings)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(worker.run)
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                logger.info("stopping", signal=signal.Signals(signum).name)
+                tasks.cancel_scope.cancel()
+                break
+
+
+def run() -> None:
+    settings = Settings()
+    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
+    anyio.run(serve, settings)
+
+
+if __name__ == "__main__":
+    run()

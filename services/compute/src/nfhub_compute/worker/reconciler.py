@@ -1,0 +1,234 @@
+"""The reconciler: asks the backend about every live run and moves it to what it learns.
+
+Only one worker reconciles at a time (the leader, holding an advisory lock). Each pass:
+
+- a run whose launcher exited ends by its exit code: 0 → COMPLETE, else EXECUTOR_ERROR,
+  CANCELING → CANCELED; its trace file is read first, so tasks the weblog missed (cached
+  ones, lost events) are counted;
+- a launcher gone without an exit code (killed, machine restarted) → SYSTEM_ERROR, with why;
+- CANCELING: SIGTERM once, SIGKILL after COMPUTE_CANCEL_GRACE_SECONDS;
+- RUNNING with no event and no answer from the backend for COMPUTE_SILENCE_DEADLINE_SECONDS
+  → UNKNOWN, back to RUNNING with the next event or answer;
+- a claimed run never recorded as submitted (its dispatcher died) is submitted again; a
+  launcher still alive for a run that has ended is killed.
+
+Every change is a guarded UPDATE (legal from the state it was read in), so a pass racing a
+cancel request or an event never moves a run backwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nfhub_compute.backends.base import BackendUnavailable, JobBackend, JobState, JobStatus
+from nfhub_compute.config import Settings
+from nfhub_compute.events.parsing import task_values
+from nfhub_compute.models import Run
+from nfhub_compute.runs.repository import RunRepository
+from nfhub_compute.runs.states import RunState
+from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.worker.dispatcher import Dispatcher
+
+logger = structlog.get_logger("nfhub.compute.reconciler")
+
+BATCH = 200
+TRACE_BATCH = 500
+# last_seen_at is written at most this often for a healthy run (one UPDATE, not one per pass).
+SEEN_WRITE_INTERVAL = timedelta(seconds=30)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        backend: JobBackend,
+        settings: Settings,
+        dispatcher: Dispatcher,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.backend = backend
+        self.settings = settings
+        self.dispatcher = dispatcher
+
+    async def reconcile_once(self) -> None:
+        active = {job.run_id: job.handle for job in await self._active_jobs()}
+        after: uuid.UUID | None = None
+        live: set[uuid.UUID] = set()
+        while True:
+            async with self.sessionmaker() as session:
+                batch = await RunRepository(session).live(after=after, limit=BATCH)
+            if not batch:
+                break
+            for run in batch:
+                live.add(run.id)
+                try:
+                    await self.reconcile_run(run, active.get(run.id))
+                except Exception as exc:  # one bad run must not stop the others
+                    logger.exception(
+                        "reconcile failed", run_id=str(run.id), error=type(exc).__name__
+                    )
+            after = batch[-1].id
+        await self._stop_orphans({run_id: h for run_id, h in active.items() if run_id not in live})
+
+    async def reconcile_run(self, run: Run, active_handle: dict[str, Any] | None) -> None:
+        state = RunState(run.state)
+        now = _now()
+        if run.backend_handle is None:
+            await self._unrecorded(run, state, active_handle, now)
+            return
+        status: JobStatus | None
+        try:
+            status = await self.backend.status(run.backend_handle)
+        except BackendUnavailable as exc:
+            logger.warning("backend cannot tell", run_id=str(run.id), error=str(exc))
+            status = None
+        if status is not None and status.state in (JobState.EXITED, JobState.LOST):
+            await self.finish(run, status)
+            return
+        if status is not None:
+            await self._alive(run, state, now)
+        if state == RunState.CANCELING:
+            await self._stop(run, now)
+        elif state == RunState.RUNNING and status is None:
+            await self._check_silence(run, now)
+
+    async def finish(self, run: Run, status: JobStatus) -> None:
+        """The launcher is gone: count its trace, then end the run as its exit says."""
+        assert run.backend_handle is not None
+        state = RunState(run.state)
+        code = status.exit_code
+        if state == RunState.CANCELING:
+            target = RunState.CANCELED
+            reason = "Canceled." + (
+                f" Nextflow exited with code {code}." if code is not None else ""
+            )
+        elif status.state == JobState.LOST:
+            target, reason = RunState.SYSTEM_ERROR, f"The run was lost: {status.detail}."
+        elif code == 0:
+            target, reason = RunState.COMPLETE, None
+        else:
+            target = RunState.EXECUTOR_ERROR
+            reason = run.error_message or f"Nextflow exited with code {code}; see the run's log."
+        now = _now()
+        async with self.sessionmaker() as session, session.begin():
+            await self._import_trace(session, run)
+            moved = await RunRepository(session).move(
+                run.id,
+                target,
+                {"exit_code": code, "finished_at": now, "state_reason": reason},
+                now,
+            )
+        if moved:
+            logger.info("run finished", run_id=str(run.id), state=target.value, exit_code=code)
+
+    async def _import_trace(self, session: AsyncSession, run: Run) -> None:
+        assert run.backend_handle is not None
+        tasks = TaskRepository(session)
+        rows: list[dict[str, Any]] = []
+        async for record in self.backend.trace(run.backend_handle):
+            row = task_values(record)
+            if row is not None:
+                rows.append(row)
+            if len(rows) >= TRACE_BATCH:
+                await tasks.upsert(run.id, rows)
+                rows = []
+        await tasks.upsert(run.id, rows)
+
+    async def _unrecorded(
+        self, run: Run, state: RunState, active_handle: dict[str, Any] | None, now: datetime
+    ) -> None:
+        """A claimed run whose submission was never recorded: its dispatcher died, or is slow."""
+        recovery = timedelta(seconds=self.settings.SUBMIT_RECOVERY_SECONDS)
+        if run.initializing_at is None or now - run.initializing_at < recovery:
+            return
+        if active_handle is not None:
+            async with self.sessionmaker() as session, session.begin():
+                await RunRepository(session).record_submission(
+                    run.id,
+                    handle=active_handle,
+                    launch_dir=active_handle.get("launch_dir"),
+                    work_dir=active_handle.get("work_dir"),
+                    now=now,
+                )
+            logger.info("recovered an unrecorded submission", run_id=str(run.id))
+        elif state == RunState.CANCELING:
+            async with self.sessionmaker() as session, session.begin():
+                await RunRepository(session).move(
+                    run.id,
+                    RunState.CANCELED,
+                    {"finished_at": now, "state_reason": "Canceled before it was launched."},
+                    now,
+                )
+        elif state == RunState.INITIALIZING:
+            logger.info("submitting a claimed run again", run_id=str(run.id))
+            await self.dispatcher.submit(run.id)
+
+    async def _alive(self, run: Run, state: RunState, now: datetime) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            runs = RunRepository(session)
+            if state == RunState.UNKNOWN:
+                await runs.move(
+                    run.id, RunState.RUNNING, {"last_seen_at": now, "state_reason": None}, now
+                )
+            elif run.last_seen_at is None or now - run.last_seen_at > SEEN_WRITE_INTERVAL:
+                await runs.touch(run.id, {"last_seen_at": now})
+
+    async def _stop(self, run: Run, now: datetime) -> None:
+        assert run.backend_handle is not None
+        grace = timedelta(seconds=self.settings.CANCEL_GRACE_SECONDS)
+        try:
+            if run.cancel_signalled_at is None:
+                await self.backend.cancel(run.backend_handle, force=False)
+                async with self.sessionmaker() as session, session.begin():
+                    await RunRepository(session).touch(run.id, {"cancel_signalled_at": now})
+            elif now - run.cancel_signalled_at >= grace:
+                await self.backend.cancel(run.backend_handle, force=True)
+        except BackendUnavailable as exc:
+            logger.warning("cannot signal the run yet", run_id=str(run.id), error=str(exc))
+
+    async def _check_silence(self, run: Run, now: datetime) -> None:
+        deadline = timedelta(seconds=self.settings.SILENCE_DEADLINE_SECONDS)
+        heard = [t for t in (run.last_event_at, run.last_seen_at, run.running_at) if t is not None]
+        if heard and now - max(heard) > deadline:
+            async with self.sessionmaker() as session, session.begin():
+                await RunRepository(session).move(
+                    run.id,
+                    RunState.UNKNOWN,
+                    {
+                        "unknown_at": now,
+                        "state_reason": f"No event from Nextflow and no answer from the "
+                        f"{self.backend.name} backend for over {deadline.total_seconds():g} s.",
+                    },
+                    now,
+                )
+
+    async def _active_jobs(self) -> list[Any]:
+        try:
+            return await self.backend.list_active()
+        except BackendUnavailable as exc:
+            logger.warning("cannot list the backend's jobs", error=str(exc))
+            return []
+
+    async def _stop_orphans(self, candidates: dict[uuid.UUID, dict[str, Any]]) -> None:
+        """Launchers still running for runs that have ended (or were never ours to start)."""
+        if not candidates:
+            return
+        async with self.sessionmaker() as session:
+            states = await RunRepository(session).states_of(list(candidates))
+        for run_id, handle in candidates.items():
+            state = states.get(run_id)
+            if state is None:
+                logger.warning("a launcher runs for a run this database does not know",
+                               run_id=str(run_id))  # fmt: skip
+            elif RunState(state).terminal:
+                logger.warning("stopping the launcher of an ended run", run_id=str(run_id))
+                await self.backend.cancel(handle, force=True)
