@@ -17,7 +17,9 @@ from nfhub_shared.testing.fixtures import (
     factory,
     nfhub_database_url,
     nfhub_engine,
+    nfhub_fresh_database,
     nfhub_migration_dirs,
+    nfhub_postgres_server,
     session_factory,
 )
 
@@ -31,6 +33,8 @@ __all__ = [
     "factory",
     "nfhub_database_url",
     "nfhub_engine",
+    "nfhub_fresh_database",
     "nfhub_migration_dirs",
+    "nfhub_postgres_server",
     "session_factory",
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,14 +37,40 @@ def nfhub_migration_dirs() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def nfhub_database_url(nfhub_migration_dirs: list[Path]) -> Iterator[str]:
+def nfhub_postgres_server() -> Iterator[str]:
+    """The session's PostgreSQL server (embedded, or TEST_DATABASE_URL's), to make databases in."""
     with postgres_server() as server_url:
-        url = create_database(server_url)
+        yield server_url
+
+
+@pytest.fixture(scope="session")
+def nfhub_database_url(
+    nfhub_postgres_server: str, nfhub_migration_dirs: list[Path]
+) -> Iterator[str]:
+    """A migrated database for the session; tests see it through a rolled-back transaction."""
+    url = create_database(nfhub_postgres_server)
+    try:
+        run_in_thread(lambda: _migrate_all(nfhub_migration_dirs, url))
+        yield url
+    finally:
+        drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def nfhub_fresh_database(nfhub_postgres_server: str, nfhub_migration_dirs: list[Path]) -> Any:
+    """A context manager giving a new migrated database whose changes are committed for real
+    (for several processes or connections at once), dropped afterwards."""
+
+    @contextmanager
+    def fresh() -> Iterator[str]:
+        url = create_database(nfhub_postgres_server)
         try:
             run_in_thread(lambda: _migrate_all(nfhub_migration_dirs, url))
             yield url
         finally:
             drop_database(url)
+
+    return fresh
 
 
 def _migrate_all(directories: list[Path], url: str) -> None:

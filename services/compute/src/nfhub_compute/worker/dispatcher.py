@@ -114,12 +114,22 @@ class Dispatcher:
                 work_dir=submitted.work_dir,
                 now=datetime.now(UTC),
             )
-        if not recorded:
-            # Finished while we submitted (canceled before it had a handle): stop what we started.
+        if recorded:
+            log.info("run submitted", backend=self.backend.name)
+            return
+        async with self.sessionmaker() as session:
+            now_run = await session.get(Run, run_id)
+        if now_run is not None and now_run.backend_handle == submitted.handle:
+            # The reconciler submitted it too (we were slow) and got the same job: all is well.
+            log.info("run already recorded as submitted")
+        elif now_run is None or RunState(now_run.state).terminal:
+            # Ended while we submitted (canceled before it had a handle): stop what we started.
             await self.backend.cancel(submitted.handle, force=True)
             log.info("run ended while it was submitted; stopped it")
         else:
-            log.info("run submitted", backend=self.backend.name)
+            # Another job is on record (the backend did not deduplicate): only that one runs.
+            await self.backend.cancel(submitted.handle, force=True)
+            log.warning("run recorded with another job; stopped ours")
 
     async def _finish(self, run_id: uuid.UUID, target: RunState, reason: str) -> None:
         now = datetime.now(UTC)

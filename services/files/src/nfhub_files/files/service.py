@@ -14,7 +14,6 @@ from nfhub_files.storage.base import ObjectExists, ObjectInfo, ObjectNotFound
 from nfhub_files.storage.paths import normalise_path, object_key, relative_path
 from nfhub_shared.errors import BadRequest, Conflict
 
-
 # Stat and sign this many objects at a time (each is a HEAD request on S3).
 DOWNLOAD_URLS_CONCURRENCY = 16
 

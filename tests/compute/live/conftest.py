@@ -1,0 +1,45 @@
+"""A real stack (admin, files, compute under uvicorn) on a committed database, per module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from support.live import LiveStack, live_stack
+
+HELLO_SHEET = b"sample,fastq_1,fastq_2\nS1,raw/S1_R1.fastq.gz,raw/S1_R2.fastq.gz\n"
+TWO_SAMPLES = HELLO_SHEET + b"S2,raw/S2_R1.fastq.gz,raw/S2_R2.fastq.gz\n"
+
+
+@pytest.fixture(scope="module")
+def stack(
+    nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    with nfhub_fresh_database() as database_url:
+        root = tmp_path_factory.mktemp("live")
+        with live_stack(root, database_url) as running:
+            register_hello(running)
+            running.upload("sheets/one.csv", HELLO_SHEET)
+            running.upload("sheets/two.csv", TWO_SAMPLES)
+            yield running
+
+
+def register_hello(stack: LiveStack) -> None:
+    from support.live import FAKES
+
+    with stack.client("compute") as compute:
+        response = compute.post(
+            "/api/v1/pipelines",
+            json={
+                "slug": "hello",
+                "name": "Hello (test)",
+                "version": {
+                    "version": "1.0.0",
+                    "source": {"path": str(FAKES / "pipelines" / "hello")},
+                },
+            },
+            headers=stack.headers,
+        )
+        assert response.status_code == 201, response.text

@@ -1,0 +1,283 @@
+"""A real nfhub stack for end-to-end tests: each service a uvicorn process on its own port,
+real HTTP between them, a committed database, workers started and killed by the test.
+
+Only the ``nextflow`` executable is a stand-in (tests/fakes/nextflow), found on the workers'
+PATH as production finds the real one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+REPO = Path(__file__).resolve().parents[2]
+FAKES = REPO / "tests" / "fakes"
+READY_TIMEOUT_SECONDS = 60.0
+STOP_TIMEOUT_SECONDS = 15.0
+PASSWORD = "live-stack-password-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    check: Callable[[], Any], *, timeout: float, interval: float = 0.1, what: str = "condition"
+) -> Any:
+    """Poll ``check`` until it returns something truthy; its last value otherwise fails."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}: {value!r}")
+        time.sleep(interval)
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signum)
+            try:
+                self.popen.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        return int(self.popen.returncode)
+
+
+@dataclass
+class LiveStack:
+    root: Path
+    database_url: str
+    env: dict[str, str]
+    urls: dict[str, str] = field(default_factory=dict)
+    processes: list[Process] = field(default_factory=list)
+    token: str = ""
+    org_id: str = ""
+    project_id: str = ""
+
+    @property
+    def storage(self) -> Path:
+        return self.root / "storage"
+
+    @property
+    def work_root(self) -> Path:
+        return self.root / "compute"
+
+    @property
+    def invocations(self) -> Path:
+        """One JSON line per `nextflow` started by any worker of this stack."""
+        return self.root / "nextflow-invocations.jsonl"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "X-Project-ID": self.project_id}
+
+    def client(self, service: str) -> httpx.Client:
+        return httpx.Client(base_url=self.urls[service], timeout=30.0)
+
+    def _spawn(self, name: str, command: list[str], extra_env: Mapping[str, str]) -> Process:
+        log = self.root / "logs" / f"{name}.log"
+        log.parent.mkdir(exist_ok=True)
+        with log.open("ab") as handle:
+            popen = subprocess.Popen(
+                command,
+                env={**self.env, **extra_env},
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.root,
+                start_new_session=True,
+            )
+        process = Process(name, popen, log)
+        self.processes.append(process)
+        return process
+
+    def start_service(self, name: str, extra_env: Mapping[str, str] | None = None) -> Process:
+        port = int(self.urls[name].rsplit(":", 1)[1])
+        command = [
+            sys.executable, "-m", "uvicorn", f"nfhub_{name}.main:create_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+        ]  # fmt: skip
+        return self._spawn(name, command, extra_env or {})
+
+    def wait_ready(self, process: Process) -> None:
+        url = self.urls[process.name] + "/readyz"
+
+        def ready() -> bool:
+            if not process.alive():
+                raise AssertionError(f"{process.name} exited:\n{process.tail()}")
+            try:
+                return httpx.get(url, timeout=2).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        wait_until(ready, timeout=READY_TIMEOUT_SECONDS, what=f"{process.name} /readyz")
+
+    def start_worker(self, name: str = "worker", **settings: Any) -> Process:
+        """A compute worker; keyword arguments are COMPUTE_* settings (reconcile_interval=…)."""
+        extra = {f"COMPUTE_{key.upper()}": str(value) for key, value in settings.items()}
+        process = self._spawn(name, [sys.executable, "-m", "nfhub_compute.worker"], extra)
+        return process
+
+    def stop_all(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+    # -- the API, as a user's script would call it -------------------------------------------
+
+    def upload(self, path: str, data: bytes) -> None:
+        """The two-step upload: ask files for a signed URL, PUT the bytes to it."""
+        with self.client("files") as files:
+            ticket = files.post(
+                "/api/v1/files/upload-url",
+                json={"path": path, "size": len(data)},
+                headers=self.headers,
+            )
+            assert ticket.status_code == 200, ticket.text
+            body = ticket.json()
+            put = httpx.put(body["url"], content=data, headers=body["headers"], timeout=30)
+            assert put.status_code in (200, 201, 204), put.text
+
+    def run(self, run_id: str) -> dict[str, Any]:
+        with self.client("compute") as compute:
+            response = compute.get(f"/api/v1/runs/{run_id}", headers=self.headers)
+            assert response.status_code == 200, response.text
+            body: dict[str, Any] = response.json()
+            return body
+
+    def wait_state(self, run_id: str, states: set[str], timeout: float = 60.0) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+
+        def reached() -> bool:
+            found.update(self.run(run_id))
+            return found["state"] in states
+
+        try:
+            wait_until(reached, timeout=timeout, interval=0.2, what=f"run in {states}")
+        except AssertionError as exc:
+            logs = "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in self.processes)
+            raise AssertionError(f"{exc}\nlast seen: {found}\n{logs}") from exc
+        return found
+
+    def launches(self) -> dict[str, int]:
+        """How many times `nextflow` was started for each run name."""
+        counts: dict[str, int] = {}
+        if not self.invocations.exists():
+            return counts
+        for line in self.invocations.read_text().splitlines():
+            argv = json.loads(line)["argv"]
+            name = argv[argv.index("-name") + 1]
+            counts[name] = counts.get(name, 0) + 1
+        return counts
+
+
+def _bootstrap(stack: LiveStack) -> None:
+    with stack.client("admin") as admin:
+        login = admin.post("/api/v1/auth/login", json={"username": "live", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        created = admin.post("/api/v1/tokens", json={"name": "live-tests"}, headers=bearer)
+        assert created.status_code == 201, created.text
+        stack.token = created.json()["token"]
+        orgs = admin.get("/api/v1/orgs", headers=bearer).json()["items"]
+        stack.org_id = orgs[0]["id"]
+        project = admin.post(
+            "/api/v1/projects",
+            json={"org_id": stack.org_id, "slug": "live", "name": "Live"},
+            headers=bearer,
+        )
+        assert project.status_code == 201, project.text
+        stack.project_id = project.json()["id"]
+
+
+@contextlib.contextmanager
+def live_stack(
+    root: Path, database_url: str, services: tuple[str, ...] = ("admin", "files", "compute")
+) -> Iterator[LiveStack]:
+    """Start ``services`` on free ports against ``database_url`` (already migrated)."""
+    key = root / "jwt-ed25519.pem"
+    key.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key.chmod(0o600)
+    urls = {name: f"http://127.0.0.1:{free_port()}" for name in services}
+    storage = root / "storage"
+    storage.mkdir()
+    kept = ("HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV")
+    env = {name: os.environ[name] for name in kept if name in os.environ}
+    env.update(
+        PATH=f"{FAKES}{os.pathsep}{os.environ.get('PATH', '')}",
+        PYTHONUNBUFFERED="1",
+        ENVIRONMENT="test",
+        LOG_JSON="true",
+        DATABASE_URL=database_url,
+        DATABASE_POOL_SIZE="5",
+        SERVICE_SECRET=secrets.token_urlsafe(48),
+        ADMIN_URL=urls.get("admin", ""),
+        FILES_URL=urls.get("files", ""),
+        COMPUTE_URL=urls.get("compute", ""),
+        RATE_LIMIT_ENABLED="false",
+        ADMIN_JWT_PRIVATE_KEY_FILE=str(key),
+        ADMIN_BOOTSTRAP_USERNAME="live",
+        ADMIN_BOOTSTRAP_PASSWORD=PASSWORD,
+        ADMIN_STORAGE_LOCAL_ROOT=str(storage),
+        FILES_LOCAL_ROOT=str(storage),
+        COMPUTE_WORK_ROOT=str(root / "compute"),
+        COMPUTE_PIPELINE_ROOTS=json.dumps([str(FAKES / "pipelines"), str(REPO / "pipelines")]),
+        COMPUTE_RECONCILE_INTERVAL_SECONDS="0.3",
+        COMPUTE_DISPATCH_POLL_SECONDS="0.5",
+        COMPUTE_SUBMIT_RECOVERY_SECONDS="3",
+        COMPUTE_CANCEL_GRACE_SECONDS="10",
+        # What every launched `nextflow` gets on top of the filtered environment.
+        COMPUTE_LAUNCH_ENV=json.dumps(
+            {"NFHUB_FAKE_NEXTFLOW_INVOCATIONS": str(root / "nextflow-invocations.jsonl")}
+        ),
+    )
+    stack = LiveStack(root=root, database_url=database_url, env=env, urls=urls)
+    try:
+        started = [stack.start_service(name) for name in services]
+        for process in started:
+            stack.wait_ready(process)
+        _bootstrap(stack)
+        yield stack
+    finally:
+        stack.stop_all()
