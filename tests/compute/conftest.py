@@ -196,3 +196,22 @@ def launch(compute_client: httpx.AsyncClient, team: Team) -> Launch:
         return await compute_client.post("/api/v1/runs", json=body, headers=team.headers(role))
 
     return post
+
+
+SetRun = Callable[..., Awaitable[None]]
+
+
+@pytest.fixture
+def set_run(session_factory: async_sessionmaker[AsyncSession]) -> SetRun:
+    """Put a run in a given state directly (as the worker would have), for API tests."""
+    from sqlalchemy import update
+
+    from nfhub_compute.models import Run
+
+    async def apply(run_id: str | uuid.UUID, **values: Any) -> None:
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Run).where(Run.id == uuid.UUID(str(run_id))).values(**values)
+            )
+
+    return apply

@@ -27,7 +27,3 @@ class InvalidPipelineSchema(ValidationFailed):
 
 class InvalidPipelineSource(ValidationFailed):
     title = "Invalid pipeline source"
-
-
-class ParamsInvalid(ValidationFailed):
-    title = "Parameters do not match the pipeline's schema"

@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
-from nfhub_compute.pipelines.errors import InvalidPipelineSchema, ParamsInvalid
+from nfhub_compute.pipelines.errors import InvalidPipelineSchema
 
 MAX_ERRORS = 100
 _COMBINATORS = ("allOf", "anyOf", "oneOf")
@@ -75,9 +75,9 @@ def params_validator(schema: Mapping[str, Any], *, what: str = "params_schema") 
     return validator
 
 
-def declared_params(schema: Mapping[str, Any]) -> set[str] | None:
-    """Every parameter the schema names, or None when it accepts any (no properties at all)."""
-    names: set[str] = set()
+def _properties(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Every parameter's own schema, from the root and the groups joined by allOf/anyOf/oneOf."""
+    found: dict[str, Any] = {}
     seen_refs: set[str] = set()
 
     def collect(node: Any) -> None:
@@ -89,12 +89,34 @@ def declared_params(schema: Mapping[str, Any]) -> set[str] | None:
             collect(resolve_pointer(schema, ref))
         properties = node.get("properties")
         if isinstance(properties, Mapping):
-            names.update(str(name) for name in properties)
+            for name, declared in properties.items():
+                found.setdefault(str(name), declared)
         for combinator in _COMBINATORS:
             for branch in node.get(combinator) or []:
                 collect(branch)
 
     collect(schema)
+    return found
+
+
+def with_schema_defaults(schema: Mapping[str, Any], params: Mapping[str, Any]) -> dict[str, Any]:
+    """``params`` plus the schema's defaults for those not given.
+
+    nf-schema validates after the pipeline's config has set its defaults, and nf-core keeps
+    the schema's ``default`` in step with the config: a required parameter with a default
+    (sarek's ``step``) is not missing.
+    """
+    defaults = {
+        name: declared["default"]
+        for name, declared in _properties(schema).items()
+        if isinstance(declared, Mapping) and "default" in declared
+    }
+    return {**defaults, **params}
+
+
+def declared_params(schema: Mapping[str, Any]) -> set[str] | None:
+    """Every parameter the schema names, or None when it accepts any (no properties at all)."""
+    names = set(_properties(schema))
     # A schema that names no parameter, or lets any extra one through, takes them all.
     if not names or schema.get("additionalProperties") not in (None, False):
         return None
@@ -151,16 +173,3 @@ def params_problems(
             }
         )
     return problems[:MAX_ERRORS]
-
-
-def check_params(schema: Mapping[str, Any] | None, params: Mapping[str, Any]) -> None:
-    """Raise ParamsInvalid listing every failing path; a version without a schema takes all."""
-    if schema is None:
-        return
-    problems = params_problems(schema, params)
-    if problems:
-        fields = ", ".join(str(problem["field"]) for problem in problems[:10])
-        raise ParamsInvalid(
-            f"{len(problems)} parameter problem(s): {fields}. Fix them and launch again.",
-            errors=problems,
-        )

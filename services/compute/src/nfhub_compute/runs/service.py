@@ -21,7 +21,7 @@ from nfhub_compute.config import Settings
 from nfhub_compute.models import PipelineVersion, Run
 from nfhub_compute.pipelines.errors import PipelineNotFound, PipelineVersionNotFound
 from nfhub_compute.pipelines.service import PipelineService
-from nfhub_compute.pipelines.validation import params_problems
+from nfhub_compute.pipelines.validation import params_problems, with_schema_defaults
 from nfhub_compute.runs.errors import IllegalRunTransition, InvalidLaunch, RunNotFound
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.schemas import RunCreate, RunRelaunch
@@ -30,7 +30,7 @@ from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.tasks.service import progress_of
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
-from nfhub_shared.errors import ServiceUnavailable
+from nfhub_shared.errors import BadRequest, ServiceUnavailable
 
 # Set by nfhub for every run, never by the caller.
 RESERVED_PARAMS = {
@@ -374,7 +374,8 @@ class RunService:
     def _check_params(self, run: Run, version: PipelineVersion) -> None:
         if version.params_schema is None:
             return
-        problems = params_problems(version.params_schema, effective_params(run, version))
+        params = with_schema_defaults(version.params_schema, effective_params(run, version))
+        problems = params_problems(version.params_schema, params)
         for problem in problems:
             if problem["field"] == "params.input":
                 problem["field"] = "input.path"
@@ -390,7 +391,12 @@ class RunService:
 
     async def _existing_file(self, path: str, caller_token: str) -> str:
         """The input as the files service names it; 422 when it is missing or a folder."""
-        found = await self.files.stat(caller_token, self.access.project_id, path)
+        try:
+            found = await self.files.stat(caller_token, self.access.project_id, path)
+        except BadRequest as exc:  # a path the files service refuses (.., NUL, …)
+            raise InvalidLaunch(
+                exc.detail, errors=[_field_error("input.path", exc.detail)]
+            ) from exc
         if found is None or found.get("kind") != "file":
             what = "a folder" if found is not None else "not in this project's files"
             detail = f"The input {path!r} is {what}; give the samplesheet file's path."
