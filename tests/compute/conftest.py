@@ -6,6 +6,7 @@ tests/compute/live (a real stack of processes on a committed database).
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -78,6 +79,12 @@ async def files_app(
         yield app
 
 
+@pytest.fixture(autouse=True)
+def fake_nextflow_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`nextflow` is the stand-in (tests/fakes/nextflow), found on PATH as the real one would be."""
+    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
+
+
 @pytest.fixture
 def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
     return Settings(
@@ -90,7 +97,6 @@ def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
         FILES_URL="http://files.test",
         COMPUTE_URL=COMPUTE_BASE_URL,
         WORK_ROOT=tmp_path / "compute",
-        NEXTFLOW_BIN=str(FAKES / "nextflow"),
         PIPELINE_ROOTS=[FAKES / "pipelines", REPO / "pipelines"],
     )
 

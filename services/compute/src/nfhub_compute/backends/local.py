@@ -277,8 +277,9 @@ class LocalBackend:
             raise BackendUnavailable(
                 f"the run's launcher runs on host {handle.get('host')}, not on {self.host}"
             )
-        if not self.root.is_dir():
-            raise BackendUnavailable(f"the work root {self.root} is not reachable")
+        folder = Path(handle["launch_dir"]).parent
+        if not folder.is_dir():
+            raise BackendUnavailable(f"the launch folder {folder} is not reachable")
 
     async def status(self, handle: dict[str, Any]) -> JobStatus:
         self._check_host(handle)

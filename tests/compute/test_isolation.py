@@ -1,0 +1,219 @@
+"""Another project's runs and another org's pipelines are invisible on every compute route.
+
+The table names every operation of the compute API (checked against the live OpenAPI). Each is
+called with ids from a project the caller has no role in: from the caller's own project
+(another org, and the same org), and naming the foreign project in X-Project-ID. Every call
+answers 404 (never 403, which would confirm the thing exists) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    # "run": the path names the foreign project's run; "pipeline": the org's private pipeline;
+    # "list": a list that must not show them.
+    kind: str = "run"
+
+
+ROUTES: dict[str, Route] = {
+    "get_pipeline_by_slug": Route("GET", "/api/v1/pipelines/slug/{slug}", kind="pipeline"),
+    "list_pipeline_versions": Route(
+        "GET", "/api/v1/pipelines/slug/{slug}/versions", kind="pipeline"
+    ),
+    "create_pipeline_version": Route(
+        "POST", "/api/v1/pipelines/slug/{slug}/versions",
+        {"version": "9.9.9", "source": {"url": "https://github.com/x/y", "revision": "1"}},
+        kind="pipeline",
+    ),
+    "get_pipeline_version": Route(
+        "GET", "/api/v1/pipelines/slug/{slug}/versions/1.0.0", kind="pipeline"
+    ),
+    "deprecate_pipeline_version": Route(
+        "POST", "/api/v1/pipelines/slug/{slug}/versions/1.0.0/deprecate", {}, kind="pipeline"
+    ),
+    "get_pipeline_params_schema": Route(
+        "GET", "/api/v1/pipelines/slug/{slug}/versions/1.0.0/schema", kind="pipeline"
+    ),
+    "get_pipeline_input_schema": Route(
+        "GET", "/api/v1/pipelines/slug/{slug}/versions/1.0.0/input-schema", kind="pipeline"
+    ),
+    "get_pipeline": Route("GET", "/api/v1/pipelines/{pipeline_id}", kind="pipeline"),
+    "update_pipeline": Route(
+        "PATCH", "/api/v1/pipelines/{pipeline_id}", {"name": "taken over"}, kind="pipeline"
+    ),
+    "list_pipelines": Route("GET", "/api/v1/pipelines", kind="list"),
+    "create_pipeline": Route("POST", "/api/v1/pipelines", kind="list"),
+    "create_run": Route(
+        "POST", "/api/v1/runs",
+        {"pipeline": "{slug}", "input": {"path": "sheets/hello.csv"}}, kind="pipeline",
+    ),
+    "list_runs": Route("GET", "/api/v1/runs", kind="list"),
+    "list_runs_by_order": Route("GET", "/api/v1/runs/by-order/{order_id}", kind="list"),
+    "get_run": Route("GET", "/api/v1/runs/{run_id}"),
+    "delete_run": Route("DELETE", "/api/v1/runs/{run_id}"),
+    "cancel_run": Route("POST", "/api/v1/runs/{run_id}/cancel"),
+    "relaunch_run": Route("POST", "/api/v1/runs/{run_id}/relaunch", {}),
+    "get_run_log": Route("GET", "/api/v1/runs/{run_id}/log"),
+    "list_run_outputs": Route("GET", "/api/v1/runs/{run_id}/outputs"),
+    "list_run_tasks": Route("GET", "/api/v1/runs/{run_id}/tasks"),
+    "get_run_progress": Route("GET", "/api/v1/runs/{run_id}/progress"),
+}  # fmt: skip
+# Not user routes: health is public, events answer to the run's own secret (tested there).
+NOT_PROJECT_ROUTES = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("POST", "/api/v1/runs/{run_id}/events"),
+}
+
+
+@dataclass(frozen=True)
+class Victim:
+    run_id: str
+    pipeline_id: str
+    slug: str
+    order_id: str
+
+
+@pytest.fixture
+async def victim(compute_client: httpx.AsyncClient, hello: dict[str, Any], launch: Any) -> Victim:
+    order_id = str(uuid.uuid4())
+    run = (await launch(input={"path": "sheets/hello.csv", "order_id": order_id})).json()
+    return Victim(run["id"], hello["id"], "hello", order_id)
+
+
+@pytest.fixture
+async def outsiders(factory: Any, team: Any) -> dict[str, tuple[Any, uuid.UUID]]:
+    """An admin of another org's project, and an admin of another project in the same org."""
+    stranger = await factory.user()
+    other_project = await factory.project(await factory.org(stranger), members={stranger: "admin"})
+    neighbour = await factory.user()
+    next_door = await factory.project(team.org_id, members={neighbour: "admin"})
+    return {"other org": (stranger, other_project), "same org": (neighbour, next_door)}
+
+
+def fill(text: str, victim: Victim) -> str:
+    return text.format(
+        run_id=victim.run_id, pipeline_id=victim.pipeline_id, slug=victim.slug,
+        order_id=victim.order_id,
+    )  # fmt: skip
+
+
+class TestRouteTable:
+    def test_the_table_covers_every_route(self, compute_app: FastAPI) -> None:
+        operations = {
+            (method.upper(), path)
+            for path, item in compute_app.openapi()["paths"].items()
+            for method in item
+        }
+        in_table = {
+            (route.method, route.path.replace("/1.0.0", "/{version}")) for route in ROUTES.values()
+        }
+        assert operations - NOT_PROJECT_ROUTES == in_table
+
+
+# A pipeline belongs to its org: another project of the same org sees it by design.
+CASES = [
+    (who, name)
+    for name in sorted(ROUTES)
+    for who in ("other org", "same org")
+    if not (who == "same org" and ROUTES[name].kind == "pipeline")
+]
+
+
+@pytest.mark.parametrize(("who", "name"), CASES)
+class TestIsolation:
+    async def test_from_the_callers_own_project_the_resource_is_not_found(
+        self,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        victim: Victim,
+        outsiders: dict[str, tuple[Any, uuid.UUID]],
+        name: str,
+        who: str,
+    ) -> None:
+        route = ROUTES[name]
+        actor, own_project = outsiders[who]
+        body = None
+        if route.body is not None:
+            body = {k: fill(v, victim) if isinstance(v, str) else v for k, v in route.body.items()}
+        response = await compute_client.request(
+            route.method, fill(route.path, victim), json=body,
+            headers=actor.in_project(own_project),
+        )  # fmt: skip
+
+        if route.kind == "list":
+            assert response.status_code in (200, 201, 422), response.text
+            assert victim.run_id not in response.text
+            if who == "other org":  # a pipeline is the whole org's
+                assert victim.pipeline_id not in response.text
+        else:
+            expected = 422 if name == "create_run" else 404  # a body reference: 422
+            assert response.status_code == expected, response.text
+            assert response.headers["content-type"] == PROBLEM_JSON
+        await self._unchanged(compute_client, team, victim)
+
+    async def test_naming_the_foreign_project_is_not_found(
+        self,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        victim: Victim,
+        outsiders: dict[str, tuple[Any, uuid.UUID]],
+        name: str,
+        who: str,
+    ) -> None:
+        route = ROUTES[name]
+        actor, _ = outsiders[who]
+        body = None
+        if route.body is not None:
+            body = {k: fill(v, victim) if isinstance(v, str) else v for k, v in route.body.items()}
+        response = await compute_client.request(
+            route.method, fill(route.path, victim), json=body,
+            headers=actor.in_project(team.project_id),
+        )  # fmt: skip
+
+        assert response.status_code == 404, response.text
+        assert f"Project {team.project_id} does not exist or you cannot see it" in response.text
+        await self._unchanged(compute_client, team, victim)
+
+    @staticmethod
+    async def _unchanged(client: httpx.AsyncClient, team: Any, victim: Victim) -> None:
+        run = (
+            await client.get(f"/api/v1/runs/{victim.run_id}", headers=team.headers("viewer"))
+        ).json()
+        pipeline = (
+            await client.get(
+                f"/api/v1/pipelines/{victim.pipeline_id}", headers=team.headers("viewer")
+            )
+        ).json()
+        assert run["state"] == "QUEUED"
+        assert pipeline["name"] == "Hello (test)"
+        assert pipeline["version"]["version"] == "1.0.0" and not pipeline["version"]["deprecated"]
+
+
+class TestWithoutAToken:
+    async def test_every_protected_operation_answers_401(
+        self, compute_app: FastAPI, compute_client: httpx.AsyncClient, victim: Victim
+    ) -> None:
+        problems = []
+        for name, route in ROUTES.items():
+            for headers in ({}, {"Authorization": "Bearer nfh_pat_unknown"}):
+                response = await compute_client.request(
+                    route.method, fill(route.path, victim), json=route.body, headers=headers
+                )
+                if response.status_code != 401 or "www-authenticate" not in response.headers:
+                    problems.append(f"{name} {headers}: {response.status_code}")
+        assert not problems, problems
