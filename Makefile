@@ -69,3 +69,4 @@ openapi-check:
 bench:
 	$(UV_RUN) python bench/auth.py
 	$(UV_RUN) python bench/files.py
+	$(UV_RUN) python bench/compute.py

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,6 +67,20 @@ class Stack:
         )
         self.processes.append(process)
         wait_ready(f"http://127.0.0.1:{port}/healthz", process, log)
+        return process
+
+    def start_process(
+        self, name: str, arguments: list[str], extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A background process of the stack (a worker): ``python <arguments>``."""
+        log = self.workdir / f"{name}.log"
+        process = subprocess.Popen(
+            [sys.executable, *arguments],
+            env={**self.env, **(extra_env or {})},
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
         return process
 
 
@@ -151,19 +165,36 @@ def stack(workdir: Path, migrations: list[object] | None = None) -> Iterator[Sta
             drop_database(database_url)
 
 
-async def hammer(port: int, request: bytes, seconds: float, connections: int) -> float:
-    """Requests/s over ``connections`` keep-alive HTTP/1.1 connections for ``seconds``."""
+async def hammer(
+    port: int,
+    request: bytes | Sequence[bytes],
+    seconds: float,
+    connections: int,
+    *,
+    expect: bytes = b"200",
+) -> float:
+    """Requests/s over ``connections`` keep-alive HTTP/1.1 connections for ``seconds``.
+
+    ``request`` may be a sequence: the connections take its requests in turn, each once
+    (for writes that must differ, such as events of distinct tasks).
+    """
     deadline = time.perf_counter() + seconds
     counts = [0] * connections
+    requests = [request] if isinstance(request, bytes) else list(request)
+    repeat = isinstance(request, bytes)
+    turn = iter(range(len(requests) if not repeat else 2**62))
 
     async def worker(index: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             while time.perf_counter() < deadline:
-                writer.write(request)
+                number = next(turn, None)
+                if number is None:
+                    return
+                writer.write(requests[0] if repeat else requests[number])
                 head = await reader.readuntil(b"\r\n\r\n")
                 status = head[9:12]
-                if status != b"200":
+                if status != expect:
                     raise RuntimeError(f"unexpected status {status!r}: {head[:200]!r}")
                 length = 0
                 for line in head.split(b"\r\n"):
@@ -179,6 +210,11 @@ async def hammer(port: int, request: bytes, seconds: float, connections: int) ->
     return sum(counts) / (time.perf_counter() - started)
 
 
-def request_bytes(path: str, headers: dict[str, str]) -> bytes:
-    lines = [f"GET {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+def request_bytes(
+    path: str, headers: dict[str, str], *, method: str = "GET", body: bytes | None = None
+) -> bytes:
+    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1",
+             *(f"{k}: {v}" for k, v in headers.items())]  # fmt: skip
+    if body is not None:
+        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b"")

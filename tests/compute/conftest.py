@@ -76,6 +76,7 @@ async def files_app(
     app = create_files_app(settings, http_transport=admin_transport)
     async with app.router.lifespan_context(app):
         app.state.sessionmaker = session_factory
+        app.state.events_connect = session_factory
         yield app
 
 
@@ -114,6 +115,7 @@ async def compute_app(
     app = create_app(compute_settings, http_transport=transport)
     async with app.router.lifespan_context(app):
         app.state.sessionmaker = session_factory
+        app.state.events_connect = session_factory
         yield app
 
 

@@ -133,7 +133,9 @@ def _install_health(app: FastAPI, readiness_checks: Mapping[str, ReadinessCheck]
         )
 
 
-def _install_oauth2_alternative(app: FastAPI, token_url: str) -> None:
+def _install_oauth2_alternative(
+    app: FastAPI, token_url: str, extra_paths: Mapping[str, Mapping[str, Any]]
+) -> None:
     """Offer username/password login with scopes in Swagger's Authorize, beside the bearer box.
 
     Every operation secured by the bearer scheme also accepts the OAuth2 password scheme with
@@ -151,6 +153,8 @@ def _install_oauth2_alternative(app: FastAPI, token_url: str) -> None:
             tags=app.openapi_tags,
             separate_input_output_schemas=app.separate_input_output_schemas,
         )
+        for path, operations in extra_paths.items():
+            schema.setdefault("paths", {}).setdefault(path, {}).update(operations)
         schemes = schema.setdefault("components", {}).setdefault("securitySchemes", {})
         schemes[OAUTH2_SCHEME] = {
             "type": "oauth2",
@@ -196,12 +200,15 @@ def create_app(
     token_url: str | None = None,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     rate_limit_exempt: Callable[[str], bool] | None = None,
+    openapi_paths: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FastAPI:
     """Build a service: ``routers`` go under /api/v1 with rate limits, ``root_routers`` at /.
 
     ``http_transport`` lets tests route service-to-service HTTP to an in-process app.
     ``readiness_checks`` are what /readyz checks after the database, by name (``storage``).
     ``rate_limit_exempt`` names API paths that are not rate limited (they have their own guard).
+    ``openapi_paths`` documents plain Starlette routes (hot paths kept out of FastAPI's
+    per-request machinery), which FastAPI cannot describe itself.
     """
     configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
 
@@ -247,7 +254,9 @@ def create_app(
 
     install_error_handlers(app)
     _install_oauth2_alternative(
-        app, token_url or f"{str(settings.ADMIN_URL).rstrip('/')}/api/v1/auth/token"
+        app,
+        token_url or f"{str(settings.ADMIN_URL).rstrip('/')}/api/v1/auth/token",
+        openapi_paths or {},
     )
     _install_docs(app, title)
     _install_health(app, readiness_checks or {})

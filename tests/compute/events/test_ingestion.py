@@ -425,6 +425,14 @@ class TestBadEvents:
 
         assert response.status_code == 401
 
+    async def test_a_url_that_names_no_run_is_404(self, compute_client: httpx.AsyncClient) -> None:
+        response = await compute_client.post(
+            "/api/v1/runs/not-a-uuid/events", params={"token": "x"}, json={}
+        )
+
+        assert response.status_code == 404
+        assert response.headers["content-type"] == PROBLEM_JSON
+
     async def test_without_a_token_it_is_401(
         self, compute_client: httpx.AsyncClient, hello: Any, launch: Any
     ) -> None:
@@ -489,6 +497,7 @@ class TestBadEvents:
         token = weblog_token(settings, uuid.UUID(run["id"]))
         async with app.router.lifespan_context(app):
             app.state.sessionmaker = session_factory
+            app.state.events_connect = session_factory
             async with httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://compute.test"
             ) as client:

@@ -24,6 +24,9 @@ class Settings(BaseServiceSettings):
     # Keys the per-run secrets in Nextflow's -with-weblog URLs (HMAC of the run id).
     WEBLOG_SECRET: SecretStr = SecretStr(DEV_WEBLOG_SECRET)
 
+    # Connections for Nextflow's weblog events (a pool of their own, beside DATABASE_POOL_SIZE).
+    EVENTS_POOL_SIZE: int = Field(default=10, ge=1)
+
     # A YAML file of pipelines registered (and kept up to date) at start-up.
     CATALOG_FILE: Path | None = None
     # Local pipeline sources (source.path) must lie inside one of these folders: a version

@@ -11,11 +11,13 @@ from nfhub_compute.api import routers
 from nfhub_compute.backends.factory import create_backend
 from nfhub_compute.clients import AdminClient, FilesClient
 from nfhub_compute.config import Settings
+from nfhub_compute.events.endpoints import OPENAPI_PATHS
 from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
+from nfhub_shared.db.engine import create_engine
 from nfhub_shared.logging import configure_logging
 
 DESCRIPTION = """
@@ -57,6 +59,17 @@ def create_app(
         )
         state.files_client = FilesClient(state.http_client, str(settings.FILES_URL))
         state.backend = create_backend(settings)
+        # Weblog events: single statements on their own autocommit pool. The weblog is best
+        # effort and the trace file read at the end of a run restores whatever it missed, so
+        # these writes skip what other requests pay for: the pre-ping round trip, waiting for
+        # the WAL flush at commit (synchronous_commit off: a database crash may lose the last
+        # few hundred ms of events, never corrupt anything). No overflow: bursts wait for a
+        # connection instead of opening and closing new ones.
+        events_engine = create_engine(
+            settings, application_name="compute-events", autocommit=True, pre_ping=False,
+            pool_size=settings.EVENTS_POOL_SIZE, max_overflow=0, synchronous_commit=False,
+        )  # fmt: skip
+        state.events_connect = events_engine.connect
         if settings.CATALOG_FILE is not None:
             async with state.sessionmaker() as session, session.begin():
                 await sync_catalog(session, settings, settings.CATALOG_FILE)
@@ -64,6 +77,7 @@ def create_app(
             yield
         finally:
             await state.backend.close()
+            await events_engine.dispose()
 
     app = create_service_app(
         settings,
@@ -74,6 +88,7 @@ def create_app(
         http_transport=http_transport,
         openapi_tags=TAGS,
         rate_limit_exempt=is_weblog_path,
+        openapi_paths=OPENAPI_PATHS,
     )
     app.state.audit_writer = AuditWriter(audit_events)
     return app

@@ -6,21 +6,34 @@ from nfhub_shared.config import BaseServiceSettings
 
 
 def create_engine(
-    settings: BaseServiceSettings, *, application_name: str | None = None
+    settings: BaseServiceSettings,
+    *,
+    application_name: str | None = None,
+    autocommit: bool = False,
+    pre_ping: bool = True,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    synchronous_commit: bool = True,
 ) -> AsyncEngine:
+    """The service's engine. ``autocommit`` and ``pre_ping=False`` are for hot paths made of
+    single statements (each its own transaction, no BEGIN/COMMIT or ping round trips);
+    ``synchronous_commit=False`` for writes whose last milliseconds may be lost on a crash."""
     connect_args: dict[str, object] = {
         "server_settings": {
             "application_name": application_name or settings.SERVICE_NAME,
             "statement_timeout": str(settings.DATABASE_STATEMENT_TIMEOUT_MS),
+            **({} if synchronous_commit else {"synchronous_commit": "off"}),
         },
         "timeout": 10,
     }
+    options: dict[str, object] = {"isolation_level": "AUTOCOMMIT"} if autocommit else {}
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.DATABASE_POOL_SIZE,
-        max_overflow=settings.DATABASE_MAX_OVERFLOW,
-        pool_pre_ping=True,
+        pool_size=pool_size or settings.DATABASE_POOL_SIZE,
+        max_overflow=settings.DATABASE_MAX_OVERFLOW if max_overflow is None else max_overflow,
+        pool_pre_ping=pre_ping,
         connect_args=connect_args,
+        **options,
     )
 
 

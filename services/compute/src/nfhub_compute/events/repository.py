@@ -4,12 +4,29 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, cast, func, or_, update
+from sqlalchemy import (
+    DateTime,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    or_,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nfhub_compute.models import Run
+from nfhub_compute.runs.repository import NOTIFY_CHANNEL
 from nfhub_compute.runs.states import RunState
+from nfhub_compute.tasks.repository import (
+    ROW_COLUMNS,
+    UPSERT_TASK_PARAMS,
+    UPSERT_TASKS,
+    merge_rows,
+)
 
 # A task event updates its run's last_event_at at most this often: one run row is not
 # locked by every event of a busy run.
@@ -17,9 +34,64 @@ TOUCH_INTERVAL = timedelta(seconds=2)
 _WAKES = (RunState.INITIALIZING.value, RunState.UNKNOWN.value)
 
 
+def _touch_statement() -> Any:
+    """The plain task event's update, built once (its compiled form is cached)."""
+    runs = Run.__table__
+    waking = runs.c.state.in_(_WAKES)
+    now: Any = bindparam("seen_at", type_=DateTime(timezone=True))
+    return (
+        update(runs)  # type: ignore[arg-type]
+        .where(
+            runs.c.id == bindparam("seen_run_id"),
+            or_(
+                waking,
+                runs.c.last_event_at.is_(None),
+                runs.c.last_event_at < bindparam("stale", type_=DateTime(timezone=True)),
+            ),
+        )
+        .values(
+            last_event_at=now,
+            updated_at=now,
+            state=case((waking, RunState.RUNNING.value), else_=runs.c.state),
+            running_at=func.coalesce(runs.c.running_at, case((waking, now))),
+            state_reason=case((waking, None), else_=runs.c.state_reason),
+        )
+    )
+
+
+TOUCH_RUN = _touch_statement()
+# A task event in one statement (one round trip, its own transaction): the task upserted in a
+# CTE, the run touched.
+TASK_EVENT = TOUCH_RUN.add_cte(UPSERT_TASK_PARAMS.returning(literal_column("1")).cte("upserted"))
+
+
 class RunEventRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    """Works on a session or on a bare connection: the weblog path uses a connection of the
+    autocommit engine (each statement its own transaction, no ORM bookkeeping)."""
+
+    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
         self.session = session
+
+    async def task_event(self, run_id: uuid.UUID, row: dict[str, Any], now: datetime) -> None:
+        """Upsert one task and note the run alive, in a single statement."""
+        parameters = {f"task_{name}": row.get(name) for name in ROW_COLUMNS}
+        parameters.update(
+            task_run_id=run_id, seen_run_id=run_id, seen_at=now, stale=now - TOUCH_INTERVAL
+        )
+        await self.session.execute(TASK_EVENT, parameters)
+
+    async def tasks(self, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
+        parameters = [
+            {"run_id": run_id, **{name: row.get(name) for name in ROW_COLUMNS}}
+            for row in merge_rows(rows)
+        ]
+        await self.session.execute(UPSERT_TASKS, parameters)
+
+    async def notify(self, payload: str) -> None:
+        await self.session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": payload},
+        )
 
     async def seen(self, run_id: uuid.UUID, now: datetime, values: dict[str, Any]) -> None:
         """The run is alive (INITIALIZING/UNKNOWN → RUNNING); keep the event's workflow values.
@@ -27,6 +99,11 @@ class RunEventRepository:
         A plain task event skips the update when the run is RUNNING and was touched in the
         last TOUCH_INTERVAL.
         """
+        if not any(value is not None for value in values.values()):
+            await self.session.execute(
+                TOUCH_RUN, {"seen_run_id": run_id, "seen_at": now, "stale": now - TOUCH_INTERVAL}
+            )
+            return
         waking = Run.state.in_(_WAKES)
         changes: dict[str, Any] = {
             "last_event_at": now,
@@ -42,9 +119,4 @@ class RunEventRepository:
                 changes[name] = Run.workflow.op("||")(cast(value, JSONB))
             else:
                 changes[name] = value
-        statement = update(Run).where(Run.id == run_id)
-        if not any(value is not None for value in values.values()):
-            statement = statement.where(
-                or_(waking, Run.last_event_at.is_(None), Run.last_event_at < now - TOUCH_INTERVAL)
-            )
-        await self.session.execute(statement.values(**changes))
+        await self.session.execute(update(Run).where(Run.id == run_id).values(**changes))

@@ -10,25 +10,23 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import (
+    Event,
     completed_values,
     read_event,
     started_values,
     task_values,
 )
 from nfhub_compute.events.repository import RunEventRepository
-from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.weblog import weblog_token_valid
-from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_shared.errors import Unauthorized
 
 
 class EventService:
-    def __init__(self, session: AsyncSession, settings: Settings) -> None:
-        self.session = session
+    def __init__(self, settings: Settings) -> None:
         self.settings = settings
 
     def authenticate(self, run_id: uuid.UUID, token: str | None) -> None:
@@ -38,20 +36,29 @@ class EventService:
                 "-with-weblog URL nfhub gave it."
             )
 
-    async def ingest(self, run_id: uuid.UUID, body: bytes) -> str:
-        """Store one event; returns its kind ('' when it had none)."""
-        event = read_event(body)
+    def read(self, body: bytes) -> Event:
+        """The event in a request body (400 when it is not a JSON object), before any I/O."""
+        return read_event(body)
+
+    async def store(
+        self, connection: AsyncSession | AsyncConnection, run_id: uuid.UUID, event: Event
+    ) -> None:
+        """Store one event. On a connection of the autocommit engine (production), a plain
+        task event is one statement: its own transaction, one round trip."""
         values = {}
         if event.kind == "started":
             values = started_values(event.workflow)
         elif event.kind == "completed":
             values = completed_values(event.workflow)
-        if event.trace is not None:
-            row = task_values(event.trace)
+        row = task_values(event.trace) if event.trace is not None else None
+        events = RunEventRepository(connection)
+        now = datetime.now(UTC)
+        if row is not None and not values:
+            await events.task_event(run_id, row, now)
+        else:
             if row is not None:
-                await TaskRepository(self.session).upsert(run_id, [row])
-        await RunEventRepository(self.session).seen(run_id, datetime.now(UTC), values)
+                await events.tasks(run_id, [row])
+            await events.seen(run_id, now, values)
         if event.kind == "completed":
             # The launcher exits next: have the reconciler look soon rather than at its next pass.
-            await RunRepository(self.session).notify(f"completed:{run_id}")
-        return event.kind
+            await events.notify(f"completed:{run_id}")

@@ -4,7 +4,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from nfhub_compute.models import Task
@@ -46,35 +46,59 @@ def merge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(merged.values())
 
 
+def merge_on_conflict(statement: Any) -> Any:
+    """``statement`` (an INSERT into tasks) merging into an existing row by status rank.
+
+    The higher status rank wins, gaps are filled from the other row: the same rows in any
+    order, any number of times, give the same result.
+    """
+    table = Task.__table__
+    new = statement.excluded
+    newer: ColumnElement[bool] = new.status_rank >= table.c.status_rank
+    merged: dict[str, Any] = {
+        name: case(
+            (newer, func.coalesce(new[name], table.c[name])),
+            else_=func.coalesce(table.c[name], new[name]),
+        )
+        for name in MERGED_COLUMNS
+    }
+    merged["status"] = case((newer, new.status), else_=table.c.status)
+    merged["status_rank"] = func.greatest(new.status_rank, table.c.status_rank)
+    merged["trace"] = case(
+        (newer, table.c.trace.op("||")(new.trace)), else_=new.trace.op("||")(table.c.trace)
+    )
+    merged["updated_at"] = func.now()
+    return statement.on_conflict_do_update(
+        index_elements=[table.c.run_id, table.c.task_id], set_=merged
+    )
+
+
+ROW_COLUMNS = ("task_id", "status", "status_rank", *MERGED_COLUMNS, "trace")
+# Built once, so their compiled forms are cached. UPSERT_TASKS takes rows (executemany);
+# UPSERT_TASK_PARAMS names its values ``task_<column>``, for use inside a larger statement.
+UPSERT_TASKS = merge_on_conflict(insert(Task.__table__))  # type: ignore[arg-type]
+UPSERT_TASK_PARAMS = merge_on_conflict(
+    insert(Task.__table__).values(  # type: ignore[arg-type]
+        {
+            name: bindparam(f"task_{name}", type_=Task.__table__.c[name].type)
+            for name in ("run_id", *ROW_COLUMNS)
+        }
+    )
+)
+
+
 class TaskRepository(Repository[Task]):
     model = Task
 
     async def upsert(self, run_id: uuid.UUID, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert or merge tasks: the higher status rank wins, gaps are filled from the other.
-
-        The same rows in any order, any number of times, give the same result.
-        """
+        """Insert or merge tasks by (run, task id); see UPSERT_TASKS."""
         if not rows:
             return
-        statement = insert(Task).values([{**row, "run_id": run_id} for row in merge_rows(rows)])
-        new = statement.excluded
-        newer: ColumnElement[bool] = new.status_rank >= Task.status_rank
-        merged: dict[str, Any] = {
-            name: case(
-                (newer, func.coalesce(new[name], getattr(Task, name))),
-                else_=func.coalesce(getattr(Task, name), new[name]),
-            )
-            for name in MERGED_COLUMNS
-        }
-        merged["status"] = case((newer, new.status), else_=Task.status)
-        merged["status_rank"] = func.greatest(new.status_rank, Task.status_rank)
-        merged["trace"] = case(
-            (newer, Task.trace.op("||")(new.trace)), else_=new.trace.op("||")(Task.trace)
-        )
-        merged["updated_at"] = func.now()
-        await self.session.execute(
-            statement.on_conflict_do_update(index_elements=[Task.run_id, Task.task_id], set_=merged)
-        )
+        parameters = [
+            {"run_id": run_id, **{name: row.get(name) for name in ROW_COLUMNS}}
+            for row in merge_rows(rows)
+        ]
+        await self.session.execute(UPSERT_TASKS, parameters)
 
     async def counts(self, run_id: uuid.UUID) -> list[tuple[str, str, int]]:
         """(process, status, tasks) for a run: an index-only scan of (run_id, process, status)."""
