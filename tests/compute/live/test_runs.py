@@ -76,7 +76,8 @@ class TestLifecycle:
 
             wait_until(observe, timeout=60, interval=0.05, what="the run to end")
         finally:
-            worker.stop()
+            stopped = worker.stop()
+        assert stopped == 0, "the worker must stop by itself on SIGTERM, not be killed"
         done = stack.run(run["id"])
         assert done["state"] == "COMPLETE", (done, worker.tail())
         assert seen[-1] == "COMPLETE"

@@ -33,6 +33,7 @@ logger = structlog.get_logger("nfhub.compute.worker")
 
 COORDINATION_CHECK_SECONDS = 5.0
 RETRY_SECONDS = 2.0
+CLOSE_SECONDS = 5.0
 
 
 class Coordinator:
@@ -67,8 +68,10 @@ class Coordinator:
                             await ping(driver)
                     finally:
                         self.is_leader = False
-                        # Closing, not returning it to the pool, is what releases the lock.
-                        await connection.invalidate()
+                        # Closing, not returning it to the pool, is what releases the lock;
+                        # shielded, as this runs when the worker is being cancelled.
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_SECONDS):
+                            await connection.invalidate()
             except Exception as exc:
                 logger.warning("coordination connection lost", error=type(exc).__name__)
                 self.is_leader = False
@@ -126,8 +129,10 @@ class Worker:
                 tasks.start_soon(self.dispatch_loop)
                 tasks.start_soon(self.reconcile_loop)
         finally:
-            await self.backend.close()
-            await self.engine.dispose()
+            # Shielded: the loops above end by cancellation, and so would these awaits.
+            with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_SECONDS):
+                await self.backend.close()
+                await self.engine.dispose()
             logger.info("worker stopped", worker_id=self.worker_id)
 
 
