@@ -190,6 +190,10 @@ class TestIngestion:
         assert seen["run"]["workflow_success"] is False
         assert "STAR_ALIGN (S2_T1)" in seen["run"]["error_message"]
         assert seen["run"]["nextflow_version"] == "24.04.4"
+        run_body = (
+            await compute_client.get(f"/api/v1/runs/{run['id']}", headers=team.headers("viewer"))
+        ).json()
+        assert run_body["resolved_params"]["aligner"] == "star_salmon"  # metadata.parameters
         assert seen["totals"] == {"submitted": 0, "running": 0, "succeeded": 4, "failed": 1,
                                   "cached": 0, "aborted": 0, "total": 5}  # fmt: skip
         assert {p["process"]: (p["succeeded"], p["failed"]) for p in seen["processes"]} == {

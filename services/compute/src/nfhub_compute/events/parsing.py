@@ -45,6 +45,8 @@ class Event:
     utc_time: datetime | None
     workflow: Mapping[str, Any]
     trace: Mapping[str, Any] | None
+    # The parameters as Nextflow resolved them (config defaults included).
+    params: Mapping[str, Any] | None = None
 
 
 def read_event(body: bytes) -> Event:
@@ -56,13 +58,17 @@ def read_event(body: bytes) -> Event:
     if not isinstance(document, dict):
         raise BadRequest("The event must be a JSON object, as Nextflow's weblog sends.")
     metadata = document.get("metadata")
-    workflow = metadata.get("workflow") if isinstance(metadata, dict) else None
+    metadata = metadata if isinstance(metadata, dict) else {}
+    workflow = metadata.get("workflow")
+    # nf-weblog sends metadata.parameters; older Nextflow versions sent metadata.params.
+    params = metadata.get("parameters", metadata.get("params"))
     trace = document.get("trace")
     return Event(
         kind=str(document.get("event") or "").strip().lower(),
         utc_time=parse_time(document.get("utcTime")),
         workflow=workflow if isinstance(workflow, dict) else {},
         trace=trace if isinstance(trace, dict) else None,
+        params=params if isinstance(params, dict) else None,
     )
 
 
@@ -184,10 +190,14 @@ def task_values(trace: Mapping[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def started_values(workflow: Mapping[str, Any]) -> dict[str, Any]:
-    """Run columns from a ``started`` event's metadata.workflow."""
+def started_values(
+    workflow: Mapping[str, Any], params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Run columns from a ``started`` event's metadata (workflow and parameters)."""
     nextflow = workflow.get("nextflow")
     summary = {key: workflow[key] for key in WORKFLOW_FIELDS if key in workflow}
+    if params is not None:
+        summary["params"] = dict(params)
     if isinstance(nextflow, Mapping) and nextflow.get("version"):
         summary["nextflowVersion"] = str(nextflow["version"])
     return {

@@ -47,7 +47,7 @@ class EventService:
         task event is one statement: its own transaction, one round trip."""
         values = {}
         if event.kind == "started":
-            values = started_values(event.workflow)
+            values = started_values(event.workflow, event.params)
         elif event.kind == "completed":
             values = completed_values(event.workflow)
         row = task_values(event.trace) if event.trace is not None else None

@@ -99,6 +99,11 @@ class RunRead(ReadSchema):
     state_reason: str | None = Field(default=None, description="Why the run is in this state")
     pipeline: RunPipelineRead
     params: dict[str, Any] = Field(description="The parameters given (defaults not repeated)")
+    resolved_params: dict[str, Any] | None = Field(
+        default=None,
+        description="The parameters as Nextflow resolved them (config defaults included), "
+        "from its started event",
+    )
     input: RunInputRead
     profiles: list[str]
     labels: list[str]

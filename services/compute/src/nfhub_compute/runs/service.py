@@ -83,6 +83,7 @@ def run_view(run: Run, tasks: dict[str, int] | None = None) -> dict[str, Any]:
         "nextflow_run_name": run.nextflow_name,
         "nextflow_version": workflow.get("nextflowVersion"),
         "commit_id": workflow.get("commitId"),
+        "resolved_params": workflow.get("params"),
         "tasks": tasks,
     }
 

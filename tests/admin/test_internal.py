@@ -1,0 +1,65 @@
+"""Internal endpoints answer other services (a service token), never users."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+
+@pytest.fixture
+def service_headers(admin_app: Any) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_app.state.service_tokens.token()}"}
+
+
+class TestStorageLocation:
+    async def test_a_service_learns_where_a_projects_files_are(
+        self,
+        admin_client: httpx.AsyncClient,
+        admin_settings: Any,
+        factory: Any,
+        service_headers: dict[str, str],
+    ) -> None:
+        owner = await factory.user()
+        project_id = await factory.project(await factory.org(owner))
+
+        response = await admin_client.post(
+            "/api/v1/internal/storage-location",
+            json={"project_id": str(project_id)},
+            headers=service_headers,
+        )
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        root = admin_settings.STORAGE_LOCAL_ROOT.resolve().as_uri()
+        assert body["uri"] == f"{root}/projects/{project_id}/"
+        assert (body["backend"], body["prefix"]) == ("local", f"projects/{project_id}/")
+        assert body["credentials"] is None
+
+    async def test_an_unknown_project_is_404(
+        self, admin_client: httpx.AsyncClient, service_headers: dict[str, str]
+    ) -> None:
+        response = await admin_client.post(
+            "/api/v1/internal/storage-location",
+            json={"project_id": str(uuid.uuid4())},
+            headers=service_headers,
+        )
+
+        assert response.status_code == 404
+
+    async def test_a_user_token_is_refused(
+        self, admin_client: httpx.AsyncClient, factory: Any
+    ) -> None:
+        owner = await factory.user()
+        project_id = await factory.project(await factory.org(owner))
+
+        response = await admin_client.post(
+            "/api/v1/internal/storage-location",
+            json={"project_id": str(project_id)},
+            headers=owner.headers,
+        )
+
+        assert response.status_code == 401
+        assert "uri" not in response.text
