@@ -26,7 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nfhub_shared.auth.principal import Principal
+from nfhub_shared.auth.principal import Principal, ProjectAccess
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -101,6 +101,27 @@ class AuditWriter:
                 request_id=request_id or structlog.contextvars.get_contextvars().get("request_id"),
                 details=details or {},
             )
+        )
+
+    async def record_in_project(
+        self,
+        session: AsyncSession,
+        access: ProjectAccess,
+        action: str,
+        resource_type: str,
+        resource_id: uuid.UUID | str | None,
+        details: dict[str, Any],
+    ) -> None:
+        """An event of a project-scoped service: the caller, their org and project."""
+        await self.record(
+            session,
+            actor=access.principal,
+            action=action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            org_id=access.org_id,
+            project_id=access.project_id,
+            details=details,
         )
 
 

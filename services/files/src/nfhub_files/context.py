@@ -45,13 +45,6 @@ class ProjectChangeContext(ProjectContext):
         resource_id: uuid.UUID | None = None,
     ) -> None:
         """An audit event in this request's transaction, attributed to the caller's project."""
-        await self.audit.record(
-            self.session,
-            actor=self.access.principal,
-            action=action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            org_id=self.access.org_id,
-            project_id=self.project_id,
-            details=details,
+        await self.audit.record_in_project(
+            self.session, self.access, action, resource_type, resource_id, details
         )

@@ -304,13 +304,11 @@ class PipelineService:
         details: dict[str, Any],
         resource_id: uuid.UUID | None = None,
     ) -> None:
-        await self.audit.record(
+        await self.audit.record_in_project(
             self.session,
-            actor=self.access.principal,
-            action=action,
-            resource_type="pipeline_version" if resource_id else "pipeline",
-            resource_id=resource_id or pipeline.id,
-            org_id=self.access.org_id,
-            project_id=self.access.project_id,
-            details=details,
+            self.access,
+            action,
+            "pipeline_version" if resource_id else "pipeline",
+            resource_id or pipeline.id,
+            details,
         )

@@ -105,16 +105,7 @@ async def list_runs_by_order(
     order_id: uuid.UUID, request: Request, response: Response, page: PageParamsDep, runs: Reader
 ) -> dict[str, Any]:
     """The runs launched for a miner order, newest first."""
-    items, count = await runs.list_runs(
-        states=None,
-        pipeline_slug=None,
-        label=None,
-        order_id=order_id,
-        created_after=None,
-        created_before=None,
-        limit=page.limit,
-        offset=page.offset,
-    )
+    items, count = await runs.list_runs(order_id=order_id, limit=page.limit, offset=page.offset)
     return paginate(request, response, page, items, count)
 
 

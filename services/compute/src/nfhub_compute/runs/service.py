@@ -125,14 +125,14 @@ class RunService:
     async def list_runs(
         self,
         *,
-        states: Sequence[str] | None,
-        pipeline_slug: str | None,
-        label: str | None,
-        order_id: uuid.UUID | None,
-        created_after: datetime | None,
-        created_before: datetime | None,
         limit: int,
         offset: int,
+        states: Sequence[str] | None = None,
+        pipeline_slug: str | None = None,
+        label: str | None = None,
+        order_id: uuid.UUID | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         runs, count = await self.runs.list_in_project(
             self.access.project_id,
@@ -405,15 +405,8 @@ class RunService:
         return str(found["path"])
 
     async def _record(self, action: str, run: Run, details: dict[str, Any]) -> None:
-        await self.audit.record(
-            self.session,
-            actor=self.access.principal,
-            action=action,
-            resource_type="run",
-            resource_id=run.id,
-            org_id=self.access.org_id,
-            project_id=self.access.project_id,
-            details=details,
+        await self.audit.record_in_project(
+            self.session, self.access, action, "run", run.id, details
         )
 
 
