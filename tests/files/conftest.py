@@ -277,6 +277,14 @@ FILE_ROUTES: dict[str, FileRoute] = {
             query={"path": "inbox/data.txt"},
         ),
         FileRoute(
+            "stat_files_api_v1_files_stat_post",
+            "POST",
+            "/api/v1/files/stat",
+            "viewer",
+            ("paths",),
+            body={"paths": ["inbox/data.txt"]},
+        ),
+        FileRoute(
             "create_download_urls_api_v1_files_download_urls_post",
             "POST",
             "/api/v1/files/download-urls",

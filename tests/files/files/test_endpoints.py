@@ -658,3 +658,22 @@ class TestDownloadUrls:
 
         assert response.status_code == 422
         assert response.json()["errors"][0]["field"] == "paths"
+
+
+class TestStatMany:
+    async def test_says_which_paths_exist(
+        self, files_client: httpx.AsyncClient, viewer_headers: dict[str, str], disk: Any
+    ) -> None:
+        response = await files_client.post(
+            "/api/v1/files/stat",
+            json={"paths": ["inbox/data.txt", "inbox/sub", "inbox/gone.txt", "inbox/data.txt"]},
+            headers=viewer_headers,
+        )
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [(e["path"], e["kind"]) for e in body["items"]] == [
+            ("inbox/data.txt", "file"),
+            ("inbox/sub/", "folder"),
+        ]
+        assert body["missing"] == ["inbox/gone.txt"]

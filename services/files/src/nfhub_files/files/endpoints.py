@@ -11,6 +11,8 @@ from nfhub_files.files.schemas import (
     DownloadUrlsRequest,
     FileEntry,
     FolderCreate,
+    StatRequest,
+    StatResult,
     TransferRequest,
     TransferResult,
     UploadUrl,
@@ -67,6 +69,12 @@ async def list_files(
 async def stat_file(path: PathQuery, files: FilesReader) -> dict[str, Any]:
     """One file or folder."""
     return await files.stat(path)
+
+
+@router.post("/stat", response_model=StatResult)
+async def stat_files(stat_request: StatRequest, files: FilesReader) -> dict[str, Any]:
+    """Which of up to 500 paths exist, in one call (a sample's or an import's files)."""
+    return await files.stat_many(stat_request.paths)
 
 
 @router.get("/download-url", response_model=DownloadUrl)

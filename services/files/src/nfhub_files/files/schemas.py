@@ -39,6 +39,17 @@ class DownloadUrlsRequest(Schema):
     )
 
 
+class StatRequest(Schema):
+    paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)]] = Field(
+        min_length=1, max_length=MAX_BATCH_PATHS
+    )
+
+
+class StatResult(ReadSchema):
+    items: list[FileEntry] = Field(description="The paths that exist")
+    missing: list[str] = Field(description="The paths that do not (normalised)")
+
+
 class DownloadUrls(ReadSchema):
     items: list[DownloadUrl]
 

@@ -65,6 +65,23 @@ class FileReader(ProjectContext):
             return folder_entry(self.project_id, key + "/")
         raise ObjectNotFound(f"No file or folder {normalise_path(path)} in this project.")
 
+    async def stat_many(self, paths: list[str]) -> dict[str, Any]:
+        """Which of many paths exist (files or folders), in one call; the rest are ``missing``."""
+        limit = asyncio.Semaphore(DOWNLOAD_URLS_CONCURRENCY)
+
+        async def one(path: str) -> dict[str, Any] | str:
+            async with limit:
+                try:
+                    return await self.stat(path)
+                except ObjectNotFound:
+                    return normalise_path(path)
+
+        found = await asyncio.gather(*(one(path) for path in dict.fromkeys(paths)))
+        return {
+            "items": [entry for entry in found if isinstance(entry, dict)],
+            "missing": [entry for entry in found if isinstance(entry, str)],
+        }
+
     async def download_urls(self, paths: list[str]) -> list[dict[str, Any]]:
         """Signed URLs for many files at once (a run's outputs, a samplesheet's FASTQs)."""
         limit = asyncio.Semaphore(DOWNLOAD_URLS_CONCURRENCY)
