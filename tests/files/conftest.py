@@ -176,6 +176,8 @@ class FileRoute:
     body: Mapping[str, Any] | None = None
     success: int = 200
     prepare: Prepare | None = None
+    # A batch lookup answers 200 and lists what it did not find, instead of a 404.
+    reports_missing: bool = False
 
     @property
     def name(self) -> str:
@@ -283,6 +285,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             "viewer",
             ("paths",),
             body={"paths": ["inbox/data.txt"]},
+            reports_missing=True,
         ),
         FileRoute(
             "create_download_urls_api_v1_files_download_urls_post",
