@@ -9,7 +9,6 @@ from fastapi import FastAPI
 
 from nfhub_compute.api import routers
 from nfhub_compute.backends.factory import create_backend
-from nfhub_compute.clients import AdminClient, FilesClient
 from nfhub_compute.config import Settings
 from nfhub_compute.events.endpoints import OPENAPI_PATHS
 from nfhub_compute.models import audit_events
@@ -17,6 +16,7 @@ from nfhub_compute.pipelines.catalog import sync_catalog
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
+from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.db.engine import create_engine
 from nfhub_shared.logging import configure_logging
 

@@ -16,7 +16,6 @@ from urllib.parse import unquote, urlparse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_compute.backends.base import BackendUnavailable, JobBackend, LogSource
-from nfhub_compute.clients import AdminClient, FilesClient
 from nfhub_compute.config import Settings
 from nfhub_compute.models import PipelineVersion, Run
 from nfhub_compute.pipelines.errors import PipelineNotFound, PipelineVersionNotFound
@@ -30,6 +29,7 @@ from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.tasks.service import progress_of
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
+from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.errors import BadRequest, ServiceUnavailable
 
 # Set by nfhub for every run, never by the caller.

@@ -1,8 +1,8 @@
-"""What compute asks the other services over HTTP.
+"""What services ask admin and files over HTTP (never by importing their code).
 
-admin (with a service token): where a project's storage is. files (with the caller's own
-token, so files applies the caller's role and scopes): whether an input exists, and the
-run's outputs with signed download URLs.
+admin, with a service token: where a project's storage is. files, with the caller's own
+token, so that files applies the caller's role and scopes: whether paths exist, listings,
+signed download URLs, and uploads (two steps: a signed URL, then the bytes).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from cachetools import TTLCache
 from nfhub_shared.auth.tokens import ServiceTokens
 from nfhub_shared.errors import AppError, BadRequest, Forbidden, ServiceUnavailable, Unauthorized
 
-logger = structlog.get_logger("nfhub.compute.clients")
+logger = structlog.get_logger("nfhub.clients")
 
 TIMEOUT_SECONDS = 10.0
+BATCH = 500  # paths per batch call (the files service's limit)
 # A project's storage location only changes with the deployment's configuration.
 LOCATION_TTL_SECONDS = 300.0
 
@@ -90,6 +91,53 @@ class FilesClient:
         if response.status_code == 404:
             return None
         return self._body(response)
+
+    async def stat_many(
+        self, token: str, project_id: uuid.UUID, paths: list[str]
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """(entries that exist, missing paths), 500 paths a call."""
+        found: list[dict[str, Any]] = []
+        missing: list[str] = []
+        unique = list(dict.fromkeys(paths))
+        for start in range(0, len(unique), BATCH):
+            response = await self._call(
+                "POST", "/api/v1/files/stat", token, project_id,
+                json={"paths": unique[start : start + BATCH]},
+            )  # fmt: skip
+            body = self._body(response)
+            found += list(body.get("items", []))
+            missing += [str(path) for path in body.get("missing", [])]
+        return found, missing
+
+    async def upload(
+        self, token: str, project_id: uuid.UUID, path: str, data: bytes, content_type: str
+    ) -> None:
+        """Put a small file (a samplesheet) into the project's storage, as a user would."""
+        ticket = self._body(
+            await self._call(
+                "POST", "/api/v1/files/upload-url", token, project_id,
+                json={"path": path, "size": len(data), "content_type": content_type},
+            )
+        )  # fmt: skip
+        try:
+            response = await self.client.put(
+                str(ticket["url"]),
+                content=data,
+                headers={str(k): str(v) for k, v in dict(ticket.get("headers") or {}).items()},
+                timeout=TIMEOUT_SECONDS,
+            )
+        except httpx.HTTPError as exc:
+            raise ServiceUnavailable("The storage did not take the upload; try again.") from exc
+        if not response.is_success:
+            logger.warning("upload refused", status=response.status_code)
+            raise ServiceUnavailable(f"The storage refused the upload ({response.status_code}).")
+
+    async def delete(self, token: str, project_id: uuid.UUID, path: str) -> None:
+        response = await self._call(
+            "DELETE", "/api/v1/files", token, project_id, params={"path": path}
+        )
+        if response.status_code != 404:
+            self._body(response)
 
     async def list_folder(
         self, token: str, project_id: uuid.UUID, path: str, *, limit: int, offset: int
