@@ -5,12 +5,9 @@ import pytest
 from nfhub_admin.migrate import MIGRATIONS_DIR as ADMIN_MIGRATIONS
 from nfhub_compute.migrate import MIGRATIONS_DIR as COMPUTE_MIGRATIONS
 from nfhub_files.migrate import MIGRATIONS_DIR as FILES_MIGRATIONS
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
-FAKES = REPO_ROOT / "tests" / "fakes"
+from nfhub_miner.migrate import MIGRATIONS_DIR as MINER_MIGRATIONS
 
 
 @pytest.fixture(scope="session")
 def nfhub_migration_dirs() -> list[Path]:
-    return [ADMIN_MIGRATIONS, FILES_MIGRATIONS, COMPUTE_MIGRATIONS]
+    return [ADMIN_MIGRATIONS, FILES_MIGRATIONS, COMPUTE_MIGRATIONS, MINER_MIGRATIONS]

@@ -1,225 +1,31 @@
-"""compute in-process, with admin and files in-process behind it (savepoint-per-test database).
+"""compute in-process, with admin and files in-process behind it (tests/support/inprocess.py)."""
 
-Runs that really launch the nextflow stand-in and post events over HTTP live in
-tests/compute/live (a real stack of processes on a committed database).
-"""
+from support.inprocess import (
+    admin_settings,
+    compute_app,
+    compute_client,
+    compute_settings,
+    fake_nextflow_on_path,
+    files_app,
+    hello,
+    launch,
+    register_pipeline,
+    set_run,
+    storage_root,
+    team,
+)
 
-from __future__ import annotations
-
-import os
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
-
-import httpx
-import pytest
-import pytest_asyncio
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from nfhub_compute.config import Settings
-from nfhub_compute.main import create_app
-from nfhub_files.config import Settings as FilesSettings
-from nfhub_files.main import create_app as create_files_app
-from nfhub_shared.testing.transport import RoutingTransport
-
-REPO = Path(__file__).resolve().parents[2]
-FAKES = REPO / "tests" / "fakes"
-HELLO_PIPELINE = FAKES / "pipelines" / "hello"
-FIXTURES = REPO.parent / "shared" / "fixtures"
-COMPUTE_BASE_URL = "http://compute.test"
-PROBLEM_JSON = "application/problem+json"
-
-
-@pytest.fixture
-def storage_root(tmp_path: Path) -> Path:
-    root = tmp_path / "storage"
-    root.mkdir()
-    return root
-
-
-@pytest.fixture
-def admin_settings(nfhub_database_url: str, storage_root: Path) -> Any:
-    """The plugin's admin settings, with the storage the files service uses."""
-    from nfhub_admin.config import Settings as AdminSettings
-
-    return AdminSettings(
-        DATABASE_URL=nfhub_database_url,
-        ENVIRONMENT="test",
-        DATABASE_POOL_SIZE=2,
-        DATABASE_MAX_OVERFLOW=0,
-        STORAGE_LOCAL_ROOT=storage_root,
-        _env_file=None,
-    )
-
-
-@pytest_asyncio.fixture
-async def files_app(
-    nfhub_database_url: str,
-    storage_root: Path,
-    admin_transport: httpx.ASGITransport,
-    session_factory: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[FastAPI]:
-    settings = FilesSettings(
-        _env_file=None,
-        ENVIRONMENT="test",
-        DATABASE_URL=nfhub_database_url,
-        DATABASE_POOL_SIZE=2,
-        DATABASE_MAX_OVERFLOW=0,
-        ADMIN_URL="http://admin.test",
-        LOCAL_ROOT=storage_root,
-        FILES_URL="http://files.test",
-        ARCHIVE_WORKER_ENABLED=False,
-    )
-    app = create_files_app(settings, http_transport=admin_transport)
-    async with app.router.lifespan_context(app):
-        app.state.sessionmaker = session_factory
-        app.state.events_connect = session_factory
-        yield app
-
-
-@pytest.fixture(autouse=True)
-def fake_nextflow_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """`nextflow` is the stand-in (tests/fakes/nextflow), found on PATH as the real one would be."""
-    monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
-
-
-@pytest.fixture
-def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        ENVIRONMENT="test",
-        DATABASE_URL=nfhub_database_url,
-        DATABASE_POOL_SIZE=2,
-        DATABASE_MAX_OVERFLOW=0,
-        ADMIN_URL="http://admin.test",
-        FILES_URL="http://files.test",
-        COMPUTE_URL=COMPUTE_BASE_URL,
-        WORK_ROOT=tmp_path / "compute",
-        PIPELINE_ROOTS=[FAKES / "pipelines", REPO / "pipelines"],
-    )
-
-
-@pytest_asyncio.fixture
-async def compute_app(
-    compute_settings: Settings,
-    admin_transport: httpx.ASGITransport,
-    files_app: FastAPI,
-    session_factory: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[FastAPI]:
-    transport = RoutingTransport(
-        {"admin.test": admin_transport, "files.test": httpx.ASGITransport(app=files_app)}
-    )
-    app = create_app(compute_settings, http_transport=transport)
-    async with app.router.lifespan_context(app):
-        app.state.sessionmaker = session_factory
-        app.state.events_connect = session_factory
-        yield app
-
-
-@pytest_asyncio.fixture
-async def compute_client(compute_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=compute_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=COMPUTE_BASE_URL) as client:
-        yield client
-
-
-@dataclass(frozen=True)
-class Team:
-    """A project with one user of each role, and the storage folder of the project."""
-
-    project_id: uuid.UUID
-    org_id: uuid.UUID
-    admin: Any
-    editor: Any
-    viewer: Any
-    storage: Path
-
-    def headers(self, role: str) -> dict[str, str]:
-        actor = getattr(self, role)
-        return dict(actor.in_project(self.project_id))
-
-    def put(self, path: str, data: bytes) -> None:
-        """A file in the project's storage, as if uploaded."""
-        target = self.storage / path
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-
-
-@pytest_asyncio.fixture
-async def team(factory: Any, storage_root: Path) -> Team:
-    owner = await factory.user()
-    admin, editor, viewer = await factory.user(), await factory.user(), await factory.user()
-    org_id = await factory.org(owner)
-    project_id = await factory.project(
-        org_id, members={admin: "admin", editor: "editor", viewer: "viewer"}
-    )
-    return Team(
-        project_id, org_id, admin, editor, viewer, storage_root / "projects" / str(project_id)
-    )
-
-
-SAMPLESHEET = b"sample,fastq_1,fastq_2\nS1,raw/S1_R1.fastq.gz,raw/S1_R2.fastq.gz\n"
-
-
-Launch = Callable[..., Awaitable[httpx.Response]]
-Register = Callable[..., Awaitable[dict[str, Any]]]
-
-
-@pytest.fixture
-def register_pipeline(compute_client: httpx.AsyncClient, team: Team) -> Register:
-    """Register the test pipeline (tests/fakes/pipelines/hello), schemas read from its folder."""
-
-    async def register(slug: str = "hello", version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
-        response = await compute_client.post(
-            "/api/v1/pipelines",
-            json={
-                "slug": slug,
-                "name": "Hello (test)",
-                "version": {"version": version, "source": {"path": str(HELLO_PIPELINE)}, **extra},
-            },
-            headers=team.headers("admin"),
-        )
-        assert response.status_code == 201, response.text
-        body: dict[str, Any] = response.json()
-        return body
-
-    return register
-
-
-@pytest_asyncio.fixture
-async def hello(register_pipeline: Register, team: Team) -> dict[str, Any]:
-    team.put("sheets/hello.csv", SAMPLESHEET)
-    return await register_pipeline()
-
-
-@pytest.fixture
-def launch(compute_client: httpx.AsyncClient, team: Team) -> Launch:
-    """POST /runs of the hello pipeline on sheets/hello.csv; keyword arguments change the body."""
-
-    async def post(role: str = "editor", **overrides: Any) -> httpx.Response:
-        body = {"pipeline": "hello", "input": {"path": "sheets/hello.csv"}, **overrides}
-        return await compute_client.post("/api/v1/runs", json=body, headers=team.headers(role))
-
-    return post
-
-
-SetRun = Callable[..., Awaitable[None]]
-
-
-@pytest.fixture
-def set_run(session_factory: async_sessionmaker[AsyncSession]) -> SetRun:
-    """Put a run in a given state directly (as the worker would have), for API tests."""
-    from sqlalchemy import update
-
-    from nfhub_compute.models import Run
-
-    async def apply(run_id: str | uuid.UUID, **values: Any) -> None:
-        async with session_factory() as session, session.begin():
-            await session.execute(
-                update(Run).where(Run.id == uuid.UUID(str(run_id))).values(**values)
-            )
-
-    return apply
+__all__ = [
+    "admin_settings",
+    "compute_app",
+    "compute_client",
+    "compute_settings",
+    "fake_nextflow_on_path",
+    "files_app",
+    "hello",
+    "launch",
+    "register_pipeline",
+    "set_run",
+    "storage_root",
+    "team",
+]

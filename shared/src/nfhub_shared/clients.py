@@ -16,7 +16,16 @@ import structlog
 from cachetools import TTLCache
 
 from nfhub_shared.auth.tokens import ServiceTokens
-from nfhub_shared.errors import AppError, BadRequest, Forbidden, ServiceUnavailable, Unauthorized
+from nfhub_shared.errors import (
+    AppError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+    ValidationFailed,
+)
 
 logger = structlog.get_logger("nfhub.clients")
 
@@ -76,12 +85,75 @@ class AdminClient:
         return location
 
 
-class FilesClient:
-    """Calls the files service as the caller: same token, same project, same permissions."""
+# How another service's refusal is passed on to our caller.
+PASSED_ON: dict[int, type[AppError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    422: ValidationFailed,
+}
 
-    def __init__(self, client: httpx.AsyncClient, files_url: str) -> None:
+
+class CallerClient:
+    """Calls another service as the caller: same token, same project, same permissions."""
+
+    service = "service"
+
+    def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
         self.client = client
-        self.files_url = files_url.rstrip("/")
+        self.base_url = base_url.rstrip("/")
+
+    async def _call(
+        self, method: str, path: str, token: str, project_id: uuid.UUID, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            return await self.client.request(
+                method,
+                self.base_url + path,
+                headers={"Authorization": f"Bearer {token}", "X-Project-ID": str(project_id)},
+                timeout=TIMEOUT_SECONDS,
+                **kwargs,
+            )
+        except httpx.HTTPError as exc:
+            logger.warning("service call failed", service=self.service, path=path,
+                           error=type(exc).__name__)  # fmt: skip
+            raise ServiceUnavailable(
+                f"The {self.service} service is not reachable right now; try again shortly."
+            ) from exc
+
+    def _body(self, response: httpx.Response) -> dict[str, Any]:
+        """The JSON body of a 2xx; the other service's own refusal, passed on, otherwise."""
+        if response.is_success:
+            try:
+                body = response.json()
+            except ValueError as exc:
+                raise ServiceUnavailable(
+                    f"The {self.service} service gave an unreadable answer."
+                ) from exc
+            if isinstance(body, dict):
+                return body
+            raise ServiceUnavailable(f"The {self.service} service gave an unexpected answer.")
+        error = PASSED_ON.get(response.status_code)
+        if error is None:
+            logger.warning("service call refused", service=self.service,
+                           status=response.status_code)  # fmt: skip
+            error = ServiceUnavailable
+        errors = None
+        try:
+            problem = response.json()
+            if isinstance(problem, dict) and isinstance(problem.get("errors"), list):
+                errors = problem["errors"]
+        except ValueError:
+            pass
+        raise error(f"{self.service} service: {_problem_detail(response)}", errors=errors)
+
+
+class FilesClient(CallerClient):
+    """The files service, called as the caller."""
+
+    service = "files"
 
     async def stat(self, token: str, project_id: uuid.UUID, path: str) -> dict[str, Any] | None:
         """The file or folder at ``path``, or None when there is none."""
@@ -165,43 +237,3 @@ class FilesClient:
         )
         body = self._body(response)
         return {str(item["path"]): item for item in body.get("items", [])}
-
-    async def _call(
-        self, method: str, path: str, token: str, project_id: uuid.UUID, **kwargs: Any
-    ) -> httpx.Response:
-        try:
-            return await self.client.request(
-                method,
-                self.files_url + path,
-                headers={"Authorization": f"Bearer {token}", "X-Project-ID": str(project_id)},
-                timeout=TIMEOUT_SECONDS,
-                **kwargs,
-            )
-        except httpx.HTTPError as exc:
-            logger.warning("files call failed", path=path, error=type(exc).__name__)
-            raise ServiceUnavailable(
-                "The files service is not reachable right now; try again shortly."
-            ) from exc
-
-    def _body(self, response: httpx.Response) -> dict[str, Any]:
-        """The JSON body of a 2xx; the files service's own refusal otherwise."""
-        if response.is_success:
-            try:
-                body = response.json()
-            except ValueError as exc:
-                raise ServiceUnavailable("The files service gave an unreadable answer.") from exc
-            if isinstance(body, dict):
-                return body
-            raise ServiceUnavailable("The files service gave an unexpected answer.")
-        detail = f"files service: {_problem_detail(response)}"
-        error: type[AppError]
-        if response.status_code == 400:
-            error = BadRequest
-        elif response.status_code == 401:
-            error = Unauthorized
-        elif response.status_code == 403:
-            error = Forbidden
-        else:
-            logger.warning("files call refused", status=response.status_code)
-            error = ServiceUnavailable
-        raise error(detail)

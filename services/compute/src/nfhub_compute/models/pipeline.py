@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nfhub_compute.models.base import Base
@@ -46,8 +46,10 @@ class PipelineVersion(RecordMixin, Base):
     source_url: Mapped[str | None] = mapped_column(Text)
     revision: Mapped[str | None] = mapped_column(String(200))
     source_path: Mapped[str | None] = mapped_column(Text)
-    params_schema: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
-    input_schema: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # JSON, not JSONB: JSONB reorders keys, and a schema's order is the launch form's and the
+    # samplesheet's column order.
+    params_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    input_schema: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     default_params: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     profiles: Mapped[list[str]] = mapped_column(ARRAY(String(100)), default=list)
     deprecated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

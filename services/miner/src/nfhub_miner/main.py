@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI
+
+from nfhub_miner.api import routers
+from nfhub_miner.compute_client import ComputeClient
+from nfhub_miner.config import Settings
+from nfhub_miner.models import audit_events
+from nfhub_miner.samples.endpoints import IMPORT_PATH
+from nfhub_shared.app import create_app as create_service_app
+from nfhub_shared.audit import AuditWriter
+from nfhub_shared.clients import AdminClient, FilesClient
+from nfhub_shared.logging import configure_logging
+
+DESCRIPTION = """
+A lab's metadata and how it becomes pipeline input: subjects, samples with their files (in the
+project's storage), orders that run a pipeline on samples, moved through
+created → analyzing → review → sign_off → completed, pipeline-ready sampleinfo, and nf-core
+samplesheets built from each pipeline's own schema.
+
+Every call names its project in `X-Project-ID`.
+"""
+
+TAGS = [
+    {"name": "subjects", "description": "Who samples come from"},
+    {"name": "samples", "description": "Samples, their files, bulk import, sampleinfo"},
+    {"name": "orders", "description": "Orders, their samples, status machine, samplesheets"},
+    {"name": "health", "description": "Liveness and readiness"},
+]
+
+
+def create_app(
+    settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
+) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = app.state
+        state.admin_client = AdminClient(
+            state.http_client, str(settings.ADMIN_URL), state.service_tokens
+        )
+        state.files_client = FilesClient(state.http_client, str(settings.FILES_URL))
+        state.compute_client = ComputeClient(state.http_client, str(settings.COMPUTE_URL))
+        yield
+
+    app = create_service_app(
+        settings,
+        title="nfhub miner",
+        description=DESCRIPTION,
+        routers=routers,
+        lifespan=lifespan,
+        http_transport=http_transport,
+        openapi_tags=TAGS,
+        # Imports have their own, larger limit (MINER_IMPORT_MAX_BYTES).
+        body_limit_exempt_prefixes=(IMPORT_PATH,),
+    )
+    app.state.audit_writer = AuditWriter(audit_events)
+    return app
+
+
+def run() -> None:
+    import uvicorn
+
+    uvicorn.run(create_app(), host="127.0.0.1", port=8004, log_config=None)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field
+
+from nfhub_miner.fields import DisplayId, Properties, Tags
+from nfhub_miner.orders.states import OrderStatus
+from nfhub_shared.schemas import ReadSchema, Schema
+
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"
+VERSION_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,98}[A-Za-z0-9])?$"
+ROLE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+Priority = Literal["low", "medium", "high"]
+OrderRole = Annotated[
+    str,
+    Field(pattern=ROLE_PATTERN, examples=["proband", "mother", "father", "tumour", "normal"]),
+]
+SamplesheetFormat = Literal["csv", "tsv", "json"]
+
+
+class OrderSampleAdd(Schema):
+    sample_id: uuid.UUID
+    role: OrderRole = "sample"
+
+
+class OrderSamplesAdd(Schema):
+    samples: list[OrderSampleAdd] = Field(min_length=1, max_length=5000)
+
+
+class OrderFields(Schema):
+    display_id: DisplayId
+    pipeline: str = Field(pattern=SLUG_PATTERN, description="Pipeline slug (compute)")
+    version: str | None = Field(
+        default=None, pattern=VERSION_PATTERN, description="Default: the pipeline's latest"
+    )
+    params: dict[str, Any] = Field(default_factory=dict, description="Pipeline parameters")
+    mode: str = Field(default="standard", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
+    priority: Priority = "medium"
+    notes: str | None = Field(default=None, max_length=10_000)
+    tags: Tags = Field(default_factory=list)
+    properties: Properties = Field(default_factory=dict)
+
+
+class OrderCreate(OrderFields):
+    samples: list[OrderSampleAdd] = Field(default_factory=list, max_length=5000)
+
+
+class OrderUpdate(OrderFields):
+    """The whole order (PUT): fields left out take their defaults."""
+
+
+class OrderTransitionRequest(Schema):
+    to: OrderStatus
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class PipelineRef(ReadSchema):
+    slug: str
+    version: str
+
+
+class RunRef(ReadSchema):
+    id: uuid.UUID
+    state: str | None = Field(default=None, description="From compute, on single reads")
+    state_reason: str | None = None
+
+
+class OrderRead(ReadSchema):
+    id: uuid.UUID
+    display_id: str
+    pipeline: PipelineRef
+    params: dict[str, Any]
+    mode: str
+    priority: Priority
+    notes: str | None = None
+    tags: list[str]
+    properties: dict[str, Any]
+    status: OrderStatus
+    allowed_transitions: list[OrderStatus]
+    sample_count: int
+    samplesheet_path: str | None = None
+    run: RunRef | None = None
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    status_changed_at: datetime
+
+
+class OrderSampleRead(ReadSchema):
+    sample_id: uuid.UUID
+    display_id: str
+    role: str
+    position: int
+    added_at: datetime
+
+
+class TransitionRead(ReadSchema):
+    id: uuid.UUID
+    from_status: OrderStatus
+    to_status: OrderStatus
+    actor_id: str
+    note: str | None = None
+    run_id: uuid.UUID | None = None
+    occurred_at: datetime

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from nfhub_miner.deps import SampleReader, SampleWriter
+from nfhub_miner.fields import TAG_PATTERN
+from nfhub_miner.samples.importer import SampleImporter
+from nfhub_miner.samples.schemas import (
+    ImportFormat,
+    ImportResult,
+    SampleCreate,
+    SampleInfo,
+    SampleRead,
+    SampleType,
+    SampleUpdate,
+)
+from nfhub_shared.errors import PayloadTooLarge, UnsupportedMediaType
+from nfhub_shared.pagination import Page, PageParamsDep, paginate
+
+router = APIRouter(prefix="/samples", tags=["samples"])
+IMPORT_PATH = "/api/v1/samples/import"
+IMPORT_TYPES = {
+    "text/csv": "csv",
+    "text/tab-separated-values": "csv",
+    "text/plain": "csv",
+    "application/x-ndjson": "jsonl",
+    "application/jsonl": "jsonl",
+    "application/json-lines": "jsonl",
+    "application/jsonlines": "jsonl",
+}
+
+
+@router.get("", response_model=Page[SampleRead])
+async def list_samples(
+    request: Request,
+    response: Response,
+    page: PageParamsDep,
+    samples: SampleReader,
+    q: Annotated[
+        str | None,
+        Query(min_length=1, max_length=100, description="Text in ids, tags or properties"),
+    ] = None,
+    sample_type: SampleType | None = None,
+    subject_id: uuid.UUID | None = None,
+    tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+) -> dict[str, Any]:
+    """This project's samples, newest first; search and filters combine."""
+    items, count = await samples.list_samples(
+        query=q,
+        sample_type=sample_type,
+        subject_id=subject_id,
+        tag=tag,
+        created_after=created_after,
+        created_before=created_before,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return paginate(request, response, page, items, count)
+
+
+@router.post("", response_model=SampleRead, status_code=status.HTTP_201_CREATED)
+async def create_sample(
+    sample_create: SampleCreate, request: Request, response: Response, samples: SampleWriter
+) -> dict[str, Any]:
+    """Add a sample; files in the project's storage must exist (checked with the files
+    service), URIs outside it are taken as given."""
+    created = await samples.create(sample_create)
+    response.headers["Location"] = str(request.url_for("get_sample", sample_id=created["id"]))
+    return created
+
+
+@router.post(
+    "/import",
+    response_model=ImportResult,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {"schema": {"type": "string"}},
+                "application/x-ndjson": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+async def import_samples(
+    request: Request,
+    samples: SampleWriter,
+    file_format: Annotated[
+        ImportFormat | None,
+        Query(alias="format", description="Default: from the Content-Type"),
+    ] = None,
+) -> dict[str, Any]:
+    """Import subjects and samples from a samplesheet CSV (nf-core columns: sample, patient,
+    sex, status, lane, fastq_1, fastq_2…; comma, semicolon or tab separated) or JSON lines.
+    All or nothing: a 422 lists every row and column at fault, and nothing is written."""
+    settings = request.app.state.settings
+    chosen = file_format or IMPORT_TYPES.get(
+        request.headers.get("content-type", "").split(";")[0].strip().lower()
+    )
+    if chosen is None:
+        raise UnsupportedMediaType(
+            "Send the sheet as text/csv or application/x-ndjson (or name it with ?format=)."
+        )
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > settings.IMPORT_MAX_BYTES:
+            raise PayloadTooLarge(
+                f"Imports are at most {settings.IMPORT_MAX_BYTES} bytes; split the sheet."
+            )
+    importer = SampleImporter(samples, max_rows=settings.IMPORT_MAX_ROWS)
+    return await importer.run(bytes(body), chosen)
+
+
+@router.get("/{sample_id}", response_model=SampleRead)
+async def get_sample(sample_id: uuid.UUID, samples: SampleReader) -> dict[str, Any]:
+    """A sample and its files."""
+    return await samples.get_view(sample_id)
+
+
+@router.patch("/{sample_id}", response_model=SampleRead)
+async def update_sample(
+    sample_id: uuid.UUID, sample_update: SampleUpdate, samples: SampleWriter
+) -> dict[str, Any]:
+    """Change some of a sample's fields (files replace the sample's files)."""
+    return await samples.update(sample_id, sample_update)
+
+
+@router.delete("/{sample_id}", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_sample(sample_id: uuid.UUID, samples: SampleWriter) -> Response:
+    """Delete a sample; 409 while it is in an order."""
+    await samples.delete(sample_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{sample_id}/sampleinfo", response_model=SampleInfo)
+async def get_sampleinfo(sample_id: uuid.UUID, samples: SampleReader) -> dict[str, Any]:
+    """Pipeline-ready JSON: the sample, its subject, its files resolved to storage URIs."""
+    return await samples.sampleinfo(sample_id)

@@ -1,0 +1,21 @@
+from nfhub_shared.errors import Conflict, NotFound, ValidationFailed
+
+
+class SampleNotFound(NotFound):
+    title = "No such sample"
+
+
+class SampleExists(Conflict):
+    title = "Sample exists"
+
+
+class SampleInUse(Conflict):
+    title = "Sample is in an order"
+
+
+class SampleFilesMissing(ValidationFailed):
+    title = "Sample files not found"
+
+
+class ImportFailed(ValidationFailed):
+    title = "Import refused"

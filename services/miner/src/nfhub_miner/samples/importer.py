@@ -1,0 +1,431 @@
+"""Bulk import: a samplesheet CSV (or JSON lines) into subjects and samples, all or nothing.
+
+Rows are grouped by their ``sample`` column: one sample, one file set per row. Any problem
+anywhere is a 422 listing each row and column at fault, and nothing is written.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from nfhub_miner.models import Sample, Subject
+from nfhub_miner.samples.errors import ImportFailed
+from nfhub_miner.samples.repository import SampleRepository
+from nfhub_miner.samples.schemas import FileSet, SampleCreate, is_external
+from nfhub_miner.samples.service import SampleService, project_paths, sample_search_text
+from nfhub_miner.samplesheets.columns import (
+    FILE_ROLES,
+    FILE_SET_COLUMNS,
+    SAMPLE_COLUMNS,
+    SAMPLE_FIELDS,
+    SEX_FROM_SHEET,
+    STATUS_FROM_SHEET,
+    SUBJECT_COLUMNS,
+    SUBJECT_FIELDS,
+    TAG_SEPARATORS,
+)
+from nfhub_miner.subjects.schemas import SubjectCreate
+from nfhub_miner.subjects.service import subject_search_text
+
+MAX_ERRORS = 200
+Row = dict[str, Any]
+
+
+@dataclass
+class Problems:
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(
+        self, row: int, message: str, *, sample: str | None = None, column: str | None = None
+    ) -> None:
+        if len(self.items) < MAX_ERRORS:
+            self.items.append({"row": row, "sample": sample, "column": column, "message": message})
+
+    def raise_if_any(self, rows: int) -> None:
+        if self.items:
+            shown = "; ".join(
+                f"row {p['row']}"
+                + (f" ({p['column']})" if p["column"] else "")
+                + f": {p['message']}"
+                for p in self.items[:3]
+            )
+            raise ImportFailed(
+                f"{len(self.items)} problem(s) in {rows} row(s), nothing was imported: {shown}.",
+                errors=self.items,
+            )
+
+
+def parse_csv(text: str, problems: Problems) -> list[tuple[int, Row]]:
+    """Rows of a CSV, TSV or semicolon-separated sheet (the header says which), 1-based."""
+    header_line = text.split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=header_line.count)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        header = [name.strip() for name in next(reader)]
+    except StopIteration:
+        problems.add(0, "the sheet is empty; it needs a header row and at least one row")
+        return []
+    except csv.Error as exc:
+        problems.add(0, f"the header cannot be read: {exc}")
+        return []
+    if len(set(header)) != len(header) or "" in header:
+        problems.add(0, "the header has an empty or repeated column name")
+        return []
+    rows: list[tuple[int, Row]] = []
+    number = 0
+    try:
+        for values in reader:
+            number += 1
+            if not any(value.strip() for value in values):
+                continue
+            if len(values) != len(header):
+                problems.add(number, f"{len(values)} values for {len(header)} columns")
+                continue
+            rows.append((number, {k: v.strip() for k, v in zip(header, values, strict=True)}))
+    except csv.Error as exc:
+        problems.add(number + 1, f"the sheet cannot be read: {exc}")
+    return rows
+
+
+def parse_jsonl(text: str, problems: Problems) -> list[tuple[int, Row]]:
+    rows: list[tuple[int, Row]] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            problems.add(number, f"not JSON: {exc}")
+            continue
+        if not isinstance(value, dict) or any(isinstance(v, dict | list) for v in value.values()):
+            problems.add(number, "each line must be one flat JSON object (column: value)")
+            continue
+        rows.append((number, {str(k): "" if v is None else v for k, v in value.items()}))
+    return rows
+
+
+def decode(body: bytes, problems: Problems) -> str:
+    try:
+        return body.decode("utf-8-sig")  # a BOM from Excel is dropped
+    except UnicodeDecodeError as exc:
+        problems.add(0, f"the sheet is not UTF-8 (byte {exc.start}); save it as UTF-8")
+        return ""
+
+
+@dataclass
+class SampleDraft:
+    display_id: str
+    rows: list[int]
+    subject: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+    subject_fields: dict[str, Any] = field(default_factory=dict)
+    # Row by row: (row number, its file set, its other columns).
+    units: list[tuple[int, dict[str, Any], Row]] = field(default_factory=list)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def group(rows: list[tuple[int, Row]], problems: Problems) -> list[SampleDraft]:
+    drafts: dict[str, SampleDraft] = {}
+    for number, row in rows:
+        name = next((_text(row[c]) for c in SAMPLE_COLUMNS if _text(row.get(c))), "")
+        if not name:
+            problems.add(number, "no sample name", column="sample")
+            continue
+        draft = drafts.setdefault(name, SampleDraft(name, []))
+        draft.rows.append(number)
+        subject = next((_text(row[c]) for c in SUBJECT_COLUMNS if _text(row.get(c))), None)
+        _same(draft, "subject", subject, number, problems, "patient")
+        file_set: dict[str, Any] = {"paths": {}}
+        extra: Row = {}
+        for column, raw in row.items():
+            value = _text(raw)
+            if column in SAMPLE_COLUMNS or column in SUBJECT_COLUMNS or value == "":
+                continue
+            if column in FILE_ROLES:
+                file_set["paths"][column] = value
+            elif column in FILE_SET_COLUMNS:
+                file_set[column] = value
+            elif column in SAMPLE_FIELDS:
+                _field(draft.fields, column, value, draft, number, problems)
+            elif column in SUBJECT_FIELDS:
+                _field(draft.subject_fields, column, value, draft, number, problems)
+            else:
+                extra[column] = raw if isinstance(raw, int | float | bool) else value
+        if not file_set["paths"] and len(file_set) > 1:
+            problems.add(number, "lane or replicate without any file", sample=name)
+        draft.units.append((number, file_set, extra))
+    return list(drafts.values())
+
+
+def _same(
+    draft: SampleDraft, name: str, value: Any, row: int, problems: Problems, column: str
+) -> None:
+    current = getattr(draft, name)
+    if current is None:
+        setattr(draft, name, value)
+    elif value is not None and value != current:
+        problems.add(
+            row,
+            f"{value!r} differs from {current!r} on an earlier row of this sample",
+            sample=draft.display_id,
+            column=column,
+        )
+
+
+def _field(
+    target: dict[str, Any],
+    column: str,
+    value: str,
+    draft: SampleDraft,
+    row: int,
+    problems: Problems,
+) -> None:
+    if column in target and target[column] != value:
+        problems.add(
+            row,
+            f"{value!r} differs from {target[column]!r} on an earlier row of this sample",
+            sample=draft.display_id,
+            column=column,
+        )
+    target[column] = value
+
+
+def _split_extra(draft: SampleDraft) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Columns with one value on every row of the sample are its properties; the others are
+    attributes of each row's file set (their file sets, with the attributes in)."""
+    extras = [extra for _, _, extra in draft.units]
+    columns = {column for extra in extras for column in extra}
+    constant = {
+        column for column in columns if len({json.dumps(e.get(column)) for e in extras}) == 1
+    }
+    properties = {column: extras[0][column] for column in sorted(constant)}
+    file_sets = []
+    for _, file_set, extra in draft.units:
+        attributes = {column: value for column, value in extra.items() if column not in constant}
+        if file_set["paths"]:
+            file_sets.append({**file_set, "attributes": attributes})
+    return properties, file_sets
+
+
+def _pydantic_problems(exc: ValidationError, draft: SampleDraft, problems: Problems) -> None:
+    for error in exc.errors():
+        location = [str(part) for part in error["loc"]]
+        column = location[0] if location else None
+        row = draft.rows[0]
+        if column == "files" and len(location) > 1 and location[1].isdigit():
+            rows = [number for number, file_set, _ in draft.units if file_set["paths"]]
+            row = rows[min(int(location[1]), len(rows) - 1)]
+            column = location[3] if len(location) > 3 else "files"
+        problems.add(row, str(error["msg"]), sample=draft.display_id, column=column)
+
+
+def build(
+    drafts: list[SampleDraft], problems: Problems
+) -> list[tuple[SampleDraft, SampleCreate, SubjectCreate | None]]:
+    built = []
+    for draft in drafts:
+        properties, file_sets = _split_extra(draft)
+        fields = dict(draft.fields)
+        status = fields.pop("status", None)
+        if status is not None:
+            if status not in STATUS_FROM_SHEET:
+                problems.add(
+                    draft.rows[0],
+                    f"status {status!r} is neither 0 (normal) nor 1 (tumour)",
+                    sample=draft.display_id,
+                    column="status",
+                )
+            elif "sample_type" not in fields:
+                fields["sample_type"] = STATUS_FROM_SHEET[status]
+        if "tags" in fields:
+            for separator in TAG_SEPARATORS:
+                fields["tags"] = fields["tags"].replace(separator, " ")
+            fields["tags"] = fields["tags"].split()
+        try:
+            sample = SampleCreate.model_validate(
+                {
+                    "display_id": draft.display_id,
+                    **fields,
+                    "properties": properties,
+                    "files": file_sets,
+                }
+            )
+        except ValidationError as exc:
+            _pydantic_problems(exc, draft, problems)
+            continue
+        subject = None
+        if draft.subject is not None:
+            subject_values = dict(draft.subject_fields)
+            sex = subject_values.pop("sex", None)
+            external = subject_values.pop("subject_external_id", None)
+            try:
+                subject = SubjectCreate.model_validate(
+                    {
+                        "display_id": draft.subject,
+                        **subject_values,
+                        **({"sex": SEX_FROM_SHEET.get(sex, sex)} if sex else {}),
+                        **({"external_id": external} if external else {}),
+                    }
+                )
+            except ValidationError as exc:
+                for error in exc.errors():
+                    column = str(error["loc"][0]) if error["loc"] else None
+                    problems.add(
+                        draft.rows[0],
+                        f"subject: {error['msg']}",
+                        sample=draft.display_id,
+                        column=column,
+                    )
+                continue
+        elif draft.subject_fields:
+            problems.add(
+                draft.rows[0],
+                "subject fields given without a patient/subject column",
+                sample=draft.display_id,
+                column=next(iter(draft.subject_fields)),
+            )
+        built.append((draft, sample, subject))
+    return built
+
+
+class SampleImporter:
+    def __init__(self, samples: SampleService, *, max_rows: int) -> None:
+        self.service = samples
+        self.max_rows = max_rows
+
+    async def run(self, body: bytes, file_format: str) -> dict[str, Any]:
+        problems = Problems()
+        text = decode(body, problems)
+        rows = (
+            (parse_jsonl if file_format == "jsonl" else parse_csv)(text, problems) if text else []
+        )
+        if len(rows) > self.max_rows:
+            problems.add(self.max_rows + 1, f"at most {self.max_rows} rows per import")
+        problems.raise_if_any(len(rows))
+        if not rows:
+            problems.add(0, "no rows to import")
+            problems.raise_if_any(0)
+        built = build(group(rows, problems), problems)
+        access = self.service.access
+        session = self.service.session
+        existing = await SampleRepository(session).existing_display_ids(
+            access.project_id, [sample.display_id for _, sample, _ in built]
+        )
+        for draft, sample, _ in built:
+            if sample.display_id in existing:
+                problems.add(
+                    draft.rows[0],
+                    "the project already has this sample",
+                    sample=sample.display_id,
+                    column="sample",
+                )
+        subjects = await self.service.subjects.by_display_ids(
+            access.project_id, list({s.display_id for _, _, s in built if s is not None})
+        )
+        new_subjects: dict[str, Subject] = {}
+        for draft, _, subject in built:
+            if subject is None:
+                continue
+            known = subjects.get(subject.display_id)
+            if known is not None and subject.sex != "unknown" and known.sex != subject.sex:
+                problems.add(
+                    draft.rows[0],
+                    f"subject {known.display_id} is {known.sex}, not {subject.sex}",
+                    sample=draft.display_id,
+                    column="sex",
+                )
+            if known is None and subject.display_id not in new_subjects:
+                new_subjects[subject.display_id] = Subject(
+                    project_id=access.project_id,
+                    display_id=subject.display_id,
+                    sex=subject.sex,
+                    date_of_birth=subject.date_of_birth,
+                    external_id=subject.external_id,
+                    diagnosis=subject.diagnosis,
+                    tags=[],
+                    properties={},
+                    created_by=access.principal.subject,
+                )
+        await self._check_files(built, problems)
+        problems.raise_if_any(len(rows))
+
+        for subject_row in new_subjects.values():
+            subject_row.search_text = subject_search_text(subject_row)
+            await self.service.subjects.add_counted(subject_row)
+        subjects.update(new_subjects)
+        samples = []
+        for _, sample_create, subject in built:
+            owner = subjects[subject.display_id] if subject is not None else None
+            row = Sample(
+                project_id=access.project_id,
+                subject_id=owner.id if owner else None,
+                display_id=sample_create.display_id,
+                sample_type=sample_create.sample_type,
+                tissue=sample_create.tissue,
+                collection_date=sample_create.collection_date,
+                barcode=sample_create.barcode,
+                external_id=sample_create.external_id,
+                tags=list(dict.fromkeys(sample_create.tags)),
+                properties=sample_create.properties,
+                files=[f.model_dump(exclude_none=True) for f in sample_create.files],
+                created_by=access.principal.subject,
+            )
+            row.search_text = sample_search_text(row, owner.display_id if owner else None)
+            samples.append(row)
+        await SampleRepository(session).add_counted(samples)
+        await self.service.audit.record_in_project(
+            session,
+            access,
+            "sample.import",
+            "sample",
+            None,
+            {"rows": len(rows), "samples": len(samples), "subjects": len(new_subjects)},
+        )
+        return {
+            "rows": len(rows),
+            "samples_created": len(samples),
+            "subjects_created": len(new_subjects),
+            "samples": [{"id": s.id, "display_id": s.display_id} for s in samples],
+        }
+
+    async def _check_files(
+        self,
+        built: Iterable[tuple[SampleDraft, SampleCreate, SubjectCreate | None]],
+        problems: Problems,
+    ) -> None:
+        built = list(built)
+        paths = project_paths([f for _, sample, _ in built for f in sample.files])
+        if not paths:
+            return
+        found, missing = await self.service.files.stat_many(
+            self.service.caller_token, self.service.access.project_id, paths
+        )
+        bad = set(missing) | {e["path"] for e in found if e.get("kind") == "folder"}
+        if not bad:
+            return
+        for draft, sample, _ in built:
+            rows = [number for number, file_set, _ in draft.units if file_set["paths"]]
+            for index, file_set in enumerate(sample.files):
+                row = rows[min(index, len(rows) - 1)]
+                for role, path in _file_paths(file_set):
+                    if path in bad:
+                        problems.add(
+                            row,
+                            f"{path} is not a file in this project's storage; upload it first",
+                            sample=draft.display_id,
+                            column=role,
+                        )
+
+
+def _file_paths(file_set: FileSet) -> list[tuple[str, str]]:
+    return [(role, path) for role, path in file_set.paths.items() if not is_external(path)]

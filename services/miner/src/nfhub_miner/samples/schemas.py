@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
+from nfhub_shared.schemas import ReadSchema, Schema
+
+SampleType = Literal["germline", "somatic", "ffpe", "liquid_biopsy", "unknown"]
+ROLE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
+# Schemes of files outside the project's storage that a pipeline can still read.
+EXTERNAL_SCHEMES = ("https://", "http://", "s3://", "gs://", "az://", "ftp://")
+MAX_FILE_SETS = 200
+MAX_PATH_CHARS = 4096
+
+Role = Annotated[str, Field(pattern=ROLE_PATTERN, examples=["fastq_1"])]
+Scalar = str | int | float | bool
+
+
+def is_external(path: str) -> bool:
+    return path.startswith(EXTERNAL_SCHEMES)
+
+
+def _check_path(path: str) -> str:
+    if is_external(path):
+        return path
+    if path.startswith("/") or "://" in path:
+        raise ValueError(
+            f"{path[:100]!r}: give a path inside the project (as the files service names it) "
+            f"or a URI ({', '.join(scheme[:-3] for scheme in EXTERNAL_SCHEMES)})"
+        )
+    if any(part in ("", ".", "..") for part in path.split("/")) or "\x00" in path:
+        raise ValueError(f"{path[:100]!r} is not a clean relative path")
+    return path
+
+
+class FileSet(Schema):
+    """One row of a samplesheet: a lane's (or a replicate's) files, by role."""
+
+    lane: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,50}$")
+    replicate: int | None = Field(default=None, ge=1, le=10_000)
+    paths: dict[Role, Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS)]] = Field(
+        min_length=1,
+        max_length=20,
+        description="Role → a path in the project's storage, or a URI outside it",
+        examples=[{"fastq_1": "raw/S1_R1.fastq.gz", "fastq_2": "raw/S1_R2.fastq.gz"}],
+    )
+    attributes: dict[Role, Scalar] = Field(
+        default_factory=dict,
+        max_length=20,
+        description="Samplesheet columns that differ from row to row (control_replicate…)",
+    )
+
+    @field_validator("paths")
+    @classmethod
+    def _clean_paths(cls, paths: dict[str, str]) -> dict[str, str]:
+        return {role: _check_path(path) for role, path in paths.items()}
+
+
+class SampleCreate(Schema):
+    display_id: DisplayId
+    subject_id: uuid.UUID | None = None
+    sample_type: SampleType = "unknown"
+    tissue: str | None = Field(default=None, max_length=200)
+    collection_date: PastDate = None
+    barcode: str | None = Field(default=None, max_length=100)
+    external_id: str | None = Field(default=None, max_length=200)
+    tags: Tags = Field(default_factory=list)
+    properties: Properties = Field(default_factory=dict)
+    files: list[FileSet] = Field(default_factory=list, max_length=MAX_FILE_SETS)
+
+
+class SampleUpdate(Schema):
+    display_id: DisplayId | None = None
+    subject_id: uuid.UUID | None = None
+    sample_type: SampleType | None = None
+    tissue: str | None = Field(default=None, max_length=200)
+    collection_date: PastDate = None
+    barcode: str | None = Field(default=None, max_length=100)
+    external_id: str | None = Field(default=None, max_length=200)
+    tags: Tags | None = None
+    properties: Properties | None = None
+    files: list[FileSet] | None = Field(default=None, max_length=MAX_FILE_SETS)
+
+
+class SubjectBrief(ReadSchema):
+    id: uuid.UUID
+    display_id: str
+
+
+class SampleRead(ReadSchema):
+    id: uuid.UUID
+    display_id: str
+    subject: SubjectBrief | None = None
+    sample_type: SampleType
+    tissue: str | None = None
+    collection_date: date | None = None
+    barcode: str | None = None
+    external_id: str | None = None
+    tags: list[str]
+    properties: dict[str, Any]
+    files: list[FileSet]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ResolvedPath(ReadSchema):
+    path: str = Field(description="As given: in the project's storage, or a URI")
+    uri: str = Field(description="What a pipeline is given: the storage's own URI or path")
+
+
+class ResolvedFileSet(ReadSchema):
+    lane: str | None = None
+    replicate: int | None = None
+    files: dict[str, ResolvedPath]
+    attributes: dict[str, Scalar]
+
+
+class SubjectInfo(ReadSchema):
+    id: uuid.UUID
+    display_id: str
+    sex: str
+    date_of_birth: date | None = None
+    external_id: str | None = None
+    diagnosis: str | None = None
+    properties: dict[str, Any]
+
+
+class SampleInfo(ReadSchema):
+    """Pipeline-ready: the sample, its subject, its files resolved to storage URIs."""
+
+    sample: SampleRead
+    subject: SubjectInfo | None = None
+    files: list[ResolvedFileSet]
+
+
+class ImportRowError(ReadSchema):
+    row: int = Field(description="1-based data row (the header is row 0)")
+    sample: str | None = None
+    column: str | None = None
+    message: str
+
+
+class ImportResult(ReadSchema):
+    subjects_created: int
+    samples_created: int
+    rows: int
+    samples: list[SubjectBrief] = Field(description="The samples made, in the input's order")
+
+
+ImportFormat = Literal["csv", "jsonl"]

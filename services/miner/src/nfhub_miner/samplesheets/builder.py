@@ -1,0 +1,274 @@
+"""nf-core samplesheets from an order, built from the pipeline version's schema_input.json.
+
+Columns come in the schema's order. Each sample gives one row per file set (lane, replicate),
+or one row when it has none. A value comes from, in turn: the file set (paths, lane,
+replicate, attributes), the sample and its subject through the standard nf-core columns
+(sample, patient, sex, status…), the sample's properties, the subject's, then the pipeline
+family's default. Values are converted to the schema's types and every row is validated as
+nf-schema would (JSON Schema 2020-12 or draft-07, plus ``uniqueEntries``) before anything is
+returned; a problem names the sample and the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections.abc import AsyncIterator, Iterator, Mapping
+from typing import IO, Any
+
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import SchemaError
+from jsonschema.protocols import Validator
+
+from nfhub_miner.models import Sample, Subject
+from nfhub_miner.samples.service import pipeline_uri
+from nfhub_miner.samplesheets.columns import (
+    FAMILY_DEFAULTS,
+    SEX_TO_SHEET,
+    SOMATIC_TYPES,
+    TUMOUR_ROLES,
+    family_of,
+)
+from nfhub_shared.errors import ValidationFailed
+
+MAX_PROBLEMS = 200
+SPOOL_BYTES = 1024 * 1024  # kept in memory up to this, on disk beyond
+CHUNK_BYTES = 64 * 1024
+
+
+class SamplesheetInvalid(ValidationFailed):
+    title = "The samplesheet does not match the pipeline's schema"
+
+
+class SamplesheetSchemaError(ValidationFailed):
+    title = "The pipeline's samplesheet schema is not usable"
+
+
+def _json_type(declared: Mapping[str, Any]) -> set[str]:
+    kind = declared.get("type")
+    if isinstance(kind, list):
+        return {str(k) for k in kind}
+    if isinstance(kind, str):
+        return {kind}
+    found: set[str] = set()
+    for branch in declared.get("anyOf", []) + declared.get("oneOf", []):
+        if isinstance(branch, Mapping):
+            found |= _json_type(branch)
+    return found
+
+
+def convert(value: Any, declared: Mapping[str, Any]) -> Any:
+    """A cell value as nf-schema reads it: typed by the column's schema when it can be."""
+    if not isinstance(value, str):
+        return value
+    kinds = _json_type(declared)
+    if "integer" in kinds and value.lstrip("-").isdigit():
+        return int(value)
+    if "number" in kinds:
+        try:
+            return float(value) if "." in value or "e" in value.lower() else int(value)
+        except ValueError:
+            pass
+    if "boolean" in kinds and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+class SamplesheetBuilder:
+    def __init__(self, schema: Mapping[str, Any], pipeline_slug: str, storage_uri: str) -> None:
+        items = schema.get("items") if isinstance(schema, Mapping) else None
+        properties = items.get("properties") if isinstance(items, Mapping) else None
+        if not isinstance(items, Mapping) or not isinstance(properties, Mapping) or not properties:
+            raise SamplesheetSchemaError(
+                "The pipeline's schema_input.json has no items.properties: it describes no "
+                "samplesheet columns."
+            )
+        self.columns = [str(name) for name in properties if str(name)]
+        self.declared: dict[str, Mapping[str, Any]] = {
+            name: properties[name] if isinstance(properties[name], Mapping) else {}
+            for name in self.columns
+        }
+        cls = validators.validator_for(schema, default=Draft202012Validator)
+        try:
+            cls.check_schema(dict(items))
+        except SchemaError as exc:
+            raise SamplesheetSchemaError(
+                f"The pipeline's schema_input.json is not valid: {exc.message}"
+            ) from exc
+        self.validator: Validator = cls(dict(items))
+        unique = schema.get("uniqueEntries") or items.get("uniqueEntries") or []
+        self.unique = [str(column) for column in unique if isinstance(column, str)]
+        self.defaults = FAMILY_DEFAULTS.get(family_of(pipeline_slug) or "", {})
+        self.storage_uri = storage_uri
+        self._seen: dict[tuple[Any, ...], str] = {}
+        self.problems: list[dict[str, Any]] = []
+        self.rows_written = 0
+
+    # -- values ---------------------------------------------------------------------------------
+
+    def _standard(self, column: str, role: str, sample: Sample, subject: Subject | None) -> Any:
+        if column == "sample":
+            return sample.display_id
+        if column in ("patient", "subject"):
+            return subject.display_id if subject is not None else None
+        if column == "sex":
+            return SEX_TO_SHEET.get(subject.sex, "NA") if subject is not None else None
+        if column == "status":
+            if role in TUMOUR_ROLES:
+                return 1
+            if role != "sample":
+                return 0
+            return 1 if sample.sample_type in SOMATIC_TYPES else 0
+        if column == "barcode":
+            return sample.barcode
+        return None
+
+    def row(
+        self, role: str, sample: Sample, subject: Subject | None, file_set: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        paths = file_set.get("paths", {})
+        attributes = file_set.get("attributes", {})
+        for column in self.columns:
+            value: Any = None
+            if column in paths:
+                value = pipeline_uri(self.storage_uri, paths[column])
+            elif column in ("lane", "replicate") and file_set.get(column) is not None:
+                value = file_set[column]
+            elif column in attributes:
+                value = attributes[column]
+            else:
+                value = self._standard(column, role, sample, subject)
+                if value is None and column in sample.properties:
+                    value = sample.properties[column]
+                if value is None and subject is not None and column in subject.properties:
+                    value = subject.properties[column]
+                if value is None:
+                    value = self.defaults.get(column)
+            if value is not None and value != "":
+                values[column] = convert(
+                    cell(value) if isinstance(value, str) else value, self.declared[column]
+                )
+        return values
+
+    def rows_of(
+        self, role: str, sample: Sample, subject: Subject | None
+    ) -> Iterator[dict[str, Any]]:
+        for file_set in sample.files or [{}]:
+            yield self.row(role, sample, subject, file_set)
+
+    # -- checks ---------------------------------------------------------------------------------
+
+    def check(self, values: Mapping[str, Any], sample: str) -> None:
+        if len(self.problems) >= MAX_PROBLEMS:
+            return
+        for error in self.validator.iter_errors(dict(values)):
+            column: str | None = ".".join(str(p) for p in error.absolute_path) or None
+            message = error.message
+            if error.validator == "required" and isinstance(error.instance, Mapping):
+                required = error.validator_value if isinstance(error.validator_value, list) else []
+                missing = [c for c in required if c not in error.instance]
+                column = missing[0] if missing else None
+                message = f"{column!r} is required and has no value"
+            elif isinstance(error.schema, Mapping) and isinstance(
+                error.schema.get("errorMessage"), str
+            ):
+                message = str(error.schema["errorMessage"])
+            elif error.validator == "dependentRequired" and isinstance(
+                error.validator_value, Mapping
+            ):
+                column = next((str(c) for c in error.validator_value if c in values), column)
+            self._problem(sample, column, message)
+        if self.unique:
+            key = tuple(values.get(column) for column in self.unique)
+            earlier = self._seen.get(key)
+            if earlier is not None:
+                shown = ", ".join(f"{c}={v}" for c, v in zip(self.unique, key, strict=True))
+                self._problem(
+                    sample,
+                    self.unique[-1],
+                    f"the combination {shown} is already used by sample {earlier}; "
+                    f"{'/'.join(self.unique)} must be unique",
+                )
+            else:
+                self._seen[key] = sample
+
+    def _problem(self, sample: str, column: str | None, message: str) -> None:
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(
+                {
+                    "location": "samplesheet",
+                    "field": column,
+                    "sample": sample,
+                    "column": column,
+                    "message": message,
+                    "type": "samplesheet",
+                }
+            )
+
+    def raise_if_invalid(self) -> None:
+        if self.problems:
+            shown = "; ".join(
+                f"{p['sample']}/{p['column'] or '-'}: {p['message']}" for p in self.problems[:3]
+            )
+            raise SamplesheetInvalid(
+                f"{len(self.problems)} problem(s) for the pipeline's samplesheet: {shown}. Fix "
+                f"the samples (or their files) and ask again.",
+                errors=self.problems,
+            )
+
+    # -- output ---------------------------------------------------------------------------------
+
+    async def write(
+        self,
+        batches: AsyncIterator[list[tuple[str, Sample, Subject | None]]],
+        file_format: str,
+    ) -> IO[bytes]:
+        """Build, check and write the whole sheet to a spooled file (memory up to 1 MiB, disk
+        beyond); raises SamplesheetInvalid listing the problems, before anything is sent."""
+        spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+        writer = None
+        if file_format == "json":
+            text.write("[")
+        else:
+            writer = csv.writer(
+                text, delimiter="\t" if file_format == "tsv" else ",", lineterminator="\n"
+            )
+            writer.writerow(self.columns)
+        first = True
+        async for batch in batches:
+            for role, sample, subject in batch:
+                for values in self.rows_of(role, sample, subject):
+                    self.check(values, sample.display_id)
+                    if writer is not None:
+                        writer.writerow([cell(values.get(column)) for column in self.columns])
+                    else:
+                        text.write(("\n  " if first else ",\n  ") + json.dumps(values))
+                        first = False
+                    self.rows_written += 1
+        if file_format == "json":
+            text.write("\n]\n")
+        text.flush()
+        text.detach()
+        self.raise_if_invalid()
+        spool.seek(0)
+        return spool
+
+
+async def chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:
+    try:
+        while block := spool.read(CHUNK_BYTES):
+            yield block
+    finally:
+        spool.close()

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
+from nfhub_shared.schemas import ReadSchema, Schema
+
+Sex = Literal["male", "female", "other", "unknown"]
+
+
+class SubjectCreate(Schema):
+    display_id: DisplayId
+    sex: Sex = "unknown"
+    date_of_birth: PastDate = None
+    external_id: str | None = Field(default=None, max_length=200)
+    diagnosis: str | None = Field(default=None, max_length=5000)
+    tags: Tags = Field(default_factory=list)
+    properties: Properties = Field(default_factory=dict)
+
+
+class SubjectUpdate(Schema):
+    display_id: DisplayId | None = None
+    sex: Sex | None = None
+    date_of_birth: PastDate = None
+    external_id: str | None = Field(default=None, max_length=200)
+    diagnosis: str | None = Field(default=None, max_length=5000)
+    tags: Tags | None = None
+    properties: Properties | None = None
+
+
+class SubjectRead(ReadSchema):
+    id: uuid.UUID
+    display_id: str
+    sex: Sex
+    date_of_birth: date | None = None
+    external_id: str | None = None
+    diagnosis: str | None = None
+    tags: list[str]
+    properties: dict[str, Any]
+    sample_count: int | None = Field(default=None, description="On single reads")
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubjectDeleted(ReadSchema):
+    id: uuid.UUID
+    samples_deleted: int

@@ -1,0 +1,154 @@
+"""miner in-process, with admin, files and compute in-process behind it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nfhub_miner.config import Settings
+from nfhub_miner.main import create_app
+from nfhub_shared.testing.transport import RoutingTransport
+from support.inprocess import (
+    REPO,
+    Team,
+    admin_settings,
+    compute_app,
+    compute_client,
+    compute_settings,
+    fake_nextflow_on_path,
+    files_app,
+    hello,
+    launch,
+    register_pipeline,
+    set_run,
+    storage_root,
+    team,
+)
+
+__all__ = [
+    "admin_settings",
+    "compute_app",
+    "compute_client",
+    "compute_settings",
+    "fake_nextflow_on_path",
+    "files_app",
+    "hello",
+    "launch",
+    "register_pipeline",
+    "set_run",
+    "storage_root",
+    "team",
+]
+
+MINER_BASE_URL = "http://miner.test"
+PROBLEM_JSON = "application/problem+json"
+NF_CORE = REPO.parent / "shared" / "fixtures" / "nf-core"
+
+
+@pytest.fixture
+def miner_settings(nfhub_database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,
+        ENVIRONMENT="test",
+        DATABASE_URL=nfhub_database_url,
+        DATABASE_POOL_SIZE=2,
+        DATABASE_MAX_OVERFLOW=0,
+        ADMIN_URL="http://admin.test",
+        FILES_URL="http://files.test",
+        COMPUTE_URL="http://compute.test",
+    )
+
+
+@pytest_asyncio.fixture
+async def miner_app(
+    miner_settings: Settings,
+    admin_transport: httpx.ASGITransport,
+    files_app: FastAPI,
+    compute_app: FastAPI,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[FastAPI]:
+    transport = RoutingTransport(
+        {
+            "admin.test": admin_transport,
+            "files.test": httpx.ASGITransport(app=files_app),
+            "compute.test": httpx.ASGITransport(app=compute_app),
+        }
+    )
+    app = create_app(miner_settings, http_transport=transport)
+    async with app.router.lifespan_context(app):
+        app.state.sessionmaker = session_factory
+        yield app
+
+
+@pytest_asyncio.fixture
+async def miner_client(miner_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=miner_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=MINER_BASE_URL) as client:
+        yield client
+
+
+Post = Callable[..., Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+def make(miner_client: httpx.AsyncClient, team: Team) -> Post:
+    """POST a body to a miner collection as the editor; the 201 body."""
+
+    async def post(collection: str, **body: Any) -> dict[str, Any]:
+        response = await miner_client.post(
+            f"/api/v1/{collection}", json=body, headers=team.headers("editor")
+        )
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+    return post
+
+
+def upload_fastqs(team: Team, *names: str) -> list[str]:
+    """FASTQ files in the project's storage (raw/<name>), as if uploaded."""
+    paths = []
+    for name in names:
+        team.put(f"raw/{name}", b"@r1\nACGT\n+\nIIII\n")
+        paths.append(f"raw/{name}")
+    return paths
+
+
+@pytest.fixture
+def fastqs(team: Team) -> Callable[..., list[str]]:
+    def put(*names: str) -> list[str]:
+        return upload_fastqs(team, *names)
+
+    return put
+
+
+@pytest.fixture
+def nf_core() -> Path:
+    if not NF_CORE.is_dir():
+        pytest.skip(f"the nf-core fixtures are not at {NF_CORE}")
+    return NF_CORE
+
+
+@pytest.fixture
+def set_sample(session_factory: async_sessionmaker[AsyncSession]) -> Callable[..., Awaitable[None]]:
+    """Change a sample's row directly (an older creation time, say)."""
+    import uuid
+
+    from sqlalchemy import update
+
+    from nfhub_miner.models import Sample
+
+    async def apply(sample_id: str, **values: Any) -> None:
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Sample).where(Sample.id == uuid.UUID(sample_id)).values(**values)
+            )
+
+    return apply
