@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -49,7 +49,7 @@ class TestCreateSubject:
         [
             ({"display_id": "P1", "sex": "M"}, "sex"),
             ({"display_id": "P1", "date_of_birth": "1980-13-01"}, "date_of_birth"),
-            ({"display_id": "P1", "date_of_birth": str(date.today() + timedelta(days=1))},
+            ({"display_id": "P1", "date_of_birth": str(datetime.now(UTC).date() + timedelta(days=1))},
              "date_of_birth"),
             ({"display_id": "has space"}, "display_id"),
             ({"display_id": ""}, "display_id"),
