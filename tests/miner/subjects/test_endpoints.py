@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 PROBLEM_JSON = "application/problem+json"
+TOMORROW = datetime.now(UTC).date() + timedelta(days=1)
 
 
 def fields(response: httpx.Response) -> list[str]:
@@ -49,8 +50,7 @@ class TestCreateSubject:
         [
             ({"display_id": "P1", "sex": "M"}, "sex"),
             ({"display_id": "P1", "date_of_birth": "1980-13-01"}, "date_of_birth"),
-            ({"display_id": "P1", "date_of_birth": str(datetime.now(UTC).date() + timedelta(days=1))},
-             "date_of_birth"),
+            ({"display_id": "P1", "date_of_birth": str(TOMORROW)}, "date_of_birth"),
             ({"display_id": "has space"}, "display_id"),
             ({"display_id": ""}, "display_id"),
             ({"display_id": "P1", "tags": ["no spaces please"]}, "tags.0"),
