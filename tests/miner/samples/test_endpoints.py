@@ -79,7 +79,7 @@ class TestCreateSample:
         )
 
         assert response.status_code == 422
-        assert fields(response) == ["files.0.paths"]
+        assert fields(response) == ["files.0.paths.fastq_1"]
 
     @pytest.mark.parametrize(
         ("body", "field"),

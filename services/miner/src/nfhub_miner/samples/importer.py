@@ -306,6 +306,8 @@ class SampleImporter:
     async def run(self, body: bytes, file_format: str) -> dict[str, Any]:
         problems = Problems()
         text = decode(body, problems)
+        if not text.strip() and not problems.items:
+            problems.add(0, "the sheet is empty; it needs a header row and at least one row")
         rows = (
             (parse_jsonl if file_format == "jsonl" else parse_csv)(text, problems) if text else []
         )
@@ -333,9 +335,19 @@ class SampleImporter:
             access.project_id, list({s.display_id for _, _, s in built if s is not None})
         )
         new_subjects: dict[str, Subject] = {}
+        first_seen: dict[str, tuple[SubjectCreate, int]] = {}
         for draft, _, subject in built:
             if subject is None:
                 continue
+            earlier = first_seen.setdefault(subject.display_id, (subject, draft.rows[0]))
+            for name in ("sex", "date_of_birth", "diagnosis", "external_id"):
+                if getattr(subject, name) != getattr(earlier[0], name):
+                    problems.add(
+                        draft.rows[0],
+                        f"patient {subject.display_id} has another {name} on row {earlier[1]}",
+                        sample=draft.display_id,
+                        column="subject_external_id" if name == "external_id" else name,
+                    )
             known = subjects.get(subject.display_id)
             if known is not None and subject.sex != "unknown" and known.sex != subject.sex:
                 problems.add(

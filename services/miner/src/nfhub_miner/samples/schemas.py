@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field
 
 from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
 from nfhub_shared.schemas import ReadSchema, Schema
@@ -42,7 +42,10 @@ class FileSet(Schema):
 
     lane: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,50}$")
     replicate: int | None = Field(default=None, ge=1, le=10_000)
-    paths: dict[Role, Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS)]] = Field(
+    paths: dict[
+        Role,
+        Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS), AfterValidator(_check_path)],
+    ] = Field(
         min_length=1,
         max_length=20,
         description="Role → a path in the project's storage, or a URI outside it",
@@ -53,11 +56,6 @@ class FileSet(Schema):
         max_length=20,
         description="Samplesheet columns that differ from row to row (control_replicate…)",
     )
-
-    @field_validator("paths")
-    @classmethod
-    def _clean_paths(cls, paths: dict[str, str]) -> dict[str, str]:
-        return {role: _check_path(path) for role, path in paths.items()}
 
 
 class SampleCreate(Schema):
