@@ -24,23 +24,37 @@ class TestCreateSample:
         response = await miner_client.post(
             "/api/v1/samples",
             json={
-                "display_id": "S1", "subject_id": subject["id"], "sample_type": "somatic",
-                "tissue": "colon", "collection_date": "2026-11-02", "barcode": "ACGT-TTAA",
-                "files": [{"lane": "L001", "paths": {"fastq_1": r1, "fastq_2": r2}},
-                          {"paths": {"bam": "s3://lab-archive/S1.bam"}}],
+                "display_id": "S1",
+                "subject_id": subject["id"],
+                "sample_type": "somatic",
+                "tissue": "colon",
+                "collection_date": "2026-11-02",
+                "barcode": "ACGT-TTAA",
+                "files": [
+                    {"lane": "L001", "paths": {"fastq_1": r1, "fastq_2": r2}},
+                    {"paths": {"bam": "s3://lab-archive/S1.bam"}},
+                ],
             },
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert response.status_code == 201, response.text
         body = response.json()
         assert body["subject"] == {"id": subject["id"], "display_id": "P1"}
         assert body["files"] == [
-            {"lane": "L001", "replicate": None, "attributes": {},
-             "paths": {"fastq_1": r1, "fastq_2": r2}},
-            {"lane": None, "replicate": None, "attributes": {},
-             "paths": {"bam": "s3://lab-archive/S1.bam"}},
-        ]  # fmt: skip
+            {
+                "lane": "L001",
+                "replicate": None,
+                "attributes": {},
+                "paths": {"fastq_1": r1, "fastq_2": r2},
+            },
+            {
+                "lane": None,
+                "replicate": None,
+                "attributes": {},
+                "paths": {"bam": "s3://lab-archive/S1.bam"},
+            },
+        ]
 
     async def test_files_must_exist_in_the_project(
         self, miner_client: httpx.AsyncClient, team: Any, fastqs: Any
@@ -49,11 +63,15 @@ class TestCreateSample:
         team.put("raw/folder/inside.txt", b"x")
         response = await miner_client.post(
             "/api/v1/samples",
-            json={"display_id": "S1", "files": [
-                {"paths": {"fastq_1": r1, "fastq_2": "raw/S1_R2.fastq.gz"}},
-                {"paths": {"bam": "raw/folder"}}]},
+            json={
+                "display_id": "S1",
+                "files": [
+                    {"paths": {"fastq_1": r1, "fastq_2": "raw/S1_R2.fastq.gz"}},
+                    {"paths": {"bam": "raw/folder"}},
+                ],
+            },
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert response.status_code == 422
         messages = [error["message"] for error in response.json()["errors"]]
@@ -66,9 +84,15 @@ class TestCreateSample:
 
     @pytest.mark.parametrize(
         "path",
-        ["/etc/passwd", "../other/x.fq", "raw/../../x", "raw//x", "file:///etc/passwd",
-         "raw/\u0000.fq"],
-    )  # fmt: skip
+        [
+            "/etc/passwd",
+            "../other/x.fq",
+            "raw/../../x",
+            "raw//x",
+            "file:///etc/passwd",
+            "raw/\u0000.fq",
+        ],
+    )
     async def test_paths_outside_the_project_are_refused(
         self, miner_client: httpx.AsyncClient, team: Any, path: str
     ) -> None:
@@ -86,17 +110,26 @@ class TestCreateSample:
         [
             ({"display_id": "S1", "sample_type": "tumour"}, "sample_type"),
             ({"display_id": "S1", "collection_date": "yesterday"}, "collection_date"),
-            ({"display_id": "S1", "collection_date": str(datetime.now(UTC).date() + timedelta(2))},
-             "collection_date"),
+            (
+                {
+                    "display_id": "S1",
+                    "collection_date": str(datetime.now(UTC).date() + timedelta(2)),
+                },
+                "collection_date",
+            ),
             ({"display_id": "S 1"}, "display_id"),
             ({"display_id": "S1", "files": [{"paths": {}}]}, "files.0.paths"),
-            ({"display_id": "S1", "files": [{"paths": {"Fastq 1": "raw/x"}}]},
-             "files.0.paths.Fastq 1.[key]"),
-            ({"display_id": "S1", "files": [{"replicate": 0, "paths": {"bam": "raw/x"}}]},
-             "files.0.replicate"),
+            (
+                {"display_id": "S1", "files": [{"paths": {"Fastq 1": "raw/x"}}]},
+                "files.0.paths.Fastq 1.[key]",
+            ),
+            (
+                {"display_id": "S1", "files": [{"replicate": 0, "paths": {"bam": "raw/x"}}]},
+                "files.0.replicate",
+            ),
             ({"display_id": "S1", "properties": {"k": "v" * 70_000}}, "properties"),
         ],
-    )  # fmt: skip
+    )
     async def test_bad_fields_are_422_naming_them(
         self, miner_client: httpx.AsyncClient, team: Any, body: dict[str, Any], field: str
     ) -> None:
@@ -111,9 +144,10 @@ class TestCreateSample:
         self, miner_client: httpx.AsyncClient, team: Any, factory: Any
     ) -> None:
         response = await miner_client.post(
-            "/api/v1/samples", json={"display_id": "S1", "subject_id": str(uuid.uuid4())},
+            "/api/v1/samples",
+            json={"display_id": "S1", "subject_id": str(uuid.uuid4())},
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert response.status_code == 422
         assert fields(response) == ["subject_id"]
@@ -134,10 +168,16 @@ class TestListSamples:
         self, miner_client: httpx.AsyncClient, team: Any, make: Any, set_sample: Any
     ) -> None:
         proband = await make("subjects", display_id="P1")
-        first = await make("samples", display_id="WGS-0001", sample_type="germline",
-                           subject_id=proband["id"], tags=["batch7"])  # fmt: skip
-        second = await make("samples", display_id="TUM-0002", sample_type="somatic",
-                            properties={"panel": "TSO500"})  # fmt: skip
+        first = await make(
+            "samples",
+            display_id="WGS-0001",
+            sample_type="germline",
+            subject_id=proband["id"],
+            tags=["batch7"],
+        )
+        second = await make(
+            "samples", display_id="TUM-0002", sample_type="somatic", properties={"panel": "TSO500"}
+        )
         await set_sample(first["id"], created_at=datetime.now(UTC) - timedelta(days=3))
 
         async def found(**params: Any) -> list[str]:
@@ -177,9 +217,15 @@ class TestListSamples:
 
     @pytest.mark.parametrize(
         "params",
-        [{"sample_type": "blood"}, {"subject_id": "x"}, {"created_after": "last week"},
-         {"limit": 1000}, {"q": ""}, {"tag": "a b"}],
-    )  # fmt: skip
+        [
+            {"sample_type": "blood"},
+            {"subject_id": "x"},
+            {"created_after": "last week"},
+            {"limit": 1000},
+            {"q": ""},
+            {"tag": "a b"},
+        ],
+    )
     async def test_bad_filters_are_422(
         self, miner_client: httpx.AsyncClient, team: Any, params: dict[str, Any]
     ) -> None:
@@ -198,13 +244,15 @@ class TestChangeSample:
         (r1,) = fastqs("S1_R1.fastq.gz")
 
         missing = await miner_client.patch(
-            f"/api/v1/samples/{sample['id']}", json={"files": [{"paths": {"fastq_1": "raw/no"}}]},
+            f"/api/v1/samples/{sample['id']}",
+            json={"files": [{"paths": {"fastq_1": "raw/no"}}]},
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
         fine = await miner_client.patch(
-            f"/api/v1/samples/{sample['id']}", json={"files": [{"paths": {"fastq_1": r1}}]},
+            f"/api/v1/samples/{sample['id']}",
+            json={"files": [{"paths": {"fastq_1": r1}}]},
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert missing.status_code == 422
         assert fine.status_code == 200 and fine.json()["files"][0]["paths"] == {"fastq_1": r1}
@@ -213,8 +261,12 @@ class TestChangeSample:
         self, miner_client: httpx.AsyncClient, team: Any, make: Any, hello: Any
     ) -> None:
         sample = await make("samples", display_id="S1")
-        await make("orders", display_id="ORD-1", pipeline="hello",
-                   samples=[{"sample_id": sample["id"], "role": "proband"}])  # fmt: skip
+        await make(
+            "orders",
+            display_id="ORD-1",
+            pipeline="hello",
+            samples=[{"sample_id": sample["id"], "role": "proband"}],
+        )
 
         response = await miner_client.delete(
             f"/api/v1/samples/{sample['id']}", headers=team.headers("editor")
@@ -230,9 +282,14 @@ class TestSampleinfo:
     ) -> None:
         subject = await make("subjects", display_id="P1", sex="male")
         (r1,) = fastqs("S1_R1.fastq.gz")
-        sample = await make("samples", display_id="S1", subject_id=subject["id"], files=[
-            {"lane": "L002", "paths": {"fastq_1": r1, "vcf": "https://example.org/S1.vcf.gz"}},
-        ])  # fmt: skip
+        sample = await make(
+            "samples",
+            display_id="S1",
+            subject_id=subject["id"],
+            files=[
+                {"lane": "L002", "paths": {"fastq_1": r1, "vcf": "https://example.org/S1.vcf.gz"}},
+            ],
+        )
 
         response = await miner_client.get(
             f"/api/v1/samples/{sample['id']}/sampleinfo", headers=team.headers("viewer")
@@ -241,11 +298,17 @@ class TestSampleinfo:
         assert response.status_code == 200, response.text
         body = response.json()
         assert body["subject"]["display_id"] == "P1" and body["subject"]["sex"] == "male"
-        assert body["files"] == [{
-            "lane": "L002", "replicate": None, "attributes": {},
-            "files": {
-                "fastq_1": {"path": r1, "uri": str(team.storage / r1)},
-                "vcf": {"path": "https://example.org/S1.vcf.gz",
-                        "uri": "https://example.org/S1.vcf.gz"},
-            },
-        }]  # fmt: skip
+        assert body["files"] == [
+            {
+                "lane": "L002",
+                "replicate": None,
+                "attributes": {},
+                "files": {
+                    "fastq_1": {"path": r1, "uri": str(team.storage / r1)},
+                    "vcf": {
+                        "path": "https://example.org/S1.vcf.gz",
+                        "uri": "https://example.org/S1.vcf.gz",
+                    },
+                },
+            }
+        ]

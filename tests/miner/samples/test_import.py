@@ -18,9 +18,11 @@ def send(miner_client: httpx.AsyncClient, team: Any) -> Any:
     ) -> httpx.Response:
         data = body.encode() if isinstance(body, str) else body
         return await miner_client.post(
-            "/api/v1/samples/import", content=data, params=params,
+            "/api/v1/samples/import",
+            content=data,
+            params=params,
             headers={**team.headers("editor"), "Content-Type": content_type},
-        )  # fmt: skip
+        )
 
     return post
 
@@ -58,9 +60,11 @@ class TestImportFormats:
         assert made["N1"]["sample_type"] == "germline" and made["T1"]["sample_type"] == "somatic"
         assert [f["lane"] for f in made["N1"]["files"]] == ["L1", "L2"]
         assert made["T1"]["files"][0]["paths"] == {"fastq_1": "raw/b_1.fq.gz"}
-        subject = (await miner_client.get(
-            f"/api/v1/subjects/{made['N1']['subject']['id']}", headers=team.headers("viewer")
-        )).json()  # fmt: skip
+        subject = (
+            await miner_client.get(
+                f"/api/v1/subjects/{made['N1']['subject']['id']}", headers=team.headers("viewer")
+            )
+        ).json()
         assert (subject["display_id"], subject["sex"], subject["sample_count"]) == (
             "P1",
             "female",
@@ -94,12 +98,25 @@ class TestImportFormats:
         assert (await samples(miner_client, team))["S1"]["barcode"] == "7"
 
     async def test_json_lines(self, miner_client: httpx.AsyncClient, team: Any, send: Any) -> None:
-        lines = "\n".join(json.dumps(row) for row in [
-            {"sample": "S1", "patient": "P9", "replicate": 1, "fastq_1": "https://x.org/1.fq.gz",
-             "antibody": "H3K27ac"},
-            {"sample": "S1", "patient": "P9", "replicate": 2, "fastq_1": "https://x.org/2.fq.gz",
-             "antibody": "H3K27ac"},
-        ])  # fmt: skip
+        lines = "\n".join(
+            json.dumps(row)
+            for row in [
+                {
+                    "sample": "S1",
+                    "patient": "P9",
+                    "replicate": 1,
+                    "fastq_1": "https://x.org/1.fq.gz",
+                    "antibody": "H3K27ac",
+                },
+                {
+                    "sample": "S1",
+                    "patient": "P9",
+                    "replicate": 2,
+                    "fastq_1": "https://x.org/2.fq.gz",
+                    "antibody": "H3K27ac",
+                },
+            ]
+        )
 
         response = await send(lines, "application/x-ndjson")
 
@@ -121,8 +138,9 @@ class TestImportFormats:
         made = (await samples(miner_client, team))["IP"]
         assert made["properties"] == {"control": "INPUT"}
         assert [f["attributes"] for f in made["files"]] == [
-            {"control_replicate": "1"}, {"control_replicate": "2"},
-        ]  # fmt: skip
+            {"control_replicate": "1"},
+            {"control_replicate": "2"},
+        ]
 
 
 class TestImportErrors:
@@ -144,9 +162,15 @@ class TestImportErrors:
         ],
     )
     async def test_each_problem_names_its_row_and_column_and_nothing_is_written(
-        self, miner_client: httpx.AsyncClient, team: Any, send: Any,
-        sheet: str, row: int, column: str | None, message: str | None,
-    ) -> None:  # fmt: skip
+        self,
+        miner_client: httpx.AsyncClient,
+        team: Any,
+        send: Any,
+        sheet: str,
+        row: int,
+        column: str | None,
+        message: str | None,
+    ) -> None:
         before = await counts(miner_client, team)
         response = await send("sample\nFINE-1\n")  # one good import first: it must stay alone
         assert response.status_code == 201
@@ -171,9 +195,13 @@ class TestImportErrors:
 
         assert response.status_code == 422
         assert response.json()["errors"] == [
-            {"row": 2, "sample": "S2", "column": "sample",
-             "message": "the project already has this sample"},
-        ]  # fmt: skip
+            {
+                "row": 2,
+                "sample": "S2",
+                "column": "sample",
+                "message": "the project already has this sample",
+            },
+        ]
         assert set(await samples(miner_client, team)) == {"S2"}
 
     async def test_an_existing_subject_is_reused(
@@ -188,9 +216,13 @@ class TestImportErrors:
 
     @pytest.mark.parametrize(
         ("body", "message"),
-        [(b"", "empty"), (b"\xff\xfesample\n", "not UTF-8"), (b"sample\n", "no rows"),
-         (b'{"sample": "S1"}\n[1]\n', "flat JSON object")],
-    )  # fmt: skip
+        [
+            (b"", "empty"),
+            (b"\xff\xfesample\n", "not UTF-8"),
+            (b"sample\n", "no rows"),
+            (b'{"sample": "S1"}\n[1]\n', "flat JSON object"),
+        ],
+    )
     async def test_unusable_bodies_are_422(self, send: Any, body: bytes, message: str) -> None:
         content_type = "application/x-ndjson" if body.startswith(b"{") else "text/csv"
         response = await send(body, content_type)
@@ -212,8 +244,9 @@ class TestImportErrors:
 
     async def test_viewers_may_not_import(self, miner_client: httpx.AsyncClient, team: Any) -> None:
         response = await miner_client.post(
-            "/api/v1/samples/import", content=b"sample\nS1\n",
+            "/api/v1/samples/import",
+            content=b"sample\nS1\n",
             headers={**team.headers("viewer"), "Content-Type": "text/csv"},
-        )  # fmt: skip
+        )
 
         assert response.status_code == 403

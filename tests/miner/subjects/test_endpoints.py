@@ -20,18 +20,26 @@ class TestCreateSubject:
     ) -> None:
         response = await miner_client.post(
             "/api/v1/subjects",
-            json={"display_id": "P-001", "sex": "female", "date_of_birth": "1980-02-29",
-                  "external_id": "MRN-77", "diagnosis": "suspected Lynch syndrome",
-                  "tags": ["trio", "trio"], "properties": {"ethnicity": "unknown"}},
+            json={
+                "display_id": "P-001",
+                "sex": "female",
+                "date_of_birth": "1980-02-29",
+                "external_id": "MRN-77",
+                "diagnosis": "suspected Lynch syndrome",
+                "tags": ["trio", "trio"],
+                "properties": {"ethnicity": "unknown"},
+            },
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert response.status_code == 201, response.text
         body = response.json()
         assert response.headers["location"].endswith(f"/api/v1/subjects/{body['id']}")
         assert (body["display_id"], body["sex"], body["date_of_birth"]) == (
-            "P-001", "female", "1980-02-29",
-        )  # fmt: skip
+            "P-001",
+            "female",
+            "1980-02-29",
+        )
         assert body["tags"] == ["trio"] and body["sample_count"] == 0
 
     async def test_a_display_id_is_unique_in_the_project(
@@ -59,7 +67,7 @@ class TestCreateSubject:
             ({"display_id": "P1", "colour": "blue"}, "colour"),
             ({}, "display_id"),
         ],
-    )  # fmt: skip
+    )
     async def test_bad_fields_are_422_naming_them(
         self, miner_client: httpx.AsyncClient, team: Any, body: dict[str, Any], field: str
     ) -> None:
@@ -90,9 +98,10 @@ class TestChangeSubject:
     ) -> None:
         subject = await make("subjects", display_id="P1", sex="male", diagnosis="x")
         response = await miner_client.patch(
-            f"/api/v1/subjects/{subject['id']}", json={"diagnosis": None, "tags": ["a"]},
+            f"/api/v1/subjects/{subject['id']}",
+            json={"diagnosis": None, "tags": ["a"]},
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert response.status_code == 200
         body = response.json()
@@ -104,9 +113,10 @@ class TestChangeSubject:
     ) -> None:
         subject = await make("subjects", display_id="P1")
         response = await miner_client.patch(
-            f"/api/v1/subjects/{subject['id']}", json={field: None},
+            f"/api/v1/subjects/{subject['id']}",
+            json={field: None},
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert response.status_code == 422
 
@@ -116,9 +126,10 @@ class TestChangeSubject:
         await make("subjects", display_id="P1")
         second = await make("subjects", display_id="P2")
         response = await miner_client.patch(
-            f"/api/v1/subjects/{second['id']}", json={"display_id": "P1"},
+            f"/api/v1/subjects/{second['id']}",
+            json={"display_id": "P1"},
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert response.status_code == 409
 
@@ -127,8 +138,9 @@ class TestListSubjects:
     async def test_search_and_filters(
         self, miner_client: httpx.AsyncClient, team: Any, make: Any
     ) -> None:
-        await make("subjects", display_id="FAM12-proband", tags=["trio"],
-                   properties={"clinic": "Leeds"})  # fmt: skip
+        await make(
+            "subjects", display_id="FAM12-proband", tags=["trio"], properties={"clinic": "Leeds"}
+        )
         await make("subjects", display_id="FAM13-mother", external_id="MRN-4411")
 
         async def found(**params: Any) -> list[str]:
@@ -168,9 +180,10 @@ class TestDeleteSubject:
             f"/api/v1/subjects/{subject['id']}", headers=team.headers("editor")
         )
         cascaded = await miner_client.delete(
-            f"/api/v1/subjects/{subject['id']}", params={"cascade": "true"},
+            f"/api/v1/subjects/{subject['id']}",
+            params={"cascade": "true"},
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
         samples = await miner_client.get("/api/v1/samples", headers=team.headers("viewer"))
 
         assert refused.status_code == 409
@@ -183,13 +196,15 @@ class TestDeleteSubject:
     ) -> None:
         subject = await make("subjects", display_id="P1")
         sample = await make("samples", display_id="S1", subject_id=subject["id"])
-        await make("orders", display_id="ORD-1", pipeline="hello",
-                   samples=[{"sample_id": sample["id"]}])  # fmt: skip
+        await make(
+            "orders", display_id="ORD-1", pipeline="hello", samples=[{"sample_id": sample["id"]}]
+        )
 
         response = await miner_client.delete(
-            f"/api/v1/subjects/{subject['id']}", params={"cascade": "true"},
+            f"/api/v1/subjects/{subject['id']}",
+            params={"cascade": "true"},
             headers=team.headers("editor"),
-        )  # fmt: skip
+        )
 
         assert response.status_code == 409
         assert "S1 in ORD-1 (created)" in response.json()["detail"]

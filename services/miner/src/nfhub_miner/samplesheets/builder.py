@@ -237,31 +237,35 @@ class SamplesheetBuilder:
         """Build, check and write the whole sheet to a spooled file (memory up to 1 MiB, disk
         beyond); raises SamplesheetInvalid listing the problems, before anything is sent."""
         spool: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-        writer = None
-        if file_format == "json":
-            text.write("[")
-        else:
-            writer = csv.writer(
-                text, delimiter="\t" if file_format == "tsv" else ",", lineterminator="\n"
-            )
-            writer.writerow(self.columns)
-        first = True
-        async for batch in batches:
-            for role, sample, subject in batch:
-                for values in self.rows_of(role, sample, subject):
-                    self.check(values, sample.display_id)
-                    if writer is not None:
-                        writer.writerow([cell(values.get(column)) for column in self.columns])
-                    else:
-                        text.write(("\n  " if first else ",\n  ") + json.dumps(values))
-                        first = False
-                    self.rows_written += 1
-        if file_format == "json":
-            text.write("\n]\n")
-        text.flush()
-        text.detach()
-        self.raise_if_invalid()
+        try:
+            text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+            writer = None
+            if file_format == "json":
+                text.write("[")
+            else:
+                writer = csv.writer(
+                    text, delimiter="\t" if file_format == "tsv" else ",", lineterminator="\n"
+                )
+                writer.writerow(self.columns)
+            first = True
+            async for batch in batches:
+                for role, sample, subject in batch:
+                    for values in self.rows_of(role, sample, subject):
+                        self.check(values, sample.display_id)
+                        if writer is not None:
+                            writer.writerow([cell(values.get(column)) for column in self.columns])
+                        else:
+                            text.write(("\n  " if first else ",\n  ") + json.dumps(values))
+                            first = False
+                        self.rows_written += 1
+            if file_format == "json":
+                text.write("\n]\n")
+            text.flush()
+            text.detach()
+            self.raise_if_invalid()
+        except BaseException:
+            spool.close()
+            raise
         spool.seek(0)
         return spool
 

@@ -1,0 +1,293 @@
+"""The order status machine: every legal and illegal move, who may make it, and what moving to
+analyzing does (samplesheet in storage, a compute run on it) or does not do (when refused)."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import update
+
+from nfhub_miner.models import Order
+from nfhub_miner.orders.states import MOVES, ROLE_TO_ENTER, OrderStatus
+
+STATUSES = list(OrderStatus)
+ILLEGAL = [(a, b) for a, b in itertools.product(STATUSES, STATUSES) if b not in MOVES[a]]
+LEGAL = [(a, b) for a in STATUSES for b in MOVES[a]]
+
+
+@pytest.fixture
+async def order(make: Any, fastqs: Any, hello: Any) -> dict[str, Any]:
+    r1, r2 = fastqs("S1_R1.fastq.gz", "S1_R2.fastq.gz")
+    sample = await make(
+        "samples", display_id="S1", files=[{"paths": {"fastq_1": r1, "fastq_2": r2}}]
+    )
+    return await make(
+        "orders",
+        display_id="ORD-7",
+        pipeline="hello",
+        params={"greeting": "hi"},
+        samples=[{"sample_id": sample["id"], "role": "proband"}],
+    )
+
+
+@pytest.fixture
+def put_in(session_factory: Any) -> Any:
+    async def set_status(order_id: str, status: OrderStatus) -> None:
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Order).where(Order.id == uuid.UUID(order_id)).values(status=status.value)
+            )
+
+    return set_status
+
+
+async def move(
+    client: httpx.AsyncClient, team: Any, order_id: str, to: str, role: str = "admin"
+) -> httpx.Response:
+    return await client.post(
+        f"/api/v1/orders/{order_id}/transition", json={"to": to}, headers=team.headers(role)
+    )
+
+
+class TestStatusMachine:
+    @pytest.mark.parametrize(("source", "target"), ILLEGAL, ids=[f"{a}->{b}" for a, b in ILLEGAL])
+    async def test_every_illegal_move_is_409_naming_the_allowed_ones(
+        self,
+        miner_client: httpx.AsyncClient,
+        team: Any,
+        order: dict[str, Any],
+        put_in: Any,
+        source: OrderStatus,
+        target: OrderStatus,
+    ) -> None:
+        await put_in(order["id"], source)
+
+        response = await move(miner_client, team, order["id"], target.value)
+
+        assert response.status_code == 409, response.text
+        body = response.json()
+        assert f"Order ORD-7 is '{source.value}'" in body["detail"]
+        assert body["allowed_transitions"] == [m.value for m in MOVES[source]]
+        assert (
+            await miner_client.get(f"/api/v1/orders/{order['id']}", headers=team.headers("viewer"))
+        ).json()["status"] == source.value
+
+    @pytest.mark.parametrize(("source", "target"), LEGAL, ids=[f"{a}->{b}" for a, b in LEGAL])
+    async def test_each_legal_move_needs_its_role(
+        self,
+        miner_client: httpx.AsyncClient,
+        team: Any,
+        order: dict[str, Any],
+        put_in: Any,
+        source: OrderStatus,
+        target: OrderStatus,
+    ) -> None:
+        await put_in(order["id"], source)
+        refused_roles = ["viewer"] + (["editor"] if ROLE_TO_ENTER[target].value == "admin" else [])
+
+        refused = [
+            await move(miner_client, team, order["id"], target.value, role)
+            for role in refused_roles
+        ]
+        allowed = await move(
+            miner_client, team, order["id"], target.value, ROLE_TO_ENTER[target].value
+        )
+
+        assert [r.status_code for r in refused] == [403] * len(refused_roles)
+        assert allowed.status_code == 200, allowed.text
+        assert allowed.json()["status"] == target.value
+
+    async def test_the_history_records_who_when_from_and_to(
+        self, miner_client: httpx.AsyncClient, team: Any, order: dict[str, Any]
+    ) -> None:
+        for to, role in (
+            ("analyzing", "editor"),
+            ("review", "editor"),
+            ("sign_off", "editor"),
+            ("completed", "admin"),
+        ):
+            response = await move(miner_client, team, order["id"], to, role)
+            assert response.status_code == 200, response.text
+
+        history = await miner_client.get(
+            f"/api/v1/orders/{order['id']}/history", headers=team.headers("viewer")
+        )
+
+        steps = [(h["from_status"], h["to_status"], h["actor_id"]) for h in history.json()["items"]]
+        assert steps == [
+            ("created", "analyzing", str(team.editor.id)),
+            ("analyzing", "review", str(team.editor.id)),
+            ("review", "sign_off", str(team.editor.id)),
+            ("sign_off", "completed", str(team.admin.id)),
+        ]
+        assert history.json()["items"][0]["run_id"] is not None
+        assert all(h["occurred_at"] for h in history.json()["items"])
+
+
+class TestAnalyzing:
+    async def test_writes_the_samplesheet_and_submits_a_run_on_it(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        order: dict[str, Any],
+    ) -> None:
+        response = await move(miner_client, team, order["id"], "analyzing", "editor")
+
+        assert response.status_code == 200, response.text
+        moved = response.json()
+        assert moved["samplesheet_path"] == "orders/ORD-7/samplesheet.csv"
+        sheet = (team.storage / "orders" / "ORD-7" / "samplesheet.csv").read_text()
+        assert sheet.splitlines()[0] == "sample,fastq_1,fastq_2"
+        assert sheet.splitlines()[1].startswith("S1,/")
+        run = await compute_client.get(
+            f"/api/v1/runs/{moved['run']['id']}", headers=team.headers("viewer")
+        )
+        assert run.status_code == 200
+        assert run.json()["input"] == {
+            "path": "orders/ORD-7/samplesheet.csv",
+            "order_id": order["id"],
+        }
+        assert run.json()["params"] == {"greeting": "hi"}
+        assert run.json()["labels"] == ["order:ORD-7"]
+        shown = await miner_client.get(
+            f"/api/v1/orders/{order['id']}", headers=team.headers("viewer")
+        )
+        assert shown.json()["run"]["state"] == "QUEUED"
+        by_order = await compute_client.get(
+            f"/api/v1/runs/by-order/{order['id']}", headers=team.headers("viewer")
+        )
+        assert [r["id"] for r in by_order.json()["items"]] == [moved["run"]["id"]]
+
+    async def test_when_compute_refuses_nothing_changes(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        make: Any,
+        fastqs: Any,
+        hello: Any,
+    ) -> None:
+        r1, r2 = fastqs("S9_R1.fastq.gz", "S9_R2.fastq.gz")
+        sample = await make(
+            "samples", display_id="S9", files=[{"paths": {"fastq_1": r1, "fastq_2": r2}}]
+        )
+        bad = await make(
+            "orders",
+            display_id="ORD-BAD",
+            pipeline="hello",
+            params={"task_seconds": "slow"},
+            samples=[{"sample_id": sample["id"]}],
+        )
+
+        response = await move(miner_client, team, bad["id"], "analyzing", "editor")
+
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "params.task_seconds"
+        after = await miner_client.get(
+            f"/api/v1/orders/{bad['id']}", headers=team.headers("viewer")
+        )
+        assert (after.json()["status"], after.json()["run"], after.json()["samplesheet_path"]) == (
+            "created",
+            None,
+            None,
+        )
+        assert not (team.storage / "orders" / "ORD-BAD" / "samplesheet.csv").exists()
+        runs = await compute_client.get("/api/v1/runs", headers=team.headers("viewer"))
+        assert runs.json()["count"] == 0
+        history = await miner_client.get(
+            f"/api/v1/orders/{bad['id']}/history", headers=team.headers("viewer")
+        )
+        assert history.json()["count"] == 0
+
+    async def test_an_order_whose_samples_do_not_fit_does_not_move(
+        self, miner_client: httpx.AsyncClient, team: Any, make: Any, hello: Any
+    ) -> None:
+        sample = await make("samples", display_id="NOFILES")
+        order = await make(
+            "orders", display_id="ORD-2", pipeline="hello", samples=[{"sample_id": sample["id"]}]
+        )
+
+        response = await move(miner_client, team, order["id"], "analyzing", "editor")
+
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["sample"] == "NOFILES"
+        assert response.json()["errors"][0]["column"] == "fastq_1"
+
+    async def test_an_empty_order_does_not_move(
+        self, miner_client: httpx.AsyncClient, team: Any, make: Any, hello: Any
+    ) -> None:
+        order = await make("orders", display_id="ORD-3", pipeline="hello")
+
+        response = await move(miner_client, team, order["id"], "analyzing", "editor")
+
+        assert response.status_code == 422
+        assert "has no samples" in response.json()["detail"]
+
+
+class TestConcurrentTransitions:
+    """Racing requests need their own connections and real commits: a database of their own."""
+
+    ROUNDS = 5
+
+    @pytest.fixture
+    async def live(
+        self, nfhub_fresh_database: Any, admin_settings: Any, miner_settings: Any
+    ) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, str], list[str]]]:
+        from pydantic import SecretStr
+
+        from nfhub_admin.main import create_app as create_admin
+        from nfhub_miner.main import create_app as create_miner
+        from nfhub_shared.testing.factory import Factory
+
+        with nfhub_fresh_database() as url:
+            admin = create_admin(admin_settings.model_copy(update={"DATABASE_URL": SecretStr(url)}))
+            async with admin.router.lifespan_context(admin):
+                people = Factory(admin.state.sessionmaker, admin)
+                owner = await people.user()
+                project = await people.project(await people.org(owner))
+                settings = miner_settings.model_copy(
+                    update={"DATABASE_URL": SecretStr(url), "DATABASE_POOL_SIZE": 4}
+                )
+                miner = create_miner(settings, http_transport=httpx.ASGITransport(app=admin))
+                async with miner.router.lifespan_context(miner):
+                    orders = [
+                        Order(
+                            project_id=project,
+                            display_id=f"RACE-{n}",
+                            pipeline_slug="p",
+                            pipeline_version="1",
+                            status="review",
+                            created_by="t",
+                        )
+                        for n in range(self.ROUNDS)
+                    ]
+                    async with miner.state.sessionmaker() as session, session.begin():
+                        session.add_all(orders)
+                    async with httpx.AsyncClient(
+                        transport=httpx.ASGITransport(app=miner), base_url="http://miner.test"
+                    ) as client:
+                        yield client, owner.in_project(project), [str(o.id) for o in orders]
+
+    async def test_the_same_move_twice_at_once_one_wins(
+        self, live: tuple[httpx.AsyncClient, dict[str, str], list[str]]
+    ) -> None:
+        client, headers, order_ids = live
+        for order_id in order_ids:
+            url = f"/api/v1/orders/{order_id}/transition"
+            responses = await asyncio.gather(
+                *(client.post(url, json={"to": "sign_off"}, headers=headers) for _ in range(2))
+            )
+            assert sorted(r.status_code for r in responses) == [200, 409], [
+                r.text for r in responses
+            ]
+            loser = next(r for r in responses if r.status_code == 409)
+            assert "is 'sign_off'" in loser.json()["detail"]
+            history = await client.get(f"/api/v1/orders/{order_id}/history", headers=headers)
+            assert history.json()["count"] == 1
