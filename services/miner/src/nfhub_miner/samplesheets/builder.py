@@ -255,7 +255,10 @@ class SamplesheetBuilder:
                         if writer is not None:
                             writer.writerow([cell(values.get(column)) for column in self.columns])
                         else:
-                            text.write(("\n  " if first else ",\n  ") + json.dumps(values))
+                            text.write(
+                                ("\n  " if first else ",\n  ")
+                                + json.dumps(values, ensure_ascii=False)
+                            )
                             first = False
                         self.rows_written += 1
             if file_format == "json":

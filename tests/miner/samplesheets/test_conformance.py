@@ -1,0 +1,277 @@
+"""The samplesheets nf-core pipelines ship (../shared/fixtures/nf-core) go in through the import
+endpoint and come back out of an order equivalent, and what comes out validates against the
+pipeline's own schema_input.json with an independent JSON Schema validator.
+
+"Equivalent": the same rows in the same order; every value the example has comes back (a file
+comes back as the same file: the project path it was imported as, resolved in the project's
+storage, or the same URL); columns the example leaves out come back empty or with the pipeline
+family's default.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import validators
+
+from nfhub_miner.samplesheets.columns import FAMILY_DEFAULTS, FILE_ROLES
+
+EXAMPLES = [
+    ("rnaseq", "samplesheet.csv"),
+    ("sarek", "fastq_multi_lane.csv"),
+    ("sarek", "fastq_pair.csv"),
+    ("atacseq", "samplesheet.csv"),
+    ("chipseq", "samplesheet_pe.csv"),
+    ("chipseq", "samplesheet_se.csv"),
+    ("viralrecon", "samplesheet_illumina.csv"),
+    ("viralrecon", "samplesheet_nanopore.csv"),
+]
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def localise(pipeline: str, rows: list[dict[str, str]]) -> tuple[list[dict[str, str]], set[str]]:
+    """The example with its local file paths turned into paths of the project's storage."""
+    files: set[str] = set()
+    changed = []
+    for row in rows:
+        new = dict(row)
+        for column, value in row.items():
+            if column in FILE_ROLES and value and "://" not in value:
+                new[column] = f"fixtures/{pipeline}/{Path(value).name}"
+                files.add(new[column])
+        changed.append(new)
+    return changed, files
+
+
+def write_csv(rows: list[dict[str, str]]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+async def register(
+    compute_client: httpx.AsyncClient, team: Any, nf_core: Path, pipeline: str
+) -> dict[str, Any]:
+    input_schema = json.loads((nf_core / pipeline / "schema_input.json").read_text())
+    response = await compute_client.post(
+        "/api/v1/pipelines",
+        json={
+            "slug": pipeline,
+            "name": f"nf-core/{pipeline}",
+            "version": {
+                "version": "1.0.0",
+                "source": {"url": f"https://github.com/nf-core/{pipeline}", "revision": "master"},
+                "params_schema": json.loads(
+                    (nf_core / pipeline / "nextflow_schema.json").read_text()
+                ),
+                "input_schema": input_schema,
+            },
+        },
+        headers=team.headers("admin"),
+    )
+    assert response.status_code == 201, response.text
+    return input_schema
+
+
+@pytest.mark.parametrize(("pipeline", "example"), EXAMPLES, ids=[f"{p}/{e}" for p, e in EXAMPLES])
+class TestRoundTrip:
+    async def test_an_example_samplesheet_comes_back_out_equivalent_and_valid(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        nf_core: Path,
+        pipeline: str,
+        example: str,
+    ) -> None:
+        input_schema = await register(compute_client, team, nf_core, pipeline)
+        original = read_csv((nf_core / pipeline / example).read_text())
+        rows, files = localise(pipeline, original)
+        for path in files:
+            team.put(path, b"@r\nACGT\n+\nIIII\n")
+
+        imported = await miner_client.post(
+            "/api/v1/samples/import",
+            content=write_csv(rows).encode(),
+            headers={**team.headers("editor"), "Content-Type": "text/csv"},
+        )
+        assert imported.status_code == 201, imported.text
+        order = await miner_client.post(
+            "/api/v1/orders",
+            json={
+                "display_id": "ROUND-TRIP",
+                "pipeline": pipeline,
+                "samples": [{"sample_id": s["id"]} for s in imported.json()["samples"]],
+            },
+            headers=team.headers("editor"),
+        )
+        assert order.status_code == 201, order.text
+        sheet = await miner_client.get(
+            f"/api/v1/orders/{order.json()['id']}/samplesheet", headers=team.headers("viewer")
+        )
+        typed = await miner_client.get(
+            f"/api/v1/orders/{order.json()['id']}/samplesheet",
+            params={"format": "json"},
+            headers=team.headers("viewer"),
+        )
+
+        assert sheet.status_code == 200, sheet.text
+        exported = read_csv(sheet.text)
+        assert list(exported[0]) == list(input_schema["items"]["properties"])  # schema order
+        assert len(exported) == len(original)
+        defaults = FAMILY_DEFAULTS.get(pipeline, {})
+        for number, (given, local, out) in enumerate(zip(original, rows, exported, strict=True)):
+            for column, value in out.items():
+                if given.get(column):
+                    if column in FILE_ROLES and "://" not in given[column]:
+                        assert value == str(team.storage / local[column]), (number, column)
+                    else:
+                        assert value == given[column], (number, column, value)
+                else:
+                    assert value in ("", defaults.get(column), "0" if column == "status" else ""), (
+                        number,
+                        column,
+                        value,
+                    )
+        # An independent check: the typed rows against the pipeline's schema, draft by draft.
+        validator_class = validators.validator_for(input_schema)
+        checker = validator_class(input_schema)
+        problems = [error.message for error in checker.iter_errors(typed.json())]
+        assert problems == []
+
+
+class TestSamplesheetProblems:
+    async def test_a_duplicate_patient_sample_lane_is_named(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        nf_core: Path,
+        make: Any,
+        fastqs: Any,
+    ) -> None:
+        await register(compute_client, team, nf_core, "sarek")
+        subject = await make("subjects", display_id="P1", sex="male")
+        a1, a2, b1, b2 = fastqs("a_1.fastq.gz", "a_2.fastq.gz", "b_1.fastq.gz", "b_2.fastq.gz")
+        sample = await make(
+            "samples",
+            display_id="N1",
+            subject_id=subject["id"],
+            files=[
+                {"paths": {"fastq_1": a1, "fastq_2": a2}},  # no lane: both get the default, 1
+                {"paths": {"fastq_1": b1, "fastq_2": b2}},
+            ],
+        )
+        order = await make(
+            "orders",
+            display_id="ORD-S",
+            pipeline="sarek",
+            samples=[{"sample_id": sample["id"], "role": "normal"}],
+        )
+
+        response = await miner_client.get(
+            f"/api/v1/orders/{order['id']}/samplesheet", headers=team.headers("viewer")
+        )
+
+        assert response.status_code == 422
+        (problem,) = response.json()["errors"]
+        assert (problem["sample"], problem["column"]) == ("N1", "sample")
+        assert "lane=1, patient=P1, sample=N1 is already used by sample N1" in problem["message"]
+
+    async def test_status_comes_from_the_role_in_the_order(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        nf_core: Path,
+        make: Any,
+        fastqs: Any,
+    ) -> None:
+        await register(compute_client, team, nf_core, "sarek")
+        subject = await make("subjects", display_id="P1", sex="female")
+        made = {}
+        for name in ("T", "N"):
+            r1, r2 = fastqs(f"{name}_1.fastq.gz", f"{name}_2.fastq.gz")
+            made[name] = await make(
+                "samples",
+                display_id=name,
+                subject_id=subject["id"],
+                files=[{"lane": "L1", "paths": {"fastq_1": r1, "fastq_2": r2}}],
+            )
+        order = await make(
+            "orders",
+            display_id="ORD-TN",
+            pipeline="sarek",
+            samples=[
+                {"sample_id": made["T"]["id"], "role": "tumour"},
+                {"sample_id": made["N"]["id"], "role": "normal"},
+            ],
+        )
+
+        sheet = await miner_client.get(
+            f"/api/v1/orders/{order['id']}/samplesheet", headers=team.headers("viewer")
+        )
+
+        rows = read_csv(sheet.text)
+        assert [(r["sample"], r["status"], r["sex"], r["lane"]) for r in rows] == [
+            ("T", "1", "XX", "L1"),
+            ("N", "0", "XX", "L1"),
+        ]
+
+
+class TestSamplesheetFormat:
+    @pytest.mark.parametrize(
+        ("file_format", "media_type", "extension"),
+        [
+            ("csv", "text/csv; charset=utf-8", "csv"),
+            ("tsv", "text/tab-separated-values; charset=utf-8", "tsv"),
+            ("json", "application/json", "json"),
+        ],
+    )
+    async def test_utf8_without_bom_lf_and_a_file_name(
+        self,
+        miner_client: httpx.AsyncClient,
+        team: Any,
+        make: Any,
+        fastqs: Any,
+        hello: Any,
+        file_format: str,
+        media_type: str,
+        extension: str,
+    ) -> None:
+        r1, r2 = fastqs("Ñandú_R1.fastq.gz", "Ñandú_R2.fastq.gz")
+        sample = await make(
+            "samples", display_id="S1", files=[{"paths": {"fastq_1": r1, "fastq_2": r2}}]
+        )
+        order = await make(
+            "orders", display_id="ORD-F", pipeline="hello", samples=[{"sample_id": sample["id"]}]
+        )
+
+        response = await miner_client.get(
+            f"/api/v1/orders/{order['id']}/samplesheet",
+            params={"format": file_format},
+            headers=team.headers("viewer"),
+        )
+
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"] == media_type
+        disposition = response.headers["content-disposition"]
+        assert disposition == f'attachment; filename="ORD-F.samplesheet.{extension}"'
+        assert not response.content.startswith(b"\xef\xbb\xbf")
+        assert b"\r" not in response.content and response.content.endswith(b"\n")
+        assert "Ñandú_R1.fastq.gz" in response.content.decode("utf-8")
+        if file_format == "tsv":
+            assert response.text.splitlines()[0] == "sample\tfastq_1\tfastq_2"
+        if file_format == "json":
+            assert response.json()[0]["sample"] == "S1"
