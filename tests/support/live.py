@@ -227,7 +227,9 @@ def _bootstrap(stack: LiveStack) -> None:
 
 @contextlib.contextmanager
 def live_stack(
-    root: Path, database_url: str, services: tuple[str, ...] = ("admin", "files", "compute")
+    root: Path,
+    database_url: str,
+    services: tuple[str, ...] = ("admin", "files", "compute", "miner"),
 ) -> Iterator[LiveStack]:
     """Start ``services`` on free ports against ``database_url`` (already migrated)."""
     key = root / "jwt-ed25519.pem"
@@ -255,6 +257,7 @@ def live_stack(
         ADMIN_URL=urls.get("admin", ""),
         FILES_URL=urls.get("files", ""),
         COMPUTE_URL=urls.get("compute", ""),
+        MINER_URL=urls.get("miner", ""),
         RATE_LIMIT_ENABLED="false",
         ADMIN_JWT_PRIVATE_KEY_FILE=str(key),
         ADMIN_BOOTSTRAP_USERNAME="live",

@@ -1,0 +1,97 @@
+"""A lab's path through nfhub over real HTTP between real services: subjects, samples with
+FASTQs uploaded through signed URLs, an order, its samplesheet, the move to analyzing, the run
+compute starts on it (the nextflow stand-in, through a worker) and its outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from support.live import FAKES, LiveStack, live_stack, wait_until
+
+pytestmark = pytest.mark.timeout(300)
+
+
+@pytest.fixture(scope="module")
+def stack(
+    nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    with nfhub_fresh_database() as database_url:
+        with live_stack(tmp_path_factory.mktemp("e2e"), database_url) as running:
+            yield running
+
+
+def call(stack: LiveStack, service: str, method: str, url: str, **kwargs: Any) -> Any:
+    with stack.client(service) as client:
+        response = client.request(method, url, headers=stack.headers, **kwargs)
+    assert response.status_code < 300, f"{method} {url}: {response.status_code} {response.text}"
+    return (
+        response.json()
+        if response.content and "json" in response.headers.get("content-type", "")
+        else response
+    )
+
+
+def test_subjects_samples_order_samplesheet_run(stack: LiveStack) -> None:
+    call(stack, "compute", "POST", "/api/v1/pipelines", json={
+        "slug": "hello", "name": "Hello (test)",
+        "version": {"version": "1.0.0", "source": {"path": str(FAKES / "pipelines" / "hello")}},
+    })  # fmt: skip
+    mother = call(
+        stack, "miner", "POST", "/api/v1/subjects", json={"display_id": "FAM1-M", "sex": "female"}
+    )
+    child = call(
+        stack, "miner", "POST", "/api/v1/subjects", json={"display_id": "FAM1-P", "sex": "male"}
+    )
+    samples = []
+    for name, subject, role in (("S-MOTHER", mother, "mother"), ("S-PROBAND", child, "proband")):
+        paths = {}
+        for read in (1, 2):
+            path = f"raw/{name}_R{read}.fastq.gz"
+            stack.upload(path, f"@{name}/{read}\nACGT\n+\nIIII\n".encode())
+            paths[f"fastq_{read}"] = path
+        sample = call(stack, "miner", "POST", "/api/v1/samples", json={
+            "display_id": name, "subject_id": subject["id"], "files": [{"paths": paths}],
+        })  # fmt: skip
+        samples.append({"sample_id": sample["id"], "role": role})
+    order = call(stack, "miner", "POST", "/api/v1/orders", json={
+        "display_id": "ORD-E2E", "pipeline": "hello", "params": {"greeting": "hi"}, "samples": samples,
+    })  # fmt: skip
+
+    sheet = call(stack, "miner", "GET", f"/api/v1/orders/{order['id']}/samplesheet")
+    rows = list(csv.DictReader(io.StringIO(sheet.text)))
+    assert [row["sample"] for row in rows] == ["S-MOTHER", "S-PROBAND"]
+    assert rows[0]["fastq_1"] == str(
+        stack.storage / "projects" / stack.project_id / "raw/S-MOTHER_R1.fastq.gz"
+    )
+
+    moved = call(
+        stack, "miner", "POST", f"/api/v1/orders/{order['id']}/transition", json={"to": "analyzing"}
+    )
+    run = call(stack, "compute", "GET", f"/api/v1/runs/{moved['run']['id']}")
+    assert run["input"] == {"path": "orders/ORD-E2E/samplesheet.csv", "order_id": order["id"]}
+    assert run["state"] == "QUEUED"
+    by_order = call(stack, "compute", "GET", f"/api/v1/runs/by-order/{order['id']}")
+    assert [r["id"] for r in by_order["items"]] == [run["id"]]
+
+    worker = stack.start_worker()
+    try:
+        done = stack.wait_state(run["id"], {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR"})
+    finally:
+        worker.stop()
+    assert done["state"] == "COMPLETE", done
+    assert done["tasks"]["succeeded"] == 3  # FASTQC for each sample of the sheet, then MULTIQC
+    shown = call(stack, "miner", "GET", f"/api/v1/orders/{order['id']}")
+    assert shown["run"] == {"id": run["id"], "state": "COMPLETE", "state_reason": None}
+    outputs = call(
+        stack, "compute", "GET", f"/api/v1/runs/{run['id']}/outputs", params={"path": "fastqc"}
+    )
+    names = sorted(item["name"] for item in outputs["items"])
+    assert names == ["S-MOTHER_fastqc.html", "S-PROBAND_fastqc.html"]
+    report = httpx.get(outputs["items"][0]["download_url"], timeout=10)
+    assert report.status_code == 200 and b"FASTQC" in report.content
