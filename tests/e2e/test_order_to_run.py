@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.live import FAKES, LiveStack, live_stack, wait_until
+from support.live import FAKES, LiveStack, live_stack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -21,9 +21,11 @@ pytestmark = pytest.mark.timeout(300)
 def stack(
     nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveStack]:
-    with nfhub_fresh_database() as database_url:
-        with live_stack(tmp_path_factory.mktemp("e2e"), database_url) as running:
-            yield running
+    with (
+        nfhub_fresh_database() as database_url,
+        live_stack(tmp_path_factory.mktemp("e2e"), database_url) as running,
+    ):
+        yield running
 
 
 def call(stack: LiveStack, service: str, method: str, url: str, **kwargs: Any) -> Any:
