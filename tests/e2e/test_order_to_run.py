@@ -40,10 +40,17 @@ def call(stack: LiveStack, service: str, method: str, url: str, **kwargs: Any) -
 
 
 def test_subjects_samples_order_samplesheet_run(stack: LiveStack) -> None:
-    call(stack, "compute", "POST", "/api/v1/pipelines", json={
-        "slug": "hello", "name": "Hello (test)",
-        "version": {"version": "1.0.0", "source": {"path": str(FAKES / "pipelines" / "hello")}},
-    })  # fmt: skip
+    call(
+        stack,
+        "compute",
+        "POST",
+        "/api/v1/pipelines",
+        json={
+            "slug": "hello",
+            "name": "Hello (test)",
+            "version": {"version": "1.0.0", "source": {"path": str(FAKES / "pipelines" / "hello")}},
+        },
+    )
     mother = call(
         stack, "miner", "POST", "/api/v1/subjects", json={"display_id": "FAM1-M", "sex": "female"}
     )
@@ -57,13 +64,30 @@ def test_subjects_samples_order_samplesheet_run(stack: LiveStack) -> None:
             path = f"raw/{name}_R{read}.fastq.gz"
             stack.upload(path, f"@{name}/{read}\nACGT\n+\nIIII\n".encode())
             paths[f"fastq_{read}"] = path
-        sample = call(stack, "miner", "POST", "/api/v1/samples", json={
-            "display_id": name, "subject_id": subject["id"], "files": [{"paths": paths}],
-        })  # fmt: skip
+        sample = call(
+            stack,
+            "miner",
+            "POST",
+            "/api/v1/samples",
+            json={
+                "display_id": name,
+                "subject_id": subject["id"],
+                "files": [{"paths": paths}],
+            },
+        )
         samples.append({"sample_id": sample["id"], "role": role})
-    order = call(stack, "miner", "POST", "/api/v1/orders", json={
-        "display_id": "ORD-E2E", "pipeline": "hello", "params": {"greeting": "hi"}, "samples": samples,
-    })  # fmt: skip
+    order = call(
+        stack,
+        "miner",
+        "POST",
+        "/api/v1/orders",
+        json={
+            "display_id": "ORD-E2E",
+            "pipeline": "hello",
+            "params": {"greeting": "hi"},
+            "samples": samples,
+        },
+    )
 
     sheet = call(stack, "miner", "GET", f"/api/v1/orders/{order['id']}/samplesheet")
     rows = list(csv.DictReader(io.StringIO(sheet.text)))
