@@ -70,3 +70,4 @@ bench:
 	$(UV_RUN) python bench/auth.py
 	$(UV_RUN) python bench/files.py
 	$(UV_RUN) python bench/compute.py
+	$(UV_RUN) python bench/miner.py

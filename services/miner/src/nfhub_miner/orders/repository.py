@@ -9,6 +9,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from nfhub_miner.models import Order, OrderSample, OrderTransition, Sample, Subject
+from nfhub_miner.samplesheets.records import SheetEntry, SheetSample, SheetSubject
 from nfhub_shared.db.repository import Repository, fetch_page
 
 SHEET_BATCH = 1000
@@ -130,15 +131,25 @@ class OrderRepository(Repository[Order]):
         rows, count = await fetch_page(self.session, statement, limit=limit, offset=offset)
         return [dict(row._mapping) for row in rows], count
 
-    async def iter_samples(
-        self, order_id: uuid.UUID
-    ) -> AsyncIterator[list[tuple[str, Sample, Subject | None]]]:
-        """The order's (role, sample, subject), in batches, in order: never all in memory."""
+    async def iter_samples(self, order_id: uuid.UUID) -> AsyncIterator[list[SheetEntry]]:
+        """The order's (role, sample, subject), in batches, in order: never all in memory,
+        and only the columns a samplesheet needs."""
         after = 0
         while True:
             rows = (
                 await self.session.execute(
-                    select(OrderSample.role, OrderSample.position, Sample, Subject)
+                    select(
+                        OrderSample.position,
+                        OrderSample.role,
+                        Sample.display_id,
+                        Sample.sample_type,
+                        Sample.barcode,
+                        Sample.properties,
+                        Sample.files,
+                        Subject.display_id,
+                        Subject.sex,
+                        Subject.properties,
+                    )
                     .join(Sample, Sample.id == OrderSample.sample_id)
                     .outerjoin(Subject, Subject.id == Sample.subject_id)
                     .where(OrderSample.order_id == order_id, OrderSample.position > after)
@@ -148,13 +159,15 @@ class OrderRepository(Repository[Order]):
             ).all()
             if not rows:
                 return
-            after = rows[-1][1]
-            yield [(row[0], row[2], row[3]) for row in rows]
-            # Loaded objects are not needed again: let the session forget them.
-            for row in rows:
-                self.session.expunge(row[2])
-                if row[3] is not None and row[3] in self.session:
-                    self.session.expunge(row[3])
+            after = rows[-1][0]
+            yield [
+                (
+                    row[1],
+                    SheetSample(row[2], row[3], row[4], row[5], row[6]),
+                    SheetSubject(row[7], row[8], row[9]) if row[7] is not None else None,
+                )
+                for row in rows
+            ]
 
     # -- history -------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
-from nfhub_miner.models import Sample, Subject
+from nfhub_miner.samples.schemas import is_external
 from nfhub_miner.samples.service import pipeline_uri
 from nfhub_miner.samplesheets.columns import (
     FAMILY_DEFAULTS,
@@ -31,6 +31,7 @@ from nfhub_miner.samplesheets.columns import (
     TUMOUR_ROLES,
     family_of,
 )
+from nfhub_miner.samplesheets.records import SheetEntry, SheetSample, SheetSubject
 from nfhub_shared.errors import ValidationFailed
 
 MAX_PROBLEMS = 200
@@ -106,17 +107,34 @@ class SamplesheetBuilder:
                 f"The pipeline's schema_input.json is not valid: {exc.message}"
             ) from exc
         self.validator: Validator = cls(dict(items))
+        # Faster, same answers: each column checked by its own validator, and the row-level
+        # rules (required, dependentRequired, anyOf of them…), which only look at which
+        # columns are there, checked once per set of columns. Only for schemas whose parts
+        # stand alone (no $ref) and whose row-level rules hold no per-column rules.
+        rest = {key: value for key, value in items.items() if key != "properties"}
+        text = json.dumps(dict(items))
+        self.split = '"$ref"' not in text and '"properties"' not in json.dumps(rest)
+        self.column_validators: dict[str, Validator] = {
+            name: cls(dict(declared)) for name, declared in self.declared.items() if declared
+        }
+        self.shape_validator: Validator = cls(rest)
+        self._shapes: dict[frozenset[str], list[tuple[str | None, str]]] = {}
         unique = schema.get("uniqueEntries") or items.get("uniqueEntries") or []
         self.unique = [str(column) for column in unique if isinstance(column, str)]
         self.defaults = FAMILY_DEFAULTS.get(family_of(pipeline_slug) or "", {})
         self.storage_uri = storage_uri
+        # A project path becomes base + path: what pipeline_uri gives, without parsing the URI
+        # again for each of (maybe) tens of thousands of files.
+        self.storage_base = pipeline_uri(storage_uri, "")
         self._seen: dict[tuple[Any, ...], str] = {}
         self.problems: list[dict[str, Any]] = []
         self.rows_written = 0
 
     # -- values ---------------------------------------------------------------------------------
 
-    def _standard(self, column: str, role: str, sample: Sample, subject: Subject | None) -> Any:
+    def _standard(
+        self, column: str, role: str, sample: SheetSample, subject: SheetSubject | None
+    ) -> Any:
         if column == "sample":
             return sample.display_id
         if column in ("patient", "subject"):
@@ -134,7 +152,11 @@ class SamplesheetBuilder:
         return None
 
     def row(
-        self, role: str, sample: Sample, subject: Subject | None, file_set: Mapping[str, Any]
+        self,
+        role: str,
+        sample: SheetSample,
+        subject: SheetSubject | None,
+        file_set: Mapping[str, Any],
     ) -> dict[str, Any]:
         values: dict[str, Any] = {}
         paths = file_set.get("paths", {})
@@ -142,7 +164,8 @@ class SamplesheetBuilder:
         for column in self.columns:
             value: Any = None
             if column in paths:
-                value = pipeline_uri(self.storage_uri, paths[column])
+                path = paths[column]
+                value = path if is_external(path) else self.storage_base + path
             elif column in ("lane", "replicate") and file_set.get(column) is not None:
                 value = file_set[column]
             elif column in attributes:
@@ -162,7 +185,7 @@ class SamplesheetBuilder:
         return values
 
     def rows_of(
-        self, role: str, sample: Sample, subject: Subject | None
+        self, role: str, sample: SheetSample, subject: SheetSubject | None
     ) -> Iterator[dict[str, Any]]:
         for file_set in sample.files or [{}]:
             yield self.row(role, sample, subject, file_set)
@@ -172,7 +195,31 @@ class SamplesheetBuilder:
     def check(self, values: Mapping[str, Any], sample: str) -> None:
         if len(self.problems) >= MAX_PROBLEMS:
             return
-        for error in self.validator.iter_errors(dict(values)):
+        if self.split:
+            self._check_split(values, sample)
+        else:
+            for column, message in self._errors(self.validator, dict(values)):
+                self._problem(sample, column, message)
+        self._check_unique(values, sample)
+
+    def _check_split(self, values: Mapping[str, Any], sample: str) -> None:
+        shape = frozenset(values)
+        found = self._shapes.get(shape)
+        if found is None:
+            found = self._shapes[shape] = list(self._errors(self.shape_validator, dict(values)))
+        for column, message in found:
+            self._problem(sample, column, message)
+        for column, value in values.items():
+            validator = self.column_validators.get(column)
+            if validator is None:
+                continue
+            for error in validator.iter_errors(value):
+                custom = self.declared[column].get("errorMessage")
+                self._problem(sample, column, custom if isinstance(custom, str) else error.message)
+
+    @staticmethod
+    def _errors(validator: Validator, values: dict[str, Any]) -> Iterator[tuple[str | None, str]]:
+        for error in validator.iter_errors(values):
             column: str | None = ".".join(str(p) for p in error.absolute_path) or None
             message = error.message
             if error.validator == "required" and isinstance(error.instance, Mapping):
@@ -188,7 +235,9 @@ class SamplesheetBuilder:
                 error.validator_value, Mapping
             ):
                 column = next((str(c) for c in error.validator_value if c in values), column)
-            self._problem(sample, column, message)
+            yield column, message
+
+    def _check_unique(self, values: Mapping[str, Any], sample: str) -> None:
         if self.unique:
             key = tuple(values.get(column) for column in self.unique)
             earlier = self._seen.get(key)
@@ -231,7 +280,7 @@ class SamplesheetBuilder:
 
     async def write(
         self,
-        batches: AsyncIterator[list[tuple[str, Sample, Subject | None]]],
+        batches: AsyncIterator[list[SheetEntry]],
         file_format: str,
     ) -> IO[bytes]:
         """Build, check and write the whole sheet to a spooled file (memory up to 1 MiB, disk
