@@ -97,9 +97,11 @@ async def seed(database_url: str, editor_project: str, args: argparse.Namespace)
                     "samples", schema_name="miner", records=batch, columns=columns
                 )
             await connection.execute(
-                "INSERT INTO miner.project_counts (project_id, kind, count) VALUES ($1, 'samples', $2)",
-                project, count,
-            )  # fmt: skip
+                "INSERT INTO miner.project_counts (project_id, kind, count) "
+                "VALUES ($1, 'samples', $2)",
+                project,
+                count,
+            )
             loaded[str(project)] = time.perf_counter() - started
         await connection.execute("ANALYZE miner.samples")
         pipeline_id, version_id = uuid.uuid4(), uuid.uuid4()
@@ -195,8 +197,10 @@ def measure_samplesheets(
     small, large = min(results), max(results)
     seconds, grown = results[large]
     verdict = "meets" if seconds < TARGET_SHEET_SECONDS else "MISSES"
-    print(f"  {large} samples in {seconds:.2f} s ({verdict} the {TARGET_SHEET_SECONDS:.0f} s "
-          f"target); memory {results[small][1]:.1f} MiB at {small} vs {grown:.1f} MiB at {large}")  # fmt: skip
+    print(
+        f"  {large} samples in {seconds:.2f} s ({verdict} the {TARGET_SHEET_SECONDS:.0f} s "
+        f"target); memory {results[small][1]:.1f} MiB at {small} vs {grown:.1f} MiB at {large}"
+    )
 
 
 def main() -> None:
