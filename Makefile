@@ -10,7 +10,8 @@ UV = $(or $(shell command -v uv 2>/dev/null),$(wildcard $(HOME)/.local/bin/uv),$
 UV_RUN = $(UV) run --frozen
 # Extra pytest arguments: make test PYTEST_ARGS="-k tokens -x"
 PYTEST_ARGS ?=
-# Extra devstack arguments: make run RUN_ARGS="--no-echo"
+# Extra devstack arguments: make run RUN_ARGS="--no-echo"; make run HTTP=1 serves plain HTTP
+HTTP ?=
 RUN_ARGS ?=
 MYPY_PATHS := shared/src $(wildcard services/*/src) scripts
 
@@ -18,7 +19,7 @@ MYPY_PATHS := shared/src $(wildcard services/*/src) scripts
 
 help:
 	@echo "make setup          install uv if needed, then the locked environment (.venv)"
-	@echo "make run            start PostgreSQL and every service, seed demo data (Ctrl-C stops)"
+	@echo "make run            start PostgreSQL and every service over HTTPS, seed demo data (Ctrl-C stops)"
 	@echo "make test           tests, OpenAPI drift check and lint: what CI runs"
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make format         ruff check --fix, ruff format"
@@ -38,7 +39,7 @@ uv:
 	@$(UV) --version >/dev/null 2>&1 || { echo "uv is still missing"; exit 1; }
 
 run: setup
-	$(UV_RUN) python scripts/devstack.py run $(RUN_ARGS)
+	$(UV_RUN) python scripts/devstack.py run $(if $(HTTP),--http) $(RUN_ARGS)
 
 test: setup
 	$(MAKE) --no-print-directory pytest

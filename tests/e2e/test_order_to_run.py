@@ -1,4 +1,4 @@
-"""A lab's path through nfhub over real HTTP between real services: subjects, samples with
+"""A lab's path through nfhub over real HTTPS between real services: subjects, samples with
 FASTQs uploaded through signed URLs, an order, its samplesheet, the move to analyzing, the run
 compute starts on it (the nextflow stand-in, through a worker) and its outputs."""
 
@@ -23,7 +23,7 @@ def stack(
 ) -> Iterator[LiveStack]:
     with (
         nfhub_fresh_database() as database_url,
-        live_stack(tmp_path_factory.mktemp("e2e"), database_url) as running,
+        live_stack(tmp_path_factory.mktemp("e2e"), database_url, tls=True) as running,
     ):
         yield running
 
@@ -111,6 +111,8 @@ def test_subjects_samples_order_samplesheet_run(stack: LiveStack) -> None:
     finally:
         worker.stop()
     assert done["state"] == "COMPLETE", done
+    # Only Nextflow's `completed` weblog event sets this: it reached compute over HTTPS.
+    assert done["workflow_success"] is True
     assert done["tasks"]["succeeded"] == 3  # FASTQC for each sample of the sheet, then MULTIQC
     shown = call(stack, "miner", "GET", f"/api/v1/orders/{order['id']}")
     assert shown["run"] == {"id": run["id"], "state": "COMPLETE", "state_reason": None}
@@ -119,5 +121,6 @@ def test_subjects_samples_order_samplesheet_run(stack: LiveStack) -> None:
     )
     names = sorted(item["name"] for item in outputs["items"])
     assert names == ["S-MOTHER_fastqc.html", "S-PROBAND_fastqc.html"]
-    report = httpx.get(outputs["items"][0]["download_url"], timeout=10)
+    assert outputs["items"][0]["download_url"].startswith("https://")
+    report = httpx.get(outputs["items"][0]["download_url"], timeout=10, verify=stack.verify)
     assert report.status_code == 200 and b"FASTQC" in report.content

@@ -13,6 +13,7 @@ import os
 import secrets
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ from typing import Any
 import httpx
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from nfhub_shared.devtls import DevTls
 
 REPO = Path(__file__).resolve().parents[2]
 FAKES = REPO / "tests" / "fakes"
@@ -89,6 +92,14 @@ class LiveStack:
     token: str = ""
     org_id: str = ""
     project_id: str = ""
+    tls: DevTls | None = None
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """What httpx clients of this stack verify its certificates with."""
+        if self.tls is None:
+            return True
+        return ssl.create_default_context(cafile=str(self.tls.ca_cert))
 
     @property
     def storage(self) -> Path:
@@ -108,7 +119,7 @@ class LiveStack:
         return {"Authorization": f"Bearer {self.token}", "X-Project-ID": self.project_id}
 
     def client(self, service: str) -> httpx.Client:
-        return httpx.Client(base_url=self.urls[service], timeout=30.0)
+        return httpx.Client(base_url=self.urls[service], timeout=30.0, verify=self.verify)
 
     def _spawn(self, name: str, command: list[str], extra_env: Mapping[str, str]) -> Process:
         log = self.root / "logs" / f"{name}.log"
@@ -133,16 +144,22 @@ class LiveStack:
             sys.executable, "-m", "uvicorn", f"nfhub_{name}.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
         ]  # fmt: skip
+        if self.tls is not None:
+            command += [
+                "--ssl-certfile", str(self.tls.server_cert),
+                "--ssl-keyfile", str(self.tls.server_key),
+            ]  # fmt: skip
         return self._spawn(name, command, extra_env or {})
 
     def wait_ready(self, process: Process) -> None:
         url = self.urls[process.name] + "/readyz"
+        verify = self.verify
 
         def ready() -> bool:
             if not process.alive():
                 raise AssertionError(f"{process.name} exited:\n{process.tail()}")
             try:
-                return httpx.get(url, timeout=2).status_code == 200
+                return httpx.get(url, timeout=2, verify=verify).status_code == 200
             except httpx.HTTPError:
                 return False
 
@@ -170,7 +187,9 @@ class LiveStack:
             )
             assert ticket.status_code == 200, ticket.text
             body = ticket.json()
-            put = httpx.put(body["url"], content=data, headers=body["headers"], timeout=30)
+            put = httpx.put(
+                body["url"], content=data, headers=body["headers"], timeout=30, verify=self.verify
+            )
             assert put.status_code in (200, 201, 204), put.text
 
     def run(self, run_id: str) -> dict[str, Any]:
@@ -230,8 +249,16 @@ def live_stack(
     root: Path,
     database_url: str,
     services: tuple[str, ...] = ("admin", "files", "compute", "miner"),
+    *,
+    tls: bool = False,
+    extra_env: Mapping[str, str] | None = None,
 ) -> Iterator[LiveStack]:
-    """Start ``services`` on free ports against ``database_url`` (already migrated)."""
+    """Start ``services`` on free ports against ``database_url`` (already migrated).
+
+    ``tls``: HTTPS with a development CA of its own, as ``make run`` serves (every process,
+    the launched ``nextflow`` too, trusts it through SSL_CERT_FILE).
+    """
+    dev_tls = DevTls(root / "tls").ensure() if tls else None
     key = root / "jwt-ed25519.pem"
     key.write_bytes(
         Ed25519PrivateKey.generate().private_bytes(
@@ -241,7 +268,8 @@ def live_stack(
         )
     )
     key.chmod(0o600)
-    urls = {name: f"http://127.0.0.1:{free_port()}" for name in services}
+    scheme = "https" if dev_tls is not None else "http"
+    urls = {name: f"{scheme}://127.0.0.1:{free_port()}" for name in services}
     storage = root / "storage"
     storage.mkdir()
     kept = ("HOME", "LANG", "LC_ALL", "TMPDIR", "TZ", "VIRTUAL_ENV")
@@ -275,7 +303,10 @@ def live_stack(
             {"NFHUB_FAKE_NEXTFLOW_INVOCATIONS": str(root / "nextflow-invocations.jsonl")}
         ),
     )
-    stack = LiveStack(root=root, database_url=database_url, env=env, urls=urls)
+    if dev_tls is not None:
+        env["SSL_CERT_FILE"] = str(dev_tls.bundle)
+    env.update(extra_env or {})
+    stack = LiveStack(root=root, database_url=database_url, env=env, urls=urls, tls=dev_tls)
     try:
         started = [stack.start_service(name) for name in services]
         for process in started:

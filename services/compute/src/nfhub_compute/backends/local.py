@@ -72,6 +72,8 @@ trace {{
 PASSED_ENV = (
     "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "JAVA_HOME",
     "JAVA_CMD", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+    # Which CAs to trust (make run's dev CA bundle): the weblog URL may be HTTPS.
+    "SSL_CERT_FILE", "SSL_CERT_DIR",
 )  # fmt: skip
 TRACE_BATCH_ROWS = 1000
 
