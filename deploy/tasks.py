@@ -1,0 +1,159 @@
+"""One-shot steps of the container stack, run with the nfhub image (deploy/entrypoint.sh).
+
+    python tasks.py create-bucket   FILES_S3_BUCKET exists afterwards (created when missing)
+    python tasks.py jwt-key         ADMIN_JWT_PRIVATE_KEY_FILE exists afterwards (Ed25519, 0600)
+    python tasks.py probe URL       exit 0 when URL answers 200: the containers' healthcheck
+
+Each reads the same variables as the service it prepares, through that service's own settings
+class, so the bucket created is the one files will use. They are idempotent: a restarted stack
+runs them again and they change nothing.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+S3_WAIT_SECONDS = 60.0
+PROBE_TIMEOUT_SECONDS = 4.0
+
+
+def say(message: str) -> None:
+    sys.stderr.write(f"nfhub tasks: {message}\n")
+
+
+def create_bucket(wait_seconds: float = S3_WAIT_SECONDS) -> int:
+    """Create the files service's bucket unless it is there (S3 answers 404 to HeadBucket)."""
+    import boto3
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from nfhub_files.config import Settings
+
+    settings = Settings(_env_file=None)
+    if not settings.S3_BUCKET:
+        say("FILES_S3_BUCKET is not set")
+        return 2
+    secret = settings.S3_SECRET_ACCESS_KEY
+    client = boto3.session.Session(
+        aws_access_key_id=settings.S3_ACCESS_KEY_ID,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
+        region_name=settings.S3_REGION,
+    ).client(
+        "s3",
+        endpoint_url=str(settings.S3_ENDPOINT_URL).rstrip("/")
+        if settings.S3_ENDPOINT_URL
+        else None,
+        config=Config(
+            signature_version="s3v4",
+            connect_timeout=settings.S3_CONNECT_TIMEOUT_SECONDS,
+            retries={"max_attempts": 2, "mode": "standard"},
+            s3={"addressing_style": "path" if settings.S3_PATH_STYLE else "auto"},
+        ),
+    )
+    bucket = settings.S3_BUCKET
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            client.head_bucket(Bucket=bucket)
+            say(f"bucket {bucket!r} exists")
+            return 0
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code not in {"404", "NoSuchBucket", "NotFound"}:
+                say(f"S3 refused HeadBucket on {bucket!r}: {code or exc}")
+                return 1
+        except BotoCoreError as exc:
+            # The store's healthcheck passed, but its S3 front may still be warming up.
+            if time.monotonic() > deadline:
+                say(f"S3 is not reachable: {exc}")
+                return 1
+            time.sleep(1.0)
+            continue
+        try:
+            if settings.S3_REGION == "us-east-1":
+                client.create_bucket(Bucket=bucket)
+            else:
+                client.create_bucket(
+                    Bucket=bucket,
+                    CreateBucketConfiguration={"LocationConstraint": settings.S3_REGION},
+                )
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code != "BucketAlreadyOwnedByYou":  # a concurrent run made it first
+                say(f"S3 refused CreateBucket {bucket!r}: {code or exc}")
+                return 1
+        say(f"bucket {bucket!r} created")
+        return 0
+
+
+def jwt_key() -> int:
+    """Write admin's signing key once: a fresh Ed25519 key in PKCS8 PEM, readable by us only."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    configured = os.environ.get("ADMIN_JWT_PRIVATE_KEY_FILE")
+    if not configured:
+        say("ADMIN_JWT_PRIVATE_KEY_FILE is not set")
+        return 2
+    path = Path(configured)
+    if path.exists():
+        say(f"{path} exists; keeping it")
+        return 0
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    os.replace(tmp, path)  # atomic: admin never reads half a key
+    say(f"wrote {path}")
+    return 0
+
+
+def probe(url: str) -> int:
+    """GET url without proxies (a container's HTTP_PROXY must not see its own healthcheck)."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme != "http" or not parsed.hostname:
+        say(f"probe takes an http:// URL, not {url!r}")
+        return 2
+    connection = http.client.HTTPConnection(
+        parsed.hostname, parsed.port or 80, timeout=PROBE_TIMEOUT_SECONDS
+    )
+    try:
+        connection.request("GET", parsed.path or "/")
+        status = connection.getresponse().status
+    except OSError as exc:
+        say(f"{url}: {exc}")
+        return 1
+    finally:
+        connection.close()
+    if status != 200:
+        say(f"{url} answered {status}")
+        return 1
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    match argv:
+        case ["create-bucket"]:
+            return create_bucket()
+        case ["jwt-key"]:
+            return jwt_key()
+        case ["probe", url]:
+            return probe(url)
+        case _:
+            say("usage: tasks.py create-bucket | jwt-key | probe URL")
+            return 64
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
