@@ -13,13 +13,14 @@ PYTEST_ARGS ?=
 # Extra devstack arguments: make run RUN_ARGS="--no-echo"; make run HTTP=1 serves plain HTTP
 HTTP ?=
 RUN_ARGS ?=
-MYPY_PATHS := shared/src $(wildcard services/*/src) scripts
+MYPY_PATHS := shared/src $(wildcard services/*/src) cli/src scripts
 
-.PHONY: help setup uv run test pytest lint format openapi openapi-check bench
+.PHONY: help setup uv run demo test pytest lint format openapi openapi-check bench
 
 help:
 	@echo "make setup          install uv if needed, then the locked environment (.venv)"
 	@echo "make run            start PostgreSQL and every service over HTTPS, seed demo data (Ctrl-C stops)"
+	@echo "make demo           against a running make run: upload, samples, order, run, outputs"
 	@echo "make test           tests, OpenAPI drift check and lint: what CI runs"
 	@echo "make lint           ruff check, ruff format --check, mypy"
 	@echo "make format         ruff check --fix, ruff format"
@@ -40,6 +41,10 @@ uv:
 
 run: setup
 	$(UV_RUN) python scripts/devstack.py run $(if $(HTTP),--http) $(RUN_ARGS)
+
+# The guided demo, in a second shell while `make run` runs (nfhub demo reads its stack.json).
+demo: setup
+	$(UV_RUN) nfhub demo --stack "$${NFHUB_STATE_DIR:-.nfhub}/stack.json"
 
 test: setup
 	$(MAKE) --no-print-directory pytest

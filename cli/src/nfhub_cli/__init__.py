@@ -1,0 +1,1 @@
+"""nfhub's command line (``nfhub``): the API as a lab scripts it."""

@@ -1,0 +1,513 @@
+"""The nfhub CLI against the running stack (HTTPS, real services, the worker and the nextflow
+stand-in): the installed ``nfhub`` executable in a subprocess, as a user or a CI job runs it.
+
+Interruptions are real too: an upload stopped after some parts (Ctrl-C in the middle) and a
+download left half-written, then the same command again. Retries are shown against a small
+real HTTP server that answers 429/503 first, since the stack only does that under load."""
+
+from __future__ import annotations
+
+import hashlib
+import http.server
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from nfhub_cli.api import Api, ApiError
+from nfhub_cli.config import Config
+from nfhub_cli.transfer import MIN_PART_SIZE, PART_SUFFIX, ResumeStore, download, upload
+from support.live import FAKES, LiveStack
+
+pytestmark = pytest.mark.timeout(300)
+NFHUB = Path(sys.executable).with_name("nfhub")
+
+
+def nfhub(
+    config_dir: Path, *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NFHUB_CONFIG_DIR": str(config_dir), "COLUMNS": "200"}
+    env.pop("NFHUB_TOKEN", None)
+    env.pop("NFHUB_PROJECT", None)
+    result = subprocess.run(
+        [str(NFHUB), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+    if check:
+        assert result.returncode == 0, f"nfhub {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
+
+
+@pytest.fixture(scope="module")
+def stack(https_stack: LiveStack) -> LiveStack:
+    with https_stack.client("compute") as compute:
+        existing = compute.get("/api/v1/pipelines/slug/hello", headers=https_stack.headers)
+        if existing.status_code == 404:
+            created = compute.post(
+                "/api/v1/pipelines",
+                json={
+                    "slug": "hello",
+                    "name": "Hello (test)",
+                    "version": {
+                        "version": "1.0.0",
+                        "source": {"path": str(FAKES / "pipelines" / "hello")},
+                    },
+                },
+                headers=https_stack.headers,
+            )
+            assert created.status_code == 201, created.text
+    return https_stack
+
+
+@pytest.fixture(scope="module")
+def logged_in(
+    stack: LiveStack, stack_password: str, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A config folder after `nfhub login` with a password and `projects use`."""
+    config_dir = tmp_path_factory.mktemp("cli-config")
+    assert stack.tls is not None
+    nfhub(
+        config_dir, "login", "--url", stack.urls["admin"], "-u", "live", "--password-stdin",
+        "--ca-file", str(stack.tls.ca_cert), "--compute-url", stack.urls["compute"],
+        "--files-url", stack.urls["files"], "--miner-url", stack.urls["miner"],
+        stdin=stack_password + "\n",
+    )  # fmt: skip
+    nfhub(config_dir, "projects", "use", stack.project_id)
+    return config_dir
+
+
+def api_for(config_dir: Path) -> Api:
+    os.environ["NFHUB_CONFIG_DIR"] = str(config_dir)
+    try:
+        return Api(Config.load())
+    finally:
+        del os.environ["NFHUB_CONFIG_DIR"]
+
+
+# --------------------------------------------------------------------------------------------
+# login
+
+
+def test_login_stores_a_personal_access_token_readable_by_the_owner_only(
+    stack: LiveStack, logged_in: Path
+) -> None:
+    config_file = logged_in / "config.json"
+    assert stat.S_IMODE(config_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(logged_in.stat().st_mode) == 0o700
+    saved = json.loads(config_file.read_text())
+    assert saved["token"].startswith("nfh_pat_")
+    assert saved["project_id"] == stack.project_id
+    with stack.client("admin") as admin:
+        me = admin.get("/api/v1/users/me", headers={"Authorization": f"Bearer {saved['token']}"})
+    assert me.status_code == 200 and me.json()["username"] == "live"
+    shown = nfhub(logged_in, "whoami")
+    assert "live at https://127.0.0.1:" in shown.stdout
+
+
+def test_wrong_password_is_one_clear_line_and_stores_no_token(
+    stack: LiveStack, tmp_path: Path
+) -> None:
+    assert stack.tls is not None
+    result = nfhub(
+        tmp_path, "login", "--url", stack.urls["admin"], "-u", "live", "--password-stdin",
+        "--ca-file", str(stack.tls.ca_cert), "--compute-url", stack.urls["compute"],
+        "--files-url", stack.urls["files"], "--miner-url", stack.urls["miner"],
+        stdin="not-the-password\n", check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "error:" in result.stderr and "HTTP 401" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "config.json").exists()
+
+
+def test_without_the_dev_ca_the_certificate_is_refused(stack: LiveStack, tmp_path: Path) -> None:
+    result = nfhub(
+        tmp_path, "login", "--url", stack.urls["admin"], "--token", stack.token,
+        "--compute-url", stack.urls["compute"], "--files-url", stack.urls["files"],
+        "--miner-url", stack.urls["miner"], check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in result.stderr or "certificate" in result.stderr.lower()
+
+
+def test_logout_revokes_the_token(stack: LiveStack, stack_password: str, tmp_path: Path) -> None:
+    assert stack.tls is not None
+    nfhub(
+        tmp_path, "login", "--url", stack.urls["admin"], "-u", "live", "--password-stdin",
+        "--ca-file", str(stack.tls.ca_cert), "--compute-url", stack.urls["compute"],
+        "--files-url", stack.urls["files"], "--miner-url", stack.urls["miner"],
+        stdin=stack_password + "\n",
+    )  # fmt: skip
+    token = json.loads((tmp_path / "config.json").read_text())["token"]
+    nfhub(tmp_path, "logout")
+    with stack.client("admin") as admin:
+        me = admin.get("/api/v1/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 401
+    assert json.loads((tmp_path / "config.json").read_text())["token"] is None
+    again = nfhub(tmp_path, "whoami", check=False)
+    assert again.returncode == 1 and "not logged in" in again.stderr
+
+
+def test_projects_use_refuses_a_project_you_cannot_see(logged_in: Path) -> None:
+    result = nfhub(logged_in, "projects", "use", "no-such-project", check=False)
+    assert result.returncode == 1 and "no project 'no-such-project'" in result.stderr
+    listed = json.loads(nfhub(logged_in, "projects", "list", "--json").stdout)
+    assert "live" in [project["slug"] for project in listed]
+
+
+# --------------------------------------------------------------------------------------------
+# files
+
+
+def test_upload_ls_download_round_trip(logged_in: Path, tmp_path: Path) -> None:
+    local = tmp_path / "notes.txt"
+    local.write_bytes(b"reads are in raw/\n" * 100)
+    nfhub(logged_in, "files", "upload", str(local), "cli/small/")
+    listed = json.loads(nfhub(logged_in, "files", "ls", "cli/small", "--json").stdout)
+    assert [(e["path"], e["size"]) for e in listed] == [("cli/small/notes.txt", 1800)]
+    target = tmp_path / "back"
+    target.mkdir()
+    nfhub(logged_in, "files", "download", "cli/small/notes.txt", str(target))
+    assert (target / "notes.txt").read_bytes() == local.read_bytes()
+
+
+def test_big_file_goes_in_parts_and_comes_back_identical(logged_in: Path, tmp_path: Path) -> None:
+    local = tmp_path / "reads.bin"
+    local.write_bytes(os.urandom(2 * MIN_PART_SIZE + 12345))
+    result = nfhub(
+        logged_in, "files", "upload", str(local), "cli/big/reads.bin",
+        "--multipart-threshold", "1", "--part-size", str(MIN_PART_SIZE),
+    )  # fmt: skip
+    assert "uploaded" in result.stderr
+    back = tmp_path / "reads.back"
+    nfhub(logged_in, "files", "download", "cli/big/reads.bin", str(back))
+    assert hashlib.sha256(back.read_bytes()).digest() == hashlib.sha256(local.read_bytes()).digest()
+    assert (
+        not (logged_in / "uploads.json").exists()
+        or json.loads((logged_in / "uploads.json").read_text()) == {}
+    )
+
+
+class CountingTransport(httpx.BaseTransport):
+    """The real transport, counting the requests it sends; optionally stopping (as Ctrl-C does)
+    once ``stop_after`` part uploads have gone through."""
+
+    def __init__(self, verify: Any, stop_after: int | None = None) -> None:
+        self.inner = httpx.HTTPTransport(verify=verify)
+        self.stop_after = stop_after
+        self.requests: list[httpx.Request] = []
+        self._lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            if self.stop_after is not None and len(self.requests) >= self.stop_after:
+                raise KeyboardInterrupt
+            self.requests.append(request)
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_an_interrupted_multipart_upload_resumes_with_only_the_missing_parts(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    local = tmp_path / "lane1.bin"
+    local.write_bytes(os.urandom(5 * MIN_PART_SIZE + 99))  # 6 parts
+    remote = f"cli/resume/{uuid.uuid4().hex}.bin"
+    store = ResumeStore(tmp_path / "uploads.json")
+
+    first = api_for(logged_in)
+    stopping = CountingTransport(first.verify, stop_after=2)
+    first.blobs.close()
+    first.blobs = httpx.Client(transport=stopping, timeout=30)
+    with first, pytest.raises(KeyboardInterrupt):
+        upload(first, local, remote, multipart_threshold=1, part_size=MIN_PART_SIZE, store=store)
+    upload_id = store.get(ResumeStore.key(first.config.require_project(), remote, local))
+    assert upload_id is not None, "the upload's id was not kept for the resume"
+
+    second = api_for(logged_in)
+    held = second.json("files", "GET", f"/files/multipart/{upload_id}")
+    assert held["status"] == "uploading"
+    already = len(held["uploaded_parts"])
+    assert already == 2
+    counting = CountingTransport(second.verify)
+    second.blobs.close()
+    second.blobs = httpx.Client(transport=counting, timeout=30)
+    with second:
+        entry = upload(
+            second, local, remote, multipart_threshold=1, part_size=MIN_PART_SIZE, store=store
+        )
+    assert entry["size"] == local.stat().st_size
+    assert len(counting.requests) == held["part_count"] - already == 4
+    assert store.get(ResumeStore.key(second.config.require_project(), remote, local)) is None
+    back = tmp_path / "lane1.back"
+    nfhub(logged_in, "files", "download", remote, str(back))
+    assert back.read_bytes() == local.read_bytes()
+
+
+def test_a_half_written_download_continues_with_a_range_request(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 7)
+    local = tmp_path / "source.bin"
+    local.write_bytes(data)
+    remote = f"cli/partial/{uuid.uuid4().hex}.bin"
+    nfhub(logged_in, "files", "upload", str(local), remote)
+    target = tmp_path / "copy.bin"
+
+    api = api_for(logged_in)
+    entry = api.json("files", "GET", "/files/stat", params={"path": remote})
+    partial = target.with_name(target.name + PART_SUFFIX)
+    partial.write_bytes(data[:1_000_000])
+    target.with_name(target.name + PART_SUFFIX + ".etag").write_text(
+        str(entry.get("etag") or entry.get("modified"))
+    )
+    counting = CountingTransport(api.verify)
+    api.blobs.close()
+    api.blobs = httpx.Client(transport=counting, timeout=30)
+    with api:
+        download(api, remote, target)
+    assert target.read_bytes() == data
+    assert not partial.exists()
+    assert [r.headers.get("Range") for r in counting.requests] == ["bytes=1000000-"]
+
+
+def test_a_partial_download_of_another_version_starts_over(logged_in: Path, tmp_path: Path) -> None:
+    data = os.urandom(200_000)
+    local = tmp_path / "v2.bin"
+    local.write_bytes(data)
+    remote = f"cli/partial/{uuid.uuid4().hex}.bin"
+    nfhub(logged_in, "files", "upload", str(local), remote)
+    target = tmp_path / "out.bin"
+    target.with_name(target.name + PART_SUFFIX).write_bytes(b"stale bytes of version 1")
+    target.with_name(target.name + PART_SUFFIX + ".etag").write_text("an-older-etag")
+    nfhub(logged_in, "files", "download", remote, str(target))
+    assert target.read_bytes() == data
+
+
+def test_download_of_a_missing_file_is_a_clear_error(logged_in: Path, tmp_path: Path) -> None:
+    result = nfhub(
+        logged_in, "files", "download", "cli/nothing-here.bin", str(tmp_path), check=False
+    )
+    assert result.returncode == 1 and "HTTP 404" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# retries (a real HTTP server that is busy first)
+
+
+class BusyFirst(http.server.BaseHTTPRequestHandler):
+    """Answers the first ``busy`` requests with ``status`` (and Retry-After), then 200."""
+
+    busy = 2
+    status = 503
+    seen: list[str] = []
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        type(self).seen.append(self.command)
+        if len(type(self).seen) <= type(self).busy:
+            self.send_response(type(self).status)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Type", "application/problem+json")
+            body = json.dumps({"title": "busy", "status": type(self).status}).encode()
+        else:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            body = b'{"items": [], "count": 0}'
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = _answer  # noqa: N815 - http.server's names
+
+    def log_message(self, *_: Any) -> None:
+        return None
+
+
+@pytest.fixture
+def busy_server() -> Iterator[tuple[str, type[BusyFirst]]]:
+    handler = type("Handler", (BusyFirst,), {"seen": []})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", handler
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("status", "method"), [(429, "POST"), (503, "GET"), (503, "PUT")])
+def test_busy_answers_are_retried_after_retry_after(
+    busy_server: tuple[str, type[BusyFirst]], status: int, method: str
+) -> None:
+    url, handler = busy_server
+    handler.status = status
+    waits: list[float] = []
+    config = Config(urls=dict.fromkeys(("admin", "compute", "files", "miner"), url), token="t")
+    with Api(config, sleep=waits.append) as api:
+        response = api.request("files", method, "/files", project=False, json={})
+    assert response.status_code == 200
+    assert handler.seen == [method] * 3
+    assert waits == [1.0, 1.0]
+
+
+def test_a_server_that_stays_busy_gives_up_with_its_answer(
+    busy_server: tuple[str, type[BusyFirst]],
+) -> None:
+    url, handler = busy_server
+    handler.busy = 100
+    waits: list[float] = []
+    config = Config(urls={"files": url}, token="t")
+    with Api(config, sleep=waits.append) as api, pytest.raises(ApiError) as caught:
+        api.request("files", "GET", "/files", project=False)
+    assert caught.value.status == 503
+    assert len(handler.seen) == 6 and len(waits) == 5
+
+
+def test_a_dropped_post_is_not_sent_twice(tmp_path: Path) -> None:
+    """A connection that fails mid-POST may have created something: no blind retry."""
+    listener = __import__("socket").create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[int] = []
+
+    def drop() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            accepted.append(1)
+            connection.recv(65536)
+            connection.close()
+
+    threading.Thread(target=drop, daemon=True).start()
+    waits: list[float] = []
+    config = Config(urls={"miner": f"http://127.0.0.1:{port}"}, token="t")
+    try:
+        with Api(config, sleep=waits.append) as api, pytest.raises(ApiError):
+            api.request("miner", "POST", "/orders", project=False, json={})
+    finally:
+        listener.close()
+    assert len(accepted) == 1 and waits == []
+
+
+# --------------------------------------------------------------------------------------------
+# samples, orders, runs
+
+
+def test_samples_import_then_order_samplesheet_to_stdout(
+    stack: LiveStack, logged_in: Path, tmp_path: Path
+) -> None:
+    tag = uuid.uuid4().hex[:6].upper()
+    for read in (1, 2):
+        stack.upload(f"cli/raw/{tag}_R{read}.fastq.gz", b"@r\nACGT\n+\nIIII\n")
+    sheet = tmp_path / "import.csv"
+    sheet.write_text(
+        "sample,patient,sex,fastq_1,fastq_2\n"
+        f"S-{tag},P-{tag},female,cli/raw/{tag}_R1.fastq.gz,cli/raw/{tag}_R2.fastq.gz\n"
+    )
+    imported = nfhub(logged_in, "samples", "import", str(sheet), "--json")
+    result = json.loads(imported.stdout)
+    assert result["samples_created"] == 1
+    sample_id = result["samples"][0]["id"]
+
+    with stack.client("miner") as miner:
+        order = miner.post(
+            "/api/v1/orders",
+            json={"display_id": f"ORD-{tag}", "pipeline": "hello",
+                  "samples": [{"sample_id": sample_id, "role": "proband"}]},
+            headers=stack.headers,
+        )  # fmt: skip
+        assert order.status_code == 201, order.text
+        expected = miner.get(
+            f"/api/v1/orders/{order.json()['id']}/samplesheet", headers=stack.headers
+        )
+    printed = nfhub(logged_in, "orders", "samplesheet", order.json()["id"])
+    assert printed.stdout == expected.text
+    assert printed.stdout.splitlines()[1].startswith(f"S-{tag},")
+
+
+def test_a_bad_samplesheet_names_the_row_and_imports_nothing(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    sheet = tmp_path / "bad.csv"
+    sheet.write_text("sample,fastq_1\nGOOD-1,cli/raw/none_R1.fastq.gz\n,\n")
+    result = nfhub(logged_in, "samples", "import", str(sheet), check=False)
+    assert result.returncode == 1
+    assert "row" in result.stderr and "HTTP 422" in result.stderr
+
+
+def test_orders_samplesheet_wants_an_order_id(logged_in: Path) -> None:
+    result = nfhub(logged_in, "orders", "samplesheet", "ORD-1", check=False)
+    assert result.returncode == 1 and "is not a valid order id" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def sheet_path(stack: LiveStack) -> str:
+    stack.upload("cli/sheets/one.csv", b"sample,fastq_1,fastq_2\nS1,a_R1.fastq.gz,a_R2.fastq.gz\n")
+    return "cli/sheets/one.csv"
+
+
+def test_launch_wait_exits_0_when_the_run_completes(logged_in: Path, sheet_path: str) -> None:
+    result = nfhub(
+        logged_in, "runs", "launch", "hello", "--input", sheet_path, "-p", "greeting=hi",
+        "--label", "cli-ok", "--wait",
+    )  # fmt: skip
+    run_id = result.stdout.strip().splitlines()[0]
+    assert "COMPLETE" in result.stderr
+    listed = json.loads(nfhub(logged_in, "runs", "list", "--label", "cli-ok", "--json").stdout)
+    assert [(run["id"], run["state"]) for run in listed] == [(run_id, "COMPLETE")]
+
+
+def test_watch_exits_1_when_the_run_fails(logged_in: Path, sheet_path: str) -> None:
+    launched = nfhub(
+        logged_in, "runs", "launch", "hello", "--input", sheet_path,
+        "-p", "fail_process=MULTIQC", "-p", "exit_code=3",
+    )  # fmt: skip
+    run_id = launched.stdout.strip()
+    watched = nfhub(logged_in, "runs", "watch", run_id, "--interval", "0.3", check=False)
+    assert watched.returncode == 1
+    assert "EXECUTOR_ERROR" in watched.stderr
+
+
+def test_cancel_stops_a_running_run_and_watch_reports_it(
+    stack: LiveStack, logged_in: Path, sheet_path: str
+) -> None:
+    launched = nfhub(
+        logged_in, "runs", "launch", "hello", "--input", sheet_path, "-p", "task_seconds=30"
+    )
+    run_id = launched.stdout.strip()
+    stack.wait_state(run_id, {"RUNNING"})
+    canceled = nfhub(logged_in, "runs", "cancel", run_id)
+    assert "CANCELING" in canceled.stderr or "CANCELED" in canceled.stderr
+    watched = nfhub(logged_in, "runs", "watch", run_id, "--interval", "0.3", check=False)
+    assert watched.returncode == 1 and "CANCELED" in watched.stderr
+
+
+def test_launch_with_an_unknown_parameter_is_refused_with_its_name(
+    logged_in: Path, sheet_path: str
+) -> None:
+    result = nfhub(
+        logged_in, "runs", "launch", "hello", "--input", sheet_path, "-p", "greting=hi",
+        check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "greting" in result.stderr and "HTTP 422" in result.stderr
