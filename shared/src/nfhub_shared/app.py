@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from redis.asyncio import Redis
 from sqlalchemy import text
 
-from nfhub_shared.auth.dependencies import BEARER_SCHEME
+from nfhub_shared.auth.dependencies import BEARER_SCHEME, PROJECT_HEADER
 from nfhub_shared.auth.identity import IdentityResolver, RemoteIdentity
 from nfhub_shared.auth.scopes import SCOPES
 from nfhub_shared.auth.tokens import ServiceTokens, VerifiedTokenCache
@@ -163,6 +163,7 @@ def _install_oauth2_alternative(
         }
         for path_item in schema.get("paths", {}).values():
             for operation in path_item.values():
+                _document_project_header(operation)
                 for requirement in list(operation.get("security", [])):
                     if BEARER_SCHEME in requirement:
                         operation["security"].append({OAUTH2_SCHEME: requirement[BEARER_SCHEME]})
@@ -170,6 +171,18 @@ def _install_oauth2_alternative(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _document_project_header(operation: dict[str, Any]) -> None:
+    """X-Project-ID is optional in the signature only so that its absence is our 400 problem
+    (not a generic 422); to clients it is required, and a UUID."""
+    for parameter in operation.get("parameters", []):
+        if parameter.get("in") == "header" and parameter.get("name") == PROJECT_HEADER:
+            parameter["required"] = True
+            parameter["schema"] = {"type": "string", "format": "uuid", "title": PROJECT_HEADER}
+            operation.setdefault("responses", {}).setdefault(
+                "400", {"description": "X-Project-ID missing or not a UUID (problem+json)"}
+            )
 
 
 def _remote_identity(app: FastAPI) -> IdentityResolver:

@@ -94,6 +94,9 @@ class PrincipalAuth(HTTPBearer):
         return await authenticate(request, security_scopes.scopes)
 
 
+PROJECT_HEADER = "X-Project-ID"
+
+
 def parse_project_header(value: str | None) -> uuid.UUID:
     if value is None or not value.strip():
         raise BadRequest("Name the project in the X-Project-ID header (a project UUID).")
@@ -118,7 +121,7 @@ class ProjectRoleAuth(HTTPBearer):
         security_scopes: SecurityScopes,
         x_project_id: Annotated[
             str | None,
-            Header(alias="X-Project-ID", description="The project this call works in."),
+            Header(alias=PROJECT_HEADER, description="The project this call works in."),
         ] = None,
     ) -> ProjectAccess:
         principal = await authenticate(request, security_scopes.scopes)
