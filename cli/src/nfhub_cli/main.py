@@ -526,4 +526,6 @@ def demo(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the run")] = 300.0,
 ) -> None:
     """Walk the whole path against a running stack: login, upload, samples, order, run, outputs."""
-    raise typer.Exit(demo_module.run_demo(stack, timeout=timeout, console=out))
+    # Its own console: the demo is read by a person, at the terminal's width even when piped.
+    console = Console(highlight=False, soft_wrap=True)
+    raise typer.Exit(demo_module.run_demo(stack, timeout=timeout, console=console))
