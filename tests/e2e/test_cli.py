@@ -26,7 +26,7 @@ import pytest
 from nfhub_cli.api import Api, ApiError
 from nfhub_cli.config import Config
 from nfhub_cli.transfer import MIN_PART_SIZE, PART_SUFFIX, ResumeStore, download, upload
-from support.live import FAKES, LiveStack
+from support.live import LiveStack
 
 pytestmark = pytest.mark.timeout(300)
 NFHUB = Path(sys.executable).with_name("nfhub")
@@ -54,22 +54,7 @@ def nfhub(
 
 @pytest.fixture(scope="module")
 def stack(https_stack: LiveStack) -> LiveStack:
-    with https_stack.client("compute") as compute:
-        existing = compute.get("/api/v1/pipelines/slug/hello", headers=https_stack.headers)
-        if existing.status_code == 404:
-            created = compute.post(
-                "/api/v1/pipelines",
-                json={
-                    "slug": "hello",
-                    "name": "Hello (test)",
-                    "version": {
-                        "version": "1.0.0",
-                        "source": {"path": str(FAKES / "pipelines" / "hello")},
-                    },
-                },
-                headers=https_stack.headers,
-            )
-            assert created.status_code == 201, created.text
+    https_stack.register_hello()
     return https_stack
 
 
@@ -79,15 +64,20 @@ def logged_in(
 ) -> Path:
     """A config folder after `nfhub login` with a password and `projects use`."""
     config_dir = tmp_path_factory.mktemp("cli-config")
+    password_login(stack, config_dir, stack_password)
+    nfhub(config_dir, "projects", "use", stack.project_id)
+    return config_dir
+
+
+def password_login(stack: LiveStack, config_dir: Path, password: str, **kwargs: Any) -> Any:
+    """`nfhub login` as a user types it against this stack (password on stdin)."""
     assert stack.tls is not None
-    nfhub(
+    return nfhub(
         config_dir, "login", "--url", stack.urls["admin"], "-u", "live", "--password-stdin",
         "--ca-file", str(stack.tls.ca_cert), "--compute-url", stack.urls["compute"],
         "--files-url", stack.urls["files"], "--miner-url", stack.urls["miner"],
-        stdin=stack_password + "\n",
+        stdin=password + "\n", **kwargs,
     )  # fmt: skip
-    nfhub(config_dir, "projects", "use", stack.project_id)
-    return config_dir
 
 
 def api_for(config_dir: Path) -> Api:
@@ -121,13 +111,7 @@ def test_login_stores_a_personal_access_token_readable_by_the_owner_only(
 def test_wrong_password_is_one_clear_line_and_stores_no_token(
     stack: LiveStack, tmp_path: Path
 ) -> None:
-    assert stack.tls is not None
-    result = nfhub(
-        tmp_path, "login", "--url", stack.urls["admin"], "-u", "live", "--password-stdin",
-        "--ca-file", str(stack.tls.ca_cert), "--compute-url", stack.urls["compute"],
-        "--files-url", stack.urls["files"], "--miner-url", stack.urls["miner"],
-        stdin="not-the-password\n", check=False,
-    )  # fmt: skip
+    result = password_login(stack, tmp_path, "not-the-password", check=False)
     assert result.returncode == 1
     assert "error:" in result.stderr and "HTTP 401" in result.stderr
     assert "Traceback" not in result.stderr
@@ -145,13 +129,7 @@ def test_without_the_dev_ca_the_certificate_is_refused(stack: LiveStack, tmp_pat
 
 
 def test_logout_revokes_the_token(stack: LiveStack, stack_password: str, tmp_path: Path) -> None:
-    assert stack.tls is not None
-    nfhub(
-        tmp_path, "login", "--url", stack.urls["admin"], "-u", "live", "--password-stdin",
-        "--ca-file", str(stack.tls.ca_cert), "--compute-url", stack.urls["compute"],
-        "--files-url", stack.urls["files"], "--miner-url", stack.urls["miner"],
-        stdin=stack_password + "\n",
-    )  # fmt: skip
+    password_login(stack, tmp_path, stack_password)
     token = json.loads((tmp_path / "config.json").read_text())["token"]
     nfhub(tmp_path, "logout")
     with stack.client("admin") as admin:

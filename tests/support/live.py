@@ -192,6 +192,25 @@ class LiveStack:
             )
             assert put.status_code in (200, 201, 204), put.text
 
+    def register_hello(self) -> None:
+        """The stand-in's test pipeline (tests/fakes/pipelines/hello), once per stack."""
+        with self.client("compute") as compute:
+            if compute.get("/api/v1/pipelines/slug/hello", headers=self.headers).is_success:
+                return
+            response = compute.post(
+                "/api/v1/pipelines",
+                json={
+                    "slug": "hello",
+                    "name": "Hello (test)",
+                    "version": {
+                        "version": "1.0.0",
+                        "source": {"path": str(FAKES / "pipelines" / "hello")},
+                    },
+                },
+                headers=self.headers,
+            )
+            assert response.status_code == 201, response.text
+
     def run(self, run_id: str) -> dict[str, Any]:
         with self.client("compute") as compute:
             response = compute.get(f"/api/v1/runs/{run_id}", headers=self.headers)

@@ -412,6 +412,11 @@ def _parse_param(item: str) -> tuple[str, Any]:
         return key, raw
 
 
+def _given(**values: Any) -> dict[str, Any]:
+    """The options the user gave (left-out ones stay out of the request)."""
+    return {key: value for key, value in values.items() if value}
+
+
 @runs_app.command("launch")
 def runs_launch(
     pipeline: Annotated[str, typer.Argument(help="Pipeline slug")],
@@ -439,17 +444,13 @@ def runs_launch(
             raise ConfigError(f"{params_file} must hold a JSON object")
         params.update(loaded)
     params.update(_parse_param(item) for item in param or [])
-    body: dict[str, Any] = {"pipeline": pipeline, "params": params}
-    if version:
-        body["version"] = version
+    body = {
+        "pipeline": pipeline,
+        "params": params,
+        **_given(version=version, profiles=profile, labels=label, name=name),
+    }
     if input_path or order:
         body["input"] = {"path": input_path, "order_id": order}
-    if profile:
-        body["profiles"] = profile
-    if label:
-        body["labels"] = label
-    if name:
-        body["name"] = name
     with _api() as api:
         run = api.json("compute", "POST", "/runs", json=body)
         err.print(f"launched {run['name']} ({run['state']})")
@@ -467,13 +468,8 @@ def runs_list(
     as_json: JsonOption = False,
 ) -> None:
     """The newest runs."""
-    params: dict[str, Any] = {"limit": limit}
-    if state:
-        params["state"] = [value.upper() for value in state]
-    if pipeline:
-        params["pipeline"] = pipeline
-    if label:
-        params["label"] = label
+    states = [value.upper() for value in state or []]
+    params = {"limit": limit, **_given(state=states, pipeline=pipeline, label=label)}
     with _api() as api:
         page = api.json("compute", "GET", "/runs", params=params)
     if as_json:

@@ -20,26 +20,7 @@ def stack(
     with nfhub_fresh_database() as database_url:
         root = tmp_path_factory.mktemp("live")
         with live_stack(root, database_url) as running:
-            register_hello(running)
+            running.register_hello()
             running.upload("sheets/one.csv", HELLO_SHEET)
             running.upload("sheets/two.csv", TWO_SAMPLES)
             yield running
-
-
-def register_hello(stack: LiveStack) -> None:
-    from support.live import FAKES
-
-    with stack.client("compute") as compute:
-        response = compute.post(
-            "/api/v1/pipelines",
-            json={
-                "slug": "hello",
-                "name": "Hello (test)",
-                "version": {
-                    "version": "1.0.0",
-                    "source": {"path": str(FAKES / "pipelines" / "hello")},
-                },
-            },
-            headers=stack.headers,
-        )
-        assert response.status_code == 201, response.text
