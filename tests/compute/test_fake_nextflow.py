@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
+from support.inprocess import FIXTURES
+
 FAKE = Path(__file__).resolve().parents[1] / "fakes" / "nextflow"
 HELLO = FAKE.parent / "pipelines" / "hello"
-WEBLOG = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "nextflow" / "weblog"
+WEBLOG = FIXTURES / "nextflow" / "weblog"
 
 needs_fixtures = pytest.mark.skipif(
     not WEBLOG.is_dir(), reason=f"the weblog fixtures are not at {WEBLOG}"

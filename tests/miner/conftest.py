@@ -16,7 +16,7 @@ from nfhub_miner.config import Settings
 from nfhub_miner.main import create_app
 from nfhub_shared.testing.transport import RoutingTransport
 from support.inprocess import (
-    REPO,
+    FIXTURES,
     Team,
     admin_settings,
     compute_app,
@@ -49,7 +49,7 @@ __all__ = [
 
 MINER_BASE_URL = "http://miner.test"
 PROBLEM_JSON = "application/problem+json"
-NF_CORE = REPO.parent / "shared" / "fixtures" / "nf-core"
+NF_CORE = FIXTURES / "nf-core"
 
 
 @pytest.fixture

@@ -30,7 +30,9 @@ from nfhub_shared.testing.transport import RoutingTransport
 REPO = Path(__file__).resolve().parents[2]  # tests/support/ → the repository
 FAKES = REPO / "tests" / "fakes"
 HELLO_PIPELINE = FAKES / "pipelines" / "hello"
-FIXTURES = REPO.parent / "shared" / "fixtures"
+# The team's fixtures (../shared/fixtures beside the checkout; NFHUB_FIXTURES_DIR elsewhere):
+# read from there, never copied into the repo.
+FIXTURES = Path(os.environ.get("NFHUB_FIXTURES_DIR") or REPO.parent / "shared" / "fixtures")
 COMPUTE_BASE_URL = "http://compute.test"
 PROBLEM_JSON = "application/problem+json"
 

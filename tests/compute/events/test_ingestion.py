@@ -23,8 +23,9 @@ from nfhub_compute.config import Settings
 from nfhub_compute.runs.weblog import weblog_token
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.reconciler import Reconciler
+from support.inprocess import FIXTURES
 
-WEBLOG = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "nextflow" / "weblog"
+WEBLOG = FIXTURES / "nextflow" / "weblog"
 PROBLEM_JSON = "application/problem+json"
 # Above the kernel's largest pid: the launcher in a handle with it is surely gone.
 GONE_PID = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,8 +16,9 @@ from nfhub_compute.pipelines.validation import (
     params_validator,
     with_schema_defaults,
 )
+from support.inprocess import FIXTURES
 
-NF_CORE = Path(__file__).resolve().parents[4] / "shared" / "fixtures" / "nf-core"
+NF_CORE = FIXTURES / "nf-core"
 PIPELINES = ["atacseq", "chipseq", "fetchngs", "rnaseq", "sarek", "viralrecon"]
 # What a launch gives each (nfhub sets input and outdir; chipseq also needs a genome FASTA).
 VALID = {
