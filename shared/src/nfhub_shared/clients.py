@@ -13,9 +13,9 @@ from typing import Any
 
 import httpx
 import structlog
-from cachetools import TTLCache
 
 from nfhub_shared.auth.tokens import ServiceTokens
+from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.errors import (
     AppError,
     BadRequest,
@@ -57,7 +57,7 @@ class AdminClient:
         self.client = client
         self.admin_url = admin_url.rstrip("/")
         self.service_tokens = service_tokens
-        self._locations: TTLCache[uuid.UUID, StorageLocation] = TTLCache(
+        self._locations: ExpiringCache[uuid.UUID, StorageLocation] = ExpiringCache(
             10_000, LOCATION_TTL_SECONDS
         )
 
@@ -81,7 +81,7 @@ class AdminClient:
                 "The admin service cannot say where this project's storage is right now; "
                 "try again shortly."
             ) from exc
-        self._locations[project_id] = location
+        self._locations.put(project_id, location)
         return location
 
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
-from cachetools import TTLCache
 from pydantic import ValidationError
 
 import nfhub_shared.auth.identity as identity_module
+from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.config import BaseServiceSettings
 
 PROBLEM_JSON = "application/problem+json"
@@ -23,7 +23,7 @@ EDIT = "/api/v1/probe/edit"
 
 
 class FakeClock:
-    """A monotonic clock the test moves by hand, given to the identity caches as their timer."""
+    """A monotonic clock the test moves by hand, given to the identity caches as their clock."""
 
     def __init__(self) -> None:
         self.start = 1_000.0
@@ -38,9 +38,11 @@ class FakeClock:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Every TTLCache a probe's RemoteIdentity creates from now on runs on this clock."""
+    """Every cache a probe's RemoteIdentity creates from now on runs on this clock."""
     fake = FakeClock()
-    monkeypatch.setattr(identity_module, "TTLCache", functools.partial(TTLCache, timer=fake))
+    monkeypatch.setattr(
+        identity_module, "ExpiringCache", functools.partial(ExpiringCache, clock=fake)
+    )
     return fake
 
 

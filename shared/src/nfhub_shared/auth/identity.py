@@ -14,12 +14,12 @@ from typing import Protocol
 
 import httpx
 import structlog
-from cachetools import TTLCache
 from jwt import PyJWK
 
 from nfhub_shared.auth.principal import Principal, ProjectRole
 from nfhub_shared.auth.scopes import parse_scopes
 from nfhub_shared.auth.tokens import JwksCache, ServiceTokens, hash_token
+from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.errors import ServiceUnavailable
 
 logger = structlog.get_logger("nfhub.identity")
@@ -73,14 +73,14 @@ class RemoteIdentity:
         self.jwks = JwksCache(
             client, f"{base}/.well-known/jwks.json", cooldown_seconds=jwks_cooldown_seconds
         )
-        self._tokens: TTLCache[str, Principal | _Absent] = TTLCache(max_entries, token_ttl_seconds)
-        self._negative_tokens: TTLCache[str, _Absent] = TTLCache(
+        self._tokens: ExpiringCache[str, Principal] = ExpiringCache(max_entries, token_ttl_seconds)
+        self._negative_tokens: ExpiringCache[str, _Absent] = ExpiringCache(
             max_entries, min(NEGATIVE_CACHE_SECONDS, token_ttl_seconds)
         )
-        self._roles: TTLCache[tuple[str, uuid.UUID], Membership] = TTLCache(
+        self._roles: ExpiringCache[tuple[str, uuid.UUID], Membership] = ExpiringCache(
             max_entries, role_ttl_seconds
         )
-        self._negative_roles: TTLCache[tuple[str, uuid.UUID], _Absent] = TTLCache(
+        self._negative_roles: ExpiringCache[tuple[str, uuid.UUID], _Absent] = ExpiringCache(
             max_entries, min(NEGATIVE_CACHE_SECONDS, role_ttl_seconds)
         )
         self._lock = asyncio.Lock()
@@ -90,14 +90,14 @@ class RemoteIdentity:
 
     async def resolve_pat(self, token: str) -> Principal | None:
         key = hash_token(token)
-        cached = self._tokens.get(key) or self._negative_tokens.get(key)
-        if isinstance(cached, Principal):
-            return cached
+        cached = self._tokens.get(key)
         if cached is not None:
+            return cached
+        if key in self._negative_tokens:
             return None
         body = await self._post("/api/v1/internal/introspect", {"token": token})
         if not body.get("active"):
-            self._negative_tokens[key] = _ABSENT
+            self._negative_tokens.put(key, _ABSENT)
             return None
         principal = Principal(
             subject=str(body["sub"]),
@@ -106,7 +106,7 @@ class RemoteIdentity:
             username=_optional_str(body.get("username")),
             token_id=_optional_str(body.get("token_id")),
         )
-        self._tokens[key] = principal
+        self._tokens.put(key, principal)
         return principal
 
     async def project_membership(
@@ -123,12 +123,12 @@ class RemoteIdentity:
             {"user_id": principal.subject, "project_id": str(project_id)},
         )
         if not body.get("role"):
-            self._negative_roles[key] = _ABSENT
+            self._negative_roles.put(key, _ABSENT)
             return None
         membership = Membership(
             org_id=uuid.UUID(str(body["org_id"])), role=ProjectRole(str(body["role"]))
         )
-        self._roles[key] = membership
+        self._roles.put(key, membership)
         return membership
 
     async def _post(self, path: str, payload: dict[str, str]) -> dict[str, object]:

@@ -12,11 +12,11 @@ from typing import Any
 import httpx
 import jwt
 import structlog
-from cachetools import TTLCache
 from jwt import PyJWK, PyJWKSet
 
 from nfhub_shared.auth.principal import Principal
 from nfhub_shared.auth.scopes import parse_scopes
+from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.errors import ServiceUnavailable, Unauthorized
 
 PAT_PREFIX = "nfh_pat_"
@@ -156,20 +156,15 @@ class VerifiedTokenCache:
     """
 
     def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 10_000) -> None:
-        self._entries: TTLCache[str, tuple[Principal, float]] = TTLCache(max_entries, ttl_seconds)
+        self._entries: ExpiringCache[str, Principal] = ExpiringCache(max_entries, ttl_seconds)
 
     def get(self, token: str) -> Principal | None:
-        entry = self._entries.get(token)
-        if entry is None:
-            return None
-        principal, expires_at = entry
-        if time.time() >= expires_at:
-            self._entries.pop(token, None)
-            return None
-        return principal
+        return self._entries.get(token)
 
     def put(self, token: str, principal: Principal, expires_at: float) -> None:
-        self._entries[token] = (principal, expires_at)
+        """``expires_at`` is the token's ``exp`` (epoch seconds); the cache runs on its clock."""
+        remaining = expires_at - time.time()
+        self._entries.put(token, principal, not_after=self._entries.clock() + remaining)
 
 
 class ServiceTokens:
