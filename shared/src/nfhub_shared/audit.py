@@ -10,7 +10,6 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-import structlog
 from fastapi import Depends, Request
 from sqlalchemy import (
     Column,
@@ -27,6 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_shared.auth.principal import Principal, ProjectAccess
+from nfhub_shared.logging import request_fields
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -98,7 +98,7 @@ class AuditWriter:
                 resource_id=str(resource_id) if resource_id is not None else None,
                 org_id=org_id,
                 project_id=project_id,
-                request_id=request_id or structlog.contextvars.get_contextvars().get("request_id"),
+                request_id=request_id or request_fields().get("request_id"),
                 details=details or {},
             )
         )

@@ -99,13 +99,11 @@ class BaseServiceSettings(BaseSettings):
     def database_url(self) -> str:
         return normalise_database_url(self.DATABASE_URL.get_secret_value())
 
-    @property
-    def rate_limits(self) -> dict[str, int]:
-        return {
-            "read": self.RATE_LIMIT_READ,
-            "write": self.RATE_LIMIT_WRITE,
-            "auth": self.RATE_LIMIT_AUTH,
-        }
+    def rate_limit(self, category: str) -> int:
+        """Requests per window of a category: read, write or auth."""
+        if category == "read":
+            return self.RATE_LIMIT_READ
+        return self.RATE_LIMIT_AUTH if category == "auth" else self.RATE_LIMIT_WRITE
 
 
 def normalise_database_url(url: str) -> str:

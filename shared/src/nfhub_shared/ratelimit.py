@@ -8,24 +8,20 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nfhub_shared.auth.tokens import hash_token
-from nfhub_shared.errors import RateLimited, render_app_error
 
 logger = structlog.get_logger("nfhub.ratelimit")
 
 
-@dataclass(frozen=True)
-class RateDecision:
+class RateDecision(NamedTuple):
+    """One per API request: a named tuple, several times cheaper to make than a dataclass."""
+
     allowed: bool
     limit: int
     remaining: int
@@ -37,6 +33,13 @@ class RateDecision:
             "X-RateLimit-Remaining": str(self.remaining),
             "X-RateLimit-Reset": str(self.reset_seconds),
         }
+
+    def raw_headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-ratelimit-limit", b"%d" % self.limit),
+            (b"x-ratelimit-remaining", b"%d" % self.remaining),
+            (b"x-ratelimit-reset", b"%d" % self.reset_seconds),
+        ]
 
 
 class RateLimiter(Protocol):
@@ -102,62 +105,3 @@ def caller_key(authorization: str | None, client_host: str | None) -> str:
     if authorization and authorization[:7].lower() == "bearer " and len(authorization) > 7:
         return "t:" + hash_token(authorization[7:].strip())[:32]
     return "ip:" + (client_host or "unknown")
-
-
-class RateLimitMiddleware:
-    """Count each /api call per token (or client address) and category; 429 past the limit.
-
-    Pure ASGI rather than a dependency: it runs before routing and costs no dependency
-    resolution on the hot path.
-    """
-
-    def __init__(
-        self, app: ASGIApp, *, prefix: str, exempt: Callable[[str], bool] | None = None
-    ) -> None:
-        self.app = app
-        self.prefix = prefix
-        self.exempt = exempt
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        path = str(scope.get("path", ""))
-        if (
-            scope["type"] != "http"
-            or not path.startswith(self.prefix)
-            or (self.exempt is not None and self.exempt(path))
-        ):
-            await self.app(scope, receive, send)
-            return
-        state = scope["app"].state
-        settings = state.settings
-        if not settings.RATE_LIMIT_ENABLED:
-            await self.app(scope, receive, send)
-            return
-        authorization = None
-        for name, value in scope.get("headers", ()):
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-                break
-        client = scope.get("client")
-        category = rate_limit_category(scope.get("method", "GET"), scope.get("path", ""))
-        limiter: RateLimiter = state.rate_limiter
-        decision = await limiter.hit(
-            caller_key(authorization, client[0] if client else None),
-            category,
-            settings.rate_limits[category],
-        )
-        extra_headers = [(k.lower().encode(), v.encode()) for k, v in decision.headers().items()]
-        if not decision.allowed:
-            error = RateLimited(
-                f"Too many {category} requests for this token; retry in "
-                f"{decision.reset_seconds} s.",
-                headers={**decision.headers(), "Retry-After": str(decision.reset_seconds)},
-            )
-            await render_app_error(Request(scope), error)(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *extra_headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

@@ -9,16 +9,18 @@ alternative with the same scopes to the OpenAPI document, for Swagger's Authoriz
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
-import structlog
-from fastapi import Depends, Header, Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer, SecurityScopes
 
 from nfhub_shared.auth.identity import IdentityResolver
 from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
 from nfhub_shared.auth.tokens import PAT_PREFIX, REFRESH_PREFIX, ServiceTokens, principal_from_jwt
+from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.errors import BadRequest, Forbidden, NotFound, Unauthorized
+from nfhub_shared.logging import bind_request_fields
 
 BEARER_SCHEME = "BearerToken"
 BEARER_DESCRIPTION = (
@@ -46,37 +48,45 @@ def insufficient_scope_challenge(missing: list[str]) -> str:
     return f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
 
 
-async def authenticate(request: Request, required_scopes: list[str]) -> Principal:
+async def _principal(request: Request, state: Any) -> Principal:
     token = bearer_token(request)
-    identity = get_identity(request)
     if token.startswith(REFRESH_PREFIX):
         raise Unauthorized(
             "A refresh token is not an access token; exchange it at POST /api/v1/auth/refresh."
         )
     if token.startswith(PAT_PREFIX):
+        identity: IdentityResolver = state.identity
         principal = await identity.resolve_pat(token)
         if principal is None:
             raise Unauthorized("The personal access token is unknown, expired or revoked.")
-    else:
-        settings = request.app.state.settings
-        principal = await principal_from_jwt(
-            token,
-            identity.signing_key,
-            issuer=settings.JWT_ISSUER,
-            audience=settings.JWT_AUDIENCE,
-            leeway=settings.JWT_LEEWAY_SECONDS,
-            cache=request.app.state.verified_tokens,
-        )
+        return principal
+    cached: Principal | None = state.verified_tokens.get(token)
+    if cached is not None:
+        return cached
+    settings = state.settings
+    return await principal_from_jwt(
+        token,
+        state.identity.signing_key,
+        issuer=settings.JWT_ISSUER,
+        audience=settings.JWT_AUDIENCE,
+        leeway=settings.JWT_LEEWAY_SECONDS,
+        cache=state.verified_tokens,
+    )
+
+
+def _require_scopes(principal: Principal, required_scopes: Sequence[str]) -> None:
     missing = [scope for scope in required_scopes if scope not in principal.scopes]
     if missing:
         raise Forbidden(
             f"The token lacks the scope(s) {', '.join(missing)}; create a token that has them.",
             headers={"WWW-Authenticate": insufficient_scope_challenge(missing)},
         )
-    request.state.principal = principal
-    structlog.contextvars.bind_contextvars(
-        principal=principal.subject, principal_kind=principal.kind
-    )
+
+
+async def authenticate(request: Request, required_scopes: Sequence[str]) -> Principal:
+    principal = await _principal(request, request.app.state)
+    _require_scopes(principal, required_scopes)
+    bind_request_fields(principal=principal.subject, principal_kind=principal.kind)
     return principal
 
 
@@ -95,38 +105,56 @@ class PrincipalAuth(HTTPBearer):
 
 
 PROJECT_HEADER = "X-Project-ID"
+# Parsed X-Project-ID values: a client sends the same few on every request, and parsing a UUID
+# costs more than the rest of the role check.
+_project_ids: ExpiringCache[str, tuple[uuid.UUID, str]] = ExpiringCache(4096, 3600.0)
 
 
 def parse_project_header(value: str | None) -> uuid.UUID:
+    return _parse_project_header(value)[0]
+
+
+def _parse_project_header(value: str | None) -> tuple[uuid.UUID, str]:
+    """The project id and its canonical text (for the log lines)."""
+    if value is not None:
+        known = _project_ids.get(value)
+        if known is not None:
+            return known
     if value is None or not value.strip():
         raise BadRequest("Name the project in the X-Project-ID header (a project UUID).")
     try:
-        return uuid.UUID(value.strip())
+        project_id = uuid.UUID(value.strip())
     except ValueError as exc:
         raise BadRequest(f"X-Project-ID {value[:64]!r} is not a project UUID.") from exc
+    parsed = (project_id, str(project_id))
+    _project_ids.put(value, parsed)
+    return parsed
 
 
 class ProjectRoleAuth(HTTPBearer):
-    """The caller's access to the X-Project-ID project, with at least ``minimum`` role."""
+    """The caller's access to the X-Project-ID project, with at least ``minimum`` role and
+    the ``scopes`` (those of the ``Security`` declaration, see ``project_role``).
 
-    def __init__(self, minimum: ProjectRole) -> None:
+    The header is read from the request, not declared as a ``Header`` parameter, and the
+    scopes are the instance's rather than a ``SecurityScopes`` parameter: FastAPI's
+    per-request parameter machinery would cost more than all the rest of authentication
+    (bench/auth.py). The app factory documents the header for every route using this.
+    """
+
+    def __init__(self, minimum: ProjectRole, scopes: Sequence[str] = ()) -> None:
         super().__init__(
             auto_error=False, scheme_name=BEARER_SCHEME, description=BEARER_DESCRIPTION
         )
         self.minimum = minimum
+        self.scopes = tuple(scopes)
 
-    async def __call__(  # type: ignore[override]
-        self,
-        request: Request,
-        security_scopes: SecurityScopes,
-        x_project_id: Annotated[
-            str | None,
-            Header(alias=PROJECT_HEADER, description="The project this call works in."),
-        ] = None,
-    ) -> ProjectAccess:
-        principal = await authenticate(request, security_scopes.scopes)
-        project_id = parse_project_header(x_project_id)
-        membership = await get_identity(request).project_membership(principal, project_id)
+    async def __call__(self, request: Request) -> ProjectAccess:  # type: ignore[override]
+        state = request.app.state
+        principal = await _principal(request, state)
+        _require_scopes(principal, self.scopes)
+        project_id, project_text = _parse_project_header(request.headers.get(PROJECT_HEADER))
+        identity: IdentityResolver = state.identity
+        membership = await identity.project_membership(principal, project_id)
         if membership is None:
             raise NotFound(f"Project {project_id} does not exist or you cannot see it.")
         if not membership.role.allows(self.minimum):
@@ -134,7 +162,9 @@ class ProjectRoleAuth(HTTPBearer):
                 f"This needs the {self.minimum.value} role in the project; you are "
                 f"{membership.role.value}. Ask a project admin."
             )
-        structlog.contextvars.bind_contextvars(project=str(project_id))
+        bind_request_fields(
+            principal=principal.subject, principal_kind=principal.kind, project=project_text
+        )
         return ProjectAccess(
             principal=principal,
             project_id=project_id,
@@ -154,7 +184,7 @@ def scoped(*scopes: str) -> Any:
 
 def project_role(minimum: ProjectRole, *scopes: str) -> Any:
     """``Annotated[ProjectAccess, project_role(ProjectRole.editor, "runs:write")]``."""
-    return Security(ProjectRoleAuth(minimum), scopes=list(scopes))
+    return Security(ProjectRoleAuth(minimum, scopes), scopes=list(scopes))
 
 
 ProjectViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer)]
@@ -176,9 +206,7 @@ class ServiceAuth(HTTPBearer):
         token = bearer_token(request)
         service_tokens: ServiceTokens = request.app.state.service_tokens
         principal = service_tokens.verify(token)
-        structlog.contextvars.bind_contextvars(
-            principal=principal.subject, principal_kind="service"
-        )
+        bind_request_fields(principal=principal.subject, principal_kind="service")
         return principal
 
 
