@@ -16,7 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from stat import S_ISREG
+from stat import S_ISLNK, S_ISREG
 
 import anyio
 
@@ -31,12 +31,15 @@ from nfhub_files.storage.base import (
 )
 from nfhub_files.storage.paths import RESERVED_PREFIX
 from nfhub_files.storage.signing import BlobGrant, BlobSigner
+from nfhub_shared.cache import ExpiringCache
 
 TEMP_PREFIX = RESERVED_PREFIX
 MULTIPART_DIR = ".multipart"
 READ_CHUNK = 1024 * 1024
 WRITE_BUFFER = 8 * 1024 * 1024
 SHA256_XATTR = "user.nfhub.sha256"
+# How long a project folder's resolved location is reused (it moves only by an operator's hand).
+PROJECT_FOLDER_TTL_SECONDS = 5.0
 
 
 class UploadTooLarge(Exception):
@@ -45,6 +48,24 @@ class UploadTooLarge(Exception):
 
 class ChecksumMismatch(Exception):
     pass
+
+
+def _link_below(folder: Path, relative: str) -> bool:
+    """Whether a name on the way from ``folder`` down to ``relative`` is a symlink (or a name
+    that only resolving can judge). Names that do not exist end the walk: nothing below
+    them can be a link."""
+    current = str(folder)
+    for name in relative.split("/"):
+        if name in {"", ".", ".."}:
+            return True
+        current = f"{current}/{name}"
+        try:
+            mode = os.lstat(current).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        if S_ISLNK(mode):
+            return True
+    return False
 
 
 def _read_sha256(path: Path) -> str | None:
@@ -70,28 +91,48 @@ class LocalStorage:
         self.root = root.resolve()
         self.signer = signer
         self.max_object_bytes = max_object_bytes
+        self._project_folders: ExpiringCache[str, Path] = ExpiringCache(
+            4096, PROJECT_FOLDER_TTL_SECONDS
+        )
 
     # -- paths ---------------------------------------------------------------------------------
 
     def path(self, key: str) -> Path:
         """The file for a key, symlinks resolved; one that resolves outside its project's
-        folder (or, for keys outside projects/, outside the root) is refused."""
+        folder (or, for keys outside projects/, outside the root) is refused.
+
+        Only the names below the (resolved) project folder are looked at, one ``lstat`` each,
+        and the path is fully resolved only when one of them is a link: resolving it all
+        re-reads every folder from / down, a dozen system calls per file operation.
+        """
         self._require_root()
-        boundary = self._boundary(key)
-        path = (self.root / key).resolve() if key else self.root
+        if not key:
+            return self.root
+        boundary, rest = self._boundary(key)
+        if not rest:
+            return boundary
+        lexical = boundary / rest
+        if not _link_below(boundary, rest):
+            return lexical
+        path = lexical.resolve()
         if path != boundary and not path.is_relative_to(boundary):
             raise ObjectNotFound("No such file or folder.")
         return path
 
-    def _boundary(self, key: str) -> Path:
+    def _boundary(self, key: str) -> tuple[Path, str]:
+        """The folder a key must stay in (resolved), and the key's rest below it."""
         first, _, rest = key.partition("/")
         if first != "projects":
-            return self.root
-        project = rest.partition("/")[0]
+            return self.root, key
+        project, _, below = rest.partition("/")
         if project in {"", ".", ".."}:
             raise ObjectNotFound("No such file or folder.")
-        # Resolved, so a project folder an operator moved elsewhere behind a symlink works.
-        return (self.root / first / project).resolve()
+        boundary = self._project_folders.get(project)
+        if boundary is None:
+            # Resolved, so a project folder an operator moved elsewhere behind a symlink works.
+            boundary = (self.root / first / project).resolve()
+            self._project_folders.put(project, boundary)
+        return boundary, below
 
     def _require_root(self) -> None:
         """A root that is missing is made; one that cannot be (a file, under a file) is a 503,
