@@ -18,7 +18,7 @@ from fastapi.openapi.docs import (
 )
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
-from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
@@ -228,14 +228,12 @@ def _uses_project_role(dependant: Dependant) -> bool:
 
 def _project_scoped_operations(app: FastAPI) -> set[tuple[str, str]]:
     """(path, method) of every operation that reads X-Project-ID through ProjectRoleAuth."""
-    operations: set[tuple[str, str]] = set()
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if isinstance(route, APIRoute) and _uses_project_role(route.dependant):
-            operations.update(
-                (str(context.path_format), method.lower()) for method in context.methods or ()
-            )
-    return operations
+    return {
+        (route.path_format, method.lower())
+        for route in app.routes
+        if isinstance(route, APIRoute) and _uses_project_role(route.dependant)
+        for method in route.methods or ()
+    }
 
 
 def _document_project_header(operation: dict[str, Any]) -> None:

@@ -21,7 +21,6 @@ from nfhub_shared.errors import AppError, BadRequest, PayloadTooLarge, RateLimit
 from nfhub_shared.logging import begin_request_fields, end_request_fields
 from nfhub_shared.ratelimit import RateLimiter, caller_key, rate_limit_category
 
-REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SUPPORTED_API_VERSIONS = {"1"}
 
@@ -84,7 +83,6 @@ class EdgeMiddleware:
         self.settings = settings
         self.metrics = metrics
         self.service = settings.SERVICE_NAME
-        self.api_prefix = api_prefix
         self.rate_limited_prefix = api_prefix + "/"
         self.body_limit_exempt_prefixes = body_limit_exempt_prefixes
         self.rate_limit_exempt = rate_limit_exempt
@@ -224,13 +222,7 @@ class EdgeMiddleware:
     def _route_template(self, scope: Scope) -> str:
         """The matched route's template (ids stay out of metric labels)."""
         template = getattr(scope.get("route"), "path", None)
-        if not isinstance(template, str):
-            return "unmatched"
-        # Routes of routers included under the API prefix report their path without it.
-        path = str(scope.get("path", ""))
-        if path.startswith(self.api_prefix + "/") and not template.startswith(self.api_prefix):
-            return self.api_prefix + template
-        return template
+        return template if isinstance(template, str) else "unmatched"
 
 
 def _unsupported_version(version: str | None) -> AppError | None:

@@ -28,11 +28,6 @@ BEARER_DESCRIPTION = (
 )
 
 
-def get_identity(request: Request) -> IdentityResolver:
-    identity: IdentityResolver = request.app.state.identity
-    return identity
-
-
 def bearer_token(request: Request) -> str:
     authorization = request.headers.get("authorization")
     if authorization:
@@ -110,11 +105,7 @@ PROJECT_HEADER = "X-Project-ID"
 _project_ids: ExpiringCache[str, tuple[uuid.UUID, str]] = ExpiringCache(4096, 3600.0)
 
 
-def parse_project_header(value: str | None) -> uuid.UUID:
-    return _parse_project_header(value)[0]
-
-
-def _parse_project_header(value: str | None) -> tuple[uuid.UUID, str]:
+def parse_project_header(value: str | None) -> tuple[uuid.UUID, str]:
     """The project id and its canonical text (for the log lines)."""
     if value is not None:
         known = _project_ids.get(value)
@@ -152,7 +143,7 @@ class ProjectRoleAuth(HTTPBearer):
         state = request.app.state
         principal = await _principal(request, state)
         _require_scopes(principal, self.scopes)
-        project_id, project_text = _parse_project_header(request.headers.get(PROJECT_HEADER))
+        project_id, project_text = parse_project_header(request.headers.get(PROJECT_HEADER))
         identity: IdentityResolver = state.identity
         membership = await identity.project_membership(principal, project_id)
         if membership is None:

@@ -7,7 +7,6 @@ itself answers from its own database through the same interface.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Protocol
@@ -83,7 +82,6 @@ class RemoteIdentity:
         self._negative_roles: ExpiringCache[tuple[str, uuid.UUID], _Absent] = ExpiringCache(
             max_entries, min(NEGATIVE_CACHE_SECONDS, role_ttl_seconds)
         )
-        self._lock = asyncio.Lock()
 
     async def signing_key(self, kid: str) -> PyJWK | None:
         return await self.jwks.get_key(kid)
