@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import http.server
-import importlib.util
 import json
 import re
 import ssl
@@ -33,10 +32,8 @@ from support.live import REPO, LiveStack
 CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.is_file():
     pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-if importlib.util.find_spec("playwright") is None:
-    pytest.skip("the playwright package is not installed (uv sync)", allow_module_level=True)
 
-from playwright.sync_api import (  # noqa: E402 - only once we know it is there
+from playwright.sync_api import (  # noqa: E402 - only once we know Chromium is there
     Browser,
     BrowserContext,
     ConsoleMessage,

@@ -11,7 +11,6 @@ import socket
 import ssl
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,7 +73,8 @@ class DevStack:
         for name in ("DATABASE_URL", "NFHUB_HTTP"):
             env.pop(name, None)
         env["PATH"] = f"{REPO / 'tests' / 'fakes'}{os.pathsep}{env.get('PATH', '')}"
-        with self.log.open("ab") as handle:
+        # A fresh log per start: "ready in" must come from this start, not the last one.
+        with self.log.open("wb") as handle:
             self.popen = subprocess.Popen(
                 [sys.executable, str(REPO / "scripts" / "devstack.py"), "run", "--no-echo"],
                 stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -121,9 +121,7 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
 def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     devstack: DevStack,
 ) -> None:
-    began = time.monotonic()
     first = devstack.start()
-    first_ready = time.monotonic() - began
     services = first["services"]
     assert isinstance(services, dict)
     ca_file = first["ca_file"]
@@ -165,4 +163,3 @@ def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     assert "kept-across-restarts" in [p["slug"] for p in projects.json()["items"]]
     assert devstack.interrupt() == 0
     assert processes_mentioning(str(devstack.state)) == []
-    assert first_ready < START_TIMEOUT

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from support.live import FAKES, LiveStack, live_stack
+from support.live import LiveStack, live_stack
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -40,17 +40,7 @@ def call(stack: LiveStack, service: str, method: str, url: str, **kwargs: Any) -
 
 
 def test_subjects_samples_order_samplesheet_run(stack: LiveStack) -> None:
-    call(
-        stack,
-        "compute",
-        "POST",
-        "/api/v1/pipelines",
-        json={
-            "slug": "hello",
-            "name": "Hello (test)",
-            "version": {"version": "1.0.0", "source": {"path": str(FAKES / "pipelines" / "hello")}},
-        },
-    )
+    stack.register_hello()
     mother = call(
         stack, "miner", "POST", "/api/v1/subjects", json={"display_id": "FAM1-M", "sex": "female"}
     )
