@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from nfhub_cli.api import Api, ApiError
-from nfhub_cli.config import Config
+from nfhub_cli.config import Config, derive_urls
 from nfhub_cli.transfer import MIN_PART_SIZE, PART_SUFFIX, ResumeStore, download, upload
 from support.live import LiveStack
 
@@ -347,6 +347,40 @@ def test_busy_answers_are_retried_after_retry_after(
     assert waits == [1.0, 1.0]
 
 
+@pytest.mark.parametrize("status", [502, 504])
+def test_a_gateway_error_after_a_post_is_not_sent_again(
+    busy_server: tuple[str, type[BusyFirst]], status: int
+) -> None:
+    """A gateway's 502/504 may come after the service created something (a run, a token)."""
+    url, handler = busy_server
+    handler.status = status
+    waits: list[float] = []
+    config = Config(urls={"files": url}, token="t")
+    with Api(config, sleep=waits.append) as api, pytest.raises(ApiError) as caught:
+        api.request("files", "POST", "/files", project=False, json={})
+    assert caught.value.status == status
+    assert handler.seen == ["POST"] and waits == []
+    with Api(config, sleep=waits.append) as api:  # the same answer to a GET is retried
+        assert api.request("files", "GET", "/files", project=False).status_code == 200
+    assert handler.seen == ["POST", "GET", "GET"]
+
+
+def test_the_environments_token_is_used_but_never_saved(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("NFHUB_CONFIG_DIR", str(tmp_path))
+    monkeypatch.setenv("NFHUB_TOKEN", "nfh_pat_from_ci")
+    monkeypatch.setenv("NFHUB_PROJECT", "00000000-0000-0000-0000-00000000000c")
+    Config(urls={"admin": "https://admin.example"}, token="stored").save()
+    config = Config.load()
+    assert config.require_token() == "nfh_pat_from_ci"
+    assert config.require_project() == "00000000-0000-0000-0000-00000000000c"
+    config.save()  # as `projects use` or `logout` do
+    saved = (tmp_path / "config.json").read_text()
+    assert "from_ci" not in saved and "00000000000c" not in saved
+    assert json.loads(saved)["token"] == "stored"
+
+
 def test_a_server_that_stays_busy_gives_up_with_its_answer(
     busy_server: tuple[str, type[BusyFirst]],
 ) -> None:
@@ -489,3 +523,14 @@ def test_launch_with_an_unknown_parameter_is_refused_with_its_name(
     )  # fmt: skip
     assert result.returncode == 1
     assert "greting" in result.stderr and "HTTP 422" in result.stderr
+
+
+def test_other_urls_follow_a_moved_base_port() -> None:
+    """make run with NFHUB_BASE_PORT=9001 puts compute, files and miner on 9002-9004."""
+    urls = derive_urls("https://127.0.0.1:9001/", {"files": "https://files.example/"})
+    assert urls == {
+        "admin": "https://127.0.0.1:9001",
+        "compute": "https://127.0.0.1:9002",
+        "files": "https://files.example",
+        "miner": "https://127.0.0.1:9004",
+    }

@@ -17,6 +17,9 @@ import httpx
 from nfhub_cli.config import Config
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
+# A gateway's 502/504 may come after the service did the work: only 429/503 (refused before
+# any work) are safe to send again when the request is not idempotent.
+REFUSED_STATUSES = frozenset({429, 503})
 # Requests that may be sent twice without changing the result.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 MAX_ATTEMPTS = 6
@@ -184,17 +187,19 @@ class Api:
         method: str,
         expect: tuple[int, ...] = (200, 201, 202, 204, 206),
     ) -> httpx.Response:
-        """Send with retries: 429/502/503/504 always (the request was not processed), transport
-        errors only for idempotent methods (a POST may have been)."""
+        """Send with retries: 429/503 always (the request was refused unprocessed); 502/504 and
+        transport errors only for idempotent methods (a POST may have been processed)."""
+        idempotent = method.upper() in IDEMPOTENT_METHODS
+        retried = RETRY_STATUSES if idempotent else REFUSED_STATUSES
         for attempt in range(1, MAX_ATTEMPTS + 1):
             try:
                 response = attempt_once()
             except httpx.TransportError as exc:
-                if method.upper() not in IDEMPOTENT_METHODS or attempt == MAX_ATTEMPTS:
+                if not idempotent or attempt == MAX_ATTEMPTS:
                     raise ApiError(f"{method} failed: {exc.__class__.__name__}: {exc}") from exc
                 self.sleep(retry_delay(None, attempt))
                 continue
-            if response.status_code in RETRY_STATUSES and attempt < MAX_ATTEMPTS:
+            if response.status_code in retried and attempt < MAX_ATTEMPTS:
                 response.close()
                 self.sleep(retry_delay(response, attempt))
                 continue

@@ -17,8 +17,6 @@ from urllib.parse import urlsplit, urlunsplit
 import typer
 
 SERVICES = ("admin", "compute", "files", "miner")
-# make run's ports: admin 8001, compute 8002, files 8003, miner 8004.
-DEFAULT_PORTS = {"admin": 8001, "compute": 8002, "files": 8003, "miner": 8004}
 CONFIG_NAME = "config.json"
 
 
@@ -40,6 +38,10 @@ class Config:
     project_id: str | None = None
     project_name: str | None = None
     ca_file: str | None = None
+    # NFHUB_TOKEN / NFHUB_PROJECT: they win over the file's values but are never saved into it
+    # (saving must not write a CI job's secret to disk).
+    env_token: str | None = field(default=None, repr=False)
+    env_project: str | None = field(default=None, repr=False)
 
     @property
     def path(self) -> Path:
@@ -56,11 +58,12 @@ class Config:
             raise ConfigError(
                 f"cannot read {path}: {exc}; log in again with `nfhub login`"
             ) from exc
-        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
-        config = cls(**known)
-        config.token = os.environ.get("NFHUB_TOKEN") or config.token
-        config.project_id = os.environ.get("NFHUB_PROJECT") or config.project_id
-        return config
+        known = {name: data[name] for name in _SAVED_FIELDS if name in data}
+        return cls(
+            **known,
+            env_token=os.environ.get("NFHUB_TOKEN") or None,
+            env_project=os.environ.get("NFHUB_PROJECT") or None,
+        )
 
     def save(self) -> None:
         """Write the file 0600 in a 0700 folder, atomically (never a moment world-readable)."""
@@ -70,7 +73,7 @@ class Config:
         tmp = folder / f".{CONFIG_NAME}.{os.getpid()}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump(asdict(self), handle, indent=2)
+            json.dump({name: asdict(self)[name] for name in _SAVED_FIELDS}, handle, indent=2)
             handle.write("\n")
         os.replace(tmp, self.path)
 
@@ -83,21 +86,30 @@ class Config:
             ) from None
 
     def require_token(self) -> str:
-        if not self.token:
+        token = self.env_token or self.token
+        if not token:
             raise ConfigError("not logged in: run `nfhub login` (or set NFHUB_TOKEN)")
-        return self.token
+        return token
 
     def require_project(self) -> str:
-        if not self.project_id:
+        project_id = self.current_project()
+        if not project_id:
             raise ConfigError(
                 "no project chosen: run `nfhub projects use <slug or id>` (or set NFHUB_PROJECT)"
             )
-        return self.project_id
+        return project_id
+
+    def current_project(self) -> str | None:
+        return self.env_project or self.project_id
+
+
+_SAVED_FIELDS = ("urls", "token", "token_id", "username", "project_id", "project_name", "ca_file")
 
 
 def derive_urls(admin_url: str, overrides: dict[str, str | None]) -> dict[str, str]:
-    """The other services' URLs from admin's, by make run's ports (admin:8001 → files:8003) or
-    the gateway's host names (admin.example.org → files.example.org); explicit ones win."""
+    """The other services' URLs from admin's, by the gateway's host names (admin.example.org →
+    files.example.org) or make run's consecutive ports (admin:8001 → files:8003, also when
+    NFHUB_BASE_PORT moved them); explicit ones win."""
     admin_url = admin_url.rstrip("/")
     parts = urlsplit(admin_url)
     host = parts.hostname or ""
@@ -109,8 +121,8 @@ def derive_urls(admin_url: str, overrides: dict[str, str | None]) -> dict[str, s
             continue
         if host.startswith("admin."):
             netloc = parts.netloc.replace("admin.", f"{service}.", 1)
-        elif parts.port == DEFAULT_PORTS["admin"]:
-            netloc = parts.netloc.rsplit(":", 1)[0] + f":{DEFAULT_PORTS[service]}"
+        elif parts.port is not None:
+            netloc = parts.netloc.rsplit(":", 1)[0] + f":{parts.port + SERVICES.index(service)}"
         else:
             raise ConfigError(
                 f"cannot guess the {service} URL from {admin_url}; give --{service}-url"

@@ -111,17 +111,23 @@ def login(
     ] = 90,
 ) -> None:
     """Log in with a password (a personal access token is created and stored) or a token."""
-    config = Config.load()
+    try:
+        config = Config.load()
+    except ConfigError:
+        config = Config()  # an unreadable config is what login replaces
+    config.env_token = config.env_project = None  # this login's own token, not NFHUB_TOKEN
     admin_url = url or config.urls.get("admin")
     if not admin_url:
         raise ConfigError("give --url, admin's URL (make run prints it)")
     overrides = {"compute": compute_url, "files": files_url, "miner": miner_url}
     if url is None:
         overrides = {name: value or config.urls.get(name) for name, value in overrides.items()}
+    # The token this login replaces is revoked below, if it belongs to the same admin.
+    same_admin = config.urls.get("admin") == admin_url.rstrip("/")
+    previous_token_id = config.token_id if same_admin else None
     config.urls = derive_urls(admin_url, overrides)
     if ca_file is not None:
         config.ca_file = str(ca_file.resolve())
-    previous_token_id = config.token_id if config.urls.get("admin") == admin_url else None
     config.token, config.token_id = None, None
     with Api(config) as api:
         if token is None:
@@ -185,6 +191,7 @@ def login(
 def logout() -> None:
     """Revoke the token `nfhub login` created and forget it."""
     config = Config.load()
+    config.env_token = None  # the stored token revokes itself, whatever NFHUB_TOKEN says
     if config.token and config.token_id:
         with Api(config) as api:
             api.request(
@@ -202,7 +209,8 @@ def whoami() -> None:
     with Api(config) as api:
         me = api.json("admin", "GET", "/users/me", project=False)
     out.print(f"{me['username']} at {config.url('admin')}")
-    out.print(f"project: {config.project_name or '-'} ({config.project_id or 'none chosen'})")
+    project_id = config.current_project()
+    out.print(f"project: {config.project_name or '-'} ({project_id or 'none chosen'})")
 
 
 def _only_project(api: Api) -> dict[str, Any] | None:
@@ -236,10 +244,9 @@ def projects_list(as_json: JsonOption = False) -> None:
         _print_json(projects)
         return
     table = Table("", "slug", "name", "id", box=None)
+    current = config.current_project()
     for item in projects:
-        table.add_row(
-            "*" if item["id"] == config.project_id else "", item["slug"], item["name"], item["id"]
-        )
+        table.add_row("*" if item["id"] == current else "", item["slug"], item["name"], item["id"])
     out.print(table)
 
 
@@ -351,12 +358,14 @@ def samples_import(
 ) -> None:
     """Create samples (and their subjects) from a samplesheet: all rows or none."""
     content_type = IMPORT_TYPES.get(sheet.suffix.lower(), "text/csv")
-    with _api() as api, sheet.open("rb") as handle:
+    # Bytes, not the open file: a retried request (429/503) must send the whole sheet again.
+    content = sheet.read_bytes()
+    with _api() as api:
         result = api.json(
             "miner",
             "POST",
             "/samples/import",
-            content=handle,
+            content=content,
             headers={"Content-Type": content_type},
         )
     if as_json:

@@ -284,7 +284,8 @@ def download(api: Api, remote: str, destination: Path, *, progress: Progress | N
     size = int(entry["size"] or 0)
     version = str(entry.get("etag") or entry.get("modified") or "")
     have = 0
-    if partial.exists() and marker.exists() and marker.read_text() == version:
+    # A part is resumed only when the server's version of the file is known and unchanged.
+    if version and partial.exists() and marker.exists() and marker.read_text() == version:
         have = partial.stat().st_size
         if have > size:
             have = 0
@@ -299,6 +300,9 @@ def download(api: Api, remote: str, destination: Path, *, progress: Progress | N
         if have >= size:
             break
         headers = {"Range": f"bytes={have}-"} if have else {}
+        if have and entry.get("etag"):
+            # The rest only if the file is still that version; else a 200 with all of it.
+            headers["If-Range"] = _entity_tag(str(entry["etag"]))
         try:
             with api.stream(ticket["url"], headers=headers) as response:
                 if response.status_code == 200 and have:
@@ -325,6 +329,10 @@ def download(api: Api, remote: str, destination: Path, *, progress: Progress | N
     os.replace(partial, target)
     marker.unlink(missing_ok=True)
     return target
+
+
+def _entity_tag(etag: str) -> str:
+    return etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
 
 
 def _check(path: Path, size: int, sha256: str | None) -> None:
