@@ -28,34 +28,19 @@ def say(message: str) -> None:
 
 def create_bucket(wait_seconds: float = S3_WAIT_SECONDS) -> int:
     """Create the files service's bucket unless it is there (S3 answers 404 to HeadBucket)."""
-    import boto3
-    from botocore.config import Config
     from botocore.exceptions import BotoCoreError, ClientError
 
     from nfhub_files.config import Settings
+    from nfhub_files.storage.s3 import S3Storage
 
     settings = Settings(_env_file=None)
-    if not settings.S3_BUCKET:
-        say("FILES_S3_BUCKET is not set")
+    try:
+        # The files service's own client: same endpoint, credentials, addressing and timeouts.
+        client = S3Storage.from_settings(settings).client
+    except ValueError as exc:
+        say(str(exc))
         return 2
-    secret = settings.S3_SECRET_ACCESS_KEY
-    client = boto3.session.Session(
-        aws_access_key_id=settings.S3_ACCESS_KEY_ID,
-        aws_secret_access_key=secret.get_secret_value() if secret else None,
-        region_name=settings.S3_REGION,
-    ).client(
-        "s3",
-        endpoint_url=str(settings.S3_ENDPOINT_URL).rstrip("/")
-        if settings.S3_ENDPOINT_URL
-        else None,
-        config=Config(
-            signature_version="s3v4",
-            connect_timeout=settings.S3_CONNECT_TIMEOUT_SECONDS,
-            retries={"max_attempts": 2, "mode": "standard"},
-            s3={"addressing_style": "path" if settings.S3_PATH_STYLE else "auto"},
-        ),
-    )
-    bucket = settings.S3_BUCKET
+    bucket = str(settings.S3_BUCKET)
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -110,8 +95,10 @@ def jwt_key() -> int:
         serialization.NoEncryption(),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
+    # O_TRUNC, not O_EXCL: under tini the pid is the same on every start, and a temp file left
+    # by a crash must not block every later run.
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
     os.replace(tmp, path)  # atomic: admin never reads half a key

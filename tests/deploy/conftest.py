@@ -25,9 +25,6 @@ COMPOSE_FILE = REPO / "docker-compose.yml"
 CADDYFILE = REPO / "deploy" / "Caddyfile"
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 ENTRYPOINT = REPO / "deploy" / "entrypoint.sh"
-TASKS = REPO / "deploy" / "tasks.py"
-ENV_EXAMPLE = REPO / ".env.example"
-DOCKERIGNORE = REPO / ".dockerignore"
 
 SERVICES = ("admin", "compute", "files", "miner")
 NFHUB_IMAGE = "nfhub:local"

@@ -54,16 +54,20 @@ def run_task(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[
 
 @functools.cache
 def devstack_ports() -> dict[str, int]:
-    """Where `make run` serves each service (scripts/devstack.py SERVICES): the same ports."""
+    """Where `make run` serves each service by default (scripts/devstack.py SERVICES): the
+    same ports. NFHUB_BASE_PORT, which moves make run's ports, is left out while it loads."""
     name = "nfhub_devstack_for_deploy_tests"
     spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / "devstack.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # its dataclasses look their module up while being defined
+    moved = os.environ.pop("NFHUB_BASE_PORT", None)
     try:
         spec.loader.exec_module(module)
     finally:
         del sys.modules[name]
+        if moved is not None:
+            os.environ["NFHUB_BASE_PORT"] = moved
     return {s.name: s.port for s in module.SERVICES if s.port is not None}
 
 
