@@ -40,7 +40,7 @@ uv:
 	@$(UV) --version >/dev/null 2>&1 || { echo "uv is still missing"; exit 1; }
 
 run: setup
-	$(UV_RUN) python scripts/devstack.py run $(if $(HTTP),--http) $(RUN_ARGS)
+	$(UV_RUN) python scripts/devstack.py run $(if $(filter 1 true yes,$(HTTP)),--http) $(RUN_ARGS)
 
 # The guided demo, in a second shell while `make run` runs (nfhub demo reads its stack.json).
 demo: setup
