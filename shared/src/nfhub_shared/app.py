@@ -35,6 +35,7 @@ from nfhub_shared.errors import ServiceUnavailable, install_error_handlers
 from nfhub_shared.logging import configure_logging
 from nfhub_shared.middleware import EdgeMiddleware, HttpMetrics
 from nfhub_shared.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
+from nfhub_shared.routing import AuthFirstRoute
 
 API_PREFIX = "/api/v1"
 OAUTH2_SCHEME = "OAuth2Password"
@@ -207,6 +208,8 @@ def _add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:
                 strict_content_type=route.strict_content_type,
                 max_body_size=route.max_body_size,
                 form_limits=route.form_limits or None,
+                # A router's own route class wins; plain routes run authentication first.
+                route_class_override=AuthFirstRoute if type(route) is APIRoute else type(route),
             )
         elif type(route) is Route:
             app.router.add_route(
@@ -323,6 +326,11 @@ def create_app(
         lifespan=app_lifespan,
         openapi_tags=openapi_tags,
         separate_input_output_schemas=False,
+        telemetry={
+            "tracing": settings.OPENTELEMETRY,
+            "metrics": settings.OPENTELEMETRY,
+            "logs": settings.OPENTELEMETRY,
+        },
         responses={
             401: {"description": "Missing, invalid or expired token (problem+json)"},
             422: {"description": "Validation failed (problem+json)"},

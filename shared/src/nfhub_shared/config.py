@@ -32,6 +32,9 @@ class BaseServiceSettings(BaseSettings):
     ENVIRONMENT: Environment = "dev"
     LOG_LEVEL: str = "INFO"
     LOG_JSON: bool = True
+    # FastAPI's own OpenTelemetry spans, metrics and logs, for a process whose OpenTelemetry
+    # SDK is set up (opentelemetry-instrument, say). Off, requests skip its provider checks.
+    OPENTELEMETRY: bool = False
 
     DATABASE_URL: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     DATABASE_POOL_SIZE: int = Field(default=10, ge=1)

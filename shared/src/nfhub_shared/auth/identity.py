@@ -76,10 +76,11 @@ class RemoteIdentity:
         self._negative_tokens: ExpiringCache[str, _Absent] = ExpiringCache(
             max_entries, min(NEGATIVE_CACHE_SECONDS, token_ttl_seconds)
         )
-        self._roles: ExpiringCache[tuple[str, uuid.UUID], Membership] = ExpiringCache(
+        # Keyed by the project id's integer: a UUID hashes and compares in Python code.
+        self._roles: ExpiringCache[tuple[str, int], Membership] = ExpiringCache(
             max_entries, role_ttl_seconds
         )
-        self._negative_roles: ExpiringCache[tuple[str, uuid.UUID], _Absent] = ExpiringCache(
+        self._negative_roles: ExpiringCache[tuple[str, int], _Absent] = ExpiringCache(
             max_entries, min(NEGATIVE_CACHE_SECONDS, role_ttl_seconds)
         )
 
@@ -110,7 +111,7 @@ class RemoteIdentity:
     async def project_membership(
         self, principal: Principal, project_id: uuid.UUID
     ) -> Membership | None:
-        key = (principal.subject, project_id)
+        key = (principal.subject, project_id.int)
         cached = self._roles.get(key)
         if cached is not None:
             return cached
