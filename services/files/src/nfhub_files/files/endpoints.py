@@ -28,15 +28,15 @@ from nfhub_shared.pagination import Page, PageParamsDep, paginate
 
 router = APIRouter(prefix="/files", tags=["files"])
 
-FilesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "files:read")]
 FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:write")]
 PathQuery = Annotated[
     str, Query(max_length=MAX_PATH_FIELD_CHARS, description="Path inside the project")
 ]
 
 
-async def get_file_reader(request: Request, access: FilesViewer) -> FileReader:
-    return FileReader(request.app.state.storage, request.app.state.settings, access)
+def file_reader(request: Request, access: ProjectAccess) -> FileReader:
+    state = request.app.state
+    return FileReader(state.storage, state.settings, access)
 
 
 async def get_editor_service(
@@ -46,7 +46,11 @@ async def get_editor_service(
     return FileService(session, state.storage, state.settings, audit, access)
 
 
-FilesReader = Annotated[FileReader, Depends(get_file_reader)]
+# One dependency, not a reader depending on a viewer dependency: signed URL issuance is hot
+# (bench/files.py), and FastAPI solves each level of a chain on every request.
+FilesReader = Annotated[
+    FileReader, project_role(ProjectRole.viewer, "files:read", build=file_reader)
+]
 FilesWriter = Annotated[FileService, Depends(get_editor_service)]
 
 

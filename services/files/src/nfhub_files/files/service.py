@@ -94,7 +94,7 @@ class FileReader(ProjectContext):
 
     async def download_url(self, path: str) -> dict[str, Any]:
         key = self.key(path)
-        info = await self.storage.stat(key)
+        info = await self.storage.stat(key, checksum=False)
         if info is None:
             raise ObjectNotFound(f"No file {normalise_path(path)} in this project.")
         expires_in = self.settings.URL_TTL_SECONDS

@@ -62,7 +62,10 @@ class StorageBackend(Protocol):
     async def check(self) -> None:
         """Raise StorageUnavailable when the store cannot be reached or is misconfigured."""
 
-    async def stat(self, key: str) -> ObjectInfo | None: ...
+    async def stat(self, key: str, *, checksum: bool = True) -> ObjectInfo | None:
+        """The object at ``key``, None when there is none; ``checksum=False`` lets a backend
+        skip reading the SHA-256 (the local one keeps it in an extended attribute)."""
+        ...
 
     async def folder_exists(self, prefix: str) -> bool: ...
 

@@ -54,21 +54,28 @@ def _link_below(folder: Path, relative: str) -> bool:
     """Whether a name on the way from ``folder`` down to ``relative`` is a symlink (or a name
     that only resolving can judge). Names that do not exist end the walk: nothing below
     them can be a link."""
+    return _walk_below(folder, relative)[0]
+
+
+def _walk_below(folder: Path, relative: str) -> tuple[bool, os.stat_result | None]:
+    """``_link_below``, and the ``lstat`` of the last name when the walk reached it through
+    no link: then it is the file's own stat, and asking again would be a second system call."""
     current = str(folder)
+    last: os.stat_result | None = None
     for name in relative.split("/"):
         if name in {"", ".", ".."}:
-            return True
+            return True, None
         current = f"{current}/{name}"
         try:
-            mode = os.lstat(current).st_mode
+            last = os.lstat(current)
         except (FileNotFoundError, NotADirectoryError):
-            return False
-        if S_ISLNK(mode):
-            return True
-    return False
+            return False, None
+        if S_ISLNK(last.st_mode):
+            return True, None
+    return False, last
 
 
-def _read_sha256(path: Path) -> str | None:
+def _read_sha256(path: Path | str) -> str | None:
     try:
         return os.getxattr(path, SHA256_XATTR).decode()
     except OSError:
@@ -106,18 +113,30 @@ class LocalStorage:
         re-reads every folder from / down, a dozen system calls per file operation.
         """
         self._require_root()
+        return Path(self._confined(key))
+
+    def _confined(self, key: str) -> str:
+        """``path`` without the root check, as text (pathlib's joins cost more than the
+        system calls on the signed-URL path)."""
+        return self._confined_stat(key)[0]
+
+    def _confined_stat(self, key: str) -> tuple[str, os.stat_result | None]:
+        """``_confined``, and the file's stat when the confinement walk already made it."""
         if not key:
-            return self.root
+            return str(self.root), None
         boundary, rest = self._boundary(key)
         if not rest:
-            return boundary
-        lexical = boundary / rest
-        if not _link_below(boundary, rest):
-            return lexical
-        path = lexical.resolve()
+            return str(boundary), None
+        lexical = f"{boundary}/{rest}"
+        through_link, last = _walk_below(boundary, rest)
+        if not through_link:
+            return lexical, last
+        # pathlib's join here, as before the text one: an absolute rest replaces the boundary,
+        # and the check below refuses it.
+        path = (boundary / rest).resolve()
         if path != boundary and not path.is_relative_to(boundary):
             raise ObjectNotFound("No such file or folder.")
-        return path
+        return str(path), None
 
     def _boundary(self, key: str) -> tuple[Path, str]:
         """The folder a key must stay in (resolved), and the key's rest below it."""
@@ -170,15 +189,23 @@ class LocalStorage:
 
     # stat and is_dir are single metadata syscalls, answered from the inode cache: cheaper
     # inline than the round trip to a worker thread (signed-URL issuance calls them per URL).
-    async def stat(self, key: str) -> ObjectInfo | None:
-        path = self.path(key)
+    async def stat(self, key: str, *, checksum: bool = True) -> ObjectInfo | None:
+        # The root is checked only when the file is not found: a file that is there proves
+        # the root, and a root gone bad must be a 503, not a 404 (see _require_root).
+        path, stat_or_none = self._confined_stat(key)
         try:
-            stat = path.stat()
+            stat = os.stat(path) if stat_or_none is None else stat_or_none
         except (FileNotFoundError, NotADirectoryError):
+            self._require_root()
             return None
         if not S_ISREG(stat.st_mode):
             return None
-        return _info(key, path, stat)
+        return ObjectInfo(
+            key=key,
+            size=stat.st_size,
+            modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+            sha256=_read_sha256(path) if checksum else None,
+        )
 
     async def folder_exists(self, prefix: str) -> bool:
         return self.path(prefix.rstrip("/")).is_dir()

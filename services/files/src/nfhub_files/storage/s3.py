@@ -297,7 +297,8 @@ class S3Storage:
         self._bucket_confirmed_at = float("-inf")
         await self._confirm_bucket()
 
-    async def stat(self, key: str) -> ObjectInfo | None:
+    async def stat(self, key: str, *, checksum: bool = True) -> ObjectInfo | None:
+        # One HEAD answers everything, the checksum included, whatever ``checksum`` says.
         head = await self._head(key)
         if head is None:
             return None

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
 from nfhub_shared.errors import Forbidden
@@ -16,9 +15,8 @@ class InvalidSignature(Forbidden):
     title = "Invalid or expired signature"
 
 
-@dataclass(frozen=True)
-class BlobGrant:
-    """What a verified URL allows."""
+class BlobGrant(NamedTuple):
+    """What a verified URL allows (a named tuple: one is made for every URL signed)."""
 
     method: str
     key: str
@@ -50,23 +48,28 @@ class BlobSigner:
         self.base_url = base_url.rstrip("/")
 
     def _signature(self, grant: BlobGrant) -> str:
-        digest = hmac.new(self._secret, _canonical(grant), hashlib.sha256).digest()
+        digest = hmac.digest(self._secret, _canonical(grant), "sha256")
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def url(self, grant: BlobGrant) -> str:
-        query: dict[str, str] = {"expires": str(grant.expires)}
+        # The expiry is digits and the signature URL-safe base64: neither needs encoding,
+        # and a download URL (signed for every file a client fetches) has nothing else.
+        query = f"expires={grant.expires}"
+        extra: dict[str, str] = {}
         if grant.max_size is not None:
-            query["max_size"] = str(grant.max_size)
+            extra["max_size"] = str(grant.max_size)
         if grant.sha256:
-            query["sha256"] = grant.sha256
+            extra["sha256"] = grant.sha256
         if grant.md5:
-            query["md5"] = grant.md5
+            extra["md5"] = grant.md5
         if grant.upload_id:
-            query["upload_id"] = grant.upload_id
+            extra["upload_id"] = grant.upload_id
         if grant.part_number is not None:
-            query["part_number"] = str(grant.part_number)
-        query["signature"] = self._signature(grant)
-        return f"{self.base_url}/blobs/{quote(grant.key)}?{urlencode(query)}"
+            extra["part_number"] = str(grant.part_number)
+        if extra:
+            query = f"{query}&{urlencode(extra)}"
+        signature = self._signature(grant)
+        return f"{self.base_url}/blobs/{quote(grant.key)}?{query}&signature={signature}"
 
     def verify(self, grant: BlobGrant, signature: str) -> None:
         expected = self._signature(grant)
