@@ -61,9 +61,7 @@ def routing_probe() -> APIRouter:
 
     @router.get("/built")
     async def built(
-        summary: Annotated[
-            dict[str, str], project_role(ProjectRole.viewer, build=project_summary)
-        ],
+        summary: Annotated[dict[str, str], project_role(ProjectRole.viewer, build=project_summary)],
     ) -> dict[str, str]:
         return summary
 
@@ -85,9 +83,7 @@ class TestAuthFirst:
         assert set(classes.values()) == {AuthFirstRoute}
         assert len(classes) == 5
 
-    async def test_no_token_is_401_before_the_body_or_other_dependencies(
-        self, service_app
-    ) -> None:
+    async def test_no_token_is_401_before_the_body_or_other_dependencies(self, service_app) -> None:
         calls.names.clear()
         async with service_app([routing_probe()]) as (_, client):
             response = await client.post(
