@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -208,6 +209,23 @@ async def hammer(
     started = time.perf_counter()
     await asyncio.gather(*(worker(i) for i in range(connections)))
     return sum(counts) / (time.perf_counter() - started)
+
+
+def measure(
+    process: subprocess.Popen[bytes], port: int, request: bytes, seconds: float, connections: int
+) -> tuple[float, float]:
+    """Requests/s, and the server's CPU time per request in µs (user + system).
+
+    The load generator shares the machine's cores with the server, so requests/s moves with
+    whatever else runs; the server's own CPU time per request is the steadier figure.
+    """
+    server = psutil.Process(process.pid)
+    cpu_before = sum(server.cpu_times()[:2])
+    started = time.perf_counter()
+    rate = asyncio.run(hammer(port, request, seconds, connections))
+    elapsed = time.perf_counter() - started
+    cpu = sum(server.cpu_times()[:2]) - cpu_before
+    return rate, cpu / (rate * elapsed) * 1e6
 
 
 def request_bytes(
