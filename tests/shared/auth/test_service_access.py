@@ -167,6 +167,35 @@ class TestRemovedMemberAtService:
             owner_view = await probe.client.get(ROLE, headers=owner.in_project(project_id))
             assert owner_view.json()["role"] == "admin"
 
+    async def test_a_downgraded_editor_loses_the_editor_route_when_the_role_expires(
+        self, make_probe, factory, admin_client: httpx.AsyncClient, clock: FakeClock
+    ) -> None:
+        """The checked-access memo of the role dependency must not outlive the role cache."""
+        owner = await factory.user()
+        member = await factory.user()
+        project_id = await factory.project(await factory.org(owner), members={member: "editor"})
+        async with make_probe() as probe:
+            for _ in range(2):  # the second answer comes from the memo
+                allowed = await probe.client.post(EDIT, headers=member.in_project(project_id))
+                assert allowed.status_code == 200, allowed.text
+
+            downgraded = await admin_client.patch(
+                f"/api/v1/projects/{project_id}/members/{member.id}",
+                json={"role": "viewer"},
+                headers=owner.headers,
+            )
+            assert downgraded.status_code == 200, downgraded.text
+
+            clock.at(59.9)
+            cached = await probe.client.post(EDIT, headers=member.in_project(project_id))
+            assert cached.status_code == 200, cached.text
+
+            clock.at(60)
+            refused = await probe.client.post(EDIT, headers=member.in_project(project_id))
+            assert "editor" in assert_problem(refused, 403)["detail"]
+            viewer = await probe.client.get(ROLE, headers=member.in_project(project_id))
+            assert viewer.json()["role"] == "viewer"
+
     async def test_removed_member_gets_404_after_a_short_ttl_in_real_time(
         self, make_probe, factory, admin_client: httpx.AsyncClient
     ) -> None:

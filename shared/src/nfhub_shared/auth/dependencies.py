@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer, SecurityScopes
 
-from nfhub_shared.auth.identity import IdentityResolver
+from nfhub_shared.auth.identity import IdentityResolver, Membership
 from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
 from nfhub_shared.auth.tokens import (
     PAT_PREFIX,
@@ -42,14 +42,17 @@ MISSING_BEARER = (
 def token_from_authorization(authorization: str | None) -> str:
     if authorization:
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() == "bearer" and token.strip():
-            return token.strip()
+        token = token.strip()
+        if token and scheme.lower() == "bearer":
+            return token
     raise Unauthorized(MISSING_BEARER)
 
 
 def bearer_token(request: Request) -> str:
     return token_from_authorization(request.headers.get("authorization"))
 
+
+CHECKED_ACCESS_ENTRIES = 4096
 
 # Where the edge middleware leaves (Authorization, X-Project-ID) from its pass over the headers.
 AUTH_HEADERS_SCOPE_KEY = "nfhub.auth_headers"
@@ -195,6 +198,11 @@ class ProjectRoleAuth(RequestAuth):
         self.minimum = minimum
         self.scopes = tuple(scopes)
         self.build = build
+        # (principal, membership, project) → the access already checked for them. Principal
+        # and membership come from the caches on every request; the same two objects make the
+        # same access, so it is not rebuilt and re-checked each time. They are keyed by
+        # identity: the entry keeps both alive, so no other object can take their ids.
+        self._checked: dict[tuple[int, int, int], tuple[Principal, Membership, ProjectAccess]] = {}
 
     async def __call__(self, request: Request) -> Any:  # type: ignore[override]
         return await self.authenticate_request(request, self.scopes)
@@ -212,21 +220,35 @@ class ProjectRoleAuth(RequestAuth):
         membership = await identity.project_membership(principal, project_id)
         if membership is None:
             raise NotFound(f"Project {project_id} does not exist or you cannot see it.")
+        checked = self._checked.get((id(principal), id(membership), project_id.int))
+        if checked is not None:
+            access = checked[2]
+        else:
+            access = self._check(principal, membership, project_id)
+        bind_request_fields(
+            principal=principal.subject, principal_kind=principal.kind, project=project_text
+        )
+        return access if self.build is None else self.build(request, access)
+
+    def _check(
+        self, principal: Principal, membership: Membership, project_id: uuid.UUID
+    ) -> ProjectAccess:
         if not membership.role.allows(self.minimum):
             raise Forbidden(
                 f"This needs the {self.minimum.value} role in the project; you are "
                 f"{membership.role.value}. Ask a project admin."
             )
-        bind_request_fields(
-            principal=principal.subject, principal_kind=principal.kind, project=project_text
-        )
         access = ProjectAccess(
             principal=principal,
             project_id=project_id,
             org_id=membership.org_id,
             role=membership.role,
         )
-        return access if self.build is None else self.build(request, access)
+        if len(self._checked) >= CHECKED_ACCESS_ENTRIES:
+            self._checked.clear()
+        key = (id(principal), id(membership), project_id.int)
+        self._checked[key] = (principal, membership, access)
+        return access
 
 
 get_current_principal = PrincipalAuth()
