@@ -23,7 +23,8 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from redis.asyncio import Redis
 from sqlalchemy import text
-from starlette.routing import Route
+from starlette.routing import Match, Route
+from starlette.types import Scope
 
 from nfhub_shared.auth.dependencies import BEARER_SCHEME, PROJECT_HEADER, ProjectRoleAuth
 from nfhub_shared.auth.identity import IdentityResolver, RemoteIdentity
@@ -212,15 +213,28 @@ def _add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:
                 route_class_override=AuthFirstRoute if type(route) is APIRoute else type(route),
             )
         elif type(route) is Route:
-            app.router.add_route(
-                prefix + route.path,
-                route.endpoint,
-                methods=sorted(route.methods) if route.methods else None,
-                name=route.name,
-                include_in_schema=route.include_in_schema,
+            app.router.routes.append(
+                TemplatedRoute(
+                    prefix + route.path,
+                    route.endpoint,
+                    methods=sorted(route.methods) if route.methods else None,
+                    name=route.name,
+                    include_in_schema=route.include_in_schema,
+                )
             )
         else:
             raise TypeError(f"{type(route).__name__} {route!r} cannot be added under {prefix!r}")
+
+
+class TemplatedRoute(Route):
+    """A plain Starlette route that names itself in the scope, as FastAPI's routes do: the
+    metrics and the access log label its requests by its template, not as unmatched."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child_scope = super().matches(scope)
+        if match is not Match.NONE:
+            child_scope["route"] = self
+        return match, child_scope
 
 
 def _uses_project_role(dependant: Dependant) -> bool:

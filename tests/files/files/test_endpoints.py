@@ -611,6 +611,45 @@ class TestDownloadUrl:
         body = response.json()
         assert (body["path"], body["method"], body["size"]) == ("inbox/data.txt", "GET", 13)
         assert body["url"].startswith("http://files.test/blobs/projects/")
+        assert set(body) == {"path", "url", "method", "expires_at", "size"}
+        assert body["expires_at"].endswith("Z")
+
+    @pytest.mark.parametrize(
+        ("params", "problem_type"),
+        [({}, "missing"), ({"path": "x" * 4097}, "string_too_long")],
+        ids=["no path", "path too long"],
+    )
+    async def test_a_bad_path_parameter_is_the_usual_422(
+        self,
+        files_client: httpx.AsyncClient,
+        viewer_headers: dict[str, str],
+        params: dict[str, str],
+        problem_type: str,
+    ) -> None:
+        """A plain route (for speed) that answers as FastAPI's query validation would."""
+        response = await files_client.get(
+            "/api/v1/files/download-url", params=params, headers=viewer_headers
+        )
+
+        assert response.status_code == 422
+        assert response.headers["content-type"] == "application/problem+json"
+        errors = response.json()["errors"]
+        assert [(e["location"], e["field"], e["type"]) for e in errors] == [
+            ("query", "path", problem_type)
+        ]
+
+    async def test_its_requests_are_counted_under_its_route(
+        self, files_client: httpx.AsyncClient, viewer_headers: dict[str, str], disk: Any
+    ) -> None:
+        await files_client.get(
+            "/api/v1/files/download-url", params={"path": "inbox/data.txt"}, headers=viewer_headers
+        )
+
+        metrics = (await files_client.get("/metrics")).text
+        assert (
+            'http_requests_total{method="GET",route="/api/v1/files/download-url",status="200"}'
+            in metrics
+        )
 
 
 class TestDownloadUrls:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from nfhub_files.api import root_routers, routers
 from nfhub_files.archives.worker import archive_worker
 from nfhub_files.config import Settings
+from nfhub_files.files.download_url import OPENAPI_PATHS
 from nfhub_files.models import audit_events
 from nfhub_files.storage.base import StorageUnavailable
 from nfhub_files.storage.factory import create_storage
@@ -81,6 +82,7 @@ def create_app(
         http_transport=http_transport,
         openapi_tags=TAGS,
         body_limit_exempt_prefixes=("/blobs/",),
+        openapi_paths=OPENAPI_PATHS,
         readiness_checks={"storage": check_storage},
     )
     # Connection and timeout errors (also OSErrors) keep the shared handlers: they are more

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from nfhub_files.files.schemas import (
     DeleteResult,
-    DownloadUrl,
     DownloadUrls,
     DownloadUrlsRequest,
     FileEntry,
@@ -79,12 +78,6 @@ async def stat_file(path: PathQuery, files: FilesReader) -> dict[str, Any]:
 async def stat_files(stat_request: StatRequest, files: FilesReader) -> dict[str, Any]:
     """Which of up to 500 paths exist, in one call (a sample's or an import's files)."""
     return await files.stat_many(stat_request.paths)
-
-
-@router.get("/download-url", response_model=DownloadUrl)
-async def get_download_url(path: PathQuery, files: FilesReader) -> dict[str, Any]:
-    """A signed, expiring URL to GET the file (supports Range)."""
-    return await files.download_url(path)
 
 
 @router.post("/download-urls", response_model=DownloadUrls)
