@@ -23,12 +23,7 @@ from nfhub_shared.auth.dependencies import AUTH_HEADERS_SCOPE_KEY
 from nfhub_shared.config import BaseServiceSettings
 from nfhub_shared.errors import AppError, BadRequest, PayloadTooLarge, RateLimited, render_app_error
 from nfhub_shared.logging import begin_request_fields, end_request_fields
-from nfhub_shared.ratelimit import (
-    InProcessRateLimiter,
-    RateLimiter,
-    caller_key,
-    rate_limit_category,
-)
+from nfhub_shared.ratelimit import RateLimiter, caller_key, rate_limit_category
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SUPPORTED_API_VERSIONS = {"1"}
@@ -181,12 +176,12 @@ class EdgeMiddleware:
             await send(message)
 
         try:
-            refusal = None if accept_version is None else _unsupported_version(accept_version)
+            refusal = _unsupported_version(accept_version)
             if refusal is None:
                 refusal = await self._rate_limit(scope, authorization, extra_headers)
             path: str = scope["path"]
             body_limited = not path.startswith(self.body_limit_exempt_prefixes)
-            if refusal is None and body_limited and content_length is not None:
+            if refusal is None and body_limited:
                 refusal = self._declared_body_too_large(content_length)
             if refusal is not None:
                 await render_app_error(Request(scope), refusal)(scope, receive, send_with_headers)
@@ -238,12 +233,11 @@ class EdgeMiddleware:
         limiter: RateLimiter = scope["app"].state.rate_limiter
         client = scope.get("client")
         category = rate_limit_category(scope["method"], path)
-        key = caller_key(authorization, client[0] if client else None)
-        limit = settings.rate_limit(category)
-        if isinstance(limiter, InProcessRateLimiter):
-            decision = limiter.hit_now(key, category, limit)
-        else:
-            decision = await limiter.hit(key, category, limit)
+        decision = await limiter.hit(
+            caller_key(authorization, client[0] if client else None),
+            category,
+            settings.rate_limit(category),
+        )
         if not decision.allowed:
             return RateLimited(
                 f"Too many {category} requests for this token; retry in "

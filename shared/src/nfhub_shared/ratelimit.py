@@ -57,10 +57,6 @@ class InProcessRateLimiter:
         self._counts: dict[tuple[str, str], int] = {}
 
     async def hit(self, key: str, category: str, limit: int) -> RateDecision:
-        return self.hit_now(key, category, limit)
-
-    def hit_now(self, key: str, category: str, limit: int) -> RateDecision:
-        """``hit`` without the coroutine: nothing here waits (the edge calls this directly)."""
         now = time.time()
         window_start = int(now // self.window_seconds) * self.window_seconds
         if window_start != self._window_start or len(self._counts) > self.max_keys:

@@ -18,7 +18,7 @@ class ProjectRole(StrEnum):
         return _PROJECT_ROLE_RANK[self]
 
     def allows(self, required: ProjectRole) -> bool:
-        return _PROJECT_ROLE_RANK[self] >= _PROJECT_ROLE_RANK[required]
+        return self.rank >= required.rank
 
 
 _PROJECT_ROLE_RANK = {ProjectRole.viewer: 1, ProjectRole.editor: 2, ProjectRole.admin: 3}

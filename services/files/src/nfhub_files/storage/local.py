@@ -50,16 +50,11 @@ class ChecksumMismatch(Exception):
     pass
 
 
-def _link_below(folder: Path, relative: str) -> bool:
-    """Whether a name on the way from ``folder`` down to ``relative`` is a symlink (or a name
-    that only resolving can judge). Names that do not exist end the walk: nothing below
-    them can be a link."""
-    return _walk_below(folder, relative)[0]
-
-
 def _walk_below(folder: Path, relative: str) -> tuple[bool, os.stat_result | None]:
-    """``_link_below``, and the ``lstat`` of the last name when the walk reached it through
-    no link: then it is the file's own stat, and asking again would be a second system call."""
+    """Whether a name on the way from ``folder`` down to ``relative`` is a symlink (or a name
+    that only resolving can judge), and the ``lstat`` of the last name when the walk reached
+    it through no link: then it is the file's own stat, and asking again would be a second
+    system call. Names that do not exist end the walk: nothing below them can be a link."""
     current = str(folder)
     last: os.stat_result | None = None
     for name in relative.split("/"):
@@ -82,12 +77,12 @@ def _read_sha256(path: Path | str) -> str | None:
         return None
 
 
-def _info(key: str, path: Path, stat: os.stat_result) -> ObjectInfo:
+def _info(key: str, path: Path | str, stat: os.stat_result, *, checksum: bool = True) -> ObjectInfo:
     return ObjectInfo(
         key=key,
         size=stat.st_size,
         modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-        sha256=_read_sha256(path),
+        sha256=_read_sha256(path) if checksum else None,
     )
 
 
@@ -113,15 +108,12 @@ class LocalStorage:
         re-reads every folder from / down, a dozen system calls per file operation.
         """
         self._require_root()
-        return Path(self._confined(key))
-
-    def _confined(self, key: str) -> str:
-        """``path`` without the root check, as text (pathlib's joins cost more than the
-        system calls on the signed-URL path)."""
-        return self._confined_stat(key)[0]
+        return Path(self._confined_stat(key)[0])
 
     def _confined_stat(self, key: str) -> tuple[str, os.stat_result | None]:
-        """``_confined``, and the file's stat when the confinement walk already made it."""
+        """``path`` without the root check, as text (pathlib's joins cost more than the
+        system calls on the signed-URL path), and the file's stat when the confinement walk
+        already made it."""
         if not key:
             return str(self.root), None
         boundary, rest = self._boundary(key)
@@ -200,12 +192,7 @@ class LocalStorage:
             return None
         if not S_ISREG(stat.st_mode):
             return None
-        return ObjectInfo(
-            key=key,
-            size=stat.st_size,
-            modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-            sha256=_read_sha256(path) if checksum else None,
-        )
+        return _info(key, path, stat, checksum=checksum)
 
     async def folder_exists(self, prefix: str) -> bool:
         return self.path(prefix.rstrip("/")).is_dir()
