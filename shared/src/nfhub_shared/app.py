@@ -39,6 +39,11 @@ from nfhub_shared.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateL
 from nfhub_shared.routing import AuthFirstRoute
 
 API_PREFIX = "/api/v1"
+# What every operation may answer besides its own responses (FastAPI adds them to each).
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing, invalid or expired token (problem+json)"},
+    422: {"description": "Validation failed (problem+json)"},
+}
 OAUTH2_SCHEME = "OAuth2Password"
 STATIC_PATH = "/_static"
 
@@ -160,7 +165,7 @@ def _install_oauth2_alternative(
         for path, path_item in schema.get("paths", {}).items():
             for method, operation in path_item.items():
                 if (path, method) in project_scoped:
-                    _document_project_header(operation)
+                    document_project_header(operation)
                 for requirement in list(operation.get("security", [])):
                     if BEARER_SCHEME in requirement:
                         operation["security"].append({OAUTH2_SCHEME: requirement[BEARER_SCHEME]})
@@ -253,7 +258,7 @@ def _project_scoped_operations(app: FastAPI) -> set[tuple[str, str]]:
     }
 
 
-def _document_project_header(operation: dict[str, Any]) -> None:
+def document_project_header(operation: dict[str, Any]) -> None:
     """ProjectRoleAuth reads X-Project-ID itself (cheaper than a declared parameter, and its
     absence is our 400 problem rather than a generic 422); to clients it is a required UUID."""
     parameters = operation.setdefault("parameters", [])
@@ -345,10 +350,7 @@ def create_app(
             "metrics": settings.OPENTELEMETRY,
             "logs": settings.OPENTELEMETRY,
         },
-        responses={
-            401: {"description": "Missing, invalid or expired token (problem+json)"},
-            422: {"description": "Validation failed (problem+json)"},
-        },
+        responses=dict(COMMON_RESPONSES),
     )
     app.state.settings = settings
     app.state.service_tokens = ServiceTokens(

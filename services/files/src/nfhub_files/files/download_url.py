@@ -15,15 +15,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, TypeAdapter, ValidationError
 
-from nfhub_files.files.endpoints import file_reader
+from nfhub_files.files.endpoints import PATH_DESCRIPTION, file_reader
 from nfhub_files.files.schemas import DownloadUrl
 from nfhub_files.files.service import FileReader
 from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
-from nfhub_shared.auth.dependencies import BEARER_SCHEME, PROJECT_HEADER, ProjectRoleAuth
+from nfhub_shared.app import COMMON_RESPONSES, document_project_header
+from nfhub_shared.auth.dependencies import BEARER_SCHEME, ProjectRoleAuth
 from nfhub_shared.auth.principal import ProjectRole
 
 READ_SCOPE = "files:read"
-PATH_DESCRIPTION = "Path inside the project"
 
 router = APIRouter(tags=["files"])
 
@@ -60,47 +60,42 @@ async def get_download_url(request: Request) -> Response:
 
 router.add_route("/files/download-url", get_download_url, methods=["GET"], include_in_schema=False)
 
-OPENAPI_PATHS: dict[str, dict[str, Any]] = {
-    "/api/v1/files/download-url": {
-        "get": {
-            "tags": ["files"],
-            "summary": "Get Download Url",
-            "description": str(get_download_url.__doc__),
-            "operationId": "get_download_url_api_v1_files_download_url_get",
-            # The app factory adds the OAuth2 password alternative with the same scopes.
-            "security": [{BEARER_SCHEME: [READ_SCOPE]}],
-            "parameters": [
-                {
-                    "name": "path",
-                    "in": "query",
-                    "required": True,
-                    "schema": {
-                        "type": "string",
-                        "maxLength": MAX_PATH_FIELD_CHARS,
-                        "description": PATH_DESCRIPTION,
-                        "title": "Path",
-                    },
+
+def _operation() -> dict[str, Any]:
+    """The OpenAPI operation FastAPI wrote for this endpoint when it was a FastAPI route."""
+    operation: dict[str, Any] = {
+        "tags": ["files"],
+        "summary": "Get Download Url",
+        "description": str(get_download_url.__doc__),
+        "operationId": "get_download_url_api_v1_files_download_url_get",
+        # The app factory adds the OAuth2 password alternative with the same scopes.
+        "security": [{BEARER_SCHEME: [READ_SCOPE]}],
+        "parameters": [
+            {
+                "name": "path",
+                "in": "query",
+                "required": True,
+                "schema": {
+                    "type": "string",
+                    "maxLength": MAX_PATH_FIELD_CHARS,
                     "description": PATH_DESCRIPTION,
+                    "title": "Path",
                 },
-                {
-                    "name": PROJECT_HEADER,
-                    "in": "header",
-                    "required": True,
-                    "schema": {"type": "string", "format": "uuid", "title": PROJECT_HEADER},
-                    "description": "The project this call works in.",
+                "description": PATH_DESCRIPTION,
+            }
+        ],
+        "responses": {
+            "200": {
+                "description": "Successful Response",
+                "content": {
+                    "application/json": {"schema": {"$ref": "#/components/schemas/DownloadUrl"}}
                 },
-            ],
-            "responses": {
-                "200": {
-                    "description": "Successful Response",
-                    "content": {
-                        "application/json": {"schema": {"$ref": "#/components/schemas/DownloadUrl"}}
-                    },
-                },
-                "401": {"description": "Missing, invalid or expired token (problem+json)"},
-                "422": {"description": "Validation failed (problem+json)"},
-                "400": {"description": "X-Project-ID missing or not a UUID (problem+json)"},
             },
-        }
+            **{str(status): response for status, response in COMMON_RESPONSES.items()},
+        },
     }
-}
+    document_project_header(operation)
+    return operation
+
+
+OPENAPI_PATHS: dict[str, dict[str, Any]] = {"/api/v1/files/download-url": {"get": _operation()}}

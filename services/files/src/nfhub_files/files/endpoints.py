@@ -28,9 +28,8 @@ from nfhub_shared.pagination import Page, PageParamsDep, paginate
 router = APIRouter(prefix="/files", tags=["files"])
 
 FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:write")]
-PathQuery = Annotated[
-    str, Query(max_length=MAX_PATH_FIELD_CHARS, description="Path inside the project")
-]
+PATH_DESCRIPTION = "Path inside the project"
+PathQuery = Annotated[str, Query(max_length=MAX_PATH_FIELD_CHARS, description=PATH_DESCRIPTION)]
 
 
 def file_reader(request: Request, access: ProjectAccess) -> FileReader:
