@@ -138,13 +138,23 @@ class TestPersonalAccessTokenAtService:
             assert_problem(refused, 401)
 
 
+async def project_with_member(factory: Any, role: str) -> tuple[Any, Any, uuid.UUID]:
+    """An owner's project and a second user in it with ``role``."""
+    owner = await factory.user()
+    member = await factory.user()
+    project_id = await factory.project(await factory.org(owner), members={member: role})
+    return owner, member, project_id
+
+
+def membership_url(project_id: uuid.UUID, member: Any) -> str:
+    return f"/api/v1/projects/{project_id}/members/{member.id}"
+
+
 class TestRemovedMemberAtService:
     async def test_removed_member_keeps_access_until_the_sixty_second_ttl_then_gets_404(
         self, make_probe, factory, admin_client: httpx.AsyncClient, clock: FakeClock
     ) -> None:
-        owner = await factory.user()
-        member = await factory.user()
-        project_id = await factory.project(await factory.org(owner), members={member: "editor"})
+        owner, member, project_id = await project_with_member(factory, "editor")
         async with make_probe() as probe:
             assert probe.settings.ROLE_CACHE_TTL_SECONDS == 60
             before = await probe.client.get(ROLE, headers=member.in_project(project_id))
@@ -152,7 +162,7 @@ class TestRemovedMemberAtService:
             assert before.json()["role"] == "editor"
 
             removed = await admin_client.delete(
-                f"/api/v1/projects/{project_id}/members/{member.id}", headers=owner.headers
+                membership_url(project_id, member), headers=owner.headers
             )
             assert removed.status_code == 204, removed.text
 
@@ -171,16 +181,14 @@ class TestRemovedMemberAtService:
         self, make_probe, factory, admin_client: httpx.AsyncClient, clock: FakeClock
     ) -> None:
         """The checked-access memo of the role dependency must not outlive the role cache."""
-        owner = await factory.user()
-        member = await factory.user()
-        project_id = await factory.project(await factory.org(owner), members={member: "editor"})
+        owner, member, project_id = await project_with_member(factory, "editor")
         async with make_probe() as probe:
             for _ in range(2):  # the second answer comes from the memo
                 allowed = await probe.client.post(EDIT, headers=member.in_project(project_id))
                 assert allowed.status_code == 200, allowed.text
 
             downgraded = await admin_client.patch(
-                f"/api/v1/projects/{project_id}/members/{member.id}",
+                membership_url(project_id, member),
                 json={"role": "viewer"},
                 headers=owner.headers,
             )
@@ -199,14 +207,12 @@ class TestRemovedMemberAtService:
     async def test_removed_member_gets_404_after_a_short_ttl_in_real_time(
         self, make_probe, factory, admin_client: httpx.AsyncClient
     ) -> None:
-        owner = await factory.user()
-        member = await factory.user()
-        project_id = await factory.project(await factory.org(owner), members={member: "viewer"})
+        owner, member, project_id = await project_with_member(factory, "viewer")
         async with make_probe(ROLE_CACHE_TTL_SECONDS=1) as probe:
             before = await probe.client.get(ROLE, headers=member.in_project(project_id))
             assert before.status_code == 200, before.text
             removed = await admin_client.delete(
-                f"/api/v1/projects/{project_id}/members/{member.id}", headers=owner.headers
+                membership_url(project_id, member), headers=owner.headers
             )
             assert removed.status_code == 204, removed.text
             await asyncio.sleep(1.05)
