@@ -1,6 +1,6 @@
 """Throughput of an authenticated nfhub endpoint against a bare FastAPI one, in one run.
 
-    uv run python bench/auth.py [--seconds 2] [--rounds 12] [--connections 32]
+    uv run python bench/auth.py [--seconds 0.5] [--rounds 48] [--connections 32]
 
 Starts a throw-away PostgreSQL (embedded, or TEST_DATABASE_URL), admin and two apps under uvicorn
 (one worker each): a bare FastAPI app, and an nfhub service (the shared app factory) with the
@@ -10,7 +10,10 @@ metrics). Every case is sent the same request, Authorization and X-Project-ID in
 keep-alive HTTP/1.1 load generator (asyncio streams, much cheaper than the servers) measures
 requests/s of each case in rounds of short back-to-back measurements; a ratio is the median of
 the per-round ratios, since this machine's speed changes by half from one minute to the next.
-The server's CPU time per request is printed beside it.
+Many short rounds rather than a few long ones: the cases of a round are closer in time, and a
+median of 48 ratios moves half as much from run to run as one of 12. The servers and the load
+generator run on separate cores (with two or more). The server's CPU time per request is
+printed beside it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from common import free_port, hammer, measure, request_bytes, stack
+from common import free_port, hammer, measure, pin_load_generator, request_bytes, stack
 
 TARGET_RATIO = 0.70
 BARE = "bare FastAPI"
@@ -31,8 +34,8 @@ AUTHENTICATED = "nfhub auth (JWT + cached role)"
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of one measurement")
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--seconds", type=float, default=0.5, help="length of one measurement")
+    parser.add_argument("--rounds", type=int, default=48)
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
@@ -66,6 +69,7 @@ def main() -> None:
                 request_bytes("/api/v1/users/me", running.headers),
             ),
         }
+        pin_load_generator()
         results: dict[str, list[float]] = {name: [] for name in cases}
         cpu: dict[str, list[float]] = {name: [] for name in cases}
         for _, port, request in cases.values():  # warm-up: fill the caches first

@@ -67,6 +67,7 @@ class Stack:
             stderr=subprocess.STDOUT,
         )
         self.processes.append(process)
+        pin_server(process.pid)
         wait_ready(f"http://127.0.0.1:{port}/healthz", process, log)
         return process
 
@@ -83,6 +84,30 @@ class Stack:
         )
         self.processes.append(process)
         return process
+
+
+def split_cores() -> tuple[set[int], set[int]]:
+    """(cores for the servers, cores for the load generator): apart, when there are two or more.
+
+    Sharing a core, the load generator and the server under test take turns at the scheduler's
+    whim, and requests/s swings with it; on separate cores each runs on its own.
+    """
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return set(cores), set(cores)
+    return set(cores[:-1]), {cores[-1]}
+
+
+SERVER_CORES, LOAD_GENERATOR_CORES = split_cores()
+
+
+def pin_server(pid: int) -> None:
+    os.sched_setaffinity(pid, SERVER_CORES)
+
+
+def pin_load_generator() -> None:
+    """This process (and what it starts from now on) onto the load generator's cores."""
+    os.sched_setaffinity(0, LOAD_GENERATOR_CORES)
 
 
 def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
