@@ -3,7 +3,10 @@ or nothing, and downloads honour Range."""
 
 from __future__ import annotations
 
+import asyncio
+import errno
 import hashlib
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -15,7 +18,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from nfhub_files.storage import signing
+from nfhub_files.storage import local, signing
 from nfhub_files.storage.signing import BlobGrant
 
 PROBLEM_JSON = "application/problem+json"
@@ -452,3 +455,137 @@ class TestRangeRequests:
         assert response.status_code == 200
         assert response.headers["content-length"] == str(len(self.DATA))
         assert response.content == b""
+
+
+class TestOverlappedWrites:
+    """Uploads bigger than one write buffer: the next buffer is received while the last is
+    written, and a refusal or a cancellation still leaves nothing behind."""
+
+    BUFFER = 4096
+
+    @pytest.fixture(autouse=True)
+    def small_write_buffer(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(local, "WRITE_BUFFER", self.BUFFER)
+
+    @pytest.fixture
+    def slow_writes(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+        """Each write takes 20 ms in its thread, so one is in flight when the next arrives;
+        the sizes written, in order, are recorded."""
+        written: list[int] = []
+        write = local._write_and_hash
+
+        def slow(handle: Any, data: list[bytes], *hashes: Any) -> None:
+            time.sleep(0.02)
+            write(handle, data, *hashes)
+            written.append(sum(map(len, data)))
+
+        monkeypatch.setattr(local, "_write_and_hash", slow)
+        return written
+
+    async def test_the_bytes_and_checksums_survive_many_buffers(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        slow_writes: list[int],
+    ) -> None:
+        editor, _, project_id = project
+        data = bytes(range(256)) * 100  # 25,600 bytes in chunks of 1000
+        url = await upload_url(
+            files_client,
+            editor.in_project(project_id),
+            "inbox/big.bin",
+            sha256=hashlib.sha256(data).hexdigest(),
+            md5=hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        )
+
+        response = await files_client.put(url, content=chunks(data, 1000))
+
+        assert response.status_code == 200, response.text
+        assert (disk.project_dir / "inbox" / "big.bin").read_bytes() == data
+        # A buffer goes to the writer once it holds 4096 bytes or more: after five chunks.
+        assert slow_writes == [5000, 5000, 5000, 5000, 5000, 600]
+        assert disk.temp_files() == []
+
+    async def test_too_many_bytes_with_a_write_in_flight_is_a_413_and_nothing_is_kept(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        slow_writes: list[int],
+    ) -> None:
+        editor, _, project_id = project
+        url = await upload_url(
+            files_client, editor.in_project(project_id), "inbox/data.txt", size=3 * self.BUFFER
+        )
+        before = disk.snapshot()
+
+        response = await files_client.put(url, content=chunks(b"x" * (5 * self.BUFFER), 1024))
+
+        assert response.status_code == 413, response.text
+        assert slow_writes  # the refusal came with a write under way
+        assert disk.snapshot() == before
+        assert disk.temp_files() == []
+
+    async def test_a_write_failing_after_the_first_is_a_503_and_nothing_is_kept(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        editor, _, project_id = project
+        url = await upload_url(files_client, editor.in_project(project_id), "inbox/data.txt")
+        write = local._write_and_hash
+        calls: list[int] = []
+
+        def full_on_the_second(handle: Any, data: list[bytes], *hashes: Any) -> None:
+            calls.append(sum(map(len, data)))
+            if len(calls) == 2:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            write(handle, data, *hashes)
+
+        monkeypatch.setattr(local, "_write_and_hash", full_on_the_second)
+        response = await files_client.put(url, content=chunks(b"y" * (4 * self.BUFFER), 1024))
+
+        assert response.status_code == 503, response.text
+        assert len(calls) == 2  # nothing more was written after the failure
+        assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"
+        assert disk.temp_files() == []
+
+    async def test_a_cancelled_upload_removes_its_file_when_the_write_in_flight_ends(
+        self,
+        files_app: FastAPI,
+        disk: Any,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        storage = files_app.state.storage
+        write = local._write_and_hash
+        writing, release = threading.Event(), threading.Event()
+
+        def held(handle: Any, data: list[bytes], *hashes: Any) -> None:
+            writing.set()
+            release.wait(10)
+            write(handle, data, *hashes)
+
+        monkeypatch.setattr(local, "_write_and_hash", held)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"z" * self.BUFFER  # one full buffer, handed to the writer
+            await asyncio.Event().wait()  # then the client goes quiet
+
+        key = f"projects/{disk.project_dir.name}/inbox/data.txt"
+        upload = asyncio.create_task(storage.receive(key, body(), max_size=1 << 20))
+        assert await asyncio.to_thread(writing.wait, 5)
+        upload.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await upload
+
+        assert len(disk.temp_files()) == 1  # the thread still writes to it
+        release.set()
+        for _ in range(500):  # the event loop removes it once the thread has finished
+            if not disk.temp_files():
+                break
+            await asyncio.sleep(0.01)
+        assert disk.temp_files() == []
+        assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"

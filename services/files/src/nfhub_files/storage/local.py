@@ -7,16 +7,18 @@ partial upload never leaves a half file at the final path.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
 import shutil
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from stat import S_ISLNK, S_ISREG
+from typing import BinaryIO
 
 import anyio
 
@@ -364,24 +366,25 @@ class LocalStorage:
         sha256_hash = hashlib.sha256() if sha256 else None
         md5_hash = hashlib.md5(usedforsecurity=False) if md5 or target else None
         handle = await anyio.to_thread.run_sync(temporary.open, "wb")
+        writer = _OverlappedWriter(handle, sha256_hash, md5_hash)
         received = 0
-        buffer = bytearray()
+        # The chunks as they came, not joined: joining would copy every byte once more on
+        # the event loop's thread, which is what limits an upload's speed (bench/files.py).
+        buffered: list[bytes] = []
+        buffered_bytes = 0
         try:
             async for chunk in chunks:
                 received += len(chunk)
                 if received > max_size:
                     raise UploadTooLarge
-                buffer += chunk
-                if len(buffer) >= WRITE_BUFFER:
-                    # Hand the filled buffer to the thread and start a new one: no copy.
-                    full, buffer = buffer, bytearray()
-                    await anyio.to_thread.run_sync(
-                        _write_and_hash, handle, full, sha256_hash, md5_hash
-                    )
-            if buffer:
-                await anyio.to_thread.run_sync(
-                    _write_and_hash, handle, buffer, sha256_hash, md5_hash
-                )
+                buffered.append(chunk)
+                buffered_bytes += len(chunk)
+                if buffered_bytes >= WRITE_BUFFER:
+                    full, buffered, buffered_bytes = buffered, [], 0
+                    await writer.write(full)
+            if buffered:
+                await writer.write(buffered)
+            await writer.wait()
             await anyio.to_thread.run_sync(handle.close)
             if sha256 and sha256_hash and sha256_hash.hexdigest() != sha256.lower():
                 raise ChecksumMismatch("sha256")
@@ -392,9 +395,15 @@ class LocalStorage:
             await anyio.to_thread.run_sync(os.replace, temporary, destination)
             if md5_hash is not None and target is not None:
                 _write_etag(destination, md5_hash.hexdigest())
-        except BaseException:
-            handle.close()
-            temporary.unlink(missing_ok=True)
+        except BaseException as exc:
+
+            def discard() -> None:
+                handle.close()
+                temporary.unlink(missing_ok=True)
+
+            # A refused upload is gone before its answer is sent; a cancelled one as soon as
+            # the thread lets go of the file.
+            await writer.abandon(discard, wait=isinstance(exc, Exception))
             raise
         stat = destination.stat()
         return ObjectInfo(
@@ -516,14 +525,71 @@ def _make_folder(path: Path) -> None:
         ) from exc
 
 
+class _OverlappedWriter:
+    """Writes a received buffer in a worker thread while the event loop receives the next.
+
+    Receiving and writing in turn, an upload ran at neither the network's nor the disk's
+    speed: while a buffer was written nothing was read from the socket, and the client
+    stalled. With one write in flight, at most two buffers are held (bench/files.py).
+    """
+
+    def __init__(
+        self, handle: BinaryIO, sha256: hashlib._Hash | None, md5: hashlib._Hash | None
+    ) -> None:
+        self._handle = handle
+        self._sha256 = sha256
+        self._md5 = md5
+        self._pending: asyncio.Future[None] | None = None
+
+    async def write(self, chunks: list[bytes]) -> None:
+        await self.wait()
+        self._pending = asyncio.get_running_loop().run_in_executor(
+            None, _write_and_hash, self._handle, chunks, self._sha256, self._md5
+        )
+
+    async def wait(self) -> None:
+        """Until the write in flight is done; its error, if any, is raised here."""
+        if self._pending is not None:
+            # Shielded: a cancelled request must not forget a write its thread still makes.
+            await asyncio.shield(self._pending)
+            self._pending = None
+
+    async def abandon(self, cleanup: Callable[[], None], *, wait: bool) -> None:
+        """Run ``cleanup`` once no write is in flight: after waiting for it, or (``wait``
+        false, for a cancelled request, which must not wait) when its thread finishes."""
+        pending, self._pending = self._pending, None
+        if pending is None:
+            cleanup()
+            return
+
+        def finished(future: asyncio.Future[None]) -> None:
+            # Its error, if any, is not the one to report (the request's own is), but it is
+            # retrieved, so that asyncio does not log it as forgotten.
+            if not future.cancelled():
+                future.exception()
+            cleanup()
+
+        if wait and not pending.done():
+            with contextlib.suppress(Exception):
+                await asyncio.shield(pending)
+        if pending.done():
+            finished(pending)
+        else:
+            pending.add_done_callback(finished)
+
+
 def _write_and_hash(
-    handle: object, data: bytes | bytearray, sha256: hashlib._Hash | None, md5: hashlib._Hash | None
+    handle: BinaryIO,
+    chunks: list[bytes],
+    sha256: hashlib._Hash | None,
+    md5: hashlib._Hash | None,
 ) -> None:
-    handle.write(data)  # type: ignore[attr-defined]
-    if sha256 is not None:
-        sha256.update(data)
-    if md5 is not None:
-        md5.update(data)
+    handle.writelines(chunks)
+    for chunk in chunks:
+        if sha256 is not None:
+            sha256.update(chunk)
+        if md5 is not None:
+            md5.update(chunk)
 
 
 def _write_sha256(path: Path, value: str) -> None:
