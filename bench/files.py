@@ -1,12 +1,13 @@
 """Files service benchmarks, each a ratio against a baseline measured in the same run.
 
     uv run python bench/files.py [--size-mib 1024] [--objects 100000] [--transfer-rounds 5]
-        [--rounds 10]
+        [--rounds 48] [--seconds 0.5]
 
 1. Upload and download of one large file through the local backend's signed URLs vs a plain
    file copy of the same bytes on the same disk; peak RSS growth of the files service.
 2. Signed URL issuance (GET /files/download-url) vs a bare authenticated endpoint
-   (bench/apps.py guarded_app: same auth, no storage).
+   (bench/apps.py guarded_app: same auth, no storage), in many short paired rounds with the
+   load generator on its own core, as in bench/auth.py.
 3. Listing a folder of many objects page by page: first vs last page.
 """
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import httpx
 import psutil
-from common import free_port, hammer, request_bytes, stack
+from common import free_port, hammer, pin_load_generator, request_bytes, stack
 
 from nfhub_files.migrate import migrate as migrate_files
 
@@ -67,11 +68,17 @@ class PeakRss:
         return (self.peak - self.baseline) / 2**20
 
 
-def transfer(base: str, headers: dict[str, str], source: Path, target: Path) -> tuple[float, float]:
-    """Seconds to upload ``source`` and to download it back into ``target``."""
+def transfer(
+    base: str, headers: dict[str, str], source: Path, path: str, target: Path
+) -> tuple[float, float]:
+    """Seconds to upload ``source`` to ``path`` and to download it back into ``target``.
+
+    Both write a new file, as the copy does: replacing a gigabyte file first frees its pages,
+    which would be timed too.
+    """
     size = source.stat().st_size
     with httpx.Client(base_url=base, headers=headers, timeout=600) as api:
-        ticket = api.post("/api/v1/files/upload-url", json={"path": "bench.bin", "size": size})
+        ticket = api.post("/api/v1/files/upload-url", json={"path": path, "size": size})
         ticket.raise_for_status()
         # curl, as a lab's script would use: a Python client would be the bottleneck here.
         started = time.perf_counter()
@@ -79,14 +86,16 @@ def transfer(base: str, headers: dict[str, str], source: Path, target: Path) -> 
             ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), ticket.json()["url"]], check=True
         )
         upload = time.perf_counter() - started
-        link = api.get("/api/v1/files/download-url", params={"path": "bench.bin"})
+        link = api.get("/api/v1/files/download-url", params={"path": path})
         link.raise_for_status()
         os.sync()
         started = time.perf_counter()
         subprocess.run(["curl", "-sSf", "-o", str(target), link.json()["url"]], check=True)
         download = time.perf_counter() - started
-    if target.stat().st_size != size:
-        raise SystemExit("downloaded size differs")
+        if target.stat().st_size != size:
+            raise SystemExit("downloaded size differs")
+        target.unlink()
+        api.delete("/api/v1/files", params={"path": path}).raise_for_status()
     return upload, download
 
 
@@ -95,8 +104,8 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--transfer-rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=2.0, help="one issuance measurement")
-    parser.add_argument("--rounds", type=int, default=10, help="issuance rounds")
+    parser.add_argument("--seconds", type=float, default=0.5, help="one issuance measurement")
+    parser.add_argument("--rounds", type=int, default=48, help="issuance rounds")
     args = parser.parse_args()
     size = args.size_mib * CHUNK
 
@@ -132,7 +141,7 @@ def main() -> None:
             os.sync()
             with PeakRss(files.pid) as rss:
                 upload, download = transfer(
-                    base, running.headers, source, workdir / "downloaded.bin"
+                    base, running.headers, source, "bench.bin", workdir / "downloaded.bin"
                 )
             uploads.append(upload)
             downloads.append(download)
@@ -157,6 +166,9 @@ def main() -> None:
         print(f"   files service peak RSS growth {max(growth):.1f} MiB (target < 64 MiB)")
 
         # 2. Signed URL issuance vs a bare authenticated endpoint.
+        project_folder = storage / "projects" / running.project_id
+        (project_folder / "bench.bin").write_bytes(b"signed, not downloaded")
+        pin_load_generator()
         sign = request_bytes("/api/v1/files/download-url?path=bench.bin", running.headers)
         bare = request_bytes("/api/v1/whoami", running.headers)
         asyncio.run(hammer(files_port, sign, 1.0, 16))
@@ -179,7 +191,7 @@ def main() -> None:
         )
 
         # 3. Listing a big folder page by page.
-        folder = storage / "projects" / running.project_id / "big"
+        folder = project_folder / "big"
         folder.mkdir(parents=True)
         for index in range(args.objects):
             (folder / f"sample-{index:07d}.fastq.gz").touch()
