@@ -543,8 +543,9 @@ class _OverlappedWriter:
 
     async def write(self, chunks: list[bytes]) -> None:
         await self.wait()
-        self._pending = asyncio.get_running_loop().run_in_executor(
-            None, _write_and_hash, self._handle, chunks, self._sha256, self._md5
+        # In anyio's worker threads, like every other file operation here.
+        self._pending = asyncio.ensure_future(
+            anyio.to_thread.run_sync(_write_and_hash, self._handle, chunks, self._sha256, self._md5)
         )
 
     async def wait(self) -> None:
@@ -569,13 +570,16 @@ class _OverlappedWriter:
                 future.exception()
             cleanup()
 
-        if wait and not pending.done():
-            with contextlib.suppress(Exception):
-                await asyncio.shield(pending)
-        if pending.done():
-            finished(pending)
-        else:
-            pending.add_done_callback(finished)
+        try:
+            if wait and not pending.done():
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(pending)
+        finally:
+            # Also when the request is cancelled while it waits here.
+            if pending.done():
+                finished(pending)
+            else:
+                pending.add_done_callback(finished)
 
 
 def _write_and_hash(
