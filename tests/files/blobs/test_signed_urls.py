@@ -457,6 +457,23 @@ class TestRangeRequests:
         assert response.content == b""
 
 
+class RecordedWrites:
+    """The local backend's writes (run in worker threads), each first recorded by its size and
+    passed to ``before`` with its number (from 1), which may delay or fail it."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.sizes: list[int] = []
+        self.before: Callable[[int], None] = lambda number: None
+        write = local._write_and_hash
+
+        def recorded(handle: Any, data: list[bytes], *hashes: Any) -> None:
+            self.sizes.append(sum(map(len, data)))
+            self.before(len(self.sizes))
+            write(handle, data, *hashes)
+
+        monkeypatch.setattr(local, "_write_and_hash", recorded)
+
+
 class TestOverlappedWrites:
     """Uploads bigger than one write buffer: the next buffer is received while the last is
     written, and a refusal or a cancellation still leaves nothing behind."""
@@ -468,19 +485,15 @@ class TestOverlappedWrites:
         monkeypatch.setattr(local, "WRITE_BUFFER", self.BUFFER)
 
     @pytest.fixture
-    def slow_writes(self, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    def writes(self, monkeypatch: pytest.MonkeyPatch) -> RecordedWrites:
+        return RecordedWrites(monkeypatch)
+
+    @pytest.fixture
+    def slow_writes(self, writes: RecordedWrites) -> list[int]:
         """Each write takes 20 ms in its thread, so one is in flight when the next arrives;
         the sizes written, in order, are recorded."""
-        written: list[int] = []
-        write = local._write_and_hash
-
-        def slow(handle: Any, data: list[bytes], *hashes: Any) -> None:
-            time.sleep(0.02)
-            write(handle, data, *hashes)
-            written.append(sum(map(len, data)))
-
-        monkeypatch.setattr(local, "_write_and_hash", slow)
-        return written
+        writes.before = lambda number: time.sleep(0.02)
+        return writes.sizes
 
     async def test_the_bytes_and_checksums_survive_many_buffers(
         self,
@@ -532,24 +545,20 @@ class TestOverlappedWrites:
         files_client: httpx.AsyncClient,
         project: tuple[Any, Any, uuid.UUID],
         disk: Any,
-        monkeypatch: pytest.MonkeyPatch,
+        writes: RecordedWrites,
     ) -> None:
         editor, _, project_id = project
         url = await upload_url(files_client, editor.in_project(project_id), "inbox/data.txt")
-        write = local._write_and_hash
-        calls: list[int] = []
 
-        def full_on_the_second(handle: Any, data: list[bytes], *hashes: Any) -> None:
-            calls.append(sum(map(len, data)))
-            if len(calls) == 2:
+        def full_on_the_second(number: int) -> None:
+            if number == 2:
                 raise OSError(errno.ENOSPC, "No space left on device")
-            write(handle, data, *hashes)
 
-        monkeypatch.setattr(local, "_write_and_hash", full_on_the_second)
+        writes.before = full_on_the_second
         response = await files_client.put(url, content=chunks(b"y" * (4 * self.BUFFER), 1024))
 
         assert response.status_code == 503, response.text
-        assert len(calls) == 2  # nothing more was written after the failure
+        assert len(writes.sizes) == 2  # nothing more was written after the failure
         assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"
         assert disk.temp_files() == []
 
@@ -557,18 +566,16 @@ class TestOverlappedWrites:
         self,
         files_app: FastAPI,
         disk: Any,
-        monkeypatch: pytest.MonkeyPatch,
+        writes: RecordedWrites,
     ) -> None:
         storage = files_app.state.storage
-        write = local._write_and_hash
         writing, release = threading.Event(), threading.Event()
 
-        def held(handle: Any, data: list[bytes], *hashes: Any) -> None:
+        def held(number: int) -> None:
             writing.set()
             release.wait(10)
-            write(handle, data, *hashes)
 
-        monkeypatch.setattr(local, "_write_and_hash", held)
+        writes.before = held
 
         async def body() -> AsyncIterator[bytes]:
             yield b"z" * self.BUFFER  # one full buffer, handed to the writer
