@@ -596,3 +596,121 @@ class TestOverlappedWrites:
             await asyncio.sleep(0.01)
         assert disk.temp_files() == []
         assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"
+
+
+class FlushLog:
+    """What reached the disk, in order: ``("fsync", path)`` for each flushed file or folder and
+    ``("replace", source, destination)`` for each rename into place."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[tuple[str, ...]] = []
+        fsync, replace = local.os.fsync, local.os.replace
+
+        def recorded_fsync(descriptor: int) -> None:
+            self.events.append(("fsync", local.os.readlink(f"/proc/self/fd/{descriptor}")))
+            fsync(descriptor)
+
+        def recorded_replace(source: Any, destination: Any) -> None:
+            self.events.append(("replace", str(source), str(destination)))
+            replace(source, destination)
+
+        monkeypatch.setattr(local.os, "fsync", recorded_fsync)
+        monkeypatch.setattr(local.os, "replace", recorded_replace)
+
+
+class TestDurableWrites:
+    """An answered upload survives a power cut: its bytes and its name are flushed to the disk
+    before the 200, as S3 promises for a PUT."""
+
+    @pytest.fixture
+    def flushes(self, monkeypatch: pytest.MonkeyPatch) -> FlushLog:
+        return FlushLog(monkeypatch)
+
+    async def test_an_upload_is_flushed_then_renamed_then_its_folder_flushed(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        flushes: FlushLog,
+    ) -> None:
+        editor, _, project_id = project
+        url = await upload_url(files_client, editor.in_project(project_id), "inbox/new.bin")
+
+        response = await files_client.put(url, content=HELLO)
+
+        assert response.status_code == 200, response.text
+        folder = disk.project_dir / "inbox"
+        (temporary,) = (event[1] for event in flushes.events if event[0] == "replace")
+        assert flushes.events == [
+            ("fsync", temporary),
+            ("replace", temporary, str(folder / "new.bin")),
+            ("fsync", str(folder)),
+        ]
+        assert (folder / "new.bin").read_bytes() == HELLO
+
+    async def test_a_refused_upload_flushes_and_renames_nothing(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        flushes: FlushLog,
+    ) -> None:
+        editor, _, project_id = project
+        url = await upload_url(
+            files_client,
+            editor.in_project(project_id),
+            "inbox/new.bin",
+            sha256=hashlib.sha256(b"something else").hexdigest(),
+        )
+
+        response = await files_client.put(url, content=HELLO)
+
+        assert response.status_code == 422, response.text
+        assert flushes.events == []
+        assert disk.temp_files() == []
+
+    async def test_copy_and_move_flush_the_new_names(
+        self,
+        files_client: httpx.AsyncClient,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        flushes: FlushLog,
+    ) -> None:
+        editor, _, project_id = project
+        headers = editor.in_project(project_id)
+
+        copied = await files_client.post(
+            "/api/v1/files/copy", headers=headers, json={"src": "inbox/data.txt", "dst": "a/c.txt"}
+        )
+        assert copied.status_code == 200, copied.text
+        (temporary,) = (event[1] for event in flushes.events if event[0] == "replace")
+        assert flushes.events == [
+            ("fsync", temporary),
+            ("replace", temporary, str(disk.project_dir / "a" / "c.txt")),
+            ("fsync", str(disk.project_dir / "a")),
+        ]
+
+        flushes.events.clear()
+        moved = await files_client.post(
+            "/api/v1/files/move", headers=headers, json={"src": "a/c.txt", "dst": "b/m.txt"}
+        )
+        assert moved.status_code == 200, moved.text
+        assert sorted(flushes.events) == [
+            ("fsync", str(disk.project_dir / "a")),
+            ("fsync", str(disk.project_dir / "b")),
+        ]
+
+    async def test_with_fsync_off_nothing_is_flushed(
+        self,
+        files_app: FastAPI,
+        disk: Any,
+        flushes: FlushLog,
+    ) -> None:
+        storage = files_app.state.storage
+        storage.durable = False
+        key = f"projects/{disk.project_dir.name}/inbox/scratch.bin"
+
+        await storage.receive(key, chunks(HELLO, 2), max_size=1 << 20)
+
+        assert [event[0] for event in flushes.events] == ["replace"]
+        assert (disk.project_dir / "inbox" / "scratch.bin").read_bytes() == HELLO

@@ -18,6 +18,9 @@ class Settings(BaseServiceSettings):
 
     STORAGE_BACKEND: Literal["local", "s3"] = "local"
     LOCAL_ROOT: Path = Path(".nfhub/storage")
+    # Flush every write to the disk before answering (false only for scratch storage, where a
+    # crash may lose the last uploads although they were answered 200).
+    LOCAL_FSYNC: bool = True
     # Base of the signed blob URLs of the local backend: where clients reach this service.
     FILES_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8003")
     SIGNING_SECRET: SecretStr = SecretStr(DEV_SIGNING_SECRET)

@@ -91,10 +91,15 @@ def _info(key: str, path: Path | str, stat: os.stat_result, *, checksum: bool = 
 class LocalStorage:
     name = "local"
 
-    def __init__(self, root: Path, signer: BlobSigner, max_object_bytes: int) -> None:
+    def __init__(
+        self, root: Path, signer: BlobSigner, max_object_bytes: int, *, durable: bool = True
+    ) -> None:
         self.root = root.resolve()
         self.signer = signer
         self.max_object_bytes = max_object_bytes
+        # Whether a write is flushed to the disk (file, then its folder's rename) before it is
+        # reported done: a 200 for an upload must survive a power cut, as it does on S3.
+        self.durable = durable
         self._project_folders: ExpiringCache[str, Path] = ExpiringCache(
             4096, PROJECT_FOLDER_TTL_SECONDS
         )
@@ -317,7 +322,11 @@ class LocalStorage:
                 sha256 = _read_sha256(source_path)
                 if sha256:
                     _write_sha256(temporary, sha256)
+                if self.durable:
+                    _flush_path(temporary)
                 os.replace(temporary, destination_path)
+                if self.durable:
+                    _flush_path(destination_path.parent)
             finally:
                 temporary.unlink(missing_ok=True)
 
@@ -333,6 +342,9 @@ class LocalStorage:
         def move() -> None:
             _make_folder(destination_path.parent)
             os.rename(source_path, destination_path)
+            if self.durable:
+                for folder in {destination_path.parent, source_path.parent}:
+                    _flush_path(folder)
 
         try:
             await anyio.to_thread.run_sync(move)
@@ -385,16 +397,24 @@ class LocalStorage:
             if buffered:
                 await writer.write(buffered)
             await writer.wait()
-            await anyio.to_thread.run_sync(handle.close)
             if sha256 and sha256_hash and sha256_hash.hexdigest() != sha256.lower():
                 raise ChecksumMismatch("sha256")
             if md5 and md5_hash and md5_hash.hexdigest() != md5.lower():
                 raise ChecksumMismatch("md5")
-            if sha256:
-                _write_sha256(temporary, sha256.lower())
-            await anyio.to_thread.run_sync(os.replace, temporary, destination)
-            if md5_hash is not None and target is not None:
-                _write_etag(destination, md5_hash.hexdigest())
+
+            def put_in_place() -> None:
+                if sha256:
+                    _write_sha256(temporary, sha256.lower())
+                if self.durable:
+                    _flush_handle(handle)
+                handle.close()
+                os.replace(temporary, destination)
+                if md5_hash is not None and target is not None:
+                    _write_etag(destination, md5_hash.hexdigest(), durable=self.durable)
+                if self.durable:
+                    _flush_path(destination.parent)
+
+            await anyio.to_thread.run_sync(put_in_place)
         except BaseException as exc:
 
             def discard() -> None:
@@ -475,7 +495,11 @@ class LocalStorage:
                     for part in parts:
                         with self.part_path(upload_id, part.part_number).open("rb") as source:
                             shutil.copyfileobj(source, output, READ_CHUNK)
+                    if self.durable:
+                        _flush_handle(output)
                 os.replace(temporary, destination)
+                if self.durable:
+                    _flush_path(destination.parent)
             finally:
                 temporary.unlink(missing_ok=True)
             shutil.rmtree(staging, ignore_errors=True)
@@ -602,8 +626,26 @@ def _write_sha256(path: Path, value: str) -> None:
         os.setxattr(path, SHA256_XATTR, value.encode())
 
 
-def _write_etag(path: Path, etag: str) -> None:
-    path.with_name(path.name + ".etag").write_text(etag)
+def _write_etag(path: Path, etag: str, *, durable: bool) -> None:
+    etag_path = path.with_name(path.name + ".etag")
+    etag_path.write_text(etag)
+    if durable:
+        _flush_path(etag_path)
+
+
+def _flush_handle(handle: BinaryIO) -> None:
+    """Until the file's bytes are on the disk, not only in the page cache."""
+    handle.flush()
+    os.fsync(handle.fileno())
+
+
+def _flush_path(path: Path) -> None:
+    """A file's bytes, or a folder's names (where a rename lives), until on the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _read_etag(path: Path) -> str | None:
