@@ -5,9 +5,11 @@
 
 1. Upload and download of one large file through the local backend's signed URLs vs a plain
    file copy of the same bytes on the same disk, each timed until its file is on the disk
-   (the upload's 200 comes after the service's fsync; the copy and the download are followed
-   by one); peak RSS growth of the files service. Each round also prints the copy and the
-   download timed only until the page cache holds them.
+   (the upload's 200 comes after the service's fsync; the copy and the downloads are followed
+   by one); peak RSS growth of the files service. Also printed, for context: the copy and the
+   download until the page cache holds them, and the download into /dev/null (what the
+   service sends when the client writes nothing: curl writes each socket read as it came,
+   8-16 KiB, about 130,000 write calls per GiB).
 2. Signed URL issuance (GET /files/download-url) vs a bare authenticated endpoint
    (bench/apps.py guarded_app: same auth, no storage), in many short paired rounds with the
    load generator on its own core, as in bench/auth.py.
@@ -25,6 +27,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -79,47 +82,54 @@ def flush(path: Path) -> None:
         os.close(descriptor)
 
 
-def copy(source: Path, target: Path) -> tuple[float, float]:
-    """Seconds until the copy is in the page cache, and until it is on the disk."""
+def timed(step: Callable[[], object], target: Path | None = None) -> tuple[float, float]:
+    """Seconds until ``step`` returned (its file in the page cache), and until ``target`` was
+    also flushed to the disk."""
     started = time.perf_counter()
-    shutil.copyfile(source, target)
+    step()
     cached = time.perf_counter() - started
-    flush(target)
+    if target is not None:
+        flush(target)
     return cached, time.perf_counter() - started
 
 
-def transfer(
-    base: str, headers: dict[str, str], source: Path, path: str, target: Path
-) -> tuple[float, float, float]:
-    """Seconds to upload ``source`` to ``path`` and to download it back into ``target``
-    (until in the page cache, and until on the disk).
-
-    Both write a new file, as the copy does: replacing a gigabyte file first frees its pages,
-    which would be timed too.
-    """
+def transfer_round(
+    base: str, headers: dict[str, str], source: Path, path: str, workdir: Path
+) -> dict[str, tuple[float, float]]:
+    """One round of the copy, the upload and the download, each writing a new file and
+    starting with no dirty pages left by the one before (else the kernel's writeback of the
+    last gigabyte throttles whichever step comes next)."""
     size = source.stat().st_size
+    target = workdir / "target.bin"
+    timings: dict[str, tuple[float, float]] = {}
+
+    def fresh_target() -> None:
+        target.unlink(missing_ok=True)
+        os.sync()
+
+    fresh_target()
+    timings["copy"] = timed(lambda: shutil.copyfile(source, target), target)
+    fresh_target()
     with httpx.Client(base_url=base, headers=headers, timeout=600) as api:
         ticket = api.post("/api/v1/files/upload-url", json={"path": path, "size": size})
         ticket.raise_for_status()
-        # curl, as a lab's script would use: a Python client would be the bottleneck here.
-        started = time.perf_counter()
-        subprocess.run(
-            ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), ticket.json()["url"]], check=True
-        )
-        upload = time.perf_counter() - started
+        url = ticket.json()["url"]
+        # The service answers only once the file is on the disk (FILES_LOCAL_FSYNC).
+        curl_put = ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), url]
+        timings["upload"] = timed(lambda: subprocess.run(curl_put, check=True))
         link = api.get("/api/v1/files/download-url", params={"path": path})
         link.raise_for_status()
-        os.sync()
-        started = time.perf_counter()
-        subprocess.run(["curl", "-sSf", "-o", str(target), link.json()["url"]], check=True)
-        download_cached = time.perf_counter() - started
-        flush(target)
-        download = time.perf_counter() - started
+        url = link.json()["url"]
+        curl_get = ["curl", "-sSf", "-o", str(target), url]
+        timings["download"] = timed(lambda: subprocess.run(curl_get, check=True), target)
         if target.stat().st_size != size:
             raise SystemExit("downloaded size differs")
-        target.unlink()
+        fresh_target()
+        # What the service sends when no client writes it anywhere.
+        curl_discard = ["curl", "-sSf", "-o", "/dev/null", url]
+        timings["sent"] = timed(lambda: subprocess.run(curl_discard, check=True))
         api.delete("/api/v1/files", params={"path": path}).raise_for_status()
-    return upload, download_cached, download
+    return timings
 
 
 def main() -> None:
@@ -127,6 +137,7 @@ def main() -> None:
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--objects", type=int, default=100_000)
     parser.add_argument("--transfer-rounds", type=int, default=5)
+    parser.add_argument("--verbose", action="store_true", help="print every transfer round")
     parser.add_argument("--seconds", type=float, default=0.5, help="one issuance measurement")
     parser.add_argument("--rounds", type=int, default=48, help="issuance rounds")
     args = parser.parse_args()
@@ -151,45 +162,42 @@ def main() -> None:
         # 1. Large file through signed URLs vs a plain copy on the same disk.
         source = workdir / "source.bin"
         write_source(source, size)
-        copies_cached, copies, uploads, downloads_cached, downloads, growth = ([] for _ in range(6))
-        for round_number in range(args.transfer_rounds):
-            copy_target = workdir / f"copy-{round_number}.bin"
-            # Each timed step starts with no dirty pages left by the one before: otherwise
-            # the kernel's writeback of the last gigabyte throttles whichever step comes next.
-            os.sync()
-            copy_cached, copy_durable = copy(source, copy_target)
-            copies_cached.append(copy_cached)
-            copies.append(copy_durable)
-            copy_target.unlink()
-            os.sync()
+        rounds: list[dict[str, tuple[float, float]]] = []
+        growth: list[float] = []
+        for _ in range(args.transfer_rounds):
             with PeakRss(files.pid) as rss:
-                upload, download_cached, download = transfer(
-                    base, running.headers, source, "bench.bin", workdir / "downloaded.bin"
-                )
-            uploads.append(upload)
-            downloads_cached.append(download_cached)
-            downloads.append(download)
+                rounds.append(transfer_round(base, running.headers, source, "bench.bin", workdir))
             growth.append(rss.growth_mib)
+            if args.verbose:
+                print(
+                    "   round:",
+                    ", ".join(
+                        f"{name} {size / cached / 2**20:.0f}/{size / durable / 2**20:.0f}"
+                        for name, (cached, durable) in rounds[-1].items()
+                    ),
+                    "MiB/s (page cache/disk)",
+                )
         print(
-            f"1. {args.size_mib} MiB through signed URLs (local backend), "
-            f"{args.transfer_rounds} rounds; ratio to the same round's copy, median (range)"
+            f"1. {args.size_mib} MiB through signed URLs (local backend), {args.transfer_rounds} "
+            "rounds, each step until its file is on the disk; ratio to the same round's copy "
+            "(this disk's speed doubles or halves between minutes), median (range)"
         )
-        for label, seconds, baseline in (
-            ("plain file copy", copies, copies),
-            ("upload (PUT)", uploads, copies),
-            ("download (GET)", downloads, copies),
-            ("copy, cached", copies_cached, copies_cached),
-            ("download, cached", downloads_cached, copies_cached),
+        for label, name, durable in (
+            ("plain file copy", "copy", True),
+            ("upload (curl -T)", "upload", True),
+            ("download (curl -o)", "download", True),
+            ("copy, page cache only", "copy", False),
+            ("download, page cache", "download", False),
+            ("sent to /dev/null", "sent", False),
         ):
-            # This disk's speed doubles or halves between minutes: each round's steps are
-            # compared with that round's copy.
-            ratios = [base / took for base, took in zip(baseline, seconds, strict=True)]
+            until = 1 if durable else 0  # (page cache, disk)
+            seconds = [timings[name][until] for timings in rounds]
+            ratios = [timings["copy"][until] / timings[name][until] for timings in rounds]
             rate = size / statistics.median(seconds) / 2**20
             print(
-                f"   {label:<17} {rate:8.0f} MiB/s   ratio {statistics.median(ratios):4.2f} "
+                f"   {label:<24} {rate:6.0f} MiB/s   ratio {statistics.median(ratios):4.2f} "
                 f"({min(ratios):4.2f}-{max(ratios):4.2f})"
             )
-        print("   (the first three until on the disk, target 0.8; the cached ones for context)")
         print(f"   files service peak RSS growth {max(growth):.1f} MiB (target < 64 MiB)")
 
         # 2. Signed URL issuance vs a bare authenticated endpoint.

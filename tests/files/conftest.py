@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_files.config import Settings
 from nfhub_files.main import create_app
+from nfhub_files.storage import local
 
 FILES_BASE_URL = "http://files.test"
 PROBLEM_JSON = "application/problem+json"
@@ -413,3 +414,45 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "path_field" in metafunc.fixturenames:
         pairs = [(r, f) for r in FILE_ROUTES.values() for f in r.path_fields]
         metafunc.parametrize("path_field", pairs, ids=[f"{r.name}:{f}" for r, f in pairs])
+
+
+class FlushLog:
+    """What the local backend sent to the disk, in order: ``("fsync", path)`` for each flushed
+    file or folder and ``("replace", source, destination)`` for each rename into place."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.events: list[tuple[str, ...]] = []
+        fsync, replace = local.os.fsync, local.os.replace
+
+        def recorded_fsync(descriptor: int) -> None:
+            self.events.append(("fsync", local.os.readlink(f"/proc/self/fd/{descriptor}")))
+            fsync(descriptor)
+
+        def recorded_replace(source: Any, destination: Any) -> None:
+            self.events.append(("replace", str(source), str(destination)))
+            replace(source, destination)
+
+        monkeypatch.setattr(local.os, "fsync", recorded_fsync)
+        monkeypatch.setattr(local.os, "replace", recorded_replace)
+
+    def durable_renames(self) -> list[str]:
+        """The destinations of the renames whose file was flushed before and whose folder was
+        flushed after."""
+        durable = []
+        for index, event in enumerate(self.events):
+            if event[0] != "replace":
+                continue
+            _, source, destination = event
+            flushed_before = ("fsync", source) in self.events[:index]
+            folder = ("fsync", os.path.dirname(destination))
+            if flushed_before and folder in self.events[index + 1 :]:
+                durable.append(destination)
+        return durable
+
+    def renames(self) -> list[str]:
+        return [event[2] for event in self.events if event[0] == "replace"]
+
+
+@pytest.fixture
+def flushes(monkeypatch: pytest.MonkeyPatch) -> FlushLog:
+    return FlushLog(monkeypatch)

@@ -598,40 +598,16 @@ class TestOverlappedWrites:
         assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"
 
 
-class FlushLog:
-    """What reached the disk, in order: ``("fsync", path)`` for each flushed file or folder and
-    ``("replace", source, destination)`` for each rename into place."""
-
-    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        self.events: list[tuple[str, ...]] = []
-        fsync, replace = local.os.fsync, local.os.replace
-
-        def recorded_fsync(descriptor: int) -> None:
-            self.events.append(("fsync", local.os.readlink(f"/proc/self/fd/{descriptor}")))
-            fsync(descriptor)
-
-        def recorded_replace(source: Any, destination: Any) -> None:
-            self.events.append(("replace", str(source), str(destination)))
-            replace(source, destination)
-
-        monkeypatch.setattr(local.os, "fsync", recorded_fsync)
-        monkeypatch.setattr(local.os, "replace", recorded_replace)
-
-
 class TestDurableWrites:
     """An answered upload survives a power cut: its bytes and its name are flushed to the disk
     before the 200, as S3 promises for a PUT."""
-
-    @pytest.fixture
-    def flushes(self, monkeypatch: pytest.MonkeyPatch) -> FlushLog:
-        return FlushLog(monkeypatch)
 
     async def test_an_upload_is_flushed_then_renamed_then_its_folder_flushed(
         self,
         files_client: httpx.AsyncClient,
         project: tuple[Any, Any, uuid.UUID],
         disk: Any,
-        flushes: FlushLog,
+        flushes: Any,
     ) -> None:
         editor, _, project_id = project
         url = await upload_url(files_client, editor.in_project(project_id), "inbox/new.bin")
@@ -653,7 +629,7 @@ class TestDurableWrites:
         files_client: httpx.AsyncClient,
         project: tuple[Any, Any, uuid.UUID],
         disk: Any,
-        flushes: FlushLog,
+        flushes: Any,
     ) -> None:
         editor, _, project_id = project
         url = await upload_url(
@@ -674,7 +650,7 @@ class TestDurableWrites:
         files_client: httpx.AsyncClient,
         project: tuple[Any, Any, uuid.UUID],
         disk: Any,
-        flushes: FlushLog,
+        flushes: Any,
     ) -> None:
         editor, _, project_id = project
         headers = editor.in_project(project_id)
@@ -704,7 +680,7 @@ class TestDurableWrites:
         self,
         files_app: FastAPI,
         disk: Any,
-        flushes: FlushLog,
+        flushes: Any,
     ) -> None:
         storage = files_app.state.storage
         storage.durable = False

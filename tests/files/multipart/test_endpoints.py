@@ -292,6 +292,26 @@ class TestGetMultipartUpload:
 
 
 class TestCompleteMultipartUpload:
+    async def test_parts_and_the_joined_file_are_on_the_disk_before_their_answers(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path, flushes: Any
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+
+        parts = await upload_all(files_client, upload)
+        staged = flushes.renames()
+        assert [Path(name).name for name in staged] == ["part-00001", "part-00002", "part-00003"]
+        assert flushes.durable_renames() == staged
+        flushes.events.clear()
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 200, response.text
+        joined = str(storage_root / f"projects/{project_id}/raw/big.bam")
+        assert flushes.renames() == [joined]
+        assert flushes.durable_renames() == [joined]
+
     async def test_joins_the_parts_into_the_file(
         self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
     ) -> None:
