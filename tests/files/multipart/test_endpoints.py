@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import errno
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -292,6 +293,35 @@ class TestGetMultipartUpload:
 
 
 class TestCompleteMultipartUpload:
+    @pytest.mark.parametrize("copied_first", [0, 100], ids=["no-kernel-copy", "copy-cut-short"])
+    async def test_joins_the_parts_where_the_kernel_cannot_copy_them(
+        self,
+        files_client: httpx.AsyncClient,
+        project: Any,
+        storage_root: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        copied_first: int,
+    ) -> None:
+        """As across filesystems (EXDEV): read and written by the service instead, going on
+        from wherever the kernel's copy stopped."""
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+        kernel_copy = os.copy_file_range
+
+        def refusing(source: int, destination: int, count: int, *args: Any) -> int:
+            if copied_first and os.lseek(source, 0, os.SEEK_CUR) == 0:
+                return kernel_copy(source, destination, copied_first)
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "copy_file_range", refusing)
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 200, response.text
+        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+
     async def test_parts_and_the_joined_file_are_on_the_disk_before_their_answers(
         self, files_client: httpx.AsyncClient, project: Any, storage_root: Path, flushes: Any
     ) -> None:
