@@ -34,6 +34,9 @@ import httpx
 import psutil
 from common import free_port, hammer, pin_load_generator, request_bytes, stack
 
+from nfhub_cli.api import Api
+from nfhub_cli.config import Config
+from nfhub_cli.transfer import download
 from nfhub_files.migrate import migrate as migrate_files
 
 CHUNK = 1024 * 1024
@@ -94,7 +97,7 @@ def timed(step: Callable[[], object], target: Path | None = None) -> tuple[float
 
 
 def transfer_round(
-    base: str, headers: dict[str, str], source: Path, path: str, workdir: Path
+    base: str, admin_url: str, headers: dict[str, str], source: Path, path: str, workdir: Path
 ) -> dict[str, tuple[float, float]]:
     """One round of the copy, the upload and the download, each writing a new file and
     starting with no dirty pages left by the one before (else the kernel's writeback of the
@@ -124,6 +127,17 @@ def transfer_round(
         timings["download"] = timed(lambda: subprocess.run(curl_get, check=True), target)
         if target.stat().st_size != size:
             raise SystemExit("downloaded size differs")
+        fresh_target()
+        # nfhub's own client, as `nfhub files download` runs it (it flushes the file itself).
+        config = Config(
+            urls={"admin": admin_url, "files": base},
+            token=headers["Authorization"].removeprefix("Bearer "),
+            project_id=headers["X-Project-ID"],
+        )
+        with Api(config) as client:
+            timings["nfhub"] = timed(lambda: download(client, path, target), target)
+        if target.stat().st_size != size:
+            raise SystemExit("nfhub files download: size differs")
         fresh_target()
         # What the service sends when no client writes it anywhere.
         curl_discard = ["curl", "-sSf", "-o", "/dev/null", url]
@@ -166,7 +180,11 @@ def main() -> None:
         growth: list[float] = []
         for _ in range(args.transfer_rounds):
             with PeakRss(files.pid) as rss:
-                rounds.append(transfer_round(base, running.headers, source, "bench.bin", workdir))
+                rounds.append(
+                    transfer_round(
+                        base, running.admin_url, running.headers, source, "bench.bin", workdir
+                    )
+                )
             growth.append(rss.growth_mib)
             if args.verbose:
                 print(
@@ -186,6 +204,7 @@ def main() -> None:
             ("plain file copy", "copy", True),
             ("upload (curl -T)", "upload", True),
             ("download (curl -o)", "download", True),
+            ("nfhub files download", "nfhub", True),
             ("copy, page cache only", "copy", False),
             ("download, page cache", "download", False),
             ("sent to /dev/null", "sent", False),

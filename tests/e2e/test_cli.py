@@ -16,9 +16,9 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
@@ -263,6 +263,67 @@ def test_a_half_written_download_continues_with_a_range_request(
     assert target.read_bytes() == data
     assert not partial.exists()
     assert [r.headers.get("Range") for r in counting.requests] == ["bytes=1000000-"]
+
+
+class CutOnceTransport(httpx.BaseTransport):
+    """The real transport, but the first response's body breaks off after ``cut_after`` bytes,
+    as a dropped connection does."""
+
+    def __init__(self, verify: Any, cut_after: int) -> None:
+        self.inner = httpx.HTTPTransport(verify=verify)
+        self.cut_after = cut_after
+        self.requests: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        response = self.inner.handle_request(request)
+        if len(self.requests) > 1:
+            return response
+        body, limit = response.stream, self.cut_after
+
+        class Cut(httpx.SyncByteStream):
+            def __iter__(self) -> Iterator[bytes]:
+                sent = 0
+                for chunk in cast(Iterable[bytes], body):
+                    if sent + len(chunk) >= limit:
+                        yield chunk[: limit - sent]
+                        raise httpx.ReadError("connection reset by peer")
+                    sent += len(chunk)
+                    yield chunk
+
+            def close(self) -> None:
+                cast(httpx.SyncByteStream, body).close()
+
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=Cut(), request=request
+        )
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_download_cut_off_midway_goes_on_from_the_last_byte_written(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    """The bytes received before the break are all in the file (the write buffer is flushed),
+    and the retry asks for exactly the rest."""
+    data = os.urandom(3 * 1024 * 1024 + 7)  # less than the write buffer: all of it buffered
+    local = tmp_path / "source.bin"
+    local.write_bytes(data)
+    remote = f"cli/cut/{uuid.uuid4().hex}.bin"
+    nfhub(logged_in, "files", "upload", str(local), remote)
+    target = tmp_path / "copy.bin"
+
+    api = api_for(logged_in)
+    cutting = CutOnceTransport(api.verify, cut_after=1_500_000)
+    api.blobs.close()
+    api.blobs = httpx.Client(transport=cutting, timeout=30)
+    api.sleep = lambda seconds: None
+    with api:
+        download(api, remote, target)
+
+    assert target.read_bytes() == data
+    assert [r.headers.get("Range") for r in cutting.requests] == [None, "bytes=1500000-"]
 
 
 def test_a_partial_download_of_another_version_starts_over(logged_in: Path, tmp_path: Path) -> None:
