@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import errno
+import fcntl
 import os
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nfhub_files.config import Settings
 from nfhub_files.models import MultipartUpload, audit_events
 from nfhub_files.multipart.service import DEFAULT_PART_BYTES, MIB, plan_parts
+from nfhub_files.storage import local
 
 MULTIPART = "/api/v1/files/multipart"
 DATA = os.urandom(2500)  # three parts of 1024, 1024 and 452 bytes
@@ -293,45 +294,34 @@ class TestGetMultipartUpload:
 
 
 class TestCompleteMultipartUpload:
-    @pytest.mark.parametrize("copied_first", [0, 100], ids=["no-kernel-copy", "copy-cut-short"])
-    async def test_joins_the_parts_where_the_kernel_cannot_copy_them(
-        self,
-        files_client: httpx.AsyncClient,
-        project: Any,
-        storage_root: Path,
-        monkeypatch: pytest.MonkeyPatch,
-        copied_first: int,
-    ) -> None:
-        """As across filesystems (EXDEV): read and written by the service instead, going on
-        from wherever the kernel's copy stopped."""
-        editor, _, project_id = project
-        upload = await start(files_client, editor, project_id)
-        parts = await upload_all(files_client, upload)
-        kernel_copy = os.copy_file_range
-
-        def refusing(source: int, destination: int, count: int, *args: Any) -> int:
-            if copied_first and os.lseek(source, 0, os.SEEK_CUR) == 0:
-                return kernel_copy(source, destination, copied_first)
-            raise OSError(errno.EXDEV, "Invalid cross-device link")
-
-        monkeypatch.setattr(os, "copy_file_range", refusing)
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
-
-        assert response.status_code == 200, response.text
-        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
-
     async def test_parts_and_the_joined_file_are_on_the_disk_before_their_answers(
         self, files_client: httpx.AsyncClient, project: Any, storage_root: Path, flushes: Any
     ) -> None:
+        """Each part: its bytes flushed, then its record written aside, flushed, renamed into
+        place and its folder flushed. Completing: the file flushed, renamed, its folder
+        flushed; no part is copied."""
         editor, _, project_id = project
         upload = await start(files_client, editor, project_id)
+        (plan,) = flushes.renames()
+        staging = os.path.dirname(plan)
+        flushes.events.clear()
 
         parts = await upload_all(files_client, upload)
-        staged = flushes.renames()
-        assert [Path(name).name for name in staged] == ["part-00001", "part-00002", "part-00003"]
-        assert flushes.durable_renames() == staged
+
+        def named(path: str) -> str:
+            name = os.path.basename(path)
+            return "(temporary)" if name.startswith(local.TEMP_PREFIX) else name
+
+        one_part = [("fsync", "data"), ("fsync", "(temporary)"), ("replace", "(temporary)")]
+        assert [(kind, named(path)) for kind, path, *_ in flushes.events] == [
+            event
+            for number in (1, 2, 3)
+            for event in [*one_part, ("fsync", os.path.basename(staging))]
+        ]
+        assert [os.path.basename(name) for name in flushes.renames()] == [
+            "part-00001.done", "part-00002.done", "part-00003.done"
+        ]  # fmt: skip
+        assert flushes.durable_renames() == flushes.renames()
         flushes.events.clear()
         response = await files_client.post(
             complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
@@ -339,8 +329,11 @@ class TestCompleteMultipartUpload:
 
         assert response.status_code == 200, response.text
         joined = str(storage_root / f"projects/{project_id}/raw/big.bam")
-        assert flushes.renames() == [joined]
-        assert flushes.durable_renames() == [joined]
+        assert flushes.events == [
+            ("fsync", f"{staging}/data"),
+            ("replace", f"{staging}/data", joined),
+            ("fsync", os.path.dirname(joined)),
+        ]
 
     async def test_joins_the_parts_into_the_file(
         self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
@@ -547,6 +540,170 @@ class TestCompleteMultipartUpload:
         )
 
         assert response.status_code == 403, response.text
+
+
+class TestPartsInPlace:
+    """On the local backend each part is written straight into its place in the file being
+    assembled: order does not matter, a part sent again replaces itself, and no part is
+    written into a file once its upload is being completed."""
+
+    @pytest.fixture
+    def short_lock_wait(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.setattr(local, "LOCK_WAIT_SECONDS", 0.2)
+
+    @staticmethod
+    def staging_of(storage_root: Path) -> Path:
+        (staging,) = (storage_root / ".multipart").iterdir()
+        return staging
+
+    async def test_parts_sent_last_to_first_make_the_same_file(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = [
+            {"part_number": p["part_number"], "etag": await put_part(files_client, p, chunk(p))}
+            for p in reversed(upload["parts"])
+        ]
+
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 200, response.text
+        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+
+    async def test_a_part_sent_again_with_other_bytes_replaces_the_first(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        first, *others = upload["parts"]
+        await put_part(files_client, first, b"w" * first["size"])
+        etags = {first["part_number"]: await put_part(files_client, first, chunk(first))}
+        etags.update(
+            {
+                part["part_number"]: await put_part(files_client, part, chunk(part))
+                for part in others
+            }
+        )
+
+        state = await files_client.get(
+            f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
+        )
+        held = {p["part_number"]: p["etag"] for p in state.json()["uploaded_parts"]}
+        assert held == {number: etag.strip('"') for number, etag in etags.items()}
+        response = await files_client.post(
+            complete_url(upload),
+            json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(etags.items())]},
+            headers=editor.in_project(project_id),
+        )
+
+        assert response.status_code == 200, response.text
+        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+
+    async def test_a_part_cut_short_is_not_recorded_and_its_retry_fills_its_place(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        first = upload["parts"][0]
+
+        too_big = await files_client.put(first["url"], content=b"z" * (first["size"] + 1))
+        assert too_big.status_code == 413, too_big.text
+        state = await files_client.get(
+            f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
+        )
+        assert state.json()["uploaded_parts"] == []
+        parts = await upload_all(files_client, upload)
+        response = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+
+        assert response.status_code == 200, response.text
+        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+
+    async def test_completing_while_a_part_is_being_written_is_a_409_and_keeps_the_upload(
+        self,
+        files_client: httpx.AsyncClient,
+        project: Any,
+        storage_root: Path,
+        short_lock_wait: None,
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        parts = await upload_all(files_client, upload)
+        staging = self.staging_of(storage_root)
+        # What a part's PUT holds while it writes (another process's, as another worker's).
+        with (staging / local.PLAN_FILE).open("rb") as plan:
+            fcntl.flock(plan.fileno(), fcntl.LOCK_SH)
+            busy = await files_client.post(
+                complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+            )
+
+        assert busy.status_code == 409, busy.text
+        assert "still being sent" in busy.json()["detail"]
+        assert (staging / local.DATA_FILE).read_bytes() == DATA
+        done = await files_client.post(
+            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
+        )
+        assert done.status_code == 200, done.text
+        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+
+    async def test_a_part_whose_upload_is_being_completed_waits_then_409s(
+        self,
+        files_client: httpx.AsyncClient,
+        project: Any,
+        storage_root: Path,
+        short_lock_wait: None,
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        first = upload["parts"][0]
+        staging = self.staging_of(storage_root)
+        with (staging / local.PLAN_FILE).open("rb") as plan:
+            fcntl.flock(plan.fileno(), fcntl.LOCK_EX)  # as completing holds it
+            response = await files_client.put(first["url"], content=chunk(first))
+
+        assert response.status_code == 409, response.text
+        assert (staging / local.DATA_FILE).stat().st_size == 0  # nothing written
+
+    async def test_the_same_part_sent_twice_at_once_waits_for_the_first(
+        self,
+        files_client: httpx.AsyncClient,
+        project: Any,
+        storage_root: Path,
+        short_lock_wait: None,
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        first = upload["parts"][0]
+        staging = self.staging_of(storage_root)
+        with (staging / "part-00001.lock").open("wb") as lock:
+            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)  # as a first PUT of part 1 holds it
+            response = await files_client.put(first["url"], content=chunk(first))
+
+        assert response.status_code == 409, response.text
+        assert "Part 1 is being uploaded" in response.json()["detail"]
+        assert (await files_client.put(first["url"], content=chunk(first))).status_code == 200
+
+    async def test_a_part_of_an_aborted_upload_is_a_404(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        aborted = await files_client.delete(
+            f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
+        )
+        assert aborted.status_code in (200, 204), aborted.text
+        first = upload["parts"][0]
+
+        response = await files_client.put(first["url"], content=chunk(first))
+
+        assert response.status_code == 404, response.text
+        assert not (storage_root / ".multipart").exists() or not any(
+            (storage_root / ".multipart").iterdir()
+        )
 
 
 class TestAbortMultipartUpload:

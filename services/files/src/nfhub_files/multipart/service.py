@@ -125,7 +125,7 @@ class MultipartService(ProjectChangeContext):
         if await self.storage.folder_exists(key + "/"):
             raise ObjectExists(f"{relative} is a folder; upload the file to a path inside it.")
         backend_upload_id = await self.storage.start_multipart(
-            key, content_type=request.content_type
+            key, content_type=request.content_type, part_size=part_size
         )
         upload = await self.repository.add(
             MultipartUpload(

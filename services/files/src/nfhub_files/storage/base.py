@@ -110,7 +110,12 @@ class StorageBackend(Protocol):
         """Store a stream as an object (atomically: all or nothing)."""
         ...
 
-    async def start_multipart(self, key: str, *, content_type: str | None) -> str: ...
+    async def start_multipart(
+        self, key: str, *, content_type: str | None, part_size: int | None = None
+    ) -> str:
+        """A new upload's id; ``part_size`` (all parts but the last) places each part on
+        backends that assemble the file themselves."""
+        ...
 
     async def presign_part(
         self, key: str, upload_id: str, part_number: int, *, expires_in: int, size: int

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
+import fcntl
 import hashlib
 import os
 import shutil
@@ -35,11 +35,21 @@ from nfhub_files.storage.base import (
 from nfhub_files.storage.paths import RESERVED_PREFIX
 from nfhub_files.storage.signing import BlobGrant, BlobSigner
 from nfhub_shared.cache import ExpiringCache
+from nfhub_shared.errors import Conflict
 
 TEMP_PREFIX = RESERVED_PREFIX
 MULTIPART_DIR = ".multipart"
+PLAN_FILE = "plan"
+DATA_FILE = "data"
+PART_DONE_SUFFIX = ".done"
+UPLOAD_GONE = "This multipart upload was completed or aborted."
+UPLOAD_BUSY = (
+    "Parts of this upload are still being sent; complete it once every part's PUT has answered."
+)
+# How long a part's PUT or a completion waits for the lock another request holds.
+LOCK_WAIT_SECONDS = 30.0
+LOCK_POLL_SECONDS = 0.05
 READ_CHUNK = 1024 * 1024
-COPY_RANGE_BYTES = 1024**3
 WRITE_BUFFER = 8 * 1024 * 1024
 SHA256_XATTR = "user.nfhub.sha256"
 # How long a project folder's resolved location is reused (it moves only by an operator's hand).
@@ -52,6 +62,10 @@ class UploadTooLarge(Exception):
 
 class ChecksumMismatch(Exception):
     pass
+
+
+class UploadBusy(Conflict):
+    title = "Upload busy"
 
 
 def _walk_below(folder: Path, relative: str) -> tuple[bool, os.stat_result | None]:
@@ -371,34 +385,17 @@ class LocalStorage:
         max_size: int,
         sha256: str | None = None,
         md5: str | None = None,
-        target: Path | None = None,
     ) -> ObjectInfo:
         """Stream to a temporary file, check size and checksums, then rename into place."""
-        destination = target or self.path(key)
+        destination = self.path(key)
         await anyio.to_thread.run_sync(_make_folder, destination.parent)
         temporary = destination.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
         sha256_hash = hashlib.sha256() if sha256 else None
-        md5_hash = hashlib.md5(usedforsecurity=False) if md5 or target else None
+        md5_hash = hashlib.md5(usedforsecurity=False) if md5 else None
         handle = await anyio.to_thread.run_sync(temporary.open, "wb")
         writer = _OverlappedWriter(handle, sha256_hash, md5_hash)
-        received = 0
-        # The chunks as they came, not joined: joining would copy every byte once more on
-        # the event loop's thread, which is what limits an upload's speed (bench/files.py).
-        buffered: list[bytes] = []
-        buffered_bytes = 0
         try:
-            async for chunk in chunks:
-                received += len(chunk)
-                if received > max_size:
-                    raise UploadTooLarge
-                buffered.append(chunk)
-                buffered_bytes += len(chunk)
-                if buffered_bytes >= WRITE_BUFFER:
-                    full, buffered, buffered_bytes = buffered, [], 0
-                    await writer.write(full)
-            if buffered:
-                await writer.write(buffered)
-            await writer.wait()
+            await writer.receive_all(chunks, max_size)
             if sha256 and sha256_hash and sha256_hash.hexdigest() != sha256.lower():
                 raise ChecksumMismatch("sha256")
             if md5 and md5_hash and md5_hash.hexdigest() != md5.lower():
@@ -411,8 +408,6 @@ class LocalStorage:
                     _flush_handle(handle)
                 handle.close()
                 os.replace(temporary, destination)
-                if md5_hash is not None and target is not None:
-                    _write_etag(destination, md5_hash.hexdigest(), durable=self.durable)
                 if self.durable:
                     _flush_path(destination.parent)
 
@@ -437,12 +432,28 @@ class LocalStorage:
         )
 
     # -- multipart -----------------------------------------------------------------------------
+    #
+    # An upload's staging folder holds the file being assembled (DATA_FILE), each part written
+    # straight into its place in it (at (part_number - 1) * part_size, from PLAN_FILE), and a
+    # record per part whose bytes are on the disk (part-NNNNN.done: its ETag and size).
+    # Completing renames the file into place: no part is copied again, whatever its size.
+    # Locks (flock): a part's PUT holds PLAN_FILE shared and its part-NNNNN.lock exclusive;
+    # completing holds PLAN_FILE exclusive, so no part is written into a completed file.
 
-    async def start_multipart(self, key: str, *, content_type: str | None) -> str:
+    async def start_multipart(
+        self, key: str, *, content_type: str | None, part_size: int | None = None
+    ) -> str:
+        if part_size is None or part_size < 1:
+            raise ValueError("the local backend places each part by the part size: give it")
         upload_id = str(uuid.uuid4())
-        await anyio.to_thread.run_sync(
-            lambda: self._staging(upload_id).mkdir(parents=True, exist_ok=False)
-        )
+        staging = self._staging(upload_id)
+
+        def create() -> None:
+            staging.mkdir(parents=True, exist_ok=False)
+            (staging / DATA_FILE).touch(exist_ok=False)
+            _write_record(staging / PLAN_FILE, str(part_size), durable=self.durable)
+
+        await anyio.to_thread.run_sync(create)
         return upload_id
 
     async def presign_part(
@@ -453,9 +464,6 @@ class LocalStorage:
         )
         return SignedRequest("PUT", self.signer.url(grant), {})
 
-    def part_path(self, upload_id: str, part_number: int) -> Path:
-        return self._staging(upload_id) / f"part-{part_number:05d}"
-
     async def receive_part(
         self,
         key: str,
@@ -464,21 +472,82 @@ class LocalStorage:
         chunks: AsyncIterator[bytes],
         max_size: int,
     ) -> ObjectInfo:
-        if not await anyio.to_thread.run_sync(self._staging(upload_id).is_dir):
-            raise ObjectNotFound("This multipart upload was completed or aborted.")
-        return await self.receive(
-            key, chunks, max_size=max_size, target=self.part_path(upload_id, part_number)
-        )
+        staging = self._staging(upload_id)
+        done = staging / f"part-{part_number:05d}{PART_DONE_SUFFIX}"
+        locks: list[int] = []
+        handle: BinaryIO | None = None
+
+        def release() -> None:
+            if handle is not None:
+                handle.close()
+            for descriptor in locks:
+                os.close(descriptor)  # which releases its lock
+
+        try:
+            locks.append(await _lock(staging / PLAN_FILE, fcntl.LOCK_SH, busy=UPLOAD_BUSY))
+            locks.append(
+                await _lock(
+                    staging / f"part-{part_number:05d}.lock",
+                    fcntl.LOCK_EX,
+                    create=True,
+                    busy=f"Part {part_number} is being uploaded by another request; "
+                    "retry once that one has answered.",
+                )
+            )
+            handle = await anyio.to_thread.run_sync(self._open_part, staging, done, part_number)
+        except BaseException:
+            release()
+            raise
+        md5_hash = hashlib.md5(usedforsecurity=False)
+        writer = _OverlappedWriter(handle, None, md5_hash)
+        try:
+            size = await writer.receive_all(chunks, max_size)
+            etag = md5_hash.hexdigest()
+            part_handle = handle
+
+            def record() -> None:
+                if self.durable:
+                    _flush_handle(part_handle)
+                try:
+                    _write_record(done, f"{etag} {size}", durable=self.durable)
+                except FileNotFoundError as exc:
+                    raise ObjectNotFound(UPLOAD_GONE) from exc
+
+            await anyio.to_thread.run_sync(record)
+        except BaseException as exc:
+            # The locks are held until no write is in flight: a retry of this part must not
+            # write beside a thread still writing the first attempt's bytes.
+            await writer.abandon(release, wait=isinstance(exc, Exception))
+            raise
+        release()
+        return ObjectInfo(key=key, size=size, modified=datetime.now(UTC), etag=etag)
+
+    def _open_part(self, staging: Path, done: Path, part_number: int) -> BinaryIO:
+        """The assembled file, at this part's place; a part uploaded again first loses its
+        record, for good (else a crash could leave the old record over the new bytes)."""
+        try:
+            part_size = int((staging / PLAN_FILE).read_text())
+            if done.exists():
+                done.unlink()
+                if self.durable:
+                    _flush_path(staging)
+            handle = (staging / DATA_FILE).open("r+b")
+        except FileNotFoundError as exc:
+            raise ObjectNotFound(UPLOAD_GONE) from exc
+        handle.seek((part_number - 1) * part_size)
+        return handle
 
     async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
         staging = self._staging(upload_id)
 
         def scan() -> list[PartInfo]:
             parts = []
-            for path in sorted(staging.glob("part-*")):
-                etag = _read_etag(path)
-                if etag is not None:
-                    parts.append(PartInfo(int(path.name[5:]), path.stat().st_size, etag))
+            for path in sorted(staging.glob(f"part-*{PART_DONE_SUFFIX}")):
+                try:
+                    etag, size = path.read_text().split()
+                except (FileNotFoundError, ValueError):
+                    continue  # gone since the scan (uploaded again, or the upload ended)
+                parts.append(PartInfo(int(path.name[5:10]), int(size), etag))
             return parts
 
         return await anyio.to_thread.run_sync(scan)
@@ -486,29 +555,31 @@ class LocalStorage:
     async def complete_multipart(
         self, key: str, upload_id: str, parts: list[PartInfo]
     ) -> ObjectInfo:
+        if [part.part_number for part in parts] != list(range(1, len(parts) + 1)):
+            raise ValueError("the local backend completes an upload of all its parts, in order")
         staging = self._staging(upload_id)
         destination = self.path(key)
+        lock = await _lock(staging / PLAN_FILE, fcntl.LOCK_EX, busy=UPLOAD_BUSY)
 
-        def assemble() -> None:
+        def finish() -> None:
+            data = staging / DATA_FILE
             _make_folder(destination.parent)
-            temporary = destination.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
             try:
-                # Unbuffered: both offsets are the descriptors' own (see _append).
-                with temporary.open("wb", buffering=0) as output:
-                    for part in parts:
-                        part_path = self.part_path(upload_id, part.part_number)
-                        with part_path.open("rb", buffering=0) as source:
-                            _append(source, output)
-                    if self.durable:
-                        _flush_handle(output)
-                os.replace(temporary, destination)
+                # Its parts' places add up to it (the service checked every part's size).
+                os.truncate(data, sum(part.size for part in parts))
                 if self.durable:
-                    _flush_path(destination.parent)
-            finally:
-                temporary.unlink(missing_ok=True)
+                    _flush_path(data)
+                os.replace(data, destination)
+            except FileNotFoundError as exc:
+                raise ObjectNotFound(UPLOAD_GONE) from exc
+            if self.durable:
+                _flush_path(destination.parent)
             shutil.rmtree(staging, ignore_errors=True)
 
-        await anyio.to_thread.run_sync(assemble)
+        try:
+            await anyio.to_thread.run_sync(finish)
+        finally:
+            os.close(lock)
         stat = destination.stat()
         return _info(key, destination, stat)
 
@@ -569,6 +640,28 @@ class _OverlappedWriter:
         self._md5 = md5
         self._pending: asyncio.Future[None] | None = None
 
+    async def receive_all(self, chunks: AsyncIterator[bytes], max_size: int) -> int:
+        """Write ``chunks`` from the file's position; the bytes written. More than ``max_size``
+        raises UploadTooLarge."""
+        received = 0
+        # The chunks as they came, not joined: joining would copy every byte once more on
+        # the event loop's thread, which is what limits an upload's speed (bench/files.py).
+        buffered: list[bytes] = []
+        buffered_bytes = 0
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > max_size:
+                raise UploadTooLarge
+            buffered.append(chunk)
+            buffered_bytes += len(chunk)
+            if buffered_bytes >= WRITE_BUFFER:
+                full, buffered, buffered_bytes = buffered, [], 0
+                await self.write(full)
+        if buffered:
+            await self.write(buffered)
+        await self.wait()
+        return received
+
     async def write(self, chunks: list[bytes]) -> None:
         await self.wait()
         # In anyio's worker threads, like every other file operation here.
@@ -624,33 +717,49 @@ def _write_and_hash(
             md5.update(chunk)
 
 
-def _append(source: BinaryIO, output: BinaryIO) -> None:
-    """The rest of ``source`` after ``output``'s bytes, copied by the kernel where it can
-    (``copy_file_range``: no trip through this process, and a shared extent on filesystems
-    that can, XFS, Btrfs, NFS 4.2), else read and written here. Both are unbuffered, so that
-    the fallback goes on from the offsets the kernel's copy left."""
-    try:
-        while os.copy_file_range(source.fileno(), output.fileno(), COPY_RANGE_BYTES):
-            pass
-    except OSError as exc:
-        # Not across these filesystems, or not by this kernel: the bytes it already copied
-        # moved both offsets, so the copy goes on from there.
-        if exc.errno not in {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP}:
-            raise
-        shutil.copyfileobj(source, output, READ_CHUNK)
-
-
 def _write_sha256(path: Path, value: str) -> None:
     # A filesystem without user xattrs: the checksum is simply not remembered.
     with contextlib.suppress(OSError):
         os.setxattr(path, SHA256_XATTR, value.encode())
 
 
-def _write_etag(path: Path, etag: str, *, durable: bool) -> None:
-    etag_path = path.with_name(path.name + ".etag")
-    etag_path.write_text(etag)
+def _write_record(path: Path, text: str, *, durable: bool) -> None:
+    """A small file, whole or not at all (written aside, then renamed)."""
+    temporary = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
+    try:
+        with temporary.open("w") as handle:
+            handle.write(text + "\n")
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
     if durable:
-        _flush_path(etag_path)
+        _flush_path(path.parent)
+
+
+async def _lock(path: Path, mode: int, *, busy: str, create: bool = False) -> int:
+    """An open descriptor of ``path`` holding a ``flock`` (shared or exclusive); closing it lets
+    go. Waited for without a thread, by polling, for up to LOCK_WAIT_SECONDS, then a 409."""
+    flags = os.O_RDONLY | (os.O_CREAT if create else 0)
+    try:
+        descriptor = await anyio.to_thread.run_sync(os.open, path, flags, 0o600)
+    except FileNotFoundError as exc:
+        raise ObjectNotFound(UPLOAD_GONE) from exc
+    deadline = time.monotonic() + LOCK_WAIT_SECONDS
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, mode | fcntl.LOCK_NB)
+                return descriptor
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise UploadBusy(busy) from None
+                await asyncio.sleep(LOCK_POLL_SECONDS)
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _flush_handle(handle: BinaryIO) -> None:
@@ -666,12 +775,3 @@ def _flush_path(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _read_etag(path: Path) -> str | None:
-    if path.name.endswith(".etag"):
-        return None
-    try:
-        return path.with_name(path.name + ".etag").read_text()
-    except FileNotFoundError:
-        return None

@@ -533,7 +533,9 @@ class S3Storage:
 
     # -- multipart -----------------------------------------------------------------------------
 
-    async def start_multipart(self, key: str, *, content_type: str | None) -> str:
+    async def start_multipart(
+        self, key: str, *, content_type: str | None, part_size: int | None = None
+    ) -> str:
         key = _check_key(key)
         if content_type:
             response = await self._call(
