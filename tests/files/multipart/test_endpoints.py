@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import os
+import threading
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -686,6 +689,57 @@ class TestPartsInPlace:
         assert response.status_code == 409, response.text
         assert "Part 1 is being uploaded" in response.json()["detail"]
         assert (await files_client.put(first["url"], content=chunk(first))).status_code == 200
+
+    async def test_a_cancelled_part_keeps_its_lock_until_the_write_in_flight_ends(
+        self,
+        files_app: FastAPI,
+        storage_root: Path,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """Else a retry of the part could write beside the thread still writing the first
+        attempt's bytes, and the last of those would land over the retry's."""
+        monkeypatch.setattr(local, "WRITE_BUFFER", 1024)
+        storage = files_app.state.storage
+        key = f"projects/{uuid.uuid4()}/raw/big.bam"
+        upload_id = await storage.start_multipart(key, content_type=None, part_size=1024)
+        writing, release = threading.Event(), threading.Event()
+        write = local._write_and_hash
+
+        def held(*args: Any) -> None:
+            writing.set()
+            release.wait(10)
+            write(*args)
+
+        monkeypatch.setattr(local, "_write_and_hash", held)
+
+        async def body() -> AsyncIterator[bytes]:
+            yield b"p" * 1024  # one full buffer, handed to the writer
+            await asyncio.Event().wait()  # then the client goes quiet
+
+        task = asyncio.create_task(storage.receive_part(key, upload_id, 1, body(), 1024))
+        assert await asyncio.to_thread(writing.wait, 5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+        lock_path = storage_root / ".multipart" / upload_id / "part-00001.lock"
+
+        def lock_is_free() -> bool:
+            with lock_path.open("rb") as handle:
+                try:
+                    fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    return False
+                return True
+
+        assert not lock_is_free()  # the thread still writes part 1
+        release.set()
+        for _ in range(500):
+            if lock_is_free():
+                break
+            await asyncio.sleep(0.01)
+        assert lock_is_free()
+        assert await storage.list_parts(key, upload_id) == []  # never recorded
 
     async def test_a_part_of_an_aborted_upload_is_a_404(
         self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
