@@ -473,7 +473,7 @@ class LocalStorage:
         max_size: int,
     ) -> ObjectInfo:
         staging = self._staging(upload_id)
-        done = staging / f"part-{part_number:05d}{PART_DONE_SUFFIX}"
+        done = _part_file(staging, part_number, PART_DONE_SUFFIX)
         locks: list[int] = []
         handle: BinaryIO | None = None
 
@@ -487,7 +487,7 @@ class LocalStorage:
             locks.append(await _lock(staging / PLAN_FILE, fcntl.LOCK_SH, busy=UPLOAD_BUSY))
             locks.append(
                 await _lock(
-                    staging / f"part-{part_number:05d}.lock",
+                    _part_file(staging, part_number, ".lock"),
                     fcntl.LOCK_EX,
                     create=True,
                     busy=f"Part {part_number} is being uploaded by another request; "
@@ -503,17 +503,16 @@ class LocalStorage:
         try:
             size = await writer.receive_all(chunks, max_size)
             etag = md5_hash.hexdigest()
-            part_handle = handle
 
-            def record() -> None:
+            def record(part: BinaryIO) -> None:
                 if self.durable:
-                    _flush_handle(part_handle)
+                    _flush_handle(part)
                 try:
                     _write_record(done, f"{etag} {size}", durable=self.durable)
                 except FileNotFoundError as exc:
                     raise ObjectNotFound(UPLOAD_GONE) from exc
 
-            await anyio.to_thread.run_sync(record)
+            await anyio.to_thread.run_sync(record, handle)
         except BaseException as exc:
             # The locks are held until no write is in flight: a retry of this part must not
             # write beside a thread still writing the first attempt's bytes.
@@ -527,7 +526,7 @@ class LocalStorage:
         record, for good (else a crash could leave the old record over the new bytes)."""
         try:
             part_size = int((staging / PLAN_FILE).read_text())
-            if done.exists():
+            with contextlib.suppress(FileNotFoundError):
                 done.unlink()
                 if self.durable:
                     _flush_path(staging)
@@ -727,16 +726,19 @@ def _write_record(path: Path, text: str, *, durable: bool) -> None:
     """A small file, whole or not at all (written aside, then renamed)."""
     temporary = path.with_name(f"{TEMP_PREFIX}{uuid.uuid4().hex}")
     try:
-        with temporary.open("w") as handle:
-            handle.write(text + "\n")
+        with temporary.open("wb") as handle:
+            handle.write(f"{text}\n".encode())
             if durable:
-                handle.flush()
-                os.fsync(handle.fileno())
+                _flush_handle(handle)
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
     if durable:
         _flush_path(path.parent)
+
+
+def _part_file(staging: Path, part_number: int, suffix: str) -> Path:
+    return staging / f"part-{part_number:05d}{suffix}"
 
 
 async def _lock(path: Path, mode: int, *, busy: str, create: bool = False) -> int:
