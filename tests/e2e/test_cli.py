@@ -265,18 +265,16 @@ def test_a_half_written_download_continues_with_a_range_request(
     assert [r.headers.get("Range") for r in counting.requests] == ["bytes=1000000-"]
 
 
-class CutOnceTransport(httpx.BaseTransport):
-    """The real transport, but the first response's body breaks off after ``cut_after`` bytes,
-    as a dropped connection does."""
+class CutOnceTransport(CountingTransport):
+    """The real transport, counting requests, but the first response's body breaks off after
+    ``cut_after`` bytes, as a dropped connection does."""
 
     def __init__(self, verify: Any, cut_after: int) -> None:
-        self.inner = httpx.HTTPTransport(verify=verify)
+        super().__init__(verify)
         self.cut_after = cut_after
-        self.requests: list[httpx.Request] = []
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        response = self.inner.handle_request(request)
+        response = super().handle_request(request)
         if len(self.requests) > 1:
             return response
         body, limit = response.stream, self.cut_after
@@ -297,9 +295,6 @@ class CutOnceTransport(httpx.BaseTransport):
         return httpx.Response(
             response.status_code, headers=response.headers, stream=Cut(), request=request
         )
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_a_download_cut_off_midway_goes_on_from_the_last_byte_written(
