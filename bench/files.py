@@ -99,9 +99,9 @@ def timed(step: Callable[[], object], target: Path | None = None) -> tuple[float
 def transfer_round(
     base: str, admin_url: str, headers: dict[str, str], source: Path, path: str, workdir: Path
 ) -> dict[str, tuple[float, float]]:
-    """One round of the copy, the upload and the download, each writing a new file and
-    starting with no dirty pages left by the one before (else the kernel's writeback of the
-    last gigabyte throttles whichever step comes next)."""
+    """One round: the copy, the upload, the download with curl and with nfhub's client, and
+    one into /dev/null; each writes a new file and starts with no dirty pages left by the one
+    before (else the kernel's writeback of the last gigabyte throttles whichever comes next)."""
     size = source.stat().st_size
     target = workdir / "target.bin"
     timings: dict[str, tuple[float, float]] = {}
