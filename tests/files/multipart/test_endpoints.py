@@ -614,6 +614,46 @@ class TestPartsInPlace:
         assert response.status_code == 200, response.text
         assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
 
+    async def test_a_part_sent_again_with_the_same_bytes_has_a_new_etag_and_the_old_one_is_409(
+        self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
+    ) -> None:
+        # A local part's ETag names the write, not the bytes: a client that sent a part twice
+        # must complete with what the store holds, the second write.
+        editor, _, project_id = project
+        upload = await start(files_client, editor, project_id)
+        first, *others = upload["parts"]
+        stale = await put_part(files_client, first, chunk(first))
+        fresh = await put_part(files_client, first, chunk(first))
+        etags = {
+            part["part_number"]: await put_part(files_client, part, chunk(part)) for part in others
+        }
+
+        assert fresh != stale
+        refused = await files_client.post(
+            complete_url(upload),
+            json={
+                "parts": [
+                    {"part_number": n, "etag": e}
+                    for n, e in sorted({**etags, first["part_number"]: stale}.items())
+                ]
+            },
+            headers=editor.in_project(project_id),
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["detail"].startswith("The ETags of parts 1 do not match")
+        completed = await files_client.post(
+            complete_url(upload),
+            json={
+                "parts": [
+                    {"part_number": n, "etag": e}
+                    for n, e in sorted({**etags, first["part_number"]: fresh}.items())
+                ]
+            },
+            headers=editor.in_project(project_id),
+        )
+        assert completed.status_code == 200, completed.text
+        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+
     async def test_a_part_cut_short_is_not_recorded_and_its_retry_fills_its_place(
         self,
         files_client: httpx.AsyncClient,
