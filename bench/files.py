@@ -3,11 +3,12 @@
     uv run python bench/files.py [--size-mib 1024] [--objects 100000] [--transfer-rounds 5]
         [--rounds 48] [--seconds 0.5]
 
-1. Upload and download of one large file through the local backend's signed URLs vs a plain
-   file copy of the same bytes on the same disk, each timed until its file is on the disk
-   (the upload's 200 comes after the service's fsync; the copy and the downloads are followed
-   by one); peak RSS growth of the files service. Also printed, for context: the copy and the
-   download until the page cache holds them, and the download into /dev/null (what the
+1. Upload (curl -T, and nfhub files upload in parts) and download (curl -o, and nfhub files
+   download) of one large file through the local backend's signed URLs vs a plain file copy
+   of the same bytes on the same disk, each timed until its file is on the disk (an upload's
+   200 comes after the service's fsync; the copy and the downloads are followed by one);
+   peak RSS growth of the files service. Also printed, for context: the copy and the download
+   until the page cache holds them, and the download into /dev/null (what the
    service sends when the client writes nothing: curl writes each socket read as it came,
    8-16 KiB, about 130,000 write calls per GiB).
 2. Signed URL issuance (GET /files/download-url) vs a bare authenticated endpoint
@@ -36,7 +37,7 @@ from common import free_port, hammer, pin_load_generator, request_bytes, stack
 
 from nfhub_cli.api import Api
 from nfhub_cli.config import Config
-from nfhub_cli.transfer import download
+from nfhub_cli.transfer import ResumeStore, download, upload
 from nfhub_files.migrate import migrate as migrate_files
 
 CHUNK = 1024 * 1024
@@ -99,9 +100,10 @@ def timed(step: Callable[[], object], target: Path | None = None) -> tuple[float
 def transfer_round(
     base: str, admin_url: str, headers: dict[str, str], source: Path, path: str, workdir: Path
 ) -> dict[str, tuple[float, float]]:
-    """One round: the copy, the upload, the download with curl and with nfhub's client, and
-    one into /dev/null; each writes a new file and starts with no dirty pages left by the one
-    before (else the kernel's writeback of the last gigabyte throttles whichever comes next)."""
+    """One round: the copy, the upload with curl, the download with curl and with nfhub's
+    client, the upload with nfhub's client (in parts), and a download into /dev/null; each
+    writes a new file and starts with no dirty pages left by the one before (else the
+    kernel's writeback of the last gigabyte throttles whichever comes next)."""
     size = source.stat().st_size
     target = workdir / "target.bin"
     timings: dict[str, tuple[float, float]] = {}
@@ -136,8 +138,12 @@ def transfer_round(
         )
         with Api(config) as client:
             timings["nfhub"] = timed(lambda: download(client, path, target), target)
+            # `nfhub files upload`: in parts, four at a time; answered once on the disk.
+            store = ResumeStore(workdir / "uploads.json")
+            timings["nfhub up"] = timed(lambda: upload(client, source, "parts.bin", store=store))
         if target.stat().st_size != size:
             raise SystemExit("nfhub files download: size differs")
+        api.delete("/api/v1/files", params={"path": "parts.bin"}).raise_for_status()
         fresh_target()
         # What the service sends when no client writes it anywhere.
         curl_discard = ["curl", "-sSf", "-o", "/dev/null", url]
@@ -203,6 +209,7 @@ def main() -> None:
         for label, name, durable in (
             ("plain file copy", "copy", True),
             ("upload (curl -T)", "upload", True),
+            ("nfhub files upload", "nfhub up", True),
             ("download (curl -o)", "download", True),
             ("nfhub files download", "nfhub", True),
             ("copy, page cache only", "copy", False),
