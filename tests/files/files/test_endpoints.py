@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from nfhub_files.files.schemas import DownloadUrl
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -611,8 +613,40 @@ class TestDownloadUrl:
         body = response.json()
         assert (body["path"], body["method"], body["size"]) == ("inbox/data.txt", "GET", 13)
         assert body["url"].startswith("http://files.test/blobs/projects/")
-        assert set(body) == {"path", "url", "method", "expires_at", "size"}
         assert body["expires_at"].endswith("Z")
+        # The body is written without the model (for speed): it must be what the model dumps.
+        assert list(body) == list(DownloadUrl.model_fields)
+        assert body == DownloadUrl.model_validate(body).model_dump(mode="json")
+
+    @pytest.mark.parametrize(
+        ("query", "status"),
+        [
+            ("path=inbox/gone.txt&path=inbox/data.txt", 200),
+            ("path=inbox/data.txt&path=inbox/gone.txt", 404),
+            ("path=inbox%2Fdata.txt", 200),
+            ("x=1&path=inbox/data.txt&flag", 200),
+            ("path=inbox/da+ta.txt", 404),
+            ("path=", 400),
+        ],
+        ids=["last wins", "last wins, absent", "encoded", "among others", "plus", "blank"],
+    )
+    async def test_reads_its_path_from_the_query_as_fastapi_would(
+        self,
+        files_client: httpx.AsyncClient,
+        viewer_headers: dict[str, str],
+        disk: Any,
+        query: str,
+        status: int,
+    ) -> None:
+        response = await files_client.get(
+            f"/api/v1/files/download-url?{query}", headers=viewer_headers
+        )
+
+        assert response.status_code == status, response.text
+        if status == 200:
+            assert response.json()["path"] == "inbox/data.txt"
+        if query.endswith("+ta.txt"):  # a '+' is a space, as in every form-encoded query
+            assert response.json()["detail"] == "No file inbox/da ta.txt in this project."
 
     @pytest.mark.parametrize(
         ("params", "problem_type"),

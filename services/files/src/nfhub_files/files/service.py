@@ -93,16 +93,17 @@ class FileReader(ProjectContext):
         return list(await asyncio.gather(*(one(path) for path in dict.fromkeys(paths))))
 
     async def download_url(self, path: str) -> dict[str, Any]:
-        key = self.key(path)
+        relative = normalise_path(path)
+        key = object_key(self.project_id, relative)
         info = await self.storage.stat(key, checksum=False)
         if info is None:
-            raise ObjectNotFound(f"No file {normalise_path(path)} in this project.")
+            raise ObjectNotFound(f"No file {relative} in this project.")
         expires_in = self.settings.URL_TTL_SECONDS
         url = await self.storage.presign_get(
             key, expires_in=expires_in, filename=posixpath.basename(key)
         )
         return {
-            "path": relative_path(self.project_id, key),
+            "path": relative,
             "url": url,
             "expires_at": datetime.now(UTC) + timedelta(seconds=expires_in),
             "size": info.size,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import time
 from typing import NamedTuple
@@ -44,12 +45,15 @@ def _canonical(grant: BlobGrant) -> bytes:
 
 class BlobSigner:
     def __init__(self, secret: str, base_url: str) -> None:
-        self._secret = secret.encode()
+        # Keyed once and copied per signature: hmac.digest sets the key up on every call,
+        # more than half of what a signature costs (one for every URL handed out).
+        self._keyed = hmac.new(secret.encode(), digestmod=hashlib.sha256)
         self.base_url = base_url.rstrip("/")
 
     def _signature(self, grant: BlobGrant) -> str:
-        digest = hmac.digest(self._secret, _canonical(grant), "sha256")
-        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        mac = self._keyed.copy()
+        mac.update(_canonical(grant))
+        return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
 
     def url(self, grant: BlobGrant) -> str:
         # The expiry is digits and the signature URL-safe base64: neither needs encoding,
