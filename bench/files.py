@@ -98,10 +98,17 @@ def timed(step: Callable[[], object], target: Path | None = None) -> tuple[float
 
 
 def transfer_round(
-    base: str, admin_url: str, headers: dict[str, str], source: Path, path: str, workdir: Path
+    base: str,
+    admin_url: str,
+    headers: dict[str, str],
+    source: Path,
+    path: str,
+    workdir: Path,
+    floor: str,
 ) -> dict[str, tuple[float, float]]:
     """One round: the copy, the upload with curl, the download with curl and with nfhub's
     client, the upload with nfhub's client (in parts), and a download into /dev/null; each
+    curl step also through ``floor`` (bench/apps.py transfer_floor_app) right after it. Each
     writes a new file and starts with no dirty pages left by the one before (else the
     kernel's writeback of the last gigabyte throttles whichever comes next)."""
     size = source.stat().st_size
@@ -122,6 +129,8 @@ def transfer_round(
         # The service answers only once the file is on the disk (FILES_LOCAL_FSYNC).
         curl_put = ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), url]
         timings["upload"] = timed(lambda: subprocess.run(curl_put, check=True))
+        floor_put = ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), f"{floor}/{path}"]
+        timings["floor up"] = timed(lambda: subprocess.run(floor_put, check=True))
         link = api.get("/api/v1/files/download-url", params={"path": path})
         link.raise_for_status()
         url = link.json()["url"]
@@ -129,6 +138,11 @@ def transfer_round(
         timings["download"] = timed(lambda: subprocess.run(curl_get, check=True), target)
         if target.stat().st_size != size:
             raise SystemExit("downloaded size differs")
+        fresh_target()
+        floor_get = ["curl", "-sSf", "-o", str(target), f"{floor}/{path}"]
+        timings["floor down"] = timed(lambda: subprocess.run(floor_get, check=True), target)
+        if target.stat().st_size != size:
+            raise SystemExit("downloaded size differs (floor)")
         fresh_target()
         # nfhub's own client, as `nfhub files download` runs it (it flushes the file itself).
         config = Config(
@@ -169,7 +183,7 @@ def main() -> None:
     ):
         workdir = Path(tmp)
         storage = workdir / "storage"
-        files_port, guarded_port = free_port(), free_port()
+        files_port, guarded_port, floor_port = free_port(), free_port(), free_port()
         base = f"http://127.0.0.1:{files_port}"
         files = running.start(
             "files",
@@ -178,6 +192,12 @@ def main() -> None:
             {"FILES_LOCAL_ROOT": str(storage), "FILES_URL": base},
         )
         running.start("guarded", "apps:guarded_app", guarded_port)
+        running.start(
+            "floor",
+            "apps:transfer_floor_app",
+            floor_port,
+            {"BENCH_FLOOR_ROOT": str(workdir / "floor")},
+        )
 
         # 1. Large file through signed URLs vs a plain copy on the same disk.
         source = workdir / "source.bin"
@@ -188,7 +208,13 @@ def main() -> None:
             with PeakRss(files.pid) as rss:
                 rounds.append(
                     transfer_round(
-                        base, running.admin_url, running.headers, source, "bench.bin", workdir
+                        base,
+                        running.admin_url,
+                        running.headers,
+                        source,
+                        "bench.bin",
+                        workdir,
+                        f"http://127.0.0.1:{floor_port}",
                     )
                 )
             growth.append(rss.growth_mib)
@@ -206,24 +232,37 @@ def main() -> None:
             "rounds, each step until its file is on the disk; ratio to the same round's copy "
             "(this disk's speed doubles or halves between minutes), median (range)"
         )
-        for label, name, durable in (
-            ("plain file copy", "copy", True),
-            ("upload (curl -T)", "upload", True),
-            ("nfhub files upload", "nfhub up", True),
-            ("download (curl -o)", "download", True),
-            ("nfhub files download", "nfhub", True),
-            ("copy, page cache only", "copy", False),
-            ("download, page cache", "download", False),
-            ("sent to /dev/null", "sent", False),
-        ):
-            until = 1 if durable else 0  # (page cache, disk)
+
+        def report(label: str, name: str, baseline: str, until: int) -> None:
+            """A step's median rate and its ratios to ``baseline`` in the same rounds;
+            ``until`` 1 times it until on the disk, 0 until in the page cache."""
             seconds = [timings[name][until] for timings in rounds]
-            ratios = [timings["copy"][until] / timings[name][until] for timings in rounds]
+            ratios = [timings[baseline][until] / timings[name][until] for timings in rounds]
             rate = size / statistics.median(seconds) / 2**20
             print(
                 f"   {label:<24} {rate:6.0f} MiB/s   ratio {statistics.median(ratios):4.2f} "
                 f"({min(ratios):4.2f}-{max(ratios):4.2f})"
             )
+
+        for label, name, until in (
+            ("plain file copy", "copy", 1),
+            ("upload (curl -T)", "upload", 1),
+            ("nfhub files upload", "nfhub up", 1),
+            ("download (curl -o)", "download", 1),
+            ("nfhub files download", "nfhub", 1),
+            ("floor: upload (curl -T)", "floor up", 1),
+            ("floor: download (curl)", "floor down", 1),
+            ("copy, page cache only", "copy", 0),
+            ("download, page cache", "download", 0),
+            ("sent to /dev/null", "sent", 0),
+        ):
+            report(label, name, "copy", until)
+        print(
+            "   vs the stack's floor (bench/apps.py transfer_floor_app: a raw ASGI app on "
+            "uvicorn, no checks), same client, same round:"
+        )
+        report("upload (curl -T)", "upload", "floor up", 1)
+        report("download (curl -o)", "download", "floor down", 1)
         print(f"   files service peak RSS growth {max(growth):.1f} MiB (target < 64 MiB)")
 
         # 2. Signed URL issuance vs a bare authenticated endpoint.
