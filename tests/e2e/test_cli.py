@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import http.server
 import json
+import math
 import os
 import stat
 import subprocess
@@ -236,6 +237,34 @@ def test_an_interrupted_multipart_upload_resumes_with_only_the_missing_parts(
     back = tmp_path / "lane1.back"
     nfhub(logged_in, "files", "download", remote, str(back))
     assert back.read_bytes() == local.read_bytes()
+
+
+def test_a_file_past_10000_parts_of_16_mib_gets_parts_that_fit(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    # A long-read BAM can pass 156 GiB, 10,000 parts of 16 MiB; sparse, it takes no disk.
+    # Stopped at the first part: what is checked is the plan the upload starts with.
+    local = tmp_path / "promethion.bam"
+    size = 200 * 1024**3 + 1
+    with local.open("wb") as handle:
+        handle.truncate(size)
+    remote = f"cli/huge/{uuid.uuid4().hex}.bam"
+    store = ResumeStore(tmp_path / "uploads.json")
+    api = api_for(logged_in)
+    stopping = CountingTransport(api.verify, stop_after=0)
+    api.blobs.close()
+    api.blobs = httpx.Client(transport=stopping, timeout=30)
+
+    with api:
+        with pytest.raises(KeyboardInterrupt):
+            upload(api, local, remote, store=store)
+        upload_id = store.get(ResumeStore.key(api.config.require_project(), remote, local))
+        assert upload_id is not None
+        held = api.json("files", "GET", f"/files/multipart/{upload_id}")
+        api.request("files", "DELETE", f"/files/multipart/{upload_id}")
+
+    assert held["size"] == size
+    assert held["part_count"] == math.ceil(size / held["part_size"]) <= 10_000
 
 
 def test_a_half_written_download_continues_with_a_range_request(

@@ -31,7 +31,6 @@ from nfhub_cli.config import Config, ConfigError, derive_urls
 from nfhub_cli.transfer import (
     MIN_PART_SIZE,
     MULTIPART_THRESHOLD,
-    PART_SIZE,
     Progress,
     download,
     upload,
@@ -312,8 +311,13 @@ def files_upload(
         int, typer.Option(help="Files this big or bigger go in parts", min=1)
     ] = MULTIPART_THRESHOLD,
     part_size: Annotated[
-        int, typer.Option(help="Bytes per part (S3: at least 5 MiB)", min=MIN_PART_SIZE)
-    ] = PART_SIZE,
+        int | None,
+        typer.Option(
+            help="Bytes per part (at least 5 MiB); by default the server's choice, which "
+            "grows with the file",
+            min=MIN_PART_SIZE,
+        ),
+    ] = None,
 ) -> None:
     """Upload files (big ones in parts; the same command again resumes an interrupted one)."""
     if len(sources) > 1 and not destination.endswith("/"):

@@ -27,7 +27,6 @@ from nfhub_cli.config import config_dir
 
 MiB = 1024 * 1024
 MULTIPART_THRESHOLD = 64 * MiB
-PART_SIZE = 16 * MiB
 # S3 refuses smaller parts (but the last), and so does the files service everywhere.
 MIN_PART_SIZE = 5 * MiB
 PART_WORKERS = 4
@@ -156,10 +155,15 @@ def upload(
     *,
     progress: Progress | None = None,
     multipart_threshold: int = MULTIPART_THRESHOLD,
-    part_size: int = PART_SIZE,
+    part_size: int | None = None,
     store: ResumeStore | None = None,
 ) -> dict[str, Any]:
-    """Upload ``local`` to ``remote`` in the current project; the stored file's entry."""
+    """Upload ``local`` to ``remote`` in the current project; the stored file's entry.
+
+    Without ``part_size`` the files service picks it: its default, grown for a file that
+    would need more parts than an upload may have (a fixed size refuses files above
+    10,000 parts of it; 16 MiB parts stopped at 156 GiB, less than a long-read BAM).
+    """
     progress = progress or Progress()
     size = local.stat().st_size
     progress.start(size)
@@ -204,19 +208,17 @@ def _multipart(
     local: Path,
     remote: str,
     size: int,
-    part_size: int,
+    part_size: int | None,
     progress: Progress,
     store: ResumeStore,
 ) -> None:
     key = store.key(api.config.require_project(), remote, local)
     state = _resume(api, store.get(key))
     if state is None:
-        state = api.json(
-            "files",
-            "POST",
-            "/files/multipart",
-            json={"path": remote, "size": size, "part_size": min(part_size, size)},
-        )
+        plan: dict[str, Any] = {"path": remote, "size": size}
+        if part_size is not None:
+            plan["part_size"] = min(part_size, size)
+        state = api.json("files", "POST", "/files/multipart", json=plan)
         store.put(key, state["id"])  # before any byte: an interruption from here on resumes
     etags = {part["part_number"]: part["etag"] for part in state["uploaded_parts"]}
     progress.advance(sum(part["size"] for part in state["uploaded_parts"]))
