@@ -26,7 +26,15 @@ import pytest
 
 from nfhub_cli.api import Api, ApiError
 from nfhub_cli.config import Config, derive_urls
-from nfhub_cli.transfer import MIN_PART_SIZE, PART_SUFFIX, ResumeStore, download, upload
+from nfhub_cli.transfer import (
+    MIN_PART_SIZE,
+    PART_SUFFIX,
+    ResumeStore,
+    _local_path,
+    download,
+    download_folder,
+    upload,
+)
 from support.live import LiveStack
 
 pytestmark = pytest.mark.timeout(300)
@@ -265,6 +273,60 @@ def test_a_file_past_10000_parts_of_16_mib_gets_parts_that_fit(
 
     assert held["size"] == size
     assert held["part_count"] == math.ceil(size / held["part_size"]) <= 10_000
+
+
+def test_a_folder_downloads_with_all_below_it_and_again_only_what_changed(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    tree = {
+        "a.txt": b"alpha\n",
+        "sub/b.fastq": os.urandom(70_000),
+        "sub/deeper/c.bin": os.urandom(3 * 1024 * 1024 + 1),
+        "sub/deeper/empty.txt": b"",
+    }
+    remote = f"cli/tree-{uuid.uuid4().hex[:8]}"
+    api = api_for(logged_in)
+    with api:
+        for relative, data in tree.items():
+            local = tmp_path / "src" / relative
+            local.parent.mkdir(parents=True, exist_ok=True)
+            local.write_bytes(data)
+            upload(api, local, f"{remote}/{relative}")
+        api.request("files", "POST", "/files/folders", json={"path": f"{remote}/nothing-yet"})
+    out = tmp_path / "out"
+
+    result = nfhub(logged_in, "files", "download", remote, str(out))
+
+    root = out / remote.rsplit("/", 1)[-1]
+    assert {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in root.rglob("*")
+        if path.is_file()
+    } == tree
+    assert (root / "nothing-yet").is_dir()
+    assert "4 files written" in result.stderr
+
+    # Again: nothing to fetch. Then one file changes on the server: only it comes again.
+    api = api_for(logged_in)
+    counting = CountingTransport(api.verify)
+    api.blobs.close()
+    api.blobs = httpx.Client(transport=counting, timeout=30)
+    with api:
+        assert download_folder(api, remote, out) == []
+        assert counting.requests == []
+        changed = tmp_path / "b2.fastq"
+        changed.write_bytes(os.urandom(70_000))  # the same size: newer is what tells
+        upload(api, changed, f"{remote}/sub/b.fastq")
+        assert download_folder(api, remote, out) == [root / "sub" / "b.fastq"]
+    assert len(counting.requests) == 2  # the changed file's upload and its download
+    assert (root / "sub" / "b.fastq").read_bytes() == changed.read_bytes()
+
+
+@pytest.mark.parametrize("relative", ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a\\b"])
+def test_a_folder_download_refuses_a_name_outside_its_folder(tmp_path: Path, relative: str) -> None:
+    # The names come from the server; a broken or hostile one must not steer the writes.
+    with pytest.raises(ApiError, match="outside the folder"):
+        _local_path(tmp_path / "out", relative)
 
 
 def test_a_half_written_download_continues_with_a_range_request(

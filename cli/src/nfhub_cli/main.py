@@ -33,6 +33,7 @@ from nfhub_cli.transfer import (
     MULTIPART_THRESHOLD,
     Progress,
     download,
+    download_folder,
     upload,
 )
 from nfhub_cli.watch import watch_run
@@ -338,15 +339,26 @@ def files_upload(
 
 @files_app.command("download")
 def files_download(
-    source: Annotated[str, typer.Argument(help="Project path of a file")],
+    source: Annotated[str, typer.Argument(help="Project path of a file or a folder")],
     destination: Annotated[Path, typer.Argument(help="Local file or folder")] = Path(),
 ) -> None:
-    """Download a file (an interrupted download continues where it stopped)."""
+    """Download a file, or a folder with all below it into DESTINATION/<folder name>
+    (the same command again continues where it stopped, skipping files already whole)."""
+    name = source.rstrip("/").rsplit("/", 1)[-1]
     with _api() as api, _transfer_progress() as bar:
-        target = download(
-            api, source, destination, progress=_progress_for(bar, source.rsplit("/", 1)[-1])
+        entry = api.json("files", "GET", "/files/stat", params={"path": source})
+        if entry["kind"] == "file":
+            target = download(
+                api, source, destination, progress=_progress_for(bar, name), entry=entry
+            )
+            bar.console.print(f"downloaded {source} → {target}")
+            return
+        if destination.exists() and not destination.is_dir():
+            raise ConfigError(f"{destination} is a file; a folder downloads into a folder")
+        written = download_folder(api, source, destination, progress=_progress_for(bar, name))
+        bar.console.print(
+            f"downloaded {source} → {destination / name} ({len(written)} files written)"
         )
-        bar.console.print(f"downloaded {source} → {target}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import posixpath
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
 import httpx
@@ -275,12 +276,21 @@ def _resume(api: Api, upload_id: str | None) -> dict[str, Any] | None:
 # Download
 
 
-def download(api: Api, remote: str, destination: Path, *, progress: Progress | None = None) -> Path:
-    """Download ``remote`` to ``destination`` (a file, or a folder to put it in); its path."""
+def download(
+    api: Api,
+    remote: str,
+    destination: Path,
+    *,
+    progress: Progress | None = None,
+    entry: dict[str, Any] | None = None,
+) -> Path:
+    """Download ``remote`` to ``destination`` (a file, or a folder to put it in); its path.
+    ``entry`` is the file's entry when the caller has it (from a listing), saving a stat."""
     progress = progress or Progress()
-    entry = api.json("files", "GET", "/files/stat", params={"path": remote})
+    if entry is None:
+        entry = api.json("files", "GET", "/files/stat", params={"path": remote})
     if entry["kind"] != "file":
-        raise ApiError(f"{remote} is a folder; download its files one by one (nfhub files ls)")
+        raise ApiError(f"{remote} is a folder; download_folder takes folders")
     target = destination / entry["name"] if destination.is_dir() else destination
     partial = target.with_name(target.name + PART_SUFFIX)
     marker = target.with_name(target.name + PART_SUFFIX + ".etag")
@@ -364,3 +374,88 @@ def _check(path: Path, size: int, sha256: str | None) -> None:
         if digest.hexdigest() != sha256:
             path.unlink(missing_ok=True)
             raise ApiError("the downloaded bytes do not match the server's sha256; run it again")
+
+
+@dataclass
+class _FileShare:
+    """One file's share of a folder's progress: its bytes count toward the folder's total,
+    and a file the server sends again from its start takes back what it had counted."""
+
+    overall: Progress
+    moved: int = 0
+
+    def advance(self, count: int) -> None:
+        self.moved += count
+        self.overall.advance(count)
+
+    def reset(self, _total: int) -> None:
+        self.overall.advance(-self.moved)
+        self.moved = 0
+
+    def progress(self) -> Progress:
+        return Progress(advance=self.advance, reset=self.reset)
+
+
+def download_folder(
+    api: Api, remote: str, destination: Path, *, progress: Progress | None = None
+) -> list[Path]:
+    """Every file below the folder ``remote`` into ``destination/<folder name>/``, as
+    ``cp -r`` copies a folder (empty folders too); the files written, in path order.
+
+    A file already there whole (same size, and not older than the server's) is skipped, so
+    the same command again after an interruption goes on where it stopped, and the file it
+    stopped in continues from its last byte (as ``download`` does).
+    """
+    progress = progress or Progress()
+    prefix = remote.strip("/") + "/"
+    root = destination / posixpath.basename(prefix.rstrip("/"))
+    folders, files = _walk(api, prefix)
+    progress.start(sum(int(entry["size"] or 0) for entry in files))
+    for folder in folders:
+        _local_path(root, folder[len(prefix) :]).mkdir(parents=True, exist_ok=True)
+    written = []
+    for entry in files:
+        target = _local_path(root, entry["path"][len(prefix) :])
+        if _already_here(target, entry):
+            progress.advance(int(entry["size"] or 0))
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        share = _FileShare(progress)
+        written.append(download(api, entry["path"], target, progress=share.progress(), entry=entry))
+    return written
+
+
+def _walk(api: Api, prefix: str) -> tuple[list[str], list[dict[str, Any]]]:
+    """The folders (as ``a/b/``) and the file entries below ``prefix``, each in path order."""
+    folders: list[str] = [prefix]
+    files: list[dict[str, Any]] = []
+    pending = [prefix]
+    while pending:
+        for entry in api.pages("files", "/files", params={"path": pending.pop()}):
+            if entry["kind"] == "folder":
+                folder = entry["path"].rstrip("/") + "/"
+                folders.append(folder)
+                pending.append(folder)
+            else:
+                files.append(entry)
+    return sorted(folders), sorted(files, key=lambda entry: str(entry["path"]))
+
+
+def _local_path(root: Path, relative: str) -> Path:
+    """``root/relative``, refused if it would land outside ``root``: the names come from the
+    server, and a server (or a proxy) must not make the CLI write elsewhere."""
+    name = PurePosixPath(relative)
+    if name.is_absolute() or ".." in name.parts or "\\" in relative or "\0" in relative:
+        raise ApiError(f"the server named a path outside the folder: {relative!r}")
+    return root.joinpath(*name.parts)
+
+
+def _already_here(target: Path, entry: dict[str, Any]) -> bool:
+    try:
+        local = target.stat()
+    except FileNotFoundError:
+        return False
+    modified = entry.get("modified")
+    if not target.is_file() or local.st_size != int(entry["size"] or 0) or not modified:
+        return False
+    return local.st_mtime >= datetime.fromisoformat(str(modified)).timestamp()
