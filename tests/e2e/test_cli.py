@@ -34,6 +34,7 @@ from nfhub_cli.transfer import (
     download,
     download_folder,
     upload,
+    upload_folder,
 )
 from support.live import LiveStack
 
@@ -320,6 +321,60 @@ def test_a_folder_downloads_with_all_below_it_and_again_only_what_changed(
         assert download_folder(api, remote, out) == [root / "sub" / "b.fastq"]
     assert len(counting.requests) == 2  # the changed file's upload and its download
     assert (root / "sub" / "b.fastq").read_bytes() == changed.read_bytes()
+
+
+def test_a_folder_uploads_with_all_below_it_and_again_only_what_changed(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    run = tmp_path / "run-7"
+    tree = {
+        "samplesheet.csv": b"sample,fastq_1\nS1,S1_R1.fastq.gz\n",
+        "fastq/S1_R1.fastq.gz": os.urandom(200_000),
+        "fastq/qc/report.html": b"<html></html>",
+    }
+    for relative, data in tree.items():
+        (run / relative).parent.mkdir(parents=True, exist_ok=True)
+        (run / relative).write_bytes(data)
+    (run / "logs").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "big.bin").write_bytes(b"not part of the run")
+    (run / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    destination = f"cli/uploads-{uuid.uuid4().hex[:8]}/"
+
+    result = nfhub(logged_in, "files", "upload", str(run), destination)
+
+    assert "3 files sent" in result.stderr
+    back = tmp_path / "back"
+    api = api_for(logged_in)
+    with api:
+        download_folder(api, destination + "run-7", back)
+        assert (
+            api.json("files", "GET", "/files/stat", params={"path": destination + "run-7/logs"})[
+                "kind"
+            ]
+            == "folder"
+        )
+        with pytest.raises(ApiError) as not_there:
+            api.json("files", "GET", "/files/stat", params={"path": destination + "run-7/linked"})
+        assert not_there.value.status == 404
+    assert {
+        path.relative_to(back / "run-7").as_posix(): path.read_bytes()
+        for path in (back / "run-7").rglob("*")
+        if path.is_file()
+    } == tree
+
+    # Again: nothing is sent. Then one file changes (same size, newer): only it goes again.
+    api = api_for(logged_in)
+    counting = CountingTransport(api.verify)
+    api.blobs.close()
+    api.blobs = httpx.Client(transport=counting, timeout=30)
+    with api:
+        assert upload_folder(api, run, destination + "run-7") == []
+        assert counting.requests == []
+        (run / "fastq" / "S1_R1.fastq.gz").write_bytes(os.urandom(200_000))
+        sent = upload_folder(api, run, destination + "run-7")
+    assert sent == [destination + "run-7/fastq/S1_R1.fastq.gz"]
+    assert len(counting.requests) == 1
 
 
 @pytest.mark.parametrize("relative", ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a\\b"])

@@ -35,6 +35,7 @@ from nfhub_cli.transfer import (
     download,
     download_folder,
     upload,
+    upload_folder,
 )
 from nfhub_cli.watch import watch_run
 
@@ -306,7 +307,9 @@ def files_ls(
 
 @files_app.command("upload")
 def files_upload(
-    sources: Annotated[list[Path], typer.Argument(help="Local files", exists=True, dir_okay=False)],
+    sources: Annotated[
+        list[Path], typer.Argument(help="Local files or folders", exists=True, dir_okay=True)
+    ],
     destination: Annotated[str, typer.Argument(help="Project path (a folder if it ends in /)")],
     multipart_threshold: Annotated[
         int, typer.Option(help="Files this big or bigger go in parts", min=1)
@@ -320,20 +323,25 @@ def files_upload(
         ),
     ] = None,
 ) -> None:
-    """Upload files (big ones in parts; the same command again resumes an interrupted one)."""
+    """Upload files, or folders with all below them (big files in parts; the same command
+    again resumes an interrupted upload, skipping files the project holds whole)."""
     if len(sources) > 1 and not destination.endswith("/"):
         raise ConfigError("several files go to a folder: end the destination with /")
     with _api() as api, _transfer_progress() as bar:
         for source in sources:
             remote = destination + source.name if destination.endswith("/") else destination
+            progress = _progress_for(bar, source.name)
+            if source.is_dir():
+                sent = upload_folder(
+                    api, source, remote, progress=progress,
+                    multipart_threshold=multipart_threshold, part_size=part_size,
+                )  # fmt: skip
+                bar.console.print(f"uploaded {source} → {remote} ({len(sent)} files sent)")
+                continue
             entry = upload(
-                api,
-                source,
-                remote,
-                progress=_progress_for(bar, source.name),
-                multipart_threshold=multipart_threshold,
-                part_size=part_size,
-            )
+                api, source, remote, progress=progress,
+                multipart_threshold=multipart_threshold, part_size=part_size,
+            )  # fmt: skip
             bar.console.print(f"uploaded {source} → {entry['path']} ({entry['size']} bytes)")
 
 

@@ -177,6 +177,80 @@ def upload(
     return entry
 
 
+def upload_folder(
+    api: Api,
+    local: Path,
+    remote: str,
+    *,
+    progress: Progress | None = None,
+    multipart_threshold: int = MULTIPART_THRESHOLD,
+    part_size: int | None = None,
+    store: ResumeStore | None = None,
+) -> list[str]:
+    """Every file below the local folder ``local`` to the project folder ``remote`` (empty
+    folders too); the project paths uploaded, in path order.
+
+    A file the project already holds whole (same size, and not older than the local one) is
+    skipped, so the same command again after an interruption goes on where it stopped (a big
+    file it stopped in sends only its missing parts). Links to folders are not followed (a
+    loop would never end); other files that are not regular files (sockets, pipes) are left.
+    """
+    progress = progress or Progress()
+    prefix = remote.strip("/") + "/"
+    folders, files = _local_tree(local)
+    held = _held_files(api, prefix)
+    progress.start(sum(path.stat().st_size for path in files))
+    holding = {parent for path in files for parent in path.parents}
+    for folder in folders:
+        if folder not in holding:  # the others come with their files
+            relative = folder.relative_to(local).as_posix()
+            api.request("files", "POST", "/files/folders", json={"path": prefix + relative})
+    sent = []
+    for path in files:
+        target = prefix + path.relative_to(local).as_posix()
+        stat = path.stat()
+        entry = held.get(target)
+        if entry is not None and _same_file(entry, stat):
+            progress.advance(stat.st_size)
+            continue
+        share = _FileShare(progress)
+        upload(
+            api, path, target, progress=share.progress(),
+            multipart_threshold=multipart_threshold, part_size=part_size, store=store,
+        )  # fmt: skip
+        sent.append(target)
+    return sent
+
+
+def _local_tree(local: Path) -> tuple[list[Path], list[Path]]:
+    """The folders below ``local`` and the regular files in and below it, in path order."""
+    folders: list[Path] = []
+    files: list[Path] = []
+    for top, names, file_names in os.walk(local):
+        base = Path(top)
+        folders.extend(base / name for name in names if not (base / name).is_symlink())
+        files.extend(base / name for name in file_names if (base / name).is_file())
+    return sorted(folders), sorted(files)
+
+
+def _held_files(api: Api, prefix: str) -> dict[str, dict[str, Any]]:
+    """The project's files below ``prefix`` by path; none when the folder is not there."""
+    try:
+        api.json("files", "GET", "/files/stat", params={"path": prefix})
+    except ApiError as exc:
+        if exc.status == 404:
+            return {}
+        raise
+    return {str(entry["path"]): entry for entry in _walk(api, prefix)[1]}
+
+
+def _same_file(entry: dict[str, Any], local: os.stat_result) -> bool:
+    modified = entry.get("modified")
+    if entry["kind"] != "file" or int(entry["size"] or 0) != local.st_size or not modified:
+        return False
+    return datetime.fromisoformat(str(modified)).timestamp() >= local.st_mtime
+
+
 class _PartUrls:
     """The upload's part URLs, refreshed (one caller at a time) shortly before they expire."""
 
