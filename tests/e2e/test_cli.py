@@ -19,7 +19,7 @@ import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -211,6 +211,17 @@ class CountingTransport(httpx.BaseTransport):
         self.inner.close()
 
 
+TransportT = TypeVar("TransportT", bound=httpx.BaseTransport)
+
+
+def blobs_through(api: Api, transport: TransportT) -> TransportT:
+    """``api``'s requests to signed URLs (the bytes of uploads and downloads) sent through
+    ``transport``."""
+    api.blobs.close()
+    api.blobs = httpx.Client(transport=transport, timeout=30)
+    return transport
+
+
 def test_an_interrupted_multipart_upload_resumes_with_only_the_missing_parts(
     logged_in: Path, tmp_path: Path
 ) -> None:
@@ -220,9 +231,7 @@ def test_an_interrupted_multipart_upload_resumes_with_only_the_missing_parts(
     store = ResumeStore(tmp_path / "uploads.json")
 
     first = api_for(logged_in)
-    stopping = CountingTransport(first.verify, stop_after=2)
-    first.blobs.close()
-    first.blobs = httpx.Client(transport=stopping, timeout=30)
+    blobs_through(first, CountingTransport(first.verify, stop_after=2))
     with first, pytest.raises(KeyboardInterrupt):
         upload(first, local, remote, multipart_threshold=1, part_size=MIN_PART_SIZE, store=store)
     upload_id = store.get(ResumeStore.key(first.config.require_project(), remote, local))
@@ -233,9 +242,7 @@ def test_an_interrupted_multipart_upload_resumes_with_only_the_missing_parts(
     assert held["status"] == "uploading"
     already = len(held["uploaded_parts"])
     assert already == 2
-    counting = CountingTransport(second.verify)
-    second.blobs.close()
-    second.blobs = httpx.Client(transport=counting, timeout=30)
+    counting = blobs_through(second, CountingTransport(second.verify))
     with second:
         entry = upload(
             second, local, remote, multipart_threshold=1, part_size=MIN_PART_SIZE, store=store
@@ -260,9 +267,7 @@ def test_a_file_past_10000_parts_of_16_mib_gets_parts_that_fit(
     remote = f"cli/huge/{uuid.uuid4().hex}.bam"
     store = ResumeStore(tmp_path / "uploads.json")
     api = api_for(logged_in)
-    stopping = CountingTransport(api.verify, stop_after=0)
-    api.blobs.close()
-    api.blobs = httpx.Client(transport=stopping, timeout=30)
+    blobs_through(api, CountingTransport(api.verify, stop_after=0))
 
     with api:
         with pytest.raises(KeyboardInterrupt):
@@ -309,9 +314,7 @@ def test_a_folder_downloads_with_all_below_it_and_again_only_what_changed(
 
     # Again: nothing to fetch. Then one file changes on the server: only it comes again.
     api = api_for(logged_in)
-    counting = CountingTransport(api.verify)
-    api.blobs.close()
-    api.blobs = httpx.Client(transport=counting, timeout=30)
+    counting = blobs_through(api, CountingTransport(api.verify))
     with api:
         assert download_folder(api, remote, out) == []
         assert counting.requests == []
@@ -365,9 +368,7 @@ def test_a_folder_uploads_with_all_below_it_and_again_only_what_changed(
 
     # Again: nothing is sent. Then one file changes (same size, newer): only it goes again.
     api = api_for(logged_in)
-    counting = CountingTransport(api.verify)
-    api.blobs.close()
-    api.blobs = httpx.Client(transport=counting, timeout=30)
+    counting = blobs_through(api, CountingTransport(api.verify))
     with api:
         assert upload_folder(api, run, destination + "run-7") == []
         assert counting.requests == []
@@ -401,9 +402,7 @@ def test_a_half_written_download_continues_with_a_range_request(
     target.with_name(target.name + PART_SUFFIX + ".etag").write_text(
         str(entry.get("etag") or entry.get("modified"))
     )
-    counting = CountingTransport(api.verify)
-    api.blobs.close()
-    api.blobs = httpx.Client(transport=counting, timeout=30)
+    counting = blobs_through(api, CountingTransport(api.verify))
     with api:
         download(api, remote, target)
     assert target.read_bytes() == data
@@ -456,9 +455,7 @@ def test_a_download_cut_off_midway_goes_on_from_the_last_byte_written(
     target = tmp_path / "copy.bin"
 
     api = api_for(logged_in)
-    cutting = CutOnceTransport(api.verify, cut_after=1_500_000)
-    api.blobs.close()
-    api.blobs = httpx.Client(transport=cutting, timeout=30)
+    cutting = blobs_through(api, CutOnceTransport(api.verify, cut_after=1_500_000))
     api.sleep = lambda seconds: None
     with api:
         download(api, remote, target)

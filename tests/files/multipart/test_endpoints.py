@@ -629,28 +629,19 @@ class TestPartsInPlace:
         }
 
         assert fresh != stale
-        refused = await files_client.post(
-            complete_url(upload),
-            json={
-                "parts": [
-                    {"part_number": n, "etag": e}
-                    for n, e in sorted({**etags, first["part_number"]: stale}.items())
-                ]
-            },
-            headers=editor.in_project(project_id),
-        )
+
+        async def complete_with(first_etag: str) -> httpx.Response:
+            every = {**etags, first["part_number"]: first_etag}
+            return await files_client.post(
+                complete_url(upload),
+                json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(every.items())]},
+                headers=editor.in_project(project_id),
+            )
+
+        refused = await complete_with(stale)
         assert refused.status_code == 409, refused.text
         assert refused.json()["detail"].startswith("The ETags of parts 1 do not match")
-        completed = await files_client.post(
-            complete_url(upload),
-            json={
-                "parts": [
-                    {"part_number": n, "etag": e}
-                    for n, e in sorted({**etags, first["part_number"]: fresh}.items())
-                ]
-            },
-            headers=editor.in_project(project_id),
-        )
+        completed = await complete_with(fresh)
         assert completed.status_code == 200, completed.text
         assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
 
