@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 from typing import Any, BinaryIO
 
 import httpx
@@ -210,7 +211,7 @@ def upload_folder(
         target = prefix + path.relative_to(local).as_posix()
         stat = path.stat()
         entry = held.get(target)
-        if entry is not None and _same_file(entry, stat):
+        if entry is not None and _copy_is_whole(entry, stat, copy_is_local=False):
             progress.advance(stat.st_size)
             continue
         share = _FileShare(progress)
@@ -242,13 +243,6 @@ def _held_files(api: Api, prefix: str) -> dict[str, dict[str, Any]]:
             return {}
         raise
     return {str(entry["path"]): entry for entry in _walk(api, prefix)[1]}
-
-
-def _same_file(entry: dict[str, Any], local: os.stat_result) -> bool:
-    modified = entry.get("modified")
-    if entry["kind"] != "file" or int(entry["size"] or 0) != local.st_size or not modified:
-        return False
-    return datetime.fromisoformat(str(modified)).timestamp() >= local.st_mtime
 
 
 class _PartUrls:
@@ -529,7 +523,14 @@ def _already_here(target: Path, entry: dict[str, Any]) -> bool:
         local = target.stat()
     except FileNotFoundError:
         return False
+    return S_ISREG(local.st_mode) and _copy_is_whole(entry, local, copy_is_local=True)
+
+
+def _copy_is_whole(entry: dict[str, Any], local: os.stat_result, *, copy_is_local: bool) -> bool:
+    """Whether one side holds a whole copy of the other, as rsync and ``aws s3 sync`` judge
+    it: the same size, and the copy not older than what it copies."""
     modified = entry.get("modified")
-    if not target.is_file() or local.st_size != int(entry["size"] or 0) or not modified:
+    if entry["kind"] != "file" or int(entry["size"] or 0) != local.st_size or not modified:
         return False
-    return local.st_mtime >= datetime.fromisoformat(str(modified)).timestamp()
+    remote_time = datetime.fromisoformat(str(modified)).timestamp()
+    return local.st_mtime >= remote_time if copy_is_local else remote_time >= local.st_mtime
