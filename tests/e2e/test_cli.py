@@ -18,6 +18,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -311,6 +312,11 @@ def test_a_folder_downloads_with_all_below_it_and_again_only_what_changed(
     } == tree
     assert (root / "nothing-yet").is_dir()
     assert "4 files written" in result.stderr
+    # Each file keeps the server's time, so that a later run compares one clock with itself.
+    with api_for(logged_in) as api:
+        held = api.json("files", "GET", "/files/stat", params={"path": f"{remote}/sub/b.fastq"})
+    server_time = datetime.fromisoformat(held["modified"]).timestamp()
+    assert abs((root / "sub" / "b.fastq").stat().st_mtime - server_time) < 1e-5
 
     # Again: nothing to fetch. Then one file changes on the server: only it comes again.
     api = api_for(logged_in)

@@ -37,6 +37,7 @@ WRITE_BUFFER = 4 * MiB
 # Ask for fresh part URLs this long before the old ones expire.
 URL_MARGIN = timedelta(seconds=60)
 PART_SUFFIX = ".nfhub-part"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Advance = Callable[[int], None]
 
@@ -195,6 +196,8 @@ def upload_folder(
     skipped, so the same command again after an interruption goes on where it stopped (a big
     file it stopped in sends only its missing parts). Links to folders are not followed (a
     loop would never end); other files that are not regular files (sockets, pipes) are left.
+    The server's time of a file is compared with this machine's: clocks apart by more than
+    the time between an upload and a change that keeps the size would hide that change.
     """
     progress = progress or Progress()
     prefix = remote.strip("/") + "/"
@@ -418,11 +421,24 @@ def download(
         partial.touch()  # an empty file
     _check(partial, size, entry.get("sha256"))
     # On the disk before it takes the real name: after a crash, a file under that name is whole.
+    modified = _modified_ns(entry)
+    if modified is not None:
+        # The server's time, not this machine's: a later run compares it with the server's
+        # (download_folder), and two clocks apart must not make a changed file look older.
+        os.utime(partial, ns=(modified, modified))
     with partial.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(partial, target)
     marker.unlink(missing_ok=True)
     return target
+
+
+def _modified_ns(entry: dict[str, Any]) -> int | None:
+    """When the server last wrote the file, in ns since the epoch (exact: no float)."""
+    modified = entry.get("modified")
+    if not modified:
+        return None
+    return (datetime.fromisoformat(str(modified)) - EPOCH) // timedelta(microseconds=1) * 1000
 
 
 def _entity_tag(etag: str) -> str:
@@ -529,8 +545,7 @@ def _already_here(target: Path, entry: dict[str, Any]) -> bool:
 def _copy_is_whole(entry: dict[str, Any], local: os.stat_result, *, copy_is_local: bool) -> bool:
     """Whether one side holds a whole copy of the other, as rsync and ``aws s3 sync`` judge
     it: the same size, and the copy not older than what it copies."""
-    modified = entry.get("modified")
-    if entry["kind"] != "file" or int(entry["size"] or 0) != local.st_size or not modified:
+    modified = _modified_ns(entry)
+    if entry["kind"] != "file" or int(entry["size"] or 0) != local.st_size or modified is None:
         return False
-    remote_time = datetime.fromisoformat(str(modified)).timestamp()
-    return local.st_mtime >= remote_time if copy_is_local else remote_time >= local.st_mtime
+    return local.st_mtime_ns >= modified if copy_is_local else modified >= local.st_mtime_ns
