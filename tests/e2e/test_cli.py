@@ -28,6 +28,7 @@ import pytest
 from nfhub_cli.api import Api, ApiError
 from nfhub_cli.config import Config, derive_urls
 from nfhub_cli.transfer import (
+    FILE_WORKERS,
     MIN_PART_SIZE,
     PART_SUFFIX,
     ResumeStore,
@@ -382,6 +383,83 @@ def test_a_folder_uploads_with_all_below_it_and_again_only_what_changed(
         sent = upload_folder(api, run, destination + "run-7")
     assert sent == [destination + "run-7/fastq/S1_R1.fastq.gz"]
     assert len(counting.requests) == 1
+
+
+class RefusingTransport(CountingTransport):
+    """The real transport, counting requests, but a URL holding ``refuse`` gets a 404, as
+    a file deleted between the listing and its download does."""
+
+    def __init__(self, verify: Any, refuse: str) -> None:
+        super().__init__(verify)
+        self.refuse = refuse
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if self.refuse in request.url.path:
+            return httpx.Response(404, json={"detail": "No such file."}, request=request)
+        return super().handle_request(request)
+
+
+class GatheringTransport(CountingTransport):
+    """The real transport, counting requests, but the first ``together`` wait until that
+    many are in flight at once (a client sending one at a time breaks the barrier)."""
+
+    def __init__(self, verify: Any, together: int) -> None:
+        super().__init__(verify)
+        self.barrier = threading.Barrier(together, timeout=10)
+        self.waiting = together
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            wait, self.waiting = self.waiting > 0, self.waiting - 1
+        if wait:
+            self.barrier.wait()
+        return super().handle_request(request)
+
+
+def test_a_folder_moves_several_files_at_once(logged_in: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for index in range(8):
+        (folder / f"qc-{index}.html").write_bytes(b"<html>%d</html>" % index)
+    remote = f"cli/many-{uuid.uuid4().hex[:8]}"
+    assert FILE_WORKERS > 1
+
+    for move in ("up", "down"):
+        api = api_for(logged_in)
+        gathering = blobs_through(api, GatheringTransport(api.verify, together=FILE_WORKERS))
+        with api:
+            if move == "up":
+                assert len(upload_folder(api, folder, remote)) == 8
+            else:
+                assert len(download_folder(api, remote, tmp_path / "back")) == 8
+        assert len(gathering.requests) == 8
+        assert not gathering.barrier.broken, f"{move}: the files went one at a time"
+
+
+def test_a_folder_download_goes_on_past_a_file_that_fails_and_names_it(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    remote = f"cli/partly-{uuid.uuid4().hex[:8]}"
+    names = ["a.txt", "b.txt", "c.txt", "d.txt", "e.txt", "f.txt"]
+    with api_for(logged_in) as api:
+        for name in names:
+            (tmp_path / name).write_bytes(name.encode() * 1000)
+            upload(api, tmp_path / name, f"{remote}/{name}")
+    root = tmp_path / "out" / remote.rsplit("/", 1)[-1]
+
+    api = api_for(logged_in)
+    blobs_through(api, RefusingTransport(api.verify, refuse="/b.txt"))
+    with api, pytest.raises(ApiError) as failed:
+        download_folder(api, remote, tmp_path / "out")
+
+    message = str(failed.value)
+    assert message.startswith("1 of 6 files failed")
+    assert f"{remote}/b.txt:" in message
+    assert sorted(path.name for path in root.glob("*.txt")) == [n for n in names if n != "b.txt"]
+    assert all((root / n).read_bytes() == n.encode() * 1000 for n in names if n != "b.txt")
+    with api_for(logged_in) as api:
+        assert download_folder(api, remote, tmp_path / "out") == [root / "b.txt"]
+    assert (root / "b.txt").read_bytes() == b"b.txt" * 1000
 
 
 @pytest.mark.parametrize("relative", ["../escape.txt", "a/../../escape.txt", "/etc/passwd", "a\\b"])

@@ -9,18 +9,19 @@ name only once its size (and sha256, when the server knows it) match.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import posixpath
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from stat import S_ISREG
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 
@@ -32,6 +33,8 @@ MULTIPART_THRESHOLD = 64 * MiB
 # S3 refuses smaller parts (but the last), and so does the files service everywhere.
 MIN_PART_SIZE = 5 * MiB
 PART_WORKERS = 4
+# Files of a folder moved at once.
+FILE_WORKERS = 4
 CHUNK = 1 * MiB
 WRITE_BUFFER = 4 * MiB
 # Ask for fresh part URLs this long before the old ones expire.
@@ -209,21 +212,30 @@ def upload_folder(
         if folder not in holding:  # the others come with their files
             relative = folder.relative_to(local).as_posix()
             api.request("files", "POST", "/files/folders", json={"path": prefix + relative})
-    sent = []
+    small: list[Path] = []
+    big: list[Path] = []
     for path in files:
-        target = prefix + path.relative_to(local).as_posix()
         stat = path.stat()
-        entry = held.get(target)
+        entry = held.get(prefix + path.relative_to(local).as_posix())
         if entry is not None and _copy_is_whole(entry, stat, copy_is_local=False):
             progress.advance(stat.st_size)
-            continue
-        share = _FileShare(progress)
-        upload(
-            api, path, target, progress=share.progress(),
-            multipart_threshold=multipart_threshold, part_size=part_size, store=store,
-        )  # fmt: skip
-        sent.append(target)
-    return sent
+        else:
+            (big if stat.st_size >= multipart_threshold else small).append(path)
+    # A big file already goes in parts, several at once: big files go one after the other
+    # (queued last, so the small ones are not kept waiting behind them).
+    one_big_at_a_time = threading.Lock()
+    big_files = set(big)
+
+    def send(path: Path) -> str:
+        target = prefix + path.relative_to(local).as_posix()
+        with one_big_at_a_time if path in big_files else contextlib.nullcontext():
+            upload(
+                api, path, target, progress=_FileShare(progress).progress(),
+                multipart_threshold=multipart_threshold, part_size=part_size, store=store,
+            )  # fmt: skip
+        return target
+
+    return sorted(_each_file(send, small + big, FILE_WORKERS, str))
 
 
 def _local_tree(local: Path) -> tuple[list[Path], list[Path]]:
@@ -497,16 +509,21 @@ def download_folder(
     progress.start(sum(int(entry["size"] or 0) for entry in files))
     for folder in folders:
         _local_path(root, folder[len(prefix) :]).mkdir(parents=True, exist_ok=True)
-    written = []
+    wanted: list[tuple[dict[str, Any], Path]] = []
     for entry in files:
         target = _local_path(root, entry["path"][len(prefix) :])
         if _already_here(target, entry):
             progress.advance(int(entry["size"] or 0))
-            continue
+        else:
+            wanted.append((entry, target))
+
+    def fetch(item: tuple[dict[str, Any], Path]) -> Path:
+        entry, target = item
         target.parent.mkdir(parents=True, exist_ok=True)
         share = _FileShare(progress)
-        written.append(download(api, entry["path"], target, progress=share.progress(), entry=entry))
-    return written
+        return download(api, entry["path"], target, progress=share.progress(), entry=entry)
+
+    return sorted(_each_file(fetch, wanted, FILE_WORKERS, lambda item: str(item[0]["path"])))
 
 
 def _walk(api: Api, prefix: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -549,3 +566,35 @@ def _copy_is_whole(entry: dict[str, Any], local: os.stat_result, *, copy_is_loca
     if entry["kind"] != "file" or int(entry["size"] or 0) != local.st_size or modified is None:
         return False
     return local.st_mtime_ns >= modified if copy_is_local else modified >= local.st_mtime_ns
+
+
+Item = TypeVar("Item")
+Done = TypeVar("Done")
+
+
+def _each_file(
+    work: Callable[[Item], Done], items: list[Item], workers: int, name: Callable[[Item], str]
+) -> list[Done]:
+    """``work`` on every item, ``workers`` at a time (a folder of many small files is a
+    request or two per file: one at a time, the round trips add up); one failing does not
+    stop the others, and the failures are reported together at the end."""
+    done: list[Done] = []
+    failures: list[str] = []
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="file")
+    try:
+        futures = {pool.submit(work, item): item for item in items}
+        for future in as_completed(futures):
+            try:
+                done.append(future.result())
+            except (ApiError, OSError) as exc:
+                failures.append(f"{name(futures[future])}: {exc}")
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)  # Ctrl-C: start nothing more
+        raise
+    pool.shutdown()
+    if failures:
+        raise ApiError(
+            f"{len(failures)} of {len(items)} files failed (the same command again retries "
+            f"them): {'; '.join(sorted(failures)[:5])}"
+        )
+    return done
