@@ -436,6 +436,47 @@ def test_a_folder_moves_several_files_at_once(logged_in: Path, tmp_path: Path) -
         assert not gathering.barrier.broken, f"{move}: the files went one at a time"
 
 
+class OverlapTransport(CountingTransport):
+    """The real transport, counting requests and the most distinct URL paths (files) in
+    flight at once."""
+
+    def __init__(self, verify: Any) -> None:
+        super().__init__(verify)
+        self.in_flight: list[str] = []
+        self.most_files = 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self._lock:
+            self.in_flight.append(request.url.path)
+            self.most_files = max(self.most_files, len(set(self.in_flight)))
+        try:
+            return super().handle_request(request)
+        finally:
+            with self._lock:
+                self.in_flight.remove(request.url.path)
+
+
+def test_a_folder_upload_sends_big_files_one_after_the_other(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    # Each big file goes in parts, four at once: two big files at once would be eight.
+    folder = tmp_path / "lanes"
+    folder.mkdir()
+    for lane in ("L001", "L002", "L003"):
+        (folder / f"{lane}.fastq.gz").write_bytes(os.urandom(3 * MIN_PART_SIZE + 1))
+    api = api_for(logged_in)
+    overlap = blobs_through(api, OverlapTransport(api.verify))
+    with api:
+        sent = upload_folder(
+            api, folder, f"cli/lanes-{uuid.uuid4().hex[:8]}",
+            multipart_threshold=1, part_size=MIN_PART_SIZE, store=ResumeStore(tmp_path / "u.json"),
+        )  # fmt: skip
+
+    assert len(sent) == 3
+    assert len(overlap.requests) == 3 * 4  # four parts each
+    assert overlap.most_files == 1
+
+
 def test_a_folder_download_goes_on_past_a_file_that_fails_and_names_it(
     logged_in: Path, tmp_path: Path
 ) -> None:
