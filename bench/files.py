@@ -105,10 +105,12 @@ def transfer_round(
     path: str,
     workdir: Path,
     floor: str,
+    *,
+    floor_first: bool,
 ) -> dict[str, tuple[float, float]]:
     """One round: the copy, the upload with curl, the download with curl and with nfhub's
     client, the upload with nfhub's client (in parts), and a download into /dev/null; each
-    curl step also through ``floor`` (bench/apps.py transfer_floor_app) right after it. Each
+    curl step also through ``floor`` (bench/apps.py transfer_floor_app) beside it. Each
     writes a new file and starts with no dirty pages left by the one before (else the
     kernel's writeback of the last gigabyte throttles whichever comes next)."""
     size = source.stat().st_size
@@ -128,22 +130,39 @@ def transfer_round(
         url = ticket.json()["url"]
         # The service answers only once the file is on the disk (FILES_LOCAL_FSYNC).
         curl_put = ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), url]
-        timings["upload"] = timed(lambda: subprocess.run(curl_put, check=True))
         floor_put = ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), f"{floor}/{path}"]
-        timings["floor up"] = timed(lambda: subprocess.run(floor_put, check=True))
+
+        def upload_step(command: list[str]) -> Callable[[], tuple[float, float]]:
+            return lambda: timed(lambda: subprocess.run(command, check=True))
+
+        def download_step(command: list[str]) -> Callable[[], tuple[float, float]]:
+            def step() -> tuple[float, float]:
+                timing = timed(lambda: subprocess.run(command, check=True), target)
+                if target.stat().st_size != size:
+                    raise SystemExit(f"{command[-1]}: the downloaded size differs")
+                fresh_target()
+                return timing
+
+            return step
+
+        # Ours and the floor's in turn, the first of the two alternating by round: a step
+        # can find the machine in another state than the one after it does.
+        in_turn = -1 if floor_first else 1
+        for name, step in [
+            ("upload", upload_step(curl_put)),
+            ("floor up", upload_step(floor_put)),
+        ][::in_turn]:
+            timings[name] = step()
         link = api.get("/api/v1/files/download-url", params={"path": path})
         link.raise_for_status()
         url = link.json()["url"]
         curl_get = ["curl", "-sSf", "-o", str(target), url]
-        timings["download"] = timed(lambda: subprocess.run(curl_get, check=True), target)
-        if target.stat().st_size != size:
-            raise SystemExit("downloaded size differs")
-        fresh_target()
         floor_get = ["curl", "-sSf", "-o", str(target), f"{floor}/{path}"]
-        timings["floor down"] = timed(lambda: subprocess.run(floor_get, check=True), target)
-        if target.stat().st_size != size:
-            raise SystemExit("downloaded size differs (floor)")
-        fresh_target()
+        for name, step in [
+            ("download", download_step(curl_get)),
+            ("floor down", download_step(floor_get)),
+        ][::in_turn]:
+            timings[name] = step()
         # nfhub's own client, as `nfhub files download` runs it (it flushes the file itself).
         config = Config(
             urls={"admin": admin_url, "files": base},
@@ -204,7 +223,7 @@ def main() -> None:
         write_source(source, size)
         rounds: list[dict[str, tuple[float, float]]] = []
         growth: list[float] = []
-        for _ in range(args.transfer_rounds):
+        for round_number in range(args.transfer_rounds):
             with PeakRss(files.pid) as rss:
                 rounds.append(
                     transfer_round(
@@ -215,6 +234,7 @@ def main() -> None:
                         "bench.bin",
                         workdir,
                         f"http://127.0.0.1:{floor_port}",
+                        floor_first=round_number % 2 == 1,
                     )
                 )
             growth.append(rss.growth_mib)
