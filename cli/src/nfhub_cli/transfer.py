@@ -206,7 +206,9 @@ def upload_folder(
     prefix = remote.strip("/") + "/"
     folders, files = _local_tree(local)
     held = _held_files(api, prefix)
-    progress.start(sum(path.stat().st_size for path in files))
+    targets = {path: prefix + path.relative_to(local).as_posix() for path in files}
+    stats = {path: path.stat() for path in files}
+    progress.start(sum(stat.st_size for stat in stats.values()))
     holding = {parent for path in files for parent in path.parents}
     for folder in folders:
         if folder not in holding:  # the others come with their files
@@ -214,9 +216,8 @@ def upload_folder(
             api.request("files", "POST", "/files/folders", json={"path": prefix + relative})
     small: list[Path] = []
     big: list[Path] = []
-    for path in files:
-        stat = path.stat()
-        entry = held.get(prefix + path.relative_to(local).as_posix())
+    for path, stat in stats.items():
+        entry = held.get(targets[path])
         if entry is not None and _copy_is_whole(entry, stat, copy_is_local=False):
             progress.advance(stat.st_size)
         else:
@@ -227,15 +228,14 @@ def upload_folder(
     big_files = set(big)
 
     def send(path: Path) -> str:
-        target = prefix + path.relative_to(local).as_posix()
         with one_big_at_a_time if path in big_files else contextlib.nullcontext():
             upload(
-                api, path, target, progress=_FileShare(progress).progress(),
+                api, path, targets[path], progress=_FileShare(progress).progress(),
                 multipart_threshold=multipart_threshold, part_size=part_size, store=store,
             )  # fmt: skip
-        return target
+        return targets[path]
 
-    return sorted(_each_file(send, small + big, FILE_WORKERS, str))
+    return sorted(_each_file(send, small + big, str))
 
 
 def _local_tree(local: Path) -> tuple[list[Path], list[Path]]:
@@ -252,12 +252,12 @@ def _local_tree(local: Path) -> tuple[list[Path], list[Path]]:
 def _held_files(api: Api, prefix: str) -> dict[str, dict[str, Any]]:
     """The project's files below ``prefix`` by path; none when the folder is not there."""
     try:
-        api.json("files", "GET", "/files/stat", params={"path": prefix})
+        files = _walk(api, prefix)[1]
     except ApiError as exc:
-        if exc.status == 404:
+        if exc.status == 404:  # listing a folder that is not there
             return {}
         raise
-    return {str(entry["path"]): entry for entry in _walk(api, prefix)[1]}
+    return {str(entry["path"]): entry for entry in files}
 
 
 class _PartUrls:
@@ -518,12 +518,11 @@ def download_folder(
             wanted.append((entry, target))
 
     def fetch(item: tuple[dict[str, Any], Path]) -> Path:
-        entry, target = item
-        target.parent.mkdir(parents=True, exist_ok=True)
+        entry, target = item  # its folder made above, with every other
         share = _FileShare(progress)
         return download(api, entry["path"], target, progress=share.progress(), entry=entry)
 
-    return sorted(_each_file(fetch, wanted, FILE_WORKERS, lambda item: str(item[0]["path"])))
+    return sorted(_each_file(fetch, wanted, lambda item: str(item[0]["path"])))
 
 
 def _walk(api: Api, prefix: str) -> tuple[list[str], list[dict[str, Any]]]:
@@ -560,10 +559,11 @@ def _already_here(target: Path, entry: dict[str, Any]) -> bool:
 
 
 def _copy_is_whole(entry: dict[str, Any], local: os.stat_result, *, copy_is_local: bool) -> bool:
-    """Whether one side holds a whole copy of the other, as rsync and ``aws s3 sync`` judge
-    it: the same size, and the copy not older than what it copies."""
+    """Whether one side holds a whole copy of the other (``entry`` a file's, from a listing),
+    as rsync and ``aws s3 sync`` judge it: the same size, and the copy not older than what it
+    copies."""
     modified = _modified_ns(entry)
-    if entry["kind"] != "file" or int(entry["size"] or 0) != local.st_size or modified is None:
+    if int(entry["size"] or 0) != local.st_size or modified is None:
         return False
     return local.st_mtime_ns >= modified if copy_is_local else modified >= local.st_mtime_ns
 
@@ -573,14 +573,14 @@ Done = TypeVar("Done")
 
 
 def _each_file(
-    work: Callable[[Item], Done], items: list[Item], workers: int, name: Callable[[Item], str]
+    work: Callable[[Item], Done], items: list[Item], name: Callable[[Item], str]
 ) -> list[Done]:
-    """``work`` on every item, ``workers`` at a time (a folder of many small files is a
+    """``work`` on every item, FILE_WORKERS at a time (a folder of many small files is a
     request or two per file: one at a time, the round trips add up); one failing does not
     stop the others, and the failures are reported together at the end."""
     done: list[Done] = []
     failures: list[str] = []
-    pool = ThreadPoolExecutor(workers, thread_name_prefix="file")
+    pool = ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="file")
     try:
         futures = {pool.submit(work, item): item for item in items}
         for future in as_completed(futures):
