@@ -102,9 +102,11 @@ class FileReader(ProjectContext):
         url = await self.storage.presign_get(
             key, expires_in=expires_in, filename=posixpath.basename(key)
         )
+        # DownloadUrl's fields in its order: GET /files/download-url dumps this as it is.
         return {
             "path": relative,
             "url": url,
+            "method": "GET",
             "expires_at": datetime.now(UTC) + timedelta(seconds=expires_in),
             "size": info.size,
         }
