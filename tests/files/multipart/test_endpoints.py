@@ -61,6 +61,24 @@ def complete_url(upload: dict[str, Any]) -> str:
     return f"{MULTIPART}/{upload['id']}/complete"
 
 
+async def complete(
+    client: httpx.AsyncClient,
+    upload: dict[str, Any],
+    parts: list[dict[str, Any]],
+    actor: Any,
+    project_id: uuid.UUID,
+) -> httpx.Response:
+    """POST the upload's completion with ``parts`` as ``actor`` would."""
+    return await client.post(
+        complete_url(upload), json={"parts": parts}, headers=actor.in_project(project_id)
+    )
+
+
+def etag_list(etags: dict[int, str]) -> list[dict[str, Any]]:
+    """A completion's parts from {part number: ETag}, in order."""
+    return [{"part_number": n, "etag": e} for n, e in sorted(etags.items())]
+
+
 @pytest.fixture
 def other_project_editor(factory: Any) -> Any:
     async def make() -> tuple[Any, uuid.UUID]:
@@ -262,10 +280,12 @@ class TestGetMultipartUpload:
         etags = {2: etag}
         for part in resumed["parts"]:
             etags[part["part_number"]] = await put_part(files_client, part, chunk(part))
-        completed = await files_client.post(
-            complete_url(upload),
-            json={"parts": [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)]},
-            headers=editor.in_project(project_id),
+        completed = await complete(
+            files_client,
+            upload,
+            [{"part_number": n, "etag": etags[n]} for n in (1, 2, 3)],
+            editor,
+            project_id,
         )
         assert completed.status_code == 200, completed.text
         assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
@@ -327,9 +347,7 @@ class TestCompleteMultipartUpload:
         ]  # fmt: skip
         assert flushes.durable_renames() == flushes.renames()
         flushes.events.clear()
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 200, response.text
         joined = str(storage_root / f"projects/{project_id}/raw/big.bam")
@@ -346,9 +364,7 @@ class TestCompleteMultipartUpload:
         upload = await start(files_client, editor, project_id)
         parts = await upload_all(files_client, upload)
 
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 200, response.text
         entry = response.json()
@@ -381,9 +397,7 @@ class TestCompleteMultipartUpload:
             {**p, "etag": p["etag"].strip('"')} for p in await upload_all(files_client, upload)
         ]
 
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 200, response.text
 
@@ -395,10 +409,12 @@ class TestCompleteMultipartUpload:
         first = upload["parts"][0]
         etag = await put_part(files_client, first, chunk(first))
 
-        response = await files_client.post(
-            complete_url(upload),
-            json={"parts": [{"part_number": n, "etag": etag} for n in (1, 2, 3)]},
-            headers=editor.in_project(project_id),
+        response = await complete(
+            files_client,
+            upload,
+            [{"part_number": n, "etag": etag} for n in (1, 2, 3)],
+            editor,
+            project_id,
         )
 
         assert response.status_code == 409, response.text
@@ -413,9 +429,7 @@ class TestCompleteMultipartUpload:
         upload = await start(files_client, editor, project_id)
         parts = await upload_all(files_client, upload)
 
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts[:2]}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts[:2], editor, project_id)
 
         assert response.status_code == 409, response.text
         assert "leaves out parts 3" in response.json()["detail"]
@@ -426,9 +440,7 @@ class TestCompleteMultipartUpload:
         parts = await upload_all(files_client, upload)
         parts[1]["etag"] = '"0123456789abcdef0123456789abcdef"'
 
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 409, response.text
         assert "ETags of parts 2 do not match" in response.json()["detail"]
@@ -448,9 +460,7 @@ class TestCompleteMultipartUpload:
             for p in upload["parts"]
         ]
 
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 409, response.text
         detail = response.json()["detail"]
@@ -465,11 +475,7 @@ class TestCompleteMultipartUpload:
         upload = await start(files_client, editor, project_id)
         parts = await upload_all(files_client, upload)
 
-        response = await files_client.post(
-            complete_url(upload),
-            json={"parts": [*parts, parts[0]]},
-            headers=editor.in_project(project_id),
-        )
+        response = await complete(files_client, upload, [*parts, parts[0]], editor, project_id)
 
         assert response.status_code == 422, response.text
         assert "Parts 1 are listed twice" in response.json()["detail"]
@@ -481,10 +487,8 @@ class TestCompleteMultipartUpload:
         upload = await start(files_client, editor, project_id)
         parts = await upload_all(files_client, upload)
 
-        response = await files_client.post(
-            complete_url(upload),
-            json={"parts": [*parts, {"part_number": 9, "etag": "x"}]},
-            headers=editor.in_project(project_id),
+        response = await complete(
+            files_client, upload, [*parts, {"part_number": 9, "etag": "x"}], editor, project_id
         )
 
         assert response.status_code == 422, response.text
@@ -496,14 +500,10 @@ class TestCompleteMultipartUpload:
         editor, _, project_id = project
         upload = await start(files_client, editor, project_id)
         parts = await upload_all(files_client, upload)
-        first = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        first = await complete(files_client, upload, parts, editor, project_id)
         assert first.status_code == 200, first.text
 
-        again = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        again = await complete(files_client, upload, parts, editor, project_id)
 
         assert again.status_code == 409, again.text
         assert "already complete" in again.json()["detail"]
@@ -521,9 +521,7 @@ class TestCompleteMultipartUpload:
         )
         await db_session.commit()
 
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 409, response.text
         assert "expired" in response.json()["detail"]
@@ -539,9 +537,7 @@ class TestCompleteMultipartUpload:
         upload = await start(files_client, editor, project_id)
         parts = await upload_all(files_client, upload)
 
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=viewer.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, viewer, project_id)
 
         assert response.status_code == 403, response.text
 
@@ -578,9 +574,7 @@ class TestPartsInPlace:
             for p in reversed(upload["parts"])
         ]
 
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 200, response.text
         assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
@@ -605,11 +599,7 @@ class TestPartsInPlace:
         )
         held = {p["part_number"]: p["etag"] for p in state.json()["uploaded_parts"]}
         assert held == {number: etag.strip('"') for number, etag in etags.items()}
-        response = await files_client.post(
-            complete_url(upload),
-            json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(etags.items())]},
-            headers=editor.in_project(project_id),
-        )
+        response = await complete(files_client, upload, etag_list(etags), editor, project_id)
 
         assert response.status_code == 200, response.text
         assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
@@ -632,11 +622,7 @@ class TestPartsInPlace:
 
         async def complete_with(first_etag: str) -> httpx.Response:
             every = {**etags, first["part_number"]: first_etag}
-            return await files_client.post(
-                complete_url(upload),
-                json={"parts": [{"part_number": n, "etag": e} for n, e in sorted(every.items())]},
-                headers=editor.in_project(project_id),
-            )
+            return await complete(files_client, upload, etag_list(every), editor, project_id)
 
         refused = await complete_with(stale)
         assert refused.status_code == 409, refused.text
@@ -672,9 +658,7 @@ class TestPartsInPlace:
         )
         assert state.json()["uploaded_parts"] == []
         parts = await upload_all(files_client, upload)
-        response = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 200, response.text
         assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
@@ -692,16 +676,12 @@ class TestPartsInPlace:
         staging = self.staging_of(storage_root)
         # What a part's PUT holds while it writes (another process's, as another worker's).
         with self.held(staging / local.PLAN_FILE, fcntl.LOCK_SH):
-            busy = await files_client.post(
-                complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-            )
+            busy = await complete(files_client, upload, parts, editor, project_id)
 
         assert busy.status_code == 409, busy.text
         assert "still being sent" in busy.json()["detail"]
         assert (staging / local.DATA_FILE).read_bytes() == DATA
-        done = await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        done = await complete(files_client, upload, parts, editor, project_id)
         assert done.status_code == 200, done.text
         assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
 
@@ -831,13 +811,11 @@ class TestAbortMultipartUpload:
             f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
         )
         assert after.json()["status"] == "aborted"
-        complete = await files_client.post(
-            complete_url(upload),
-            json={"parts": [{"part_number": 1, "etag": "x"}]},
-            headers=editor.in_project(project_id),
+        completing = await complete(
+            files_client, upload, [{"part_number": 1, "etag": "x"}], editor, project_id
         )
-        assert complete.status_code == 409, complete.text
-        assert "was aborted" in complete.json()["detail"]
+        assert completing.status_code == 409, completing.text
+        assert "was aborted" in completing.json()["detail"]
 
     async def test_abort_twice_is_204(self, files_client: httpx.AsyncClient, project: Any) -> None:
         editor, _, project_id = project
@@ -855,9 +833,7 @@ class TestAbortMultipartUpload:
         editor, _, project_id = project
         upload = await start(files_client, editor, project_id)
         parts = await upload_all(files_client, upload)
-        await files_client.post(
-            complete_url(upload), json={"parts": parts}, headers=editor.in_project(project_id)
-        )
+        await complete(files_client, upload, parts, editor, project_id)
 
         response = await files_client.delete(
             f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
