@@ -510,14 +510,21 @@ def test_a_folder_download_refuses_a_name_outside_its_folder(tmp_path: Path, rel
         _local_path(tmp_path / "out", relative)
 
 
-def test_a_half_written_download_continues_with_a_range_request(
-    logged_in: Path, tmp_path: Path
-) -> None:
+def uploaded_with_nfhub(config_dir: Path, tmp_path: Path, folder: str) -> tuple[bytes, str]:
+    """3 MiB and 7 bytes of random data, uploaded with `nfhub files upload` to a new path in
+    ``folder``: the bytes and the path."""
     data = os.urandom(3 * 1024 * 1024 + 7)
     local = tmp_path / "source.bin"
     local.write_bytes(data)
-    remote = f"cli/partial/{uuid.uuid4().hex}.bin"
-    nfhub(logged_in, "files", "upload", str(local), remote)
+    remote = f"{folder}/{uuid.uuid4().hex}.bin"
+    nfhub(config_dir, "files", "upload", str(local), remote)
+    return data, remote
+
+
+def test_a_half_written_download_continues_with_a_range_request(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/partial")
     target = tmp_path / "copy.bin"
 
     api = api_for(logged_in)
@@ -572,11 +579,8 @@ def test_a_download_cut_off_midway_goes_on_from_the_last_byte_written(
 ) -> None:
     """The bytes received before the break are all in the file (the write buffer is flushed),
     and the retry asks for exactly the rest."""
-    data = os.urandom(3 * 1024 * 1024 + 7)  # less than the write buffer: all of it buffered
-    local = tmp_path / "source.bin"
-    local.write_bytes(data)
-    remote = f"cli/cut/{uuid.uuid4().hex}.bin"
-    nfhub(logged_in, "files", "upload", str(local), remote)
+    # 3 MiB: less than the write buffer, so all of it is buffered when the break comes.
+    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/cut")
     target = tmp_path / "copy.bin"
 
     api = api_for(logged_in)
