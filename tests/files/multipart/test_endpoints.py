@@ -74,6 +74,11 @@ async def complete(
     )
 
 
+def assembled(storage_root: Path, project_id: uuid.UUID) -> bytes:
+    """The bytes of the file a completed upload made (every upload here is raw/big.bam)."""
+    return (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes()
+
+
 def etag_list(etags: dict[int, str]) -> list[dict[str, Any]]:
     """A completion's parts from {part number: ETag}, in order."""
     return [{"part_number": n, "etag": e} for n, e in sorted(etags.items())]
@@ -288,7 +293,7 @@ class TestGetMultipartUpload:
             project_id,
         )
         assert completed.status_code == 200, completed.text
-        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+        assert assembled(storage_root, project_id) == DATA
 
     async def test_part_of_the_wrong_size_is_offered_again(
         self, files_client: httpx.AsyncClient, project: Any
@@ -374,7 +379,7 @@ class TestCompleteMultipartUpload:
             "file",
             len(DATA),
         )
-        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+        assert assembled(storage_root, project_id) == DATA
         assert not any((storage_root / ".multipart").iterdir())
         after = await files_client.get(
             f"{MULTIPART}/{upload['id']}", headers=viewer.in_project(project_id)
@@ -577,7 +582,7 @@ class TestPartsInPlace:
         response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 200, response.text
-        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+        assert assembled(storage_root, project_id) == DATA
 
     async def test_a_part_sent_again_with_other_bytes_replaces_the_first(
         self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
@@ -602,7 +607,7 @@ class TestPartsInPlace:
         response = await complete(files_client, upload, etag_list(etags), editor, project_id)
 
         assert response.status_code == 200, response.text
-        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+        assert assembled(storage_root, project_id) == DATA
 
     async def test_a_part_sent_again_with_the_same_bytes_has_a_new_etag_and_the_old_one_is_409(
         self, files_client: httpx.AsyncClient, project: Any, storage_root: Path
@@ -629,7 +634,7 @@ class TestPartsInPlace:
         assert refused.json()["detail"].startswith("The ETags of parts 1 do not match")
         completed = await complete_with(fresh)
         assert completed.status_code == 200, completed.text
-        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+        assert assembled(storage_root, project_id) == DATA
 
     async def test_a_part_cut_short_is_not_recorded_and_its_retry_fills_its_place(
         self,
@@ -661,7 +666,7 @@ class TestPartsInPlace:
         response = await complete(files_client, upload, parts, editor, project_id)
 
         assert response.status_code == 200, response.text
-        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+        assert assembled(storage_root, project_id) == DATA
 
     async def test_completing_while_a_part_is_being_written_is_a_409_and_keeps_the_upload(
         self,
@@ -683,7 +688,7 @@ class TestPartsInPlace:
         assert (staging / local.DATA_FILE).read_bytes() == DATA
         done = await complete(files_client, upload, parts, editor, project_id)
         assert done.status_code == 200, done.text
-        assert (storage_root / f"projects/{project_id}/raw/big.bam").read_bytes() == DATA
+        assert assembled(storage_root, project_id) == DATA
 
     async def test_a_part_whose_upload_is_being_completed_waits_then_409s(
         self,
