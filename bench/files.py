@@ -10,7 +10,10 @@
    peak RSS growth of the files service. Also printed, for context: the copy and the download
    until the page cache holds them, and the download into /dev/null (what the
    service sends when the client writes nothing: curl writes each socket read as it came,
-   8-16 KiB, about 130,000 write calls per GiB).
+   8-16 KiB, about 130,000 write calls per GiB). Beside ours, the same curl steps go through
+   two floors: bench/apps.py transfer_floor_app (the least a Python app on uvicorn does), and,
+   when nginx is installed (Debian's nginx-light), nginx with sendfile and its WebDAV PUT (a
+   temporary file renamed into place, as ours): what a server written in C reaches here.
 2. Signed URL issuance (GET /files/download-url) vs a bare authenticated endpoint
    (bench/apps.py guarded_app: same auth, no storage), in many short paired rounds with the
    load generator on its own core, as in bench/auth.py.
@@ -33,7 +36,16 @@ from pathlib import Path
 
 import httpx
 import psutil
-from common import free_port, hammer, pin_load_generator, request_bytes, stack
+from common import (
+    Stack,
+    free_port,
+    hammer,
+    pin_load_generator,
+    pin_server,
+    request_bytes,
+    stack,
+    wait_ready,
+)
 
 from nfhub_cli.api import Api
 from nfhub_cli.config import Config
@@ -97,6 +109,52 @@ def timed(step: Callable[[], object], target: Path | None = None) -> tuple[float
     return cached, time.perf_counter() - started
 
 
+NGINX_CONFIG = """\
+daemon off;
+worker_processes 1;
+{user}pid {root}/nginx.pid;
+error_log {root}/error.log warn;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    sendfile on;
+    client_max_body_size 0;
+    client_body_temp_path {root}/files/.incoming;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root}/files;
+        location / {{ dav_methods PUT; }}
+    }}
+}}
+"""
+
+
+def start_nginx(running: Stack, port: int) -> str | None:
+    """nginx serving and taking files under the bench's folder, on the servers' cores; None
+    when nginx is not installed. It writes no fsync of its own: the step's timing flushes the
+    file it wrote, as it does the copy's."""
+    executable = shutil.which("nginx", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
+    if executable is None:
+        return None
+    root = running.workdir / "nginx"
+    (root / "files" / ".incoming").mkdir(parents=True)
+    # As root, nginx's workers would run as nobody, who cannot write in the bench's folder.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    config = root / "nginx.conf"
+    config.write_text(NGINX_CONFIG.format(user=user, root=root, port=port))
+    log = root / "nginx.log"
+    process = subprocess.Popen(
+        [executable, "-c", str(config), "-p", str(root)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    running.processes.append(process)
+    pin_server(process.pid)
+    url = f"http://127.0.0.1:{port}"
+    wait_ready(f"{url}/healthz", process, log)
+    return url
+
+
 def transfer_round(
     base: str,
     admin_url: str,
@@ -104,13 +162,14 @@ def transfer_round(
     source: Path,
     path: str,
     workdir: Path,
-    floor: str,
+    floors: dict[str, tuple[str, Path | None]],
     *,
-    floor_first: bool,
+    turn: int,
 ) -> dict[str, tuple[float, float]]:
     """One round: the copy, the upload with curl, the download with curl and with nfhub's
     client, the upload with nfhub's client (in parts), and a download into /dev/null; each
-    curl step also through ``floor`` (bench/apps.py transfer_floor_app) beside it. Each
+    curl step also through each of ``floors`` beside it ({name: (URL, the file its upload
+    writes when the server does not flush it itself)}), in an order that turns by round. Each
     writes a new file and starts with no dirty pages left by the one before (else the
     kernel's writeback of the last gigabyte throttles whichever comes next)."""
     size = source.stat().st_size
@@ -128,12 +187,17 @@ def transfer_round(
         ticket = api.post("/api/v1/files/upload-url", json={"path": path, "size": size})
         ticket.raise_for_status()
         url = ticket.json()["url"]
-        # The service answers only once the file is on the disk (FILES_LOCAL_FSYNC).
-        curl_put = ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), url]
-        floor_put = ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), f"{floor}/{path}"]
 
-        def upload_step(command: list[str]) -> Callable[[], tuple[float, float]]:
-            return lambda: timed(lambda: subprocess.run(command, check=True))
+        def put(url: str) -> list[str]:
+            return ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), url]
+
+        def get(url: str) -> list[str]:
+            return ["curl", "-sSf", "-o", str(target), url]
+
+        def upload_step(
+            command: list[str], written: Path | None = None
+        ) -> Callable[[], tuple[float, float]]:
+            return lambda: timed(lambda: subprocess.run(command, check=True), written)
 
         def download_step(command: list[str]) -> Callable[[], tuple[float, float]]:
             def step() -> tuple[float, float]:
@@ -145,24 +209,30 @@ def transfer_round(
 
             return step
 
-        # Ours and the floor's in turn, the first of the two alternating by round: a step
-        # can find the machine in another state than the one after it does.
-        in_turn = -1 if floor_first else 1
-        for name, step in [
-            ("upload", upload_step(curl_put)),
-            ("floor up", upload_step(floor_put)),
-        ][::in_turn]:
-            timings[name] = step()
+        def in_turn(steps: list[tuple[str, Callable[[], tuple[float, float]]]]) -> None:
+            """Ours and the floors' one after the other, the first turning by round: a step
+            can find the machine in another state than the one after it does."""
+            first = turn % len(steps)
+            for name, step in steps[first:] + steps[:first]:
+                timings[name] = step()
+
+        in_turn(  # ours answers only once the file is on the disk (FILES_LOCAL_FSYNC)
+            [("upload", upload_step(put(url)))]
+            + [
+                (f"{name} up", upload_step(put(f"{floor}/{path}"), written))
+                for name, (floor, written) in floors.items()
+            ]
+        )
         link = api.get("/api/v1/files/download-url", params={"path": path})
         link.raise_for_status()
         url = link.json()["url"]
-        curl_get = ["curl", "-sSf", "-o", str(target), url]
-        floor_get = ["curl", "-sSf", "-o", str(target), f"{floor}/{path}"]
-        for name, step in [
-            ("download", download_step(curl_get)),
-            ("floor down", download_step(floor_get)),
-        ][::in_turn]:
-            timings[name] = step()
+        in_turn(
+            [("download", download_step(get(url)))]
+            + [
+                (f"{name} down", download_step(get(f"{floor}/{path}")))
+                for name, (floor, _) in floors.items()
+            ]
+        )
         # nfhub's own client, as `nfhub files download` runs it (it flushes the file itself).
         config = Config(
             urls={"admin": admin_url, "files": base},
@@ -217,6 +287,12 @@ def main() -> None:
             floor_port,
             {"BENCH_FLOOR_ROOT": str(workdir / "floor")},
         )
+        floors: dict[str, tuple[str, Path | None]] = {
+            "floor": (f"http://127.0.0.1:{floor_port}", None)
+        }
+        nginx = start_nginx(running, free_port())
+        if nginx is not None:
+            floors["nginx"] = (nginx, workdir / "nginx" / "files" / "bench.bin")
 
         # 1. Large file through signed URLs vs a plain copy on the same disk.
         source = workdir / "source.bin"
@@ -233,8 +309,8 @@ def main() -> None:
                         source,
                         "bench.bin",
                         workdir,
-                        f"http://127.0.0.1:{floor_port}",
-                        floor_first=round_number % 2 == 1,
+                        floors,
+                        turn=round_number,
                     )
                 )
             growth.append(rss.growth_mib)
@@ -272,6 +348,11 @@ def main() -> None:
             ("nfhub files download", "nfhub", 1),
             ("floor: upload (curl -T)", "floor up", 1),
             ("floor: download (curl)", "floor down", 1),
+            *(
+                [("nginx: upload (curl -T)", "nginx up", 1), ("nginx: download", "nginx down", 1)]
+                if nginx is not None
+                else []
+            ),
             ("copy, page cache only", "copy", 0),
             ("download, page cache", "download", 0),
             ("sent to /dev/null", "sent", 0),
@@ -283,6 +364,12 @@ def main() -> None:
         )
         report("upload (curl -T)", "upload", "floor up", 1)
         report("download (curl -o)", "download", "floor down", 1)
+        if nginx is None:
+            print("   (nginx not installed: apt-get install nginx-light to compare with it)")
+        else:
+            print("   vs nginx (sendfile, WebDAV PUT), same client, same round:")
+            report("upload (curl -T)", "upload", "nginx up", 1)
+            report("download (curl -o)", "download", "nginx down", 1)
         print(f"   files service peak RSS growth {max(growth):.1f} MiB (target < 64 MiB)")
 
         # 2. Signed URL issuance vs a bare authenticated endpoint.
