@@ -601,6 +601,112 @@ class TestOverlappedWrites:
         assert (disk.project_dir / "inbox" / "data.txt").read_bytes() == b"project data\n"
 
 
+class TestUploadMemory:
+    """All uploads together hold no more than FILES_LOCAL_UPLOAD_MEMORY_BYTES received and not
+    yet written; past it they wait (TCP slows their clients) and still arrive whole."""
+
+    BUFFER = 4096
+    LIMIT = 8192
+
+    @pytest.fixture(autouse=True)
+    def small_buffers(self, monkeypatch: pytest.MonkeyPatch, files_app: FastAPI) -> None:
+        monkeypatch.setattr(local, "WRITE_BUFFER", self.BUFFER)
+        monkeypatch.setattr(files_app.state.storage.upload_memory, "limit", self.LIMIT)
+
+    async def test_concurrent_uploads_stay_within_the_bound_and_arrive_whole(
+        self,
+        files_client: httpx.AsyncClient,
+        files_app: FastAPI,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        editor, _, project_id = project
+        memory = files_app.state.storage.upload_memory
+        writes = RecordedWrites(monkeypatch)
+        writes.before = lambda number: time.sleep(0.005)  # the disk lags the network
+        bodies = {f"inbox/up-{n}.bin": bytes([n]) * 40_000 for n in range(4)}
+        urls = {
+            path: await upload_url(
+                files_client,
+                editor.in_project(project_id),
+                path,
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+            for path, data in bodies.items()
+        }
+        peak = 0
+        sampling = True
+
+        async def sample() -> None:
+            nonlocal peak
+            while sampling:
+                peak = max(peak, memory.held)
+                await asyncio.sleep(0)
+
+        sampler = asyncio.create_task(sample())
+        responses = await asyncio.gather(
+            *(
+                files_client.put(urls[path], content=chunks(data, 1000))
+                for path, data in bodies.items()
+            )
+        )
+        sampling = False
+        await sampler
+
+        assert [response.status_code for response in responses] == [200] * 4
+        for path, data in bodies.items():
+            assert (disk.project_dir / path).read_bytes() == data
+        assert 0 < peak <= self.LIMIT
+        assert memory.waits > 0  # the bound was reached, and waited on
+        assert memory.overdrafts == 0
+        assert memory.held == 0
+
+    async def test_a_refused_and_a_cancelled_upload_give_their_memory_back(
+        self,
+        files_client: httpx.AsyncClient,
+        files_app: FastAPI,
+        project: tuple[Any, Any, uuid.UUID],
+        disk: Any,
+    ) -> None:
+        editor, _, project_id = project
+        storage = files_app.state.storage
+        url = await upload_url(
+            files_client, editor.in_project(project_id), "inbox/data.txt", size=3000
+        )
+        refused = await files_client.put(url, content=chunks(b"x" * 5000, 1000))
+
+        async def quiet_after_a_chunk() -> AsyncIterator[bytes]:
+            yield b"z" * 1000
+            await asyncio.Event().wait()
+
+        key = f"projects/{disk.project_dir.name}/inbox/quiet.bin"
+        upload = asyncio.create_task(storage.receive(key, quiet_after_a_chunk(), max_size=1 << 20))
+        for _ in range(500):
+            if storage.upload_memory.held:
+                break
+            await asyncio.sleep(0.01)
+        held_while_quiet = storage.upload_memory.held
+        upload.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await upload
+
+        assert refused.status_code == 413, refused.text
+        assert held_while_quiet == 1000
+        assert storage.upload_memory.held == 0
+        assert disk.temp_files() == []
+
+    async def test_its_bound_and_use_are_in_the_metrics(
+        self, files_client: httpx.AsyncClient
+    ) -> None:
+        metrics = (await files_client.get("/metrics")).text
+
+        assert f"nfhub_files_upload_memory_limit_bytes {float(self.LIMIT)}" in metrics
+        assert "nfhub_files_upload_memory_bytes 0.0" in metrics
+        assert "nfhub_files_upload_memory_waits_total 0.0" in metrics
+        assert "nfhub_files_upload_memory_overdrafts_total 0.0" in metrics
+
+
 class TestDurableWrites:
     """An answered upload survives a power cut: its bytes and its name are flushed to the disk
     before the 200, as S3 promises for a PUT."""

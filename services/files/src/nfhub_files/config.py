@@ -21,6 +21,9 @@ class Settings(BaseServiceSettings):
     # Flush every write to the disk before answering (false only for scratch storage, where a
     # crash may lose the last uploads although they were answered 200).
     LOCAL_FSYNC: bool = True
+    # Bytes all uploads together may hold in memory, received and not yet on the disk (each
+    # holds up to 8 MiB); past it, uploads are slowed by TCP's flow control, not refused.
+    LOCAL_UPLOAD_MEMORY_BYTES: int = Field(default=256 * 1024**2, ge=1024**2)
     # Base of the signed blob URLs of the local backend: where clients reach this service.
     FILES_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8003")
     SIGNING_SECRET: SecretStr = SecretStr(DEV_SIGNING_SECRET)

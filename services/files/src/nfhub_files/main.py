@@ -15,6 +15,8 @@ from nfhub_files.files.download_url import OPENAPI_PATHS
 from nfhub_files.models import audit_events
 from nfhub_files.storage.base import StorageUnavailable
 from nfhub_files.storage.factory import create_storage
+from nfhub_files.storage.local import LocalStorage
+from nfhub_files.storage.upload_memory import UploadMemoryMetrics
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.errors import render_app_error
@@ -66,10 +68,19 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         storage = create_storage(settings)
         app.state.storage = storage
+        metrics = (
+            UploadMemoryMetrics(storage.upload_memory)
+            if isinstance(storage, LocalStorage)
+            else None
+        )
+        if metrics is not None:
+            app.state.metrics_registry.register(metrics)
         try:
             async with archive_worker(app):
                 yield
         finally:
+            if metrics is not None:
+                app.state.metrics_registry.unregister(metrics)
             await storage.close()
 
     app = create_service_app(

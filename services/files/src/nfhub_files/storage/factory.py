@@ -13,5 +13,9 @@ def create_storage(settings: Settings) -> StorageBackend:
         return S3Storage.from_settings(settings)
     signer = BlobSigner(settings.SIGNING_SECRET.get_secret_value(), str(settings.FILES_URL))
     return LocalStorage(
-        settings.LOCAL_ROOT, signer, settings.MAX_OBJECT_BYTES, durable=settings.LOCAL_FSYNC
+        settings.LOCAL_ROOT,
+        signer,
+        settings.MAX_OBJECT_BYTES,
+        durable=settings.LOCAL_FSYNC,
+        upload_memory_bytes=settings.LOCAL_UPLOAD_MEMORY_BYTES,
     )

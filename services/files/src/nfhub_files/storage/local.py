@@ -34,6 +34,7 @@ from nfhub_files.storage.base import (
 )
 from nfhub_files.storage.paths import RESERVED_PREFIX
 from nfhub_files.storage.signing import BlobGrant, BlobSigner
+from nfhub_files.storage.upload_memory import UploadMemory
 from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.errors import Conflict
 
@@ -111,11 +112,19 @@ class LocalStorage:
     name = "local"
 
     def __init__(
-        self, root: Path, signer: BlobSigner, max_object_bytes: int, *, durable: bool = True
+        self,
+        root: Path,
+        signer: BlobSigner,
+        max_object_bytes: int,
+        *,
+        durable: bool = True,
+        upload_memory_bytes: int = 256 * 1024 * 1024,
     ) -> None:
         self.root = root.resolve()
         self.signer = signer
         self.max_object_bytes = max_object_bytes
+        # Received bytes not yet written, all uploads together (FILES_LOCAL_UPLOAD_MEMORY_BYTES).
+        self.upload_memory = UploadMemory(upload_memory_bytes)
         # Whether a write is flushed to the disk (file, then its folder's rename) before it is
         # reported done: a 200 for an upload must survive a power cut, as it does on S3.
         self.durable = durable
@@ -396,7 +405,7 @@ class LocalStorage:
         sha256_hash = hashlib.sha256() if sha256 else None
         md5_hash = hashlib.md5(usedforsecurity=False) if md5 else None
         handle = await anyio.to_thread.run_sync(temporary.open, "wb")
-        writer = _OverlappedWriter(handle, sha256_hash, md5_hash)
+        writer = _OverlappedWriter(handle, sha256_hash, md5_hash, self.upload_memory)
         try:
             await writer.receive_all(chunks, max_size)
             if sha256 and sha256_hash and sha256_hash.hexdigest() != sha256.lower():
@@ -504,7 +513,7 @@ class LocalStorage:
         # The ETag names this write of the part, not its bytes (S3 promises no more: its ETags
         # are md5s only for some objects). Completing checks that the client has the writes the
         # store holds; an md5 of every part cost 1.4 s of CPU per GiB for that.
-        writer = _OverlappedWriter(handle, None, None)
+        writer = _OverlappedWriter(handle, None, None, self.upload_memory)
         try:
             size = await writer.receive_all(chunks, max_size)
             etag = uuid.uuid4().hex
@@ -637,11 +646,16 @@ class _OverlappedWriter:
     """
 
     def __init__(
-        self, handle: BinaryIO, sha256: hashlib._Hash | None, md5: hashlib._Hash | None
+        self,
+        handle: BinaryIO,
+        sha256: hashlib._Hash | None,
+        md5: hashlib._Hash | None,
+        memory: UploadMemory,
     ) -> None:
         self._handle = handle
         self._sha256 = sha256
         self._md5 = md5
+        self._memory = memory
         self._pending: asyncio.Future[None] | None = None
 
     async def receive_all(self, chunks: AsyncIterator[bytes], max_size: int) -> int:
@@ -652,26 +666,46 @@ class _OverlappedWriter:
         # the event loop's thread, which is what limits an upload's speed (bench/files.py).
         buffered: list[bytes] = []
         buffered_bytes = 0
-        async for chunk in chunks:
-            received += len(chunk)
-            if received > max_size:
-                raise UploadTooLarge
-            buffered.append(chunk)
-            buffered_bytes += len(chunk)
-            if buffered_bytes >= WRITE_BUFFER:
+        try:
+            async for chunk in chunks:
+                received += len(chunk)
+                if received > max_size:
+                    raise UploadTooLarge
+                if not self._memory.try_take(len(chunk)):
+                    # Over the process's bound: what this upload holds goes to the disk, and
+                    # it reads on once written bytes (its own or others') have made room.
+                    full, buffered, buffered_bytes = buffered, [], 0
+                    if full:
+                        await self.write(full)
+                    await self._memory.take(len(chunk))
+                buffered.append(chunk)
+                buffered_bytes += len(chunk)
+                if buffered_bytes >= WRITE_BUFFER:
+                    full, buffered, buffered_bytes = buffered, [], 0
+                    await self.write(full)
+            if buffered:
                 full, buffered, buffered_bytes = buffered, [], 0
                 await self.write(full)
-        if buffered:
-            await self.write(buffered)
+        finally:
+            # Bytes of a refused or cancelled upload that no write took (a write in flight
+            # gives its own back when it ends).
+            self._memory.give_back(buffered_bytes)
         await self.wait()
         return received
 
     async def write(self, chunks: list[bytes]) -> None:
-        await self.wait()
+        """Hand ``chunks`` (their memory taken) to a worker thread, once the last is written."""
+        size = sum(map(len, chunks))
+        try:
+            await self.wait()
+        except BaseException:
+            self._memory.give_back(size)
+            raise
         # In anyio's worker threads, like every other file operation here.
         self._pending = asyncio.ensure_future(
             anyio.to_thread.run_sync(_write_and_hash, self._handle, chunks, self._sha256, self._md5)
         )
+        self._pending.add_done_callback(lambda _: self._memory.give_back(size))
 
     async def wait(self) -> None:
         """Until the write in flight is done; its error, if any, is raised here."""
