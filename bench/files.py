@@ -1,7 +1,8 @@
 """Files service benchmarks, each a ratio against a baseline measured in the same run.
 
     uv run python bench/files.py [--size-mib 1024] [--objects 100000] [--transfer-rounds 5]
-        [--rounds 48] [--seconds 0.5]
+        [--rounds 48] [--seconds 0.5] [--concurrent-uploads 32] [--concurrent-mib 64]
+        [--upload-memory-mib 32]
 
 1. Upload (curl -T, and nfhub files upload in parts) and download (curl -o, and nfhub files
    download) of one large file through the local backend's signed URLs vs a plain file copy
@@ -14,10 +15,14 @@
    two floors: bench/apps.py transfer_floor_app (the least a Python app on uvicorn does), and,
    when nginx is installed (Debian's nginx-light), nginx with sendfile and its WebDAV PUT (a
    temporary file renamed into place, as ours): what a server written in C reaches here.
-2. Signed URL issuance (GET /files/download-url) vs a bare authenticated endpoint
+2. Many uploads at once (curl -T, --concurrent-uploads of --concurrent-mib each) into the files
+   service as configured and into one whose FILES_LOCAL_UPLOAD_MEMORY_BYTES is
+   --upload-memory-mib: each service's peak RSS growth, and the bounded one's throughput as
+   a ratio of the other's.
+3. Signed URL issuance (GET /files/download-url) vs a bare authenticated endpoint
    (bench/apps.py guarded_app: same auth, no storage), in many short paired rounds with the
    load generator on its own core, as in bench/auth.py.
-3. Listing a folder of many objects page by page: first vs last page.
+4. Listing a folder of many objects page by page: first vs last page.
 """
 
 from __future__ import annotations
@@ -255,6 +260,34 @@ def transfer_round(
     return timings
 
 
+def concurrent_uploads(
+    base: str, headers: dict[str, str], source: Path, count: int, pid: int
+) -> tuple[float, float]:
+    """``count`` curl uploads of ``source`` at once into the service at ``base`` (process
+    ``pid``): (seconds until all were answered, the service's peak RSS growth in MiB)."""
+    size = source.stat().st_size
+    with httpx.Client(base_url=base, headers=headers, timeout=60) as api:
+        urls = []
+        for number in range(count):
+            ticket = api.post(
+                "/api/v1/files/upload-url", json={"path": f"many/{number}.bin", "size": size}
+            )
+            ticket.raise_for_status()
+            urls.append(ticket.json()["url"])
+        os.sync()
+        with PeakRss(pid) as rss:
+            started = time.perf_counter()
+            curls = [
+                subprocess.Popen(["curl", "-sSf", "-o", "/dev/null", "-T", str(source), url])
+                for url in urls
+            ]
+            if any(curl.wait() != 0 for curl in curls):
+                raise SystemExit("a concurrent upload failed")
+            seconds = time.perf_counter() - started
+        api.delete("/api/v1/files", params={"path": "many"}).raise_for_status()
+    return seconds, rss.growth_mib
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--size-mib", type=int, default=1024)
@@ -263,6 +296,9 @@ def main() -> None:
     parser.add_argument("--verbose", action="store_true", help="print every transfer round")
     parser.add_argument("--seconds", type=float, default=0.5, help="one issuance measurement")
     parser.add_argument("--rounds", type=int, default=48, help="issuance rounds")
+    parser.add_argument("--concurrent-uploads", type=int, default=32)
+    parser.add_argument("--concurrent-mib", type=int, default=64, help="each concurrent upload")
+    parser.add_argument("--upload-memory-mib", type=int, default=32, help="the bounded service's")
     args = parser.parse_args()
     size = args.size_mib * CHUNK
 
@@ -372,7 +408,54 @@ def main() -> None:
             report("download (curl -o)", "download", "nginx down", 1)
         print(f"   files service peak RSS growth {max(growth):.1f} MiB (target < 64 MiB)")
 
-        # 2. Signed URL issuance vs a bare authenticated endpoint.
+        # 2. Many uploads at once, into the service as configured and into a bounded one.
+        bounded_port = free_port()
+        bounded_base = f"http://127.0.0.1:{bounded_port}"
+        bound = args.upload_memory_mib * CHUNK
+        bounded = running.start(
+            "files-bounded",
+            "nfhub_files.main:create_app",
+            bounded_port,
+            {
+                "FILES_LOCAL_ROOT": str(storage),
+                "FILES_URL": bounded_base,
+                "FILES_LOCAL_UPLOAD_MEMORY_BYTES": str(bound),
+            },
+        )
+        small = workdir / "small.bin"
+        write_source(small, args.concurrent_mib * CHUNK)
+        count = args.concurrent_uploads
+        results: dict[str, list[tuple[float, float]]] = {"configured": [], "bounded": []}
+        for round_number in range(3):  # in turn, the first alternating
+            pair = [("configured", base, files.pid), ("bounded", bounded_base, bounded.pid)]
+            for name, url, pid in pair[:: 1 if round_number % 2 == 0 else -1]:
+                results[name].append(concurrent_uploads(url, running.headers, small, count, pid))
+        total_mib = count * args.concurrent_mib
+        print(
+            f"2. {count} uploads of {args.concurrent_mib} MiB at once (curl -T), 3 rounds, "
+            "median; peak RSS growth is the largest"
+        )
+        for name, label in (
+            ("configured", "as configured"),
+            ("bounded", f"bound {args.upload_memory_mib} MiB"),
+        ):
+            seconds = statistics.median(timing for timing, _ in results[name])
+            peak = max(growth for _, growth in results[name])
+            print(
+                f"   {label:<24} {total_mib / seconds:6.0f} MiB/s   peak RSS growth {peak:6.1f} MiB"
+            )
+        ratios = [
+            configured[0] / bounded_run[0]
+            for configured, bounded_run in zip(
+                results["configured"], results["bounded"], strict=True
+            )
+        ]
+        print(
+            f"   bounded vs as configured: throughput ratio {statistics.median(ratios):4.2f} "
+            f"({min(ratios):4.2f}-{max(ratios):4.2f})"
+        )
+
+        # 3. Signed URL issuance vs a bare authenticated endpoint.
         project_folder = storage / "projects" / running.project_id
         (project_folder / "bench.bin").write_bytes(b"signed, not downloaded")
         pin_load_generator()
@@ -389,7 +472,7 @@ def main() -> None:
             for rates, port, request in pair[:: 1 if round_number % 2 == 0 else -1]:
                 rates.append(asyncio.run(hammer(port, request, args.seconds, 16)))
         ratios = [signed / plain for signed, plain in zip(sign_rates, bare_rates, strict=True)]
-        print(f"2. signed URL issuance, {args.rounds} rounds x {args.seconds:g} s")
+        print(f"3. signed URL issuance, {args.rounds} rounds x {args.seconds:g} s")
         print(f"   bare authenticated endpoint {statistics.median(bare_rates):8.0f} req/s")
         print(
             f"   GET /files/download-url     {statistics.median(sign_rates):8.0f} URLs/s   ratio "
@@ -397,7 +480,7 @@ def main() -> None:
             "target 0.8)"
         )
 
-        # 3. Listing a big folder page by page.
+        # 4. Listing a big folder page by page.
         folder = project_folder / "big"
         folder.mkdir(parents=True)
         for index in range(args.objects):
@@ -416,7 +499,7 @@ def main() -> None:
                     page.raise_for_status()
         first = statistics.median(timings[0])
         last = statistics.median(timings[last_offset])
-        print(f"3. listing {args.objects} objects, {limit} per page, median of 5")
+        print(f"4. listing {args.objects} objects, {limit} per page, median of 5")
         print(f"   first page {first * 1000:7.1f} ms, last page {last * 1000:7.1f} ms, "
               f"last/first {last / first:4.2f} (target within 2x)")  # fmt: skip
 
