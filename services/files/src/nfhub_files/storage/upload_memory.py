@@ -87,26 +87,34 @@ class UploadMemoryMetrics(Collector):
         self.memory = memory
 
     def collect(self) -> Iterator[Metric]:
-        yield GaugeMetricFamily(
-            "nfhub_files_upload_memory_limit_bytes",
-            "Bytes all uploads may hold in memory at once (FILES_LOCAL_UPLOAD_MEMORY_BYTES)",
-            value=self.memory.limit,
-        )
-        yield GaugeMetricFamily(
-            "nfhub_files_upload_memory_bytes",
-            "Bytes received by uploads and not yet written to the disk",
-            value=self.memory.held,
-        )
-        yield CounterMetricFamily(
-            "nfhub_files_upload_memory_waits",
-            "Times an upload waited for memory before reading more of its body",
-            value=self.memory.waits,
-        )
-        yield CounterMetricFamily(
-            "nfhub_files_upload_memory_overdrafts",
-            "Waits that took the memory anyway, held by uploads whose clients went quiet",
-            value=self.memory.overdrafts,
-        )
+        memory = self.memory
+        for family, name, documentation, value in (
+            (
+                GaugeMetricFamily,
+                "nfhub_files_upload_memory_limit_bytes",
+                "Bytes all uploads may hold in memory at once (FILES_LOCAL_UPLOAD_MEMORY_BYTES)",
+                memory.limit,
+            ),
+            (
+                GaugeMetricFamily,
+                "nfhub_files_upload_memory_bytes",
+                "Bytes received by uploads and not yet written to the disk",
+                memory.held,
+            ),
+            (
+                CounterMetricFamily,
+                "nfhub_files_upload_memory_waits",
+                "Times an upload waited for memory before reading more of its body",
+                memory.waits,
+            ),
+            (
+                CounterMetricFamily,
+                "nfhub_files_upload_memory_overdrafts",
+                "Waits that took the memory anyway, held by uploads whose clients went quiet",
+                memory.overdrafts,
+            ),
+        ):
+            yield family(name, documentation, value=value)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())
