@@ -217,7 +217,7 @@ class OidcService:
             )
         except jwt.InvalidTokenError as exc:
             raise OidcLoginFailed("The provider's id_token is not valid.") from exc
-        if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+        if not secrets.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
             raise OidcLoginFailed("The id_token's nonce does not match this login.")
         return claims
 

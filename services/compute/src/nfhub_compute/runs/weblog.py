@@ -19,7 +19,8 @@ def weblog_token(settings: Settings, run_id: uuid.UUID) -> str:
 
 
 def weblog_token_valid(settings: Settings, run_id: uuid.UUID, token: str) -> bool:
-    return hmac.compare_digest(weblog_token(settings, run_id), token)
+    # Bytes: compare_digest raises TypeError on a str that is not ASCII (a 500 for any client).
+    return hmac.compare_digest(weblog_token(settings, run_id).encode(), token.encode())
 
 
 def weblog_url(settings: Settings, run_id: uuid.UUID) -> str:
