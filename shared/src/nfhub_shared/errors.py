@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -191,6 +192,18 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 # SQLSTATEs for text PostgreSQL cannot store (a NUL character in a string or in JSON): the
 # client's input is at fault, so they are a 422, not a 500.
 UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+# A number or a date outside what PostgreSQL stores (datetime field overflow, numeric out of
+# range): also the client's value.
+OUT_OF_RANGE_SQLSTATES = frozenset({"22008", "22003"})
+
+
+def _value_out_of_range(exc: DBAPIError) -> bool:
+    """PostgreSQL refused a value as out of range, or asyncpg could not even encode it (a
+    date that is before year 1 once in UTC, an integer beyond 64 bits): the request's value."""
+    if getattr(exc.orig, "sqlstate", None) in OUT_OF_RANGE_SQLSTATES:
+        return True
+    cause = exc.orig.__cause__ if exc.orig is not None else None
+    return isinstance(cause, asyncpg.exceptions.DataError)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -262,6 +275,15 @@ def install_error_handlers(app: FastAPI) -> None:
                 title=ValidationFailed.title,
                 detail="The request contains text the database cannot store (such as the NUL "
                 "character \\u0000); remove it and try again.",
+                type_slug=ValidationFailed.type_slug,
+            )
+        if _value_out_of_range(exc):
+            return problem_response(
+                request,
+                status=422,
+                title=ValidationFailed.title,
+                detail="A value in the request is outside what can be stored (such as a date "
+                "before year 1 or after 9999 in UTC, or a number beyond 64 bits).",
                 type_slug=ValidationFailed.type_slug,
             )
         return await handle_unexpected(request, exc)

@@ -138,6 +138,23 @@ class TestValidation:
 
         assert "\\u0000" in problem(response, 422)["detail"]
 
+    @pytest.mark.parametrize(
+        "moment",
+        ["0001-01-01T00:02:18+13:38", "9999-12-31T23:59:00-05:00"],
+        ids=["before year 1 in UTC", "after 9999 in UTC"],
+    )
+    async def test_a_date_outside_what_postgres_stores_is_422_not_500(
+        self, admin_client: httpx.AsyncClient, ids: dict[str, Any], moment: str
+    ) -> None:
+        # Found by schemathesis: valid ISO 8601, yet a year 0 or 10000 once in UTC.
+        response = await admin_client.get(
+            "/api/v1/audit-events",
+            params={"org_id": ids["org"], "occurred_after": moment},
+            headers=ids["actor"].headers,
+        )
+
+        assert "outside what can be stored" in problem(response, 422)["detail"]
+
 
 class TestRequestBody:
     @pytest.mark.parametrize(
