@@ -35,13 +35,19 @@ from nfhub_shared.db.engine import create_engine, create_sessionmaker
 from nfhub_shared.errors import ServiceUnavailable, install_error_handlers
 from nfhub_shared.logging import configure_logging
 from nfhub_shared.middleware import EdgeMiddleware, HttpMetrics
+from nfhub_shared.openapi_problems import (
+    COMMON_UNAUTHORIZED,
+    PROJECT_NOT_FOUND,
+    EdgeRules,
+    document_problems,
+)
 from nfhub_shared.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from nfhub_shared.routing import AuthFirstRoute
 
 API_PREFIX = "/api/v1"
 # What every operation may answer besides its own responses (FastAPI adds them to each).
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Missing, invalid or expired token (problem+json)"},
+    401: {"description": COMMON_UNAUTHORIZED},
     422: {"description": "Validation failed (problem+json)"},
 }
 OAUTH2_SCHEME = "OAuth2Password"
@@ -134,7 +140,10 @@ def _install_health(app: FastAPI, readiness_checks: Mapping[str, ReadinessCheck]
 
 
 def _install_oauth2_alternative(
-    app: FastAPI, token_url: str, extra_paths: Mapping[str, Mapping[str, Any]]
+    app: FastAPI,
+    token_url: str,
+    extra_paths: Mapping[str, Mapping[str, Any]],
+    edge_rules: EdgeRules,
 ) -> None:
     """Offer username/password login with scopes in Swagger's Authorize, beside the bearer box.
 
@@ -169,6 +178,7 @@ def _install_oauth2_alternative(
                 for requirement in list(operation.get("security", [])):
                     if BEARER_SCHEME in requirement:
                         operation["security"].append({OAUTH2_SCHEME: requirement[BEARER_SCHEME]})
+        document_problems(schema, edge_rules)
         app.openapi_schema = schema
         return schema
 
@@ -272,9 +282,11 @@ def document_project_header(operation: dict[str, Any]) -> None:
                 "description": "The project this call works in.",
             }
         )
-    operation.setdefault("responses", {}).setdefault(
+    responses = operation.setdefault("responses", {})
+    responses.setdefault(
         "400", {"description": "X-Project-ID missing or not a UUID (problem+json)"}
     )
+    responses.setdefault("404", {"description": PROJECT_NOT_FOUND})
 
 
 def _remote_identity(app: FastAPI) -> IdentityResolver:
@@ -364,6 +376,7 @@ def create_app(
         app,
         token_url or f"{str(settings.ADMIN_URL).rstrip('/')}/api/v1/auth/token",
         openapi_paths or {},
+        EdgeRules(API_PREFIX, body_limit_exempt_prefixes, rate_limit_exempt),
     )
     # API routes first: almost every request is for one of them.
     for router in routers:

@@ -55,7 +55,12 @@ async def password_login(
         return render_app_error(request, exc)
 
 
-@router.post("/login", response_model=TokenPair)
+WRONG_PASSWORD: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Wrong username or password, or a disabled account (problem+json)"}
+}
+
+
+@router.post("/login", response_model=TokenPair, responses=WRONG_PASSWORD)
 async def login(
     login_request: LoginRequest, request: Request, auth: AuthServiceDep
 ) -> TokenPair | Response:
@@ -65,7 +70,7 @@ async def login(
     )
 
 
-@router.post("/token", response_model=TokenPair)
+@router.post("/token", response_model=TokenPair, responses=WRONG_PASSWORD)
 async def oauth2_token(
     username: Annotated[str, Form(max_length=320)],
     password: Annotated[str, Form(max_length=1024)],
@@ -77,7 +82,16 @@ async def oauth2_token(
     return await password_login(request, auth, username, password)
 
 
-@router.post("/refresh", response_model=TokenPair)
+@router.post(
+    "/refresh",
+    response_model=TokenPair,
+    responses={
+        401: {
+            "description": "The refresh token is unknown, expired, revoked or used twice (a "
+            "reuse also ends the login it came from), or the account is disabled (problem+json)"
+        }
+    },
+)
 async def refresh(
     refresh_request: RefreshRequest, request: Request, auth: AuthServiceDep
 ) -> TokenPair | Response:
@@ -142,7 +156,11 @@ async def oidc_login(
 @router.get(
     "/oidc/{provider}/callback",
     response_model=TokenPair,
-    responses={302: {"description": "Redirect to the frontend with the tokens in the fragment"}},
+    responses={
+        302: {"description": "Redirect to the frontend with the tokens in the fragment"},
+        400: {"description": "The login state is unknown, used or expired (problem+json)"},
+        401: {"description": "The provider refused the login or its id_token (problem+json)"},
+    },
 )
 async def oidc_callback(
     provider: str,

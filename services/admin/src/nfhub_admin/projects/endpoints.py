@@ -52,7 +52,12 @@ async def list_projects(
     return paginate(request, response, page, items, count)
 
 
-@router.post("", response_model=ProjectRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=ProjectRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "No such organisation, or none you can see (problem+json)"}},
+)
 async def create_project(
     project_create: ProjectCreate, projects: ProjectServiceDep, principal: ProjectWriter
 ) -> Project:

@@ -47,7 +47,12 @@ async def set_default_context(
     return await users.set_default_context(principal, default_context_update)
 
 
-@router.post("", response_model=UserRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses={404: {"description": "No such organisation, or none you can see (problem+json)"}},
+)
 async def create_user(
     user_create: UserCreate, users: UserServiceDep, principal: UserWriter
 ) -> User:

@@ -85,6 +85,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                 },
                 "400": {"description": "Not a JSON object; nothing stored", "content": _PROBLEM},
                 "401": {"description": "The secret is not this run's", "content": _PROBLEM},
+                "404": {"description": "The URL names no run", "content": _PROBLEM},
                 "413": {"description": "Larger than MAX_REQUEST_BODY_BYTES", "content": _PROBLEM},
             },
         }

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
+from nfhub_files.responses import BLOB_DOWNLOAD, BLOB_UPLOAD
 from nfhub_files.storage.local import ChecksumMismatch, LocalStorage, UploadTooLarge
 from nfhub_files.storage.signing import BlobGrant
 from nfhub_shared.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
@@ -36,7 +37,7 @@ def local_storage(request: Request) -> LocalStorage:
 
 
 @router.head("/{key:path}", response_class=FileResponse, include_in_schema=False)
-@router.get("/{key:path}", response_class=FileResponse)
+@router.get("/{key:path}", response_class=FileResponse, responses=BLOB_DOWNLOAD)
 async def download_blob(
     key: str, request: Request, expires: Expires, signature: Signature
 ) -> FileResponse:
@@ -54,7 +55,7 @@ async def download_blob(
     )
 
 
-@router.put("/{key:path}")
+@router.put("/{key:path}", responses=BLOB_UPLOAD)
 async def upload_blob(
     key: str,
     request: Request,

@@ -18,6 +18,7 @@ from nfhub_files.files.schemas import (
     UploadUrlRequest,
 )
 from nfhub_files.files.service import FileReader, FileService
+from nfhub_files.responses import DESTINATION_TAKEN, IN_THE_WAY
 from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
@@ -87,26 +88,28 @@ async def create_download_urls(
     return {"items": await files.download_urls(download_urls_request.paths)}
 
 
-@router.post("/upload-url", response_model=UploadUrl)
+@router.post("/upload-url", response_model=UploadUrl, responses=IN_THE_WAY)
 async def create_upload_url(upload_url_request: UploadUrlRequest, files: FilesWriter) -> Any:
     """A signed, expiring URL to PUT the file, and the headers to send with it."""
     return await files.upload_url(upload_url_request)
 
 
-@router.post("/folders", response_model=FileEntry, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/folders", response_model=FileEntry, status_code=status.HTTP_201_CREATED, responses=IN_THE_WAY
+)
 async def create_folder(folder_create: FolderCreate, files: FilesWriter) -> dict[str, Any]:
     """Create a folder (and its parents)."""
     return await files.create_folder(folder_create.path)
 
 
-@router.post("/copy", response_model=TransferResult)
+@router.post("/copy", response_model=TransferResult, responses=DESTINATION_TAKEN)
 async def copy_files(transfer_request: TransferRequest, files: FilesWriter) -> dict[str, Any]:
     """Copy a file or folder; 409 when the destination exists and overwrite is false."""
     count = await files.transfer(transfer_request, move=False)
     return {"src": transfer_request.src, "dst": transfer_request.dst, "objects": count}
 
 
-@router.post("/move", response_model=TransferResult)
+@router.post("/move", response_model=TransferResult, responses=DESTINATION_TAKEN)
 async def move_files(transfer_request: TransferRequest, files: FilesWriter) -> dict[str, Any]:
     """Move a file or folder; 409 when the destination exists and overwrite is false."""
     count = await files.transfer(transfer_request, move=True)

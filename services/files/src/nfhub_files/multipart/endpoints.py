@@ -12,6 +12,7 @@ from nfhub_files.multipart.schemas import (
     MultipartUploadRead,
 )
 from nfhub_files.multipart.service import MultipartService
+from nfhub_files.responses import COMPLETING, IN_THE_WAY
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
@@ -41,7 +42,12 @@ MultipartReader = Annotated[MultipartService, Depends(get_viewer_service)]
 MultipartWriter = Annotated[MultipartService, Depends(get_editor_service)]
 
 
-@router.post("", response_model=MultipartUploadRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "",
+    response_model=MultipartUploadRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=IN_THE_WAY,
+)
 async def start_multipart_upload(
     multipart_upload_create: MultipartUploadCreate, uploads: MultipartWriter
 ) -> dict[str, Any]:
@@ -55,7 +61,11 @@ async def get_multipart_upload(upload_id: uuid.UUID, uploads: MultipartReader) -
     return await uploads.get(upload_id)
 
 
-@router.post("/{upload_id}/complete", response_model=FileEntry)
+@router.post(
+    "/{upload_id}/complete",
+    response_model=FileEntry,
+    responses=COMPLETING,
+)
 async def complete_multipart_upload(
     upload_id: uuid.UUID,
     multipart_upload_complete: MultipartUploadComplete,

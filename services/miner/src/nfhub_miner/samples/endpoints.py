@@ -79,6 +79,10 @@ async def create_sample(
     "/import",
     response_model=ImportResult,
     status_code=status.HTTP_201_CREATED,
+    responses={
+        413: {"description": "Larger than MINER_IMPORT_MAX_BYTES (problem+json)"},
+        415: {"description": "Neither text/csv nor application/x-ndjson (problem+json)"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
