@@ -1,0 +1,82 @@
+"""Schemathesis against every service over real HTTP: no input a client can send gets a 500,
+and every answer is a status, content type and body that the service's OpenAPI document lists.
+
+It found a 500 for a non-ASCII weblog token and one for a date that is year 0 in UTC; this
+keeps such inputs, and the documents' honesty, checked. A stack of its own (plain HTTP, rate
+limits off), since the generated calls delete and revoke what they find; each service gets a
+fresh token, admin last (its run may revoke the token it was given). Seeded and bounded per
+operation, so a run makes the same calls every time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from support.live import PASSWORD, LiveStack, live_stack
+
+pytestmark = pytest.mark.timeout(300)
+SERVICES = ("files", "miner", "compute", "admin")
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,"
+    "response_schema_conformance"
+)
+EXAMPLES_PER_OPERATION = 25
+SEED = 20261203
+
+
+@pytest.fixture(scope="module")
+def fuzz_stack(
+    nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveStack]:
+    with (
+        nfhub_fresh_database() as database_url,
+        live_stack(tmp_path_factory.mktemp("fuzz-stack"), database_url) as running,
+    ):
+        yield running
+
+
+def fresh_token(stack: LiveStack, name: str) -> str:
+    with stack.client("admin") as admin:
+        login = admin.post("/api/v1/auth/login", json={"username": "live", "password": PASSWORD})
+        assert login.status_code == 200, login.text
+        created = admin.post(
+            "/api/v1/tokens",
+            json={"name": f"fuzz {name}"},
+            headers={"Authorization": f"Bearer {login.json()['access_token']}"},
+        )
+        assert created.status_code == 201, created.text
+        token: str = created.json()["token"]
+        return token
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_generated_requests_get_documented_answers_and_no_500(
+    fuzz_stack: LiveStack, service: str, tmp_path: Path
+) -> None:
+    token = fresh_token(fuzz_stack, service)
+    url = fuzz_stack.urls[service]
+    assert httpx.get(f"{url}/openapi.json").status_code == 200
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json",
+        "-H", f"Authorization: Bearer {token}",
+        "-H", f"X-Project-ID: {fuzz_stack.project_id}",
+        "--checks", CHECKS,
+        "--phases", "examples,coverage,fuzzing",
+        "--max-examples", str(EXAMPLES_PER_OPERATION),
+        "--seed", str(SEED),
+        "--workers", "1",
+        "--no-color",
+        "--output-truncate", "false",
+    ]  # fmt: skip
+    # In tmp_path: schemathesis keeps a cache of what it found in its working directory.
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=280)
+
+    assert "Tested:" in result.stdout, result.stdout[-4000:] + result.stderr[-2000:]
+    assert result.returncode == 0, result.stdout[-12000:]
