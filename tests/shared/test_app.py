@@ -6,40 +6,10 @@ import re
 import uuid
 
 import httpx
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
-from nfhub_shared.auth.dependencies import CurrentPrincipal
-from nfhub_shared.errors import Conflict
+from support.probe import probe_router
 
 PROBLEM = "application/problem+json"
-
-
-class Sample(BaseModel):
-    name: str = Field(max_length=10)
-    count: int
-
-
-def probe_router() -> APIRouter:
-    router = APIRouter(prefix="/probe", tags=["probe"])
-
-    @router.post("/samples")
-    async def create_sample(sample: Sample, principal: CurrentPrincipal) -> dict[str, str]:
-        return {"name": sample.name}
-
-    @router.get("/conflict")
-    async def conflict(principal: CurrentPrincipal) -> None:
-        raise Conflict("order ORD-7 is completed; it cannot move to analyzing")
-
-    @router.get("/crash")
-    async def crash(principal: CurrentPrincipal) -> None:
-        raise RuntimeError("boom: secret internals")
-
-    @router.get("/items/{item_id}")
-    async def get_item(item_id: uuid.UUID, principal: CurrentPrincipal) -> dict[str, str]:
-        return {"id": str(item_id)}
-
-    return router
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:

@@ -8,18 +8,15 @@ lists and a body the documented Problem schema accepts.
 from __future__ import annotations
 
 import json
-import uuid
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
 
-from nfhub_shared.auth.dependencies import CurrentPrincipal
 from nfhub_shared.errors import PROBLEM_JSON
 from nfhub_shared.openapi_problems import PROBLEM_SCHEMA
+from support.probe import probe_router
 
 OPENAPI_DIR = Path(__file__).resolve().parents[2] / "openapi"
 DOCUMENTS = {path.stem: json.loads(path.read_text()) for path in sorted(OPENAPI_DIR.glob("*.json"))}
@@ -98,41 +95,24 @@ def test_operations_that_name_something_list_404() -> None:
     assert not missing, missing
 
 
-class Sample(BaseModel):
-    name: str = Field(max_length=10)
-
-
-def probe_router() -> APIRouter:
-    router = APIRouter(prefix="/probe", tags=["probe"])
-
-    @router.post("/samples")
-    async def create_sample(sample: Sample, principal: CurrentPrincipal) -> dict[str, str]:
-        return {"name": sample.name}
-
-    @router.get("/items/{item_id}")
-    async def get_item(item_id: uuid.UUID, principal: CurrentPrincipal) -> dict[str, str]:
-        return {"id": str(item_id)}
-
-    return router
-
-
 class TestLiveAnswersAreDocumented:
     async def test_each_shared_error_is_listed_with_a_body_the_schema_accepts(
         self, service_app: Any, factory: Any
     ) -> None:
         actor = await factory.user()
         samples, item = "/api/v1/probe/samples", "/api/v1/probe/items/{item_id}"
+        valid, invalid = {"name": "S1", "count": 1}, {"name": 5, "count": 1}
         async with service_app(
             [probe_router()], RATE_LIMIT_WRITE=3, MAX_REQUEST_BODY_BYTES=2048
         ) as (app, client):
             answers = [
-                (samples, await client.post(samples, json={"name": "S1"})),
-                (samples, await client.post(samples, json={"name": 5}, headers=actor.headers)),
+                (samples, await client.post(samples, json=valid)),
+                (samples, await client.post(samples, json=invalid, headers=actor.headers)),
                 (item, await client.get("/api/v1/probe/items/7", headers=actor.headers)),
                 (samples, await client.post(samples, content=b"x" * 4096, headers=actor.headers)),
             ]
             for _ in range(4):  # past RATE_LIMIT_WRITE
-                last = await client.post(samples, json={"name": "S1"}, headers=actor.headers)
+                last = await client.post(samples, json=valid, headers=actor.headers)
             answers.append((samples, last))
             document = app.openapi()
         validator = jsonschema.Draft202012Validator(PROBLEM_SCHEMA)
