@@ -171,10 +171,10 @@ def transfer_round(
     *,
     turn: int,
 ) -> dict[str, tuple[float, float]]:
-    """One round: the copy, the upload with curl, the download with curl and with nfhub's
-    client, the upload with nfhub's client (in parts), and a download into /dev/null; each
-    curl step also through each of ``floors`` beside it ({name: (URL, the file its upload
-    writes when the server does not flush it itself)}), in an order that turns by round. Each
+    """One round: the copy; the upload with curl and with nfhub's client (in parts); the
+    download with curl and with nfhub's client; a download into /dev/null. Each curl step also
+    goes through each of ``floors`` ({name: (URL, the file its upload writes when the server
+    does not flush it itself)}); the steps of a direction take turns going first by round. Each
     writes a new file and starts with no dirty pages left by the one before (else the
     kernel's writeback of the last gigabyte throttles whichever comes next)."""
     size = source.stat().st_size
@@ -188,10 +188,20 @@ def transfer_round(
     fresh_target()
     timings["copy"] = timed(lambda: shutil.copyfile(source, target), target)
     fresh_target()
-    with httpx.Client(base_url=base, headers=headers, timeout=600) as api:
+    # nfhub's own client, as `nfhub files upload` / `download` run it.
+    config = Config(
+        urls={"admin": admin_url, "files": base},
+        token=headers["Authorization"].removeprefix("Bearer "),
+        project_id=headers["X-Project-ID"],
+    )
+    with (
+        httpx.Client(base_url=base, headers=headers, timeout=600) as api,
+        Api(config) as client,
+    ):
         ticket = api.post("/api/v1/files/upload-url", json={"path": path, "size": size})
         ticket.raise_for_status()
         url = ticket.json()["url"]
+        store = ResumeStore(workdir / "uploads.json")
 
         def put(url: str) -> list[str]:
             return ["curl", "-sSf", "-o", "/dev/null", "-T", str(source), url]
@@ -204,19 +214,27 @@ def transfer_round(
         ) -> Callable[[], tuple[float, float]]:
             return lambda: timed(lambda: subprocess.run(command, check=True), written)
 
-        def download_step(command: list[str]) -> Callable[[], tuple[float, float]]:
+        def download_step(fetch: Callable[[], object]) -> Callable[[], tuple[float, float]]:
             def step() -> tuple[float, float]:
-                timing = timed(lambda: subprocess.run(command, check=True), target)
+                timing = timed(fetch, target)
                 if target.stat().st_size != size:
-                    raise SystemExit(f"{command[-1]}: the downloaded size differs")
+                    raise SystemExit(f"{fetch}: the downloaded size differs")
                 fresh_target()
                 return timing
 
             return step
 
+        def nfhub_upload() -> None:
+            """`nfhub files upload`: in parts, four at a time; answered once on the disk."""
+            upload(client, source, "parts.bin", store=store)
+
+        def curl(command: list[str]) -> Callable[[], object]:
+            return lambda: subprocess.run(command, check=True)
+
         def in_turn(steps: list[tuple[str, Callable[[], tuple[float, float]]]]) -> None:
-            """Ours and the floors' one after the other, the first turning by round: a step
-            can find the machine in another state than the one after it does."""
+            """Every client and server of a direction one after the other, the first turning
+            by round: the steps late in a round ran slower (on this VM, memory the page cache
+            had not used yet costs system time to hand out), whichever they were."""
             first = turn % len(steps)
             for name, step in steps[first:] + steps[:first]:
                 timings[name] = step()
@@ -227,32 +245,27 @@ def transfer_round(
                 (f"{name} up", upload_step(put(f"{floor}/{path}"), written))
                 for name, (floor, written) in floors.items()
             ]
+            # `nfhub files upload`: in parts, four at a time; answered once on the disk.
+            + [
+                (
+                    "nfhub up",
+                    lambda: timed(lambda: upload(client, source, "parts.bin", store=store)),
+                )
+            ]
         )
+        api.delete("/api/v1/files", params={"path": "parts.bin"}).raise_for_status()
         link = api.get("/api/v1/files/download-url", params={"path": path})
         link.raise_for_status()
         url = link.json()["url"]
         in_turn(
-            [("download", download_step(get(url)))]
+            [("download", download_step(curl(get(url))))]
             + [
-                (f"{name} down", download_step(get(f"{floor}/{path}")))
+                (f"{name} down", download_step(curl(get(f"{floor}/{path}"))))
                 for name, (floor, _) in floors.items()
             ]
+            # `nfhub files download` (it flushes the file itself).
+            + [("nfhub", download_step(lambda: download(client, path, target)))]
         )
-        # nfhub's own client, as `nfhub files download` runs it (it flushes the file itself).
-        config = Config(
-            urls={"admin": admin_url, "files": base},
-            token=headers["Authorization"].removeprefix("Bearer "),
-            project_id=headers["X-Project-ID"],
-        )
-        with Api(config) as client:
-            timings["nfhub"] = timed(lambda: download(client, path, target), target)
-            # `nfhub files upload`: in parts, four at a time; answered once on the disk.
-            store = ResumeStore(workdir / "uploads.json")
-            timings["nfhub up"] = timed(lambda: upload(client, source, "parts.bin", store=store))
-        if target.stat().st_size != size:
-            raise SystemExit("nfhub files download: size differs")
-        api.delete("/api/v1/files", params={"path": "parts.bin"}).raise_for_status()
-        fresh_target()
         # What the service sends when no client writes it anywhere.
         curl_discard = ["curl", "-sSf", "-o", "/dev/null", url]
         timings["sent"] = timed(lambda: subprocess.run(curl_discard, check=True))
