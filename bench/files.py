@@ -7,7 +7,8 @@
 1. Upload (curl -T, and nfhub files upload in parts) and download (curl -o, and nfhub files
    download) of one large file through the local backend's signed URLs vs a plain file copy
    of the same bytes on the same disk, each timed until its file is on the disk (an upload's
-   200 comes after the service's fsync; the copy and the downloads are followed by one);
+   200 comes after the service's fsync; the copy and the downloads are followed by one), each
+   right after as much page cache was freed as it fills, in an order that turns by round;
    peak RSS growth of the files service. Also printed, for context: the copy and the download
    until the page cache holds them, and the download into /dev/null (what the
    service sends when the client writes nothing: curl writes each socket read as it came,
@@ -171,10 +172,12 @@ def transfer_round(
     *,
     turn: int,
 ) -> dict[str, tuple[float, float]]:
-    """One round: the copy; the upload with curl and with nfhub's client (in parts); the
-    download with curl and with nfhub's client; a download into /dev/null. Each curl step also
-    goes through each of ``floors`` ({name: (URL, the file its upload writes when the server
-    does not flush it itself)}); the steps of a direction take turns going first by round. Each
+    """One round: the copy and the uploads (curl, nfhub's client in parts); the downloads
+    (curl, nfhub's client); a download into /dev/null. Each curl step also goes through each
+    of ``floors`` ({name: (URL, the file its upload writes when the server does not flush it
+    itself)}). Every step starts just after ``settle`` freed as much page cache as it will
+    fill, and the copy takes its turn among the uploads, so no step owes its speed to its
+    place in the round. Each
     writes a new file and starts with no dirty pages left by the one before (else the
     kernel's writeback of the last gigabyte throttles whichever comes next)."""
     size = source.stat().st_size
@@ -185,9 +188,27 @@ def transfer_round(
         target.unlink(missing_ok=True)
         os.sync()
 
+    def settle() -> None:
+        """Free ``size`` bytes of page cache just before a step. On this VM, memory the guest
+        has not touched lately costs ~2.6 s of system time per GiB to hand out (the host backs
+        it again), while memory freed a moment ago is cheap: unsettled, whichever step came
+        later in a round met the dear kind (the copy ran at 1.5 GiB/s first in a round and
+        0.5 GiB/s later), settled every step meets the cheap kind and the ratios hold still."""
+        scratch = workdir / "settle.bin"
+        zeros = bytes(CHUNK)
+        with scratch.open("wb") as handle:
+            for _ in range(size // CHUNK):
+                handle.write(zeros)
+        scratch.unlink()
+        os.sync()
+
     fresh_target()
-    timings["copy"] = timed(lambda: shutil.copyfile(source, target), target)
-    fresh_target()
+
+    def copy() -> tuple[float, float]:
+        timing = timed(lambda: shutil.copyfile(source, target), target)
+        fresh_target()
+        return timing
+
     # nfhub's own client, as `nfhub files upload` / `download` run it.
     config = Config(
         urls={"admin": admin_url, "files": base},
@@ -237,10 +258,11 @@ def transfer_round(
             had not used yet costs system time to hand out), whichever they were."""
             first = turn % len(steps)
             for name, step in steps[first:] + steps[:first]:
+                settle()
                 timings[name] = step()
 
         in_turn(  # ours answers only once the file is on the disk (FILES_LOCAL_FSYNC)
-            [("upload", upload_step(put(url)))]
+            [("copy", copy), ("upload", upload_step(put(url)))]
             + [
                 (f"{name} up", upload_step(put(f"{floor}/{path}"), written))
                 for name, (floor, written) in floors.items()
@@ -268,6 +290,7 @@ def transfer_round(
         )
         # What the service sends when no client writes it anywhere.
         curl_discard = ["curl", "-sSf", "-o", "/dev/null", url]
+        settle()
         timings["sent"] = timed(lambda: subprocess.run(curl_discard, check=True))
         api.delete("/api/v1/files", params={"path": path}).raise_for_status()
     return timings
