@@ -34,13 +34,8 @@ from nfhub_shared.config import BaseServiceSettings
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
 from nfhub_shared.errors import ServiceUnavailable, install_error_handlers
 from nfhub_shared.logging import configure_logging
-from nfhub_shared.middleware import EdgeMiddleware, HttpMetrics
-from nfhub_shared.openapi_problems import (
-    COMMON_UNAUTHORIZED,
-    PROJECT_NOT_FOUND,
-    EdgeRules,
-    document_problems,
-)
+from nfhub_shared.middleware import EdgeMiddleware, EdgeRules, HttpMetrics
+from nfhub_shared.openapi_problems import COMMON_UNAUTHORIZED, PROJECT_NOT_FOUND, document_problems
 from nfhub_shared.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
 from nfhub_shared.routing import AuthFirstRoute
 
@@ -372,11 +367,13 @@ def create_app(
     app.state.verified_tokens = VerifiedTokenCache(settings.TOKEN_CACHE_TTL_SECONDS)
 
     install_error_handlers(app)
+    # One set of rules: the middleware enforces them, the OpenAPI document lists their answers.
+    edge_rules = EdgeRules(API_PREFIX, body_limit_exempt_prefixes, rate_limit_exempt)
     _install_oauth2_alternative(
         app,
         token_url or f"{str(settings.ADMIN_URL).rstrip('/')}/api/v1/auth/token",
         openapi_paths or {},
-        EdgeRules(API_PREFIX, body_limit_exempt_prefixes, rate_limit_exempt),
+        edge_rules,
     )
     # API routes first: almost every request is for one of them.
     for router in routers:
@@ -390,9 +387,7 @@ def create_app(
         EdgeMiddleware,
         settings=settings,
         metrics=HttpMetrics(app.state.metrics_registry),
-        api_prefix=API_PREFIX,
-        body_limit_exempt_prefixes=body_limit_exempt_prefixes,
-        rate_limit_exempt=rate_limit_exempt,
+        rules=edge_rules,
     )
     return app
 

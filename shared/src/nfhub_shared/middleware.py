@@ -10,6 +10,7 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -108,6 +109,26 @@ class HttpMetrics(Collector):
         return iter(())
 
 
+@dataclass(frozen=True)
+class EdgeRules:
+    """Which paths the edge limits: read by EdgeMiddleware to enforce them and by the OpenAPI
+    documents (nfhub_shared.openapi_problems) to list the 413s and 429s they cause."""
+
+    api_prefix: str
+    body_limit_exempt_prefixes: tuple[str, ...] = ()
+    rate_limit_exempt: Callable[[str], bool] | None = None
+
+    def is_api(self, path: str) -> bool:
+        return path.startswith(self.api_prefix + "/")
+
+    def rate_limited(self, path: str) -> bool:
+        exempt = self.rate_limit_exempt is not None and self.rate_limit_exempt(path)
+        return self.is_api(path) and not exempt
+
+    def body_limited(self, path: str) -> bool:
+        return not path.startswith(self.body_limit_exempt_prefixes)
+
+
 class EdgeMiddleware:
     """Every HTTP request's first layer: request id in and out, ``Accept-Version``, the rate
     limit of API calls, the body size limit, then the access log line and the metrics.
@@ -124,17 +145,13 @@ class EdgeMiddleware:
         *,
         settings: BaseServiceSettings,
         metrics: HttpMetrics,
-        api_prefix: str,
-        body_limit_exempt_prefixes: tuple[str, ...] = (),
-        rate_limit_exempt: Callable[[str], bool] | None = None,
+        rules: EdgeRules,
     ) -> None:
         self.app = app
         self.settings = settings
         self.metrics = metrics
         self.service = settings.SERVICE_NAME
-        self.rate_limited_prefix = api_prefix + "/"
-        self.body_limit_exempt_prefixes = body_limit_exempt_prefixes
-        self.rate_limit_exempt = rate_limit_exempt
+        self.rules = rules
         self.max_body_bytes = settings.MAX_REQUEST_BODY_BYTES
         self.log_access = access_logger.is_enabled_for(logging.INFO)
 
@@ -180,7 +197,7 @@ class EdgeMiddleware:
             if refusal is None:
                 refusal = await self._rate_limit(scope, authorization, extra_headers)
             path: str = scope["path"]
-            body_limited = not path.startswith(self.body_limit_exempt_prefixes)
+            body_limited = self.rules.body_limited(path)
             if refusal is None and body_limited:
                 refusal = self._declared_body_too_large(content_length)
             if refusal is not None:
@@ -224,11 +241,7 @@ class EdgeMiddleware:
         """Count the call; its X-RateLimit-* headers join ``extra_headers``."""
         path: str = scope["path"]
         settings = self.settings
-        if (
-            not path.startswith(self.rate_limited_prefix)
-            or not settings.RATE_LIMIT_ENABLED
-            or (self.rate_limit_exempt is not None and self.rate_limit_exempt(path))
-        ):
+        if not settings.RATE_LIMIT_ENABLED or not self.rules.rate_limited(path):
             return None
         limiter: RateLimiter = scope["app"].state.rate_limiter
         client = scope.get("client")

@@ -8,11 +8,10 @@ statuses listed with the body it carries, and no 401 on a route that takes no to
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from nfhub_shared.errors import PROBLEM_JSON
+from nfhub_shared.middleware import EdgeRules
 
 PROBLEM_SCHEMA_NAME = "Problem"
 PROBLEM_REF = {"$ref": f"#/components/schemas/{PROBLEM_SCHEMA_NAME}"}
@@ -66,22 +65,8 @@ UNAVAILABLE = (
 WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
 
 
-@dataclass(frozen=True)
-class EdgeRules:
-    """Which paths the edge middleware limits, as create_app configured it."""
-
-    api_prefix: str
-    body_limit_exempt_prefixes: tuple[str, ...] = ()
-    rate_limit_exempt: Callable[[str], bool] | None = None
-    # Answered from memory alone: the process is up or there is no answer at all.
-    liveness_paths: tuple[str, ...] = ("/healthz",)
-
-    def rate_limited(self, path: str) -> bool:
-        exempt = self.rate_limit_exempt is not None and self.rate_limit_exempt(path)
-        return path.startswith(self.api_prefix + "/") and not exempt
-
-    def body_limited(self, path: str) -> bool:
-        return not path.startswith(self.body_limit_exempt_prefixes)
+# Answered from memory alone: the process is up or there is no answer at all.
+LIVENESS_PATHS = frozenset({"/healthz"})
 
 
 def document_problems(schema: dict[str, Any], rules: EdgeRules) -> None:
@@ -103,14 +88,14 @@ def document_problems(schema: dict[str, Any], rules: EdgeRules) -> None:
                 responses.setdefault("404", {"description": NOT_FOUND})
             if _takes_json(operation):
                 responses.setdefault("400", {"description": UNREADABLE_BODY})
-            if method in WRITE_METHODS and path.startswith(rules.api_prefix + "/"):
+            if method in WRITE_METHODS and rules.is_api(path):
                 # Any write can meet a unique constraint (the shared IntegrityError handler).
                 responses.setdefault("409", {"description": CONFLICT})
             if "requestBody" in operation and rules.body_limited(path):
                 responses.setdefault("413", {"description": TOO_LARGE})
             if rules.rate_limited(path):
                 responses.setdefault("429", {"description": RATE_LIMITED})
-            if path not in rules.liveness_paths:
+            if path not in LIVENESS_PATHS:
                 responses.setdefault("503", {"description": UNAVAILABLE})
             for status, response in responses.items():
                 if status[:1] in "45" and "content" not in response:
