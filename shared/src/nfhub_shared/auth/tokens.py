@@ -30,6 +30,12 @@ SERVICE_TOKEN_TTL_SECONDS = 120
 logger = structlog.get_logger("nfhub.auth")
 
 
+def secrets_match(expected: str, given: str) -> bool:
+    """Constant-time equality of a secret we made and one a client sent. As bytes:
+    ``hmac.compare_digest`` raises TypeError on a str that is not ASCII, a 500 for any client."""
+    return secrets.compare_digest(expected.encode(), given.encode())
+
+
 def new_opaque_token(prefix: str) -> str:
     return prefix + secrets.token_urlsafe(32)
 

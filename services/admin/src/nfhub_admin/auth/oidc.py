@@ -23,7 +23,7 @@ from nfhub_admin.config import OidcProviderSettings, Settings
 from nfhub_admin.models import OidcIdentity, OidcLoginAttempt, User
 from nfhub_admin.users.repository import UserRepository
 from nfhub_admin.users.service import create_user_record
-from nfhub_shared.auth.tokens import hash_token
+from nfhub_shared.auth.tokens import hash_token, secrets_match
 from nfhub_shared.errors import ServiceUnavailable
 
 logger = structlog.get_logger("nfhub.admin.oidc")
@@ -217,7 +217,7 @@ class OidcService:
             )
         except jwt.InvalidTokenError as exc:
             raise OidcLoginFailed("The provider's id_token is not valid.") from exc
-        if not secrets.compare_digest(str(claims.get("nonce", "")).encode(), nonce.encode()):
+        if not secrets_match(nonce, str(claims.get("nonce", ""))):
             raise OidcLoginFailed("The id_token's nonce does not match this login.")
         return claims
 

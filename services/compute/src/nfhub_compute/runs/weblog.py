@@ -11,6 +11,7 @@ import hmac
 import uuid
 
 from nfhub_compute.config import Settings
+from nfhub_shared.auth.tokens import secrets_match
 
 
 def weblog_token(settings: Settings, run_id: uuid.UUID) -> str:
@@ -19,8 +20,7 @@ def weblog_token(settings: Settings, run_id: uuid.UUID) -> str:
 
 
 def weblog_token_valid(settings: Settings, run_id: uuid.UUID, token: str) -> bool:
-    # Bytes: compare_digest raises TypeError on a str that is not ASCII (a 500 for any client).
-    return hmac.compare_digest(weblog_token(settings, run_id).encode(), token.encode())
+    return secrets_match(weblog_token(settings, run_id), token)
 
 
 def weblog_url(settings: Settings, run_id: uuid.UUID) -> str:

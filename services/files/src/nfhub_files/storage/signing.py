@@ -9,6 +9,7 @@ import time
 from typing import NamedTuple
 from urllib.parse import quote, urlencode
 
+from nfhub_shared.auth.tokens import secrets_match
 from nfhub_shared.errors import Forbidden
 
 
@@ -76,9 +77,7 @@ class BlobSigner:
         return f"{self.base_url}/blobs/{quote(grant.key)}?{query}&signature={signature}"
 
     def verify(self, grant: BlobGrant, signature: str) -> None:
-        expected = self._signature(grant)
-        # Bytes: compare_digest raises TypeError on a str that is not ASCII.
-        if not hmac.compare_digest(expected.encode(), signature.encode()):
+        if not secrets_match(self._signature(grant), signature):
             raise InvalidSignature("The URL's signature does not match; ask for a new URL.")
         if grant.expires < int(time.time()):
             raise InvalidSignature("The URL has expired; ask for a new one.")
