@@ -7,16 +7,13 @@ the allowlist below, that it is meant to be public.
 
 from __future__ import annotations
 
-import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-OPENAPI_DIR = Path(__file__).resolve().parent.parent / "openapi"
-HTTP_METHODS = frozenset({"get", "put", "post", "patch", "delete", "head", "options", "trace"})
+from support.openapi import committed_documents, operations
 
 # (method, path) → why it answers without a token.
 PUBLIC: dict[tuple[str, str], str] = {
@@ -39,21 +36,7 @@ PUBLIC: dict[tuple[str, str], str] = {
 PROBLEM_JSON = "application/problem+json"
 
 
-def _documents() -> dict[str, dict[str, Any]]:
-    return {path.name: json.loads(path.read_text()) for path in sorted(OPENAPI_DIR.glob("*.json"))}
-
-
-def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(METHOD, path, operation) for every operation of an OpenAPI document."""
-    return [
-        (method.upper(), path, operation)
-        for path, item in document["paths"].items()
-        for method, operation in item.items()
-        if method in HTTP_METHODS
-    ]
-
-
-DOCUMENTS = _documents()
+DOCUMENTS = committed_documents()
 
 
 def test_there_are_openapi_documents() -> None:

@@ -121,6 +121,11 @@ class LiveStack:
     def client(self, service: str) -> httpx.Client:
         return httpx.Client(base_url=self.urls[service], timeout=30.0, verify=self.verify)
 
+    def new_token(self, name: str) -> str:
+        """Another personal access token of the first user (for a test that may revoke it)."""
+        with self.client("admin") as admin:
+            return _create_token(admin, _log_in(admin), name)
+
     def _spawn(self, name: str, command: list[str], extra_env: Mapping[str, str]) -> Process:
         log = self.root / "logs" / f"{name}.log"
         log.parent.mkdir(exist_ok=True)
@@ -244,14 +249,24 @@ class LiveStack:
         return counts
 
 
+def _log_in(admin: httpx.Client) -> dict[str, str]:
+    """The bearer header of a password login as the stack's first user."""
+    login = admin.post("/api/v1/auth/login", json={"username": "live", "password": PASSWORD})
+    assert login.status_code == 200, login.text
+    return {"Authorization": f"Bearer {login.json()['access_token']}"}
+
+
+def _create_token(admin: httpx.Client, bearer: dict[str, str], name: str) -> str:
+    created = admin.post("/api/v1/tokens", json={"name": name}, headers=bearer)
+    assert created.status_code == 201, created.text
+    token: str = created.json()["token"]
+    return token
+
+
 def _bootstrap(stack: LiveStack) -> None:
     with stack.client("admin") as admin:
-        login = admin.post("/api/v1/auth/login", json={"username": "live", "password": PASSWORD})
-        assert login.status_code == 200, login.text
-        bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
-        created = admin.post("/api/v1/tokens", json={"name": "live-tests"}, headers=bearer)
-        assert created.status_code == 201, created.text
-        stack.token = created.json()["token"]
+        bearer = _log_in(admin)
+        stack.token = _create_token(admin, bearer, "live-tests")
         orgs = admin.get("/api/v1/orgs", headers=bearer).json()["items"]
         stack.org_id = orgs[0]["id"]
         project = admin.post(
