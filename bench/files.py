@@ -177,12 +177,12 @@ def transfer_round(
     of ``floors`` ({name: (URL, the file its upload writes when the server does not flush it
     itself)}). Every step starts just after ``settle`` freed as much page cache as it will
     fill, and the copy takes its turn among the uploads, so no step owes its speed to its
-    place in the round. Each
-    writes a new file and starts with no dirty pages left by the one before (else the
-    kernel's writeback of the last gigabyte throttles whichever comes next)."""
+    place in the round. Each writes a new file and starts with no dirty pages left by the one
+    before (else the kernel's writeback of the last gigabyte throttles whichever comes next)."""
     size = source.stat().st_size
     target = workdir / "target.bin"
     timings: dict[str, tuple[float, float]] = {}
+    zeros = bytes(CHUNK)
 
     def fresh_target() -> None:
         target.unlink(missing_ok=True)
@@ -195,7 +195,6 @@ def transfer_round(
         later in a round met the dear kind (the copy ran at 1.5 GiB/s first in a round and
         0.5 GiB/s later), settled every step meets the cheap kind and the ratios hold still."""
         scratch = workdir / "settle.bin"
-        zeros = bytes(CHUNK)
         with scratch.open("wb") as handle:
             for _ in range(size // CHUNK):
                 handle.write(zeros)
@@ -235,11 +234,13 @@ def transfer_round(
         ) -> Callable[[], tuple[float, float]]:
             return lambda: timed(lambda: subprocess.run(command, check=True), written)
 
-        def download_step(fetch: Callable[[], object]) -> Callable[[], tuple[float, float]]:
+        def download_step(
+            client_name: str, fetch: Callable[[], object]
+        ) -> Callable[[], tuple[float, float]]:
             def step() -> tuple[float, float]:
                 timing = timed(fetch, target)
                 if target.stat().st_size != size:
-                    raise SystemExit(f"{fetch}: the downloaded size differs")
+                    raise SystemExit(f"{client_name}: the downloaded size differs")
                 fresh_target()
                 return timing
 
@@ -253,9 +254,9 @@ def transfer_round(
             return lambda: subprocess.run(command, check=True)
 
         def in_turn(steps: list[tuple[str, Callable[[], tuple[float, float]]]]) -> None:
-            """Every client and server of a direction one after the other, the first turning
-            by round: the steps late in a round ran slower (on this VM, memory the page cache
-            had not used yet costs system time to hand out), whichever they were."""
+            """Every client and server of a direction one after the other, each settled first,
+            the first turning by round: no step always finds the machine as the one before
+            it left it."""
             first = turn % len(steps)
             for name, step in steps[first:] + steps[:first]:
                 settle()
@@ -267,26 +268,20 @@ def transfer_round(
                 (f"{name} up", upload_step(put(f"{floor}/{path}"), written))
                 for name, (floor, written) in floors.items()
             ]
-            # `nfhub files upload`: in parts, four at a time; answered once on the disk.
-            + [
-                (
-                    "nfhub up",
-                    lambda: timed(lambda: upload(client, source, "parts.bin", store=store)),
-                )
-            ]
+            + [("nfhub up", lambda: timed(nfhub_upload))]
         )
         api.delete("/api/v1/files", params={"path": "parts.bin"}).raise_for_status()
         link = api.get("/api/v1/files/download-url", params={"path": path})
         link.raise_for_status()
         url = link.json()["url"]
         in_turn(
-            [("download", download_step(curl(get(url))))]
+            [("download", download_step("curl", curl(get(url))))]
             + [
-                (f"{name} down", download_step(curl(get(f"{floor}/{path}"))))
+                (f"{name} down", download_step(f"curl via {name}", curl(get(f"{floor}/{path}"))))
                 for name, (floor, _) in floors.items()
             ]
             # `nfhub files download` (it flushes the file itself).
-            + [("nfhub", download_step(lambda: download(client, path, target)))]
+            + [("nfhub", download_step("nfhub", lambda: download(client, path, target)))]
         )
         # What the service sends when no client writes it anywhere.
         curl_discard = ["curl", "-sSf", "-o", "/dev/null", url]
