@@ -203,7 +203,11 @@ def _value_out_of_range(exc: DBAPIError) -> bool:
     if getattr(exc.orig, "sqlstate", None) in OUT_OF_RANGE_SQLSTATES:
         return True
     cause = exc.orig.__cause__ if exc.orig is not None else None
-    return isinstance(cause, asyncpg.exceptions.DataError)
+    # asyncpg raises DataError from the codec's error; only an overflow is the value's fault
+    # (a TypeError there is our bug, and stays a 500).
+    return isinstance(cause, asyncpg.exceptions.DataError) and isinstance(
+        cause.__cause__, OverflowError
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:
