@@ -16,6 +16,10 @@
    two floors: bench/apps.py transfer_floor_app (the least a Python app on uvicorn does), and,
    when nginx is installed (Debian's nginx-light), nginx with sendfile and its WebDAV PUT (a
    temporary file renamed into place, as ours): what a server written in C reaches here.
+   Above them all, the loopback ceiling: the file sent into loopback TCP by sendfile and
+   spliced from it into the new file (no HTTP, no byte copied through user space), and the
+   same with recv and write of 1 MiB: what any transfer through the network stack can reach
+   on this machine, as a ratio of the copy.
 2. Many uploads at once (curl -T, --concurrent-uploads of --concurrent-mib each) into the files
    service as configured and into one whose FILES_LOCAL_UPLOAD_MEMORY_BYTES is
    --upload-memory-mib: each service's peak RSS growth, and the bounded one's throughput as
@@ -30,10 +34,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import fcntl
 import os
 import shutil
+import socket
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -135,6 +142,59 @@ http {{
 """
 
 
+# The sender's side of the loopback ceiling: the file into the socket by sendfile, in the
+# kernel, once the receiver says go (so neither the interpreter's start nor the connection is
+# timed).
+LOOPBACK_SENDER = """\
+import os, socket, sys
+with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as connection:
+    with open(sys.argv[2], "rb") as source:
+        connection.recv(1)
+        size, sent = os.fstat(source.fileno()).st_size, 0
+        while sent < size:
+            sent += os.sendfile(connection.fileno(), source.fileno(), sent, size - sent)
+"""
+
+
+def loopback(source: Path, target: Path, *, zero_copy: bool) -> tuple[float, float]:
+    """``source`` into ``target`` over loopback TCP with no HTTP and no Python in the bytes'
+    way: the sender's sendfile (pinned where the servers run), and here a splice from the
+    socket into the file (``zero_copy``: no copy in user space at all) or a recv and write of
+    1 MiB at a time (the least any client that writes its file does). No server on this
+    machine can move a file faster than this, so it says how much of the plain copy any
+    transfer over the network stack can reach here. Timed as ``timed`` does."""
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        port = listener.getsockname()[1]
+        sender = subprocess.Popen([sys.executable, "-c", LOOPBACK_SENDER, str(port), str(source)])
+        pin_server(sender.pid)
+        connection, _ = listener.accept()
+        with connection, target.open("wb") as out:
+            started = time.perf_counter()
+            connection.sendall(b"g")
+            if zero_copy:
+                pipe_out, pipe_in = os.pipe()
+                try:
+                    fcntl.fcntl(pipe_in, fcntl.F_SETPIPE_SZ, CHUNK)
+                    while count := os.splice(connection.fileno(), pipe_in, CHUNK):
+                        while count:
+                            count -= os.splice(pipe_out, out.fileno(), count)
+                finally:
+                    os.close(pipe_out)
+                    os.close(pipe_in)
+            else:
+                buffer = bytearray(CHUNK)
+                view = memoryview(buffer)
+                while count := connection.recv_into(buffer):
+                    out.write(view[:count])
+                out.flush()
+            cached = time.perf_counter() - started
+            os.fsync(out.fileno())
+            durable = time.perf_counter() - started
+    if sender.wait() != 0 or target.stat().st_size != source.stat().st_size:
+        raise SystemExit("the loopback sender failed")
+    return cached, durable
+
+
 def start_nginx(running: Stack, port: int) -> str | None:
     """nginx serving and taking files under the bench's folder, on the servers' cores; None
     when nginx is not installed. It writes no fsync of its own: the step's timing flushes the
@@ -172,7 +232,8 @@ def transfer_round(
     *,
     turn: int,
 ) -> dict[str, tuple[float, float]]:
-    """One round: the copy and the uploads (curl, nfhub's client in parts); the downloads
+    """One round: the copy, the loopback ceiling's two ways and the uploads (curl, nfhub's
+    client in parts); the downloads
     (curl, nfhub's client); a download into /dev/null. Each curl step also goes through each
     of ``floors`` ({name: (URL, the file its upload writes when the server does not flush it
     itself)}). Every step starts just after ``settle`` freed as much page cache as it will
@@ -207,6 +268,14 @@ def transfer_round(
         timing = timed(lambda: shutil.copyfile(source, target), target)
         fresh_target()
         return timing
+
+    def through_loopback(*, zero_copy: bool) -> Callable[[], tuple[float, float]]:
+        def step() -> tuple[float, float]:
+            timing = loopback(source, target, zero_copy=zero_copy)
+            fresh_target()
+            return timing
+
+        return step
 
     # nfhub's own client, as `nfhub files upload` / `download` run it.
     config = Config(
@@ -264,6 +333,10 @@ def transfer_round(
 
         in_turn(  # ours answers only once the file is on the disk (FILES_LOCAL_FSYNC)
             [("copy", copy), ("upload", upload_step(put(url)))]
+            + [
+                ("splice", through_loopback(zero_copy=True)),
+                ("recv", through_loopback(zero_copy=False)),
+            ]
             + [
                 (f"{name} up", upload_step(put(f"{floor}/{path}"), written))
                 for name, (floor, written) in floors.items()
@@ -413,6 +486,8 @@ def main() -> None:
             ("nfhub files upload", "nfhub up", 1),
             ("download (curl -o)", "download", 1),
             ("nfhub files download", "nfhub", 1),
+            ("loopback: splice", "splice", 1),
+            ("loopback: recv+write", "recv", 1),
             ("floor: upload (curl -T)", "floor up", 1),
             ("floor: download (curl)", "floor down", 1),
             *(
@@ -431,6 +506,12 @@ def main() -> None:
         )
         report("upload (curl -T)", "upload", "floor up", 1)
         report("download (curl -o)", "download", "floor down", 1)
+        print(
+            "   vs the loopback ceiling (sendfile into loopback TCP, splice from it into the "
+            "file: no HTTP, no copy in user space), same round:"
+        )
+        report("upload (curl -T)", "upload", "splice", 1)
+        report("download (curl -o)", "download", "splice", 1)
         if nginx is None:
             print("   (nginx not installed: apt-get install nginx-light to compare with it)")
         else:
