@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # Extra devstack arguments: make run RUN_ARGS="--no-echo"; make run HTTP=1 serves plain HTTP
 HTTP ?=
 RUN_ARGS ?=
-MYPY_PATHS := shared/src $(wildcard services/*/src) cli/src scripts
+MYPY_PATHS := shared/src $(wildcard services/*/src) cli/src scripts bench
 
 .PHONY: help setup uv run demo test pytest lint format openapi openapi-check bench
 

@@ -580,8 +580,8 @@ def main() -> None:
         for round_number in range(args.rounds):
             # Back to back, alternating which goes first: each round's ratio compares figures
             # taken under the same machine load (it swings by half from minute to minute).
-            pair = [(sign_rates, files_port, sign), (bare_rates, guarded_port, bare)]
-            for rates, port, request in pair[:: 1 if round_number % 2 == 0 else -1]:
+            contenders = [(sign_rates, files_port, sign), (bare_rates, guarded_port, bare)]
+            for rates, port, request in contenders[:: 1 if round_number % 2 == 0 else -1]:
                 rates.append(asyncio.run(hammer(port, request, args.seconds, 16)))
         ratios = [signed / plain for signed, plain in zip(sign_rates, bare_rates, strict=True)]
         print(f"3. signed URL issuance, {args.rounds} rounds x {args.seconds:g} s")
