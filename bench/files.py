@@ -18,8 +18,9 @@
    temporary file renamed into place, as ours): what a server written in C reaches here.
    Above them all, the loopback ceiling: the file sent into loopback TCP by sendfile and
    spliced from it into the new file (no HTTP, no byte copied through user space), and the
-   same with recv and write of 1 MiB: what any transfer through the network stack can reach
-   on this machine, as a ratio of the copy.
+   same with recv and write of 1 MiB and of 16 KiB (as curl -o writes): what any transfer
+   through the network stack can reach on this machine, and what one can whose receiver copies
+   the bytes through user space, as a ratio of the copy.
 2. Many uploads at once (curl -T, --concurrent-uploads of --concurrent-mib each) into the files
    service as configured and into one whose FILES_LOCAL_UPLOAD_MEMORY_BYTES is
    --upload-memory-mib: each service's peak RSS growth, and the bounded one's throughput as
@@ -156,22 +157,24 @@ with socket.create_connection(("127.0.0.1", int(sys.argv[1]))) as connection:
 """
 
 
-def loopback(source: Path, target: Path, *, zero_copy: bool) -> tuple[float, float]:
-    """``source`` into ``target`` over loopback TCP with no HTTP and no Python in the bytes'
-    way: the sender's sendfile (pinned where the servers run), and here a splice from the
-    socket into the file (``zero_copy``: no copy in user space at all) or a recv and write of
-    1 MiB at a time (the least any client that writes its file does). No server on this
-    machine can move a file faster than this, so it says how much of the plain copy any
-    transfer over the network stack can reach here. Timed as ``timed`` does."""
+def loopback(source: Path, target: Path, *, read_size: int | None) -> tuple[float, float]:
+    """``source`` into ``target`` over loopback TCP with no HTTP and nothing done to the
+    bytes: the sender's sendfile (pinned where the servers run), and here a splice from the
+    socket into the file (``read_size`` None: no copy in user space at all) or a recv and a
+    write of up to ``read_size`` at a time (what a client that writes its file does: curl -o
+    writes 4-16 KiB at a time). No server on this machine moves a file faster than the
+    splice, so it says how much of the plain copy any transfer through the network stack can
+    reach here; the recv and write, how much one that copies through user space can. Timed as
+    ``timed`` does."""
     with socket.create_server(("127.0.0.1", 0)) as listener:
         port = listener.getsockname()[1]
         sender = subprocess.Popen([sys.executable, "-c", LOOPBACK_SENDER, str(port), str(source)])
         pin_server(sender.pid)
         connection, _ = listener.accept()
-        with connection, target.open("wb") as out:
+        with connection, target.open("wb", buffering=0) as out:
             started = time.perf_counter()
             connection.sendall(b"g")
-            if zero_copy:
+            if read_size is None:
                 pipe_out, pipe_in = os.pipe()
                 try:
                     fcntl.fcntl(pipe_in, fcntl.F_SETPIPE_SZ, CHUNK)
@@ -182,11 +185,10 @@ def loopback(source: Path, target: Path, *, zero_copy: bool) -> tuple[float, flo
                     os.close(pipe_out)
                     os.close(pipe_in)
             else:
-                buffer = bytearray(CHUNK)
+                buffer = bytearray(read_size)
                 view = memoryview(buffer)
                 while count := connection.recv_into(buffer):
                     out.write(view[:count])
-                out.flush()
             cached = time.perf_counter() - started
             os.fsync(out.fileno())
             durable = time.perf_counter() - started
@@ -269,9 +271,9 @@ def transfer_round(
         fresh_target()
         return timing
 
-    def through_loopback(*, zero_copy: bool) -> Callable[[], tuple[float, float]]:
+    def through_loopback(read_size: int | None) -> Callable[[], tuple[float, float]]:
         def step() -> tuple[float, float]:
-            timing = loopback(source, target, zero_copy=zero_copy)
+            timing = loopback(source, target, read_size=read_size)
             fresh_target()
             return timing
 
@@ -334,8 +336,9 @@ def transfer_round(
         in_turn(  # ours answers only once the file is on the disk (FILES_LOCAL_FSYNC)
             [("copy", copy), ("upload", upload_step(put(url)))]
             + [
-                ("splice", through_loopback(zero_copy=True)),
-                ("recv", through_loopback(zero_copy=False)),
+                ("splice", through_loopback(None)),
+                ("recv", through_loopback(CHUNK)),
+                ("recv small", through_loopback(16 * 1024)),
             ]
             + [
                 (f"{name} up", upload_step(put(f"{floor}/{path}"), written))
@@ -488,6 +491,7 @@ def main() -> None:
             ("nfhub files download", "nfhub", 1),
             ("loopback: splice", "splice", 1),
             ("loopback: recv+write", "recv", 1),
+            ("loopback: 16 KiB writes", "recv small", 1),
             ("floor: upload (curl -T)", "floor up", 1),
             ("floor: download (curl)", "floor down", 1),
             *(
