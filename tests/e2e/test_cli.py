@@ -542,6 +542,31 @@ def test_a_half_written_download_continues_with_a_range_request(
     assert [r.headers.get("Range") for r in counting.requests] == ["bytes=1000000-"]
 
 
+def test_a_file_replaced_before_the_rest_is_asked_for_comes_whole_in_its_new_version(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    """The resume names the version its first bytes came from (If-Range): a file replaced by
+    one of the same size since then is sent whole, never its tail after the old one's head."""
+    old, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/replaced")
+    api = api_for(logged_in)
+    entry = api.json("files", "GET", "/files/stat", params={"path": remote})
+    target = tmp_path / "copy.bin"
+    target.with_name(target.name + PART_SUFFIX).write_bytes(old[:1_000_000])
+    target.with_name(target.name + PART_SUFFIX + ".etag").write_text(
+        str(entry.get("etag") or entry.get("modified"))
+    )
+    new = os.urandom(len(old))
+    (tmp_path / "source.bin").write_bytes(new)
+    nfhub(logged_in, "files", "upload", str(tmp_path / "source.bin"), remote)
+
+    counting = blobs_through(api, CountingTransport(api.verify))
+    with api:
+        download(api, remote, target, entry=entry)  # the entry listed before the replacement
+
+    assert target.read_bytes() == new
+    assert [r.headers.get("If-Range") for r in counting.requests] == [f'"{entry["etag"]}"']
+
+
 class CutOnceTransport(CountingTransport):
     """The real transport, counting requests, but the first response's body breaks off after
     ``cut_after`` bytes, as a dropped connection does."""

@@ -460,6 +460,84 @@ class TestRangeRequests:
         assert response.content == b""
 
 
+class TestVersions:
+    """A local file's ETag names its version the same way everywhere (upload answer, stat,
+    listing, download), and changes when the file is replaced."""
+
+    @staticmethod
+    async def put(
+        client: httpx.AsyncClient, headers: dict[str, str], path: str, data: bytes, **fields: str
+    ) -> str:
+        url = await upload_url(client, headers, path, **fields)
+        response = await client.put(url, content=data)
+        assert response.status_code == 200, response.text
+        return response.headers["etag"]
+
+    @staticmethod
+    async def stat_etag(client: httpx.AsyncClient, headers: dict[str, str], path: str) -> str:
+        response = await client.get("/api/v1/files/stat", params={"path": path}, headers=headers)
+        assert response.status_code == 200, response.text
+        etag: str = response.json()["etag"]
+        return etag
+
+    async def test_the_upload_stat_listing_and_download_name_one_etag(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        editor, viewer, project_id = project
+        headers = editor.in_project(project_id)
+        sha256 = hashlib.sha256(HELLO).hexdigest()
+        answered = await self.put(files_client, headers, "inbox/v.bin", HELLO, sha256=sha256)
+
+        stated = await self.stat_etag(files_client, headers, "inbox/v.bin")
+        listing = await files_client.get(
+            "/api/v1/files", params={"path": "inbox/"}, headers=headers
+        )
+        url = await download_url(files_client, viewer.in_project(project_id), "inbox/v.bin")
+        got, head = await files_client.get(url), await files_client.head(url)
+
+        listed = {item["name"]: item for item in listing.json()["items"]}
+        assert len(stated) == 32
+        assert answered == got.headers["etag"] == head.headers["etag"] == f'"{stated}"'
+        assert (listed["v.bin"]["etag"], listed["v.bin"]["sha256"]) == (stated, sha256)
+        assert listed["data.txt"]["etag"] not in (None, stated)
+        assert listed["data.txt"]["sha256"] is None  # written without one: not known
+
+    async def test_a_new_upload_of_the_same_size_is_a_new_etag_and_a_move_keeps_it(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        editor, _, project_id = project
+        headers = editor.in_project(project_id)
+        first = await self.put(files_client, headers, "inbox/v.bin", b"version 1")
+        second = await self.put(files_client, headers, "inbox/v.bin", b"version 2")
+        moved = await files_client.post(
+            "/api/v1/files/move", json={"src": "inbox/v.bin", "dst": "kept/v.bin"}, headers=headers
+        )
+        copied = await files_client.post(
+            "/api/v1/files/copy", json={"src": "kept/v.bin", "dst": "copy/v.bin"}, headers=headers
+        )
+
+        assert moved.status_code == 200, moved.text
+        assert copied.status_code == 200, copied.text
+        assert first != second
+        assert f'"{await self.stat_etag(files_client, headers, "kept/v.bin")}"' == second
+        assert f'"{await self.stat_etag(files_client, headers, "copy/v.bin")}"' != second
+
+    async def test_if_range_with_a_replaced_versions_etag_sends_the_whole_new_file(
+        self, files_client: httpx.AsyncClient, project: tuple[Any, Any, uuid.UUID], disk: Any
+    ) -> None:
+        editor, viewer, project_id = project
+        headers = editor.in_project(project_id)
+        old = await self.put(files_client, headers, "inbox/v.bin", b"old bytes, ten+")
+        new = await self.put(files_client, headers, "inbox/v.bin", b"new bytes, ten+")
+        url = await download_url(files_client, viewer.in_project(project_id), "inbox/v.bin")
+
+        stale = await files_client.get(url, headers={"Range": "bytes=4-", "If-Range": old})
+        current = await files_client.get(url, headers={"Range": "bytes=4-", "If-Range": new})
+
+        assert (stale.status_code, stale.content) == (200, b"new bytes, ten+")
+        assert (current.status_code, current.content) == (206, b"bytes, ten+")
+
+
 class RecordedWrites:
     """The local backend's writes (run in worker threads), each first recorded by its size and
     passed to ``before`` with its number (from 1), which may delay or fail it."""

@@ -18,7 +18,12 @@ class FileEntry(ReadSchema):
     kind: Literal["file", "folder"]
     size: int | None = None
     modified: datetime | None = None
-    etag: str | None = None
+    etag: str | None = Field(
+        default=None,
+        description="This version of the file, as its download's ETag header names it (send it "
+        "as If-Range to resume a download only if the file is unchanged); opaque, not a "
+        "checksum of the bytes. Folders have none.",
+    )
     sha256: str | None = Field(default=None, description="Checksum, when known")
 
 

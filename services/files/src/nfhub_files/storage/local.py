@@ -94,9 +94,18 @@ def _walk_below(folder: Path, relative: str) -> tuple[bool, os.stat_result | Non
 
 def _read_sha256(path: Path | str) -> str | None:
     try:
-        return os.getxattr(path, SHA256_XATTR).decode()
+        return os.getxattr(path, SHA256_XATTR, follow_symlinks=False).decode()
     except OSError:
         return None
+
+
+def local_etag(stat: os.stat_result) -> str:
+    """A file's version as this backend names it, in listings and in its downloads' ETag (so
+    a resumed download's If-Range can tell a replaced file). Every write lands as a new file
+    renamed into place, so a new version has a new inode or mtime; a move keeps both, as it
+    keeps the bytes. Like S3's ETag it is opaque, not a checksum of the bytes (sha256 is)."""
+    version = f"{stat.st_ino}-{stat.st_mtime_ns}-{stat.st_size}".encode()
+    return hashlib.blake2b(version, digest_size=16).hexdigest()
 
 
 def _info(key: str, path: Path | str, stat: os.stat_result, *, checksum: bool = True) -> ObjectInfo:
@@ -104,6 +113,7 @@ def _info(key: str, path: Path | str, stat: os.stat_result, *, checksum: bool = 
         key=key,
         size=stat.st_size,
         modified=datetime.fromtimestamp(stat.st_mtime, UTC),
+        etag=local_etag(stat),
         sha256=_read_sha256(path) if checksum else None,
     )
 
@@ -265,13 +275,10 @@ class LocalStorage:
                     stat = os.stat(directory / name, follow_symlinks=False)
                 except FileNotFoundError:
                     continue  # deleted since the scan
-                objects.append(
-                    ObjectInfo(
-                        key=prefix + name,
-                        size=stat.st_size,
-                        modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-                    )
-                )
+                if not S_ISREG(stat.st_mode):
+                    continue  # replaced by a link or a folder since the scan
+                # Its checksum too: one getxattr, only for the files on this page.
+                objects.append(_info(prefix + name, directory / name, stat))
             listing = Listing([f"{prefix}{name}/" for name in folders], objects)
             return listing, len(folder_names) + len(file_names)
 
@@ -413,17 +420,20 @@ class LocalStorage:
             if md5 and md5_hash and md5_hash.hexdigest() != md5.lower():
                 raise ChecksumMismatch("md5")
 
-            def put_in_place() -> None:
+            def put_in_place() -> os.stat_result:
                 if sha256:
                     _write_sha256(temporary, sha256.lower())
                 if self.durable:
                     _flush_handle(handle)
+                # This upload's file, even if another has replaced it by the time we answer.
+                written = os.fstat(handle.fileno())
                 handle.close()
                 os.replace(temporary, destination)
                 if self.durable:
                     _flush_path(destination.parent)
+                return written
 
-            await anyio.to_thread.run_sync(put_in_place)
+            stat = await anyio.to_thread.run_sync(put_in_place)
         except BaseException as exc:
 
             def discard() -> None:
@@ -434,12 +444,11 @@ class LocalStorage:
             # the thread lets go of the file.
             await writer.abandon(discard, wait=isinstance(exc, Exception))
             raise
-        stat = destination.stat()
         return ObjectInfo(
             key=key,
             size=stat.st_size,
             modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-            etag=md5_hash.hexdigest() if md5_hash else None,
+            etag=local_etag(stat),
             sha256=sha256.lower() if sha256 else None,
         )
 
