@@ -31,6 +31,7 @@ from nfhub_cli.transfer import (
     FILE_WORKERS,
     MIN_PART_SIZE,
     PART_SUFFIX,
+    PART_WORKERS,
     ResumeStore,
     _local_path,
     download,
@@ -568,17 +569,22 @@ def test_a_file_replaced_before_the_rest_is_asked_for_comes_whole_in_its_new_ver
 
 
 class CutOnceTransport(CountingTransport):
-    """The real transport, counting requests, but the first response's body breaks off after
-    ``cut_after`` bytes, as a dropped connection does."""
+    """The real transport, counting requests, but the first response's body (or the first
+    for the range ``only_range``) breaks off after ``cut_after`` bytes, as a dropped
+    connection does."""
 
-    def __init__(self, verify: Any, cut_after: int) -> None:
+    def __init__(self, verify: Any, cut_after: int, only_range: str | None = None) -> None:
         super().__init__(verify)
         self.cut_after = cut_after
+        self.only_range = only_range
+        self.cut = False
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         response = super().handle_request(request)
-        if len(self.requests) > 1:
-            return response
+        with self._lock:
+            if self.cut or self.only_range not in (None, request.headers.get("Range")):
+                return response
+            self.cut = True
         body, limit = response.stream, self.cut_after
 
         class Cut(httpx.SyncByteStream):
@@ -616,6 +622,128 @@ def test_a_download_cut_off_midway_goes_on_from_the_last_byte_written(
 
     assert target.read_bytes() == data
     assert [r.headers.get("Range") for r in cutting.requests] == [None, "bytes=1500000-"]
+
+
+# Ranged downloads, in ranges of a MiB: uploaded_with_nfhub's 3 MiB and 7 bytes are 4 ranges.
+RANGE = 1024 * 1024
+RANGES = [
+    f"bytes={start}-{min(start + RANGE, 3 * RANGE + 7) - 1}" for start in range(0, 4 * RANGE, RANGE)
+]
+
+
+def ranged_download(api: Api, remote: str, target: Path, **kwargs: Any) -> Path:
+    return download(api, remote, target, ranged_threshold=RANGE, range_size=RANGE, **kwargs)
+
+
+def test_a_big_file_comes_in_ranges_at_once_each_naming_its_version(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/ranged")
+    api = api_for(logged_in)
+    etag = api.json("files", "GET", "/files/stat", params={"path": remote})["etag"]
+    gathering = blobs_through(api, GatheringTransport(api.verify, together=PART_WORKERS))
+    target = tmp_path / "copy.bin"
+    with api:
+        ranged_download(api, remote, target)
+
+    assert target.read_bytes() == data
+    assert sorted(r.headers["Range"] for r in gathering.requests) == RANGES
+    assert {r.headers["If-Range"] for r in gathering.requests} == {f'"{etag}"'}
+    assert not gathering.barrier.broken, "the ranges went one at a time"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["copy.bin", "source.bin"]
+
+
+class RefuseRangeTransport(GatheringTransport):
+    """The real transport, counting requests, but a request for the range ``refuse`` gets a
+    404 (not retried: the download stops there, as an interruption does), once the first
+    ``together`` requests are all in flight."""
+
+    def __init__(self, verify: Any, together: int, refuse: str) -> None:
+        super().__init__(verify, together)
+        self.refuse = refuse
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        if request.headers.get("Range") == self.refuse:
+            response.close()
+            return httpx.Response(404, json={"detail": "gone for now"}, request=request)
+        return response
+
+
+def test_an_interrupted_ranged_download_fetches_only_the_missing_ranges_again(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    assert len(RANGES) <= PART_WORKERS  # all in flight when one is refused
+    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/ranged")
+    target = tmp_path / "copy.bin"
+    api = api_for(logged_in)
+    blobs_through(api, RefuseRangeTransport(api.verify, together=4, refuse=RANGES[2]))
+    with api, pytest.raises(ApiError):
+        ranged_download(api, remote, target)
+    noted = json.loads(target.with_name(target.name + PART_SUFFIX + ".ranges").read_text())
+    assert noted["done"] == [0, 1, 3]  # the ranges in flight beside it went on to their end
+
+    api = api_for(logged_in)
+    counting = blobs_through(api, CountingTransport(api.verify))
+    with api:
+        ranged_download(api, remote, target)
+
+    assert target.read_bytes() == data
+    assert [r.headers["Range"] for r in counting.requests] == [RANGES[2]]
+
+
+def test_a_range_cut_off_midway_goes_on_from_its_last_byte_written(
+    logged_in: Path, tmp_path: Path
+) -> None:
+    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/ranged")
+    target = tmp_path / "copy.bin"
+    api = api_for(logged_in)
+    cutting = blobs_through(
+        api, CutOnceTransport(api.verify, cut_after=300_000, only_range=RANGES[1])
+    )
+    api.sleep = lambda seconds: None
+    with api:
+        ranged_download(api, remote, target)
+
+    assert target.read_bytes() == data
+    asked = sorted(r.headers["Range"] for r in cutting.requests)
+    assert asked == sorted([*RANGES, f"bytes={RANGE + 300_000}-{2 * RANGE - 1}"])
+
+
+class IfRangeDroppingTransport(CountingTransport):
+    """The real transport, counting requests, but without If-Range, as from a store that
+    ignores it."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        del request.headers["If-Range"]
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("store_ignores_if_range", [False, True])
+def test_a_file_replaced_since_some_ranges_came_comes_whole_in_its_new_version(
+    logged_in: Path, tmp_path: Path, store_ignores_if_range: bool
+) -> None:
+    """Ranges of the old version are on the disk, the rest is asked for (with the entry listed
+    before the replacement): the new version is fetched whole, never glued onto the old."""
+    old, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/ranged")
+    target = tmp_path / "copy.bin"
+    api = api_for(logged_in)
+    entry = api.json("files", "GET", "/files/stat", params={"path": remote})
+    blobs_through(api, RefuseRangeTransport(api.verify, together=4, refuse=RANGES[2]))
+    with api, pytest.raises(ApiError):
+        ranged_download(api, remote, target)
+    new = os.urandom(len(old))  # the same size: only its version tells it apart
+    (tmp_path / "new.bin").write_bytes(new)
+    nfhub(logged_in, "files", "upload", str(tmp_path / "new.bin"), remote)
+
+    api = api_for(logged_in)
+    transport = IfRangeDroppingTransport if store_ignores_if_range else CountingTransport
+    counting = blobs_through(api, transport(api.verify))
+    with api:
+        ranged_download(api, remote, target, entry=entry)
+
+    assert target.read_bytes() == new
+    assert sorted(r.headers["Range"] for r in counting.requests[1:]) == RANGES  # all again
 
 
 def test_a_partial_download_of_another_version_starts_over(logged_in: Path, tmp_path: Path) -> None:

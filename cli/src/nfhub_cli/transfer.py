@@ -4,7 +4,11 @@ Big uploads go in parts (the files service's multipart uploads): the upload's id
 the config folder before the first part is sent, so running the same command again after an
 interruption asks the server which parts it holds and sends only the others. Downloads are
 written to ``<name>.nfhub-part`` and continued with a Range request; the file takes its real
-name only once its size (and sha256, when the server knows it) match.
+name only once its size (and sha256, when the server knows it) match. Big downloads come in
+byte ranges, several at once (one stream from S3 or over a long link is slower than a few side
+by side), each range noted in ``<name>.nfhub-part.ranges`` once it is on the disk, so the same
+command again fetches only the ranges missing. Every request after the first names the version
+it continues (If-Range): a file replaced on the server meanwhile starts over, whole.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ WRITE_BUFFER = 4 * MiB
 # Ask for fresh part URLs this long before the old ones expire.
 URL_MARGIN = timedelta(seconds=60)
 PART_SUFFIX = ".nfhub-part"
+# Downloads this big come in ranges of RANGE_SIZE, PART_WORKERS at once.
+RANGED_THRESHOLD = MULTIPART_THRESHOLD
+RANGE_SIZE = 64 * MiB
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Advance = Callable[[int], None]
@@ -366,6 +373,8 @@ def download(
     *,
     progress: Progress | None = None,
     entry: dict[str, Any] | None = None,
+    ranged_threshold: int = RANGED_THRESHOLD,
+    range_size: int = RANGE_SIZE,
 ) -> Path:
     """Download ``remote`` to ``destination`` (a file, or a folder to put it in); its path.
     ``entry`` is the file's entry when the caller has it (from a listing), saving a stat."""
@@ -376,7 +385,21 @@ def download(
         raise ApiError(f"{remote} is a folder; download_folder takes folders")
     target = destination / entry["name"] if destination.is_dir() else destination
     partial = target.with_name(target.name + PART_SUFFIX)
-    marker = target.with_name(target.name + PART_SUFFIX + ".etag")
+    # Ranges only where each can name the version it is part of.
+    if int(entry["size"] or 0) >= max(ranged_threshold, 1) and entry.get("etag"):
+        entry = _download_ranges(api, remote, entry, partial, range_size, progress)
+    else:
+        entry = _download_stream(api, remote, entry, partial, progress)
+    _put_in_place(partial, target, entry)
+    return target
+
+
+def _download_stream(
+    api: Api, remote: str, entry: dict[str, Any], partial: Path, progress: Progress
+) -> dict[str, Any]:
+    """The file into ``partial`` in one stream, continuing the bytes a run before left there;
+    the entry of the version written."""
+    marker = partial.with_name(partial.name + ".etag")
     size = int(entry["size"] or 0)
     version = str(entry.get("etag") or entry.get("modified") or "")
     have = 0
@@ -404,6 +427,17 @@ def download(
                 if response.status_code == 200 and have:
                     progress.reset(size)  # the server sent it all again: start over
                     have = 0
+                asked_version = headers.get("If-Range")
+                sent_version = response.headers.get("etag")
+                if (
+                    response.status_code == 206
+                    and asked_version is not None
+                    and sent_version not in (None, asked_version)
+                ):
+                    # A store that ignores If-Range sent the rest of another version.
+                    progress.reset(size)
+                    have = 0
+                    continue
                 # The body as it is read (httpx re-chunking it copies every byte once more),
                 # gathered in a large write buffer (a write per read is a system call per
                 # 64 KiB): faster into a file than curl (bench/files.py).
@@ -431,8 +465,217 @@ def download(
             ticket = api.json("files", "GET", "/files/download-url", params={"path": remote})
     if not partial.exists():
         partial.touch()  # an empty file
-    _check(partial, size, entry.get("sha256"))
-    # On the disk before it takes the real name: after a crash, a file under that name is whole.
+    marker.unlink(missing_ok=True)
+    return entry
+
+
+class _Replaced(Exception):
+    """The server holds another version of the file than the one being downloaded."""
+
+
+class _DownloadUrl:
+    """One signed URL for all of a file's ranges, asked for again (once) when it expired."""
+
+    def __init__(self, api: Api, remote: str) -> None:
+        self.api = api
+        self.remote = remote
+        self._lock = threading.Lock()
+        self.url = self._ask()
+
+    def _ask(self) -> str:
+        params = {"path": self.remote}
+        url: str = self.api.json("files", "GET", "/files/download-url", params=params)["url"]
+        return url
+
+    def refresh(self, expired: str) -> None:
+        with self._lock:
+            if self.url == expired:  # else another range already renewed it
+                self.url = self._ask()
+
+
+class _Ranges:
+    """Which ranges of one version of a file are on the disk, kept beside the part file."""
+
+    def __init__(self, path: Path, entry: dict[str, Any], range_size: int) -> None:
+        self.path = path
+        self.identity = {"etag": entry["etag"], "size": entry["size"], "range_size": range_size}
+        self._lock = threading.Lock()
+        self.done: set[int] = set()
+
+    def resume(self, partial: Path) -> bool:
+        """Take the ranges a run before noted, if they are of this version and its part file
+        is still there; False (nothing taken) otherwise."""
+        try:
+            noted = json.loads(self.path.read_text())
+            same = {key: noted[key] for key in self.identity} == self.identity
+            size_there = partial.stat().st_size == self.identity["size"]
+            done = {int(number) for number in noted["done"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        if same and size_there:
+            self.done = done
+        return same and size_there
+
+    def note(self, number: int | None = None) -> None:
+        with self._lock:
+            if number is not None:
+                self.done.add(number)
+            state = {**self.identity, "done": sorted(self.done)}
+            temporary = self.path.with_name(self.path.name + ".tmp")
+            temporary.write_text(json.dumps(state))
+            os.replace(temporary, self.path)
+
+
+def _download_ranges(
+    api: Api,
+    remote: str,
+    entry: dict[str, Any],
+    partial: Path,
+    range_size: int,
+    progress: Progress,
+) -> dict[str, Any]:
+    """The file into ``partial`` in ranges, PART_WORKERS at once; the entry of the version
+    written (a file replaced meanwhile is started over, as that new version)."""
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            _fetch_ranges(api, remote, entry, partial, range_size, progress)
+            return entry
+        except _Replaced:
+            if attempt == MAX_ATTEMPTS:
+                break
+            entry = api.json("files", "GET", "/files/stat", params={"path": remote})
+            if entry["kind"] != "file" or not entry.get("etag"):
+                break
+            progress.reset(int(entry["size"] or 0))
+    raise ApiError(f"{remote} kept changing on the server while it was downloaded; run it again")
+
+
+def _fetch_ranges(
+    api: Api,
+    remote: str,
+    entry: dict[str, Any],
+    partial: Path,
+    range_size: int,
+    progress: Progress,
+) -> None:
+    size = int(entry["size"])
+    ranges = _Ranges(partial.with_name(partial.name + ".ranges"), entry, range_size)
+    partial.with_name(partial.name + ".etag").unlink(missing_ok=True)  # a stream's, if any
+    resumed = ranges.resume(partial)
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        if not resumed:
+            os.ftruncate(descriptor, 0)  # no byte of another version stays
+            os.ftruncate(descriptor, size)
+            ranges.note()
+        progress.start(size)
+        progress.advance(sum(min(range_size, size - n * range_size) for n in ranges.done))
+        link = _DownloadUrl(api, remote)
+        version = _entity_tag(str(entry["etag"]))
+        stop = threading.Event()  # one range failed for good: the others end too
+
+        def fetch(number: int) -> None:
+            writer = _RangeWriter(
+                descriptor, number * range_size, min((number + 1) * range_size, size), progress
+            )
+            try:
+                for attempt in range(1, MAX_ATTEMPTS + 1):
+                    if stop.is_set():
+                        return
+                    url = link.url
+                    asked = {"Range": f"bytes={writer.position}-{writer.end - 1}"}
+                    try:
+                        # If-Range: another version comes whole (a 200), not as this range.
+                        with api.stream(url, headers={**asked, "If-Range": version}) as response:
+                            _same_version(response, version, writer, size)
+                            writer.write_body(response)
+                    except httpx.TransportError:
+                        if attempt == MAX_ATTEMPTS:
+                            raise ApiError(
+                                f"download of {remote} kept failing; run it again to resume"
+                            ) from None
+                        api.sleep(retry_delay(None, attempt))
+                        continue
+                    except ApiError as exc:
+                        if exc.status != 403 or attempt == MAX_ATTEMPTS:
+                            raise
+                        link.refresh(url)  # expired under a slow link
+                        continue
+                    if writer.position == writer.end:
+                        # On the disk before it is noted: a noted range is never a hole.
+                        os.fdatasync(descriptor)
+                        ranges.note(number)
+                        return
+                raise ApiError(f"download of {remote} kept breaking off; run it again to resume")
+            except BaseException:
+                stop.set()
+                raise
+
+        missing = [number for number in range(-(-size // range_size)) if number not in ranges.done]
+        pool = ThreadPoolExecutor(PART_WORKERS, thread_name_prefix="range")
+        try:
+            for _ in pool.map(fetch, missing):
+                pass
+        except BaseException:
+            stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)  # no write after the file is closed
+            raise
+        pool.shutdown()
+    finally:
+        os.close(descriptor)
+
+
+def _same_version(response: httpx.Response, version: str, writer: _RangeWriter, size: int) -> None:
+    """Raise _Replaced unless ``response`` is the range asked for, of ``version``: a store that
+    ignores If-Range still names the version it sends in its ETag."""
+    expected = f"bytes {writer.position}-{writer.end - 1}/{size}"
+    sent_version = response.headers.get("etag")
+    if (
+        response.status_code != 206
+        or response.headers.get("content-range") != expected
+        or (sent_version is not None and sent_version != version)
+    ):
+        raise _Replaced
+
+
+class _RangeWriter:
+    """Writes one range of the file at its place, in WRITE_BUFFER writes; ``position`` is how
+    far it got, also when a body broke off (what came before the break is written)."""
+
+    def __init__(self, descriptor: int, start: int, end: int, progress: Progress) -> None:
+        self.descriptor = descriptor
+        self.position = start
+        self.end = end
+        self.progress = progress
+        self._pending = bytearray()
+
+    def write_body(self, response: httpx.Response) -> None:
+        try:
+            for piece in response.iter_bytes():
+                self._pending += piece
+                if len(self._pending) >= WRITE_BUFFER:
+                    self._flush()
+        finally:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.position + len(self._pending) > self.end:
+            self._pending.clear()
+            raise ApiError("the server sent more bytes than the range asked for")
+        written = 0
+        with memoryview(self._pending) as pending:
+            while written < len(pending):
+                with pending[written:] as rest:
+                    written += os.pwrite(self.descriptor, rest, self.position + written)
+        self.position += written
+        self.progress.advance(written)
+        self._pending.clear()
+
+
+def _put_in_place(partial: Path, target: Path, entry: dict[str, Any]) -> None:
+    """The finished part file under its real name, once its size and sha256 (when known) match;
+    on the disk before it takes the name: after a crash, a file under that name is whole."""
+    _check(partial, int(entry["size"] or 0), entry.get("sha256"))
     modified = _modified_ns(entry)
     if modified is not None:
         # The server's time, not this machine's: a later run compares it with the server's
@@ -441,8 +684,7 @@ def download(
     with partial.open("rb") as handle:
         os.fsync(handle.fileno())
     os.replace(partial, target)
-    marker.unlink(missing_ok=True)
-    return target
+    partial.with_name(partial.name + ".ranges").unlink(missing_ok=True)
 
 
 def _modified_ns(entry: dict[str, Any]) -> int | None:
@@ -493,7 +735,13 @@ class _FileShare:
 
 
 def download_folder(
-    api: Api, remote: str, destination: Path, *, progress: Progress | None = None
+    api: Api,
+    remote: str,
+    destination: Path,
+    *,
+    progress: Progress | None = None,
+    ranged_threshold: int = RANGED_THRESHOLD,
+    range_size: int = RANGE_SIZE,
 ) -> list[Path]:
     """Every file below the folder ``remote`` into ``destination/<folder name>/``, as
     ``cp -r`` copies a folder (empty folders too); the files written, in path order.
@@ -517,12 +765,23 @@ def download_folder(
         else:
             wanted.append((entry, target))
 
+    # A big file already comes in ranges, several at once: big files come one after the
+    # other (queued last, so the small ones are not kept waiting behind them).
+    one_big_at_a_time = threading.Lock()
+    small = [item for item in wanted if int(item[0]["size"] or 0) < ranged_threshold]
+    big = [item for item in wanted if int(item[0]["size"] or 0) >= ranged_threshold]
+    big_targets = {target for _, target in big}
+
     def fetch(item: tuple[dict[str, Any], Path]) -> Path:
         entry, target = item  # its folder made above, with every other
         share = _FileShare(progress)
-        return download(api, entry["path"], target, progress=share.progress(), entry=entry)
+        with one_big_at_a_time if target in big_targets else contextlib.nullcontext():
+            return download(
+                api, entry["path"], target, progress=share.progress(), entry=entry,
+                ranged_threshold=ranged_threshold, range_size=range_size,
+            )  # fmt: skip
 
-    return sorted(_each_file(fetch, wanted, lambda item: str(item[0]["path"])))
+    return sorted(_each_file(fetch, small + big, lambda item: str(item[0]["path"])))
 
 
 def _walk(api: Api, prefix: str) -> tuple[list[str], list[dict[str, Any]]]:
