@@ -44,12 +44,10 @@ WRITE_BUFFER = 4 * MiB
 # Ask for fresh part URLs this long before the old ones expire.
 URL_MARGIN = timedelta(seconds=60)
 PART_SUFFIX = ".nfhub-part"
-# Downloads this big come in ranges of RANGE_SIZE, PART_WORKERS at once (rclone's defaults
-# for its multi-thread downloads: 4 streams from 256 MiB). Smaller ranges cost time on one
-# machine (bench/files.py: 64 MiB ranges made a 1 GiB download over loopback ~0.7 of one
-# stream, 256 MiB ones as fast), and an interruption redoes at most the ranges in flight.
-RANGED_THRESHOLD = 256 * MiB
-RANGE_SIZE = 256 * MiB
+# Downloads this big come in ranges of RANGE_SIZE, PART_WORKERS at once, as uploads go in
+# parts; an interruption redoes at most the ranges in flight.
+RANGED_THRESHOLD = MULTIPART_THRESHOLD
+RANGE_SIZE = 64 * MiB
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 Advance = Callable[[int], None]
@@ -564,68 +562,61 @@ def _fetch_ranges(
     size = int(entry["size"])
     ranges = _Ranges(partial.with_name(partial.name + ".ranges"), entry, range_size)
     partial.with_name(partial.name + ".etag").unlink(missing_ok=True)  # a stream's, if any
-    resumed = ranges.resume(partial)
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT, 0o644)
-    try:
-        if not resumed:
-            os.ftruncate(descriptor, 0)  # no byte of another version stays
-            os.ftruncate(descriptor, size)
-            ranges.note()
-        progress.start(size)
-        progress.advance(sum(min(range_size, size - n * range_size) for n in ranges.done))
-        link = _DownloadUrl(api, remote)
-        version = _entity_tag(str(entry["etag"]))
-        stop = threading.Event()  # one range failed for good: the others end too
+    if not ranges.resume(partial):
+        with partial.open("wb") as handle:  # no byte of another version stays
+            handle.truncate(size)
+        ranges.note()
+    progress.start(size)
+    progress.advance(sum(min(range_size, size - n * range_size) for n in ranges.done))
+    link = _DownloadUrl(api, remote)
+    version = _entity_tag(str(entry["etag"]))
+    stop = threading.Event()  # one range failed for good: the others end too
 
-        def fetch(number: int) -> None:
-            writer = _RangeWriter(
-                descriptor, number * range_size, min((number + 1) * range_size, size), progress
-            )
-            try:
-                for attempt in range(1, MAX_ATTEMPTS + 1):
-                    if stop.is_set():
-                        return
-                    url = link.url
-                    asked = {"Range": f"bytes={writer.position}-{writer.end - 1}"}
-                    try:
-                        # If-Range: another version comes whole (a 200), not as this range.
-                        with api.stream(url, headers={**asked, "If-Range": version}) as response:
-                            _same_version(response, version, writer, size)
-                            writer.write_body(response)
-                    except httpx.TransportError:
-                        if attempt == MAX_ATTEMPTS:
-                            raise ApiError(
-                                f"download of {remote} kept failing; run it again to resume"
-                            ) from None
-                        api.sleep(retry_delay(None, attempt))
-                        continue
-                    except ApiError as exc:
-                        if exc.status != 403 or attempt == MAX_ATTEMPTS:
-                            raise
-                        link.refresh(url)  # expired under a slow link
-                        continue
-                    if writer.position == writer.end:
-                        # On the disk before it is noted: a noted range is never a hole.
-                        os.fdatasync(descriptor)
-                        ranges.note(number)
-                        return
-                raise ApiError(f"download of {remote} kept breaking off; run it again to resume")
-            except BaseException:
-                stop.set()
-                raise
-
-        missing = [number for number in range(-(-size // range_size)) if number not in ranges.done]
-        pool = ThreadPoolExecutor(PART_WORKERS, thread_name_prefix="range")
+    def fetch(number: int) -> None:
+        writer = _RangeWriter(
+            partial, number * range_size, min((number + 1) * range_size, size), progress
+        )
         try:
-            for _ in pool.map(fetch, missing):
-                pass
+            for attempt in range(1, MAX_ATTEMPTS + 1):
+                if stop.is_set():
+                    return
+                url = link.url
+                asked = {"Range": f"bytes={writer.position}-{writer.end - 1}"}
+                try:
+                    # If-Range: another version comes whole (a 200), not as this range.
+                    with api.stream(url, headers={**asked, "If-Range": version}) as response:
+                        _same_version(response, version, writer, size)
+                        writer.write_body(response)
+                except httpx.TransportError:
+                    if attempt == MAX_ATTEMPTS:
+                        raise ApiError(
+                            f"download of {remote} kept failing; run it again to resume"
+                        ) from None
+                    api.sleep(retry_delay(None, attempt))
+                    continue
+                except ApiError as exc:
+                    if exc.status != 403 or attempt == MAX_ATTEMPTS:
+                        raise
+                    link.refresh(url)  # expired under a slow link
+                    continue
+                if writer.position == writer.end:
+                    ranges.note(number)
+                    return
+            raise ApiError(f"download of {remote} kept breaking off; run it again to resume")
         except BaseException:
             stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)  # no write after the file is closed
             raise
-        pool.shutdown()
-    finally:
-        os.close(descriptor)
+
+    missing = [number for number in range(-(-size // range_size)) if number not in ranges.done]
+    pool = ThreadPoolExecutor(PART_WORKERS, thread_name_prefix="range")
+    try:
+        for _ in pool.map(fetch, missing):
+            pass
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)  # none left writing when this returns
+        raise
+    pool.shutdown()
 
 
 def _same_version(response: httpx.Response, version: str, writer: _RangeWriter, size: int) -> None:
@@ -642,37 +633,36 @@ def _same_version(response: httpx.Response, version: str, writer: _RangeWriter, 
 
 
 class _RangeWriter:
-    """Writes one range of the file at its place, in WRITE_BUFFER writes; ``position`` is how
-    far it got, also when a body broke off (what came before the break is written)."""
+    """Writes one range of the part file at its place, through a WRITE_BUFFER buffer of its
+    own; ``position`` is how far it got, also when a body broke off (what came before the
+    break is written)."""
 
-    def __init__(self, descriptor: int, start: int, end: int, progress: Progress) -> None:
-        self.descriptor = descriptor
+    def __init__(self, partial: Path, start: int, end: int, progress: Progress) -> None:
+        self.partial = partial
         self.position = start
         self.end = end
         self.progress = progress
-        self._pending = bytearray()
 
     def write_body(self, response: httpx.Response) -> None:
-        try:
-            for piece in response.iter_bytes():
-                self._pending += piece
-                if len(self._pending) >= WRITE_BUFFER:
-                    self._flush()
-        finally:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.position + len(self._pending) > self.end:
-            self._pending.clear()
-            raise ApiError("the server sent more bytes than the range asked for")
-        written = 0
-        with memoryview(self._pending) as pending:
-            while written < len(pending):
-                with pending[written:] as rest:
-                    written += os.pwrite(self.descriptor, rest, self.position + written)
-        self.position += written
-        self.progress.advance(written)
-        self._pending.clear()
+        with self.partial.open("r+b", buffering=WRITE_BUFFER) as handle:
+            handle.seek(self.position)
+            unreported = 0
+            try:
+                for piece in response.iter_bytes():
+                    if self.position + len(piece) > self.end:
+                        raise ApiError("the server sent more bytes than the range asked for")
+                    handle.write(piece)
+                    self.position += len(piece)
+                    unreported += len(piece)
+                    if unreported >= CHUNK:
+                        self.progress.advance(unreported)
+                        unreported = 0
+            finally:
+                self.progress.advance(unreported)
+                handle.flush()
+                if self.position == self.end:
+                    # On the disk before it is noted: a noted range is never a hole.
+                    os.fdatasync(handle.fileno())
 
 
 def _put_in_place(partial: Path, target: Path, entry: dict[str, Any]) -> None:
