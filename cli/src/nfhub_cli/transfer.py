@@ -455,11 +455,7 @@ def _download_stream(
                 finally:
                     progress.advance(unreported)
         except httpx.TransportError:
-            if attempt == MAX_ATTEMPTS:
-                raise ApiError(
-                    f"download of {remote} kept failing; run it again to resume"
-                ) from None
-            api.sleep(retry_delay(None, attempt))
+            _wait_to_retry(api, remote, attempt)
         except ApiError as exc:
             if exc.status != 403 or attempt == MAX_ATTEMPTS:
                 raise
@@ -468,6 +464,14 @@ def _download_stream(
         partial.touch()  # an empty file
     marker.unlink(missing_ok=True)
     return entry
+
+
+def _wait_to_retry(api: Api, remote: str, attempt: int) -> None:
+    """After a download's connection broke: wait before the next attempt, or give up after
+    the last (what is on the disk stays for the next run)."""
+    if attempt == MAX_ATTEMPTS:
+        raise ApiError(f"download of {remote} kept failing; run it again to resume") from None
+    api.sleep(retry_delay(None, attempt))
 
 
 class _Replaced(Exception):
@@ -588,11 +592,7 @@ def _fetch_ranges(
                         _same_version(response, version, writer, size)
                         writer.write_body(response)
                 except httpx.TransportError:
-                    if attempt == MAX_ATTEMPTS:
-                        raise ApiError(
-                            f"download of {remote} kept failing; run it again to resume"
-                        ) from None
-                    api.sleep(retry_delay(None, attempt))
+                    _wait_to_retry(api, remote, attempt)
                     continue
                 except ApiError as exc:
                     if exc.status != 403 or attempt == MAX_ATTEMPTS:
