@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import os
@@ -444,13 +445,9 @@ class LocalStorage:
             # the thread lets go of the file.
             await writer.abandon(discard, wait=isinstance(exc, Exception))
             raise
-        return ObjectInfo(
-            key=key,
-            size=stat.st_size,
-            modified=datetime.fromtimestamp(stat.st_mtime, UTC),
-            etag=local_etag(stat),
-            sha256=sha256.lower() if sha256 else None,
-        )
+        # The sha256 as given (and checked): no need to read back the attribute just written.
+        info = _info(key, destination, stat, checksum=False)
+        return dataclasses.replace(info, sha256=sha256.lower() if sha256 else None)
 
     # -- multipart -----------------------------------------------------------------------------
     #
