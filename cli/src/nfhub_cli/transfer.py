@@ -386,13 +386,17 @@ def download(
         raise ApiError(f"{remote} is a folder; download_folder takes folders")
     target = destination / entry["name"] if destination.is_dir() else destination
     partial = target.with_name(target.name + PART_SUFFIX)
-    # Ranges only where each can name the version it is part of.
-    if int(entry["size"] or 0) >= max(ranged_threshold, 1) and entry.get("etag"):
+    if _comes_in_ranges(entry, ranged_threshold):
         entry = _download_ranges(api, remote, entry, partial, range_size, progress)
     else:
         entry = _download_stream(api, remote, entry, partial, progress)
     _put_in_place(partial, target, entry)
     return target
+
+
+def _comes_in_ranges(entry: dict[str, Any], ranged_threshold: int) -> bool:
+    """Big enough, and with a version each range can name."""
+    return int(entry["size"] or 0) >= max(ranged_threshold, 1) and bool(entry.get("etag"))
 
 
 def _download_stream(
@@ -415,25 +419,25 @@ def _download_stream(
     progress.start(size)
     progress.advance(have)
 
-    ticket = api.json("files", "GET", "/files/download-url", params={"path": remote})
+    link = _DownloadUrl(api, remote)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         if have >= size:
             break
+        url = link.url
         headers = {"Range": f"bytes={have}-"} if have else {}
         if have and entry.get("etag"):
             # The rest only if the file is still that version; else a 200 with all of it.
             headers["If-Range"] = _entity_tag(str(entry["etag"]))
         try:
-            with api.stream(ticket["url"], headers=headers) as response:
+            with api.stream(url, headers=headers) as response:
                 if response.status_code == 200 and have:
                     progress.reset(size)  # the server sent it all again: start over
                     have = 0
                 asked_version = headers.get("If-Range")
-                sent_version = response.headers.get("etag")
                 if (
                     response.status_code == 206
                     and asked_version is not None
-                    and sent_version not in (None, asked_version)
+                    and _of_another_version(response, asked_version)
                 ):
                     # A store that ignores If-Range sent the rest of another version.
                     progress.reset(size)
@@ -459,7 +463,7 @@ def _download_stream(
         except ApiError as exc:
             if exc.status != 403 or attempt == MAX_ATTEMPTS:
                 raise
-            ticket = api.json("files", "GET", "/files/download-url", params={"path": remote})
+            link.refresh(url)
     if not partial.exists():
         partial.touch()  # an empty file
     marker.unlink(missing_ok=True)
@@ -478,8 +482,16 @@ class _Replaced(Exception):
     """The server holds another version of the file than the one being downloaded."""
 
 
+def _of_another_version(response: httpx.Response, version: str) -> bool:
+    """Whether ``response`` names a version other than ``version`` (an entity tag): a store
+    that ignores If-Range still names the version it sends in its ETag."""
+    sent = response.headers.get("etag")
+    return sent is not None and sent != version
+
+
 class _DownloadUrl:
-    """One signed URL for all of a file's ranges, asked for again (once) when it expired."""
+    """One signed URL for all of a file's requests, asked for again (once, whichever of them
+    found it expired) when it expired."""
 
     def __init__(self, api: Api, remote: str) -> None:
         self.api = api
@@ -620,14 +632,12 @@ def _fetch_ranges(
 
 
 def _same_version(response: httpx.Response, version: str, writer: _RangeWriter, size: int) -> None:
-    """Raise _Replaced unless ``response`` is the range asked for, of ``version``: a store that
-    ignores If-Range still names the version it sends in its ETag."""
+    """Raise _Replaced unless ``response`` is the range asked for, of ``version``."""
     expected = f"bytes {writer.position}-{writer.end - 1}/{size}"
-    sent_version = response.headers.get("etag")
     if (
         response.status_code != 206
         or response.headers.get("content-range") != expected
-        or (sent_version is not None and sent_version != version)
+        or _of_another_version(response, version)
     ):
         raise _Replaced
 
@@ -761,8 +771,8 @@ def download_folder(
     # A big file already comes in ranges, several at once: big files come one after the
     # other (queued last, so the small ones are not kept waiting behind them).
     one_big_at_a_time = threading.Lock()
-    small = [item for item in wanted if int(item[0]["size"] or 0) < ranged_threshold]
-    big = [item for item in wanted if int(item[0]["size"] or 0) >= ranged_threshold]
+    big = [item for item in wanted if _comes_in_ranges(item[0], ranged_threshold)]
+    small = [item for item in wanted if not _comes_in_ranges(item[0], ranged_threshold)]
     big_targets = {target for _, target in big}
 
     def fetch(item: tuple[dict[str, Any], Path]) -> Path:
