@@ -234,14 +234,14 @@ def transfer_round(
     *,
     turn: int,
 ) -> dict[str, tuple[float, float]]:
-    """One round: the copy, the loopback ceiling's two ways and the uploads (curl, nfhub's
-    client in parts); the downloads
-    (curl, nfhub's client); a download into /dev/null. Each curl step also goes through each
-    of ``floors`` ({name: (URL, the file its upload writes when the server does not flush it
-    itself)}). Every step starts just after ``settle`` freed as much page cache as it will
-    fill, and the copy takes its turn among the uploads, so no step owes its speed to its
-    place in the round. Each writes a new file and starts with no dirty pages left by the one
-    before (else the kernel's writeback of the last gigabyte throttles whichever comes next)."""
+    """One round: the copy, the loopback ceiling's three ways and the uploads (curl, nfhub's
+    client in parts); the downloads (curl, nfhub's client); a download into /dev/null. Each
+    curl step also goes through each of ``floors`` ({name: (URL, the file its upload writes
+    when the server does not flush it itself)}). Every step starts just after ``settle`` freed
+    as much page cache as it will fill, and the copy takes its turn among the uploads, so no
+    step owes its speed to its place in the round. Each writes a new file and starts with no
+    dirty pages left by the one before (else the kernel's writeback of the last gigabyte
+    throttles whichever comes next)."""
     size = source.stat().st_size
     target = workdir / "target.bin"
     timings: dict[str, tuple[float, float]] = {}
