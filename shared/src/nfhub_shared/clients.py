@@ -20,6 +20,7 @@ from nfhub_shared.errors import (
     AppError,
     BadRequest,
     Conflict,
+    FieldProblem,
     Forbidden,
     NotFound,
     ServiceUnavailable,
@@ -144,10 +145,23 @@ class CallerClient:
         try:
             problem = response.json()
             if isinstance(problem, dict) and isinstance(problem.get("errors"), list):
-                errors = problem["errors"]
+                errors = [_passed_on(item) for item in problem["errors"] if isinstance(item, dict)]
         except ValueError:
             pass
         raise error(f"{self.service} service: {_problem_detail(response)}", errors=errors)
+
+
+def _passed_on(item: dict[str, Any]) -> FieldProblem:
+    """Another service's field error, as it said it (its location and extra keys kept)."""
+    known = {"location", "field", "message", "type"}
+    field = item.get("field")
+    return FieldProblem(
+        field=field if isinstance(field, str) else None,
+        message=str(item.get("message", "")),
+        type=str(item.get("type", "value_error")),
+        location=str(item.get("location", "body")),
+        context={key: value for key, value in item.items() if key not in known},
+    )
 
 
 class FilesClient(CallerClient):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -20,6 +21,22 @@ PROBLEM_TYPE_BASE = "https://nfhub.dev/problems/"
 logger = structlog.get_logger("nfhub.errors")
 
 
+@dataclasses.dataclass(frozen=True)
+class FieldProblem:
+    """What is wrong with one field of a request, raised by services that know no HTTP.
+
+    ``location`` is left out by services: the error handler finds where ``field`` came from
+    (path, query, header, else body). Give it only for places that are not part of the request
+    (a row of an uploaded samplesheet); ``context`` adds the keys that place it there.
+    """
+
+    field: str | None
+    message: str
+    type: str = "value_error"
+    location: str | None = None
+    context: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+
+
 class AppError(Exception):
     """A failure the client can understand; subclasses fix status, type and title."""
 
@@ -31,7 +48,7 @@ class AppError(Exception):
         self,
         detail: str | None = None,
         *,
-        errors: Sequence[Mapping[str, Any]] | None = None,
+        errors: Sequence[FieldProblem] | None = None,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
     ) -> None:
@@ -161,6 +178,33 @@ def problem_response(
     )
 
 
+def _field_location(request: Request | None, field: str | None) -> str:
+    """Where a field the service names came from: the request's path, query or headers, else
+    the body (the only other place a client sends fields)."""
+    if request is not None and field is not None:
+        top = field.split(".", 1)[0]
+        if top in request.path_params:
+            return "path"
+        if top in request.query_params:
+            return "query"
+        if top.lower() in request.headers:
+            return "header"
+    return "body"
+
+
+def field_errors(request: Request | None, problems: Sequence[FieldProblem]) -> list[dict[str, Any]]:
+    return [
+        {
+            "location": problem.location or _field_location(request, problem.field),
+            "field": problem.field,
+            "message": problem.message,
+            "type": problem.type,
+            **problem.context,
+        }
+        for problem in problems
+    ]
+
+
 def render_app_error(request: Request | None, exc: AppError) -> JSONResponse:
     return problem_response(
         request,
@@ -168,7 +212,7 @@ def render_app_error(request: Request | None, exc: AppError) -> JSONResponse:
         title=exc.title,
         detail=exc.detail,
         type_slug=exc.type_slug,
-        errors=exc.errors,
+        errors=field_errors(request, exc.errors) if exc.errors else None,
         headers=exc.headers,
         extra=exc.extra,
     )

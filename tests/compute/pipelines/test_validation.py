@@ -16,6 +16,7 @@ from nfhub_compute.pipelines.validation import (
     params_validator,
     with_schema_defaults,
 )
+from nfhub_shared.errors import field_errors
 from support.inprocess import FIXTURES
 
 NF_CORE = FIXTURES / "nf-core"
@@ -41,8 +42,9 @@ def schema(pipeline: str) -> dict[str, Any]:
 
 
 def problems(pipeline: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The problems as the client reads them in the problem+json answer's ``errors``."""
     document = schema(pipeline)
-    return params_problems(document, with_schema_defaults(document, params))
+    return field_errors(None, params_problems(document, with_schema_defaults(document, params)))
 
 
 @needs_fixtures
@@ -146,4 +148,4 @@ class TestSchemaChecks:
     def test_additional_properties_true_takes_unknown_params(self) -> None:
         document = {"properties": {"a": {"type": "integer"}}, "additionalProperties": True}
         assert params_problems(document, {"b": "x"}) == []
-        assert [p["type"] for p in params_problems(document, {"a": "x"})] == ["type"]
+        assert [p.type for p in params_problems(document, {"a": "x"})] == ["type"]

@@ -196,10 +196,13 @@ class TestImportErrors:
         assert response.status_code == 422
         assert response.json()["errors"] == [
             {
+                "location": "sheet",
+                "field": "sample",
+                "message": "the project already has this sample",
+                "type": "import",
                 "row": 2,
                 "sample": "S2",
                 "column": "sample",
-                "message": "the project already has this sample",
             },
         ]
         assert set(await samples(miner_client, team)) == {"S2"}

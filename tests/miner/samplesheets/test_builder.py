@@ -31,7 +31,7 @@ def problems(builder: SamplesheetBuilder, rows: list[dict[str, Any]]) -> list[tu
         typed = {k: convert(v, builder.declared.get(k, {})) if k in builder.declared else v
                  for k, v in row.items()}  # fmt: skip
         builder.check({k: v for k, v in typed.items() if k in builder.declared}, f"row{index}")
-    return sorted((p["sample"], p["column"] or "", p["message"]) for p in builder.problems)
+    return sorted((p.context["sample"], p.field or "", p.message) for p in builder.problems)
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)

@@ -14,7 +14,6 @@ from nfhub_miner.samples.endpoints import IMPORT_PATH
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.clients import AdminClient, FilesClient
-from nfhub_shared.logging import configure_logging
 
 DESCRIPTION = """
 A lab's metadata and how it becomes pipeline input: subjects, samples with their files (in the
@@ -37,7 +36,6 @@ def create_app(
     settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -97,7 +97,7 @@ def build_version(
             for problem in params_problems(
                 params_schema, version_create.default_params, field_prefix="default_params"
             )
-            if problem["type"] != "required"
+            if problem.type != "required"
         ]
         if problems:
             raise InvalidPipelineSchema(

@@ -18,6 +18,7 @@ from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.protocols import Validator
 
 from nfhub_compute.pipelines.errors import InvalidPipelineSchema
+from nfhub_shared.errors import FieldProblem
 
 MAX_ERRORS = 100
 _COMBINATORS = ("allOf", "anyOf", "oneOf")
@@ -130,22 +131,21 @@ def _message(error: ValidationError) -> str:
 
 def params_problems(
     schema: Mapping[str, Any], params: Mapping[str, Any], *, field_prefix: str = "params"
-) -> list[dict[str, Any]]:
+) -> list[FieldProblem]:
     """Each problem of ``params`` as a problem+json field error, unknown parameters included."""
     validator = params_validator(schema)
-    problems: list[dict[str, Any]] = []
+    problems: list[FieldProblem] = []
     declared = declared_params(schema)
     if declared is not None:
         for name in sorted(set(params) - declared):
             hint = difflib.get_close_matches(name, sorted(declared), n=1)
             problems.append(
-                {
-                    "location": "body",
-                    "field": f"{field_prefix}.{name}",
-                    "message": f"unknown parameter {name!r}"
+                FieldProblem(
+                    f"{field_prefix}.{name}",
+                    f"unknown parameter {name!r}"
                     + (f"; did you mean {hint[0]!r}?" if hint else ""),
-                    "type": "unknown_parameter",
-                }
+                    "unknown_parameter",
+                )
             )
     errors = sorted(validator.iter_errors(dict(params)), key=lambda e: list(map(str, e.path)))
     for error in errors:
@@ -155,21 +155,11 @@ def params_problems(
             missing = [name for name in required if name not in error.instance]
             for name in missing:
                 field = ".".join(filter(None, (field_prefix, path, str(name))))
-                problems.append(
-                    {
-                        "location": "body",
-                        "field": field,
-                        "message": f"{name!r} is required",
-                        "type": "required",
-                    }
-                )
+                problems.append(FieldProblem(field, f"{name!r} is required", "required"))
             continue
         problems.append(
-            {
-                "location": "body",
-                "field": ".".join(filter(None, (field_prefix, path))),
-                "message": _message(error),
-                "type": str(error.validator),
-            }
+            FieldProblem(
+                ".".join(filter(None, (field_prefix, path))), _message(error), str(error.validator)
+            )
         )
     return problems[:MAX_ERRORS]

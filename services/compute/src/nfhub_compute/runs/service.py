@@ -9,6 +9,7 @@ from __future__ import annotations
 import posixpath
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -30,7 +31,7 @@ from nfhub_compute.tasks.service import progress_of
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
-from nfhub_shared.errors import BadRequest, ServiceUnavailable
+from nfhub_shared.errors import BadRequest, FieldProblem, ServiceUnavailable
 
 # Set by nfhub for every run, never by the caller.
 RESERVED_PARAMS = {
@@ -340,9 +341,8 @@ class RunService:
         if relative.startswith("..") or relative.startswith("/"):
             raise InvalidLaunch(
                 "path must stay inside the run's output folder.",
-                errors=[{"location": "query", "field": "path", "message": "leaves the folder",
-                         "type": "value_error"}],
-            )  # fmt: skip
+                errors=[FieldProblem("path", "leaves the folder")],
+            )
         base = f"runs/{run.id}/"
         folder = base + (relative + "/" if relative else "")
         entries, count = await self.files.list_folder(
@@ -376,14 +376,12 @@ class RunService:
         if version.params_schema is None:
             return
         params = with_schema_defaults(version.params_schema, effective_params(run, version))
-        problems = params_problems(version.params_schema, params)
-        for problem in problems:
-            if problem["field"] == "params.input":
-                problem["field"] = "input.path"
-                if problem["type"] == "required":
-                    problem["message"] = "the pipeline needs an input samplesheet: give input.path"
+        problems = [
+            _as_input_path(problem) if problem.field == "params.input" else problem
+            for problem in params_problems(version.params_schema, params)
+        ]
         if problems:
-            fields = ", ".join(str(problem["field"]) for problem in problems[:10])
+            fields = ", ".join(str(problem.field) for problem in problems[:10])
             raise InvalidLaunch(
                 f"{len(problems)} parameter problem(s) for {run.pipeline_slug} "
                 f"{run.pipeline_version}: {fields}.",
@@ -410,5 +408,16 @@ class RunService:
         )
 
 
-def _field_error(field: str, message: str) -> dict[str, Any]:
-    return {"location": "body", "field": field, "message": message, "type": "value_error"}
+def _field_error(field: str, message: str) -> FieldProblem:
+    return FieldProblem(field, message)
+
+
+def _as_input_path(problem: FieldProblem) -> FieldProblem:
+    """nfhub sets params.input from the launch's input.path: name the field the caller gave."""
+    if problem.type == "required":
+        return replace(
+            problem,
+            field="input.path",
+            message="the pipeline needs an input samplesheet: give input.path",
+        )
+    return replace(problem, field="input.path")

@@ -25,7 +25,14 @@ from nfhub_miner.samplesheets.builder import SamplesheetBuilder
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
-from nfhub_shared.errors import AppError, Conflict, Forbidden, NotFound, ValidationFailed
+from nfhub_shared.errors import (
+    AppError,
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    ValidationFailed,
+)
 
 logger = structlog.get_logger("nfhub.miner.orders")
 
@@ -293,9 +300,7 @@ class OrderService:
             field = "version" if fields.version and "version" in exc.detail else "pipeline"
             raise ValidationFailed(
                 exc.detail,
-                errors=[
-                    {"location": "body", "field": field, "message": exc.detail, "type": "not_found"}
-                ],
+                errors=[FieldProblem(field, exc.detail, "not_found")],
             ) from exc
         version = pipeline.get("version") or {}
         if not version.get("version"):
@@ -335,13 +340,7 @@ class OrderService:
             raise ValidationFailed(
                 f"{len(unknown)} sample(s) are not in this project: {', '.join(unknown[:5])}.",
                 errors=[
-                    {
-                        "location": "body",
-                        "field": "samples",
-                        "message": f"no sample {s}",
-                        "type": "not_found",
-                    }
-                    for s in unknown[:100]
+                    FieldProblem("samples", f"no sample {s}", "not_found") for s in unknown[:100]
                 ],
             )
         already = await self.orders.members(order.id, ids)

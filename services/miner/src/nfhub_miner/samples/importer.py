@@ -33,6 +33,7 @@ from nfhub_miner.samplesheets.columns import (
 )
 from nfhub_miner.subjects.schemas import SubjectCreate
 from nfhub_miner.subjects.service import subject_search_text
+from nfhub_shared.errors import FieldProblem
 
 MAX_ERRORS = 200
 Row = dict[str, Any]
@@ -40,20 +41,26 @@ Row = dict[str, Any]
 
 @dataclass
 class Problems:
-    items: list[dict[str, Any]] = field(default_factory=list)
+    items: list[FieldProblem] = field(default_factory=list)
 
     def add(
         self, row: int, message: str, *, sample: str | None = None, column: str | None = None
     ) -> None:
         if len(self.items) < MAX_ERRORS:
-            self.items.append({"row": row, "sample": sample, "column": column, "message": message})
+            self.items.append(
+                FieldProblem(
+                    column,
+                    message,
+                    "import",
+                    location="sheet",
+                    context={"row": row, "sample": sample, "column": column},
+                )
+            )
 
     def raise_if_any(self, rows: int) -> None:
         if self.items:
             shown = "; ".join(
-                f"row {p['row']}"
-                + (f" ({p['column']})" if p["column"] else "")
-                + f": {p['message']}"
+                f"row {p.context['row']}" + (f" ({p.field})" if p.field else "") + f": {p.message}"
                 for p in self.items[:3]
             )
             raise ImportFailed(

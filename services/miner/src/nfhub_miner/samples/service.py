@@ -19,7 +19,7 @@ from nfhub_miner.subjects.repository import SubjectRepository
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
-from nfhub_shared.errors import ValidationFailed
+from nfhub_shared.errors import FieldProblem, ValidationFailed
 
 SAMPLE_FIELDS = (
     "id",
@@ -123,14 +123,7 @@ class SampleService:
         if query is not None and search_query(query) is None:
             raise ValidationFailed(
                 "q needs letters or digits: it matches words of ids, tags and properties.",
-                errors=[
-                    {
-                        "location": "query",
-                        "field": "q",
-                        "message": "no words",
-                        "type": "value_error",
-                    }
-                ],
+                errors=[FieldProblem("q", "no words")],
             )
         rows, count = await self.samples.list_in_project(
             self.access.project_id,
@@ -182,14 +175,7 @@ class SampleService:
             if required in changes and changes[required] is None:
                 raise ValidationFailed(
                     f"{required} cannot be null; leave it out to keep it.",
-                    errors=[
-                        {
-                            "location": "body",
-                            "field": required,
-                            "message": "null",
-                            "type": "value_error",
-                        }
-                    ],
+                    errors=[FieldProblem(required, "null")],
                 )
         renamed = changes.get("display_id", sample.display_id) != sample.display_id
         if renamed and await self.samples.existing_display_ids(
@@ -254,10 +240,7 @@ class SampleService:
             raise SampleFilesMissing(
                 f"{len(problems)} file(s) cannot be attached: {'; '.join(problems[:5])}. Upload "
                 f"them first (POST /api/v1/files/upload-url) or fix the paths.",
-                errors=[
-                    {"location": "body", "field": "files", "message": problem, "type": "missing"}
-                    for problem in problems[:100]
-                ],
+                errors=[FieldProblem("files", problem, "missing") for problem in problems[:100]],
             )
 
     async def refuse_if_ordered(self, sample_ids: Sequence[uuid.UUID]) -> None:
@@ -277,14 +260,7 @@ class SampleService:
             detail = f"No subject {subject_id} in this project."
             raise ValidationFailed(
                 detail,
-                errors=[
-                    {
-                        "location": "body",
-                        "field": "subject_id",
-                        "message": detail,
-                        "type": "not_found",
-                    }
-                ],
+                errors=[FieldProblem("subject_id", detail, "not_found")],
             )
         return subject
 

@@ -32,7 +32,7 @@ from nfhub_miner.samplesheets.columns import (
     family_of,
 )
 from nfhub_miner.samplesheets.records import SheetEntry, SheetSample, SheetSubject
-from nfhub_shared.errors import ValidationFailed
+from nfhub_shared.errors import FieldProblem, ValidationFailed
 
 MAX_PROBLEMS = 200
 SPOOL_BYTES = 1024 * 1024  # kept in memory up to this, on disk beyond
@@ -127,7 +127,7 @@ class SamplesheetBuilder:
         # again for each of (maybe) tens of thousands of files.
         self.storage_base = pipeline_uri(storage_uri, "")
         self._seen: dict[tuple[Any, ...], str] = {}
-        self.problems: list[dict[str, Any]] = []
+        self.problems: list[FieldProblem] = []
         self.rows_written = 0
 
     # -- values ---------------------------------------------------------------------------------
@@ -255,20 +255,19 @@ class SamplesheetBuilder:
     def _problem(self, sample: str, column: str | None, message: str) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(
-                {
-                    "location": "samplesheet",
-                    "field": column,
-                    "sample": sample,
-                    "column": column,
-                    "message": message,
-                    "type": "samplesheet",
-                }
+                FieldProblem(
+                    column,
+                    message,
+                    "samplesheet",
+                    location="samplesheet",
+                    context={"sample": sample, "column": column},
+                )
             )
 
     def raise_if_invalid(self) -> None:
         if self.problems:
             shown = "; ".join(
-                f"{p['sample']}/{p['column'] or '-'}: {p['message']}" for p in self.problems[:3]
+                f"{p.context['sample']}/{p.field or '-'}: {p.message}" for p in self.problems[:3]
             )
             raise SamplesheetInvalid(
                 f"{len(self.problems)} problem(s) for the pipeline's samplesheet: {shown}. Fix "

@@ -17,7 +17,7 @@ from nfhub_miner.subjects.repository import SubjectRepository
 from nfhub_miner.subjects.schemas import SubjectCreate, SubjectUpdate
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
-from nfhub_shared.errors import ValidationFailed
+from nfhub_shared.errors import FieldProblem, ValidationFailed
 
 SUBJECT_FIELDS = (
     "id",
@@ -83,14 +83,7 @@ class SubjectService:
         if query is not None and search_query(query) is None:
             raise ValidationFailed(
                 "q needs letters or digits: it matches words of ids, tags and properties.",
-                errors=[
-                    {
-                        "location": "query",
-                        "field": "q",
-                        "message": "no words",
-                        "type": "value_error",
-                    }
-                ],
+                errors=[FieldProblem("q", "no words")],
             )
         subjects, count = await self.subjects.list_in_project(
             self.access.project_id,
@@ -123,14 +116,7 @@ class SubjectService:
             if required in changes and changes[required] is None:
                 raise ValidationFailed(
                     f"{required} cannot be null; leave it out to keep it.",
-                    errors=[
-                        {
-                            "location": "body",
-                            "field": required,
-                            "message": "null",
-                            "type": "value_error",
-                        }
-                    ],
+                    errors=[FieldProblem(required, "null")],
                 )
         if "display_id" in changes and changes["display_id"] != subject.display_id:
             await self._refuse_taken(changes["display_id"])
