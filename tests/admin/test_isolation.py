@@ -17,22 +17,22 @@ ID_PARAMS = frozenset({"org_id", "project_id", "user_id", "token_id"})
 
 # operationId → a body that would be valid if the caller were allowed (None: no body).
 BODIES: dict[str, dict[str, Any] | None] = {
-    "get_org_api_v1_orgs__org_id__get": None,
-    "update_org_api_v1_orgs__org_id__patch": {"name": "Taken over"},
-    "delete_org_api_v1_orgs__org_id__delete": None,
-    "list_org_members_api_v1_orgs__org_id__members_get": None,
-    "add_org_member_api_v1_orgs__org_id__members_post": {"username": "mallory", "role": "member"},
-    "update_org_member_api_v1_orgs__org_id__members__user_id__patch": {"role": "owner"},
-    "remove_org_member_api_v1_orgs__org_id__members__user_id__delete": None,
-    "get_project_api_v1_projects__project_id__get": None,
-    "update_project_api_v1_projects__project_id__patch": {"name": "Taken over"},
-    "delete_project_api_v1_projects__project_id__delete": None,
-    "list_project_members_api_v1_projects__project_id__members_get": None,
-    "add_project_member_api_v1_projects__project_id__members_post": {"username": "mallory"},
-    "update_project_member_api_v1_projects__project_id__members__user_id__patch": {"role": "admin"},
-    "remove_project_member_api_v1_projects__project_id__members__user_id__delete": None,
-    "get_project_credentials_api_v1_projects__project_id__credentials_get": None,
-    "revoke_token_api_v1_tokens__token_id__delete": None,
+    "get_org": None,
+    "update_org": {"name": "Taken over"},
+    "delete_org": None,
+    "list_org_members": None,
+    "add_org_member": {"username": "mallory", "role": "member"},
+    "update_org_member": {"role": "owner"},
+    "remove_org_member": None,
+    "get_project": None,
+    "update_project": {"name": "Taken over"},
+    "delete_project": None,
+    "list_project_members": None,
+    "add_project_member": {"username": "mallory"},
+    "update_project_member": {"role": "admin"},
+    "remove_project_member": None,
+    "get_project_credentials": None,
+    "revoke_token": None,
 }
 
 

@@ -256,7 +256,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
     route.operation_id: route
     for route in [
         FileRoute(
-            "list_files_api_v1_files_get",
+            "list_files",
             "GET",
             "/api/v1/files",
             "viewer",
@@ -264,7 +264,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             query={"path": "inbox/"},
         ),
         FileRoute(
-            "stat_file_api_v1_files_stat_get",
+            "stat_file",
             "GET",
             "/api/v1/files/stat",
             "viewer",
@@ -280,7 +280,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             query={"path": "inbox/data.txt"},
         ),
         FileRoute(
-            "stat_files_api_v1_files_stat_post",
+            "stat_files",
             "POST",
             "/api/v1/files/stat",
             "viewer",
@@ -289,7 +289,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             reports_missing=True,
         ),
         FileRoute(
-            "create_download_urls_api_v1_files_download_urls_post",
+            "create_download_urls",
             "POST",
             "/api/v1/files/download-urls",
             "viewer",
@@ -297,7 +297,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             body={"paths": ["inbox/data.txt"]},
         ),
         FileRoute(
-            "create_upload_url_api_v1_files_upload_url_post",
+            "create_upload_url",
             "POST",
             "/api/v1/files/upload-url",
             "editor",
@@ -305,7 +305,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             body={"path": "inbox/new.txt", "size": 5, "content_type": "text/plain"},
         ),
         FileRoute(
-            "create_folder_api_v1_files_folders_post",
+            "create_folder",
             "POST",
             "/api/v1/files/folders",
             "editor",
@@ -314,7 +314,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             success=201,
         ),
         FileRoute(
-            "copy_files_api_v1_files_copy_post",
+            "copy_files",
             "POST",
             "/api/v1/files/copy",
             "editor",
@@ -322,7 +322,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             body={"src": "inbox/data.txt", "dst": "inbox/copied.txt", "overwrite": False},
         ),
         FileRoute(
-            "move_files_api_v1_files_move_post",
+            "move_files",
             "POST",
             "/api/v1/files/move",
             "editor",
@@ -330,7 +330,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             body={"src": "inbox/data.txt", "dst": "inbox/moved.txt", "overwrite": False},
         ),
         FileRoute(
-            "delete_files_api_v1_files_delete",
+            "delete_files",
             "DELETE",
             "/api/v1/files",
             "editor",
@@ -338,7 +338,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             query={"path": "inbox/data.txt"},
         ),
         FileRoute(
-            "start_multipart_upload_api_v1_files_multipart_post",
+            "start_multipart_upload",
             "POST",
             MULTIPART,
             "editor",
@@ -347,7 +347,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             success=201,
         ),
         FileRoute(
-            "get_multipart_upload_api_v1_files_multipart__upload_id__get",
+            "get_multipart_upload",
             "GET",
             MULTIPART + "/{upload_id}",
             "viewer",
@@ -355,7 +355,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             prepare=start_multipart,
         ),
         FileRoute(
-            "complete_multipart_upload_api_v1_files_multipart__upload_id__complete_post",
+            "complete_multipart_upload",
             "POST",
             MULTIPART + "/{upload_id}/complete",
             "editor",
@@ -364,7 +364,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             prepare=upload_every_part,
         ),
         FileRoute(
-            "abort_multipart_upload_api_v1_files_multipart__upload_id__delete",
+            "abort_multipart_upload",
             "DELETE",
             MULTIPART + "/{upload_id}",
             "editor",
@@ -373,7 +373,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             prepare=start_multipart,
         ),
         FileRoute(
-            "create_archive_api_v1_files_archives_post",
+            "create_archive",
             "POST",
             "/api/v1/files/archives",
             # Viewers may download every file one by one, so they may have them zipped.
@@ -383,14 +383,14 @@ FILE_ROUTES: dict[str, FileRoute] = {
             success=202,
         ),
         FileRoute(
-            "list_archives_api_v1_files_archives_get",
+            "list_archives",
             "GET",
             "/api/v1/files/archives",
             "viewer",
             (),
         ),
         FileRoute(
-            "get_archive_api_v1_files_archives__archive_id__get",
+            "get_archive",
             "GET",
             "/api/v1/files/archives/{archive_id}",
             "viewer",

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_shared.auth.principal import Principal, ProjectAccess
 from nfhub_shared.logging import request_fields
+from nfhub_shared.state import ServiceState
 
 
 def audit_table(metadata: MetaData) -> Table:
@@ -126,8 +127,7 @@ class AuditWriter:
 
 
 async def get_audit_writer(request: Request) -> AuditWriter:
-    writer: AuditWriter = request.app.state.audit_writer
-    return writer
+    return ServiceState.of(request.app).audit_writer
 
 
 AuditDep = Annotated[AuditWriter, Depends(get_audit_writer)]

@@ -25,10 +25,10 @@ PROBLEM_JSON = "application/problem+json"
 # Not paths: checksums and media types are validated by pattern and never touch the disk.
 NOT_PATHS = frozenset({"content_type", "sha256", "md5"})
 # Per operation: an archive's name only names the download (Content-Disposition), never a key.
-NOT_PATHS_OF = {"create_archive_api_v1_files_archives_post": frozenset({"name"})}
+NOT_PATHS_OF = {"create_archive": frozenset({"name"})}
 # Path-like inputs authorised by a signature rather than X-Project-ID: a changed key is a 403
 # (blobs/test_signed_urls.py).
-SIGNED_OPERATIONS = frozenset({"download_blob_blobs__key__get", "upload_blob_blobs__key__put"})
+SIGNED_OPERATIONS = frozenset({"download_blob", "upload_blob"})
 # What the server receives once the URL or JSON is decoded; {other} is another project's id,
 # {outside} the absolute path of a file next to the storage root.
 ESCAPES: dict[str, str] = {
@@ -158,7 +158,7 @@ class TestEscapesAreRefused:
     ) -> None:
         """The wire form reaches the check meant for it (not a validation error before it)."""
         editor, _, project_id = project
-        stat = file_routes["stat_file_api_v1_files_stat_get"]
+        stat = file_routes["stat_file"]
         reasons = {
             "url-encoded": "'..' segments",  # %2e%2e%2f arrives as ../
             "double-encoded": "encoded",  # %252e arrives as %2e
@@ -199,16 +199,16 @@ class TestSymlinks:
         return links
 
     READS = [
-        ("stat_file_api_v1_files_stat_get", "escape/loot.txt"),
-        ("stat_file_api_v1_files_stat_get", "evil.txt"),
-        ("stat_file_api_v1_files_stat_get", "peer/secret.txt"),
-        ("stat_file_api_v1_files_stat_get", "inbox/peer-secret.txt"),
+        ("stat_file", "escape/loot.txt"),
+        ("stat_file", "evil.txt"),
+        ("stat_file", "peer/secret.txt"),
+        ("stat_file", "inbox/peer-secret.txt"),
         ("get_download_url_api_v1_files_download_url_get", "escape/loot.txt"),
         ("get_download_url_api_v1_files_download_url_get", "evil.txt"),
         ("get_download_url_api_v1_files_download_url_get", "peer/secret.txt"),
         ("get_download_url_api_v1_files_download_url_get", "inbox/peer-secret.txt"),
-        ("list_files_api_v1_files_get", "escape/"),
-        ("list_files_api_v1_files_get", "peer/"),
+        ("list_files", "escape/"),
+        ("list_files", "peer/"),
     ]
 
     async def test_reads_through_a_link_are_not_found(
@@ -230,36 +230,36 @@ class TestSymlinks:
         assert statuses == dict.fromkeys(statuses, (404, False))
 
     WRITES = [
-        ("create_upload_url_api_v1_files_upload_url_post", {"path": "escape/new.txt"}),
-        ("create_upload_url_api_v1_files_upload_url_post", {"path": "peer/new.txt"}),
-        ("create_upload_url_api_v1_files_upload_url_post", {"path": "evil.txt"}),
-        ("start_multipart_upload_api_v1_files_multipart_post", {"path": "escape/big.bin"}),
-        ("start_multipart_upload_api_v1_files_multipart_post", {"path": "peer/secret.txt"}),
-        ("create_folder_api_v1_files_folders_post", {"path": "escape/made"}),
-        ("create_folder_api_v1_files_folders_post", {"path": "peer/made"}),
-        ("copy_files_api_v1_files_copy_post", {"src": "evil.txt", "dst": "got.txt"}),
-        ("copy_files_api_v1_files_copy_post", {"src": "peer/secret.txt", "dst": "got.txt"}),
-        ("copy_files_api_v1_files_copy_post", {"src": "escape", "dst": "got"}),
-        ("copy_files_api_v1_files_copy_post", {"src": "inbox/data.txt", "dst": "escape/x"}),
-        ("copy_files_api_v1_files_copy_post", {"src": "inbox/data.txt", "dst": "peer/x"}),
+        ("create_upload_url", {"path": "escape/new.txt"}),
+        ("create_upload_url", {"path": "peer/new.txt"}),
+        ("create_upload_url", {"path": "evil.txt"}),
+        ("start_multipart_upload", {"path": "escape/big.bin"}),
+        ("start_multipart_upload", {"path": "peer/secret.txt"}),
+        ("create_folder", {"path": "escape/made"}),
+        ("create_folder", {"path": "peer/made"}),
+        ("copy_files", {"src": "evil.txt", "dst": "got.txt"}),
+        ("copy_files", {"src": "peer/secret.txt", "dst": "got.txt"}),
+        ("copy_files", {"src": "escape", "dst": "got"}),
+        ("copy_files", {"src": "inbox/data.txt", "dst": "escape/x"}),
+        ("copy_files", {"src": "inbox/data.txt", "dst": "peer/x"}),
         (
-            "copy_files_api_v1_files_copy_post",
+            "copy_files",
             {"src": "inbox/data.txt", "dst": "evil.txt", "overwrite": True},
         ),
-        ("move_files_api_v1_files_move_post", {"src": "evil.txt", "dst": "got.txt"}),
-        ("move_files_api_v1_files_move_post", {"src": "peer/secret.txt", "dst": "got.txt"}),
-        ("move_files_api_v1_files_move_post", {"src": "inbox/peer-secret.txt", "dst": "got"}),
-        ("move_files_api_v1_files_move_post", {"src": "inbox/data.txt", "dst": "escape/x"}),
+        ("move_files", {"src": "evil.txt", "dst": "got.txt"}),
+        ("move_files", {"src": "peer/secret.txt", "dst": "got.txt"}),
+        ("move_files", {"src": "inbox/peer-secret.txt", "dst": "got"}),
+        ("move_files", {"src": "inbox/data.txt", "dst": "escape/x"}),
         (
-            "move_files_api_v1_files_move_post",
+            "move_files",
             {"src": "inbox/data.txt", "dst": "peer/secret.txt", "overwrite": True},
         ),
-        ("delete_files_api_v1_files_delete", {"path": "escape/loot.txt"}),
-        ("delete_files_api_v1_files_delete", {"path": "evil.txt"}),
-        ("delete_files_api_v1_files_delete", {"path": "peer/secret.txt"}),
-        ("delete_files_api_v1_files_delete", {"path": "inbox/peer-secret.txt"}),
-        ("create_archive_api_v1_files_archives_post", {"paths": "escape"}),
-        ("create_archive_api_v1_files_archives_post", {"paths": "peer/secret.txt"}),
+        ("delete_files", {"path": "escape/loot.txt"}),
+        ("delete_files", {"path": "evil.txt"}),
+        ("delete_files", {"path": "peer/secret.txt"}),
+        ("delete_files", {"path": "inbox/peer-secret.txt"}),
+        ("create_archive", {"paths": "escape"}),
+        ("create_archive", {"paths": "peer/secret.txt"}),
     ]
 
     async def test_writes_through_a_link_change_nothing(

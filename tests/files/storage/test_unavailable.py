@@ -24,8 +24,8 @@ PROBLEM_JSON = "application/problem+json"
 # Archives that are queued live in the database only: these answer without the storage.
 WITHOUT_STORAGE = frozenset(
     {
-        "list_archives_api_v1_files_archives_get",
-        "get_archive_api_v1_files_archives__archive_id__get",
+        "list_archives",
+        "get_archive",
     }
 )
 # A healthy local disk answers in milliseconds; a 503 must come as fast.

@@ -17,7 +17,6 @@ from nfhub_admin.projects.credentials import StsCredentialIssuer
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.identity import IdentityResolver
-from nfhub_shared.logging import configure_logging
 
 DESCRIPTION = """
 Users, organisations, projects and roles; password and OpenID Connect login; access and
@@ -43,7 +42,6 @@ def create_app(
     settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
     keys = SigningKeys.from_settings(settings)
     audit = AuditWriter(audit_events)
 

@@ -18,7 +18,6 @@ from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.db.engine import create_engine
-from nfhub_shared.logging import configure_logging
 
 DESCRIPTION = """
 Pipelines (nf-core and your own) and their versions, with the parameter schemas that drive a
@@ -49,7 +48,6 @@ def create_app(
     settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -20,7 +20,6 @@ from nfhub_files.storage.upload_memory import UploadMemoryMetrics
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.errors import render_app_error
-from nfhub_shared.logging import configure_logging
 
 DESCRIPTION = """
 Per-project object storage (local disk or S3) behind signed URLs: list, download and upload URLs
@@ -62,7 +61,6 @@ def create_app(
     settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     settings = settings or Settings()
-    configure_logging(settings.LOG_LEVEL, json=settings.LOG_JSON)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

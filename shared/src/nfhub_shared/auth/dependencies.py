@@ -16,17 +16,16 @@ from typing import Annotated, Any
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer, SecurityScopes
 
-from nfhub_shared.auth.identity import IdentityResolver, Membership
+from nfhub_shared.auth.identity import Membership
 from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
 from nfhub_shared.auth.tokens import (
     PAT_PREFIX,
     REFRESH_PREFIX,
-    ServiceTokens,
-    VerifiedTokenCache,
     principal_from_jwt,
 )
 from nfhub_shared.errors import BadRequest, Forbidden, NotFound, Unauthorized
 from nfhub_shared.logging import bind_request_fields
+from nfhub_shared.state import ServiceState
 
 BEARER_SCHEME = "BearerToken"
 BEARER_DESCRIPTION = (
@@ -78,19 +77,18 @@ def insufficient_scope_challenge(missing: list[str]) -> str:
     return f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
 
 
-async def _principal(authorization: str | None, state: Any) -> Principal:
+async def _principal(authorization: str | None, state: ServiceState) -> Principal:
     token = token_from_authorization(authorization)
     if token.startswith(REFRESH_PREFIX):
         raise Unauthorized(
             "A refresh token is not an access token; exchange it at POST /api/v1/auth/refresh."
         )
     if token.startswith(PAT_PREFIX):
-        identity: IdentityResolver = state.identity
-        principal = await identity.resolve_pat(token)
+        principal = await state.identity.resolve_pat(token)
         if principal is None:
             raise Unauthorized("The personal access token is unknown, expired or revoked.")
         return principal
-    verified_tokens: VerifiedTokenCache = state.verified_tokens
+    verified_tokens = state.verified_tokens
     cached = verified_tokens.get(token)
     if cached is not None:
         return cached
@@ -117,7 +115,7 @@ def _require_scopes(principal: Principal, required_scopes: Sequence[str]) -> Non
 async def authenticate(request: Request, required_scopes: Sequence[str]) -> Principal:
     scope = request.scope
     authorization, _ = _auth_headers(scope)
-    principal = await _principal(authorization, scope["app"].state)
+    principal = await _principal(authorization, ServiceState.of(scope["app"]))
     _require_scopes(principal, required_scopes)
     bind_request_fields(principal=principal.subject, principal_kind=principal.kind)
     return principal
@@ -210,14 +208,13 @@ class ProjectRoleAuth(RequestAuth):
     async def authenticate_request(self, request: Request, scopes: Sequence[str]) -> Any:
         """``scopes`` are this dependency's own (the route passes them back)."""
         scope = request.scope
-        state = scope["app"].state
+        state = ServiceState.of(scope["app"])
         authorization, project_header = _auth_headers(scope)
         principal = await _principal(authorization, state)
         if scopes:
             _require_scopes(principal, scopes)
         project_id, project_text = parse_project_header(project_header)
-        identity: IdentityResolver = state.identity
-        membership = await identity.project_membership(principal, project_id)
+        membership = await state.identity.project_membership(principal, project_id)
         if membership is None:
             raise NotFound(f"Project {project_id} does not exist or you cannot see it.")
         checked = self._checked.get((id(principal), id(membership), project_id.int))
@@ -290,8 +287,7 @@ class ServiceAuth(RequestAuth):
 
     async def authenticate_request(self, request: Request, scopes: Sequence[str]) -> Principal:
         token = bearer_token(request)
-        service_tokens: ServiceTokens = request.app.state.service_tokens
-        principal = service_tokens.verify(token)
+        principal = ServiceState.of(request.app).service_tokens.verify(token)
         bind_request_fields(principal=principal.subject, principal_kind="service")
         return principal
 

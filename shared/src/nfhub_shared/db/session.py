@@ -8,10 +8,15 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nfhub_shared.state import ServiceState
+
+# Services hold the request's unit of work and hand it to repositories; they build no SQL, so
+# they take the session's type from here rather than from SQLAlchemy (a lint contract).
+__all__ = ["AsyncSession", "AsyncSessionDep", "get_session", "get_sessionmaker"]
+
 
 def get_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    return sessionmaker
+    return ServiceState.of(request.app).sessionmaker
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:

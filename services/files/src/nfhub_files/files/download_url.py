@@ -19,9 +19,10 @@ from pydantic import Field, TypeAdapter, ValidationError
 from nfhub_files.files.endpoints import PATH_DESCRIPTION, file_reader
 from nfhub_files.files.service import FileReader
 from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
-from nfhub_shared.app import COMMON_RESPONSES, document_project_header
+from nfhub_shared.app import COMMON_RESPONSES
 from nfhub_shared.auth.dependencies import BEARER_SCHEME, ProjectRoleAuth
 from nfhub_shared.auth.principal import ProjectRole
+from nfhub_shared.openapi import document_project_header
 
 READ_SCOPE = "files:read"
 
