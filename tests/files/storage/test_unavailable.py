@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from nfhub_files.config import Settings
 from nfhub_files.storage import local
 from nfhub_files.storage.signing import BlobGrant
-from nfhub_shared import app as shared_app
+from nfhub_shared import health as shared_health
 
 PROBLEM_JSON = "application/problem+json"
 # Archives that are queued live in the database only: these answer without the storage.
@@ -210,7 +210,7 @@ class TestHungStorage:
             time.sleep(1.5)
             return real_access(path, mode)
 
-        monkeypatch.setattr(shared_app, "READINESS_TIMEOUT_SECONDS", 0.2)
+        monkeypatch.setattr(shared_health, "READINESS_TIMEOUT_SECONDS", 0.2)
         monkeypatch.setattr(local.os, "access", hung)
         started = time.monotonic()
 
