@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from nfhub_shared.audit import append_only_trigger_sql
+from nfhub_shared.db.audit_schema import create_audit_events, drop_audit_events
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -19,57 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "audit_events",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "occurred_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("actor_id", sa.String(length=64), nullable=True),
-        sa.Column("actor_kind", sa.String(length=16), nullable=False),
-        sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("resource_type", sa.String(length=64), nullable=False),
-        sa.Column("resource_id", sa.String(length=64), nullable=True),
-        sa.Column("org_id", sa.Uuid(), nullable=True),
-        sa.Column("project_id", sa.Uuid(), nullable=True),
-        sa.Column("request_id", sa.String(length=128), nullable=True),
-        sa.Column(
-            "details", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
-        schema="admin",
-    )
-    op.create_index(
-        op.f("ix_audit_events_action_occurred_at"),
-        "audit_events",
-        ["action", "occurred_at"],
-        unique=False,
-        schema="admin",
-    )
-    op.create_index(
-        op.f("ix_audit_events_actor_id_occurred_at"),
-        "audit_events",
-        ["actor_id", "occurred_at"],
-        unique=False,
-        schema="admin",
-    )
-    op.create_index(
-        op.f("ix_audit_events_org_id_occurred_at"),
-        "audit_events",
-        ["org_id", "occurred_at"],
-        unique=False,
-        schema="admin",
-    )
-    op.create_index(
-        op.f("ix_audit_events_resource_type_resource_id"),
-        "audit_events",
-        ["resource_type", "resource_id"],
-        unique=False,
-        schema="admin",
-    )
+    create_audit_events("admin")
     op.create_table(
         "oidc_login_attempts",
         sa.Column("provider", sa.String(length=64), nullable=False),
@@ -416,13 +366,9 @@ def upgrade() -> None:
         unique=False,
         schema="admin",
     )
-    for statement in append_only_trigger_sql("admin"):
-        op.execute(statement)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON admin.audit_events")
-    op.execute("DROP FUNCTION IF EXISTS admin.audit_events_append_only()")
     op.drop_index(op.f("ix_refresh_tokens_user_id"), table_name="refresh_tokens", schema="admin")
     op.drop_index(op.f("ix_refresh_tokens_family_id"), table_name="refresh_tokens", schema="admin")
     op.drop_table("refresh_tokens", schema="admin")
@@ -455,16 +401,4 @@ def downgrade() -> None:
         op.f("ix_oidc_login_attempts_expires_at"), table_name="oidc_login_attempts", schema="admin"
     )
     op.drop_table("oidc_login_attempts", schema="admin")
-    op.drop_index(
-        op.f("ix_audit_events_resource_type_resource_id"), table_name="audit_events", schema="admin"
-    )
-    op.drop_index(
-        op.f("ix_audit_events_org_id_occurred_at"), table_name="audit_events", schema="admin"
-    )
-    op.drop_index(
-        op.f("ix_audit_events_actor_id_occurred_at"), table_name="audit_events", schema="admin"
-    )
-    op.drop_index(
-        op.f("ix_audit_events_action_occurred_at"), table_name="audit_events", schema="admin"
-    )
-    op.drop_table("audit_events", schema="admin")
+    drop_audit_events("admin")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from nfhub_shared.audit import append_only_trigger_sql
+from nfhub_shared.db.audit_schema import create_audit_events, drop_audit_events
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -19,57 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    op.create_table(
-        "audit_events",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "occurred_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("actor_id", sa.String(length=64), nullable=True),
-        sa.Column("actor_kind", sa.String(length=16), nullable=False),
-        sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("resource_type", sa.String(length=64), nullable=False),
-        sa.Column("resource_id", sa.String(length=64), nullable=True),
-        sa.Column("org_id", sa.Uuid(), nullable=True),
-        sa.Column("project_id", sa.Uuid(), nullable=True),
-        sa.Column("request_id", sa.String(length=128), nullable=True),
-        sa.Column(
-            "details", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
-        schema="compute",
-    )
-    op.create_index(
-        op.f("ix_audit_events_action_occurred_at"),
-        "audit_events",
-        ["action", "occurred_at"],
-        unique=False,
-        schema="compute",
-    )
-    op.create_index(
-        op.f("ix_audit_events_actor_id_occurred_at"),
-        "audit_events",
-        ["actor_id", "occurred_at"],
-        unique=False,
-        schema="compute",
-    )
-    op.create_index(
-        op.f("ix_audit_events_org_id_occurred_at"),
-        "audit_events",
-        ["org_id", "occurred_at"],
-        unique=False,
-        schema="compute",
-    )
-    op.create_index(
-        op.f("ix_audit_events_resource_type_resource_id"),
-        "audit_events",
-        ["resource_type", "resource_id"],
-        unique=False,
-        schema="compute",
-    )
+    create_audit_events("compute")
     op.create_table(
         "pipelines",
         sa.Column("org_id", sa.Uuid(), nullable=True),
@@ -339,13 +289,9 @@ def upgrade() -> None:
         unique=False,
         schema="compute",
     )
-    for statement in append_only_trigger_sql("compute"):
-        op.execute(statement)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON compute.audit_events")
-    op.execute("DROP FUNCTION IF EXISTS compute.audit_events_append_only()")
     op.drop_index(op.f("ix_tasks_run_id_status"), table_name="tasks", schema="compute")
     op.drop_index(op.f("ix_tasks_run_id_process_status"), table_name="tasks", schema="compute")
     op.drop_table("tasks", schema="compute")
@@ -381,18 +327,4 @@ def downgrade() -> None:
     op.drop_table("pipeline_versions", schema="compute")
     op.drop_index(op.f("ix_pipelines_visibility_slug"), table_name="pipelines", schema="compute")
     op.drop_table("pipelines", schema="compute")
-    op.drop_index(
-        op.f("ix_audit_events_resource_type_resource_id"),
-        table_name="audit_events",
-        schema="compute",
-    )
-    op.drop_index(
-        op.f("ix_audit_events_org_id_occurred_at"), table_name="audit_events", schema="compute"
-    )
-    op.drop_index(
-        op.f("ix_audit_events_actor_id_occurred_at"), table_name="audit_events", schema="compute"
-    )
-    op.drop_index(
-        op.f("ix_audit_events_action_occurred_at"), table_name="audit_events", schema="compute"
-    )
-    op.drop_table("audit_events", schema="compute")
+    drop_audit_events("compute")

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-from nfhub_shared.audit import append_only_trigger_sql
+from nfhub_shared.db.audit_schema import create_audit_events, drop_audit_events
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -62,57 +62,7 @@ def upgrade() -> None:
         unique=False,
         schema="files",
     )
-    op.create_table(
-        "audit_events",
-        sa.Column("id", sa.Uuid(), nullable=False),
-        sa.Column(
-            "occurred_at",
-            sa.DateTime(timezone=True),
-            server_default=sa.text("now()"),
-            nullable=False,
-        ),
-        sa.Column("actor_id", sa.String(length=64), nullable=True),
-        sa.Column("actor_kind", sa.String(length=16), nullable=False),
-        sa.Column("action", sa.String(length=64), nullable=False),
-        sa.Column("resource_type", sa.String(length=64), nullable=False),
-        sa.Column("resource_id", sa.String(length=64), nullable=True),
-        sa.Column("org_id", sa.Uuid(), nullable=True),
-        sa.Column("project_id", sa.Uuid(), nullable=True),
-        sa.Column("request_id", sa.String(length=128), nullable=True),
-        sa.Column(
-            "details", postgresql.JSONB(astext_type=sa.Text()), server_default="{}", nullable=False
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
-        schema="files",
-    )
-    op.create_index(
-        op.f("ix_audit_events_action_occurred_at"),
-        "audit_events",
-        ["action", "occurred_at"],
-        unique=False,
-        schema="files",
-    )
-    op.create_index(
-        op.f("ix_audit_events_actor_id_occurred_at"),
-        "audit_events",
-        ["actor_id", "occurred_at"],
-        unique=False,
-        schema="files",
-    )
-    op.create_index(
-        op.f("ix_audit_events_org_id_occurred_at"),
-        "audit_events",
-        ["org_id", "occurred_at"],
-        unique=False,
-        schema="files",
-    )
-    op.create_index(
-        op.f("ix_audit_events_resource_type_resource_id"),
-        "audit_events",
-        ["resource_type", "resource_id"],
-        unique=False,
-        schema="files",
-    )
+    create_audit_events("files")
     op.create_table(
         "multipart_uploads",
         sa.Column("project_id", sa.Uuid(), nullable=False),
@@ -148,32 +98,16 @@ def upgrade() -> None:
         unique=False,
         schema="files",
     )
-    for statement in append_only_trigger_sql("files"):
-        op.execute(statement)
 
 
 def downgrade() -> None:
-    op.execute("DROP TRIGGER IF EXISTS audit_events_append_only ON files.audit_events")
-    op.execute("DROP FUNCTION IF EXISTS files.audit_events_append_only()")
     op.drop_index(
         op.f("ix_multipart_uploads_project_id_created_at"),
         table_name="multipart_uploads",
         schema="files",
     )
     op.drop_table("multipart_uploads", schema="files")
-    op.drop_index(
-        op.f("ix_audit_events_resource_type_resource_id"), table_name="audit_events", schema="files"
-    )
-    op.drop_index(
-        op.f("ix_audit_events_org_id_occurred_at"), table_name="audit_events", schema="files"
-    )
-    op.drop_index(
-        op.f("ix_audit_events_actor_id_occurred_at"), table_name="audit_events", schema="files"
-    )
-    op.drop_index(
-        op.f("ix_audit_events_action_occurred_at"), table_name="audit_events", schema="files"
-    )
-    op.drop_table("audit_events", schema="files")
+    drop_audit_events("files")
     op.drop_index(op.f("ix_archives_status_created_at"), table_name="archives", schema="files")
     op.drop_index(op.f("ix_archives_project_id_created_at"), table_name="archives", schema="files")
     op.drop_table("archives", schema="files")
