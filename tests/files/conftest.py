@@ -272,7 +272,7 @@ FILE_ROUTES: dict[str, FileRoute] = {
             query={"path": "inbox/data.txt"},
         ),
         FileRoute(
-            "get_download_url_api_v1_files_download_url_get",
+            "get_download_url",
             "GET",
             "/api/v1/files/download-url",
             "viewer",

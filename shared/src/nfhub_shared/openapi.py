@@ -17,6 +17,7 @@ from nfhub_shared.middleware import EdgeRules
 from nfhub_shared.openapi_problems import PROJECT_NOT_FOUND, document_problems
 
 OAUTH2_SCHEME = "OAuth2Password"
+UUID_PATTERN = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
 
 
 def operation_id(route: APIRoute) -> str:
@@ -101,7 +102,9 @@ def document_project_header(operation: dict[str, Any]) -> None:
                 "name": PROJECT_HEADER,
                 "in": "header",
                 "required": True,
-                "schema": {"type": "string", "format": "uuid", "title": PROJECT_HEADER},
+                # A pattern, not format "uuid": generators then type it str, which HTTP
+                # libraries put in a header as it is (a UUID object they refuse).
+                "schema": {"type": "string", "pattern": UUID_PATTERN, "title": PROJECT_HEADER},
                 "description": "The project this call works in.",
             }
         )

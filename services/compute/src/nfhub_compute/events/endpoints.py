@@ -59,7 +59,7 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
             "tags": ["events"],
             "summary": "Ingest Run Event",
             "description": str(ingest_run_event.__doc__),
-            "operationId": "ingest_run_event_api_v1_runs__run_id__events_post",
+            "operationId": "ingest_run_event",
             "parameters": [
                 {
                     "name": "run_id",

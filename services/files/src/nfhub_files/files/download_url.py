@@ -78,7 +78,7 @@ def _operation() -> dict[str, Any]:
         "tags": ["files"],
         "summary": "Get Download Url",
         "description": str(get_download_url.__doc__),
-        "operationId": "get_download_url_api_v1_files_download_url_get",
+        "operationId": "get_download_url",
         # The app factory adds the OAuth2 password alternative with the same scopes.
         "security": [{BEARER_SCHEME: [READ_SCOPE]}],
         "parameters": [
