@@ -26,8 +26,7 @@ from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from common import Stack, free_port, stack
-from files import PeakRss
+from common import PeakRss, Stack, free_port, stack
 
 from nfhub_compute.migrate import migrate as migrate_compute
 from nfhub_miner.migrate import migrate as migrate_miner
