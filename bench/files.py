@@ -38,13 +38,21 @@ import asyncio
 import os
 import statistics
 import subprocess
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from common import PeakRss, Stack, free_port, hammer, pin_load_generator, request_bytes, stack
+from common import (
+    PeakRss,
+    Stack,
+    free_port,
+    hammer,
+    pin_load_generator,
+    request_bytes,
+    rotated,
+    stack,
+)
 from files_baselines import start_nginx
 from files_measure import CHUNK, write_source
 from files_rounds import Disk, Floors, Timing, transfer_round
@@ -73,12 +81,15 @@ class Bench:
 
     args: argparse.Namespace
     running: Stack
-    workdir: Path
     files: subprocess.Popen[bytes]
     files_port: int
     guarded_port: int
     floors: Floors
     nginx: str | None
+
+    @property
+    def workdir(self) -> Path:
+        return self.running.workdir
 
     @property
     def base(self) -> str:
@@ -93,9 +104,10 @@ class Bench:
         return self.storage / "projects" / self.running.project_id
 
 
-def start_services(args: argparse.Namespace, running: Stack, workdir: Path) -> Bench:
+def start_services(args: argparse.Namespace, running: Stack) -> Bench:
     """The files service, the bare authenticated app, the transfer floor and, when installed,
     nginx."""
+    workdir = running.workdir
     files_port, guarded_port, floor_port = free_port(), free_port(), free_port()
     base = f"http://127.0.0.1:{files_port}"
     files = running.start(
@@ -115,7 +127,7 @@ def start_services(args: argparse.Namespace, running: Stack, workdir: Path) -> B
     nginx = start_nginx(running, free_port())
     if nginx is not None:
         floors["nginx"] = (nginx, workdir / "nginx" / "files" / "bench.bin")
-    return Bench(args, running, workdir, files, files_port, guarded_port, floors, nginx)
+    return Bench(args, running, files, files_port, guarded_port, floors, nginx)
 
 
 def bench_transfers(bench: Bench) -> None:
@@ -238,7 +250,7 @@ def bench_concurrent_uploads(bench: Bench) -> None:
     results: dict[str, list[tuple[float, float]]] = {"configured": [], "bounded": []}
     for round_number in range(3):  # in turn, the first alternating
         pair = [("configured", bench.base, bench.files.pid), ("bounded", bounded_base, bounded.pid)]
-        for name, url, pid in pair[:: 1 if round_number % 2 == 0 else -1]:
+        for name, url, pid in rotated(pair, round_number):
             results[name].append(concurrent_uploads(url, running.headers, small, count, pid))
     total_mib = count * args.concurrent_mib
     print(
@@ -308,7 +320,7 @@ def bench_issuance(bench: Bench) -> None:
             (sign_rates, bench.files_port, sign),
             (bare_rates, bench.guarded_port, bare),
         ]
-        for rates, port, request in contenders[:: 1 if round_number % 2 == 0 else -1]:
+        for rates, port, request in rotated(contenders, round_number):
             rates.append(asyncio.run(hammer(port, request, args.seconds, 16)))
     ratios = [signed / plain for signed, plain in zip(sign_rates, bare_rates, strict=True)]
     print(f"3. signed URL issuance, {args.rounds} rounds x {args.seconds:g} s")
@@ -348,11 +360,8 @@ def bench_listing(bench: Bench) -> None:
 
 def main() -> None:
     args = parse_args()
-    with (
-        tempfile.TemporaryDirectory(prefix="nfhub-bench-") as tmp,
-        stack(Path(tmp), migrations=[migrate_files]) as running,
-    ):
-        bench = start_services(args, running, Path(tmp))
+    with stack(migrations=[migrate_files]) as running:
+        bench = start_services(args, running)
         bench_transfers(bench)
         bench_concurrent_uploads(bench)
         bench_issuance(bench)

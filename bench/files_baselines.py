@@ -48,16 +48,10 @@ def start_nginx(running: Stack, port: int) -> str | None:
     user = "user root;\n" if os.geteuid() == 0 else ""
     config = root / "nginx.conf"
     config.write_text(NGINX_CONFIG.format(user=user, root=root, port=port))
-    log = root / "nginx.log"
-    process = subprocess.Popen(
-        [executable, "-c", str(config), "-p", str(root)],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    running.processes.append(process)
+    process = running.spawn("nginx", [executable, "-c", str(config), "-p", str(root)])
     pin_server(process.pid)
     url = f"http://127.0.0.1:{port}"
-    wait_ready(f"{url}/healthz", process, log)
+    wait_ready(f"{url}/healthz", process, running.log("nginx"))
     return url
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from common import rotated
 from files_baselines import loopback
 from files_measure import CHUNK, timed
 
@@ -65,8 +66,7 @@ def in_turn(disk: Disk, steps: Steps, turn: int) -> dict[str, Timing]:
     """Every client and server of a direction one after the other, each settled first, the
     first turning by round: no step always finds the machine as the one before it left it."""
     timings: dict[str, Timing] = {}
-    first = turn % len(steps)
-    for name, step in steps[first:] + steps[:first]:
+    for name, step in rotated(steps, turn):
         disk.settle()
         timings[name] = step()
     return timings
