@@ -83,6 +83,12 @@ def entity_tag(etag: str) -> str:
     return etag if etag.startswith(('"', 'W/"')) else f'"{etag}"'
 
 
+def url_expired(exc: ApiError, attempt: int) -> bool:
+    """Whether a signed URL was refused because it expired under a slow link (a 403) and an
+    attempt is left to ask for a fresh one; any other refusal is final."""
+    return exc.status == 403 and attempt < MAX_ATTEMPTS
+
+
 def wait_to_retry(api: Api, remote: str, attempt: int) -> None:
     """After a download's connection broke: wait before the next attempt, or give up after
     the last (what is on the disk stays for the next run)."""

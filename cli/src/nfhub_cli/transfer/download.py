@@ -21,6 +21,7 @@ from nfhub_cli.transfer.common import (
     entity_tag,
     modified_ns,
     of_another_version,
+    url_expired,
     wait_to_retry,
 )
 from nfhub_cli.transfer.ranged import download_ranges
@@ -120,7 +121,7 @@ def _download_stream(
         except httpx.TransportError:
             wait_to_retry(api, remote, attempt)
         except ApiError as exc:
-            if exc.status != 403 or attempt == MAX_ATTEMPTS:
+            if not url_expired(exc, attempt):
                 raise
             link.refresh(url)
     if not partial.exists():

@@ -21,6 +21,7 @@ from nfhub_cli.transfer.common import (
     Replaced,
     entity_tag,
     of_another_version,
+    url_expired,
     wait_to_retry,
 )
 
@@ -122,9 +123,9 @@ def _fetch_ranges(
                     wait_to_retry(api, remote, attempt)
                     continue
                 except ApiError as exc:
-                    if exc.status != 403 or attempt == MAX_ATTEMPTS:
+                    if not url_expired(exc, attempt):
                         raise
-                    link.refresh(url)  # expired under a slow link
+                    link.refresh(url)
                     continue
                 if writer.position == writer.end:
                     ranges.note(number)

@@ -23,6 +23,7 @@ from nfhub_cli.transfer.common import (
     URL_MARGIN,
     Advance,
     Progress,
+    url_expired,
 )
 
 
@@ -204,8 +205,7 @@ def _multipart(
                     (part_number - 1) * every_part_size, part["size"], progress,
                 )  # fmt: skip
             except ApiError as exc:
-                # 403: the URL expired under us (a slow link); anything else is final.
-                if exc.status != 403 or attempt == MAX_ATTEMPTS:
+                if not url_expired(exc, attempt):
                     raise
                 urls.refresh()
                 api.sleep(retry_delay(None, attempt))
