@@ -21,10 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import tempfile
-from pathlib import Path
 
-from common import free_port, hammer, measure, pin_load_generator, request_bytes, stack
+from common import free_port, hammer, measure, pin_load_generator, request_bytes, rotated, stack
 
 TARGET_RATIO = 0.70
 BARE = "bare FastAPI"
@@ -39,7 +37,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="nfhub-bench-") as tmp, stack(Path(tmp)) as running:
+    with stack() as running:
         bare_port, guarded_port = free_port(), free_port()
         bare_server = running.start("bare", "apps:bare_app", bare_port)
         guarded = running.start("guarded", "apps:guarded_app", guarded_port)
@@ -79,8 +77,7 @@ def main() -> None:
             # Each round measures every case back to back, starting one case later each time:
             # a ratio is taken within a round, between figures the machine's load of that
             # moment affected alike.
-            start = round_number % len(names)
-            for name in names[start:] + names[:start]:
+            for name in rotated(names, round_number):
                 process, port, request = cases[name]
                 rate, cpu_us = measure(process, port, request, args.seconds, args.connections)
                 results[name].append(rate)

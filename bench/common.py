@@ -8,11 +8,15 @@ import secrets
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import psutil
@@ -29,12 +33,41 @@ from nfhub_shared.db.engine import create_engine, create_sessionmaker
 from nfhub_shared.testing.database import create_database, drop_database, postgres_server
 
 REPO = Path(__file__).resolve().parent.parent
+Item = TypeVar("Item")
 
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class PeakRss:
+    """Samples a process's RSS every 20 ms while active."""
+
+    def __init__(self, pid: int) -> None:
+        self.process = psutil.Process(pid)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.02)
+
+    def __enter__(self) -> PeakRss:
+        self.baseline = self.process.memory_info().rss
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def growth_mib(self) -> float:
+        return (self.peak - self.baseline) / 2**20
 
 
 @dataclass
@@ -51,39 +84,49 @@ class Stack:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "X-Project-ID": self.project_id}
 
+    def spawn(
+        self, name: str, command: list[str], extra_env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
+        """A process of the stack, its output in ``<workdir>/<name>.log``, stopped with it."""
+        process = subprocess.Popen(
+            command,
+            env={**self.env, **(extra_env or {})},
+            stdout=self.log(name).open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        self.processes.append(process)
+        return process
+
+    def log(self, name: str) -> Path:
+        return self.workdir / f"{name}.log"
+
     def start(
         self, name: str, target: str, port: int, extra_env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
-        log = self.workdir / f"{name}.log"
+        """An ASGI app under uvicorn on the servers' cores, once it answers /healthz."""
         command = [
             sys.executable, "-m", "uvicorn", target, "--factory", "--host", "127.0.0.1",
             "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning",
             "--app-dir", str(REPO / "bench"),
         ]  # fmt: skip
-        process = subprocess.Popen(
-            command,
-            env={**self.env, **(extra_env or {})},
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        self.processes.append(process)
+        process = self.spawn(name, command, extra_env)
         pin_server(process.pid)
-        wait_ready(f"http://127.0.0.1:{port}/healthz", process, log)
+        wait_ready(f"http://127.0.0.1:{port}/healthz", process, self.log(name))
         return process
 
     def start_process(
         self, name: str, arguments: list[str], extra_env: dict[str, str] | None = None
     ) -> subprocess.Popen[bytes]:
         """A background process of the stack (a worker): ``python <arguments>``."""
-        log = self.workdir / f"{name}.log"
-        process = subprocess.Popen(
-            [sys.executable, *arguments],
-            env={**self.env, **(extra_env or {})},
-            stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        self.processes.append(process)
-        return process
+        return self.spawn(name, [sys.executable, *arguments], extra_env)
+
+
+def rotated(items: Sequence[Item], turn: int) -> list[Item]:
+    """``items`` from the ``turn``-th on, wrapping round (two swap places every turn): run back
+    to back in this order, round after round, no item always finds the machine as the one
+    before it left it, nor always goes first."""
+    start = turn % len(items)
+    return [*items[start:], *items[:start]]
 
 
 def split_cores() -> tuple[set[int], set[int]]:
@@ -141,9 +184,14 @@ async def _seed(settings: AdminSettings, keys: SigningKeys) -> tuple[str, str]:
 
 
 @contextmanager
-def stack(workdir: Path, migrations: list[object] | None = None) -> Iterator[Stack]:
-    """Database (embedded unless TEST_DATABASE_URL), admin under uvicorn, a seeded editor."""
-    with postgres_server() as server:
+def stack(migrations: list[object] | None = None) -> Iterator[Stack]:
+    """A throw-away folder (``Stack.workdir``), a database (embedded unless
+    TEST_DATABASE_URL), admin under uvicorn, a seeded editor."""
+    with (
+        tempfile.TemporaryDirectory(prefix="nfhub-bench-") as tmp,
+        postgres_server() as server,
+    ):
+        workdir = Path(tmp)
         database_url = create_database(server)
         processes: list[subprocess.Popen[bytes]] = []
         try:
@@ -189,6 +237,34 @@ def stack(workdir: Path, migrations: list[object] | None = None) -> Iterator[Sta
             for process in processes:
                 process.wait(timeout=10)
             drop_database(database_url)
+
+
+async def insert_pipeline(
+    connection: Any,
+    org_id: uuid.UUID,
+    *,
+    slug: str,
+    name: str,
+    version: str,
+    source_url: str,
+    revision: str,
+    input_schema: str | None = None,
+) -> tuple[uuid.UUID, uuid.UUID]:
+    """A pipeline of ``org_id`` and one version of it, inserted on an asyncpg ``connection``
+    (the benches seed in SQL what they do not measure); (pipeline id, version id)."""
+    pipeline_id, version_id = uuid.uuid4(), uuid.uuid4()
+    await connection.execute(
+        "INSERT INTO compute.pipelines (id, org_id, slug, name, visibility, from_catalog) "
+        "VALUES ($1, $2, $3, $4, 'org', false)",
+        pipeline_id, org_id, slug, name,
+    )  # fmt: skip
+    await connection.execute(
+        "INSERT INTO compute.pipeline_versions (id, pipeline_id, version, source_kind, "
+        "source_url, revision, input_schema, default_params, profiles) "
+        "VALUES ($1, $2, $3, 'git', $4, $5, $6, '{}', '{}')",
+        version_id, pipeline_id, version, source_url, revision, input_schema,
+    )  # fmt: skip
+    return pipeline_id, version_id
 
 
 async def hammer(

@@ -17,16 +17,14 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from common import Stack, free_port, hammer, request_bytes, stack
+from common import Stack, free_port, hammer, insert_pipeline, request_bytes, stack
 
 from nfhub_compute.config import Settings as ComputeSettings
 from nfhub_compute.migrate import migrate as migrate_compute
@@ -64,17 +62,9 @@ async def seed(database_url: str, project_id: str) -> tuple[str, str, str]:
         org_id = await connection.fetchval(
             "SELECT org_id FROM admin.projects WHERE id = $1", uuid.UUID(project_id)
         )
-        pipeline_id, version_id = uuid.uuid4(), uuid.uuid4()
-        await connection.execute(
-            "INSERT INTO compute.pipelines (id, org_id, slug, name, visibility, from_catalog) "
-            "VALUES ($1, $2, 'bench-noop', 'Bench', 'org', false)",
-            pipeline_id, org_id,
-        )  # fmt: skip
-        await connection.execute(
-            "INSERT INTO compute.pipeline_versions (id, pipeline_id, version, source_kind, "
-            "source_url, revision, default_params, profiles) VALUES ($1, $2, '1', 'git', "
-            "'https://github.com/nf-core/rnaseq', '3.14.0', '{}', '{}')",
-            version_id, pipeline_id,
+        pipeline_id, version_id = await insert_pipeline(
+            connection, org_id, slug="bench-noop", name="Bench", version="1",
+            source_url="https://github.com/nf-core/rnaseq", revision="3.14.0",
         )  # fmt: skip
         runs = []
         for _ in range(2):
@@ -240,10 +230,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=500)
     args = parser.parse_args()
 
-    with (
-        tempfile.TemporaryDirectory(prefix="nfhub-bench-") as tmp,
-        stack(Path(tmp), migrations=[migrate_compute]) as running,
-    ):
+    with stack(migrations=[migrate_compute]) as running:
         _, run_id, base_run = asyncio.run(seed(running.database_url, running.project_id))
         port = start_compute(running)
         measure_ingestion(running, port, run_id, base_run, args)

@@ -17,23 +17,19 @@ import argparse
 import asyncio
 import json
 import statistics
-import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from common import Stack, free_port, stack
-from files import PeakRss
+from common import REPO, PeakRss, Stack, free_port, insert_pipeline, stack
 
 from nfhub_compute.migrate import migrate as migrate_compute
 from nfhub_miner.migrate import migrate as migrate_miner
 from nfhub_shared.testing.database import _asyncpg_args
 
-REPO = Path(__file__).resolve().parent.parent
 INPUT_SCHEMA = REPO / "tests" / "fakes" / "pipelines" / "hello" / "assets" / "schema_input.json"
 TARGET_PAGE_RATIO = 1.5
 TARGET_SHEET_SECONDS = 1.0
@@ -104,17 +100,10 @@ async def seed(database_url: str, editor_project: str, args: argparse.Namespace)
             )
             loaded[str(project)] = time.perf_counter() - started
         await connection.execute("ANALYZE miner.samples")
-        pipeline_id, version_id = uuid.uuid4(), uuid.uuid4()
-        await connection.execute(
-            "INSERT INTO compute.pipelines (id, org_id, slug, name, visibility, from_catalog) "
-            "VALUES ($1, $2, 'hello', 'Hello', 'org', false)",
-            pipeline_id, org_id,
-        )  # fmt: skip
-        await connection.execute(
-            "INSERT INTO compute.pipeline_versions (id, pipeline_id, version, source_kind, "
-            "source_url, revision, input_schema, default_params, profiles) VALUES ($1, $2, '1.0.0',"
-            " 'git', 'https://github.com/x/hello', '1', $3, '{}', '{}')",
-            version_id, pipeline_id, INPUT_SCHEMA.read_text(),
+        await insert_pipeline(
+            connection, org_id, slug="hello", name="Hello", version="1.0.0",
+            source_url="https://github.com/x/hello", revision="1",
+            input_schema=INPUT_SCHEMA.read_text(),
         )  # fmt: skip
         orders = {}
         for size in (args.order // 10, args.order):
@@ -211,10 +200,7 @@ def main() -> None:
     parser.add_argument("--order", type=int, default=10_000)
     args = parser.parse_args()
 
-    with (
-        tempfile.TemporaryDirectory(prefix="nfhub-bench-") as tmp,
-        stack(Path(tmp), migrations=[migrate_compute, migrate_miner]) as running,
-    ):
+    with stack(migrations=[migrate_compute, migrate_miner]) as running:
         started = time.perf_counter()
         seeded = asyncio.run(seed(running.database_url, running.project_id, args))
         print(f"loaded {args.big} + {args.small} samples in {time.perf_counter() - started:.0f} s")
@@ -222,7 +208,7 @@ def main() -> None:
         env = {
             "COMPUTE_URL": f"http://127.0.0.1:{compute_port}",
             "MINER_URL": f"http://127.0.0.1:{miner_port}",
-            "ADMIN_STORAGE_LOCAL_ROOT": str(Path(tmp) / "storage"),
+            "ADMIN_STORAGE_LOCAL_ROOT": str(running.workdir / "storage"),
         }
         running.start("compute", "nfhub_compute.main:create_app", compute_port, env)
         miner = running.start("miner", "nfhub_miner.main:create_app", miner_port, env)

@@ -43,7 +43,7 @@ GATEWAY_HOSTS = {f"{service}.localhost": service for service in SERVICES}
 HEALTH_CONDITIONS = {"service_healthy", "service_completed_successfully"}
 # Variables .env.example documents for a tool rather than a service → the file that reads them.
 TOOL_ENV = {
-    "NFHUB_STATE_DIR": "scripts/devstack.py",
+    "NFHUB_STATE_DIR": "scripts/nfhub_devstack",
     "TEST_DATABASE_URL": "shared/src/nfhub_shared/testing",
 }
 PUBLISHING = {"gateway", "s3"}  # the only services with ports outside the compose network

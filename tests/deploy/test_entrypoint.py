@@ -54,10 +54,12 @@ def run_task(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[
 
 @functools.cache
 def devstack_ports() -> dict[str, int]:
-    """Where `make run` serves each service by default (scripts/devstack.py SERVICES): the
+    """Where `make run` serves each service by default (scripts/nfhub_devstack SERVICES): the
     same ports. NFHUB_BASE_PORT, which moves make run's ports, is left out while it loads."""
     name = "nfhub_devstack_for_deploy_tests"
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / "devstack.py")
+    spec = importlib.util.spec_from_file_location(
+        name, REPO / "scripts" / "nfhub_devstack" / "services.py"
+    )
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # its dataclasses look their module up while being defined

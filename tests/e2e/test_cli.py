@@ -33,12 +33,12 @@ from nfhub_cli.transfer import (
     PART_SUFFIX,
     PART_WORKERS,
     ResumeStore,
-    _local_path,
     download,
     download_folder,
     upload,
     upload_folder,
 )
+from nfhub_cli.transfer.folders import _local_path
 from support.live import LiveStack
 
 pytestmark = pytest.mark.timeout(300)

@@ -1,0 +1,1 @@
+"""The ``nfhub`` commands, one module per command group; ``nfhub_cli.main`` assembles them."""

@@ -1,0 +1,123 @@
+"""``nfhub runs``: launch, list, watch and cancel pipeline runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from nfhub_cli.commands.common import JsonOption, check_uuid, current_api, err, out, print_json
+from nfhub_cli.config import ConfigError
+from nfhub_cli.watch import watch_run
+
+app = typer.Typer(no_args_is_help=True, help="Pipeline runs of the current project.")
+
+
+def _parse_param(item: str) -> tuple[str, Any]:
+    key, separator, raw = item.partition("=")
+    if not separator or not key:
+        raise ConfigError(f"--param {item!r}: write it as name=value")
+    try:
+        return key, json.loads(raw)  # numbers, booleans, lists as JSON
+    except ValueError:
+        return key, raw
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The options the user gave (left-out ones stay out of the request)."""
+    return {key: value for key, value in values.items() if value}
+
+
+@app.command("launch")
+def runs_launch(
+    pipeline: Annotated[str, typer.Argument(help="Pipeline slug")],
+    version: Annotated[str | None, typer.Option(help="Default: the latest")] = None,
+    input_path: Annotated[
+        str | None, typer.Option("--input", help="Samplesheet path in the project")
+    ] = None,
+    order: Annotated[str | None, typer.Option(help="The order this run is for")] = None,
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="name=value (repeat)")
+    ] = None,
+    params_file: Annotated[
+        Path | None, typer.Option(help="JSON file of parameters", exists=True, dir_okay=False)
+    ] = None,
+    profile: Annotated[list[str] | None, typer.Option(help="Nextflow profile (repeat)")] = None,
+    label: Annotated[list[str] | None, typer.Option(help="Label (repeat)")] = None,
+    name: Annotated[str | None, typer.Option()] = None,
+    wait: Annotated[bool, typer.Option(help="Watch it; exit 0 only if it completes")] = False,
+) -> None:
+    """Launch a pipeline run; prints its id."""
+    params: dict[str, Any] = {}
+    if params_file is not None:
+        loaded = json.loads(params_file.read_text())
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{params_file} must hold a JSON object")
+        params.update(loaded)
+    params.update(_parse_param(item) for item in param or [])
+    body = {
+        "pipeline": pipeline,
+        "params": params,
+        **_given(version=version, profiles=profile, labels=label, name=name),
+    }
+    if input_path or order:
+        body["input"] = {"path": input_path, "order_id": order}
+    with current_api() as api:
+        run = api.json("compute", "POST", "/runs", json=body)
+        err.print(f"launched {run['name']} ({run['state']})")
+        out.print(run["id"])
+        if wait:
+            raise typer.Exit(watch_run(api, run["id"], interval=2.0, console=err))
+
+
+@app.command("list")
+def runs_list(
+    state: Annotated[list[str] | None, typer.Option(help="Only these states (repeat)")] = None,
+    pipeline: Annotated[str | None, typer.Option()] = None,
+    label: Annotated[str | None, typer.Option()] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The newest runs."""
+    states = [value.upper() for value in state or []]
+    params = {"limit": limit, **_given(state=states, pipeline=pipeline, label=label)}
+    with current_api() as api:
+        page = api.json("compute", "GET", "/runs", params=params)
+    if as_json:
+        print_json(page["items"])
+        return
+    table = Table("id", "name", "pipeline", "state", "tasks", "created", box=None)
+    for run in page["items"]:
+        tasks = run.get("tasks")  # the list leaves counts out; GET /runs/{id} has them
+        done = f"{tasks['succeeded'] + tasks['cached']}/{tasks['total']}" if tasks else "-"
+        pipe = run["pipeline"]
+        table.add_row(
+            run["id"], run["name"], f"{pipe.get('slug')} {pipe.get('version')}", run["state"],
+            done, run["created_at"][:19],
+        )  # fmt: skip
+    out.print(table)
+    if page["count"] > len(page["items"]):
+        err.print(f"{len(page['items'])} of {page['count']}; --limit shows more")
+
+
+@app.command("watch")
+def runs_watch(
+    run_id: Annotated[str, typer.Argument(help="Run id")],
+    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between polls")] = 2.0,
+) -> None:
+    """Show a run's live task progress; exit 0 if it completes, 1 if it fails or is canceled."""
+    check_uuid(run_id, "run")
+    with current_api() as api:
+        raise typer.Exit(watch_run(api, run_id, interval, console=err))
+
+
+@app.command("cancel")
+def runs_cancel(run_id: Annotated[str, typer.Argument(help="Run id")]) -> None:
+    """Ask a run to stop (CANCELING, then CANCELED once Nextflow has)."""
+    check_uuid(run_id, "run")
+    with current_api() as api:
+        run = api.json("compute", "POST", f"/runs/{run_id}/cancel")
+    err.print(f"{run['name']}: {run['state']}")
