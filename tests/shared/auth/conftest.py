@@ -81,6 +81,8 @@ def probe_settings(database_url: str, **overrides: Any) -> BaseServiceSettings:
         "DATABASE_URL": database_url,
         "DATABASE_POOL_SIZE": 1,
         "DATABASE_MAX_OVERFLOW": 0,
+        # The TTL tests show the fallback bound; test_revocations turns the listener on.
+        "ACCESS_CHANGE_LISTENER": False,
         **overrides,
     }
     return BaseServiceSettings(_env_file=None, **values)
