@@ -3,9 +3,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import httpx
 import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import (
@@ -24,10 +23,6 @@ from nfhub_shared.testing.database import (
     postgres_server,
     run_in_thread,
 )
-from nfhub_shared.testing.factory import Factory
-
-if TYPE_CHECKING:
-    from fastapi import FastAPI
 
 
 @pytest.fixture(scope="session")
@@ -113,46 +108,3 @@ async def db_session(
 ) -> AsyncIterator[AsyncSession]:
     async with session_factory() as session:
         yield session
-
-
-@pytest.fixture
-def admin_settings(nfhub_database_url: str) -> Any:
-    from nfhub_admin.config import Settings
-
-    return Settings(
-        DATABASE_URL=nfhub_database_url,
-        ENVIRONMENT="test",
-        DATABASE_POOL_SIZE=2,
-        DATABASE_MAX_OVERFLOW=0,
-        _env_file=None,
-    )
-
-
-@pytest_asyncio.fixture
-async def admin_app(
-    admin_settings: Any, session_factory: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[FastAPI]:
-    """admin in-process, every request inside the test's transaction."""
-    from nfhub_admin.main import create_app
-
-    app = create_app(admin_settings)
-    async with app.router.lifespan_context(app):
-        app.state.sessionmaker = session_factory
-        yield app
-
-
-@pytest.fixture
-def admin_transport(admin_app: FastAPI) -> httpx.ASGITransport:
-    """Give this to another service's app so its calls to admin reach the in-process admin."""
-    return httpx.ASGITransport(app=admin_app)
-
-
-@pytest_asyncio.fixture
-async def admin_client(admin_transport: httpx.ASGITransport) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=admin_transport, base_url="http://admin.test") as client:
-        yield client
-
-
-@pytest.fixture
-def factory(session_factory: async_sessionmaker[AsyncSession], admin_app: FastAPI) -> Factory:
-    return Factory(session_factory, admin_app)
