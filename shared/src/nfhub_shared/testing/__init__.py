@@ -1,7 +1,8 @@
 """pytest plugin for nfhub services (``-p nfhub_shared.testing``).
 
-- a PostgreSQL for the session (embedded, or ``TEST_DATABASE_URL``), a fresh database migrated
-  with every directory the repo's conftest lists in ``nfhub_migration_dirs``;
+- a PostgreSQL for the session (embedded, or ``TEST_DATABASE_URL``), a database migrated once
+  with every directory the repo's conftest lists in ``nfhub_migration_dirs``, copied as a
+  template for the session's database and for every fresh one;
 - each test inside one transaction that is rolled back (sessions use savepoints).
 
 It imports no service: the repo's tests add admin in-process and ``factory`` themselves
@@ -16,6 +17,7 @@ from nfhub_shared.testing.fixtures import (
     nfhub_fresh_database,
     nfhub_migration_dirs,
     nfhub_postgres_server,
+    nfhub_template_database,
     session_factory,
 )
 
@@ -27,5 +29,6 @@ __all__ = [
     "nfhub_fresh_database",
     "nfhub_migration_dirs",
     "nfhub_postgres_server",
+    "nfhub_template_database",
     "session_factory",
 ]
