@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +29,11 @@ from nfhub_compute.tasks.repository import (
     UPSERT_TASKS,
     merge_rows,
 )
+
+# Where events are written: a connection of the weblog's autocommit engine in production, a
+# session in tests that roll everything back.
+EventsConnection = AsyncSession | AsyncConnection
+EventsConnect = Callable[[], AbstractAsyncContextManager[EventsConnection]]
 
 # A task event updates its run's last_event_at at most this often: one run row is not
 # locked by every event of a busy run.
@@ -76,7 +83,7 @@ class RunEventRepository:
     """Works on a session or on a bare connection: the weblog path uses a connection of the
     autocommit engine (each statement its own transaction, no ORM bookkeeping)."""
 
-    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
+    def __init__(self, session: EventsConnection) -> None:
         self.session = session
 
     async def task_event(self, run_id: uuid.UUID, row: dict[str, Any], now: datetime) -> None:
