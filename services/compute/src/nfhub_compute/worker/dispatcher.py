@@ -75,11 +75,16 @@ class Dispatcher:
         """Submit one claimed run; the backend returns the first job if it was submitted before."""
         log = logger.bind(run_id=str(run_id))
         async with self.sessionmaker() as session:
-            found = await RunRepository(session).with_version(run_id)
+            runs = RunRepository(session)
+            found = await runs.with_version(run_id)
             if found is None:
                 return
             run, version = found
-            parent = await session.get(Run, run.relaunched_from_id) if run.resume else None
+            parent = (
+                await runs.get(run.relaunched_from_id)
+                if run.resume and run.relaunched_from_id is not None
+                else None
+            )
         if run.backend_handle is not None:
             return
         if run.state == RunState.CANCELING:
@@ -118,7 +123,7 @@ class Dispatcher:
             log.info("run submitted", backend=self.backend.name)
             return
         async with self.sessionmaker() as session:
-            now_run = await session.get(Run, run_id)
+            now_run = await RunRepository(session).get(run_id)
         if now_run is not None and now_run.backend_handle == submitted.handle:
             # The reconciler submitted it too (we were slow) and got the same job: all is well.
             log.info("run already recorded as submitted")
