@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nfhub_compute.backends.base import JobBackend
 from nfhub_compute.config import Settings
-from nfhub_compute.events.repository import EventsConnect
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.state import ServiceState
 
@@ -18,8 +20,10 @@ class ComputeState(ServiceState):
     admin_client: AdminClient
     files_client: FilesClient
     backend: JobBackend
-    # Opens a connection of the weblog's own autocommit engine (see main.lifespan).
-    events_connect: EventsConnect
+    # Opens a connection of the weblog's own autocommit engine (see main.lifespan); tests give a
+    # sessionmaker. Spelled out rather than imported from events.repository: this module is
+    # below every domain (their endpoints import it), so it imports none of them.
+    events_connect: Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]
 
 
 def get_compute_state(request: Request) -> ComputeState:
