@@ -27,7 +27,7 @@ from nfhub_compute.tasks.repository import (
     ROW_COLUMNS,
     UPSERT_TASK_PARAMS,
     UPSERT_TASKS,
-    merge_rows,
+    upsert_parameters,
 )
 
 # Where events are written: a connection of the weblog's autocommit engine in production, a
@@ -48,6 +48,18 @@ def _waking(state: Any) -> Any:
     return or_(*(state == value for value in _WAKES))
 
 
+def _heard_from(now: Any, waking: Any) -> dict[str, Any]:
+    """The run's columns once an event came: noted alive, INITIALIZING/UNKNOWN → RUNNING."""
+    runs = Run.__table__.c
+    return {
+        "last_event_at": now,
+        "updated_at": now,
+        "state": case((waking, RunState.RUNNING.value), else_=runs.state),
+        "running_at": func.coalesce(runs.running_at, case((waking, now))),
+        "state_reason": case((waking, None), else_=runs.state_reason),
+    }
+
+
 def _touch_statement() -> Any:
     """The plain task event's update, built once (its compiled form is cached)."""
     runs = Run.__table__
@@ -63,13 +75,7 @@ def _touch_statement() -> Any:
                 runs.c.last_event_at < bindparam("stale", type_=DateTime(timezone=True)),
             ),
         )
-        .values(
-            last_event_at=now,
-            updated_at=now,
-            state=case((waking, RunState.RUNNING.value), else_=runs.c.state),
-            running_at=func.coalesce(runs.c.running_at, case((waking, now))),
-            state_reason=case((waking, None), else_=runs.c.state_reason),
-        )
+        .values(_heard_from(now, waking))
     )
 
 
@@ -95,11 +101,7 @@ class RunEventRepository:
         await self.session.execute(TASK_EVENT, parameters)
 
     async def tasks(self, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
-        parameters = [
-            {"run_id": run_id, **{name: row.get(name) for name in ROW_COLUMNS}}
-            for row in merge_rows(rows)
-        ]
-        await self.session.execute(UPSERT_TASKS, parameters)
+        await self.session.execute(UPSERT_TASKS, upsert_parameters(run_id, rows))
 
     async def notify(self, payload: str) -> None:
         await self.session.execute(
@@ -118,14 +120,7 @@ class RunEventRepository:
                 TOUCH_RUN, {"seen_run_id": run_id, "seen_at": now, "stale": now - TOUCH_INTERVAL}
             )
             return
-        waking = _waking(Run.state)
-        changes: dict[str, Any] = {
-            "last_event_at": now,
-            "updated_at": now,
-            "state": case((waking, RunState.RUNNING.value), else_=Run.state),
-            "running_at": func.coalesce(Run.running_at, case((waking, now))),
-            "state_reason": case((waking, None), else_=Run.state_reason),
-        }
+        changes = _heard_from(now, _waking(Run.state))
         for name, value in values.items():
             if value is None:
                 continue
@@ -133,4 +128,4 @@ class RunEventRepository:
                 changes[name] = Run.workflow.op("||")(cast(value, JSONB))
             else:
                 changes[name] = value
-        await self.session.execute(update(Run).where(Run.id == run_id).values(**changes))
+        await self.session.execute(update(Run).where(Run.id == run_id).values(changes))

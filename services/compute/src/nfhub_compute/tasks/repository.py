@@ -88,6 +88,14 @@ UPSERT_TASK_PARAMS = merge_on_conflict(
 )
 
 
+def upsert_parameters(run_id: uuid.UUID, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """UPSERT_TASKS's parameters for a batch of task rows (one per task: see merge_rows)."""
+    return [
+        {"run_id": run_id, **{name: row.get(name) for name in ROW_COLUMNS}}
+        for row in merge_rows(rows)
+    ]
+
+
 class TaskRepository(Repository[Task]):
     model = Task
 
@@ -95,11 +103,7 @@ class TaskRepository(Repository[Task]):
         """Insert or merge tasks by (run, task id); see UPSERT_TASKS."""
         if not rows:
             return
-        parameters = [
-            {"run_id": run_id, **{name: row.get(name) for name in ROW_COLUMNS}}
-            for row in merge_rows(rows)
-        ]
-        await self.session.execute(UPSERT_TASKS, parameters)
+        await self.session.execute(UPSERT_TASKS, upsert_parameters(run_id, rows))
 
     async def counts(self, run_id: uuid.UUID) -> list[tuple[str, str, int]]:
         """(process, status, tasks) for a run: an index-only scan of (run_id, process, status)."""
