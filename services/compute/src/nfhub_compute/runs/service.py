@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 from nfhub_compute.backends.base import BackendUnavailable, JobBackend, LogSource
 from nfhub_compute.config import Settings
@@ -22,6 +21,7 @@ from nfhub_compute.pipelines.repository import PipelineVersionRepository
 from nfhub_compute.pipelines.service import PipelineService
 from nfhub_compute.pipelines.validation import params_problems, with_schema_defaults
 from nfhub_compute.runs.errors import IllegalRunTransition, InvalidLaunch, RunNotFound
+from nfhub_compute.runs.launch import effective_params, nextflow_name
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.schemas import (
     LogPage,
@@ -46,26 +46,6 @@ RESERVED_PARAMS = {
     "input": "give the samplesheet as input.path",
     "outdir": "nfhub writes outputs to the run's folder, runs/<run id>/ in the project",
 }
-
-
-def nextflow_name(run_id: uuid.UUID) -> str:
-    """Unique and valid for -name (lower case, starts with a letter)."""
-    return f"nfhub-{run_id.hex}"
-
-
-def nextflow_path(uri: str) -> str:
-    """What Nextflow is given for a storage URI: a plain path for file://, else the URI."""
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme == "file" else uri
-
-
-def effective_params(run: Run, version: PipelineVersion) -> dict[str, Any]:
-    """The version's defaults, the caller's parameters, then the input and outdir nfhub sets."""
-    params = {**version.default_params, **run.params}
-    if run.input_uri is not None:
-        params["input"] = nextflow_path(run.input_uri)
-    params["outdir"] = nextflow_path(run.outdir_uri)
-    return params
 
 
 class RunService:
