@@ -37,19 +37,4 @@ def get_settings(request: Request) -> Settings:
     return ComputeState.of(request.app).settings
 
 
-def get_admin_client(request: Request) -> AdminClient:
-    return ComputeState.of(request.app).admin_client
-
-
-def get_files_client(request: Request) -> FilesClient:
-    return ComputeState.of(request.app).files_client
-
-
-def get_backend(request: Request) -> JobBackend:
-    return ComputeState.of(request.app).backend
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-AdminClientDep = Annotated[AdminClient, Depends(get_admin_client)]
-FilesClientDep = Annotated[FilesClient, Depends(get_files_client)]
-BackendDep = Annotated[JobBackend, Depends(get_backend)]
