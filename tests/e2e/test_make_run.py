@@ -4,6 +4,7 @@ data of the first. Its own state folder and ports, so it never meets a `make run
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -11,12 +12,15 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
 
+from nfhub_cli.demo import fastq
 from support.live import REPO, wait_until
 
 pytestmark = pytest.mark.timeout(420)
@@ -40,6 +44,14 @@ def free_port_range(count: int) -> int:
                 sock.close()
         return base
     raise AssertionError("no free port range")
+
+
+def devstack_module(name: str) -> ModuleType:
+    """A module of scripts/nfhub_devstack (scripts/ is not a package on the test path)."""
+    scripts = str(REPO / "scripts")
+    if scripts not in sys.path:
+        sys.path.insert(0, scripts)
+    return importlib.import_module(f"nfhub_devstack.{name}")
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -161,5 +173,106 @@ def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     )
     assert projects.status_code == 200
     assert "kept-across-restarts" in [p["slug"] for p in projects.json()["items"]]
+    assert devstack.interrupt() == 0
+    assert processes_mentioning(str(devstack.state)) == []
+
+
+class TestCrashPolicy:
+    def test_backs_off_then_gives_up_on_the_fifth_crash_within_two_minutes(self) -> None:
+        policy = devstack_module("supervisor").CrashPolicy()
+        assert [policy.crashed(t) for t in (0.0, 1.0, 3.0, 7.0)] == [1.0, 2.0, 4.0, 8.0]
+        assert policy.crashed(15.0) is None
+
+    def test_crashes_older_than_the_window_are_forgotten(self) -> None:
+        policy = devstack_module("supervisor").CrashPolicy()
+        for at in (0.0, 10.0, 20.0, 30.0):
+            policy.crashed(at)
+        assert policy.crashed(200.0) == 1.0
+
+
+def test_a_child_that_keeps_crashing_stops_the_stack_loudly(tmp_path: Path) -> None:
+    supervisor = devstack_module("supervisor")
+    services = devstack_module("services")
+    errors = devstack_module("errors")
+    state = devstack_module("state").State(tmp_path)
+    state.logs.mkdir()
+    stack = supervisor.Stack(state, errors.Signals(), echo=False, tls=None)
+    crasher = services.Service("crasher", "nfhub_compute", module="nfhub_no_such_module")
+    child = stack.start(crasher, dict(os.environ))
+    child.policy = supervisor.CrashPolicy(limit=3)
+    began = time.monotonic()
+    try:
+        with pytest.raises(errors.StackError, match=r"crasher crashed 3 times within 120 s"):
+            stack.supervise(poll_seconds=0.05)
+    finally:
+        stack.stop_children()
+    assert time.monotonic() - began >= 3.0  # restarted after 1 s, then after 2 s
+    log = child.log.read_text()
+    assert log.count("restarted after a crash") == 2
+    assert log.count("No module named nfhub_no_such_module") == 3
+
+
+def upload(client: httpx.Client, headers: dict[str, str], path: str, data: bytes) -> None:
+    ticket = client.post(
+        "/api/v1/files/upload-url", json={"path": path, "size": len(data)}, headers=headers
+    )
+    assert ticket.status_code == 200, ticket.text
+    put = client.put(ticket.json()["url"], content=data, headers=ticket.json()["headers"])
+    assert put.status_code in (200, 201, 204), put.text
+
+
+def test_kill_9_of_the_worker_or_a_service_restarts_it_and_runs_still_complete(
+    devstack: DevStack,
+) -> None:
+    started = devstack.start()
+    services = started["services"]
+    seed = started["seed"]
+    assert isinstance(services, dict) and isinstance(seed, dict)
+    trust = ssl.create_default_context(cafile=str(started["ca_file"]))
+    headers = {"Authorization": f"Bearer {seed['token']}", "X-Project-ID": seed["project_id"]}
+    pids_file = devstack.state / "pids.json"
+    before = json.loads(pids_file.read_text())
+    for name in ("worker", "miner"):
+        os.kill(before[name], signal.SIGKILL)
+
+    def restarted() -> bool:
+        pids = json.loads(pids_file.read_text())
+        return all(
+            pids[name] != before[name] and Path(f"/proc/{pids[name]}").exists()
+            for name in ("worker", "miner")
+        )
+
+    wait_until(restarted, timeout=30, interval=0.3, what="worker and miner restarted")
+    wait_until(
+        lambda: "miner is ready again" in devstack.log.read_text(),
+        timeout=90, interval=0.5, what="miner ready again",
+    )  # fmt: skip
+    assert devstack.popen is not None and devstack.popen.poll() is None
+    log = devstack.log.read_text()
+    assert "worker exited unexpectedly with code -9; restarting it in 1 s" in log
+
+    with httpx.Client(base_url=services["files"], verify=trust, timeout=30) as files:
+        for mate in (1, 2):
+            upload(files, headers, f"raw/S1_R{mate}.fastq.gz", fastq("S1", mate, 4, seed=mate))
+        sheet = b"sample,fastq_1,fastq_2\nS1,raw/S1_R1.fastq.gz,raw/S1_R2.fastq.gz\n"
+        upload(files, headers, "samplesheets/restart.csv", sheet)
+    with httpx.Client(base_url=services["compute"], verify=trust, timeout=30) as compute:
+        run = compute.post(
+            "/api/v1/runs",
+            json={"pipeline": "demo", "input": {"path": "samplesheets/restart.csv"}},
+            headers=headers,
+        )
+        assert run.status_code == 201, run.text
+        state: dict[str, str] = {}
+
+        def finished() -> bool:
+            state.update(compute.get(f"/api/v1/runs/{run.json()['id']}", headers=headers).json())
+            return state["state"] not in ("QUEUED", "INITIALIZING", "RUNNING")
+
+        wait_until(finished, timeout=90, interval=0.5, what="the run to end")
+        assert state["state"] == "COMPLETE", state
+    # The miner answers again too (through its own port, not a cached answer).
+    with httpx.Client(base_url=services["miner"], verify=trust, timeout=30) as miner:
+        assert miner.get("/api/v1/subjects", headers=headers).status_code == 200
     assert devstack.interrupt() == 0
     assert processes_mentioning(str(devstack.state)) == []
