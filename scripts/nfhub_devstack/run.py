@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,6 +23,7 @@ from nfhub_devstack.errors import (
     fail,
     log_tail,
 )
+from nfhub_devstack.seed import demo_seed
 from nfhub_devstack.services import REPO_ROOT, SEED_MODULE, SERVICES, module_exists
 from nfhub_devstack.state import (
     GENERATED_SECRETS,
@@ -57,17 +57,6 @@ def child_env(
         # public CAs and the dev CA. Runs launched by the worker inherit it too.
         env["SSL_CERT_FILE"] = str(tls.bundle)
     return env
-
-
-def parse_seed(output: str) -> dict[str, Any]:
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):
-                data = json.loads(line)
-                if isinstance(data, dict):
-                    return data
-    raise StackError(f"the seed printed no JSON line: {output[-500:]!r}")
 
 
 def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
@@ -129,10 +118,7 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
 
             seed_data: dict[str, Any] | None = None
             if seed and module_exists(SEED_MODULE):
-                output = stack.run_step(
-                    "seed", [sys.executable, "-m", SEED_MODULE], env, capture=True
-                )
-                seed_data = parse_seed(output)
+                seed_data = demo_seed(stack, env)
             elif seed:
                 console.print(f"[yellow]{SEED_MODULE} does not exist yet: no demo data[/]")
 

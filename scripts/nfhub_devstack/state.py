@@ -58,6 +58,11 @@ class State:
         return self.root / "devstack.lock"
 
     @property
+    def demo_seed(self) -> Path:
+        """The demo user, ids and token make run printed last (0600), reused while it works."""
+        return self.root / "demo-seed.json"
+
+    @property
     def stack_json(self) -> Path:
         return self.root / "stack.json"
 

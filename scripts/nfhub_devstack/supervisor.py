@@ -72,6 +72,11 @@ class Stack:
         self.children: list[Child] = []
         self.echo = LogEcho() if echo else None
 
+    @property
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """What clients of this stack verify its certificates with (None: plain HTTP)."""
+        return self._ssl
+
     # -- one-shot steps (migrations, seed) -------------------------------------------------
 
     def run_step(

@@ -130,6 +130,7 @@ def devstack(tmp_path: Path) -> Iterator[DevStack]:
             os.kill(int(line.split(":")[0]), signal.SIGKILL)
 
 
+@pytest.mark.timeout(720)  # three starts, on a busy machine
 def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     devstack: DevStack,
 ) -> None:
@@ -160,19 +161,49 @@ def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     assert leftovers == [], "processes left after Ctrl-C:\n" + "\n".join(leftovers)
     assert not (devstack.state / "stack.json").exists()
 
+    seed_file = devstack.state / "demo-seed.json"
+    assert seed_file.stat().st_mode & 0o777 == 0o600
+    assert json.loads(seed_file.read_text())["token"] == seed["token"]
+
     second = devstack.start()
     assert second["ca_file"] == ca_file  # the same CA: trusted once, trusted again
     reseeded = second["seed"]
     assert isinstance(reseeded, dict)
     assert reseeded["project_id"] == seed["project_id"]  # the seed finds its data, not anew
+    # The token printed yesterday still works today: kept, not revoked and made anew.
+    assert reseeded["token"] == seed["token"]
+    assert "demo token kept from the last start" in devstack.log.read_text()
     projects = httpx.get(
-        f"{services['admin']}/api/v1/projects",
-        headers={"Authorization": f"Bearer {reseeded['token']}"},
-        verify=trust,
-        timeout=10,
+        f"{services['admin']}/api/v1/projects", headers=headers, verify=trust, timeout=10
     )
     assert projects.status_code == 200
     assert "kept-across-restarts" in [p["slug"] for p in projects.json()["items"]]
+    # Revoked meanwhile: the next start makes a new token and says why.
+    tokens = httpx.get(
+        f"{services['admin']}/api/v1/tokens", headers=headers, verify=trust, timeout=10
+    ).json()["items"]
+    demo_token = next(t for t in tokens if t["name"] == "make-run")
+    revoked = httpx.delete(
+        f"{services['admin']}/api/v1/tokens/{demo_token['id']}",
+        headers=headers, verify=trust, timeout=10,
+    )  # fmt: skip
+    assert revoked.status_code == 204, revoked.text
+    assert devstack.interrupt() == 0
+
+    third = devstack.start()
+    renewed = third["seed"]
+    assert isinstance(renewed, dict)
+    assert renewed["token"] != seed["token"]
+    assert renewed["project_id"] == seed["project_id"]
+    log = devstack.log.read_text()
+    assert "a new demo token was made: the stored one no longer works" in log
+    assert "GET /api/v1/users/me answered 401" in log
+    assert json.loads(seed_file.read_text())["token"] == renewed["token"]
+    me = httpx.get(
+        f"{services['admin']}/api/v1/users/me",
+        headers={"Authorization": f"Bearer {renewed['token']}"}, verify=trust, timeout=10,
+    )  # fmt: skip
+    assert me.status_code == 200
     assert devstack.interrupt() == 0
     assert processes_mentioning(str(devstack.state)) == []
 
