@@ -69,6 +69,10 @@ def print_banner(
             Text(f"export TOKEN={token}"),
             Text(f'{curl} -H "Authorization: Bearer $TOKEN" {admin_url}/api/v1/users/me'),
             Text(""),
+            Text(
+                f"source {db.state.stack_env}   (ADMIN COMPUTE FILES MINER TOKEN P…: "
+                "the README's examples)"
+            ),
             Text("in another shell: make demo   (the whole path, from upload to run outputs)"),
         ]
     console.print()

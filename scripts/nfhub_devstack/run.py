@@ -30,6 +30,7 @@ from nfhub_devstack.state import (
     State,
     read_env_file,
     single_instance,
+    stack_env_text,
     write_private,
 )
 from nfhub_devstack.supervisor import Stack, port_in_use
@@ -140,6 +141,8 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
                     + "\n"
                 ).encode(),
             )
+            urls = {c.service.name: c.service.url(stack.scheme) for c in started}
+            write_private(state.stack_env, stack_env_text(urls, tls, seed_data).encode())
             print_banner(stack, started, db, seed_data, elapsed)
             stack.supervise()
         except Shutdown as exc:
@@ -161,5 +164,6 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
                     console.print("stopping PostgreSQL…")
                 db.stop()
                 state.stack_json.unlink(missing_ok=True)
+                state.stack_env.unlink(missing_ok=True)
                 console.print("stopped")
     return 0

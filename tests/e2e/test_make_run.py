@@ -149,6 +149,14 @@ def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     seed = first["seed"]
     assert isinstance(seed, dict)
     headers = {"Authorization": f"Bearer {seed['token']}"}
+    # The same for shells (the README's examples source it), readable by its owner only.
+    stack_env = devstack.state / "stack.env"
+    assert stack_env.stat().st_mode & 0o777 == 0o600
+    sourced = subprocess.run(
+        ["bash", "-c", f'source "{stack_env}" && echo "$ADMIN $TOKEN $P"'],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert sourced.stdout.split() == [services["admin"], seed["token"], seed["project_id"]]
     created = httpx.post(
         f"{services['admin']}/api/v1/projects",
         json={"org_id": seed["org_id"], "slug": "kept-across-restarts", "name": "Kept"},
@@ -160,6 +168,7 @@ def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     leftovers = processes_mentioning(str(devstack.state))
     assert leftovers == [], "processes left after Ctrl-C:\n" + "\n".join(leftovers)
     assert not (devstack.state / "stack.json").exists()
+    assert not stack_env.exists()
 
     seed_file = devstack.state / "demo-seed.json"
     assert seed_file.stat().st_mode & 0o777 == 0o600
