@@ -23,6 +23,7 @@ from nfhub_devstack.errors import (
     fail,
     log_tail,
 )
+from nfhub_devstack.migrations import behind_head
 from nfhub_devstack.seed import demo_seed
 from nfhub_devstack.services import REPO_ROOT, SEED_MODULE, SERVICES, module_exists
 from nfhub_devstack.state import (
@@ -98,15 +99,23 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
             database_url = db.start()
             env = child_env(state, database_url, stack_secrets, stack.scheme, tls)
 
-            for service in services:
-                if service.has_migrations():
-                    console.print(f"migrating {service.name}…")
-                    step_env = {**env, **{k: state.expand(v) for k, v in service.env.items()}}
-                    stack.run_step(
-                        f"{service.name}-migrate",
-                        [sys.executable, "-m", f"{service.package}.migrate"],
-                        step_env,
-                    )
+            migrated = [s for s in services if s.has_migrations()]
+            behind = behind_head(migrated, database_url)
+            current = [s.name for s in migrated if s not in behind]
+            if current:
+                console.print(f"[dim]already migrated to head: {', '.join(current)}[/]")
+            if behind:
+                console.print(f"migrating {', '.join(s.name for s in behind)}…")
+                stack.run_steps(
+                    [
+                        (
+                            f"{s.name}-migrate",
+                            [sys.executable, "-m", f"{s.package}.migrate"],
+                            {**env, **{k: state.expand(v) for k, v in s.env.items()}},
+                        )
+                        for s in behind
+                    ]
+                )
 
             console.print(f"starting {', '.join(s.name for s in services)}…")
             started = [

@@ -110,6 +110,44 @@ class Stack:
             raise StackError(f"{name} failed with exit code {proc.returncode}", log)
         return out.decode() if capture and out else ""
 
+    def run_steps(self, steps: Sequence[tuple[str, Sequence[str], Mapping[str, str]]]) -> None:
+        """Run one-shot steps side by side (name, command, environment); the first failure, a
+        timeout or a signal stops the others."""
+        running: list[tuple[str, subprocess.Popen[bytes], Path]] = []
+        try:
+            for name, cmd, env in steps:
+                log = self.state.logs / f"{name}.log"
+                with log.open("wb") as log_handle:
+                    proc = subprocess.Popen(
+                        list(cmd),
+                        stdin=subprocess.DEVNULL,
+                        stdout=log_handle,
+                        stderr=subprocess.STDOUT,
+                        env=dict(env),
+                        cwd=REPO_ROOT,
+                        start_new_session=True,
+                    )
+                running.append((name, proc, log))
+            deadline = time.monotonic() + STEP_TIMEOUT_SECONDS
+            waiting = list(running)
+            while waiting:
+                for name, proc, log in list(waiting):
+                    code = proc.poll()
+                    if code is None:
+                        continue
+                    waiting.remove((name, proc, log))
+                    if code != 0:
+                        raise StackError(f"{name} failed with exit code {code}", log)
+                if waiting and time.monotonic() > deadline:
+                    name, _, log = waiting[0]
+                    raise StackError(f"{name} took over {STEP_TIMEOUT_SECONDS:.0f} s", log)
+                time.sleep(0.05)
+        finally:
+            for _, proc, _ in running:
+                if proc.poll() is None:
+                    kill_group(proc.pid, signal.SIGKILL)
+                    proc.wait()
+
     # -- long-running children -------------------------------------------------------------
 
     def kill_leftovers(self) -> None:

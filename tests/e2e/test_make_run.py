@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -174,7 +175,13 @@ def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     assert seed_file.stat().st_mode & 0o777 == 0o600
     assert json.loads(seed_file.read_text())["token"] == seed["token"]
 
+    first_log = devstack.log.read_text()
+    assert "migrating admin, compute, files, miner…" in first_log  # side by side
+
     second = devstack.start()
+    # Every schema is at head already: no migrate process is started at all.
+    assert "already migrated to head: admin, compute, files, miner" in devstack.log.read_text()
+    assert "migrating" not in devstack.log.read_text()
     assert second["ca_file"] == ca_file  # the same CA: trusted once, trusted again
     reseeded = second["seed"]
     assert isinstance(reseeded, dict)
@@ -250,6 +257,25 @@ def test_a_child_that_keeps_crashing_stops_the_stack_loudly(tmp_path: Path) -> N
     log = child.log.read_text()
     assert log.count("restarted after a crash") == 2
     assert log.count("No module named nfhub_no_such_module") == 3
+
+
+def test_steps_run_side_by_side_and_the_first_failure_stops_the_rest(tmp_path: Path) -> None:
+    supervisor = devstack_module("supervisor")
+    errors = devstack_module("errors")
+    state = devstack_module("state").State(tmp_path)
+    state.logs.mkdir()
+    stack = supervisor.Stack(state, errors.Signals(), echo=False, tls=None)
+    env = dict(os.environ)
+    began = time.monotonic()
+    stack.run_steps([("a", ["sleep", "1"], env), ("b", ["sleep", "1"], env)])
+    assert time.monotonic() - began < 1.9  # together, not one after the other
+    marker = f"nfhub-step-{uuid.uuid4().hex}"
+    slow = ["sh", "-c", f"sleep 30; : {marker}"]
+    began = time.monotonic()
+    with pytest.raises(errors.StackError, match="bad failed with exit code 3"):
+        stack.run_steps([("slow", slow, env), ("bad", ["sh", "-c", "exit 3"], env)])
+    assert time.monotonic() - began < 10
+    assert processes_mentioning(marker) == []  # the slow one was stopped
 
 
 def upload(client: httpx.Client, headers: dict[str, str], path: str, data: bytes) -> None:
