@@ -273,9 +273,12 @@ class Stack:
 
     def _restart(self, child: Child) -> None:
         """The same command and environment; its log continues (the crash stays readable)."""
-        with child.log.open("ab") as log_handle:
-            log_handle.write(b"--- devstack: restarted after a crash ---\n")
-        child.proc = self._spawn(child.service, child.env, child.log, "ab")
+        try:
+            with child.log.open("ab") as log_handle:
+                log_handle.write(b"--- devstack: restarted after a crash ---\n")
+            child.proc = self._spawn(child.service, child.env, child.log, "ab")
+        except OSError as exc:  # e.g. the state folder was deleted under the running stack
+            raise StackError(f"cannot restart {child.service.name}: {exc}") from exc
         child.restart_at = None
         child.announce_ready = child.service.port is not None
         self._record_pids()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -257,6 +258,24 @@ def test_a_child_that_keeps_crashing_stops_the_stack_loudly(tmp_path: Path) -> N
     log = child.log.read_text()
     assert log.count("restarted after a crash") == 2
     assert log.count("No module named nfhub_no_such_module") == 3
+
+
+def test_a_restart_that_cannot_start_stops_the_stack_with_why(tmp_path: Path) -> None:
+    supervisor = devstack_module("supervisor")
+    services = devstack_module("services")
+    errors = devstack_module("errors")
+    state = devstack_module("state").State(tmp_path / "state")
+    state.logs.mkdir(parents=True)
+    stack = supervisor.Stack(state, errors.Signals(), echo=False, tls=None)
+    crasher = services.Service("crasher", "nfhub_compute", module="nfhub_no_such_module")
+    stack.start(crasher, dict(os.environ))
+    shutil.rmtree(state.root)  # what happened when a state folder was deleted under a stack
+    try:
+        with pytest.raises(errors.StackError, match=r"cannot restart crasher: .*No such file"):
+            stack.supervise(poll_seconds=0.05)
+    finally:
+        stack.state.root.mkdir()
+        stack.stop_children()
 
 
 def test_steps_run_side_by_side_and_the_first_failure_stops_the_rest(tmp_path: Path) -> None:
