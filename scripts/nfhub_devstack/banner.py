@@ -61,10 +61,18 @@ def print_banner(
             Text.assemble(("project id  ", "bold"), str(seed.get("project_id"))),
             Text(""),
             Text(f"Authorization: Bearer {token}"),
+            Text(
+                f"(the same token at every start while it works: kept in {db.state.demo_seed})",
+                style="dim",
+            ),
             Text(""),
             Text(f"export TOKEN={token}"),
             Text(f'{curl} -H "Authorization: Bearer $TOKEN" {admin_url}/api/v1/users/me'),
             Text(""),
+            Text(
+                f"source {db.state.stack_env}   (ADMIN COMPUTE FILES MINER TOKEN P…: "
+                "the README's examples)"
+            ),
             Text("in another shell: make demo   (the whole path, from upload to run outputs)"),
         ]
     console.print()

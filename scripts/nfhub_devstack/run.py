@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,12 +23,15 @@ from nfhub_devstack.errors import (
     fail,
     log_tail,
 )
+from nfhub_devstack.migrations import behind_head
+from nfhub_devstack.seed import demo_seed
 from nfhub_devstack.services import REPO_ROOT, SEED_MODULE, SERVICES, module_exists
 from nfhub_devstack.state import (
     GENERATED_SECRETS,
     State,
     read_env_file,
     single_instance,
+    stack_env_text,
     write_private,
 )
 from nfhub_devstack.supervisor import Stack, port_in_use
@@ -57,17 +59,6 @@ def child_env(
         # public CAs and the dev CA. Runs launched by the worker inherit it too.
         env["SSL_CERT_FILE"] = str(tls.bundle)
     return env
-
-
-def parse_seed(output: str) -> dict[str, Any]:
-    for line in reversed(output.splitlines()):
-        line = line.strip()
-        if line.startswith("{"):
-            with contextlib.suppress(ValueError):
-                data = json.loads(line)
-                if isinstance(data, dict):
-                    return data
-    raise StackError(f"the seed printed no JSON line: {output[-500:]!r}")
 
 
 def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
@@ -108,15 +99,23 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
             database_url = db.start()
             env = child_env(state, database_url, stack_secrets, stack.scheme, tls)
 
-            for service in services:
-                if service.has_migrations():
-                    console.print(f"migrating {service.name}…")
-                    step_env = {**env, **{k: state.expand(v) for k, v in service.env.items()}}
-                    stack.run_step(
-                        f"{service.name}-migrate",
-                        [sys.executable, "-m", f"{service.package}.migrate"],
-                        step_env,
-                    )
+            migrated = [s for s in services if s.has_migrations()]
+            behind = behind_head(migrated, database_url)
+            current = [s.name for s in migrated if s not in behind]
+            if current:
+                console.print(f"[dim]already migrated to head: {', '.join(current)}[/]")
+            if behind:
+                console.print(f"migrating {', '.join(s.name for s in behind)}…")
+                stack.run_steps(
+                    [
+                        (
+                            f"{s.name}-migrate",
+                            [sys.executable, "-m", f"{s.package}.migrate"],
+                            {**env, **{k: state.expand(v) for k, v in s.env.items()}},
+                        )
+                        for s in behind
+                    ]
+                )
 
             console.print(f"starting {', '.join(s.name for s in services)}…")
             started = [
@@ -129,10 +128,7 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
 
             seed_data: dict[str, Any] | None = None
             if seed and module_exists(SEED_MODULE):
-                output = stack.run_step(
-                    "seed", [sys.executable, "-m", SEED_MODULE], env, capture=True
-                )
-                seed_data = parse_seed(output)
+                seed_data = demo_seed(stack, env)
             elif seed:
                 console.print(f"[yellow]{SEED_MODULE} does not exist yet: no demo data[/]")
 
@@ -154,6 +150,8 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
                     + "\n"
                 ).encode(),
             )
+            urls = {c.service.name: c.service.url(stack.scheme) for c in started}
+            write_private(state.stack_env, stack_env_text(urls, tls, seed_data).encode())
             print_banner(stack, started, db, seed_data, elapsed)
             stack.supervise()
         except Shutdown as exc:
@@ -175,5 +173,6 @@ def run_stack(ready_timeout: float, echo: bool, seed: bool, http: bool) -> int:
                     console.print("stopping PostgreSQL…")
                 db.stop()
                 state.stack_json.unlink(missing_ok=True)
+                state.stack_env.unlink(missing_ok=True)
                 console.print("stopped")
     return 0

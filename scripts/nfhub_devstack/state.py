@@ -6,9 +6,11 @@ import contextlib
 import fcntl
 import os
 import secrets
-from collections.abc import Iterator
+import shlex
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -58,6 +60,16 @@ class State:
         return self.root / "devstack.lock"
 
     @property
+    def demo_seed(self) -> Path:
+        """The demo user, ids and token make run printed last (0600), reused while it works."""
+        return self.root / "demo-seed.json"
+
+    @property
+    def stack_env(self) -> Path:
+        """The running stack for shells: ``source .nfhub/stack.env`` (the README's examples)."""
+        return self.root / "stack.env"
+
+    @property
     def stack_json(self) -> Path:
         return self.root / "stack.json"
 
@@ -96,6 +108,36 @@ class State:
 
     def expand(self, value: str) -> str:
         return value.format(state=self.root, storage=self.storage, logs=self.logs)
+
+
+def stack_env_text(
+    services: Mapping[str, str | None],
+    tls: DevTls | None,
+    seed: Mapping[str, Any] | None,
+) -> str:
+    """What ``stack.env`` holds: each service's URL (ADMIN, COMPUTE, FILES, MINER), what curl
+    and Python trust (the public CAs plus the dev CA), and the demo user, token and project."""
+    values: dict[str, str] = {
+        name.upper(): url for name, url in services.items() if url is not None
+    }
+    if tls is not None:
+        values.update(
+            CA=str(tls.ca_cert), CURL_CA_BUNDLE=str(tls.bundle), SSL_CERT_FILE=str(tls.bundle)
+        )
+    if seed is not None:
+        values.update(
+            TOKEN=str(seed["token"]),
+            P=str(seed["project_id"]),
+            ORG=str(seed["org_id"]),
+            DEMO_USER=str(seed["user"]),
+            DEMO_PASSWORD=str(seed["password"]),
+        )
+    lines = [
+        "# The running nfhub dev stack, for shells: source it (make run writes it when ready",
+        "# and removes it when it stops). TOKEN is the demo user's; P the demo project's id.",
+    ]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    return "\n".join(lines) + "\n"
 
 
 def write_private(path: Path, data: bytes) -> None:

@@ -121,6 +121,76 @@ def test_login_stores_a_personal_access_token_readable_by_the_owner_only(
     assert "live at https://127.0.0.1:" in shown.stdout
 
 
+def test_a_piped_password_logs_in_without_a_getpass_warning(
+    stack: LiveStack, stack_password: str, tmp_path: Path
+) -> None:
+    """`echo pw | nfhub login -u NAME` (no --password-stdin): stdin is not a terminal, so the
+    password is read from it, as --password-stdin would, with no GetPassWarning."""
+    assert stack.tls is not None
+    result = nfhub(
+        tmp_path, "login", "--url", stack.urls["admin"], "-u", "live",
+        "--ca-file", str(stack.tls.ca_cert), "--compute-url", stack.urls["compute"],
+        "--files-url", stack.urls["files"], "--miner-url", stack.urls["miner"],
+        stdin=stack_password + "\n",
+    )  # fmt: skip
+    assert "Warning" not in result.stderr, result.stderr
+    assert "logged in to" in result.stderr
+    assert json.loads((tmp_path / "config.json").read_text())["token"].startswith("nfh_pat_")
+
+
+def test_an_empty_stdin_names_the_missing_password(stack: LiveStack, tmp_path: Path) -> None:
+    result = nfhub(
+        tmp_path, "login", "--url", stack.urls["admin"], "-u", "live", "--password-stdin",
+        stdin="", check=False,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "no password on stdin" in result.stderr
+
+
+HELP_SCRIPT = """
+import sys
+import typer
+from nfhub_cli.main import app, readable_help
+
+def walk(command, words):
+    yield words, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from walk(sub, [*words, name])
+
+root = typer.main.get_command(app)
+readable_help(root)
+for words, command in walk(root, []):
+    print("=== " + " ".join(words), flush=True)
+    root.main([*words, "--help"], prog_name="nfhub", standalone_mode=False)
+    print("--- options: " + " ".join(
+        opt for param in command.params for opt in param.opts if opt.startswith("--")
+    ), flush=True)
+"""
+
+
+def test_help_reads_well_in_80_columns(tmp_path: Path) -> None:
+    """Every command's --help as nfhub prints it (one process for all, the machine is busy):
+    no type tags (<str>, <bool>), no --no- twins of flags, every option's name whole."""
+    env = {**os.environ, "NFHUB_CONFIG_DIR": str(tmp_path), "COLUMNS": "80"}
+    result = subprocess.run(
+        [sys.executable, "-c", HELP_SCRIPT], capture_output=True, text=True, env=env,
+        timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    sections = result.stdout.split("=== ")[1:]
+    assert len(sections) > 15
+    for section in sections:
+        title, _, body = section.partition("\n")
+        text, _, options = body.partition("--- options: ")
+        where = f"nfhub {title} --help:\n{text}"
+        assert "Usage: nfhub" in text, where
+        for tag in ("<str>", "<bool>", "<int", "<float", "<path>", "<file>", "<list", "--no-"):
+            assert tag not in text, f"{tag} in {where}"
+        assert "…" not in text, where  # nothing cut
+        for option in options.split():
+            assert f"{option} " in text, f"{option} not shown whole in {where}"
+
+
 def test_wrong_password_is_one_clear_line_and_stores_no_token(
     stack: LiveStack, tmp_path: Path
 ) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -19,6 +19,7 @@ from nfhub_cli.config import ConfigError
 
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode="markdown",  # docstrings reflow: a line break in the source is no break
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="nfhub's command line: the platform's API for people and CI jobs.",
@@ -33,10 +34,32 @@ app.add_typer(orders.app, name="orders")
 app.add_typer(runs.app, name="runs")
 
 
+def _no_type(ctx: object) -> None:
+    return None
+
+
+def readable_help(command: Any) -> None:
+    """Help without Typer's type tags (``<str>``, ``<bool>``, ``<list[str]>``): an option shows
+    its metavar (URL, FILE), a flag or an argument only its name; in every subcommand."""
+    context = typer.Context(command, info_name=command.name)
+    params = [*command.params, command.get_help_option(context)]
+    for param in params:
+        if param is None:
+            continue
+        if getattr(param, "is_flag", False) or param.param_type_name == "argument":
+            setattr(param, "display_type_rich", _no_type)  # noqa: B010 - per instance
+        elif param.metavar is None:
+            param.metavar = param.name.upper()
+    for sub in getattr(command, "commands", {}).values():
+        readable_help(sub)
+
+
 def main() -> None:
     """Entry point: errors the user can act on are one red line, not a traceback."""
     try:
-        app()
+        command = typer.main.get_command(app)
+        readable_help(command)
+        command(prog_name="nfhub")
     except (ApiError, ConfigError) as exc:
         err.print(f"[bold red]error:[/] {exc}")
         sys.exit(1)
@@ -49,9 +72,13 @@ def main() -> None:
 def demo(
     stack: Annotated[
         Path,
-        typer.Option(help="make run's stack.json (URLs, CA, demo user)", dir_okay=False),
+        typer.Option(
+            metavar="FILE", help="make run's stack.json (URLs, CA, demo user).", dir_okay=False
+        ),
     ] = Path(".nfhub/stack.json"),
-    timeout: Annotated[float, typer.Option(help="Seconds to wait for the run")] = 300.0,
+    timeout: Annotated[
+        float, typer.Option(metavar="SECONDS", help="How long to wait for the run.")
+    ] = 300.0,
 ) -> None:
     """Walk the whole path against a running stack: login, upload, samples, order, run, outputs."""
     # Its own console: the demo is read by a person, at the terminal's width even when piped.

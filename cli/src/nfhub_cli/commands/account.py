@@ -19,28 +19,56 @@ from nfhub_cli.config import Config, ConfigError, derive_urls
 
 def login(
     url: Annotated[
-        str | None, typer.Option(help="admin's URL (default: the last one you logged in to)")
+        str | None,
+        typer.Option(metavar="URL", help="admin's URL; by default the last one you logged in to."),
     ] = None,
-    username: Annotated[str | None, typer.Option("--username", "-u")] = None,
+    username: Annotated[
+        str | None, typer.Option("--username", "-u", metavar="NAME", help="Your user name.")
+    ] = None,
     password_stdin: Annotated[
-        bool, typer.Option(help="Read the password from stdin (for scripts).")
+        bool,
+        typer.Option(
+            "--password-stdin",
+            help='Read the password from stdin, e.g. echo "$PW" | nfhub login -u NAME '
+            "--password-stdin (implied when stdin is not a terminal).",
+        ),
     ] = False,
     token: Annotated[
-        str | None, typer.Option(help="Use this personal access token instead of a password.")
+        str | None,
+        typer.Option(metavar="TOKEN", help="A personal access token to use instead of a password."),
     ] = None,
     ca_file: Annotated[
         Path | None,
-        typer.Option(help="Extra CA to trust (make run's .nfhub/tls/ca.pem).", exists=True),
+        typer.Option(
+            metavar="FILE",
+            help="An extra CA to trust, e.g. make run's .nfhub/tls/ca.pem.",
+            exists=True,
+        ),
     ] = None,
-    project: Annotated[str | None, typer.Option(help="Project to use (slug or id).")] = None,
-    compute_url: Annotated[str | None, typer.Option()] = None,
-    files_url: Annotated[str | None, typer.Option()] = None,
-    miner_url: Annotated[str | None, typer.Option()] = None,
+    project: Annotated[
+        str | None, typer.Option(metavar="PROJECT", help="The project to work in (slug or id).")
+    ] = None,
+    compute_url: Annotated[
+        str | None, typer.Option(metavar="URL", help="compute's URL, if not derived from --url.")
+    ] = None,
+    files_url: Annotated[
+        str | None, typer.Option(metavar="URL", help="files' URL, if not derived from --url.")
+    ] = None,
+    miner_url: Annotated[
+        str | None, typer.Option(metavar="URL", help="miner's URL, if not derived from --url.")
+    ] = None,
     token_days: Annotated[
-        int, typer.Option(min=1, max=3650, help="Lifetime of the token login creates.")
+        int,
+        typer.Option(
+            min=1, max=3650, metavar="DAYS", help="How long the token login creates stays valid."
+        ),
     ] = 90,
 ) -> None:
-    """Log in with a password (a personal access token is created and stored) or a token."""
+    """Log in with a password (a personal access token is made and stored) or with a token.
+
+    The other services' URLs follow from admin's: make run's next ports, or a gateway's
+    compute., files. and miner. host names.
+    """
     try:
         config = Config.load()
     except ConfigError:
@@ -61,9 +89,16 @@ def login(
     config.token, config.token_id = None, None
     with Api(config) as api:
         if token is None:
+            # Piped in (echo pw | nfhub login): read it, as getpass would only warn and do.
+            from_stdin = password_stdin or not sys.stdin.isatty()
+            if username is None and from_stdin:
+                raise ConfigError("give --username: stdin carries the password")
             user = username or typer.prompt("username")
-            password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-            if password is None:
+            if from_stdin:
+                password = sys.stdin.readline().rstrip("\r\n")
+                if not password:
+                    raise ConfigError("no password on stdin (--password-stdin reads one line)")
+            else:
                 password = getpass.getpass("password: ")
             pair = api.json(
                 "admin",

@@ -18,6 +18,7 @@ out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty()
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+RunId = Annotated[str, typer.Argument(metavar="RUN", help="The run's id.", show_default=False)]
 
 
 def current_api() -> Api:

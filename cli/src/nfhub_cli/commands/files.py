@@ -28,7 +28,9 @@ from nfhub_cli.transfer import (
     upload_folder,
 )
 
-app = typer.Typer(no_args_is_help=True, help="The current project's files.")
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode="markdown", help="The current project's files."
+)
 
 
 def _transfer_progress() -> RichProgress:
@@ -39,7 +41,7 @@ def _transfer_progress() -> RichProgress:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
         console=err,
-        transient=False,
+        transient=True,  # each file's bar gives way to its one summary line
     )
 
 
@@ -54,7 +56,9 @@ def _progress_for(bar: RichProgress, description: str) -> Progress:
 
 @app.command("ls")
 def files_ls(
-    path: Annotated[str, typer.Argument(help="Folder in the project")] = "",
+    path: Annotated[
+        str, typer.Argument(metavar="FOLDER", help="A folder of the project; its top if left out.")
+    ] = "",
     as_json: JsonOption = False,
 ) -> None:
     """List a folder of the current project."""
@@ -73,17 +77,32 @@ def files_ls(
 @app.command("upload")
 def files_upload(
     sources: Annotated[
-        list[Path], typer.Argument(help="Local files or folders", exists=True, dir_okay=True)
+        list[Path],
+        typer.Argument(
+            metavar="SOURCE", help="Local files or folders.", exists=True, dir_okay=True
+        ),
     ],
-    destination: Annotated[str, typer.Argument(help="Project path (a folder if it ends in /)")],
+    destination: Annotated[
+        str,
+        typer.Argument(
+            metavar="DESTINATION", help="A path in the project; a folder if it ends in /."
+        ),
+    ],
     multipart_threshold: Annotated[
-        int, typer.Option(help="Files this big or bigger go in parts", min=1)
+        int,
+        typer.Option(
+            metavar="BYTES",
+            help="Files this big or bigger go up in parts (64 MiB by default).",
+            min=1,
+            show_default=False,
+        ),
     ] = MULTIPART_THRESHOLD,
     part_size: Annotated[
         int | None,
         typer.Option(
-            help="Bytes per part (at least 5 MiB); by default the server's choice, which "
-            "grows with the file",
+            metavar="BYTES",
+            help="Bytes per part, at least 5 MiB; by default the server's choice, which grows "
+            "with the file.",
             min=MIN_PART_SIZE,
         ),
     ] = None,
@@ -112,11 +131,19 @@ def files_upload(
 
 @app.command("download")
 def files_download(
-    source: Annotated[str, typer.Argument(help="Project path of a file or a folder")],
-    destination: Annotated[Path, typer.Argument(help="Local file or folder")] = Path(),
+    source: Annotated[
+        str, typer.Argument(metavar="SOURCE", help="A file or folder of the project.")
+    ],
+    destination: Annotated[
+        Path,
+        typer.Argument(
+            metavar="DESTINATION", help="A local file or folder; the current folder if left out."
+        ),
+    ] = Path(),
 ) -> None:
-    """Download a file, or a folder with all below it into DESTINATION/<folder name>
-    (the same command again continues where it stopped, skipping files already whole)."""
+    """Download a file, or a folder with all below it into a folder of its name inside
+    DESTINATION (the same command again continues where it stopped, skipping files already
+    whole)."""
     name = source.rstrip("/").rsplit("/", 1)[-1]
     with current_api() as api, _transfer_progress() as bar:
         entry = api.json("files", "GET", "/files/stat", params={"path": source})

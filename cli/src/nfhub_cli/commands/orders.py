@@ -10,16 +10,23 @@ import typer
 
 from nfhub_cli.commands.common import check_uuid, current_api, err
 
-app = typer.Typer(no_args_is_help=True, help="Orders of the current project.")
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode="markdown", help="Orders of the current project."
+)
 
 
 @app.command("samplesheet")
 def orders_samplesheet(
-    order: Annotated[str, typer.Argument(help="Order id")],
-    file_format: Annotated[str, typer.Option("--format", help="csv, tsv or json")] = "csv",
-    output: Annotated[Path | None, typer.Option("--output", "-o")] = None,
+    order: Annotated[str, typer.Argument(metavar="ORDER", help="The order's id.")],
+    file_format: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="csv, tsv or json.")
+    ] = "csv",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", metavar="FILE", help="Write it there, not to stdout."),
+    ] = None,
 ) -> None:
-    """The order's nf-core samplesheet, to stdout (or --output)."""
+    """Print an order's nf-core samplesheet (or write it to --output)."""
     check_uuid(order, "order")
     with current_api() as api:
         response = api.request(

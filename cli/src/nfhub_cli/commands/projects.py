@@ -11,7 +11,9 @@ from nfhub_cli.api import Api
 from nfhub_cli.commands.common import JsonOption, err, out, print_json
 from nfhub_cli.config import Config, ConfigError
 
-app = typer.Typer(no_args_is_help=True, help="Projects you can work in.")
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode="markdown", help="Projects you can work in."
+)
 
 
 @app.command("list")
@@ -31,7 +33,9 @@ def projects_list(as_json: JsonOption = False) -> None:
 
 
 @app.command("use")
-def projects_use(project: Annotated[str, typer.Argument(help="Slug or id")]) -> None:
+def projects_use(
+    project: Annotated[str, typer.Argument(metavar="PROJECT", help="The project's slug or id.")],
+) -> None:
     """Make a project the one every other command works in."""
     config = Config.load()
     with Api(config) as api:

@@ -9,11 +9,21 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from nfhub_cli.commands.common import JsonOption, check_uuid, current_api, err, out, print_json
+from nfhub_cli.commands.common import (
+    JsonOption,
+    RunId,
+    check_uuid,
+    current_api,
+    err,
+    out,
+    print_json,
+)
 from nfhub_cli.config import ConfigError
 from nfhub_cli.watch import watch_run
 
-app = typer.Typer(no_args_is_help=True, help="Pipeline runs of the current project.")
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode="markdown", help="Pipeline runs of the current project."
+)
 
 
 def _parse_param(item: str) -> tuple[str, Any]:
@@ -33,24 +43,52 @@ def _given(**values: Any) -> dict[str, Any]:
 
 @app.command("launch")
 def runs_launch(
-    pipeline: Annotated[str, typer.Argument(help="Pipeline slug")],
-    version: Annotated[str | None, typer.Option(help="Default: the latest")] = None,
-    input_path: Annotated[
-        str | None, typer.Option("--input", help="Samplesheet path in the project")
+    pipeline: Annotated[str, typer.Argument(metavar="PIPELINE", help="The pipeline's slug.")],
+    version: Annotated[
+        str | None,
+        typer.Option(metavar="VERSION", help="The pipeline version; the latest if left out."),
     ] = None,
-    order: Annotated[str | None, typer.Option(help="The order this run is for")] = None,
+    input_path: Annotated[
+        str | None,
+        typer.Option("--input", metavar="PATH", help="The samplesheet's path in the project."),
+    ] = None,
+    order: Annotated[
+        str | None, typer.Option(metavar="ORDER", help="The order this run is for (its id).")
+    ] = None,
     param: Annotated[
-        list[str] | None, typer.Option("--param", "-p", help="name=value (repeat)")
+        list[str] | None,
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="NAME=VALUE",
+            help="A pipeline parameter (JSON values allowed); repeat for more.",
+        ),
     ] = None,
     params_file: Annotated[
-        Path | None, typer.Option(help="JSON file of parameters", exists=True, dir_okay=False)
+        Path | None,
+        typer.Option(
+            metavar="FILE",
+            help="A JSON file of parameters (--param wins).",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
-    profile: Annotated[list[str] | None, typer.Option(help="Nextflow profile (repeat)")] = None,
-    label: Annotated[list[str] | None, typer.Option(help="Label (repeat)")] = None,
-    name: Annotated[str | None, typer.Option()] = None,
-    wait: Annotated[bool, typer.Option(help="Watch it; exit 0 only if it completes")] = False,
+    profile: Annotated[
+        list[str] | None,
+        typer.Option(metavar="PROFILE", help="A Nextflow profile; repeat for more."),
+    ] = None,
+    label: Annotated[
+        list[str] | None,
+        typer.Option(metavar="LABEL", help="A label for the run; repeat for more."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="The run's name; generated if left out.")
+    ] = None,
+    wait: Annotated[
+        bool, typer.Option("--wait", help="Follow the run; exit 0 only if it completes.")
+    ] = False,
 ) -> None:
-    """Launch a pipeline run; prints its id."""
+    """Launch a pipeline run and print its id."""
     params: dict[str, Any] = {}
     if params_file is not None:
         loaded = json.loads(params_file.read_text())
@@ -75,10 +113,21 @@ def runs_launch(
 
 @app.command("list")
 def runs_list(
-    state: Annotated[list[str] | None, typer.Option(help="Only these states (repeat)")] = None,
-    pipeline: Annotated[str | None, typer.Option()] = None,
-    label: Annotated[str | None, typer.Option()] = None,
-    limit: Annotated[int, typer.Option(min=1, max=500)] = 20,
+    state: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="STATE", help="Only runs in this state, e.g. RUNNING; repeat for more."
+        ),
+    ] = None,
+    pipeline: Annotated[
+        str | None, typer.Option(metavar="PIPELINE", help="Only runs of this pipeline (slug).")
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option(metavar="LABEL", help="Only runs with this label.")
+    ] = None,
+    limit: Annotated[
+        int, typer.Option(min=1, max=500, metavar="N", help="How many runs to show.")
+    ] = 20,
     as_json: JsonOption = False,
 ) -> None:
     """The newest runs."""
@@ -105,8 +154,10 @@ def runs_list(
 
 @app.command("watch")
 def runs_watch(
-    run_id: Annotated[str, typer.Argument(help="Run id")],
-    interval: Annotated[float, typer.Option(min=0.2, help="Seconds between polls")] = 2.0,
+    run_id: RunId,
+    interval: Annotated[
+        float, typer.Option(min=0.2, metavar="SECONDS", help="How often to ask for news.")
+    ] = 2.0,
 ) -> None:
     """Show a run's live task progress; exit 0 if it completes, 1 if it fails or is canceled."""
     check_uuid(run_id, "run")
@@ -115,7 +166,7 @@ def runs_watch(
 
 
 @app.command("cancel")
-def runs_cancel(run_id: Annotated[str, typer.Argument(help="Run id")]) -> None:
+def runs_cancel(run_id: RunId) -> None:
     """Ask a run to stop (CANCELING, then CANCELED once Nextflow has)."""
     check_uuid(run_id, "run")
     with current_api() as api:

@@ -10,7 +10,9 @@ from rich.table import Table
 
 from nfhub_cli.commands.common import JsonOption, current_api, err, out, print_json
 
-app = typer.Typer(no_args_is_help=True, help="Samples of the current project.")
+app = typer.Typer(
+    no_args_is_help=True, rich_markup_mode="markdown", help="Samples of the current project."
+)
 
 
 IMPORT_TYPES = {".jsonl": "application/x-ndjson", ".ndjson": "application/x-ndjson"}
@@ -18,7 +20,12 @@ IMPORT_TYPES = {".jsonl": "application/x-ndjson", ".ndjson": "application/x-ndjs
 
 @app.command("import")
 def samples_import(
-    sheet: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV/TSV or JSONL")],
+    sheet: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE", exists=True, dir_okay=False, help="A CSV, TSV or JSONL samplesheet."
+        ),
+    ],
     as_json: JsonOption = False,
 ) -> None:
     """Create samples (and their subjects) from a samplesheet: all rows or none."""
