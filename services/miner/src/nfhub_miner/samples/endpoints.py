@@ -20,11 +20,11 @@ from nfhub_miner.samples.schemas import (
     SampleUpdate,
 )
 from nfhub_miner.samples.service import SampleService
+from nfhub_miner.samples.upload import FILE_PART, read_sheet
 from nfhub_miner.state import AdminClientDep, CallerTokenDep, FilesClientDep, SettingsDep
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.errors import PayloadTooLarge, UnsupportedMediaType
 from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/samples", tags=["samples"])
@@ -68,16 +68,6 @@ async def get_sample_writer(
 
 SampleReader = Annotated[SampleService, Depends(get_sample_reader)]
 SampleWriter = Annotated[SampleService, Depends(get_sample_writer)]
-
-IMPORT_TYPES = {
-    "text/csv": "csv",
-    "text/tab-separated-values": "csv",
-    "text/plain": "csv",
-    "application/x-ndjson": "jsonl",
-    "application/jsonl": "jsonl",
-    "application/json-lines": "jsonl",
-    "application/jsonlines": "jsonl",
-}
 
 
 @router.get("", response_model=Page[SampleRead])
@@ -124,7 +114,10 @@ async def create_sample(
     status_code=status.HTTP_201_CREATED,
     responses={
         413: {"description": "Larger than MINER_IMPORT_MAX_BYTES (problem+json)"},
-        415: {"description": "Neither text/csv nor application/x-ndjson (problem+json)"},
+        415: {
+            "description": "Neither text/csv, application/x-ndjson nor a multipart/form-data "
+            "file part of either (problem+json)"
+        },
     },
     openapi_extra={
         "requestBody": {
@@ -132,6 +125,21 @@ async def create_sample(
             "content": {
                 "text/csv": {"schema": {"type": "string"}},
                 "application/x-ndjson": {"schema": {"type": "string"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            FILE_PART: {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "The sheet: CSV, TSV or semicolon-separated "
+                                "(text/csv, or a .csv/.tsv/.txt name), or JSON lines "
+                                "(application/x-ndjson, or a .jsonl/.ndjson name)",
+                            }
+                        },
+                        "required": [FILE_PART],
+                    }
+                },
             },
         }
     },
@@ -146,24 +154,12 @@ async def import_samples(
     ] = None,
 ) -> ImportResult:
     """Import subjects and samples from a samplesheet CSV (nf-core columns: sample, patient,
-    sex, status, lane, fastq_1, fastq_2…; comma, semicolon or tab separated) or JSON lines.
+    sex, status, lane, fastq_1, fastq_2…; comma, semicolon or tab separated) or JSON lines,
+    sent as the body or as the `file` part of a multipart/form-data upload.
     All or nothing: a 422 lists every row and column at fault, and nothing is written."""
-    chosen = file_format or IMPORT_TYPES.get(
-        request.headers.get("content-type", "").split(";")[0].strip().lower()
-    )
-    if chosen is None:
-        raise UnsupportedMediaType(
-            "Send the sheet as text/csv or application/x-ndjson (or name it with ?format=)."
-        )
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > settings.IMPORT_MAX_BYTES:
-            raise PayloadTooLarge(
-                f"Imports are at most {settings.IMPORT_MAX_BYTES} bytes; split the sheet."
-            )
+    body, chosen = await read_sheet(request, file_format, settings.IMPORT_MAX_BYTES)
     importer = SampleImporter(samples, max_rows=settings.IMPORT_MAX_ROWS)
-    return await importer.run(bytes(body), chosen)
+    return await importer.run(body, chosen)
 
 
 @router.get("/{sample_id}", response_model=SampleRead)
