@@ -11,6 +11,7 @@ import uuid
 from typing import Any, Generic
 
 from nfhub_admin.access.service import require_org, require_project
+from nfhub_admin.audit.service import record_project_event
 from nfhub_admin.memberships.errors import AlreadyMember, LastOwner, NotAnOrgMember
 from nfhub_admin.memberships.repository import (
     MembershipRepository,
@@ -219,13 +220,4 @@ class ProjectMemberService(MembershipService[ProjectMembership]):
     async def _audit(
         self, action: str, principal: Principal, project: Project, details: dict[str, Any]
     ) -> None:
-        await self.audit.record(
-            self.session,
-            actor=principal,
-            action=action,
-            resource_type="project",
-            resource_id=project.id,
-            org_id=project.org_id,
-            project_id=project.id,
-            details=details,
-        )
+        await record_project_event(self.audit, self.session, principal, action, project, details)

@@ -4,6 +4,7 @@ import uuid
 from typing import Any
 
 from nfhub_admin.access.service import effective_project_role, require_org, require_project
+from nfhub_admin.audit.service import record_project_event
 from nfhub_admin.config import Settings
 from nfhub_admin.models import Project
 from nfhub_admin.projects.credentials import StsCredentialIssuer
@@ -120,13 +121,4 @@ class ProjectService:
     async def _audit(
         self, action: str, principal: Principal, project: Project, details: dict[str, Any]
     ) -> None:
-        await self.audit.record(
-            self.session,
-            actor=principal,
-            action=action,
-            resource_type="project",
-            resource_id=project.id,
-            org_id=project.org_id,
-            project_id=project.id,
-            details=details,
-        )
+        await record_project_event(self.audit, self.session, principal, action, project, details)
