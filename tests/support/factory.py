@@ -139,4 +139,4 @@ class Factory:
                 principal,
                 TokenCreate(name=name or f"token-{secrets.token_hex(3)}", scopes=scopes, **extra),
             )
-        return created["id"], created["token"]
+        return created.id, created.token

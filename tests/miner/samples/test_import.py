@@ -253,3 +253,72 @@ class TestImportErrors:
         )
 
         assert response.status_code == 403
+
+
+class TestImportMultipart:
+    """The sheet as the ``file`` part of multipart/form-data: what generated clients send."""
+
+    @pytest.fixture
+    def upload(self, miner_client: httpx.AsyncClient, team: Any) -> Any:
+        async def post(
+            name: str, data: bytes, content_type: str, part: str = "file", **params: str
+        ) -> httpx.Response:
+            return await miner_client.post(
+                "/api/v1/samples/import",
+                files={part: (name, data, content_type)},
+                params=params,
+                headers=team.headers("editor"),
+            )
+
+        return post
+
+    async def test_a_csv_file_part_imports_like_a_csv_body(
+        self, miner_client: httpx.AsyncClient, team: Any, upload: Any
+    ) -> None:
+        response = await upload("sheet.csv", b"patient,sample,tissue\nP1,S1,liver\n", "text/csv")
+
+        assert response.status_code == 201, response.text
+        assert (response.json()["samples_created"], response.json()["subjects_created"]) == (1, 1)
+        assert (await samples(miner_client, team))["S1"]["tissue"] == "liver"
+
+    async def test_an_octet_stream_part_is_known_by_its_name(
+        self, miner_client: httpx.AsyncClient, team: Any, upload: Any
+    ) -> None:
+        lines = b'{"sample": "S1", "barcode": 7}\n{"sample": "S2"}\n'
+
+        response = await upload("sheet.jsonl", lines, "application/octet-stream")
+
+        assert response.status_code == 201, response.text
+        assert (await samples(miner_client, team))["S1"]["barcode"] == "7"
+
+    async def test_format_names_what_neither_type_nor_name_says(self, upload: Any) -> None:
+        sheet = b"sample\nS1\n"
+
+        unknown = await upload("sheet", sheet, "application/octet-stream")
+        named = await upload("sheet", sheet, "application/octet-stream", format="csv")
+
+        assert unknown.status_code == 415
+        assert "?format=" in unknown.json()["detail"]
+        assert named.status_code == 201, named.text
+
+    async def test_a_body_without_a_file_part_is_422(self, upload: Any) -> None:
+        response = await upload("sheet.csv", b"sample\nS1\n", "text/csv", part="sheet")
+
+        assert response.status_code == 422
+        assert "'file' part" in response.json()["detail"]
+
+    async def test_too_large_is_413(self, upload: Any, miner_app: Any) -> None:
+        limit = miner_app.state.settings.IMPORT_MAX_BYTES
+
+        response = await upload("big.csv", b"sample\n" + b"S1\n" * (limit // 3 + 10), "text/csv")
+
+        assert response.status_code == 413
+
+    async def test_the_multipart_body_is_in_the_openapi_document(self, miner_app: Any) -> None:
+        body = miner_app.openapi()["paths"]["/api/v1/samples/import"]["post"]["requestBody"]
+
+        assert set(body["content"]) >= {"text/csv", "application/x-ndjson", "multipart/form-data"}
+        form = body["content"]["multipart/form-data"]["schema"]
+        assert form["required"] == ["file"]
+        file_part = form["properties"]["file"]
+        assert (file_part["type"], file_part["format"]) == ("string", "binary")

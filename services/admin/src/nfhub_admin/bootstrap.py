@@ -6,8 +6,9 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_admin.config import Settings
+from nfhub_admin.memberships.repository import OrgMembershipRepository
 from nfhub_admin.models import Org, OrgMembership
-from nfhub_admin.orgs.repository import OrgMembershipRepository, OrgRepository
+from nfhub_admin.orgs.repository import OrgRepository
 from nfhub_admin.users.repository import UserRepository
 from nfhub_admin.users.service import create_user_record
 from nfhub_shared.audit import AuditWriter

@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 
 from jwt import PyJWK
-from starlette.datastructures import State
 
 from nfhub_admin.access.service import project_role_of
 from nfhub_admin.keys import SigningKeys
+from nfhub_admin.state import AdminState
 from nfhub_admin.tokens.service import TokenService
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.identity import Membership
@@ -19,12 +19,12 @@ class LocalIdentity:
     def __init__(
         self,
         keys: SigningKeys,
-        app_state: State,
+        state: AdminState,
         audit: AuditWriter,
     ) -> None:
         self.keys = keys
         # Read the sessionmaker per call: tests swap it for one bound to their transaction.
-        self.app_state = app_state
+        self.state = state
         self.audit = audit
 
     async def signing_key(self, kid: str) -> PyJWK | None:
@@ -32,13 +32,13 @@ class LocalIdentity:
 
     async def resolve_pat(self, token: str) -> Principal | None:
         # Its own short transaction: last_used_at is recorded even if the request then fails.
-        async with self.app_state.sessionmaker() as session, session.begin():
+        async with self.state.sessionmaker() as session, session.begin():
             return await TokenService(session, self.audit).introspect(token)
 
     async def project_membership(
         self, principal: Principal, project_id: uuid.UUID
     ) -> Membership | None:
-        async with self.app_state.sessionmaker() as session:
+        async with self.state.sessionmaker() as session:
             found = await project_role_of(session, principal.user_id, project_id)
         if found is None:
             return None

@@ -14,6 +14,7 @@ from nfhub_admin.identity import LocalIdentity
 from nfhub_admin.keys import SigningKeys
 from nfhub_admin.models import audit_events
 from nfhub_admin.projects.credentials import StsCredentialIssuer
+from nfhub_admin.state import AdminState
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.identity import IdentityResolver
@@ -47,17 +48,18 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.oidc_metadata = OidcMetadataCache(app.state.http_client)
-        app.state.sts_issuer = (
+        state = AdminState.of(app)
+        state.oidc_metadata = OidcMetadataCache(state.http_client)
+        state.sts_issuer = (
             StsCredentialIssuer(settings)
             if settings.STORAGE_BACKEND == "s3" and settings.STORAGE_STS_ROLE_ARN
             else None
         )
-        await bootstrap_first_user(settings, app.state.sessionmaker, audit)
+        await bootstrap_first_user(settings, state.sessionmaker, audit)
         yield
 
     def local_identity(app: FastAPI) -> IdentityResolver:
-        return LocalIdentity(keys, app.state, audit)
+        return LocalIdentity(keys, AdminState.of(app), audit)
 
     app = create_service_app(
         settings,
@@ -71,8 +73,9 @@ def create_app(
         openapi_tags=TAGS,
         token_url="/api/v1/auth/token",  # noqa: S106 - a URL path, not a secret
     )
-    app.state.signing_keys = keys
-    app.state.audit_writer = audit
+    state = AdminState.of(app)
+    state.signing_keys = keys
+    state.audit_writer = audit
     return app
 
 

@@ -11,9 +11,10 @@ import json
 import sys
 
 from nfhub_admin.config import Settings
+from nfhub_admin.memberships.repository import OrgMembershipRepository, ProjectMembershipRepository
 from nfhub_admin.models import Org, OrgMembership, Project, ProjectMembership, audit_events
-from nfhub_admin.orgs.repository import OrgMembershipRepository, OrgRepository
-from nfhub_admin.projects.repository import ProjectMembershipRepository, ProjectRepository
+from nfhub_admin.orgs.repository import OrgRepository
+from nfhub_admin.projects.repository import ProjectRepository
 from nfhub_admin.tokens.repository import TokenRepository
 from nfhub_admin.tokens.schemas import TokenCreate
 from nfhub_admin.tokens.service import TokenService
@@ -80,7 +81,7 @@ async def seed(settings: Settings) -> dict[str, str]:
                 "password": DEMO_PASSWORD,
                 "org_id": str(org.id),
                 "project_id": str(project.id),
-                "token": created["token"],
+                "token": created.token,
             }
     finally:
         await engine.dispose()

@@ -11,6 +11,7 @@ from nfhub_miner.compute_client import ComputeClient
 from nfhub_miner.config import Settings
 from nfhub_miner.models import audit_events
 from nfhub_miner.samples.endpoints import IMPORT_PATH
+from nfhub_miner.state import MinerState
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.clients import AdminClient, FilesClient
@@ -39,7 +40,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = app.state
+        state = MinerState.of(app)
         state.admin_client = AdminClient(
             state.http_client, str(settings.ADMIN_URL), state.service_tokens
         )
@@ -58,7 +59,7 @@ def create_app(
         # Imports have their own, larger limit (MINER_IMPORT_MAX_BYTES).
         body_limit_exempt_prefixes=(IMPORT_PATH,),
     )
-    app.state.audit_writer = AuditWriter(audit_events)
+    MinerState.of(app).audit_writer = AuditWriter(audit_events)
     return app
 
 

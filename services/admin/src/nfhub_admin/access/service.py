@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from nfhub_admin.access.repository import AccessRepository
 from nfhub_admin.models import Org, Project
 from nfhub_shared.auth.principal import OrgRole, Principal, ProjectRole
+from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import Forbidden, NotFound
 
 

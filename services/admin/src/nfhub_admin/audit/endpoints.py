@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
@@ -9,7 +9,7 @@ from nfhub_admin.audit.service import AuditService
 from nfhub_shared.auth.dependencies import scoped
 from nfhub_shared.auth.principal import Principal
 from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.pagination import Page, PageParamsDep, paginate
+from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
 
@@ -24,9 +24,9 @@ async def list_audit_events(
     filters: Annotated[AuditFilters, Query()],
     session: AsyncSessionDep,
     principal: AuditReader,
-) -> dict[str, Any]:
+) -> Page[AuditEventRead]:
     """Who did what in an organisation, newest first (org admins and owners)."""
     items, count = await AuditService(session).list_events(
         principal, filters, limit=page.limit, offset=page.offset
     )
-    return paginate(request, response, page, items, count)
+    return page_of(request, response, page, items, count)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Form, Query, Request, status
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from nfhub_admin.auth.errors import InvalidCredentials, RefreshTokenReuse
-from nfhub_admin.auth.oidc import OidcService
+from nfhub_admin.auth.oidc import OidcMetadataCache, OidcService
 from nfhub_admin.auth.schemas import (
     LoginProvider,
     LoginProviders,
@@ -16,7 +16,7 @@ from nfhub_admin.auth.schemas import (
     TokenPair,
 )
 from nfhub_admin.auth.service import AuthService
-from nfhub_admin.config import Settings
+from nfhub_admin.state import AdminStateDep, SettingsDep, SigningKeysDep
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.db.session import AsyncSessionDep
 from nfhub_shared.errors import AppError, render_app_error
@@ -25,24 +25,27 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
 
 
-async def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+async def get_oidc_metadata(state: AdminStateDep) -> OidcMetadataCache:
+    return state.oidc_metadata
+
+
+OidcMetadataDep = Annotated[OidcMetadataCache, Depends(get_oidc_metadata)]
 
 
 async def get_auth_service(
-    request: Request, session: AsyncSessionDep, audit: AuditDep
+    session: AsyncSessionDep, audit: AuditDep, settings: SettingsDep, keys: SigningKeysDep
 ) -> AuthService:
-    return AuthService(session, audit, request.app.state.settings, request.app.state.signing_keys)
+    return AuthService(session, audit, settings, keys)
 
 
-async def get_oidc_service(request: Request, session: AsyncSessionDep) -> OidcService:
-    return OidcService(session, request.app.state.settings, request.app.state.oidc_metadata)
+async def get_oidc_service(
+    session: AsyncSessionDep, settings: SettingsDep, metadata: OidcMetadataDep
+) -> OidcService:
+    return OidcService(session, settings, metadata)
 
 
 AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 OidcServiceDep = Annotated[OidcService, Depends(get_oidc_service)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def password_login(
@@ -110,7 +113,7 @@ async def logout(refresh_request: RefreshRequest, auth: AuthServiceDep) -> None:
 
 
 @router.get("/providers", response_model=LoginProviders)
-async def list_login_providers(settings: SettingsDep) -> dict[str, Any]:
+async def list_login_providers(settings: SettingsDep) -> LoginProviders:
     """How users can log in: password, and each configured OpenID provider."""
     providers = [
         LoginProvider(
@@ -129,7 +132,7 @@ async def list_login_providers(settings: SettingsDep) -> dict[str, Any]:
         )
         for provider in settings.OIDC_PROVIDERS
     ]
-    return {"providers": providers}
+    return LoginProviders(providers=providers)
 
 
 @router.get(
@@ -195,8 +198,6 @@ async def oidc_callback(
 
 
 @jwks_router.get("/.well-known/jwks.json")
-async def get_jwks(request: Request) -> JSONResponse:
+async def get_jwks(keys: SigningKeysDep) -> JSONResponse:
     """admin's public signing keys; services verify access tokens with them."""
-    return JSONResponse(
-        request.app.state.signing_keys.jwks(), headers={"Cache-Control": "public, max-age=300"}
-    )
+    return JSONResponse(keys.jwks(), headers={"Cache-Control": "public, max-age=300"})

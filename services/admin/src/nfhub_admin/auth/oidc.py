@@ -15,7 +15,6 @@ import httpx
 import jwt
 import structlog
 from jwt import PyJWKSet
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_admin.auth.errors import InvalidLoginState, OidcLoginFailed, UnknownProvider
 from nfhub_admin.auth.repository import OidcRepository
@@ -24,6 +23,7 @@ from nfhub_admin.models import OidcIdentity, OidcLoginAttempt, User
 from nfhub_admin.users.repository import UserRepository
 from nfhub_admin.users.service import create_user_record
 from nfhub_shared.auth.tokens import hash_token, secrets_match
+from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import ServiceUnavailable
 
 logger = structlog.get_logger("nfhub.admin.oidc")

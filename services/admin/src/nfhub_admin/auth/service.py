@@ -6,20 +6,20 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import jwt
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_admin.auth.errors import InvalidCredentials, InvalidRefreshToken, RefreshTokenReuse
-from nfhub_admin.auth.passwords import verify_password
 from nfhub_admin.auth.repository import RefreshTokenRepository
 from nfhub_admin.auth.schemas import TokenPair
 from nfhub_admin.config import Settings
 from nfhub_admin.keys import SigningKeys
 from nfhub_admin.models import RefreshToken, User
+from nfhub_admin.users.passwords import verify_password
 from nfhub_admin.users.repository import UserRepository
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import Principal
 from nfhub_shared.auth.scopes import ALL_SCOPES
 from nfhub_shared.auth.tokens import REFRESH_PREFIX, hash_token, new_opaque_token
+from nfhub_shared.db.session import AsyncSession
 
 
 class AuthService:

@@ -5,13 +5,5 @@ class SlugTaken(Conflict):
     title = "Slug taken"
 
 
-class LastOwner(Conflict):
-    title = "Last owner"
-
-
-class AlreadyMember(Conflict):
-    title = "Already a member"
-
-
 class OrgCreationDisabled(Forbidden):
     title = "Organisation creation disabled"

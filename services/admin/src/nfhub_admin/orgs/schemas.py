@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import TYPE_CHECKING
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from nfhub_shared.auth.principal import OrgRole
-from nfhub_shared.schemas import ReadSchema, Schema
+from nfhub_shared.schemas import ReadSchema, Schema, read_model
+
+if TYPE_CHECKING:
+    from nfhub_admin.models import Org
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
@@ -17,7 +21,9 @@ class OrgCreate(Schema):
     description: str | None = Field(default=None, max_length=10_000)
 
 
-class OrgUpdate(Schema):
+class NameUpdate(Schema):
+    """A new name or description (of an organisation or a project)."""
+
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=10_000)
 
@@ -28,6 +34,10 @@ class OrgUpdate(Schema):
         if value is None:
             raise ValueError("name cannot be null; leave it out to keep the current name")
         return value
+
+
+class OrgUpdate(NameUpdate):
+    pass
 
 
 class OrgRead(ReadSchema):
@@ -42,31 +52,6 @@ class OrgRead(ReadSchema):
 class OrgWithRole(OrgRead):
     role: OrgRole = Field(description="The caller's role in this organisation")
 
-
-class MemberAdd(Schema):
-    """Name the user by id or by username."""
-
-    user_id: uuid.UUID | None = None
-    username: str | None = Field(default=None, max_length=64)
-
-    @model_validator(mode="after")
-    def _one_identifier(self) -> MemberAdd:
-        if (self.user_id is None) == (self.username is None):
-            raise ValueError("give exactly one of user_id or username")
-        return self
-
-
-class OrgMemberAdd(MemberAdd):
-    role: OrgRole = OrgRole.member
-
-
-class OrgMemberUpdate(Schema):
-    role: OrgRole
-
-
-class OrgMemberRead(ReadSchema):
-    user_id: uuid.UUID
-    username: str
-    display_name: str | None
-    role: OrgRole
-    created_at: datetime
+    @classmethod
+    def of(cls, org: Org, role: OrgRole) -> OrgWithRole:
+        return read_model(cls, org, role=role)

@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from nfhub_admin.config import Settings
+from nfhub_admin.projects.schemas import TemporaryCredentials
 from nfhub_shared.auth.principal import ProjectRole
 from nfhub_shared.errors import ServiceUnavailable
 
@@ -76,7 +77,7 @@ class StsCredentialIssuer:
 
     async def issue(
         self, project_id: uuid.UUID, prefix: str, role: ProjectRole, user_id: uuid.UUID
-    ) -> dict[str, Any]:
+    ) -> TemporaryCredentials:
         policy = json.dumps(prefix_policy(self.bucket, prefix, role))
         session_name = f"nfhub-{str(user_id)[:8]}-{str(project_id)[:8]}"
 
@@ -98,12 +99,12 @@ class StsCredentialIssuer:
                 "the role is misconfigured); signed URLs from the files service still work."
             ) from exc
         expiration = credentials["Expiration"]
-        return {
-            "access_key_id": credentials["AccessKeyId"],
-            "secret_access_key": credentials["SecretAccessKey"],
-            "session_token": credentials["SessionToken"],
-            "expires_at": expiration
+        return TemporaryCredentials(
+            access_key_id=credentials["AccessKeyId"],
+            secret_access_key=credentials["SecretAccessKey"],
+            session_token=credentials["SessionToken"],
+            expires_at=expiration
             if isinstance(expiration, datetime)
             else datetime.fromisoformat(str(expiration)),
-            "access": "read-write" if role.allows(ProjectRole.editor) else "read",
-        }
+            access="read-write" if role.allows(ProjectRole.editor) else "read",
+        )

@@ -1,27 +1,32 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from nfhub_admin.models import Project
-from nfhub_admin.projects.schemas import (
-    ProjectCreate,
+from nfhub_admin.memberships.schemas import (
     ProjectMemberAdd,
     ProjectMemberRead,
     ProjectMemberUpdate,
+)
+from nfhub_admin.memberships.service import ProjectMemberService
+from nfhub_admin.models import Project
+from nfhub_admin.projects.credentials import StsCredentialIssuer
+from nfhub_admin.projects.schemas import (
+    ProjectCreate,
     ProjectRead,
     ProjectUpdate,
     ProjectWithRole,
     StorageLocation,
 )
 from nfhub_admin.projects.service import ProjectService
+from nfhub_admin.state import AdminStateDep, SettingsDep
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import scoped
 from nfhub_shared.auth.principal import Principal
 from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.pagination import Page, PageParamsDep, paginate
+from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/projects", tags=["projects"])
 
@@ -33,7 +38,19 @@ async def get_project_service(session: AsyncSessionDep, audit: AuditDep) -> Proj
     return ProjectService(session, audit)
 
 
+async def get_project_member_service(
+    session: AsyncSessionDep, audit: AuditDep
+) -> ProjectMemberService:
+    return ProjectMemberService(session, audit)
+
+
+async def get_sts_issuer(state: AdminStateDep) -> StsCredentialIssuer | None:
+    return state.sts_issuer
+
+
 ProjectServiceDep = Annotated[ProjectService, Depends(get_project_service)]
+StsIssuerDep = Annotated[StsCredentialIssuer | None, Depends(get_sts_issuer)]
+ProjectMemberServiceDep = Annotated[ProjectMemberService, Depends(get_project_member_service)]
 
 
 @router.get("", response_model=Page[ProjectWithRole])
@@ -44,12 +61,12 @@ async def list_projects(
     projects: ProjectServiceDep,
     principal: ProjectReader,
     org_id: Annotated[uuid.UUID | None, Query(description="Only this organisation's")] = None,
-) -> dict[str, Any]:
+) -> Page[ProjectWithRole]:
     """Projects you can see (member, or admin of their org), with your role in each."""
     items, count = await projects.list_projects(
         principal, org_id=org_id, limit=page.limit, offset=page.offset
     )
-    return paginate(request, response, page, items, count)
+    return page_of(request, response, page, items, count)
 
 
 @router.post(
@@ -68,7 +85,7 @@ async def create_project(
 @router.get("/{project_id}", response_model=ProjectWithRole)
 async def get_project(
     project_id: uuid.UUID, projects: ProjectServiceDep, principal: ProjectReader
-) -> dict[str, Any]:
+) -> ProjectWithRole:
     """One project you can see."""
     return await projects.get_project(principal, project_id)
 
@@ -79,7 +96,7 @@ async def update_project(
     project_update: ProjectUpdate,
     projects: ProjectServiceDep,
     principal: ProjectWriter,
-) -> dict[str, Any]:
+) -> ProjectWithRole:
     """Rename or describe a project (project admins)."""
     return await projects.update_project(principal, project_id, project_update)
 
@@ -98,14 +115,14 @@ async def list_project_members(
     request: Request,
     response: Response,
     page: PageParamsDep,
-    projects: ProjectServiceDep,
+    members: ProjectMemberServiceDep,
     principal: ProjectReader,
-) -> dict[str, Any]:
+) -> Page[ProjectMemberRead]:
     """Explicit members of a project and their roles."""
-    items, count = await projects.list_members(
+    items, count = await members.list_members(
         principal, project_id, limit=page.limit, offset=page.offset
     )
-    return paginate(request, response, page, items, count)
+    return page_of(request, response, page, items, count)
 
 
 @router.post(
@@ -116,11 +133,11 @@ async def list_project_members(
 async def add_project_member(
     project_id: uuid.UUID,
     project_member_add: ProjectMemberAdd,
-    projects: ProjectServiceDep,
+    members: ProjectMemberServiceDep,
     principal: ProjectWriter,
-) -> dict[str, Any]:
+) -> ProjectMemberRead:
     """Share the project with a member of its organisation (project admins)."""
-    return await projects.add_member(principal, project_id, project_member_add)
+    return await members.add_member(principal, project_id, project_member_add)
 
 
 @router.patch("/{project_id}/members/{user_id}", response_model=ProjectMemberRead)
@@ -128,31 +145,31 @@ async def update_project_member(
     project_id: uuid.UUID,
     user_id: uuid.UUID,
     project_member_update: ProjectMemberUpdate,
-    projects: ProjectServiceDep,
+    members: ProjectMemberServiceDep,
     principal: ProjectWriter,
-) -> dict[str, Any]:
+) -> ProjectMemberRead:
     """Change a member's role (viewer, editor, admin)."""
-    return await projects.change_member(principal, project_id, user_id, project_member_update.role)
+    return await members.change_member(principal, project_id, user_id, project_member_update.role)
 
 
 @router.delete("/{project_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT)
 async def remove_project_member(
     project_id: uuid.UUID,
     user_id: uuid.UUID,
-    projects: ProjectServiceDep,
+    members: ProjectMemberServiceDep,
     principal: ProjectWriter,
 ) -> None:
     """Remove a member (or leave the project)."""
-    await projects.remove_member(principal, project_id, user_id)
+    await members.remove_member(principal, project_id, user_id)
 
 
 @router.get("/{project_id}/credentials", response_model=StorageLocation)
 async def get_project_credentials(
     project_id: uuid.UUID,
-    request: Request,
     projects: ProjectServiceDep,
     principal: ProjectReader,
+    settings: SettingsDep,
+    sts_issuer: StsIssuerDep,
 ) -> StorageLocation:
     """The project's storage location, and short-lived prefix-scoped credentials on S3."""
-    state = request.app.state
-    return await projects.storage_location(principal, project_id, state.settings, state.sts_issuer)
+    return await projects.storage_location(principal, project_id, settings, sts_issuer)

@@ -3,7 +3,3 @@ from nfhub_shared.errors import Conflict
 
 class ProjectSlugTaken(Conflict):
     title = "Project slug taken"
-
-
-class NotAnOrgMember(Conflict):
-    title = "Not an organisation member"

@@ -4,10 +4,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import or_, select
 
 from nfhub_admin.access.repository import projects_with_roles
-from nfhub_admin.models import OrgMembership, Project, ProjectMembership, User
+from nfhub_admin.models import OrgMembership, Project, ProjectMembership
 from nfhub_shared.db.repository import Repository, fetch_page
 
 
@@ -30,39 +30,4 @@ class ProjectRepository(Repository[Project]):
             statement = statement.where(Project.org_id == org_id)
         return await fetch_page(
             self.session, statement.order_by(Project.slug, Project.id), limit=limit, offset=offset
-        )
-
-
-class ProjectMembershipRepository(Repository[ProjectMembership]):
-    model = ProjectMembership
-
-    async def get_membership(
-        self, project_id: uuid.UUID, user_id: uuid.UUID
-    ) -> ProjectMembership | None:
-        return await self.session.scalar(
-            select(ProjectMembership).where(
-                ProjectMembership.project_id == project_id, ProjectMembership.user_id == user_id
-            )
-        )
-
-    async def list_members(
-        self, project_id: uuid.UUID, *, limit: int, offset: int
-    ) -> tuple[Sequence[Any], int]:
-        statement = (
-            select(ProjectMembership, User)
-            .join(User, User.id == ProjectMembership.user_id)
-            .where(ProjectMembership.project_id == project_id)
-        )
-        return await fetch_page(
-            self.session, statement.order_by(User.username), limit=limit, offset=offset
-        )
-
-    async def delete_for_user_in_org(self, user_id: uuid.UUID, org_id: uuid.UUID) -> None:
-        await self.session.execute(
-            delete(ProjectMembership).where(
-                ProjectMembership.user_id == user_id,
-                ProjectMembership.project_id.in_(
-                    select(Project.id).where(Project.org_id == org_id)
-                ),
-            )
         )

@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
-from nfhub_admin.orgs.schemas import SLUG_PATTERN, MemberAdd
+from nfhub_admin.orgs.schemas import SLUG_PATTERN, NameUpdate
 from nfhub_shared.auth.principal import ProjectRole
-from nfhub_shared.schemas import ReadSchema, Schema
+from nfhub_shared.schemas import ReadSchema, Schema, read_model
+
+if TYPE_CHECKING:
+    from nfhub_admin.models import Project
 
 
 class ProjectCreate(Schema):
@@ -18,17 +21,8 @@ class ProjectCreate(Schema):
     description: str | None = Field(default=None, max_length=10_000)
 
 
-class ProjectUpdate(Schema):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_null(cls, value: str | None) -> str | None:
-        # Left out means "keep"; an explicit null would reach the NOT NULL column as a 409.
-        if value is None:
-            raise ValueError("name cannot be null; leave it out to keep the current name")
-        return value
+class ProjectUpdate(NameUpdate):
+    pass
 
 
 class ProjectRead(ReadSchema):
@@ -44,21 +38,9 @@ class ProjectRead(ReadSchema):
 class ProjectWithRole(ProjectRead):
     role: ProjectRole = Field(description="The caller's effective role in this project")
 
-
-class ProjectMemberAdd(MemberAdd):
-    role: ProjectRole = ProjectRole.viewer
-
-
-class ProjectMemberUpdate(Schema):
-    role: ProjectRole
-
-
-class ProjectMemberRead(ReadSchema):
-    user_id: uuid.UUID
-    username: str
-    display_name: str | None
-    role: ProjectRole
-    created_at: datetime
+    @classmethod
+    def of(cls, project: Project, role: ProjectRole) -> ProjectWithRole:
+        return read_model(cls, project, role=role)
 
 
 class TemporaryCredentials(ReadSchema):

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
@@ -11,7 +11,7 @@ from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import scoped
 from nfhub_shared.auth.principal import Principal
 from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.pagination import Page, PageParamsDep, paginate
+from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/tokens", tags=["tokens"])
 
@@ -29,7 +29,7 @@ TokenServiceDep = Annotated[TokenService, Depends(get_token_service)]
 @router.post("", response_model=TokenCreated, status_code=status.HTTP_201_CREATED)
 async def create_token(
     token_create: TokenCreate, tokens: TokenServiceDep, principal: TokenWriter
-) -> dict[str, Any]:
+) -> TokenCreated:
     """Create a personal access token; the response is the only time it is shown."""
     return await tokens.create_token(principal, token_create)
 
@@ -42,12 +42,12 @@ async def list_tokens(
     tokens: TokenServiceDep,
     principal: TokenReader,
     include_revoked: Annotated[bool, Query(description="Also list revoked tokens")] = False,
-) -> dict[str, Any]:
+) -> Page[TokenRead]:
     """Your personal access tokens with when each was last used."""
     items, count = await tokens.list_tokens(
         principal, include_revoked=include_revoked, limit=page.limit, offset=page.offset
     )
-    return paginate(request, response, page, items, count)
+    return page_of(request, response, page, items, count)
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -59,6 +59,6 @@ async def revoke_token(
 
 
 @router.delete("", response_model=TokensRevoked)
-async def revoke_all_tokens(tokens: TokenServiceDep, principal: TokenWriter) -> dict[str, int]:
+async def revoke_all_tokens(tokens: TokenServiceDep, principal: TokenWriter) -> TokensRevoked:
     """Revoke all your tokens at once (a leaked laptop, a departing script)."""
-    return {"revoked": await tokens.revoke_all(principal)}
+    return await tokens.revoke_all(principal)

@@ -2,18 +2,17 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_admin.models import PersonalAccessToken
 from nfhub_admin.tokens.errors import ScopeEscalation, TokenNameTaken
 from nfhub_admin.tokens.repository import TokenRepository
-from nfhub_admin.tokens.schemas import TokenCreate
+from nfhub_admin.tokens.schemas import TokenCreate, TokenCreated, TokenRead, TokensRevoked
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import Principal
 from nfhub_shared.auth.tokens import PAT_PREFIX, hash_token, new_opaque_token
+from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import NotFound
+from nfhub_shared.schemas import read_model
 
 # last_used_at is written at most this often per token: a busy script must not turn every
 # request into a write.
@@ -26,7 +25,7 @@ class TokenService:
         self.audit = audit
         self.tokens = TokenRepository(session)
 
-    async def create_token(self, principal: Principal, token_create: TokenCreate) -> dict[str, Any]:
+    async def create_token(self, principal: Principal, token_create: TokenCreate) -> TokenCreated:
         scopes = (
             set(token_create.scopes) if token_create.scopes is not None else set(principal.scopes)
         )
@@ -64,14 +63,15 @@ class TokenService:
             resource_id=token.id,
             details={"name": token.name, "scopes": token.scopes},
         )
-        return {**_token_fields(token), "token": secret}
+        return read_model(TokenCreated, token, token=secret)
 
     async def list_tokens(
         self, principal: Principal, *, include_revoked: bool, limit: int, offset: int
-    ) -> tuple[Any, int]:
-        return await self.tokens.list_for_user(
+    ) -> tuple[list[TokenRead], int]:
+        tokens, count = await self.tokens.list_for_user(
             principal.user_id, include_revoked=include_revoked, limit=limit, offset=offset
         )
+        return [TokenRead.model_validate(token) for token in tokens], count
 
     async def revoke_token(self, principal: Principal, token_id: uuid.UUID) -> None:
         token = await self.tokens.get_for_user(principal.user_id, token_id)
@@ -87,7 +87,7 @@ class TokenService:
                 resource_id=token.id,
             )
 
-    async def revoke_all(self, principal: Principal) -> int:
+    async def revoke_all(self, principal: Principal) -> TokensRevoked:
         count = await self.tokens.revoke_all(principal.user_id, datetime.now(UTC))
         await self.audit.record(
             self.session,
@@ -96,7 +96,7 @@ class TokenService:
             resource_type="personal_access_token",
             details={"revoked": count},
         )
-        return count
+        return TokensRevoked(revoked=count)
 
     async def introspect(self, secret: str) -> Principal | None:
         """The principal behind a PAT, or None if it is unknown, expired, revoked or disabled."""
@@ -114,19 +114,3 @@ class TokenService:
             username=user.username,
             token_id=str(token.id),
         )
-
-
-def _token_fields(token: PersonalAccessToken) -> dict[str, Any]:
-    return {
-        name: getattr(token, name)
-        for name in (
-            "id",
-            "name",
-            "token_hint",
-            "scopes",
-            "created_at",
-            "expires_at",
-            "last_used_at",
-            "revoked_at",
-        )
-    }

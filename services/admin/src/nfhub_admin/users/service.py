@@ -1,16 +1,15 @@
 from __future__ import annotations
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from nfhub_admin.access.service import require_org, require_project
-from nfhub_admin.auth.passwords import hash_password
+from nfhub_admin.memberships.repository import OrgMembershipRepository
 from nfhub_admin.models import OrgMembership, User
-from nfhub_admin.orgs.repository import OrgMembershipRepository
 from nfhub_admin.users.errors import UsernameTaken, WeakPassword
+from nfhub_admin.users.passwords import hash_password
 from nfhub_admin.users.repository import UserRepository
 from nfhub_admin.users.schemas import DefaultContext, DefaultContextUpdate, UserCreate
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import OrgRole, Principal, ProjectRole
+from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import Unauthorized, ValidationFailed
 
 MIN_PASSWORD_LENGTH = 12

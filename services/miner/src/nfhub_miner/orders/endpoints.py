@@ -2,11 +2,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_miner.deps import SamplesEditor, SamplesViewer
 from nfhub_miner.fields import TAG_PATTERN
@@ -24,22 +23,21 @@ from nfhub_miner.orders.schemas import (
 from nfhub_miner.orders.service import SAMPLESHEET_TYPES, OrderService
 from nfhub_miner.orders.states import OrderStatus
 from nfhub_miner.samplesheets.builder import chunks
-from nfhub_shared.audit import AuditDep, AuditWriter
+from nfhub_miner.state import MinerStateDep
 from nfhub_shared.auth.dependencies import bearer_token
 from nfhub_shared.auth.principal import ProjectAccess
-from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.pagination import Page, PageParamsDep, paginate
+from nfhub_shared.db.session import AsyncSession, AsyncSessionDep
+from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
 
 def _service(
-    request: Request, session: AsyncSession, audit: AuditWriter, access: ProjectAccess
+    request: Request, state: MinerStateDep, session: AsyncSession, access: ProjectAccess
 ) -> OrderService:
-    state = request.app.state
     return OrderService(
         session,
-        audit,
+        state.audit_writer,
         access,
         compute=state.compute_client,
         files=state.files_client,
@@ -50,15 +48,15 @@ def _service(
 
 
 async def get_reader(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: SamplesViewer
+    request: Request, state: MinerStateDep, session: AsyncSessionDep, access: SamplesViewer
 ) -> OrderService:
-    return _service(request, session, audit, access)
+    return _service(request, state, session, access)
 
 
 async def get_writer(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: SamplesEditor
+    request: Request, state: MinerStateDep, session: AsyncSessionDep, access: SamplesEditor
 ) -> OrderService:
-    return _service(request, session, audit, access)
+    return _service(request, state, session, access)
 
 
 Reader = Annotated[OrderService, Depends(get_reader)]
@@ -76,7 +74,7 @@ async def list_orders(
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-) -> dict[str, Any]:
+) -> Page[OrderRead]:
     """This project's orders, newest first."""
     items, count = await orders.list_orders(
         status=status_.value if status_ else None,
@@ -87,30 +85,30 @@ async def list_orders(
         limit=page.limit,
         offset=page.offset,
     )
-    return paginate(request, response, page, items, count)
+    return page_of(request, response, page, items, count)
 
 
 @router.post("", response_model=OrderRead, status_code=status.HTTP_201_CREATED)
 async def create_order(
     order_create: OrderCreate, request: Request, response: Response, orders: Writer
-) -> dict[str, Any]:
+) -> OrderRead:
     """Create an order for a pipeline (its latest version unless one is given), optionally
     with its samples and their roles."""
     created = await orders.create(order_create)
-    response.headers["Location"] = str(request.url_for("get_order", order_id=created["id"]))
+    response.headers["Location"] = str(request.url_for("get_order", order_id=created.id))
     return created
 
 
 @router.get("/{order_id}", response_model=OrderRead)
-async def get_order(order_id: uuid.UUID, orders: Reader) -> dict[str, Any]:
+async def get_order(order_id: uuid.UUID, orders: Reader) -> OrderRead:
     """An order, with its run and the run's state (from compute)."""
-    return await orders.get_view(order_id)
+    return await orders.get_read(order_id)
 
 
 @router.put("/{order_id}", response_model=OrderRead)
 async def replace_order(
     order_id: uuid.UUID, order_update: OrderUpdate, orders: Writer
-) -> dict[str, Any]:
+) -> OrderRead:
     """Replace an order's fields (while it is 'created')."""
     return await orders.replace(order_id, order_update)
 
@@ -129,16 +127,16 @@ async def list_order_samples(
     response: Response,
     page: PageParamsDep,
     orders: Reader,
-) -> dict[str, Any]:
+) -> Page[OrderSampleRead]:
     """The order's samples and their roles, in the order they were added."""
     items, count = await orders.list_samples(order_id, limit=page.limit, offset=page.offset)
-    return paginate(request, response, page, items, count)
+    return page_of(request, response, page, items, count)
 
 
 @router.post("/{order_id}/samples", response_model=OrderRead)
 async def add_order_samples(
     order_id: uuid.UUID, order_samples_add: OrderSamplesAdd, orders: Writer
-) -> dict[str, Any]:
+) -> OrderRead:
     """Add samples, each with its role (proband, mother, tumour, normal…)."""
     return await orders.add_samples(order_id, order_samples_add.samples)
 
@@ -155,7 +153,7 @@ async def remove_order_sample(
 @router.post("/{order_id}/transition", response_model=OrderRead)
 async def transition_order(
     order_id: uuid.UUID, order_transition: OrderTransitionRequest, orders: Writer
-) -> dict[str, Any]:
+) -> OrderRead:
     """Move an order forward; to 'analyzing' also writes its samplesheet and starts a run."""
     return await orders.transition(order_id, order_transition.to, order_transition.note)
 
@@ -167,10 +165,10 @@ async def get_order_history(
     response: Response,
     page: PageParamsDep,
     orders: Reader,
-) -> dict[str, Any]:
+) -> Page[TransitionRead]:
     """Every status change: who, when, from, to."""
     items, count = await orders.history(order_id, limit=page.limit, offset=page.offset)
-    return paginate(request, response, page, list(items), count)
+    return page_of(request, response, page, items, count)
 
 
 @router.get(

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import Row, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from nfhub_miner.models import Order, OrderSample, OrderTransition, Sample, Subject
@@ -115,7 +115,8 @@ class OrderRepository(Repository[Order]):
 
     async def list_samples(
         self, order_id: uuid.UUID, *, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[Sequence[Row[Any]], int]:
+        """(sample_id, display_id, role, position, added_at) rows, in the order's order."""
         statement = (
             select(
                 OrderSample.sample_id,
@@ -128,8 +129,7 @@ class OrderRepository(Repository[Order]):
             .where(OrderSample.order_id == order_id)
             .order_by(OrderSample.position)
         )
-        rows, count = await fetch_page(self.session, statement, limit=limit, offset=offset)
-        return [dict(row._mapping) for row in rows], count
+        return await fetch_page(self.session, statement, limit=limit, offset=offset)
 
     async def iter_samples(self, order_id: uuid.UUID) -> AsyncIterator[list[SheetEntry]]:
         """The order's (role, sample, subject), in batches, in order: never all in memory,

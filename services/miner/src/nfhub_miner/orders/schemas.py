@@ -2,13 +2,16 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
 from nfhub_miner.fields import DisplayId, Properties, Tags
-from nfhub_miner.orders.states import OrderStatus
-from nfhub_shared.schemas import ReadSchema, Schema
+from nfhub_miner.orders.states import MOVES, OrderStatus
+from nfhub_shared.schemas import ReadSchema, Schema, read_model
+
+if TYPE_CHECKING:
+    from nfhub_miner.models import Order
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"
 VERSION_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,98}[A-Za-z0-9])?$"
@@ -87,6 +90,22 @@ class OrderRead(ReadSchema):
     created_at: datetime
     updated_at: datetime
     status_changed_at: datetime
+
+    @classmethod
+    def of(cls, order: Order, sample_count: int, run: RunRef | None = None) -> OrderRead:
+        """The order as the API shows it; ``run`` carries compute's state on single reads."""
+        if order.run_id is None:
+            run = None
+        elif run is None:
+            run = RunRef(id=order.run_id)
+        return read_model(
+            cls,
+            order,
+            pipeline=PipelineRef(slug=order.pipeline_slug, version=order.pipeline_version),
+            allowed_transitions=list(MOVES[OrderStatus(order.status)]),
+            sample_count=sample_count,
+            run=run,
+        )
 
 
 class OrderSampleRead(ReadSchema):

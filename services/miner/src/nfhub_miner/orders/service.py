@@ -12,19 +12,28 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_miner.compute_client import ComputeClient
 from nfhub_miner.models import Order, OrderTransition
 from nfhub_miner.orders.errors import IllegalTransition, OrderExists, OrderLocked, OrderNotFound
 from nfhub_miner.orders.repository import OrderRepository
-from nfhub_miner.orders.schemas import OrderCreate, OrderFields, OrderSampleAdd, OrderUpdate
+from nfhub_miner.orders.schemas import (
+    OrderCreate,
+    OrderFields,
+    OrderRead,
+    OrderSampleAdd,
+    OrderSampleRead,
+    OrderUpdate,
+    RunRef,
+    TransitionRead,
+)
 from nfhub_miner.orders.states import DELETABLE, EDITABLE, MOVES, ROLE_TO_ENTER, OrderStatus
 from nfhub_miner.samples.repository import SampleRepository
 from nfhub_miner.samplesheets.builder import SamplesheetBuilder
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
+from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import (
     AppError,
     Conflict,
@@ -36,40 +45,11 @@ from nfhub_shared.errors import (
 
 logger = structlog.get_logger("nfhub.miner.orders")
 
-ORDER_FIELDS = (
-    "id",
-    "display_id",
-    "params",
-    "mode",
-    "priority",
-    "notes",
-    "tags",
-    "properties",
-    "status",
-    "samplesheet_path",
-    "created_by",
-    "created_at",
-    "updated_at",
-    "status_changed_at",
-)
 SAMPLESHEET_TYPES = {
     "csv": "text/csv; charset=utf-8",
     "tsv": "text/tab-separated-values; charset=utf-8",
     "json": "application/json",
 }
-
-
-def order_view(
-    order: Order, sample_count: int, run: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    view = {name: getattr(order, name) for name in ORDER_FIELDS}
-    view["pipeline"] = {"slug": order.pipeline_slug, "version": order.pipeline_version}
-    view["allowed_transitions"] = list(MOVES[OrderStatus(order.status)])
-    view["sample_count"] = sample_count
-    view["run"] = None
-    if order.run_id is not None:
-        view["run"] = {"id": order.run_id, **(run or {})}
-    return view
 
 
 def allowed(order: Order) -> str:
@@ -112,36 +92,44 @@ class OrderService:
             raise OrderNotFound(f"No order {order_id} in this project.")
         return order
 
-    async def get_view(self, order_id: uuid.UUID) -> dict[str, Any]:
+    async def get_read(self, order_id: uuid.UUID) -> OrderRead:
         order = await self.get(order_id)
         counts = await self.orders.sample_counts([order.id])
         run = None
         if order.run_id is not None:
             try:
                 found = await self.compute.run(self.token, self.access.project_id, order.run_id)
-                run = {"state": found.get("state"), "state_reason": found.get("state_reason")}
+                run = RunRef(
+                    id=order.run_id,
+                    state=found.get("state"),
+                    state_reason=found.get("state_reason"),
+                )
             except AppError as exc:  # compute down or the run gone: the order still reads
                 logger.warning("run state unavailable", order_id=str(order.id), error=exc.detail)
-        return order_view(order, counts.get(order.id, 0), run)
+        return OrderRead.of(order, counts.get(order.id, 0), run)
 
-    async def list_orders(self, **filters: Any) -> tuple[list[dict[str, Any]], int]:
+    async def list_orders(self, **filters: Any) -> tuple[list[OrderRead], int]:
         orders, count = await self.orders.list_in_project(self.access.project_id, **filters)
         counts = await self.orders.sample_counts([order.id for order in orders])
-        return [order_view(order, counts.get(order.id, 0)) for order in orders], count
+        return [OrderRead.of(order, counts.get(order.id, 0)) for order in orders], count
 
     async def list_samples(
         self, order_id: uuid.UUID, *, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[OrderSampleRead], int]:
         order = await self.get(order_id)
-        return await self.orders.list_samples(order.id, limit=limit, offset=offset)
+        rows, count = await self.orders.list_samples(order.id, limit=limit, offset=offset)
+        return [OrderSampleRead.model_validate(row) for row in rows], count
 
-    async def history(self, order_id: uuid.UUID, *, limit: int, offset: int) -> tuple[Any, int]:
+    async def history(
+        self, order_id: uuid.UUID, *, limit: int, offset: int
+    ) -> tuple[list[TransitionRead], int]:
         order = await self.get(order_id)
-        return await self.orders.transitions(order.id, limit=limit, offset=offset)
+        transitions, count = await self.orders.transitions(order.id, limit=limit, offset=offset)
+        return [TransitionRead.model_validate(t) for t in transitions], count
 
     # -- changing ------------------------------------------------------------------------------
 
-    async def create(self, order_create: OrderCreate) -> dict[str, Any]:
+    async def create(self, order_create: OrderCreate) -> OrderRead:
         if await self.orders.display_id_taken(self.access.project_id, order_create.display_id):
             raise OrderExists(
                 f"This project already has an order {order_create.display_id!r}; pick another "
@@ -159,10 +147,9 @@ class OrderService:
         await self.orders.add(order)
         await self._add_samples(order, order_create.samples)
         await self._record("order.create", order, {"display_id": order.display_id})
-        counts = await self.orders.sample_counts([order.id])
-        return order_view(order, counts.get(order.id, 0))
+        return await self._read(order)
 
-    async def replace(self, order_id: uuid.UUID, order_update: OrderUpdate) -> dict[str, Any]:
+    async def replace(self, order_id: uuid.UUID, order_update: OrderUpdate) -> OrderRead:
         order = await self._editable(await self.get(order_id, for_update=True))
         if order_update.display_id != order.display_id and await self.orders.display_id_taken(
             self.access.project_id, order_update.display_id
@@ -171,8 +158,7 @@ class OrderService:
         version = await self._pipeline_version(order_update)
         await self.orders.update(order, {**self._fields(order_update), "pipeline_version": version})
         await self._record("order.update", order, {"display_id": order.display_id})
-        counts = await self.orders.sample_counts([order.id])
-        return order_view(order, counts.get(order.id, 0))
+        return await self._read(order)
 
     async def delete(self, order_id: uuid.UUID) -> None:
         order = await self.get(order_id, for_update=True)
@@ -184,14 +170,11 @@ class OrderService:
         await self.orders.delete(order)
         await self._record("order.delete", order, {"display_id": order.display_id})
 
-    async def add_samples(
-        self, order_id: uuid.UUID, samples: list[OrderSampleAdd]
-    ) -> dict[str, Any]:
+    async def add_samples(self, order_id: uuid.UUID, samples: list[OrderSampleAdd]) -> OrderRead:
         order = await self._editable(await self.get(order_id, for_update=True))
         await self._add_samples(order, samples)
         await self._record("order.samples.add", order, {"samples": len(samples)})
-        counts = await self.orders.sample_counts([order.id])
-        return order_view(order, counts.get(order.id, 0))
+        return await self._read(order)
 
     async def remove_sample(self, order_id: uuid.UUID, sample_id: uuid.UUID) -> None:
         order = await self._editable(await self.get(order_id, for_update=True))
@@ -201,7 +184,7 @@ class OrderService:
 
     async def transition(
         self, order_id: uuid.UUID, target: OrderStatus, note: str | None
-    ) -> dict[str, Any]:
+    ) -> OrderRead:
         # The row lock makes racing transitions take turns: the second sees the first's move.
         order = await self.get(order_id, for_update=True)
         current = OrderStatus(order.status)
@@ -233,8 +216,7 @@ class OrderService:
             )
         )
         await self._record("order.transition", order, {"from": current.value, "to": target.value})
-        counts = await self.orders.sample_counts([order.id])
-        return order_view(order, counts.get(order.id, 0))
+        return await self._read(order)
 
     # -- the samplesheet -----------------------------------------------------------------------
 
@@ -351,6 +333,10 @@ class OrderService:
         if counts.get(order.id, 0) + len(ids) > self.max_samples:
             raise ValidationFailed(f"An order holds at most {self.max_samples} samples.")
         await self.orders.add_samples(order.id, [(e.sample_id, e.role) for e in samples])
+
+    async def _read(self, order: Order) -> OrderRead:
+        counts = await self.orders.sample_counts([order.id])
+        return OrderRead.of(order, counts.get(order.id, 0))
 
     async def _record(self, action: str, order: Order, details: dict[str, Any]) -> None:
         await self.audit.record_in_project(

@@ -9,10 +9,6 @@ class SampleExists(Conflict):
     title = "Sample exists"
 
 
-class SampleInUse(Conflict):
-    title = "Sample is in an order"
-
-
 class SampleFilesMissing(ValidationFailed):
     title = "Sample files not found"
 

@@ -15,11 +15,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nfhub_miner.models import Sample, Subject
+from nfhub_miner.models import Subject
+from nfhub_miner.paths import is_external
 from nfhub_miner.samples.errors import ImportFailed
-from nfhub_miner.samples.repository import SampleRepository
-from nfhub_miner.samples.schemas import FileSet, SampleCreate, is_external
-from nfhub_miner.samples.service import SampleService, project_paths, sample_search_text
+from nfhub_miner.samples.schemas import FileSet, ImportResult, SampleCreate, SubjectBrief
+from nfhub_miner.samples.service import SampleService, new_sample, project_paths
 from nfhub_miner.samplesheets.columns import (
     FILE_ROLES,
     FILE_SET_COLUMNS,
@@ -32,7 +32,7 @@ from nfhub_miner.samplesheets.columns import (
     TAG_SEPARATORS,
 )
 from nfhub_miner.subjects.schemas import SubjectCreate
-from nfhub_miner.subjects.service import subject_search_text
+from nfhub_miner.subjects.service import new_subject
 from nfhub_shared.errors import FieldProblem
 
 MAX_ERRORS = 200
@@ -310,7 +310,7 @@ class SampleImporter:
         self.service = samples
         self.max_rows = max_rows
 
-    async def run(self, body: bytes, file_format: str) -> dict[str, Any]:
+    async def run(self, body: bytes, file_format: str) -> ImportResult:
         problems = Problems()
         text = decode(body, problems)
         if not text.strip() and not problems.items:
@@ -327,7 +327,7 @@ class SampleImporter:
         built = build(group(rows, problems), problems)
         access = self.service.access
         session = self.service.session
-        existing = await SampleRepository(session).existing_display_ids(
+        existing = await self.service.samples.existing_display_ids(
             access.project_id, [sample.display_id for _, sample, _ in built]
         )
         for draft, sample, _ in built:
@@ -364,44 +364,19 @@ class SampleImporter:
                     column="sex",
                 )
             if known is None and subject.display_id not in new_subjects:
-                new_subjects[subject.display_id] = Subject(
-                    project_id=access.project_id,
-                    display_id=subject.display_id,
-                    sex=subject.sex,
-                    date_of_birth=subject.date_of_birth,
-                    external_id=subject.external_id,
-                    diagnosis=subject.diagnosis,
-                    tags=[],
-                    properties={},
-                    created_by=access.principal.subject,
-                )
+                new_subjects[subject.display_id] = new_subject(access, subject)
         await self._check_files(built, problems)
         problems.raise_if_any(len(rows))
 
-        for subject_row in new_subjects.values():
-            subject_row.search_text = subject_search_text(subject_row)
-            await self.service.subjects.add_counted(subject_row)
+        await self.service.subjects.add_counted(list(new_subjects.values()))
         subjects.update(new_subjects)
-        samples = []
-        for _, sample_create, subject in built:
-            owner = subjects[subject.display_id] if subject is not None else None
-            row = Sample(
-                project_id=access.project_id,
-                subject_id=owner.id if owner else None,
-                display_id=sample_create.display_id,
-                sample_type=sample_create.sample_type,
-                tissue=sample_create.tissue,
-                collection_date=sample_create.collection_date,
-                barcode=sample_create.barcode,
-                external_id=sample_create.external_id,
-                tags=list(dict.fromkeys(sample_create.tags)),
-                properties=sample_create.properties,
-                files=[f.model_dump(exclude_none=True) for f in sample_create.files],
-                created_by=access.principal.subject,
+        samples = [
+            new_sample(
+                access, sample_create, subjects[subject.display_id] if subject is not None else None
             )
-            row.search_text = sample_search_text(row, owner.display_id if owner else None)
-            samples.append(row)
-        await SampleRepository(session).add_counted(samples)
+            for _, sample_create, subject in built
+        ]
+        await self.service.samples.add_counted(samples)
         await self.service.audit.record_in_project(
             session,
             access,
@@ -410,12 +385,12 @@ class SampleImporter:
             None,
             {"rows": len(rows), "samples": len(samples), "subjects": len(new_subjects)},
         )
-        return {
-            "rows": len(rows),
-            "samples_created": len(samples),
-            "subjects_created": len(new_subjects),
-            "samples": [{"id": s.id, "display_id": s.display_id} for s in samples],
-        }
+        return ImportResult(
+            rows=len(rows),
+            samples_created=len(samples),
+            subjects_created=len(new_subjects),
+            samples=[SubjectBrief.model_validate(sample) for sample in samples],
+        )
 
     async def _check_files(
         self,

@@ -2,26 +2,24 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
 
 from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
-from nfhub_shared.schemas import ReadSchema, Schema
+from nfhub_miner.paths import EXTERNAL_SCHEMES, is_external
+from nfhub_shared.schemas import ReadSchema, Schema, read_model
+
+if TYPE_CHECKING:
+    from nfhub_miner.models import Sample
 
 SampleType = Literal["germline", "somatic", "ffpe", "liquid_biopsy", "unknown"]
 ROLE_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
-# Schemes of files outside the project's storage that a pipeline can still read.
-EXTERNAL_SCHEMES = ("https://", "http://", "s3://", "gs://", "az://", "ftp://")
 MAX_FILE_SETS = 200
 MAX_PATH_CHARS = 4096
 
 Role = Annotated[str, Field(pattern=ROLE_PATTERN, examples=["fastq_1"])]
 Scalar = str | int | float | bool
-
-
-def is_external(path: str) -> bool:
-    return path.startswith(EXTERNAL_SCHEMES)
 
 
 def _check_path(path: str) -> str:
@@ -104,6 +102,13 @@ class SampleRead(ReadSchema):
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, sample: Sample, subject_display_id: str | None) -> SampleRead:
+        subject = None
+        if sample.subject_id is not None and subject_display_id is not None:
+            subject = SubjectBrief(id=sample.subject_id, display_id=subject_display_id)
+        return read_model(cls, sample, subject=subject)
 
 
 class ResolvedPath(ReadSchema):

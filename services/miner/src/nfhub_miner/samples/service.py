@@ -4,70 +4,53 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urlparse
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from nfhub_miner.fields import search_query, search_text
 from nfhub_miner.models import Sample, Subject
-from nfhub_miner.samples.errors import SampleExists, SampleFilesMissing, SampleInUse, SampleNotFound
+from nfhub_miner.paths import is_external, pipeline_uri
+from nfhub_miner.records.filters import RecordFilters
+from nfhub_miner.records.search import sample_search_text
+from nfhub_miner.records.service import refuse_if_ordered
+from nfhub_miner.samples.errors import SampleExists, SampleFilesMissing, SampleNotFound
 from nfhub_miner.samples.repository import SampleRepository
-from nfhub_miner.samples.schemas import FileSet, SampleCreate, SampleUpdate, is_external
+from nfhub_miner.samples.schemas import (
+    FileSet,
+    ResolvedFileSet,
+    ResolvedPath,
+    SampleCreate,
+    SampleInfo,
+    SampleRead,
+    SampleUpdate,
+    SubjectInfo,
+)
 from nfhub_miner.subjects.repository import SubjectRepository
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
+from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import FieldProblem, ValidationFailed
 
-SAMPLE_FIELDS = (
-    "id",
-    "display_id",
-    "sample_type",
-    "tissue",
-    "collection_date",
-    "barcode",
-    "external_id",
-    "tags",
-    "properties",
-    "files",
-    "created_by",
-    "created_at",
-    "updated_at",
-)
 
-
-def sample_view(sample: Sample, subject_display_id: str | None) -> dict[str, Any]:
-    view = {name: getattr(sample, name) for name in SAMPLE_FIELDS}
-    view["subject"] = (
-        {"id": sample.subject_id, "display_id": subject_display_id}
-        if sample.subject_id is not None
-        else None
+def new_sample(
+    access: ProjectAccess, sample_create: SampleCreate, subject: Subject | None
+) -> Sample:
+    """The row for a new sample of ``subject`` (created by hand or by an import)."""
+    sample = Sample(
+        project_id=access.project_id,
+        subject_id=subject.id if subject else None,
+        display_id=sample_create.display_id,
+        sample_type=sample_create.sample_type,
+        tissue=sample_create.tissue,
+        collection_date=sample_create.collection_date,
+        barcode=sample_create.barcode,
+        external_id=sample_create.external_id,
+        tags=list(dict.fromkeys(sample_create.tags)),
+        properties=sample_create.properties,
+        files=[file_set.model_dump(exclude_none=True) for file_set in sample_create.files],
+        created_by=access.principal.subject,
     )
-    return view
-
-
-def sample_search_text(sample: Sample, subject_display_id: str | None = None) -> str:
-    return search_text(
-        sample.display_id,
-        sample.external_id,
-        sample.barcode,
-        sample.tissue,
-        subject_display_id,
-        sample.tags,
-        sample.properties,
-    )
-
-
-def pipeline_uri(storage_uri: str, path: str) -> str:
-    """What a pipeline reads for ``path``: a URI as given, or the file in the project's
-    storage (a plain path on local storage, the object's URI on S3)."""
-    if is_external(path):
-        return path
-    uri = storage_uri + path
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme == "file" else uri
+    sample.search_text = sample_search_text(sample, subject.display_id if subject else None)
+    return sample
 
 
 def project_paths(file_sets: Sequence[FileSet | dict[str, Any]]) -> list[str]:
@@ -100,45 +83,35 @@ class SampleService:
         self.subjects = SubjectRepository(session)
 
     async def get(self, sample_id: uuid.UUID) -> tuple[Sample, str | None]:
-        found = await self.samples.get_in_project(self.access.project_id, sample_id)
+        found = await self.samples.get_with_subject(self.access.project_id, sample_id)
         if found is None:
             raise SampleNotFound(f"No sample {sample_id} in this project.")
         return found
 
-    async def get_view(self, sample_id: uuid.UUID) -> dict[str, Any]:
-        return sample_view(*await self.get(sample_id))
+    async def get_read(self, sample_id: uuid.UUID) -> SampleRead:
+        return SampleRead.of(*await self.get(sample_id))
 
     async def list_samples(
         self,
+        filters: RecordFilters,
         *,
-        query: str | None,
         sample_type: str | None,
         subject_id: uuid.UUID | None,
-        tag: str | None,
-        created_after: datetime | None,
-        created_before: datetime | None,
         limit: int,
         offset: int,
-    ) -> tuple[list[dict[str, Any]], int]:
-        if query is not None and search_query(query) is None:
-            raise ValidationFailed(
-                "q needs letters or digits: it matches words of ids, tags and properties.",
-                errors=[FieldProblem("q", "no words")],
-            )
+    ) -> tuple[list[SampleRead], int]:
+        filters.check()
         rows, count = await self.samples.list_in_project(
             self.access.project_id,
-            query=query,
+            filters,
             sample_type=sample_type,
             subject_id=subject_id,
-            tag=tag,
-            created_after=created_after,
-            created_before=created_before,
             limit=limit,
             offset=offset,
         )
-        return [sample_view(sample, subject) for sample, subject in rows], count
+        return [SampleRead.of(sample, subject) for sample, subject in rows], count
 
-    async def create(self, sample_create: SampleCreate) -> dict[str, Any]:
+    async def create(self, sample_create: SampleCreate) -> SampleRead:
         if await self.samples.existing_display_ids(
             self.access.project_id, [sample_create.display_id]
         ):
@@ -148,27 +121,12 @@ class SampleService:
             )
         subject = await self._subject(sample_create.subject_id)
         await self.check_files(sample_create.files)
-        sample = Sample(
-            project_id=self.access.project_id,
-            subject_id=subject.id if subject else None,
-            display_id=sample_create.display_id,
-            sample_type=sample_create.sample_type,
-            tissue=sample_create.tissue,
-            collection_date=sample_create.collection_date,
-            barcode=sample_create.barcode,
-            external_id=sample_create.external_id,
-            tags=list(dict.fromkeys(sample_create.tags)),
-            properties=sample_create.properties,
-            files=[file_set.model_dump(exclude_none=True) for file_set in sample_create.files],
-            created_by=self.access.principal.subject,
-        )
-        subject_display_id = subject.display_id if subject else None
-        sample.search_text = sample_search_text(sample, subject_display_id)
+        sample = new_sample(self.access, sample_create, subject)
         await self.samples.add_counted([sample])
         await self._record("sample.create", sample, {"display_id": sample.display_id})
-        return sample_view(sample, subject_display_id)
+        return SampleRead.of(sample, subject.display_id if subject else None)
 
-    async def update(self, sample_id: uuid.UUID, sample_update: SampleUpdate) -> dict[str, Any]:
+    async def update(self, sample_id: uuid.UUID, sample_update: SampleUpdate) -> SampleRead:
         sample, subject_display_id = await self.get(sample_id)
         changes = sample_update.model_dump(exclude_unset=True)
         for required in ("display_id", "sample_type", "tags", "properties", "files"):
@@ -194,36 +152,36 @@ class SampleService:
         sample.search_text = sample_search_text(sample, subject_display_id)
         await self.session.flush()
         await self._record("sample.update", sample, {"fields": sorted(changes)})
-        return sample_view(sample, subject_display_id)
+        return SampleRead.of(sample, subject_display_id)
 
     async def delete(self, sample_id: uuid.UUID) -> None:
         sample, _ = await self.get(sample_id)
-        await self.refuse_if_ordered([sample.id])
+        await refuse_if_ordered(self.samples, [sample.id])
         await self.samples.delete_counted(self.access.project_id, [sample.id])
         await self._record("sample.delete", sample, {"display_id": sample.display_id})
 
-    async def sampleinfo(self, sample_id: uuid.UUID) -> dict[str, Any]:
+    async def sampleinfo(self, sample_id: uuid.UUID) -> SampleInfo:
         sample, subject_display_id = await self.get(sample_id)
         location = await self.admin.storage_location(self.access.project_id)
         subject = await self.subjects.get(sample.subject_id) if sample.subject_id else None
-        return {
-            "sample": sample_view(sample, subject_display_id),
-            "subject": subject_info(subject) if subject is not None else None,
-            "files": [
-                {
-                    "lane": file_set.get("lane"),
-                    "replicate": file_set.get("replicate"),
-                    "attributes": file_set.get("attributes", {}),
-                    "files": {
-                        role: {"path": path, "uri": pipeline_uri(location.uri, path)}
+        return SampleInfo(
+            sample=SampleRead.of(sample, subject_display_id),
+            subject=SubjectInfo.model_validate(subject) if subject is not None else None,
+            files=[
+                ResolvedFileSet(
+                    lane=file_set.get("lane"),
+                    replicate=file_set.get("replicate"),
+                    attributes=file_set.get("attributes", {}),
+                    files={
+                        role: ResolvedPath(path=path, uri=pipeline_uri(location.uri, path))
                         for role, path in file_set["paths"].items()
                     },
-                }
+                )
                 for file_set in sample.files
             ],
-        }
+        )
 
-    # -- shared with the import and the subjects ---------------------------------------------
+    # -- shared with the import ---------------------------------------------
 
     async def check_files(self, file_sets: Sequence[FileSet | dict[str, Any]]) -> None:
         """Every project path names a file of the project (one batch call to files)."""
@@ -243,15 +201,6 @@ class SampleService:
                 errors=[FieldProblem("files", problem, "missing") for problem in problems[:100]],
             )
 
-    async def refuse_if_ordered(self, sample_ids: Sequence[uuid.UUID]) -> None:
-        ordered = await self.samples.orders_of(sample_ids)
-        if ordered:
-            listed = ", ".join(f"{s} in {o} ({status})" for s, o, status in ordered[:5])
-            raise SampleInUse(
-                f"Samples are in orders: {listed}. Remove them from the orders first; orders "
-                f"past 'created' keep their samples for the record."
-            )
-
     async def _subject(self, subject_id: uuid.UUID | None) -> Subject | None:
         if subject_id is None:
             return None
@@ -268,18 +217,3 @@ class SampleService:
         await self.audit.record_in_project(
             self.session, self.access, action, "sample", sample.id, details
         )
-
-
-def subject_info(subject: Subject) -> dict[str, Any]:
-    return {
-        name: getattr(subject, name)
-        for name in (
-            "id",
-            "display_id",
-            "sex",
-            "date_of_birth",
-            "external_id",
-            "diagnosis",
-            "properties",
-        )
-    }

@@ -22,8 +22,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
-from nfhub_miner.samples.schemas import is_external
-from nfhub_miner.samples.service import pipeline_uri
+from nfhub_miner.paths import is_external, pipeline_uri
 from nfhub_miner.samplesheets.columns import (
     FAMILY_DEFAULTS,
     SEX_TO_SHEET,

@@ -2,17 +2,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
-from nfhub_miner.deps import SamplesEditor, SamplesViewer, SampleWriter
+from nfhub_miner.deps import SamplesEditor, SamplesViewer
 from nfhub_miner.fields import TAG_PATTERN
+from nfhub_miner.records.filters import RecordFilters
 from nfhub_miner.subjects.schemas import SubjectCreate, SubjectDeleted, SubjectRead, SubjectUpdate
 from nfhub_miner.subjects.service import SubjectService
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.pagination import Page, PageParamsDep, paginate
+from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
@@ -46,39 +47,36 @@ async def list_subjects(
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-) -> dict[str, Any]:
+) -> Page[SubjectRead]:
     """This project's subjects, newest first."""
     items, count = await subjects.list_subjects(
-        query=q,
-        tag=tag,
-        created_after=created_after,
-        created_before=created_before,
+        RecordFilters(q, tag, created_after, created_before),
         limit=page.limit,
         offset=page.offset,
     )
-    return paginate(request, response, page, items, count)
+    return page_of(request, response, page, items, count)
 
 
 @router.post("", response_model=SubjectRead, status_code=status.HTTP_201_CREATED)
 async def create_subject(
     subject_create: SubjectCreate, request: Request, response: Response, subjects: Writer
-) -> dict[str, Any]:
+) -> SubjectRead:
     """Add a subject (display_id unique in the project)."""
     created = await subjects.create(subject_create)
-    response.headers["Location"] = str(request.url_for("get_subject", subject_id=created["id"]))
+    response.headers["Location"] = str(request.url_for("get_subject", subject_id=created.id))
     return created
 
 
 @router.get("/{subject_id}", response_model=SubjectRead)
-async def get_subject(subject_id: uuid.UUID, subjects: Reader) -> dict[str, Any]:
+async def get_subject(subject_id: uuid.UUID, subjects: Reader) -> SubjectRead:
     """A subject, with how many samples it has."""
-    return await subjects.get_view(subject_id)
+    return await subjects.get_read(subject_id)
 
 
 @router.patch("/{subject_id}", response_model=SubjectRead)
 async def update_subject(
     subject_id: uuid.UUID, subject_update: SubjectUpdate, subjects: Writer
-) -> dict[str, Any]:
+) -> SubjectRead:
     """Change some of a subject's fields."""
     return await subjects.update(subject_id, subject_update)
 
@@ -87,9 +85,7 @@ async def update_subject(
 async def delete_subject(
     subject_id: uuid.UUID,
     subjects: Writer,
-    samples: SampleWriter,
     cascade: Annotated[bool, Query(description="Delete the subject's samples too")] = False,
-) -> dict[str, Any]:
+) -> SubjectDeleted:
     """Delete a subject; 409 while it has samples, unless ?cascade=true."""
-    deleted = await subjects.delete(subject_id, cascade=cascade, samples=samples)
-    return {"id": subject_id, "samples_deleted": deleted}
+    return await subjects.delete(subject_id, cascade=cascade)

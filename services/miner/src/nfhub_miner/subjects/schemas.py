@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
 from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
-from nfhub_shared.schemas import ReadSchema, Schema
+from nfhub_shared.schemas import ReadSchema, Schema, read_model
+
+if TYPE_CHECKING:
+    from nfhub_miner.models import Subject
 
 Sex = Literal["male", "female", "other", "unknown"]
 
@@ -45,6 +48,10 @@ class SubjectRead(ReadSchema):
     created_by: str
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, subject: Subject, sample_count: int | None = None) -> SubjectRead:
+        return read_model(cls, subject, sample_count=sample_count)
 
 
 class SubjectDeleted(ReadSchema):
