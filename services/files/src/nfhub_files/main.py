@@ -13,7 +13,7 @@ from nfhub_files.archives.worker import archive_worker
 from nfhub_files.config import Settings
 from nfhub_files.files.download_url import OPENAPI_PATHS
 from nfhub_files.models import audit_events
-from nfhub_files.storage.base import StorageUnavailable
+from nfhub_files.storage.errors import StorageUnavailable
 from nfhub_files.storage.factory import create_storage
 from nfhub_files.storage.local import LocalStorage
 from nfhub_files.storage.upload_memory import UploadMemoryMetrics

@@ -19,7 +19,8 @@ from nfhub_files.archives.schemas import ArchiveCreate
 from nfhub_files.config import Settings
 from nfhub_files.context import ProjectChangeContext
 from nfhub_files.models import Archive
-from nfhub_files.storage.base import ObjectNotFound, StorageBackend
+from nfhub_files.storage.base import StorageBackend
+from nfhub_files.storage.errors import ObjectNotFound
 from nfhub_files.storage.paths import normalise_path, object_key
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess

@@ -15,7 +15,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
 from nfhub_files.responses import BLOB_DOWNLOAD, BLOB_UPLOAD
-from nfhub_files.storage.local import ChecksumMismatch, LocalStorage, UploadTooLarge, local_etag
+from nfhub_files.storage.errors import ChecksumMismatch, UploadTooLarge
+from nfhub_files.storage.local import LocalStorage, local_etag
 from nfhub_files.storage.signing import BlobGrant
 from nfhub_shared.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
 

@@ -10,7 +10,8 @@ from typing import Any
 
 from nfhub_files.context import ProjectChangeContext, ProjectContext
 from nfhub_files.files.schemas import TransferRequest, UploadUrlRequest
-from nfhub_files.storage.base import ObjectExists, ObjectInfo, ObjectNotFound
+from nfhub_files.storage.base import ObjectInfo
+from nfhub_files.storage.errors import ObjectExists, ObjectNotFound
 from nfhub_files.storage.paths import normalise_path, object_key, relative_path
 from nfhub_shared.errors import BadRequest, Conflict
 

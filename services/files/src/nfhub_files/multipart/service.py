@@ -28,7 +28,8 @@ from nfhub_files.multipart.errors import (
 )
 from nfhub_files.multipart.repository import MultipartUploadRepository
 from nfhub_files.multipart.schemas import MultipartUploadComplete, MultipartUploadCreate
-from nfhub_files.storage.base import ObjectExists, PartInfo, StorageBackend
+from nfhub_files.storage.base import PartInfo, StorageBackend
+from nfhub_files.storage.errors import ObjectExists
 from nfhub_files.storage.paths import normalise_path, object_key, relative_path
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess

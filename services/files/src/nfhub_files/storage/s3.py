@@ -31,15 +31,8 @@ from botocore.exceptions import (
     PartialCredentialsError,
 )
 
-from nfhub_files.storage.base import (
-    Listing,
-    ObjectInfo,
-    ObjectNotFound,
-    PartInfo,
-    SignedRequest,
-    StorageUnavailable,
-)
-from nfhub_files.storage.local import UploadTooLarge
+from nfhub_files.storage.base import Listing, ObjectInfo, PartInfo, SignedRequest
+from nfhub_files.storage.errors import ObjectNotFound, StorageUnavailable, UploadTooLarge
 from nfhub_shared.errors import AppError, BadRequest
 
 if TYPE_CHECKING:
