@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from nfhub_files.archives.schemas import ArchiveCreate, ArchiveRead
 from nfhub_files.archives.service import ArchiveService
+from nfhub_files.state import FilesStateDep
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
@@ -20,9 +21,8 @@ FilesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "files:r
 
 
 async def get_archive_service(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesViewer
+    session: AsyncSessionDep, audit: AuditDep, access: FilesViewer, state: FilesStateDep
 ) -> ArchiveService:
-    state = request.app.state
     return ArchiveService(session, state.storage, state.settings, audit, access)
 
 

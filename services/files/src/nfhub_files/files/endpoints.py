@@ -19,6 +19,7 @@ from nfhub_files.files.schemas import (
 )
 from nfhub_files.files.service import FileReader, FileService
 from nfhub_files.responses import DESTINATION_TAKEN, IN_THE_WAY
+from nfhub_files.state import FilesStateDep, storage_and_settings
 from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
@@ -34,14 +35,13 @@ PathQuery = Annotated[str, Query(max_length=MAX_PATH_FIELD_CHARS, description=PA
 
 
 def file_reader(request: Request, access: ProjectAccess) -> FileReader:
-    state = request.app.state
-    return FileReader(state.storage, state.settings, access)
+    storage, settings = storage_and_settings(request.app)
+    return FileReader(storage, settings, access)
 
 
 async def get_editor_service(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesEditor
+    session: AsyncSessionDep, audit: AuditDep, access: FilesEditor, state: FilesStateDep
 ) -> FileService:
-    state = request.app.state
     return FileService(session, state.storage, state.settings, audit, access)
 
 

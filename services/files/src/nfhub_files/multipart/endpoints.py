@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 
 from nfhub_files.files.schemas import FileEntry
 from nfhub_files.multipart.schemas import (
@@ -13,6 +13,7 @@ from nfhub_files.multipart.schemas import (
 )
 from nfhub_files.multipart.service import MultipartService
 from nfhub_files.responses import COMPLETING, IN_THE_WAY
+from nfhub_files.state import FilesStateDep
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
@@ -25,16 +26,14 @@ FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:w
 
 
 async def get_viewer_service(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesViewer
+    session: AsyncSessionDep, audit: AuditDep, access: FilesViewer, state: FilesStateDep
 ) -> MultipartService:
-    state = request.app.state
     return MultipartService(session, state.storage, state.settings, audit, access)
 
 
 async def get_editor_service(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesEditor
+    session: AsyncSessionDep, audit: AuditDep, access: FilesEditor, state: FilesStateDep
 ) -> MultipartService:
-    state = request.app.state
     return MultipartService(session, state.storage, state.settings, audit, access)
 
 
