@@ -52,6 +52,13 @@ def link_header(request: Request, params: PageParams, count: int) -> str | None:
     return ", ".join(links)
 
 
+def _page_headers(request: Request, response: Response, params: PageParams, count: int) -> None:
+    link = link_header(request, params, count)
+    if link:
+        response.headers["Link"] = link
+    response.headers["X-Total-Count"] = str(count)
+
+
 def paginate(
     request: Request,
     response: Response,
@@ -62,9 +69,24 @@ def paginate(
     """The page body (validated against ``Page[XRead]`` by the route) plus its Link header.
 
     Items stay ORM objects here; the response model reads them with ``from_attributes``.
+    Routes that return typed results use ``page_of`` instead.
     """
-    link = link_header(request, params, count)
-    if link:
-        response.headers["Link"] = link
-    response.headers["X-Total-Count"] = str(count)
+    _page_headers(request, response, params, count)
     return {"items": list(items), "count": count, "limit": params.limit, "offset": params.offset}
+
+
+def page_of(
+    request: Request,
+    response: Response,
+    params: PageParams,
+    items: Sequence[ItemT],
+    count: int,
+) -> Page[ItemT]:
+    """The page (typed) plus its Link and X-Total-Count headers.
+
+    Items may be ORM objects or read models: the route's ``response_model`` (``Page[XRead]``)
+    reads them with ``from_attributes``. The page is left unparametrised at run time so that
+    pydantic never builds a schema for an ORM class.
+    """
+    _page_headers(request, response, params, count)
+    return Page(items=list(items), count=count, limit=params.limit, offset=params.offset)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
@@ -49,13 +49,15 @@ MultipartWriter = Annotated[MultipartService, Depends(get_editor_service)]
 )
 async def start_multipart_upload(
     multipart_upload_create: MultipartUploadCreate, uploads: MultipartWriter
-) -> dict[str, Any]:
+) -> MultipartUploadRead:
     """Start a large upload: a signed PUT URL per part; PUT each part, then complete."""
     return await uploads.start(multipart_upload_create)
 
 
 @router.get("/{upload_id}", response_model=MultipartUploadRead)
-async def get_multipart_upload(upload_id: uuid.UUID, uploads: MultipartReader) -> dict[str, Any]:
+async def get_multipart_upload(
+    upload_id: uuid.UUID, uploads: MultipartReader
+) -> MultipartUploadRead:
     """The parts uploaded so far and fresh URLs for the rest: how to resume an upload."""
     return await uploads.get(upload_id)
 
@@ -69,7 +71,7 @@ async def complete_multipart_upload(
     upload_id: uuid.UUID,
     multipart_upload_complete: MultipartUploadComplete,
     uploads: MultipartWriter,
-) -> dict[str, Any]:
+) -> FileEntry:
     """Join the parts into the file; every part with the ETag its PUT returned."""
     return await uploads.complete(upload_id, multipart_upload_complete)
 
