@@ -5,23 +5,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
+from nfhub_files.access import FilesViewer
 from nfhub_files.archives.schemas import ArchiveCreate, ArchiveRead
 from nfhub_files.archives.service import ArchiveService
 from nfhub_files.state import FilesStateDep
 from nfhub_shared.audit import AuditDep
-from nfhub_shared.auth.dependencies import project_role
-from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSessionDep
 from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/files/archives", tags=["files"])
 
-# Viewers may download every file one by one, so they may ask for them zipped too.
-FilesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "files:read")]
-
 
 async def get_archive_service(
-    session: AsyncSessionDep, audit: AuditDep, access: FilesViewer, state: FilesStateDep
+    session: AsyncSessionDep,
+    audit: AuditDep,
+    # Viewers may download every file one by one, so they may ask for them zipped too.
+    access: FilesViewer,
+    state: FilesStateDep,
 ) -> ArchiveService:
     return ArchiveService(session, state.storage, state.settings, audit, access)
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import Field, TypeAdapter, ValidationError
 
+from nfhub_files.access import READ_SCOPE
 from nfhub_files.files.endpoints import PATH_DESCRIPTION, file_reader
 from nfhub_files.files.schemas import DownloadUrl
 from nfhub_files.files.service import FileReader
@@ -24,8 +25,6 @@ from nfhub_shared.app import COMMON_RESPONSES
 from nfhub_shared.auth.dependencies import BEARER_SCHEME, ProjectRoleAuth
 from nfhub_shared.auth.principal import ProjectRole
 from nfhub_shared.openapi import document_project_header
-
-READ_SCOPE = "files:read"
 
 router = APIRouter(tags=["files"])
 

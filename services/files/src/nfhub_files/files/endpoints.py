@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from nfhub_files.access import READ_SCOPE, FilesEditor
 from nfhub_files.files.schemas import (
     DeleteResult,
     DownloadUrls,
@@ -29,7 +30,6 @@ from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/files", tags=["files"])
 
-FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:write")]
 PATH_DESCRIPTION = "Path inside the project"
 PathQuery = Annotated[str, Query(max_length=MAX_PATH_FIELD_CHARS, description=PATH_DESCRIPTION)]
 
@@ -47,9 +47,7 @@ async def get_editor_service(
 
 # One dependency, not a reader depending on a viewer dependency: signed URL issuance is hot
 # (bench/files.py), and FastAPI solves each level of a chain on every request.
-FilesReader = Annotated[
-    FileReader, project_role(ProjectRole.viewer, "files:read", build=file_reader)
-]
+FilesReader = Annotated[FileReader, project_role(ProjectRole.viewer, READ_SCOPE, build=file_reader)]
 FilesWriter = Annotated[FileService, Depends(get_editor_service)]
 
 

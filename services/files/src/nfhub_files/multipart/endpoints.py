@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
+from nfhub_files.access import FilesEditor, FilesViewer
 from nfhub_files.files.schemas import FileEntry
 from nfhub_files.multipart.schemas import (
     MultipartUploadComplete,
@@ -15,14 +16,9 @@ from nfhub_files.multipart.service import MultipartService
 from nfhub_files.responses import COMPLETING, IN_THE_WAY
 from nfhub_files.state import FilesStateDep
 from nfhub_shared.audit import AuditDep
-from nfhub_shared.auth.dependencies import project_role
-from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSessionDep
 
 router = APIRouter(prefix="/files/multipart", tags=["files"])
-
-FilesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "files:read")]
-FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:write")]
 
 
 async def get_viewer_service(
