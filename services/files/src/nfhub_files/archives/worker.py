@@ -16,12 +16,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_files.archives.builder import ArchiveBuilder, BuiltArchive
 from nfhub_files.archives.errors import ArchiveBuildError
@@ -29,6 +28,11 @@ from nfhub_files.archives.repository import ArchiveRepository
 from nfhub_files.state import FilesState
 from nfhub_files.storage.base import StorageBackend
 from nfhub_shared.errors import AppError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from nfhub_shared.db.session import AsyncSession
 
 HEARTBEAT_SECONDS = 30.0
 STALE_AFTER = timedelta(minutes=5)
