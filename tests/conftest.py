@@ -6,6 +6,9 @@ from nfhub_admin.migrate import MIGRATIONS_DIR as ADMIN_MIGRATIONS
 from nfhub_compute.migrate import MIGRATIONS_DIR as COMPUTE_MIGRATIONS
 from nfhub_files.migrate import MIGRATIONS_DIR as FILES_MIGRATIONS
 from nfhub_miner.migrate import MIGRATIONS_DIR as MINER_MIGRATIONS
+from support.admin import admin_app, admin_client, admin_settings, admin_transport, factory
+
+__all__ = ["admin_app", "admin_client", "admin_settings", "admin_transport", "factory"]
 
 
 @pytest.fixture(scope="session")

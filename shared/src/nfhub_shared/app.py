@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from nfhub_shared.auth.identity import IdentityResolver, RemoteIdentity
+from nfhub_shared.auth.revocations import AccessChangeListener
 from nfhub_shared.auth.tokens import ServiceTokens, VerifiedTokenCache
 from nfhub_shared.config import BaseServiceSettings
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
@@ -91,6 +92,10 @@ def create_app(
             state.rate_limiter = _make_rate_limiter(settings)
             stack.push_async_callback(state.rate_limiter.close)
             state.identity = identity_factory(app)
+            if settings.ACCESS_CHANGE_LISTENER and isinstance(state.identity, RemoteIdentity):
+                listener = AccessChangeListener(settings.database_url, state.identity)
+                listener.start()
+                stack.push_async_callback(listener.stop)
             if lifespan is not None:
                 await stack.enter_async_context(lifespan(app))
             yield

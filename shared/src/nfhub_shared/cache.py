@@ -64,6 +64,9 @@ class ExpiringCache(Generic[K, V]):
         entry = self._entries.pop(key, None)
         return None if entry is None else entry[0]
 
+    def clear(self) -> None:
+        self._entries.clear()
+
     def __contains__(self, key: K) -> bool:
         return self.deadline(key) is not None
 

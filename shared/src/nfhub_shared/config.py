@@ -52,6 +52,9 @@ class BaseServiceSettings(BaseSettings):
     JWKS_REFRESH_COOLDOWN_SECONDS: float = Field(default=5.0, ge=0)
     TOKEN_CACHE_TTL_SECONDS: float = Field(default=60.0, ge=0, le=60)
     ROLE_CACHE_TTL_SECONDS: float = Field(default=60.0, ge=0, le=60)
+    # Hear admin's announcements of access changes (LISTEN nfhub_access) and drop cached
+    # identity answers at once; without it the TTLs above are the only bound.
+    ACCESS_CHANGE_LISTENER: bool = True
 
     REDIS_URL: SecretStr | None = None
     RATE_LIMIT_ENABLED: bool = True

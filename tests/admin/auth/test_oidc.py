@@ -31,7 +31,7 @@ from nfhub_admin.main import create_app
 from nfhub_admin.models import OidcIdentity, OidcLoginAttempt, User
 from nfhub_shared.auth.tokens import hash_token
 from nfhub_shared.errors import PROBLEM_JSON
-from nfhub_shared.testing.factory import Factory
+from support.factory import Factory
 
 with warnings.catch_warnings():
     # oidc-provider-mock 0.3.4 imports authlib.jose and authlib's httpx client, both deprecated

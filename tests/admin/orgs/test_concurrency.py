@@ -22,7 +22,7 @@ from sqlalchemy import delete, func, select
 
 from nfhub_admin.main import create_app
 from nfhub_admin.models import Org, OrgMembership, User
-from nfhub_shared.testing.factory import Actor, Factory
+from support.factory import Actor, Factory
 
 ROUNDS = 3
 

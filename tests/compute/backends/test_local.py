@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 
 from nfhub_compute.backends.base import JobState, LaunchSpec, SubmitFailed
-from nfhub_compute.backends.local import LocalBackend, launch_environment, nextflow_command
+from nfhub_compute.backends.local import (
+    LocalBackend,
+    launch_environment,
+    nextflow_command,
+    nfhub_config,
+    redact_secrets,
+)
 
 HELLO = Path(__file__).resolve().parents[2] / "fakes" / "pipelines" / "hello"
 
@@ -154,10 +160,24 @@ class TestCommandLine:
         assert command == [
             "/usr/bin/nextflow", "-log", "/l/.nextflow.log", "run",
             "https://github.com/nf-core/rnaseq", "-r", "3.14.0", "-name", "nfhub-test",
-            "-params-file", "params.json", "-work-dir", "/w", "-with-weblog",
-            "http://127.0.0.1:9/api/v1/runs/x/events?token=t", "-c", "nfhub.config",
+            "-params-file", "params.json", "-work-dir", "/w", "-c", "nfhub.config",
             "-ansi-log", "false", "-profile", "docker,test", "-resume", "sid-1",
         ]  # fmt: skip
+
+    def test_the_weblog_url_is_in_the_run_config_not_the_command_line(self) -> None:
+        url = "http://127.0.0.1:9/api/v1/runs/x/events?token=t"
+
+        config = nfhub_config(url)
+
+        assert "weblog {\n    enabled = true\n    url = '" + url + "'\n}" in config
+        assert "trace {" in config
+
+    def test_secrets_in_urls_are_redacted_from_log_lines(self) -> None:
+        line = "$> nextflow run x -with-weblog https://h/api/v1/runs/r/events?token=abc123&x=1"
+
+        assert redact_secrets(line) == (
+            "$> nextflow run x -with-weblog https://h/api/v1/runs/r/events?token=[redacted]&x=1"
+        )
 
     def test_the_pipeline_never_sees_the_services_secrets(
         self, monkeypatch: pytest.MonkeyPatch

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +174,12 @@ class TestCancel:
             canceled = compute.delete(f"/api/v1/runs/{run['id']}", headers=stack.headers)
         assert canceled.status_code == 202
         assert canceled.json()["state"] == "CANCELED"
+        # Queued after it: once the worker has run this one, it has been over the queue
+        # (claims go oldest first) and passed the canceled run by. No guessing how long that is.
+        witness = launch(stack)
         worker = stack.start_worker()
         try:
-            time.sleep(1.5)
+            assert stack.wait_state(witness["id"], TERMINAL)["state"] == "COMPLETE"
         finally:
             worker.stop()
         assert stack.run(run["id"])["state"] == "CANCELED"

@@ -24,7 +24,7 @@ from nfhub_admin.main import create_app as create_admin_app
 from nfhub_admin.models import Org, User
 from nfhub_files.config import Settings
 from nfhub_files.main import create_app as create_files_app
-from nfhub_shared.testing.factory import Actor, Factory
+from support.factory import Actor, Factory
 
 ROUNDS = 5
 FILES_BASE_URL = "http://files.test"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import shutil
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -205,16 +206,22 @@ class TestHungStorage:
     ) -> None:
         """A mount that stops answering (a dead NFS server) leaves /readyz a 503, not a hang."""
         real_access = objects.os.access
+        answer = threading.Event()
 
         def hung(path: Any, mode: int) -> bool:
-            time.sleep(1.5)
+            # Hangs until the test has its answer: far past the timeout, however slow the
+            # machine, and the stuck thread does not outlive the test.
+            answer.wait(timeout=30)
             return real_access(path, mode)
 
         monkeypatch.setattr(shared_health, "READINESS_TIMEOUT_SECONDS", 0.2)
         monkeypatch.setattr(objects.os, "access", hung)
         started = time.monotonic()
 
-        response = await files_client.get("/readyz")
+        try:
+            response = await files_client.get("/readyz")
+        finally:
+            answer.set()
 
         assert time.monotonic() - started < 1.0
         assert response.status_code == 503

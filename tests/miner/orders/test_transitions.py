@@ -244,7 +244,7 @@ class TestConcurrentTransitions:
 
         from nfhub_admin.main import create_app as create_admin
         from nfhub_miner.main import create_app as create_miner
-        from nfhub_shared.testing.factory import Factory
+        from support.factory import Factory
 
         with nfhub_fresh_database() as url:
             admin = create_admin(admin_settings.model_copy(update={"DATABASE_URL": SecretStr(url)}))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -11,9 +12,13 @@ import httpx
 import pytest
 from fastapi import APIRouter, FastAPI
 
+import nfhub_shared.auth.identity as identity_module
 from nfhub_shared.app import create_app
 from nfhub_shared.auth.dependencies import ProjectEditor, ProjectViewer
+from nfhub_shared.auth.tokens import JwksCache
+from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.config import BaseServiceSettings
+from support.clock import FakeClock
 
 probe_router = APIRouter(prefix="/probe", tags=["probe"])
 
@@ -81,6 +86,8 @@ def probe_settings(database_url: str, **overrides: Any) -> BaseServiceSettings:
         "DATABASE_URL": database_url,
         "DATABASE_POOL_SIZE": 1,
         "DATABASE_MAX_OVERFLOW": 0,
+        # The TTL tests show the fallback bound; test_revocations turns the listener on.
+        "ACCESS_CHANGE_LISTENER": False,
         **overrides,
     }
     return BaseServiceSettings(_env_file=None, **values)
@@ -117,3 +124,15 @@ def make_probe(nfhub_database_url: str, admin_transport: httpx.ASGITransport) ->
 async def probe(make_probe: ProbeFactory) -> AsyncIterator[Probe]:
     async with make_probe() as built:
         yield built
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    """Every cache (TTLs) and JWKS cache (refetch cooldown) a probe's RemoteIdentity creates
+    from now on runs on this clock."""
+    fake = FakeClock()
+    monkeypatch.setattr(
+        identity_module, "ExpiringCache", functools.partial(ExpiringCache, clock=fake)
+    )
+    monkeypatch.setattr(identity_module, "JwksCache", functools.partial(JwksCache, clock=fake))
+    return fake

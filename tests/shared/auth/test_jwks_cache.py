@@ -10,6 +10,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from nfhub_admin.keys import SigningKeys
+from support.clock import FakeClock
 
 ROLE = "/api/v1/probe/role"
 
@@ -87,7 +88,7 @@ class TestUnknownKidRefetch:
         assert probe.jwks_fetches == 1
 
     async def test_after_the_cooldown_one_refetch_picks_up_a_rotated_key(
-        self, make_probe, factory, admin_app
+        self, make_probe, factory, admin_app, clock: FakeClock
     ) -> None:
         actor = await factory.user()
         project_id = await factory.project(await factory.org(actor))
@@ -103,7 +104,7 @@ class TestUnknownKidRefetch:
             assert too_early.status_code == 401
             assert probe.jwks_fetches == 1
 
-            await asyncio.sleep(1.05)
+            clock.at(1.05)
             burst = await asyncio.gather(
                 *(probe.client.get(ROLE, headers=headers(token, project_id)) for _ in range(10))
             )

@@ -3,8 +3,6 @@ roles from admin, both cached for at most 60 s; X-Project-ID handling; admin bei
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import socket
 import uuid
 from typing import Any
@@ -13,37 +11,12 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-import nfhub_shared.auth.identity as identity_module
-from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.config import BaseServiceSettings
+from support.clock import FakeClock
 
 PROBLEM_JSON = "application/problem+json"
 ROLE = "/api/v1/probe/role"
 EDIT = "/api/v1/probe/edit"
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand, given to the identity caches as their clock."""
-
-    def __init__(self) -> None:
-        self.start = 1_000.0
-        self.now = self.start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, seconds: float) -> None:
-        self.now = self.start + seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    """Every cache a probe's RemoteIdentity creates from now on runs on this clock."""
-    fake = FakeClock()
-    monkeypatch.setattr(
-        identity_module, "ExpiringCache", functools.partial(ExpiringCache, clock=fake)
-    )
-    return fake
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
@@ -123,8 +96,8 @@ class TestPersonalAccessTokenAtService:
             assert refused.headers["www-authenticate"].startswith("Bearer")
             assert probe.introspections == 2
 
-    async def test_revoked_pat_is_refused_after_a_short_ttl_in_real_time(
-        self, make_probe, factory, admin_client: httpx.AsyncClient
+    async def test_revoked_pat_is_refused_after_a_short_configured_ttl(
+        self, make_probe, factory, admin_client: httpx.AsyncClient, clock: FakeClock
     ) -> None:
         actor = await factory.user()
         project_id = await factory.project(await factory.org(actor))
@@ -133,7 +106,7 @@ class TestPersonalAccessTokenAtService:
             assert (await probe.client.get(ROLE, headers=pat_headers(pat, project_id))).is_success
             revoked = await admin_client.delete(f"/api/v1/tokens/{token_id}", headers=actor.headers)
             assert revoked.status_code == 204
-            await asyncio.sleep(1.05)
+            clock.at(1.05)
             refused = await probe.client.get(ROLE, headers=pat_headers(pat, project_id))
             assert_problem(refused, 401)
 
@@ -204,8 +177,8 @@ class TestRemovedMemberAtService:
             viewer = await probe.client.get(ROLE, headers=member.in_project(project_id))
             assert viewer.json()["role"] == "viewer"
 
-    async def test_removed_member_gets_404_after_a_short_ttl_in_real_time(
-        self, make_probe, factory, admin_client: httpx.AsyncClient
+    async def test_removed_member_gets_404_after_a_short_configured_ttl(
+        self, make_probe, factory, admin_client: httpx.AsyncClient, clock: FakeClock
     ) -> None:
         owner, member, project_id = await project_with_member(factory, "viewer")
         async with make_probe(ROLE_CACHE_TTL_SECONDS=1) as probe:
@@ -215,7 +188,7 @@ class TestRemovedMemberAtService:
                 membership_url(project_id, member), headers=owner.headers
             )
             assert removed.status_code == 204, removed.text
-            await asyncio.sleep(1.05)
+            clock.at(1.05)
             after = await probe.client.get(ROLE, headers=member.in_project(project_id))
             assert_problem(after, 404)
 

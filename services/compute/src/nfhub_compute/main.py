@@ -13,6 +13,7 @@ from nfhub_compute.config import Settings
 from nfhub_compute.events.endpoints import OPENAPI_PATHS
 from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
+from nfhub_compute.state import ComputeState
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
@@ -51,7 +52,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state = app.state
+        state = ComputeState.of(app)
         state.admin_client = AdminClient(
             state.http_client, str(settings.ADMIN_URL), state.service_tokens
         )
@@ -88,7 +89,7 @@ def create_app(
         rate_limit_exempt=is_weblog_path,
         openapi_paths=OPENAPI_PATHS,
     )
-    app.state.audit_writer = AuditWriter(audit_events)
+    ComputeState.of(app).audit_writer = AuditWriter(audit_events)
     return app
 
 

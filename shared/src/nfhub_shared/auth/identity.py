@@ -1,8 +1,10 @@
 """Where a service learns who a token belongs to and what role it has in a project.
 
-Other services ask admin over HTTP (service-authenticated) and cache the answers for at most
-60 s, so a revoked token or a removed member loses access within a minute everywhere. Admin
-itself answers from its own database through the same interface.
+Other services ask admin over HTTP (service-authenticated) and cache the answers. Admin
+announces every change of access at commit and the services drop the cached answers it
+concerns at once (nfhub_shared.auth.revocations); the cache TTL (at most 60 s) is only the
+fallback for when that channel is down. Admin itself answers from its own database through the
+same interface.
 """
 
 from __future__ import annotations
@@ -22,6 +24,11 @@ from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.errors import ServiceUnavailable
 
 logger = structlog.get_logger("nfhub.identity")
+
+# The admin tables whose changes alter a token's identity, and those that alter roles (the
+# names admin's triggers announce).
+TOKEN_TABLES = frozenset({"personal_access_tokens", "users"})
+ROLE_TABLES = frozenset({"org_memberships", "project_memberships", "projects", "orgs", "users"})
 
 # Unknown answers ("no such token", "not a member") are cached briefly: long enough to blunt
 # a flood, short enough that a member who was just added is not kept waiting.
@@ -86,6 +93,18 @@ class RemoteIdentity:
 
     async def signing_key(self, kid: str) -> PyJWK | None:
         return await self.jwks.get_key(kid)
+
+    def forget(self, table: str | None = None) -> None:
+        """Drop the cached answers a change of ``table`` may have made wrong (all: None).
+
+        Revocations are rare, and an answer is one admin call away: dropping a whole cache
+        costs little and cannot miss an entry a narrower rule would."""
+        if table is None or table in TOKEN_TABLES:
+            self._tokens.clear()
+            self._negative_tokens.clear()
+        if table is None or table in ROLE_TABLES:
+            self._roles.clear()
+            self._negative_roles.clear()
 
     async def resolve_pat(self, token: str) -> Principal | None:
         key = hash_token(token)

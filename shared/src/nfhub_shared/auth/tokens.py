@@ -55,10 +55,18 @@ class JwksCache:
     into a flood of requests to admin.
     """
 
-    def __init__(self, client: httpx.AsyncClient, url: str, *, cooldown_seconds: float) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        url: str,
+        *,
+        cooldown_seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client = client
         self.url = url
         self.cooldown_seconds = cooldown_seconds
+        self.clock = clock  # a test's own clock waits out the cooldown without sleeping
         self._keys: dict[str, PyJWK] = {}
         self._fetched_at: float | None = None
         self._lock = asyncio.Lock()
@@ -71,7 +79,7 @@ class JwksCache:
             key = self._keys.get(kid)
             if key is not None:
                 return key
-            now = time.monotonic()
+            now = self.clock()
             if self._fetched_at is not None and now - self._fetched_at < self.cooldown_seconds:
                 return None
             try:
@@ -79,7 +87,7 @@ class JwksCache:
             finally:
                 # Also after a failure: while admin is down, callers wait out the cooldown
                 # instead of each trying again.
-                self._fetched_at = time.monotonic()
+                self._fetched_at = self.clock()
             return self._keys.get(kid)
 
     async def _refresh(self) -> None:

@@ -68,14 +68,19 @@ def run_in_thread(function: Callable[[], None]) -> None:
         raise errors[0]
 
 
-def create_database(server_url: str) -> str:
-    """A fresh, uniquely named database on the server; returns its URL."""
+def create_database(server_url: str, *, template: str | None = None) -> str:
+    """A fresh, uniquely named database on the server; returns its URL.
+
+    ``template``: the URL of a database on the same server to copy (nobody may be connected
+    to it while it is copied).
+    """
     name = f"nfhub_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{make_url(template).database}"' if template else ""
 
     async def create() -> None:
         connection = await asyncpg.connect(**_asyncpg_args(server_url))
         try:
-            await connection.execute(f'CREATE DATABASE "{name}"')
+            await connection.execute(f'CREATE DATABASE "{name}"{copy}')
         finally:
             await connection.close()
 

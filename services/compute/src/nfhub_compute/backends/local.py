@@ -4,7 +4,8 @@ Layout under COMPUTE_WORK_ROOT:
 
     runs/<run id>/          the run's launch directory (Nextflow's cwd)
         params.json         the parameters (-params-file)
-        nfhub.config        trace settings (-c): the trace file is read when the run ends
+        nfhub.config        trace and weblog settings (-c, mode 0600): the weblog URL carries the
+                            run's secret, so it is in no command line and no log
         job.json            the handle: launcher pid, its start time, boot id, host
         exit.json           written by the launcher when Nextflow exits
         console.log         Nextflow's stdout and stderr
@@ -25,6 +26,7 @@ import csv
 import fcntl
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -76,6 +78,23 @@ PASSED_ENV = (
     "SSL_CERT_FILE", "SSL_CERT_DIR",
 )  # fmt: skip
 TRACE_BATCH_ROWS = 1000
+# A weblog URL's secret, wherever a line shows one (a user's own -with-weblog in a log).
+SECRET_IN_URL = re.compile(r"(?i)\b(token|secret|password|access_token)=[^&\s'\"]+")
+
+
+def nfhub_config(weblog_url: str) -> str:
+    """The run's own config: the trace nfhub reads at the end, and where the weblog goes.
+
+    The weblog URL goes here rather than on the command line (-with-weblog): a command line
+    is seen by every local user (ps) and is printed into Nextflow's log and its workflow
+    metadata, which project viewers read.
+    """
+    quoted = weblog_url.replace("\\", "\\\\").replace("'", "\\'")
+    return NFHUB_CONFIG + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
+
+
+def redact_secrets(line: str) -> str:
+    return SECRET_IN_URL.sub(lambda match: f"{match.group(1)}=[redacted]", line)
 
 
 def _boot_id() -> str:
@@ -117,7 +136,6 @@ def nextflow_command(
         "-name", spec.nextflow_name,
         "-params-file", "params.json",
         "-work-dir", str(work_dir),
-        "-with-weblog", spec.weblog_url,
         "-c", "nfhub.config",
         "-ansi-log", "false",
     ]  # fmt: skip
@@ -128,9 +146,13 @@ def nextflow_command(
     return command
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
+    # Created with its mode: a secret is never readable by others, even for a moment.
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, mode)
     os.replace(tmp, path)
 
 
@@ -194,7 +216,7 @@ class LocalBackend:
                 )
             work_dir.mkdir(parents=True, exist_ok=True)
             _write_atomic(launch_dir / "params.json", json.dumps(spec.params, indent=2))
-            _write_atomic(launch_dir / "nfhub.config", NFHUB_CONFIG)
+            _write_atomic(launch_dir / "nfhub.config", nfhub_config(spec.weblog_url), mode=0o600)
             if spec.resume_session_id and spec.resume_launch_dir:
                 self._carry_cache(Path(spec.resume_launch_dir), launch_dir, spec.resume_session_id)
             command = nextflow_command(nextflow, spec, launch_dir, work_dir)
@@ -319,7 +341,7 @@ class LocalBackend:
                 with path.open("r", encoding="utf-8", errors="replace") as lines:
                     for number, line in enumerate(lines):
                         if offset <= number < offset + limit:
-                            chunk.lines.append(line.rstrip("\n"))
+                            chunk.lines.append(redact_secrets(line.rstrip("\n")))
                         chunk.count = number + 1
             except FileNotFoundError:
                 pass

@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 
 from nfhub_compute.events.service import EventService
+from nfhub_compute.state import ComputeState
 from nfhub_shared.errors import NotFound
 
 router = APIRouter(tags=["events"])
@@ -18,19 +19,15 @@ MAX_TOKEN_CHARS = 128
 
 async def ingest_run_event(request: Request) -> Response:
     """Nextflow's weblog target for one run; the secret in the URL is the credential."""
-    state = request.app.state
+    state = ComputeState.of(request.app)
     try:
         run_id = uuid.UUID(request.path_params["run_id"])
     except ValueError as exc:
         raise NotFound("No such run: the URL is not one nfhub gave to Nextflow.") from exc
-    events = EventService(state.settings)
+    events = EventService(state.settings, state.events_connect)
     events.authenticate(run_id, request.query_params.get("token", "")[:MAX_TOKEN_CHARS])
     event = events.read(await request.body())
-    # A connection of the autocommit engine: a task event is one statement, its own
-    # transaction, committed before the response like every request's.
-    async with state.events_connect() as connection:
-        await events.store(connection, run_id, event)
-        await connection.commit()
+    await events.store(run_id, event)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,8 +27,13 @@ from nfhub_compute.tasks.repository import (
     ROW_COLUMNS,
     UPSERT_TASK_PARAMS,
     UPSERT_TASKS,
-    merge_rows,
+    upsert_parameters,
 )
+
+# Where events are written: a connection of the weblog's autocommit engine in production, a
+# session in tests that roll everything back.
+EventsConnection = AsyncSession | AsyncConnection
+EventsConnect = Callable[[], AbstractAsyncContextManager[EventsConnection]]
 
 # A task event updates its run's last_event_at at most this often: one run row is not
 # locked by every event of a busy run.
@@ -39,6 +46,18 @@ def _waking(state: Any) -> Any:
     expanding parameter, and SQLAlchemy re-renders the statement's SQL for it on every
     execution (a fifth of a task event's time, bench/compute.py)."""
     return or_(*(state == value for value in _WAKES))
+
+
+def _heard_from(now: Any, waking: Any) -> dict[str, Any]:
+    """The run's columns once an event came: noted alive, INITIALIZING/UNKNOWN → RUNNING."""
+    runs = Run.__table__.c
+    return {
+        "last_event_at": now,
+        "updated_at": now,
+        "state": case((waking, RunState.RUNNING.value), else_=runs.state),
+        "running_at": func.coalesce(runs.running_at, case((waking, now))),
+        "state_reason": case((waking, None), else_=runs.state_reason),
+    }
 
 
 def _touch_statement() -> Any:
@@ -56,13 +75,7 @@ def _touch_statement() -> Any:
                 runs.c.last_event_at < bindparam("stale", type_=DateTime(timezone=True)),
             ),
         )
-        .values(
-            last_event_at=now,
-            updated_at=now,
-            state=case((waking, RunState.RUNNING.value), else_=runs.c.state),
-            running_at=func.coalesce(runs.c.running_at, case((waking, now))),
-            state_reason=case((waking, None), else_=runs.c.state_reason),
-        )
+        .values(_heard_from(now, waking))
     )
 
 
@@ -76,7 +89,7 @@ class RunEventRepository:
     """Works on a session or on a bare connection: the weblog path uses a connection of the
     autocommit engine (each statement its own transaction, no ORM bookkeeping)."""
 
-    def __init__(self, session: AsyncSession | AsyncConnection) -> None:
+    def __init__(self, session: EventsConnection) -> None:
         self.session = session
 
     async def task_event(self, run_id: uuid.UUID, row: dict[str, Any], now: datetime) -> None:
@@ -88,11 +101,7 @@ class RunEventRepository:
         await self.session.execute(TASK_EVENT, parameters)
 
     async def tasks(self, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
-        parameters = [
-            {"run_id": run_id, **{name: row.get(name) for name in ROW_COLUMNS}}
-            for row in merge_rows(rows)
-        ]
-        await self.session.execute(UPSERT_TASKS, parameters)
+        await self.session.execute(UPSERT_TASKS, upsert_parameters(run_id, rows))
 
     async def notify(self, payload: str) -> None:
         await self.session.execute(
@@ -111,14 +120,7 @@ class RunEventRepository:
                 TOUCH_RUN, {"seen_run_id": run_id, "seen_at": now, "stale": now - TOUCH_INTERVAL}
             )
             return
-        waking = _waking(Run.state)
-        changes: dict[str, Any] = {
-            "last_event_at": now,
-            "updated_at": now,
-            "state": case((waking, RunState.RUNNING.value), else_=Run.state),
-            "running_at": func.coalesce(Run.running_at, case((waking, now))),
-            "state_reason": case((waking, None), else_=Run.state_reason),
-        }
+        changes = _heard_from(now, _waking(Run.state))
         for name, value in values.items():
             if value is None:
                 continue
@@ -126,4 +128,4 @@ class RunEventRepository:
                 changes[name] = Run.workflow.op("||")(cast(value, JSONB))
             else:
                 changes[name] = value
-        await self.session.execute(update(Run).where(Run.id == run_id).values(**changes))
+        await self.session.execute(update(Run).where(Run.id == run_id).values(changes))

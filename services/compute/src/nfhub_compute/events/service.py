@@ -10,8 +10,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-
 from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import (
     Event,
@@ -20,14 +18,15 @@ from nfhub_compute.events.parsing import (
     started_values,
     task_values,
 )
-from nfhub_compute.events.repository import RunEventRepository
+from nfhub_compute.events.repository import EventsConnect, RunEventRepository
 from nfhub_compute.runs.weblog import weblog_token_valid
 from nfhub_shared.errors import Unauthorized
 
 
 class EventService:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, connect: EventsConnect) -> None:
         self.settings = settings
+        self.connect = connect
 
     def authenticate(self, run_id: uuid.UUID, token: str | None) -> None:
         if not token or not weblog_token_valid(self.settings, run_id, token):
@@ -40,18 +39,21 @@ class EventService:
         """The event in a request body (400 when it is not a JSON object), before any I/O."""
         return read_event(body)
 
-    async def store(
-        self, connection: AsyncSession | AsyncConnection, run_id: uuid.UUID, event: Event
-    ) -> None:
-        """Store one event. On a connection of the autocommit engine (production), a plain
-        task event is one statement: its own transaction, one round trip."""
+    async def store(self, run_id: uuid.UUID, event: Event) -> None:
+        """Store one event, committed before the response like every request's. On a connection
+        of the autocommit engine (production), a plain task event is one statement: its own
+        transaction, one round trip."""
+        async with self.connect() as connection:
+            await self._store(RunEventRepository(connection), run_id, event)
+            await connection.commit()
+
+    async def _store(self, events: RunEventRepository, run_id: uuid.UUID, event: Event) -> None:
         values = {}
         if event.kind == "started":
             values = started_values(event.workflow, event.params)
         elif event.kind == "completed":
             values = completed_values(event.workflow)
         row = task_values(event.trace) if event.trace is not None else None
-        events = RunEventRepository(connection)
         now = datetime.now(UTC)
         if row is not None and not values:
             await events.task_event(run_id, row, now)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +32,16 @@ class Pipeline(RecordMixin, Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
 
 
+@dataclass(frozen=True)
+class PipelineSourceRef:
+    """Where a version's code is, as PipelineVersionRead shows it."""
+
+    kind: str
+    url: str | None
+    revision: str | None
+    path: str | None
+
+
 class PipelineVersion(RecordMixin, Base):
     """An immutable release of a pipeline: where its code is and the schemas that drive it."""
 
@@ -55,3 +66,21 @@ class PipelineVersion(RecordMixin, Base):
     deprecated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     deprecation_note: Mapped[str | None] = mapped_column(Text)
     created_by: Mapped[str | None] = mapped_column(String(64))
+
+    # What PipelineVersionRead shows beside the columns.
+
+    @property
+    def source(self) -> PipelineSourceRef:
+        return PipelineSourceRef(self.source_kind, self.source_url, self.revision, self.source_path)
+
+    @property
+    def has_params_schema(self) -> bool:
+        return self.params_schema is not None
+
+    @property
+    def has_input_schema(self) -> bool:
+        return self.input_schema is not None
+
+    @property
+    def deprecated(self) -> bool:
+        return self.deprecated_at is not None

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +13,22 @@ from nfhub_compute.models.base import Base
 from nfhub_shared.db.base import RecordMixin
 
 LIVE_STATES = ("INITIALIZING", "RUNNING", "UNKNOWN", "CANCELING")
+
+
+@dataclass(frozen=True)
+class RunPipelineRef:
+    """The pipeline version a run launched, as RunRead shows it."""
+
+    id: uuid.UUID
+    slug: str
+    version_id: uuid.UUID
+    version: str
+
+
+@dataclass(frozen=True)
+class RunInputRef:
+    path: str | None
+    order_id: uuid.UUID | None
 
 
 class Run(RecordMixin, Base):
@@ -86,3 +103,42 @@ class Run(RecordMixin, Base):
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(64))
+
+    # What RunRead shows beside the columns.
+
+    @property
+    def pipeline(self) -> RunPipelineRef:
+        return RunPipelineRef(
+            self.pipeline_id, self.pipeline_slug, self.pipeline_version_id, self.pipeline_version
+        )
+
+    @property
+    def input(self) -> RunInputRef:
+        return RunInputRef(self.input_path, self.order_id)
+
+    @property
+    def outdir(self) -> str:
+        """The run's output folder, relative to the project's storage."""
+        return f"runs/{self.id}/"
+
+    @property
+    def nextflow_run_name(self) -> str:
+        return self.nextflow_name
+
+    @property
+    def nextflow_version(self) -> str | None:
+        return _text_or_none((self.workflow or {}).get("nextflowVersion"))
+
+    @property
+    def commit_id(self) -> str | None:
+        return _text_or_none((self.workflow or {}).get("commitId"))
+
+    @property
+    def resolved_params(self) -> dict[str, Any] | None:
+        """The parameters as Nextflow resolved them (its started event)."""
+        params = (self.workflow or {}).get("params")
+        return params if isinstance(params, dict) else None
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -27,7 +27,6 @@ import anyio
 import structlog
 import yaml
 from pydantic import Field, ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_compute.config import Settings
 from nfhub_compute.models import Pipeline
@@ -38,6 +37,7 @@ from nfhub_compute.pipelines.schemas import (
     PipelineVersionCreate,
 )
 from nfhub_compute.pipelines.service import build_version
+from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import AppError
 from nfhub_shared.schemas import Schema
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 
+from nfhub_compute.models import PipelineVersion
 from nfhub_compute.pipelines.schemas import (
     SLUG_PATTERN,
     VERSION_PATTERN,
@@ -17,6 +18,7 @@ from nfhub_compute.pipelines.schemas import (
     Visibility,
 )
 from nfhub_compute.pipelines.service import PipelineService
+from nfhub_compute.state import SettingsDep
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
@@ -33,15 +35,15 @@ Version = Annotated[str, Path(pattern=VERSION_PATTERN, description="Version name
 
 
 async def get_reader(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: PipelinesViewer
+    settings: SettingsDep, session: AsyncSessionDep, audit: AuditDep, access: PipelinesViewer
 ) -> PipelineService:
-    return PipelineService(session, request.app.state.settings, audit, access)
+    return PipelineService(session, settings, audit, access)
 
 
 async def get_writer(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: PipelinesAdmin
+    settings: SettingsDep, session: AsyncSessionDep, audit: AuditDep, access: PipelinesAdmin
 ) -> PipelineService:
-    return PipelineService(session, request.app.state.settings, audit, access)
+    return PipelineService(session, settings, audit, access)
 
 
 Reader = Annotated[PipelineService, Depends(get_reader)]
@@ -55,22 +57,22 @@ async def list_pipelines(
     page: PageParamsDep,
     pipelines: Reader,
     visibility: Annotated[Visibility | None, Query(description="org or public")] = None,
-) -> dict[str, Any]:
+) -> Page[PipelineRead]:
     """Pipelines this project can launch (its org's and the public ones), each with its latest
     version."""
     items, count = await pipelines.list_pipelines(
         visibility=visibility, limit=page.limit, offset=page.offset
     )
-    return paginate(request, response, page, items, count)
+    return Page[PipelineRead].model_validate(paginate(request, response, page, items, count))
 
 
 @router.post("", response_model=PipelineRead, status_code=status.HTTP_201_CREATED)
 async def create_pipeline(
     pipeline_create: PipelineCreate, request: Request, response: Response, pipelines: Writer
-) -> dict[str, Any]:
+) -> PipelineRead:
     """Register a pipeline for the org (optionally with its first version)."""
     created = await pipelines.create_pipeline(pipeline_create)
-    response.headers["Location"] = str(request.url_for("get_pipeline", pipeline_id=created["id"]))
+    response.headers["Location"] = str(request.url_for("get_pipeline", pipeline_id=created.id))
     return created
 
 
@@ -81,7 +83,7 @@ async def get_pipeline_by_slug(
     version: Annotated[
         str | None, Query(pattern=VERSION_PATTERN, description="A version; default the latest")
     ] = None,
-) -> dict[str, Any]:
+) -> PipelineRead:
     """A pipeline by slug, with its latest version or the one asked for."""
     return await pipelines.get_by_slug(slug, version)
 
@@ -94,12 +96,12 @@ async def list_pipeline_versions(
     page: PageParamsDep,
     pipelines: Reader,
     include_deprecated: bool = True,
-) -> dict[str, Any]:
+) -> Page[PipelineVersionRead]:
     """A pipeline's versions, newest first."""
     items, count = await pipelines.list_versions(
         slug, include_deprecated=include_deprecated, limit=page.limit, offset=page.offset
     )
-    return paginate(request, response, page, items, count)
+    return Page[PipelineVersionRead].model_validate(paginate(request, response, page, items, count))
 
 
 @router.post(
@@ -109,13 +111,13 @@ async def list_pipeline_versions(
 )
 async def create_pipeline_version(
     slug: Slug, version_create: PipelineVersionCreate, pipelines: Writer
-) -> dict[str, Any]:
+) -> PipelineVersion:
     """Add a version: its source and schemas (read from a path source when not given)."""
     return await pipelines.add_version(slug, version_create)
 
 
 @router.get("/slug/{slug}/versions/{version}", response_model=PipelineVersionRead)
-async def get_pipeline_version(slug: Slug, version: Version, pipelines: Reader) -> dict[str, Any]:
+async def get_pipeline_version(slug: Slug, version: Version, pipelines: Reader) -> PipelineVersion:
     """One version of a pipeline."""
     return await pipelines.get_version(slug, version)
 
@@ -126,7 +128,7 @@ async def deprecate_pipeline_version(
     version: Version,
     pipelines: Writer,
     version_deprecate: PipelineVersionDeprecate | None = None,
-) -> dict[str, Any]:
+) -> PipelineVersion:
     """Deprecate a version: no longer the latest, no new launches; old runs keep it."""
     note = version_deprecate.note if version_deprecate else None
     return await pipelines.deprecate_version(slug, version, note)
@@ -149,7 +151,7 @@ async def get_pipeline_input_schema(
 
 
 @router.get("/{pipeline_id}", response_model=PipelineRead)
-async def get_pipeline(pipeline_id: uuid.UUID, pipelines: Reader) -> dict[str, Any]:
+async def get_pipeline(pipeline_id: uuid.UUID, pipelines: Reader) -> PipelineRead:
     """A pipeline by id, with its latest version."""
     return await pipelines.get_pipeline(pipeline_id)
 
@@ -157,6 +159,6 @@ async def get_pipeline(pipeline_id: uuid.UUID, pipelines: Reader) -> dict[str, A
 @router.patch("/{pipeline_id}", response_model=PipelineRead)
 async def update_pipeline(
     pipeline_id: uuid.UUID, pipeline_update: PipelineUpdate, pipelines: Writer
-) -> dict[str, Any]:
+) -> PipelineRead:
     """Rename, describe, or change who can see a pipeline (org or public)."""
     return await pipelines.update_pipeline(pipeline_id, pipeline_update)

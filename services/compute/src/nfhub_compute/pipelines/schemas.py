@@ -2,11 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from nfhub_shared.schemas import ReadSchema, Schema
+
+if TYPE_CHECKING:
+    from nfhub_compute.models import Pipeline, PipelineVersion
 
 SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"
 VERSION_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,98}[A-Za-z0-9])?$"
@@ -90,6 +93,7 @@ class SourceRead(ReadSchema):
     path: str | None = None
 
 
+# Read from a PipelineVersion: its columns, and the properties it has for this view.
 class PipelineVersionRead(ReadSchema):
     id: uuid.UUID
     pipeline_id: uuid.UUID
@@ -118,3 +122,10 @@ class PipelineRead(ReadSchema):
     version: PipelineVersionRead | None = Field(
         default=None, description="The latest version that is not deprecated, or the one asked for"
     )
+
+    @classmethod
+    def of(cls, pipeline: Pipeline, version: PipelineVersion | None) -> PipelineRead:
+        """The pipeline with the version to show beside it (the latest, or the one asked for)."""
+        read = cls.model_validate(pipeline)
+        read.version = PipelineVersionRead.model_validate(version) if version else None
+        return read

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_compute.config import Settings
 from nfhub_compute.models import Pipeline, PipelineVersion
@@ -22,6 +21,7 @@ from nfhub_compute.pipelines.errors import (
 from nfhub_compute.pipelines.repository import PipelineRepository, PipelineVersionRepository
 from nfhub_compute.pipelines.schemas import (
     PipelineCreate,
+    PipelineRead,
     PipelineUpdate,
     PipelineVersionCreate,
 )
@@ -29,43 +29,7 @@ from nfhub_compute.pipelines.sources import LocalSource
 from nfhub_compute.pipelines.validation import params_problems, params_validator
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
-
-
-def version_view(version: PipelineVersion) -> dict[str, Any]:
-    return {
-        "id": version.id,
-        "pipeline_id": version.pipeline_id,
-        "version": version.version,
-        "source": {
-            "kind": version.source_kind,
-            "url": version.source_url,
-            "revision": version.revision,
-            "path": version.source_path,
-        },
-        "default_params": version.default_params,
-        "profiles": version.profiles,
-        "has_params_schema": version.params_schema is not None,
-        "has_input_schema": version.input_schema is not None,
-        "deprecated": version.deprecated_at is not None,
-        "deprecated_at": version.deprecated_at,
-        "deprecation_note": version.deprecation_note,
-        "created_at": version.created_at,
-    }
-
-
-def pipeline_view(pipeline: Pipeline, version: PipelineVersion | None) -> dict[str, Any]:
-    return {
-        "id": pipeline.id,
-        "org_id": pipeline.org_id,
-        "slug": pipeline.slug,
-        "name": pipeline.name,
-        "description": pipeline.description,
-        "visibility": pipeline.visibility,
-        "from_catalog": pipeline.from_catalog,
-        "created_at": pipeline.created_at,
-        "updated_at": pipeline.updated_at,
-        "version": version_view(version) if version is not None else None,
-    }
+from nfhub_shared.db.session import AsyncSession
 
 
 def build_version(
@@ -135,34 +99,33 @@ class PipelineService:
 
     async def list_pipelines(
         self, *, visibility: str | None, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[PipelineRead], int]:
         pipelines, count = await self.pipelines.list_visible(
             self.access.org_id, visibility=visibility, limit=limit, offset=offset
         )
         latest = await self.versions.latest_of_each([pipeline.id for pipeline in pipelines])
-        return [pipeline_view(p, latest.get(p.id)) for p in pipelines], count
+        return [PipelineRead.of(p, latest.get(p.id)) for p in pipelines], count
 
-    async def get_pipeline(self, pipeline_id: uuid.UUID) -> dict[str, Any]:
+    async def get_pipeline(self, pipeline_id: uuid.UUID) -> PipelineRead:
         pipeline = await self._visible(pipeline_id)
-        return pipeline_view(pipeline, await self.versions.latest(pipeline.id))
+        return PipelineRead.of(pipeline, await self.versions.latest(pipeline.id))
 
-    async def get_by_slug(self, slug: str, version: str | None) -> dict[str, Any]:
+    async def get_by_slug(self, slug: str, version: str | None) -> PipelineRead:
         pipeline, found = await self.resolve(slug, version, allow_deprecated=True)
-        return pipeline_view(pipeline, found)
+        return PipelineRead.of(pipeline, found)
 
     async def list_versions(
         self, slug: str, *, include_deprecated: bool, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[Sequence[PipelineVersion], int]:
         pipeline = await self._visible_slug(slug)
-        versions, count = await self.versions.list_for(
+        return await self.versions.list_for(
             pipeline.id, include_deprecated=include_deprecated, limit=limit, offset=offset
         )
-        return [version_view(v) for v in versions], count
 
-    async def get_version(self, slug: str, version: str) -> dict[str, Any]:
+    async def get_version(self, slug: str, version: str) -> PipelineVersion:
         _, found = await self.resolve(slug, version, allow_deprecated=True)
         assert found is not None
-        return version_view(found)
+        return found
 
     async def schema_of(self, slug: str, version: str, kind: str) -> dict[str, Any]:
         _, found = await self.resolve(slug, version, allow_deprecated=True)
@@ -197,7 +160,7 @@ class PipelineService:
 
     # -- changing --------------------------------------------------------------------------
 
-    async def create_pipeline(self, pipeline_create: PipelineCreate) -> dict[str, Any]:
+    async def create_pipeline(self, pipeline_create: PipelineCreate) -> PipelineRead:
         if await self.pipelines.get_owned_by_slug(self.access.org_id, pipeline_create.slug):
             raise PipelineSlugTaken(
                 f"Your organisation already has a pipeline {pipeline_create.slug!r}; add a "
@@ -218,11 +181,11 @@ class PipelineService:
         if pipeline_create.version is not None:
             version = await self._add_version(pipeline, pipeline_create.version)
         await self._record("pipeline.create", pipeline, {"slug": pipeline.slug})
-        return pipeline_view(pipeline, version)
+        return PipelineRead.of(pipeline, version)
 
     async def update_pipeline(
         self, pipeline_id: uuid.UUID, pipeline_update: PipelineUpdate
-    ) -> dict[str, Any]:
+    ) -> PipelineRead:
         pipeline = await self._writable(await self._visible(pipeline_id))
         changes = pipeline_update.model_dump(exclude_unset=True)
         if "name" in changes and changes["name"] is None:
@@ -231,17 +194,19 @@ class PipelineService:
             del changes["visibility"]
         await self.pipelines.update(pipeline, changes)
         await self._record("pipeline.update", pipeline, {"fields": sorted(changes)})
-        return pipeline_view(pipeline, await self.versions.latest(pipeline.id))
+        return PipelineRead.of(pipeline, await self.versions.latest(pipeline.id))
 
-    async def add_version(self, slug: str, version_create: PipelineVersionCreate) -> dict[str, Any]:
+    async def add_version(
+        self, slug: str, version_create: PipelineVersionCreate
+    ) -> PipelineVersion:
         pipeline = await self._writable(await self._visible_slug(slug))
         version = await self._add_version(pipeline, version_create)
         await self._record(
             "pipeline.version.create", pipeline, {"version": version.version}, version.id
         )
-        return version_view(version)
+        return version
 
-    async def deprecate_version(self, slug: str, version: str, note: str | None) -> dict[str, Any]:
+    async def deprecate_version(self, slug: str, version: str, note: str | None) -> PipelineVersion:
         pipeline = await self._writable(await self._visible_slug(slug))
         found = await self.versions.get_version(pipeline.id, version)
         if found is None:
@@ -253,7 +218,7 @@ class PipelineService:
             await self._record(
                 "pipeline.version.deprecate", pipeline, {"version": version}, found.id
             )
-        return version_view(found)
+        return found
 
     # -- helpers ---------------------------------------------------------------------------
 

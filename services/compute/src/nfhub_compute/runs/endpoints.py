@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from nfhub_compute.models import Run
 from nfhub_compute.pipelines.schemas import SLUG_PATTERN
 from nfhub_compute.runs.schemas import (
     LABEL_PATTERN,
@@ -14,15 +14,19 @@ from nfhub_compute.runs.schemas import (
     LogPage,
     OutputEntry,
     RunCreate,
+    RunFilter,
+    RunProgress,
     RunRead,
     RunRelaunch,
 )
 from nfhub_compute.runs.service import RunService
 from nfhub_compute.runs.states import RunState
+from nfhub_compute.state import ComputeState, ComputeStateDep
+from nfhub_compute.tasks.schemas import TaskFilter, TaskRead, TaskSort, TaskStatus
 from nfhub_shared.audit import AuditDep, AuditWriter
 from nfhub_shared.auth.dependencies import bearer_token, project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
-from nfhub_shared.db.session import AsyncSessionDep
+from nfhub_shared.db.session import AsyncSession, AsyncSessionDep
 from nfhub_shared.pagination import MAX_LIMIT, Page, PageParams, PageParamsDep, paginate
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -33,9 +37,9 @@ MAX_LOG_LINES = 5000
 
 
 def _service(
-    request: Request, session: AsyncSession, audit: AuditWriter, access: ProjectAccess
+    state: ComputeState, session: AsyncSession, audit: AuditWriter, access: ProjectAccess
 ) -> RunService:
-    state = request.app.state
+    """The service needs four of the state's resources: it takes them from the typed state."""
     return RunService(
         session,
         state.settings,
@@ -48,15 +52,15 @@ def _service(
 
 
 async def get_reader(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: RunsViewer
+    state: ComputeStateDep, session: AsyncSessionDep, audit: AuditDep, access: RunsViewer
 ) -> RunService:
-    return _service(request, session, audit, access)
+    return _service(state, session, audit, access)
 
 
 async def get_writer(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: RunsEditor
+    state: ComputeStateDep, session: AsyncSessionDep, audit: AuditDep, access: RunsEditor
 ) -> RunService:
-    return _service(request, session, audit, access)
+    return _service(state, session, audit, access)
 
 
 Reader = Annotated[RunService, Depends(get_reader)]
@@ -66,10 +70,10 @@ Writer = Annotated[RunService, Depends(get_writer)]
 @router.post("", response_model=RunRead, status_code=status.HTTP_201_CREATED)
 async def create_run(
     run_create: RunCreate, request: Request, response: Response, runs: Writer
-) -> dict[str, Any]:
+) -> Run:
     """Launch a pipeline: parameters are checked against its schema, the run is QUEUED."""
     run = await runs.create(run_create, bearer_token(request))
-    response.headers["Location"] = str(request.url_for("get_run", run_id=run["id"]))
+    response.headers["Location"] = str(request.url_for("get_run", run_id=run.id))
     return run
 
 
@@ -85,44 +89,45 @@ async def list_runs(
     order_id: uuid.UUID | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
-) -> dict[str, Any]:
+) -> Page[RunRead]:
     """This project's runs, newest first."""
-    items, count = await runs.list_runs(
+    run_filter = RunFilter(
         states=[s.value for s in state] if state else None,
         pipeline_slug=pipeline,
         label=label,
         order_id=order_id,
         created_after=created_after,
         created_before=created_before,
-        limit=page.limit,
-        offset=page.offset,
     )
-    return paginate(request, response, page, items, count)
+    items, count = await runs.list_runs(run_filter, limit=page.limit, offset=page.offset)
+    return Page[RunRead].model_validate(paginate(request, response, page, items, count))
 
 
 @router.get("/by-order/{order_id}", response_model=Page[RunRead])
 async def list_runs_by_order(
     order_id: uuid.UUID, request: Request, response: Response, page: PageParamsDep, runs: Reader
-) -> dict[str, Any]:
+) -> Page[RunRead]:
     """The runs launched for a miner order, newest first."""
-    items, count = await runs.list_runs(order_id=order_id, limit=page.limit, offset=page.offset)
-    return paginate(request, response, page, items, count)
+    items, count = await runs.list_runs(
+        RunFilter(order_id=order_id), limit=page.limit, offset=page.offset
+    )
+    return Page[RunRead].model_validate(paginate(request, response, page, items, count))
 
 
 @router.get("/{run_id}", response_model=RunRead)
-async def get_run(run_id: uuid.UUID, runs: Reader) -> dict[str, Any]:
+async def get_run(run_id: uuid.UUID, runs: Reader) -> RunRead:
     """A run: its state, timestamps, parameters and task counts."""
-    return await runs.get_view(run_id)
+    return await runs.get_with_tasks(run_id)
 
 
 @router.post("/{run_id}/cancel", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED)
-async def cancel_run(run_id: uuid.UUID, runs: Writer) -> dict[str, Any]:
+async def cancel_run(run_id: uuid.UUID, runs: Writer) -> Run:
     """Cancel: CANCELING until the backend confirms the run stopped, then CANCELED."""
     return await runs.cancel(run_id)
 
 
 @router.delete("/{run_id}", response_model=RunRead, status_code=status.HTTP_202_ACCEPTED)
-async def delete_run(run_id: uuid.UUID, runs: Writer) -> dict[str, Any]:
+async def delete_run(run_id: uuid.UUID, runs: Writer) -> Run:
     """Same as POST /runs/{id}/cancel; the run's record and outputs are kept."""
     return await runs.cancel(run_id)
 
@@ -134,10 +139,10 @@ async def relaunch_run(
     request: Request,
     response: Response,
     runs: Writer,
-) -> dict[str, Any]:
+) -> Run:
     """A new run from this one (same version and input); resume reuses its cached tasks."""
     run = await runs.relaunch(run_id, run_relaunch, bearer_token(request))
-    response.headers["Location"] = str(request.url_for("get_run", run_id=run["id"]))
+    response.headers["Location"] = str(request.url_for("get_run", run_id=run.id))
     return run
 
 
@@ -148,7 +153,7 @@ async def get_run_log(
     source: Literal["nextflow", "console"] = "nextflow",
     offset: Annotated[int, Query(ge=0, le=100_000_000, description="First line")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LOG_LINES, description="Lines")] = 500,
-) -> dict[str, Any]:
+) -> LogPage:
     """The run's .nextflow.log (or the console output), by lines."""
     return await runs.log(run_id, source=source, offset=offset, limit=limit)
 
@@ -164,7 +169,7 @@ async def list_run_outputs(
     ] = "",
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> dict[str, Any]:
+) -> Page[OutputEntry]:
     """One folder of the run's outputs; each file with a signed download URL (files service).
 
     Needs the files:read scope too: the listing is the files service's, made as the caller.
@@ -172,4 +177,31 @@ async def list_run_outputs(
     items, count = await runs.outputs(
         run_id, path, bearer_token(request), limit=limit, offset=offset
     )
-    return paginate(request, response, PageParams(limit=limit, offset=offset), items, count)
+    page = PageParams(limit=limit, offset=offset)
+    return Page[OutputEntry].model_validate(paginate(request, response, page, items, count))
+
+
+@router.get("/{run_id}/tasks", response_model=Page[TaskRead])
+async def list_run_tasks(
+    run_id: uuid.UUID,
+    request: Request,
+    response: Response,
+    page: PageParamsDep,
+    runs: Reader,
+    status: Annotated[list[TaskStatus] | None, Query(description="Repeat for several")] = None,
+    process: Annotated[str | None, Query(max_length=500, description="Exact process name")] = None,
+    sort: TaskSort = "task_id",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+) -> Page[TaskRead]:
+    """A run's tasks with their trace: filter by status and process, sort by time or size."""
+    task_filter = TaskFilter(
+        statuses=status, process=process, sort=sort, descending=order == "desc"
+    )
+    items, count = await runs.list_tasks(run_id, task_filter, limit=page.limit, offset=page.offset)
+    return Page[TaskRead].model_validate(paginate(request, response, page, items, count))
+
+
+@router.get("/{run_id}/progress", response_model=RunProgress)
+async def get_run_progress(run_id: uuid.UUID, runs: Reader) -> RunProgress:
+    """Task counters per process (submitted, running, succeeded, failed, cached, aborted)."""
+    return await runs.progress(run_id)

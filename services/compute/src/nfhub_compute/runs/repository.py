@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 
 from nfhub_compute.models import LIVE_STATES, PipelineVersion, Run
+from nfhub_compute.runs.schemas import RunFilter
 from nfhub_compute.runs.states import RunState, states_that_can_move_to
 from nfhub_shared.db.repository import Repository
 
@@ -27,33 +28,27 @@ class RunRepository(Repository[Run]):
         return await self.session.scalar(statement)
 
     async def list_in_project(
-        self,
-        project_id: uuid.UUID,
-        *,
-        states: Sequence[str] | None,
-        pipeline_slug: str | None,
-        label: str | None,
-        order_id: uuid.UUID | None,
-        created_after: datetime | None,
-        created_before: datetime | None,
-        limit: int,
-        offset: int,
+        self, project_id: uuid.UUID, run_filter: RunFilter, *, limit: int, offset: int
     ) -> tuple[Sequence[Run], int]:
         statement = select(Run).where(Run.project_id == project_id)
-        if states:
-            statement = statement.where(Run.state.in_(states))
-        if pipeline_slug is not None:
-            statement = statement.where(Run.pipeline_slug == pipeline_slug)
-        if label is not None:
-            statement = statement.where(Run.labels.contains([label]))
-        if order_id is not None:
-            statement = statement.where(Run.order_id == order_id)
-        if created_after is not None:
-            statement = statement.where(Run.created_at >= created_after)
-        if created_before is not None:
-            statement = statement.where(Run.created_at < created_before)
+        if run_filter.states:
+            statement = statement.where(Run.state.in_(run_filter.states))
+        if run_filter.pipeline_slug is not None:
+            statement = statement.where(Run.pipeline_slug == run_filter.pipeline_slug)
+        if run_filter.label is not None:
+            statement = statement.where(Run.labels.contains([run_filter.label]))
+        if run_filter.order_id is not None:
+            statement = statement.where(Run.order_id == run_filter.order_id)
+        if run_filter.created_after is not None:
+            statement = statement.where(Run.created_at >= run_filter.created_after)
+        if run_filter.created_before is not None:
+            statement = statement.where(Run.created_at < run_filter.created_before)
         statement = statement.order_by(Run.created_at.desc(), Run.id.desc())
         return await self.paginate(statement, limit=limit, offset=offset)
+
+    async def reload(self, run: Run) -> None:
+        """Read the run's row again (after an UPDATE statement changed it)."""
+        await self.session.refresh(run)
 
     async def notify(self, payload: str) -> None:
         """Wake the workers when this transaction commits (NOTIFY is delivered at COMMIT)."""

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -8,6 +10,7 @@ from pydantic import Field, model_validator
 
 from nfhub_compute.pipelines.schemas import SLUG_PATTERN, VERSION_PATTERN, Profile
 from nfhub_compute.runs.states import RunState
+from nfhub_compute.tasks.schemas import ProcessProgress, TaskCounts
 from nfhub_shared.schemas import ReadSchema, Schema
 
 LABEL_PATTERN = r"^[A-Za-z0-9_.:=/-]{1,100}$"
@@ -70,6 +73,18 @@ class RunRelaunch(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
 
 
+@dataclass(frozen=True)
+class RunFilter:
+    """Which of a project's runs to list (all of them by default)."""
+
+    states: Sequence[str] | None = None
+    pipeline_slug: str | None = None
+    label: str | None = None
+    order_id: uuid.UUID | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
 class RunPipelineRead(ReadSchema):
     id: uuid.UUID
     slug: str
@@ -82,16 +97,8 @@ class RunInputRead(ReadSchema):
     order_id: uuid.UUID | None = None
 
 
-class TaskCounts(ReadSchema):
-    submitted: int = Field(description="Submitted to the executor, not started yet")
-    running: int
-    succeeded: int
-    failed: int
-    cached: int
-    aborted: int
-    total: int
-
-
+# Read from a Run: its columns, and the properties it has for this view (no docstring: it
+# would become the schema's description in OpenAPI).
 class RunRead(ReadSchema):
     id: uuid.UUID
     name: str
@@ -131,6 +138,16 @@ class RunRead(ReadSchema):
     last_event_at: datetime | None = None
     updated_at: datetime
     tasks: TaskCounts | None = Field(default=None, description="Task counts (single-run reads)")
+
+
+class RunProgress(ReadSchema):
+    run_id: uuid.UUID
+    state: RunState
+    totals: TaskCounts
+    processes: list[ProcessProgress]
+    workflow_stats: dict[str, Any] | None = Field(
+        default=None, description="Nextflow's own totals from its completed event"
+    )
 
 
 class LogPage(ReadSchema):

@@ -12,25 +12,33 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlparse
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_compute.backends.base import BackendUnavailable, JobBackend, LogSource
 from nfhub_compute.config import Settings
-from nfhub_compute.models import PipelineVersion, Run
+from nfhub_compute.models import PipelineVersion, Run, Task
 from nfhub_compute.pipelines.errors import PipelineNotFound, PipelineVersionNotFound
+from nfhub_compute.pipelines.repository import PipelineVersionRepository
 from nfhub_compute.pipelines.service import PipelineService
 from nfhub_compute.pipelines.validation import params_problems, with_schema_defaults
 from nfhub_compute.runs.errors import IllegalRunTransition, InvalidLaunch, RunNotFound
+from nfhub_compute.runs.launch import effective_params, nextflow_name
 from nfhub_compute.runs.repository import RunRepository
-from nfhub_compute.runs.schemas import RunCreate, RunRelaunch
+from nfhub_compute.runs.schemas import (
+    LogPage,
+    OutputEntry,
+    RunCreate,
+    RunFilter,
+    RunProgress,
+    RunRead,
+    RunRelaunch,
+)
 from nfhub_compute.runs.states import CANCEL_MOVES, RunState
-from nfhub_compute.tasks.repository import TaskRepository
-from nfhub_compute.tasks.service import progress_of
+from nfhub_compute.tasks.schemas import TaskFilter
+from nfhub_compute.tasks.service import TaskService
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
+from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import BadRequest, FieldProblem, ServiceUnavailable
 
 # Set by nfhub for every run, never by the caller.
@@ -38,55 +46,6 @@ RESERVED_PARAMS = {
     "input": "give the samplesheet as input.path",
     "outdir": "nfhub writes outputs to the run's folder, runs/<run id>/ in the project",
 }
-
-
-def nextflow_name(run_id: uuid.UUID) -> str:
-    """Unique and valid for -name (lower case, starts with a letter)."""
-    return f"nfhub-{run_id.hex}"
-
-
-def nextflow_path(uri: str) -> str:
-    """What Nextflow is given for a storage URI: a plain path for file://, else the URI."""
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme == "file" else uri
-
-
-def effective_params(run: Run, version: PipelineVersion) -> dict[str, Any]:
-    """The version's defaults, the caller's parameters, then the input and outdir nfhub sets."""
-    params = {**version.default_params, **run.params}
-    if run.input_uri is not None:
-        params["input"] = nextflow_path(run.input_uri)
-    params["outdir"] = nextflow_path(run.outdir_uri)
-    return params
-
-
-RUN_FIELDS = (
-    "id", "name", "state", "state_reason", "params", "profiles", "labels", "resume",
-    "relaunched_from_id", "session_id", "backend", "exit_code", "workflow_success",
-    "error_message", "created_by", "created_at", "initializing_at", "submitted_at", "running_at",
-    "workflow_started_at", "workflow_completed_at", "canceling_at", "unknown_at", "finished_at",
-    "last_event_at", "updated_at",
-)  # fmt: skip
-
-
-def run_view(run: Run, tasks: dict[str, int] | None = None) -> dict[str, Any]:
-    workflow = run.workflow or {}
-    return {
-        **{name: getattr(run, name) for name in RUN_FIELDS},
-        "pipeline": {
-            "id": run.pipeline_id,
-            "slug": run.pipeline_slug,
-            "version_id": run.pipeline_version_id,
-            "version": run.pipeline_version,
-        },
-        "input": {"path": run.input_path, "order_id": run.order_id},
-        "outdir": f"runs/{run.id}/",
-        "nextflow_run_name": run.nextflow_name,
-        "nextflow_version": workflow.get("nextflowVersion"),
-        "commit_id": workflow.get("commitId"),
-        "resolved_params": workflow.get("params"),
-        "tasks": tasks,
-    }
 
 
 class RunService:
@@ -109,6 +68,7 @@ class RunService:
         self.files = files
         self.backend = backend
         self.runs = RunRepository(session)
+        self.tasks = TaskService(session)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -118,39 +78,41 @@ class RunService:
             raise RunNotFound(f"No run {run_id} in this project.")
         return run
 
-    async def get_view(self, run_id: uuid.UUID) -> dict[str, Any]:
+    async def get_with_tasks(self, run_id: uuid.UUID) -> RunRead:
+        """The run with its task counts (single-run reads only: a count per run in a list
+        would cost a query each)."""
         run = await self.get(run_id)
-        totals, _ = progress_of(await TaskRepository(self.session).counts(run.id))
-        return run_view(run, totals)
+        read = RunRead.model_validate(run)
+        read.tasks, _ = await self.tasks.progress(run.id)
+        return read
 
     async def list_runs(
-        self,
-        *,
-        limit: int,
-        offset: int,
-        states: Sequence[str] | None = None,
-        pipeline_slug: str | None = None,
-        label: str | None = None,
-        order_id: uuid.UUID | None = None,
-        created_after: datetime | None = None,
-        created_before: datetime | None = None,
-    ) -> tuple[list[dict[str, Any]], int]:
-        runs, count = await self.runs.list_in_project(
-            self.access.project_id,
-            states=states,
-            pipeline_slug=pipeline_slug,
-            label=label,
-            order_id=order_id,
-            created_after=created_after,
-            created_before=created_before,
-            limit=limit,
-            offset=offset,
+        self, run_filter: RunFilter, *, limit: int, offset: int
+    ) -> tuple[Sequence[Run], int]:
+        return await self.runs.list_in_project(
+            self.access.project_id, run_filter, limit=limit, offset=offset
         )
-        return [run_view(run) for run in runs], count
+
+    async def progress(self, run_id: uuid.UUID) -> RunProgress:
+        run = await self.get(run_id)
+        totals, processes = await self.tasks.progress(run.id)
+        return RunProgress(
+            run_id=run.id,
+            state=RunState(run.state),
+            totals=totals,
+            processes=processes,
+            workflow_stats=run.stats,
+        )
+
+    async def list_tasks(
+        self, run_id: uuid.UUID, task_filter: TaskFilter, *, limit: int, offset: int
+    ) -> tuple[Sequence[Task], int]:
+        run = await self.get(run_id)
+        return await self.tasks.list_tasks(run.id, task_filter, limit=limit, offset=offset)
 
     # -- launching ---------------------------------------------------------------------------
 
-    async def create(self, run_create: RunCreate, caller_token: str) -> dict[str, Any]:
+    async def create(self, run_create: RunCreate, caller_token: str) -> Run:
         pipelines = PipelineService(self.session, self.settings, self.audit, self.access)
         try:
             pipeline, version = await pipelines.resolve(
@@ -158,12 +120,12 @@ class RunService:
             )
         except (PipelineNotFound, PipelineVersionNotFound) as exc:
             field = "version" if isinstance(exc, PipelineVersionNotFound) else "pipeline"
-            raise InvalidLaunch(exc.detail, errors=[_field_error(field, exc.detail)]) from exc
+            raise InvalidLaunch(exc.detail, errors=[FieldProblem(field, exc.detail)]) from exc
         if version is None:
             detail = f"Pipeline {pipeline.slug} has no version that is not deprecated."
-            raise InvalidLaunch(detail, errors=[_field_error("version", detail)])
+            raise InvalidLaunch(detail, errors=[FieldProblem("version", detail)])
         reserved = [
-            _field_error(f"params.{name}", f"{name} is set by nfhub: {why}")
+            FieldProblem(f"params.{name}", f"{name} is set by nfhub: {why}")
             for name, why in RESERVED_PARAMS.items()
             if name in run_create.params
         ]
@@ -180,7 +142,7 @@ class RunService:
                     "input.path is needed: give the order's samplesheet path in the project "
                     "(miner writes it to orders/<order>/samplesheet.csv)."
                 )
-                raise InvalidLaunch(detail, errors=[_field_error("input.path", detail)])
+                raise InvalidLaunch(detail, errors=[FieldProblem("input.path", detail)])
             input_path = await self._existing_file(run_create.input.path, caller_token)
             input_uri = location.uri + input_path
         run = Run(
@@ -214,11 +176,11 @@ class RunService:
             "run.create", run, {"pipeline": pipeline.slug, "version": version.version}
         )
         await self.runs.notify(f"queued:{run.id}")
-        return run_view(run, None)
+        return run
 
     async def relaunch(
         self, run_id: uuid.UUID, run_relaunch: RunRelaunch, caller_token: str
-    ) -> dict[str, Any]:
+    ) -> Run:
         """A new run of the same version and input; with resume, the same session and work dir."""
         original = await self.get(run_id)
         if run_relaunch.resume:
@@ -232,7 +194,7 @@ class RunService:
                     f"Run {original.id} never started a Nextflow session, so there is nothing "
                     f"to resume; relaunch it without resume."
                 )
-        version = await self.session.get(PipelineVersion, original.pipeline_version_id)
+        version = await PipelineVersionRepository(self.session).get(original.pipeline_version_id)
         assert version is not None  # a foreign key
         params = {**original.params}
         for name, value in run_relaunch.params.items():
@@ -242,7 +204,7 @@ class RunService:
                 params[name] = value
         reserved = [name for name in RESERVED_PARAMS if name in params]
         if reserved:
-            errors = [_field_error(f"params.{n}", RESERVED_PARAMS[n]) for n in reserved]
+            errors = [FieldProblem(f"params.{n}", RESERVED_PARAMS[n]) for n in reserved]
             raise InvalidLaunch("Some parameters are nfhub's to set.", errors=errors)
         if original.input_path is not None:
             # The input may have been deleted since; find out now, not in Nextflow's log.
@@ -285,16 +247,16 @@ class RunService:
             "run.relaunch", run, {"from": str(original.id), "resume": run_relaunch.resume}
         )
         await self.runs.notify(f"queued:{run.id}")
-        return run_view(run, None)
+        return run
 
     # -- stopping ----------------------------------------------------------------------------
 
-    async def cancel(self, run_id: uuid.UUID) -> dict[str, Any]:
+    async def cancel(self, run_id: uuid.UUID) -> Run:
         """QUEUED → CANCELED at once; a submitted run → CANCELING until the backend confirms."""
         run = await self.get(run_id, for_update=True)
         state = RunState(run.state)
         if state == RunState.CANCELING:
-            return run_view(run)
+            return run
         target = CANCEL_MOVES.get(state)
         if target is None:
             raise IllegalRunTransition(
@@ -309,16 +271,16 @@ class RunService:
             values["state_reason"] = "Cancel requested; waiting for the backend to stop it."
         moved = await self.runs.move(run.id, target, values, now)
         assert moved  # the row is locked and the move is legal
-        await self.session.refresh(run)
+        await self.runs.reload(run)
         await self._record("run.cancel", run, {"from": state.value})
         await self.runs.notify(f"cancel:{run.id}")
-        return run_view(run)
+        return run
 
     # -- what a run left behind --------------------------------------------------------------
 
     async def log(
         self, run_id: uuid.UUID, *, source: LogSource, offset: int, limit: int
-    ) -> dict[str, Any]:
+    ) -> LogPage:
         run = await self.get(run_id)
         lines: list[str] = []
         count = 0
@@ -330,11 +292,11 @@ class RunService:
             except BackendUnavailable as exc:
                 raise ServiceUnavailable(f"The run's log is not reachable: {exc}") from exc
             lines, count = chunk.lines, chunk.count
-        return {"source": source, "lines": lines, "count": count, "offset": offset, "limit": limit}
+        return LogPage(source=source, lines=lines, count=count, offset=offset, limit=limit)
 
     async def outputs(
         self, run_id: uuid.UUID, path: str, caller_token: str, *, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[OutputEntry], int]:
         """One folder of the run's outputs, files with signed download URLs (two calls)."""
         run = await self.get(run_id)
         relative = posixpath.normpath(path.strip("/")) if path.strip("/") else ""
@@ -343,7 +305,7 @@ class RunService:
                 "path must stay inside the run's output folder.",
                 errors=[FieldProblem("path", "leaves the folder")],
             )
-        base = f"runs/{run.id}/"
+        base = run.outdir
         folder = base + (relative + "/" if relative else "")
         entries, count = await self.files.list_folder(
             caller_token, self.access.project_id, folder, limit=limit, offset=offset
@@ -357,16 +319,16 @@ class RunService:
         for entry in entries:
             signed = urls.get(entry["path"], {})
             items.append(
-                {
-                    "path": str(entry["path"]).removeprefix(base),
-                    "project_path": entry["path"],
-                    "name": entry.get("name") or posixpath.basename(entry["path"].rstrip("/")),
-                    "kind": entry.get("kind", "file"),
-                    "size": entry.get("size"),
-                    "modified": entry.get("modified"),
-                    "download_url": signed.get("url"),
-                    "download_url_expires_at": signed.get("expires_at"),
-                }
+                OutputEntry(
+                    path=str(entry["path"]).removeprefix(base),
+                    project_path=entry["path"],
+                    name=entry.get("name") or posixpath.basename(entry["path"].rstrip("/")),
+                    kind=entry.get("kind", "file"),
+                    size=entry.get("size"),
+                    modified=entry.get("modified"),
+                    download_url=signed.get("url"),
+                    download_url_expires_at=signed.get("expires_at"),
+                )
             )
         return items, count
 
@@ -394,22 +356,18 @@ class RunService:
             found = await self.files.stat(caller_token, self.access.project_id, path)
         except BadRequest as exc:  # a path the files service refuses (.., NUL, …)
             raise InvalidLaunch(
-                exc.detail, errors=[_field_error("input.path", exc.detail)]
+                exc.detail, errors=[FieldProblem("input.path", exc.detail)]
             ) from exc
         if found is None or found.get("kind") != "file":
             what = "a folder" if found is not None else "not in this project's files"
             detail = f"The input {path!r} is {what}; give the samplesheet file's path."
-            raise InvalidLaunch(detail, errors=[_field_error("input.path", detail)])
+            raise InvalidLaunch(detail, errors=[FieldProblem("input.path", detail)])
         return str(found["path"])
 
     async def _record(self, action: str, run: Run, details: dict[str, Any]) -> None:
         await self.audit.record_in_project(
             self.session, self.access, action, "run", run.id, details
         )
-
-
-def _field_error(field: str, message: str) -> FieldProblem:
-    return FieldProblem(field, message)
 
 
 def _as_input_path(problem: FieldProblem) -> FieldProblem:

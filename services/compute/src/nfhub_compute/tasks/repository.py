@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, bindparam, case, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from nfhub_compute.models import Task
+from nfhub_compute.tasks.schemas import TaskFilter
 from nfhub_shared.db.repository import Repository
 
 MERGED_COLUMNS = (
@@ -87,6 +88,14 @@ UPSERT_TASK_PARAMS = merge_on_conflict(
 )
 
 
+def upsert_parameters(run_id: uuid.UUID, rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """UPSERT_TASKS's parameters for a batch of task rows (one per task: see merge_rows)."""
+    return [
+        {"run_id": run_id, **{name: row.get(name) for name in ROW_COLUMNS}}
+        for row in merge_rows(rows)
+    ]
+
+
 class TaskRepository(Repository[Task]):
     model = Task
 
@@ -94,11 +103,7 @@ class TaskRepository(Repository[Task]):
         """Insert or merge tasks by (run, task id); see UPSERT_TASKS."""
         if not rows:
             return
-        parameters = [
-            {"run_id": run_id, **{name: row.get(name) for name in ROW_COLUMNS}}
-            for row in merge_rows(rows)
-        ]
-        await self.session.execute(UPSERT_TASKS, parameters)
+        await self.session.execute(UPSERT_TASKS, upsert_parameters(run_id, rows))
 
     async def counts(self, run_id: uuid.UUID) -> list[tuple[str, str, int]]:
         """(process, status, tasks) for a run: an index-only scan of (run_id, process, status)."""
@@ -111,22 +116,16 @@ class TaskRepository(Repository[Task]):
         return [(row[0], row[1], int(row[2])) for row in rows]
 
     async def list_for_run(
-        self,
-        run_id: uuid.UUID,
-        *,
-        statuses: Sequence[str] | None,
-        process: str | None,
-        sort: str,
-        descending: bool,
-        limit: int,
-        offset: int,
+        self, run_id: uuid.UUID, task_filter: TaskFilter, *, limit: int, offset: int
     ) -> tuple[Sequence[Task], int]:
         statement = select(Task).where(Task.run_id == run_id)
-        if statuses:
-            statement = statement.where(Task.status.in_(statuses))
-        if process is not None:
-            statement = statement.where(Task.process == process)
-        column = SORTABLE[sort]
-        ordering = column.desc().nulls_last() if descending else column.asc().nulls_last()
+        if task_filter.statuses:
+            statement = statement.where(Task.status.in_(task_filter.statuses))
+        if task_filter.process is not None:
+            statement = statement.where(Task.process == task_filter.process)
+        column = SORTABLE[task_filter.sort]
+        ordering = (
+            column.desc().nulls_last() if task_filter.descending else column.asc().nulls_last()
+        )
         statement = statement.order_by(ordering, Task.task_id)
         return await self.paginate(statement, limit=limit, offset=offset)

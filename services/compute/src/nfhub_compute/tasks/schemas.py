@@ -1,19 +1,28 @@
 from __future__ import annotations
 
-import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from nfhub_compute.runs.schemas import TaskCounts
-from nfhub_compute.runs.states import RunState
 from nfhub_shared.schemas import ReadSchema
 
 TaskStatus = Literal["NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "ABORTED", "FAILED"]
 TaskSort = Literal[
     "task_id", "submit", "start", "complete", "duration", "realtime", "peak_rss", "cpu", "name"
 ]
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    """Which of a run's tasks to list, and in what order."""
+
+    statuses: Sequence[str] | None = None
+    process: str | None = None
+    sort: TaskSort = "task_id"
+    descending: bool = False
 
 
 class TaskRead(ReadSchema):
@@ -45,15 +54,15 @@ class TaskRead(ReadSchema):
     updated_at: datetime
 
 
+class TaskCounts(ReadSchema):
+    submitted: int = Field(description="Submitted to the executor, not started yet")
+    running: int
+    succeeded: int
+    failed: int
+    cached: int
+    aborted: int
+    total: int
+
+
 class ProcessProgress(TaskCounts):
     process: str
-
-
-class RunProgress(ReadSchema):
-    run_id: uuid.UUID
-    state: RunState
-    totals: TaskCounts
-    processes: list[ProcessProgress]
-    workflow_stats: dict[str, Any] | None = Field(
-        default=None, description="Nextflow's own totals from its completed event"
-    )

@@ -14,34 +14,15 @@ from datetime import UTC, datetime
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nfhub_compute.backends.base import BackendUnavailable, JobBackend, LaunchSpec, SubmitFailed
+from nfhub_compute.backends.base import BackendUnavailable, JobBackend, SubmitFailed
 from nfhub_compute.config import Settings
-from nfhub_compute.models import PipelineVersion, Run
+from nfhub_compute.runs.launch import launch_spec
 from nfhub_compute.runs.repository import RunRepository
-from nfhub_compute.runs.service import effective_params
 from nfhub_compute.runs.states import RunState
-from nfhub_compute.runs.weblog import weblog_url
 
 logger = structlog.get_logger("nfhub.compute.dispatcher")
 
 CLAIM_BATCH = 20
-
-
-def launch_spec(
-    run: Run, version: PipelineVersion, settings: Settings, resume_launch_dir: str | None
-) -> LaunchSpec:
-    return LaunchSpec(
-        run_id=run.id,
-        nextflow_name=run.nextflow_name,
-        source=version.source_url or version.source_path or "",
-        revision=version.revision,
-        params=effective_params(run, version),
-        profiles=list(run.profiles),
-        weblog_url=weblog_url(settings, run.id),
-        work_dir=run.work_dir,
-        resume_session_id=run.session_id if run.resume else None,
-        resume_launch_dir=resume_launch_dir,
-    )
 
 
 class Dispatcher:
@@ -75,11 +56,16 @@ class Dispatcher:
         """Submit one claimed run; the backend returns the first job if it was submitted before."""
         log = logger.bind(run_id=str(run_id))
         async with self.sessionmaker() as session:
-            found = await RunRepository(session).with_version(run_id)
+            runs = RunRepository(session)
+            found = await runs.with_version(run_id)
             if found is None:
                 return
             run, version = found
-            parent = await session.get(Run, run.relaunched_from_id) if run.resume else None
+            parent = (
+                await runs.get(run.relaunched_from_id)
+                if run.resume and run.relaunched_from_id is not None
+                else None
+            )
         if run.backend_handle is not None:
             return
         if run.state == RunState.CANCELING:
@@ -118,7 +104,7 @@ class Dispatcher:
             log.info("run submitted", backend=self.backend.name)
             return
         async with self.sessionmaker() as session:
-            now_run = await session.get(Run, run_id)
+            now_run = await RunRepository(session).get(run_id)
         if now_run is not None and now_run.backend_handle == submitted.handle:
             # The reconciler submitted it too (we were slow) and got the same job: all is well.
             log.info("run already recorded as submitted")

@@ -1,16 +1,27 @@
-"""Small async factories for the things every test needs: users, orgs, projects, tokens."""
+"""Small async factories for the things every test needs: users, orgs, projects, tokens.
+
+They write admin's tables and use admin's own code, so they live with the tests, not in
+nfhub_shared (the shared library imports no service).
+"""
 
 from __future__ import annotations
 
 import secrets
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from argon2 import PasswordHasher
+from fastapi import FastAPI
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-if TYPE_CHECKING:
-    from fastapi import FastAPI
+from nfhub_admin.auth.service import issue_access_token
+from nfhub_admin.models import Org, OrgMembership, Project, ProjectMembership, User
+from nfhub_admin.tokens.schemas import TokenCreate
+from nfhub_admin.tokens.service import TokenService
+from nfhub_shared.auth.principal import Principal
+from nfhub_shared.auth.scopes import ALL_SCOPES
 
 
 @dataclass(frozen=True)
@@ -44,12 +55,6 @@ class Factory:
         scopes: frozenset[str] | None = None,
         email: str | None = None,
     ) -> Actor:
-        from argon2 import PasswordHasher
-
-        from nfhub_admin.auth.service import issue_access_token
-        from nfhub_admin.models import User
-        from nfhub_shared.auth.scopes import ALL_SCOPES
-
         username = username or f"user-{secrets.token_hex(4)}"
         password = password or secrets.token_urlsafe(16)
         scopes = ALL_SCOPES if scopes is None else scopes
@@ -77,8 +82,6 @@ class Factory:
     async def org(
         self, owner: Actor, *, slug: str | None = None, members: dict[Actor, str] | None = None
     ) -> uuid.UUID:
-        from nfhub_admin.models import Org, OrgMembership
-
         slug = slug or f"org-{secrets.token_hex(4)}"
         async with self.sessionmaker() as session, session.begin():
             org = Org(slug=slug, name=slug.title())
@@ -91,8 +94,6 @@ class Factory:
         return org.id
 
     async def join_org(self, org_id: uuid.UUID, actor: Actor, role: str = "member") -> None:
-        from nfhub_admin.models import OrgMembership
-
         async with self.sessionmaker() as session, session.begin():
             session.add(OrgMembership(org_id=org_id, user_id=actor.id, role=role))
 
@@ -104,10 +105,6 @@ class Factory:
         members: dict[Actor, str] | None = None,
     ) -> uuid.UUID:
         """A project; members join the org as plain members first if they are not in it."""
-        from sqlalchemy import select
-
-        from nfhub_admin.models import OrgMembership, Project, ProjectMembership
-
         slug = slug or f"project-{secrets.token_hex(4)}"
         async with self.sessionmaker() as session, session.begin():
             project = Project(org_id=org_id, slug=slug, name=slug.title())
@@ -134,10 +131,6 @@ class Factory:
         **extra: Any,
     ) -> tuple[uuid.UUID, str]:
         """A PAT through admin's own service code; returns (token id, secret)."""
-        from nfhub_admin.tokens.schemas import TokenCreate
-        from nfhub_admin.tokens.service import TokenService
-        from nfhub_shared.auth.principal import Principal
-
         principal = Principal(
             subject=str(actor.id), kind="user", scopes=actor.scopes, username=actor.username
         )

@@ -1,0 +1,40 @@
+"""What compute's lifespan keeps on ``app.state``, typed, and the dependencies that hand it out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from nfhub_compute.backends.base import JobBackend
+from nfhub_compute.config import Settings
+from nfhub_shared.clients import AdminClient, FilesClient
+from nfhub_shared.state import ServiceState
+
+
+class ComputeState(ServiceState):
+    settings: Settings
+    admin_client: AdminClient
+    files_client: FilesClient
+    backend: JobBackend
+    # Opens a connection of the weblog's own autocommit engine (see main.lifespan); tests give a
+    # sessionmaker. Spelled out rather than imported from events.repository: this module is
+    # below every domain (their endpoints import it), so it imports none of them.
+    events_connect: Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]
+
+
+def get_compute_state(request: Request) -> ComputeState:
+    return ComputeState.of(request.app)
+
+
+ComputeStateDep = Annotated[ComputeState, Depends(get_compute_state)]
+
+
+def get_settings(request: Request) -> Settings:
+    return ComputeState.of(request.app).settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
