@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_files.config import Settings
 from nfhub_files.main import create_app
-from nfhub_files.storage import local
 
 FILES_BASE_URL = "http://files.test"
 PROBLEM_JSON = "application/problem+json"
@@ -422,18 +421,18 @@ class FlushLog:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.events: list[tuple[str, ...]] = []
-        fsync, replace = local.os.fsync, local.os.replace
+        fsync, replace = os.fsync, os.replace
 
         def recorded_fsync(descriptor: int) -> None:
-            self.events.append(("fsync", local.os.readlink(f"/proc/self/fd/{descriptor}")))
+            self.events.append(("fsync", os.readlink(f"/proc/self/fd/{descriptor}")))
             fsync(descriptor)
 
         def recorded_replace(source: Any, destination: Any) -> None:
             self.events.append(("replace", str(source), str(destination)))
             replace(source, destination)
 
-        monkeypatch.setattr(local.os, "fsync", recorded_fsync)
-        monkeypatch.setattr(local.os, "replace", recorded_replace)
+        monkeypatch.setattr(os, "fsync", recorded_fsync)
+        monkeypatch.setattr(os, "replace", recorded_replace)
 
     def durable_renames(self) -> list[str]:
         """The destinations of the renames whose file was flushed before and whose folder was

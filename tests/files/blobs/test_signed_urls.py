@@ -18,7 +18,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from nfhub_files.storage import local, signing
+from nfhub_files.storage import signing
+from nfhub_files.storage.local import writer
 from nfhub_files.storage.signing import BlobGrant
 
 PROBLEM_JSON = "application/problem+json"
@@ -545,14 +546,14 @@ class RecordedWrites:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.sizes: list[int] = []
         self.before: Callable[[int], None] = lambda number: None
-        write = local._write_and_hash
+        write = writer.write_and_hash
 
         def recorded(handle: Any, data: list[bytes], *hashes: Any) -> None:
             self.sizes.append(sum(map(len, data)))
             self.before(len(self.sizes))
             write(handle, data, *hashes)
 
-        monkeypatch.setattr(local, "_write_and_hash", recorded)
+        monkeypatch.setattr(writer, "write_and_hash", recorded)
 
 
 class TestOverlappedWrites:
@@ -563,7 +564,7 @@ class TestOverlappedWrites:
 
     @pytest.fixture(autouse=True)
     def small_write_buffer(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(local, "WRITE_BUFFER", self.BUFFER)
+        monkeypatch.setattr(writer, "WRITE_BUFFER", self.BUFFER)
 
     @pytest.fixture
     def writes(self, monkeypatch: pytest.MonkeyPatch) -> RecordedWrites:
@@ -688,7 +689,7 @@ class TestUploadMemory:
 
     @pytest.fixture(autouse=True)
     def small_buffers(self, monkeypatch: pytest.MonkeyPatch, files_app: FastAPI) -> None:
-        monkeypatch.setattr(local, "WRITE_BUFFER", self.BUFFER)
+        monkeypatch.setattr(writer, "WRITE_BUFFER", self.BUFFER)
         monkeypatch.setattr(files_app.state.storage.upload_memory, "limit", self.LIMIT)
 
     async def test_concurrent_uploads_stay_within_the_bound_and_arrive_whole(

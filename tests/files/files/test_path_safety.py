@@ -16,7 +16,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from nfhub_files.storage.base import ObjectNotFound
+from nfhub_files.storage.errors import ObjectNotFound
 from nfhub_files.storage.local import LocalStorage
 from nfhub_files.storage.signing import BlobGrant, BlobSigner
 

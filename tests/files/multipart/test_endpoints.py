@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from nfhub_files.config import Settings
 from nfhub_files.models import MultipartUpload, audit_events
 from nfhub_files.multipart.service import DEFAULT_PART_BYTES, MIB, plan_parts
-from nfhub_files.storage import local
+from nfhub_files.storage.local import locks, multipart, writer
+from nfhub_files.storage.local.disk import TEMP_PREFIX
 
 MULTIPART = "/api/v1/files/multipart"
 DATA = os.urandom(2500)  # three parts of 1024, 1024 and 452 bytes
@@ -339,7 +340,7 @@ class TestCompleteMultipartUpload:
 
         def named(path: str) -> str:
             name = os.path.basename(path)
-            return "(temporary)" if name.startswith(local.TEMP_PREFIX) else name
+            return "(temporary)" if name.startswith(TEMP_PREFIX) else name
 
         one_part = [("fsync", "data"), ("fsync", "(temporary)"), ("replace", "(temporary)")]
         assert [(kind, named(path)) for kind, path, *_ in flushes.events] == [
@@ -554,7 +555,7 @@ class TestPartsInPlace:
 
     @pytest.fixture
     def short_lock_wait(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        monkeypatch.setattr(local, "LOCK_WAIT_SECONDS", 0.2)
+        monkeypatch.setattr(locks, "LOCK_WAIT_SECONDS", 0.2)
 
     @staticmethod
     def staging_of(storage_root: Path) -> Path:
@@ -643,7 +644,7 @@ class TestPartsInPlace:
         storage_root: Path,
         monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        monkeypatch.setattr(local, "WRITE_BUFFER", 512)  # its first bytes are written at once
+        monkeypatch.setattr(writer, "WRITE_BUFFER", 512)  # its first bytes are written at once
         editor, _, project_id = project
         upload = await start(files_client, editor, project_id)
         first = upload["parts"][0]
@@ -656,7 +657,7 @@ class TestPartsInPlace:
 
         too_big = await files_client.put(first["url"], content=one_byte_too_many())
         assert too_big.status_code == 413, too_big.text
-        data = self.staging_of(storage_root) / local.DATA_FILE
+        data = self.staging_of(storage_root) / multipart.DATA_FILE
         assert data.read_bytes() == b"z" * first["size"]  # refused midway, in its place
         state = await files_client.get(
             f"{MULTIPART}/{upload['id']}", headers=editor.in_project(project_id)
@@ -680,12 +681,12 @@ class TestPartsInPlace:
         parts = await upload_all(files_client, upload)
         staging = self.staging_of(storage_root)
         # What a part's PUT holds while it writes (another process's, as another worker's).
-        with self.held(staging / local.PLAN_FILE, fcntl.LOCK_SH):
+        with self.held(staging / multipart.PLAN_FILE, fcntl.LOCK_SH):
             busy = await complete(files_client, upload, parts, editor, project_id)
 
         assert busy.status_code == 409, busy.text
         assert "still being sent" in busy.json()["detail"]
-        assert (staging / local.DATA_FILE).read_bytes() == DATA
+        assert (staging / multipart.DATA_FILE).read_bytes() == DATA
         done = await complete(files_client, upload, parts, editor, project_id)
         assert done.status_code == 200, done.text
         assert assembled(storage_root, project_id) == DATA
@@ -701,11 +702,11 @@ class TestPartsInPlace:
         upload = await start(files_client, editor, project_id)
         first = upload["parts"][0]
         staging = self.staging_of(storage_root)
-        with self.held(staging / local.PLAN_FILE, fcntl.LOCK_EX):  # as completing holds it
+        with self.held(staging / multipart.PLAN_FILE, fcntl.LOCK_EX):  # as completing holds it
             response = await files_client.put(first["url"], content=chunk(first))
 
         assert response.status_code == 409, response.text
-        assert (staging / local.DATA_FILE).stat().st_size == 0  # nothing written
+        assert (staging / multipart.DATA_FILE).stat().st_size == 0  # nothing written
 
     async def test_the_same_part_sent_twice_at_once_waits_for_the_first(
         self,
@@ -733,19 +734,19 @@ class TestPartsInPlace:
     ) -> None:
         """Else a retry of the part could write beside the thread still writing the first
         attempt's bytes, and the last of those would land over the retry's."""
-        monkeypatch.setattr(local, "WRITE_BUFFER", 1024)
+        monkeypatch.setattr(writer, "WRITE_BUFFER", 1024)
         storage = files_app.state.storage
         key = f"projects/{uuid.uuid4()}/raw/big.bam"
         upload_id = await storage.start_multipart(key, content_type=None, part_size=1024)
         writing, release = threading.Event(), threading.Event()
-        write = local._write_and_hash
+        write = writer.write_and_hash
 
         def held(*args: Any) -> None:
             writing.set()
             release.wait(10)
             write(*args)
 
-        monkeypatch.setattr(local, "_write_and_hash", held)
+        monkeypatch.setattr(writer, "write_and_hash", held)
 
         async def body() -> AsyncIterator[bytes]:
             yield b"p" * 1024  # one full buffer, handed to the writer

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from nfhub_files.config import Settings
-from nfhub_files.storage.base import ObjectNotFound, PartInfo, StorageUnavailable
-from nfhub_files.storage.local import UploadTooLarge
+from nfhub_files.storage.base import PartInfo
+from nfhub_files.storage.errors import ObjectNotFound, StorageUnavailable, UploadTooLarge
 from nfhub_files.storage.s3 import READ_CHUNK, InvalidUploadParts, S3Storage
 from nfhub_shared.errors import BadRequest
 

@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from nfhub_files.config import Settings
-from nfhub_files.storage import local
+from nfhub_files.storage.local import objects, writer
 from nfhub_files.storage.signing import BlobGrant
 from nfhub_shared import health as shared_health
 
@@ -166,7 +166,7 @@ class TestDiskErrors:
         def disk_full(*args: Any) -> None:
             raise OSError(errno.ENOSPC, "No space left on device")
 
-        monkeypatch.setattr(local, "_write_and_hash", disk_full)
+        monkeypatch.setattr(writer, "write_and_hash", disk_full)
         response = await files_client.put(ticket.json()["url"], content=b"a new version")
 
         assert response.status_code == 503
@@ -187,7 +187,7 @@ class TestDiskErrors:
         def read_only(*args: Any, **kwargs: Any) -> None:
             raise OSError(errno.EROFS, "Read-only file system")
 
-        monkeypatch.setattr(local.shutil, "copy2", read_only)
+        monkeypatch.setattr(objects.shutil, "copy2", read_only)
         response = await files_client.post(
             "/api/v1/files/copy",
             json={"src": "inbox/data.txt", "dst": "inbox/copy.txt"},
@@ -205,7 +205,7 @@ class TestHungStorage:
         self, files_client: httpx.AsyncClient, disk: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """A mount that stops answering (a dead NFS server) leaves /readyz a 503, not a hang."""
-        real_access = local.os.access
+        real_access = objects.os.access
         answer = threading.Event()
 
         def hung(path: Any, mode: int) -> bool:
@@ -215,7 +215,7 @@ class TestHungStorage:
             return real_access(path, mode)
 
         monkeypatch.setattr(shared_health, "READINESS_TIMEOUT_SECONDS", 0.2)
-        monkeypatch.setattr(local.os, "access", hung)
+        monkeypatch.setattr(objects.os, "access", hung)
         started = time.monotonic()
 
         try:

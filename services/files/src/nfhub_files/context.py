@@ -1,18 +1,16 @@
 """What every files-service domain works with: one project's storage, and for changes its
-transaction, key locks and audit log."""
+transaction and audit log."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from nfhub_files.config import Settings
-from nfhub_files.files.repository import LockRepository
 from nfhub_files.storage.base import StorageBackend
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
+from nfhub_shared.db.session import AsyncSession
 
 
 class ProjectContext:
@@ -35,7 +33,6 @@ class ProjectChangeContext(ProjectContext):
         super().__init__(storage, settings, access)
         self.session = session
         self.audit = audit
-        self.locks = LockRepository(session)
 
     async def record(
         self,

@@ -13,7 +13,8 @@ from nfhub_files.archives.worker import archive_worker
 from nfhub_files.config import Settings
 from nfhub_files.files.download_url import OPENAPI_PATHS
 from nfhub_files.models import audit_events
-from nfhub_files.storage.base import StorageUnavailable
+from nfhub_files.state import FilesState
+from nfhub_files.storage.errors import StorageUnavailable
 from nfhub_files.storage.factory import create_storage
 from nfhub_files.storage.local import LocalStorage
 from nfhub_files.storage.upload_memory import UploadMemoryMetrics
@@ -40,7 +41,7 @@ TAGS = [
 
 async def check_storage(app: FastAPI) -> None:
     """For /readyz: the storage backend is reachable and usable."""
-    await app.state.storage.check()
+    await FilesState.of(app).storage.check()
 
 
 async def storage_failed(request: Request, exc: Exception) -> JSONResponse:
@@ -64,21 +65,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = FilesState.of(app)
         storage = create_storage(settings)
-        app.state.storage = storage
+        state.storage = storage
         metrics = (
             UploadMemoryMetrics(storage.upload_memory)
             if isinstance(storage, LocalStorage)
             else None
         )
         if metrics is not None:
-            app.state.metrics_registry.register(metrics)
+            state.metrics_registry.register(metrics)
         try:
             async with archive_worker(app):
                 yield
         finally:
             if metrics is not None:
-                app.state.metrics_registry.unregister(metrics)
+                state.metrics_registry.unregister(metrics)
             await storage.close()
 
     app = create_service_app(
@@ -97,7 +99,7 @@ def create_app(
     # Connection and timeout errors (also OSErrors) keep the shared handlers: they are more
     # specific, and Starlette picks the handler by the exception's class hierarchy.
     app.add_exception_handler(OSError, storage_failed)
-    app.state.audit_writer = AuditWriter(audit_events)
+    FilesState.of(app).audit_writer = AuditWriter(audit_events)
     return app
 
 

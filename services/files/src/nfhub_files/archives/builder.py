@@ -20,7 +20,8 @@ from typing import IO
 import anyio
 
 from nfhub_files.archives.errors import ArchiveBuildError
-from nfhub_files.storage.base import ObjectInfo, ObjectNotFound, StorageBackend
+from nfhub_files.storage.base import ObjectInfo, StorageBackend
+from nfhub_files.storage.errors import ObjectNotFound
 from nfhub_files.storage.paths import object_key, relative_path
 
 COPY_CHUNK = 4 * 1024 * 1024

@@ -8,21 +8,16 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from functools import cached_property
 
 from nfhub_files.archives.builder import is_folder
 from nfhub_files.archives.errors import ArchiveNotFound
 from nfhub_files.archives.repository import ArchiveRepository
-from nfhub_files.archives.schemas import ArchiveCreate
-from nfhub_files.config import Settings
+from nfhub_files.archives.schemas import ArchiveCreate, ArchiveRead
 from nfhub_files.context import ProjectChangeContext
 from nfhub_files.models import Archive
-from nfhub_files.storage.base import ObjectNotFound, StorageBackend
+from nfhub_files.storage.errors import ObjectNotFound
 from nfhub_files.storage.paths import normalise_path, object_key
-from nfhub_shared.audit import AuditWriter
-from nfhub_shared.auth.principal import ProjectAccess
 
 
 def download_name(name: str) -> str:
@@ -40,18 +35,11 @@ def collapse(selection: Sequence[str]) -> list[str]:
 
 
 class ArchiveService(ProjectChangeContext):
-    def __init__(
-        self,
-        session: AsyncSession,
-        storage: StorageBackend,
-        settings: Settings,
-        audit: AuditWriter,
-        access: ProjectAccess,
-    ) -> None:
-        super().__init__(session, storage, settings, audit, access)
-        self.repository = ArchiveRepository(session)
+    @cached_property
+    def repository(self) -> ArchiveRepository:
+        return ArchiveRepository(self.session)
 
-    async def create(self, request: ArchiveCreate) -> dict[str, Any]:
+    async def create(self, request: ArchiveCreate) -> ArchiveRead:
         selection = collapse([await self._resolve(path) for path in request.paths])
         archive = await self.repository.add(
             Archive(
@@ -66,40 +54,28 @@ class ArchiveService(ProjectChangeContext):
         await self.record("archive.create", "archive", details, archive.id)
         return await self.view(archive)
 
-    async def get(self, archive_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, archive_id: uuid.UUID) -> ArchiveRead:
         archive = await self.repository.get_in_project(self.project_id, archive_id)
         if archive is None:
             raise ArchiveNotFound(f"No archive {archive_id} in this project.")
         return await self.view(archive)
 
-    async def list_archives(self, *, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def list_archives(self, *, limit: int, offset: int) -> tuple[list[ArchiveRead], int]:
         archives, count = await self.repository.list_in_project(
             self.project_id, limit=limit, offset=offset
         )
         return [await self.view(archive) for archive in archives], count
 
-    async def view(self, archive: Archive) -> dict[str, Any]:
-        url, url_expires_at = None, None
+    async def view(self, archive: Archive) -> ArchiveRead:
+        """The archive as the API shows it: once ready, with a fresh signed URL to the zip."""
+        read = ArchiveRead.model_validate(archive)
         if archive.status == "ready" and archive.key:
             expires_in = self.settings.URL_TTL_SECONDS
-            url = await self.storage.presign_get(
+            read.download_url = await self.storage.presign_get(
                 archive.key, expires_in=expires_in, filename=download_name(archive.name)
             )
-            url_expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
-        return {
-            "id": archive.id,
-            "name": archive.name,
-            "status": archive.status,
-            "paths": archive.paths,
-            "file_count": archive.file_count,
-            "size": archive.size,
-            "error": archive.error,
-            "download_url": url,
-            "download_url_expires_at": url_expires_at,
-            "created_at": archive.created_at,
-            "started_at": archive.started_at,
-            "finished_at": archive.finished_at,
-        }
+            read.download_url_expires_at = datetime.now(UTC) + timedelta(seconds=expires_in)
+        return read
 
     async def _resolve(self, path: str) -> str:
         """The stored form of one selected path: 'a/b.txt', 'a/' for a folder, '' for all."""

@@ -16,19 +16,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_files.archives.builder import ArchiveBuilder, BuiltArchive
 from nfhub_files.archives.errors import ArchiveBuildError
 from nfhub_files.archives.repository import ArchiveRepository
-from nfhub_files.config import Settings
+from nfhub_files.state import FilesState
 from nfhub_files.storage.base import StorageBackend
 from nfhub_shared.errors import AppError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import async_sessionmaker
+
+    from nfhub_shared.db.session import AsyncSession
 
 HEARTBEAT_SECONDS = 30.0
 STALE_AFTER = timedelta(minutes=5)
@@ -68,9 +72,8 @@ class _Heartbeat:
 
 async def build_next_archive(app: FastAPI) -> uuid.UUID | None:
     """Claim the oldest queued archive and build it; None when the queue is empty."""
-    sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
-    storage: StorageBackend = app.state.storage
-    settings: Settings = app.state.settings
+    state = FilesState.of(app)
+    sessionmaker, storage, settings = state.sessionmaker, state.storage, state.settings
     async with sessionmaker() as session, session.begin():
         archive = await ArchiveRepository(session).claim_next(_now())
         if archive is None:
@@ -144,7 +147,7 @@ async def _fail(
 
 async def fail_stale_archives(app: FastAPI) -> list[uuid.UUID]:
     """Mark failed the running archives whose worker stopped sending heartbeats."""
-    sessionmaker: async_sessionmaker[AsyncSession] = app.state.sessionmaker
+    sessionmaker = FilesState.of(app).sessionmaker
     now = _now()
     async with sessionmaker() as session, session.begin():
         stale = await ArchiveRepository(session).fail_stale(now - STALE_AFTER, now, STALE_ERROR)
@@ -172,7 +175,7 @@ async def run_archive_worker(app: FastAPI, *, poll_seconds: float) -> None:
 @asynccontextmanager
 async def archive_worker(app: FastAPI) -> AsyncIterator[None]:
     """Lifespan hook: the worker runs while the app does, when ARCHIVE_WORKER_ENABLED."""
-    settings: Settings = app.state.settings
+    settings = FilesState.of(app).settings
     if not settings.ARCHIVE_WORKER_ENABLED:
         yield
         return

@@ -15,7 +15,9 @@ from fastapi.responses import FileResponse, JSONResponse
 from starlette.requests import ClientDisconnect
 
 from nfhub_files.responses import BLOB_DOWNLOAD, BLOB_UPLOAD
-from nfhub_files.storage.local import ChecksumMismatch, LocalStorage, UploadTooLarge, local_etag
+from nfhub_files.state import FilesState
+from nfhub_files.storage.errors import ChecksumMismatch, UploadTooLarge
+from nfhub_files.storage.local import LocalStorage, local_etag
 from nfhub_files.storage.signing import BlobGrant
 from nfhub_shared.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
 
@@ -37,7 +39,9 @@ class BlobFileResponse(FileResponse):
 
 
 def local_storage(request: Request) -> LocalStorage:
-    storage = request.app.state.storage
+    """Called in the route rather than solved as a dependency: nothing more to solve per blob
+    request, and on an S3 server the parameters' 422s still come before this 404."""
+    storage = FilesState.of(request.app).storage
     if not isinstance(storage, LocalStorage):
         raise NotFound("This server stores files in S3; blob URLs come from S3 itself.")
     return storage

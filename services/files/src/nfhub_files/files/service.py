@@ -6,11 +6,23 @@ import asyncio
 import posixpath
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 from nfhub_files.context import ProjectChangeContext, ProjectContext
-from nfhub_files.files.schemas import TransferRequest, UploadUrlRequest
-from nfhub_files.storage.base import ObjectExists, ObjectInfo, ObjectNotFound
+from nfhub_files.files.repository import LockRepository
+from nfhub_files.files.schemas import (
+    DeleteResult,
+    DownloadUrl,
+    FileEntry,
+    StatResult,
+    TransferRequest,
+    TransferResult,
+    UploadUrl,
+    UploadUrlRequest,
+)
+from nfhub_files.storage.base import ObjectInfo
+from nfhub_files.storage.errors import ObjectExists, ObjectNotFound
 from nfhub_files.storage.paths import normalise_path, object_key, relative_path
 from nfhub_shared.errors import BadRequest, Conflict
 
@@ -18,22 +30,22 @@ from nfhub_shared.errors import BadRequest, Conflict
 DOWNLOAD_URLS_CONCURRENCY = 16
 
 
-def file_entry(project_id: uuid.UUID, info: ObjectInfo) -> dict[str, Any]:
+def file_entry(project_id: uuid.UUID, info: ObjectInfo) -> FileEntry:
     path = relative_path(project_id, info.key)
-    return {
-        "path": path,
-        "name": posixpath.basename(path),
-        "kind": "file",
-        "size": info.size,
-        "modified": info.modified,
-        "etag": info.etag,
-        "sha256": info.sha256,
-    }
+    return FileEntry(
+        path=path,
+        name=posixpath.basename(path),
+        kind="file",
+        size=info.size,
+        modified=info.modified,
+        etag=info.etag,
+        sha256=info.sha256,
+    )
 
 
-def folder_entry(project_id: uuid.UUID, key: str) -> dict[str, Any]:
+def folder_entry(project_id: uuid.UUID, key: str) -> FileEntry:
     path = relative_path(project_id, key)
-    return {"path": path, "name": posixpath.basename(path.rstrip("/")), "kind": "folder"}
+    return FileEntry(path=path, name=posixpath.basename(path.rstrip("/")), kind="folder")
 
 
 class FileReader(ProjectContext):
@@ -44,7 +56,7 @@ class FileReader(ProjectContext):
 
     async def list_folder(
         self, path: str, *, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[FileEntry], int]:
         relative = normalise_path(path, folder=True, allow_root=True)
         prefix = object_key(self.project_id, relative)
         if relative and not await self.storage.folder_exists(prefix):
@@ -56,7 +68,7 @@ class FileReader(ProjectContext):
         items += [file_entry(self.project_id, info) for info in listing.objects]
         return items, total
 
-    async def stat(self, path: str) -> dict[str, Any]:
+    async def stat(self, path: str) -> FileEntry:
         key = self.key(path)
         info = await self.storage.stat(key)
         if info is not None:
@@ -65,11 +77,11 @@ class FileReader(ProjectContext):
             return folder_entry(self.project_id, key + "/")
         raise ObjectNotFound(f"No file or folder {normalise_path(path)} in this project.")
 
-    async def stat_many(self, paths: list[str]) -> dict[str, Any]:
+    async def stat_many(self, paths: list[str]) -> StatResult:
         """Which of many paths exist (files or folders), in one call; the rest are ``missing``."""
         limit = asyncio.Semaphore(DOWNLOAD_URLS_CONCURRENCY)
 
-        async def one(path: str) -> dict[str, Any] | str:
+        async def one(path: str) -> FileEntry | str:
             async with limit:
                 try:
                     return await self.stat(path)
@@ -77,22 +89,22 @@ class FileReader(ProjectContext):
                     return normalise_path(path)
 
         found = await asyncio.gather(*(one(path) for path in dict.fromkeys(paths)))
-        return {
-            "items": [entry for entry in found if isinstance(entry, dict)],
-            "missing": [entry for entry in found if isinstance(entry, str)],
-        }
+        return StatResult(
+            items=[entry for entry in found if isinstance(entry, FileEntry)],
+            missing=[entry for entry in found if isinstance(entry, str)],
+        )
 
-    async def download_urls(self, paths: list[str]) -> list[dict[str, Any]]:
+    async def download_urls(self, paths: list[str]) -> list[DownloadUrl]:
         """Signed URLs for many files at once (a run's outputs, a samplesheet's FASTQs)."""
         limit = asyncio.Semaphore(DOWNLOAD_URLS_CONCURRENCY)
 
-        async def one(path: str) -> dict[str, Any]:
+        async def one(path: str) -> DownloadUrl:
             async with limit:
                 return await self.download_url(path)
 
         return list(await asyncio.gather(*(one(path) for path in dict.fromkeys(paths))))
 
-    async def download_url(self, path: str) -> dict[str, Any]:
+    async def download_url(self, path: str) -> DownloadUrl:
         relative = normalise_path(path)
         key = object_key(self.project_id, relative)
         info = await self.storage.stat(key, checksum=False)
@@ -102,20 +114,22 @@ class FileReader(ProjectContext):
         url = await self.storage.presign_get(
             key, expires_in=expires_in, filename=posixpath.basename(key)
         )
-        # DownloadUrl's fields in its order: GET /files/download-url dumps this as it is.
-        return {
-            "path": relative,
-            "url": url,
-            "method": "GET",
-            "expires_at": datetime.now(UTC) + timedelta(seconds=expires_in),
-            "size": info.size,
-        }
+        return DownloadUrl(
+            path=relative,
+            url=url,
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+            size=info.size,
+        )
 
 
 class FileService(ProjectChangeContext, FileReader):
     """Changes: serialised per key with advisory locks, each recorded in the audit log."""
 
-    async def upload_url(self, request: UploadUrlRequest) -> dict[str, Any]:
+    @cached_property
+    def locks(self) -> LockRepository:
+        return LockRepository(self.session)
+
+    async def upload_url(self, request: UploadUrlRequest) -> UploadUrl:
         key = self.key(request.path)
         if request.size is not None and request.size > self.settings.MAX_OBJECT_BYTES:
             raise BadRequest(
@@ -135,15 +149,15 @@ class FileService(ProjectChangeContext, FileReader):
             md5=request.md5,
         )
         await self._audit("file.upload_url", key, {"size": request.size})
-        return {
-            "path": relative_path(self.project_id, key),
-            "url": signed.url,
-            "method": signed.method,
-            "headers": signed.headers,
-            "expires_at": datetime.now(UTC) + timedelta(seconds=expires_in),
-        }
+        return UploadUrl(
+            path=relative_path(self.project_id, key),
+            url=signed.url,
+            method=signed.method,
+            headers=signed.headers,
+            expires_at=datetime.now(UTC) + timedelta(seconds=expires_in),
+        )
 
-    async def create_folder(self, path: str) -> dict[str, Any]:
+    async def create_folder(self, path: str) -> FileEntry:
         prefix = self.key(path, folder=True)
         await self.locks.lock_keys(prefix.rstrip("/"))
         if await self.storage.stat(prefix.rstrip("/")) is not None:
@@ -153,7 +167,7 @@ class FileService(ProjectChangeContext, FileReader):
         await self._audit("folder.create", prefix, {})
         return folder_entry(self.project_id, prefix)
 
-    async def delete(self, path: str) -> int:
+    async def delete(self, path: str) -> DeleteResult:
         key = self.key(path)
         await self.locks.lock_keys(key)
         if await self.storage.stat(key) is not None:
@@ -165,9 +179,9 @@ class FileService(ProjectChangeContext, FileReader):
         else:
             raise ObjectNotFound(f"No file or folder {relative_path(self.project_id, key)}.")
         await self._audit("file.delete", key, {"objects": count})
-        return count
+        return DeleteResult(path=path, objects=count)
 
-    async def transfer(self, request: TransferRequest, *, move: bool) -> int:
+    async def transfer(self, request: TransferRequest, *, move: bool) -> TransferResult:
         """Copy or move a file or a folder; refuses to overwrite unless asked."""
         source = self.key(request.src)
         destination = self.key(request.dst)
@@ -209,7 +223,7 @@ class FileService(ProjectChangeContext, FileReader):
             source,
             {"to": relative_path(self.project_id, destination), "objects": len(pairs)},
         )
-        return len(pairs)
+        return TransferResult(src=request.src, dst=request.dst, objects=len(pairs))
 
     async def _refuse_file_on_the_way(self, key: str) -> None:
         """A path below a file is refused: on local disk a file cannot also be a folder, and S3

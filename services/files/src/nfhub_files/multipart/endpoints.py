@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, status
 
+from nfhub_files.access import FilesEditor, FilesViewer
 from nfhub_files.files.schemas import FileEntry
 from nfhub_files.multipart.schemas import (
     MultipartUploadComplete,
@@ -13,28 +14,22 @@ from nfhub_files.multipart.schemas import (
 )
 from nfhub_files.multipart.service import MultipartService
 from nfhub_files.responses import COMPLETING, IN_THE_WAY
+from nfhub_files.state import FilesStateDep
 from nfhub_shared.audit import AuditDep
-from nfhub_shared.auth.dependencies import project_role
-from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSessionDep
 
 router = APIRouter(prefix="/files/multipart", tags=["files"])
 
-FilesViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "files:read")]
-FilesEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "files:write")]
-
 
 async def get_viewer_service(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesViewer
+    session: AsyncSessionDep, audit: AuditDep, access: FilesViewer, state: FilesStateDep
 ) -> MultipartService:
-    state = request.app.state
     return MultipartService(session, state.storage, state.settings, audit, access)
 
 
 async def get_editor_service(
-    request: Request, session: AsyncSessionDep, audit: AuditDep, access: FilesEditor
+    session: AsyncSessionDep, audit: AuditDep, access: FilesEditor, state: FilesStateDep
 ) -> MultipartService:
-    state = request.app.state
     return MultipartService(session, state.storage, state.settings, audit, access)
 
 
@@ -50,13 +45,15 @@ MultipartWriter = Annotated[MultipartService, Depends(get_editor_service)]
 )
 async def start_multipart_upload(
     multipart_upload_create: MultipartUploadCreate, uploads: MultipartWriter
-) -> dict[str, Any]:
+) -> MultipartUploadRead:
     """Start a large upload: a signed PUT URL per part; PUT each part, then complete."""
     return await uploads.start(multipart_upload_create)
 
 
 @router.get("/{upload_id}", response_model=MultipartUploadRead)
-async def get_multipart_upload(upload_id: uuid.UUID, uploads: MultipartReader) -> dict[str, Any]:
+async def get_multipart_upload(
+    upload_id: uuid.UUID, uploads: MultipartReader
+) -> MultipartUploadRead:
     """The parts uploaded so far and fresh URLs for the rest: how to resume an upload."""
     return await uploads.get(upload_id)
 
@@ -70,7 +67,7 @@ async def complete_multipart_upload(
     upload_id: uuid.UUID,
     multipart_upload_complete: MultipartUploadComplete,
     uploads: MultipartWriter,
-) -> dict[str, Any]:
+) -> FileEntry:
     """Join the parts into the file; every part with the ETag its PUT returned."""
     return await uploads.complete(upload_id, multipart_upload_complete)
 

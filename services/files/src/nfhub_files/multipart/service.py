@@ -11,12 +11,13 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_files.config import Settings
 from nfhub_files.context import ProjectChangeContext
+from nfhub_files.files.repository import LockRepository
+from nfhub_files.files.schemas import FileEntry
 from nfhub_files.files.service import file_entry
 from nfhub_files.models import MultipartUpload
 from nfhub_files.multipart.errors import (
@@ -27,11 +28,16 @@ from nfhub_files.multipart.errors import (
     UploadNotInProgress,
 )
 from nfhub_files.multipart.repository import MultipartUploadRepository
-from nfhub_files.multipart.schemas import MultipartUploadComplete, MultipartUploadCreate
-from nfhub_files.storage.base import ObjectExists, PartInfo, StorageBackend
+from nfhub_files.multipart.schemas import (
+    MultipartUploadComplete,
+    MultipartUploadCreate,
+    MultipartUploadRead,
+    PartUpload,
+    UploadedPart,
+)
+from nfhub_files.storage.base import PartInfo
+from nfhub_files.storage.errors import ObjectExists
 from nfhub_files.storage.paths import normalise_path, object_key, relative_path
-from nfhub_shared.audit import AuditWriter
-from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.errors import BadRequest, ValidationFailed
 
 MIB = 1024**2
@@ -102,18 +108,15 @@ def status_of(upload: MultipartUpload, now: datetime) -> str:
 
 
 class MultipartService(ProjectChangeContext):
-    def __init__(
-        self,
-        session: AsyncSession,
-        storage: StorageBackend,
-        settings: Settings,
-        audit: AuditWriter,
-        access: ProjectAccess,
-    ) -> None:
-        super().__init__(session, storage, settings, audit, access)
-        self.repository = MultipartUploadRepository(session)
+    @cached_property
+    def repository(self) -> MultipartUploadRepository:
+        return MultipartUploadRepository(self.session)
 
-    async def start(self, request: MultipartUploadCreate) -> dict[str, Any]:
+    @cached_property
+    def locks(self) -> LockRepository:
+        return LockRepository(self.session)
+
+    async def start(self, request: MultipartUploadCreate) -> MultipartUploadRead:
         relative = normalise_path(request.path)
         key = object_key(self.project_id, relative)
         if request.size > self.settings.MAX_OBJECT_BYTES:
@@ -146,14 +149,12 @@ class MultipartService(ProjectChangeContext):
         )
         return await self._view(upload, stored=[])
 
-    async def get(self, upload_id: uuid.UUID) -> dict[str, Any]:
+    async def get(self, upload_id: uuid.UUID) -> MultipartUploadRead:
         upload = await self._get(upload_id)
         stored = await self._stored_parts(upload) if upload.status == "uploading" else []
         return await self._view(upload, stored=stored)
 
-    async def complete(
-        self, upload_id: uuid.UUID, request: MultipartUploadComplete
-    ) -> dict[str, Any]:
+    async def complete(self, upload_id: uuid.UUID, request: MultipartUploadComplete) -> FileEntry:
         upload = await self._get(upload_id, for_update=True)
         self._require_in_progress(upload)
         wanted = range(1, upload.part_count + 1)
@@ -254,7 +255,9 @@ class MultipartService(ProjectChangeContext):
         parts = await self.storage.list_parts(upload.key, upload.backend_upload_id)
         return [part for part in parts if 1 <= part.part_number <= upload.part_count]
 
-    async def _view(self, upload: MultipartUpload, *, stored: list[PartInfo]) -> dict[str, Any]:
+    async def _view(
+        self, upload: MultipartUpload, *, stored: list[PartInfo]
+    ) -> MultipartUploadRead:
         now = datetime.now(UTC)
         status = status_of(upload, now)
         complete = {
@@ -262,7 +265,7 @@ class MultipartService(ProjectChangeContext):
             for part in stored
             if part.size == part_length(upload, part.part_number)
         }
-        parts: list[dict[str, Any]] = []
+        parts: list[PartUpload] = []
         urls_expire_at = None
         if status == "uploading":
             expires_in = self.settings.URL_TTL_SECONDS
@@ -279,31 +282,29 @@ class MultipartService(ProjectChangeContext):
                     size=size,
                 )
                 parts.append(
-                    {
-                        "part_number": number,
-                        "size": size,
-                        "url": signed.url,
-                        "method": signed.method,
-                        "headers": signed.headers,
-                    }
+                    PartUpload(
+                        part_number=number,
+                        size=size,
+                        url=signed.url,
+                        method=signed.method,
+                        headers=signed.headers,
+                    )
                 )
-        return {
-            "id": upload.id,
-            "path": relative_path(self.project_id, upload.key),
-            "size": upload.size,
-            "part_size": upload.part_size,
-            "part_count": upload.part_count,
-            "content_type": upload.content_type,
-            "status": status,
-            "parts": parts,
-            "uploaded_parts": [
-                {"part_number": part.part_number, "size": part.size, "etag": part.etag}
-                for part in stored
-            ],
-            "urls_expire_at": urls_expire_at,
-            "expires_at": upload.expires_at,
-            "created_at": upload.created_at,
-        }
+        return MultipartUploadRead(
+            id=upload.id,
+            path=relative_path(self.project_id, upload.key),
+            size=upload.size,
+            part_size=upload.part_size,
+            part_count=upload.part_count,
+            content_type=upload.content_type,
+            status=status,
+            parts=parts,
+            # PartInfo's attributes are UploadedPart's fields.
+            uploaded_parts=[UploadedPart.model_validate(part) for part in stored],
+            urls_expire_at=urls_expire_at,
+            expires_at=upload.expires_at,
+            created_at=upload.created_at,
+        )
 
     async def _audit(self, action: str, upload: MultipartUpload, details: dict[str, Any]) -> None:
         path = relative_path(self.project_id, upload.key)

@@ -7,20 +7,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from nfhub_shared.errors import Conflict, NotFound, ServiceUnavailable
-
-
-class StorageUnavailable(ServiceUnavailable):
-    title = "Storage unavailable"
-
-
-class ObjectNotFound(NotFound):
-    title = "No such file or folder"
-
-
-class ObjectExists(Conflict):
-    title = "Destination exists"
-
 
 @dataclass(frozen=True)
 class ObjectInfo:

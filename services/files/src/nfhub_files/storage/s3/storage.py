@@ -1,45 +1,32 @@
-"""S3 backend: objects in one bucket of any S3-compatible store, reached with boto3.
-
-Bytes never pass through this process for clients: they PUT and GET presigned URLs, and S3 itself
-enforces what was signed (size, content type, checksums). Folders are zero-byte marker objects
-``prefix/``, as the S3 console makes them. botocore is blocking, so every call runs in a worker
-thread, bounded by a limiter the size of the connection pool; timeouts and retries are capped so a
-store that is down or silent becomes ``StorageUnavailable`` (503), never a hang.
-"""
+"""S3Storage: the StorageBackend of objects in one S3 bucket (see the package docstring)."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 import time
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import quote
 
 import anyio
 import boto3
 import structlog
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import (
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
+from botocore.exceptions import BotoCoreError, ClientError
 
-from nfhub_files.storage.base import (
-    Listing,
-    ObjectInfo,
-    ObjectNotFound,
-    PartInfo,
-    SignedRequest,
-    StorageUnavailable,
+from nfhub_files.storage.base import Listing, ObjectInfo, PartInfo, SignedRequest
+from nfhub_files.storage.errors import ObjectNotFound, StorageUnavailable, UploadTooLarge
+from nfhub_files.storage.s3.errors import InvalidUploadParts, storage_error
+from nfhub_files.storage.s3.values import (
+    attachment,
+    aware,
+    b64_of_hex,
+    check_key,
+    folder_marker,
+    object_info,
+    sha256_hex,
+    unquoted_etag,
 )
-from nfhub_files.storage.local import UploadTooLarge
 from nfhub_shared.errors import AppError, BadRequest
 
 if TYPE_CHECKING:
@@ -77,27 +64,8 @@ BULK_READ_TIMEOUT_SECONDS = 120.0
 # is checked, at most this often.
 BUCKET_CONFIRM_SECONDS = 30.0
 
-RETRY_LATER = {"Retry-After": "5"}
-
-_CREDENTIAL_ERRORS = {
-    "AccessDenied",
-    "AllAccessDisabled",
-    "ExpiredToken",
-    "InvalidAccessKeyId",
-    "InvalidClientTokenId",
-    "InvalidToken",
-    "SignatureDoesNotMatch",
-    "TokenRefreshRequired",
-}
-_REGION_ERRORS = {"AuthorizationHeaderMalformed", "IllegalLocationConstraintException"}
-_PART_ERRORS = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall"}
 # Folders inside a project (not the project itself, nor keys kept elsewhere, like archives).
 _PROJECT_FOLDER = re.compile(r"^projects/[^/]+/.+/$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f\\]")
-
-
-class InvalidUploadParts(BadRequest):
-    title = "Invalid multipart upload parts"
 
 
 class S3Storage:
@@ -176,60 +144,8 @@ class S3Storage:
             self._limiter = anyio.CapacityLimiter(POOL_CONNECTIONS)
         try:
             return await anyio.to_thread.run_sync(operation, limiter=self._limiter)
-        except ClientError as exc:
-            raise self._translate(exc) from exc
-        except (NoCredentialsError, PartialCredentialsError) as exc:
-            raise StorageUnavailable(
-                "No S3 credentials were found; set FILES_S3_ACCESS_KEY_ID and "
-                "FILES_S3_SECRET_ACCESS_KEY, or give the host an AWS credential source."
-            ) from exc
-        except ParamValidationError as exc:
-            # botocore refuses before sending, e.g. a bucket name S3 does not allow.
-            raise StorageUnavailable(
-                f"The S3 settings do not make a valid request ({exc}); check FILES_S3_BUCKET."
-            ) from exc
-        except BotoCoreError as exc:
-            raise StorageUnavailable(
-                f"Cannot reach the S3 storage at {self.endpoint} ({type(exc).__name__}); "
-                "check that it is up and that FILES_S3_ENDPOINT_URL is right.",
-                headers=RETRY_LATER,
-            ) from exc
-
-    def _translate(self, exc: ClientError) -> AppError:
-        code = exc.response.get("Error", {}).get("Code", "")
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in {"NoSuchKey", "404", "NotFound"}:
-            return ObjectNotFound("No such file or folder.")
-        if code == "NoSuchUpload":
-            return ObjectNotFound(
-                "No such multipart upload: it was completed or aborted, or never existed."
-            )
-        if code in _PART_ERRORS:
-            message = exc.response.get("Error", {}).get("Message", code)
-            return InvalidUploadParts(
-                f"S3 refused the parts ({code}: {message}). List the parts already uploaded and "
-                "complete with their part numbers and ETags; every part but the last must be at "
-                "least 5 MiB."
-            )
-        if code == "NoSuchBucket":
-            return StorageUnavailable(
-                f"The bucket {self.bucket!r} does not exist at {self.endpoint}; create it or fix "
-                "FILES_S3_BUCKET."
-            )
-        if code in _CREDENTIAL_ERRORS or status == 403:
-            return StorageUnavailable(
-                f"The S3 storage refused our credentials for bucket {self.bucket!r} ({code}); "
-                "check FILES_S3_ACCESS_KEY_ID, FILES_S3_SECRET_ACCESS_KEY and the bucket policy."
-            )
-        if code in _REGION_ERRORS or status == 301:
-            return StorageUnavailable(
-                f"The bucket {self.bucket!r} is in another region ({code}); fix FILES_S3_REGION."
-            )
-        return StorageUnavailable(
-            f"The S3 storage answered {status} {code or 'without an error code'}; try again "
-            "later, or check the storage's logs.",
-            headers=RETRY_LATER if status >= 500 else None,
-        )
+        except (ClientError, BotoCoreError) as exc:
+            raise storage_error(exc, bucket=self.bucket, endpoint=self.endpoint) from exc
 
     async def _presign(self, operation: str, params: dict[str, Any], expires_in: int) -> str:
         def sign() -> str:
@@ -257,7 +173,7 @@ class S3Storage:
         self._bucket_confirmed_at = time.monotonic()
 
     async def _head(self, key: str) -> HeadObjectOutputTypeDef | None:
-        key = _check_key(key)
+        key = check_key(key)
         try:
             return await self._call(
                 lambda: self.client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
@@ -305,14 +221,14 @@ class S3Storage:
         return ObjectInfo(
             key=key,
             size=head["ContentLength"],
-            modified=_aware(head["LastModified"]),
-            etag=_etag(head.get("ETag")),
-            sha256=_sha256_hex(head.get("ChecksumSHA256"), head.get("ChecksumType")),
+            modified=aware(head["LastModified"]),
+            etag=unquoted_etag(head.get("ETag")),
+            sha256=sha256_hex(head.get("ChecksumSHA256"), head.get("ChecksumType")),
             content_type=head.get("ContentType"),
         )
 
     async def folder_exists(self, prefix: str) -> bool:
-        prefix = _check_key(_folder(prefix))
+        prefix = check_key(folder_marker(prefix))
         page = await self._call(
             lambda: self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
         )
@@ -320,7 +236,7 @@ class S3Storage:
 
     async def list_children(self, prefix: str) -> Listing:
         folders, items = await self._children(prefix)
-        return Listing(folders, [_info(item) for item in items])
+        return Listing(folders, [object_info(item) for item in items])
 
     async def list_page(self, prefix: str, *, offset: int, limit: int) -> tuple[Listing, int]:
         """S3 cannot count or skip, so every child is listed; only the page's become infos."""
@@ -328,12 +244,12 @@ class S3Storage:
         page_folders = folders[offset : offset + limit]
         item_offset = max(0, offset - len(folders))
         page_items = items[item_offset : item_offset + limit - len(page_folders)]
-        listing = Listing(page_folders, [_info(item) for item in page_items])
+        listing = Listing(page_folders, [object_info(item) for item in page_items])
         return listing, len(folders) + len(items)
 
     async def _children(self, prefix: str) -> tuple[list[str], list[ObjectTypeDef]]:
         """Sub-folder prefixes and objects directly under ``prefix``, each sorted."""
-        prefix = _check_key(_folder(prefix))
+        prefix = check_key(folder_marker(prefix))
         folders: list[str] = []
         items: list[ObjectTypeDef] = []
         async for page in self._list_pages(prefix, delimiter="/"):
@@ -350,13 +266,13 @@ class S3Storage:
             if info is not None:
                 yield info
                 return
-        async for page in self._list_pages(_check_key(_folder(prefix))):
+        async for page in self._list_pages(check_key(folder_marker(prefix))):
             for item in page.get("Contents", []):
                 if not item["Key"].endswith("/"):  # folder markers are not files
-                    yield _info(item)
+                    yield object_info(item)
 
     async def read(self, key: str) -> AsyncIterator[bytes]:
-        key = _check_key(key)
+        key = check_key(key)
         response = await self._call(
             lambda: self.bulk_client.get_object(Bucket=self.bucket, Key=key)
         )
@@ -372,7 +288,7 @@ class S3Storage:
     async def presign_get(self, key: str, *, expires_in: int, filename: str) -> str:
         return await self._presign(
             "get_object",
-            {"Key": _check_key(key), "ResponseContentDisposition": _attachment(filename)},
+            {"Key": check_key(key), "ResponseContentDisposition": attachment(filename)},
             expires_in,
         )
 
@@ -387,7 +303,7 @@ class S3Storage:
         md5: str | None,
     ) -> SignedRequest:
         """Every given property is a signed header, so S3 refuses a request that differs."""
-        params: dict[str, Any] = {"Key": _check_key(key)}
+        params: dict[str, Any] = {"Key": check_key(key)}
         headers: dict[str, str] = {}
         if size is not None:
             if size > MAX_SINGLE_PUT_BYTES:
@@ -402,20 +318,20 @@ class S3Storage:
             headers["Content-Type"] = content_type
         if sha256:
             # S3 computes the body's SHA-256 and refuses the upload (BadDigest) when it differs.
-            params["ChecksumSHA256"] = headers["x-amz-checksum-sha256"] = _b64_hex(sha256)
+            params["ChecksumSHA256"] = headers["x-amz-checksum-sha256"] = b64_of_hex(sha256)
         if md5:
-            params["ContentMD5"] = headers["Content-MD5"] = _b64_hex(md5)
+            params["ContentMD5"] = headers["Content-MD5"] = b64_of_hex(md5)
         url = await self._presign("put_object", params, expires_in)
         return SignedRequest("PUT", url, headers)
 
     # -- writing -------------------------------------------------------------------------------
 
     async def make_folder(self, prefix: str) -> None:
-        marker = _check_key(_folder(prefix))
+        marker = check_key(folder_marker(prefix))
         await self._call(lambda: self.client.put_object(Bucket=self.bucket, Key=marker, Body=b""))
 
     async def copy_object(self, source: str, destination: str) -> None:
-        destination = _check_key(destination)
+        destination = check_key(destination)
         head = await self._head(source)
         if head is None:
             raise ObjectNotFound(f"No file at {source}.")
@@ -443,12 +359,12 @@ class S3Storage:
         await self.delete_object(source)
 
     async def delete_object(self, key: str) -> None:
-        key = _check_key(key)
+        key = check_key(key)
         await self._call(lambda: self.client.delete_object(Bucket=self.bucket, Key=key))
         await self._keep_folder(key)
 
     async def delete_folder(self, prefix: str) -> None:
-        prefix = _check_key(_folder(prefix))
+        prefix = check_key(folder_marker(prefix))
         # Page by page: each page's keys are deleted before the next page is fetched.
         async for page in self._list_pages(prefix):
             keys: list[ObjectIdentifierTypeDef] = [
@@ -473,7 +389,7 @@ class S3Storage:
 
     async def write(self, key: str, chunks: AsyncIterator[bytes]) -> ObjectInfo:
         """One PUT when the stream is small, else a multipart upload, aborted on any failure."""
-        key = _check_key(key)
+        key = check_key(key)
         pending: list[bytes] = []
         buffered = received = 0
         upload_id: str | None = None
@@ -522,7 +438,7 @@ class S3Storage:
                 Body=body,
             )
         )
-        return PartInfo(part_number, len(body), _etag(response.get("ETag")) or "")
+        return PartInfo(part_number, len(body), unquoted_etag(response.get("ETag")) or "")
 
     async def _abort_quietly(self, key: str, upload_id: str) -> None:
         try:
@@ -536,7 +452,7 @@ class S3Storage:
     async def start_multipart(
         self, key: str, *, content_type: str | None, part_size: int | None = None
     ) -> str:
-        key = _check_key(key)
+        key = check_key(key)
         if content_type:
             response = await self._call(
                 lambda: self.client.create_multipart_upload(
@@ -560,7 +476,7 @@ class S3Storage:
                 "parts."
             )
         params = {
-            "Key": _check_key(key),
+            "Key": check_key(key),
             "UploadId": upload_id,
             "PartNumber": part_number,
             "ContentLength": size,
@@ -569,13 +485,13 @@ class S3Storage:
         return SignedRequest("PUT", url, {"Content-Length": str(size)})
 
     async def list_parts(self, key: str, upload_id: str) -> list[PartInfo]:
-        key = _check_key(key)
+        key = check_key(key)
         parts: list[PartInfo] = []
         marker = 0
         while True:
             page = await self._parts_page(key, upload_id, marker)
             parts += [
-                PartInfo(part["PartNumber"], part["Size"], _etag(part["ETag"]) or "")
+                PartInfo(part["PartNumber"], part["Size"], unquoted_etag(part["ETag"]) or "")
                 for part in page.get("Parts", [])
             ]
             next_marker = page.get("NextPartNumberMarker", 0)
@@ -597,7 +513,7 @@ class S3Storage:
     async def complete_multipart(
         self, key: str, upload_id: str, parts: list[PartInfo]
     ) -> ObjectInfo:
-        key = _check_key(key)
+        key = check_key(key)
         if not parts:
             raise InvalidUploadParts("Upload at least one part before completing the upload.")
         ordered = sorted(parts, key=lambda part: part.part_number)
@@ -619,7 +535,7 @@ class S3Storage:
         return info
 
     async def abort_multipart(self, key: str, upload_id: str) -> None:
-        key = _check_key(key)
+        key = check_key(key)
         try:
             await self._call(
                 lambda: self.client.abort_multipart_upload(
@@ -634,63 +550,5 @@ class S3Storage:
         self.bulk_client.close()
 
 
-# -- helpers -------------------------------------------------------------------------------------
-
-
-def _check_key(key: str) -> str:
-    """Refuse keys a URL or a store could reinterpret; the service never produces them."""
-    segments = key.split("/")
-    if (
-        not key
-        or key.startswith("/")
-        or _CONTROL.search(key)
-        or any(segment in {".", ".."} for segment in segments)
-        or "" in segments[:-1]
-    ):
-        raise ObjectNotFound("No such file or folder.")
-    return key
-
-
-def _folder(prefix: str) -> str:
-    return prefix if prefix.endswith("/") else prefix + "/"
-
-
 def _write_part_bytes(parts_done: int) -> int:
     return WRITE_PART_BYTES << (parts_done // WRITE_PARTS_PER_DOUBLING)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
-def _etag(value: str | None) -> str | None:
-    return value.strip('"') if value else None
-
-
-def _info(item: ObjectTypeDef) -> ObjectInfo:
-    return ObjectInfo(
-        key=item["Key"],
-        size=item.get("Size", 0),
-        modified=_aware(item["LastModified"]),
-        etag=_etag(item.get("ETag")),
-    )
-
-
-def _b64_hex(digest: str) -> str:
-    return base64.b64encode(bytes.fromhex(digest)).decode()
-
-
-def _sha256_hex(value: str | None, checksum_type: str | None) -> str | None:
-    # A multipart object's checksum is a checksum of part checksums ("…-N"): not the file's.
-    if not value or "-" in value or checksum_type == "COMPOSITE":
-        return None
-    try:
-        return base64.b64decode(value, validate=True).hex()
-    except (binascii.Error, ValueError):
-        return None
-
-
-def _attachment(filename: str) -> str:
-    """Content-Disposition for a download: an ASCII fallback plus the exact UTF-8 name."""
-    fallback = re.sub(r'[^\x20-\x7e]|["\\]', "_", filename) or "download"
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
