@@ -22,7 +22,7 @@ help:
 	@echo "make run            start PostgreSQL and every service over HTTPS, seed demo data (Ctrl-C stops)"
 	@echo "make demo           against a running make run: upload, samples, order, run, outputs"
 	@echo "make test           tests, OpenAPI drift check and lint: what CI runs"
-	@echo "make lint           ruff check, ruff format --check, mypy"
+	@echo "make lint           ruff check, ruff format --check, mypy, layering contracts (lint-imports)"
 	@echo "make format         ruff check --fix, ruff format"
 	@echo "make openapi        regenerate openapi/<service>.json"
 	@echo "make openapi-check  fail when openapi/ differs from the code"
@@ -61,6 +61,7 @@ lint:
 	$(UV_RUN) ruff check .
 	$(UV_RUN) ruff format --check .
 	$(UV_RUN) mypy $(MYPY_PATHS)
+	$(UV_RUN) lint-imports
 
 format:
 	$(UV_RUN) ruff check --fix .
