@@ -218,9 +218,38 @@ def render_app_error(request: Request | None, exc: AppError) -> JSONResponse:
     )
 
 
+def _json_position(document: object, offset: int) -> tuple[int, int]:
+    """Line and column (both from 1) of a character offset in the body, as json.loads counts."""
+    if isinstance(document, bytes | bytearray):
+        document = document.decode("utf-8", "replace")
+    if not isinstance(document, str):
+        return 1, offset + 1
+    line = document.count("\n", 0, offset) + 1
+    return line, offset - document.rfind("\n", 0, offset)
+
+
+def _invalid_json(exc: RequestValidationError, error: Mapping[str, Any]) -> dict[str, Any]:
+    """FastAPI puts the character offset where a field name goes (``loc: ["body", 37]``):
+    answer with a line and column a person can find, and no field."""
+    loc = error.get("loc", ())
+    offset = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+    line, column = _json_position(exc.body, offset)
+    reason = (error.get("ctx") or {}).get("error")
+    return {
+        "location": "body",
+        "field": None,
+        "message": f"invalid JSON at line {line} column {column}"
+        + (f": {reason}" if reason else ""),
+        "type": "json_invalid",
+    }
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     items = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            items.append(_invalid_json(exc, error))
+            continue
         location = [str(part) for part in error.get("loc", ())]
         items.append(
             {
@@ -262,14 +291,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = _validation_errors(exc)
-        fields = ", ".join(
-            f"{e['location']}.{e['field']}" if e["field"] else e["location"] for e in errors
-        )
+        invalid_json = next((e for e in errors if e["type"] == "json_invalid"), None)
+        if invalid_json is not None:
+            detail = f"The request body is not valid JSON: {invalid_json['message']}."
+        else:
+            fields = ", ".join(
+                f"{e['location']}.{e['field']}" if e["field"] else e["location"] for e in errors
+            )
+            detail = f"The request is not valid: check {fields}."
         return problem_response(
             request,
             status=422,
             title=ValidationFailed.title,
-            detail=f"The request is not valid: check {fields}.",
+            detail=detail,
             type_slug=ValidationFailed.type_slug,
             errors=errors,
         )
