@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -93,10 +93,22 @@ class JwksCache:
         self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
 
 
+# RFC 9068 section 2.1: the media type of a JWT access token, as the header's "typ" says it
+# (compared without case, with or without the "application/" prefix).
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+
+
+def is_access_token_header(header: Mapping[str, Any]) -> bool:
+    """The header says "access token": no other JWT signed by the same key (typ JWT, or no
+    typ at all) can pass as one, whatever its claims."""
+    typ = header.get("typ")
+    return isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
+
+
 def verify_access_token(
     token: str, key: PyJWK | Any, *, issuer: str, audience: str, leeway: int
 ) -> dict[str, Any]:
-    claims: dict[str, Any] = jwt.decode(
+    decoded = jwt.decode_complete(
         token,
         key=key,
         algorithms=list(ACCESS_TOKEN_ALGORITHMS),
@@ -105,6 +117,9 @@ def verify_access_token(
         leeway=leeway,
         options={"require": ["exp", "iat", "nbf", "sub", "iss", "aud", "jti"]},
     )
+    if not is_access_token_header(decoded["header"]):
+        raise jwt.InvalidTokenError("not an access token (header typ is not at+jwt)")
+    claims: dict[str, Any] = decoded["payload"]
     if claims.get("typ") != "access":
         raise jwt.InvalidTokenError("not an access token")
     return claims
@@ -133,6 +148,8 @@ async def principal_from_jwt(
     # keyed with our public key can never be chosen by the token.
     if algorithm not in ACCESS_TOKEN_ALGORITHMS or not isinstance(kid, str):
         raise Unauthorized("The bearer token is not signed the way nfhub signs tokens.")
+    if not is_access_token_header(header):
+        raise Unauthorized("The bearer token is not an access token (its typ is not at+jwt).")
     key = await key_lookup(kid)
     if key is None:
         raise Unauthorized("The bearer token was signed with an unknown key.")
