@@ -20,11 +20,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nfhub_shared.auth.dependencies import AUTH_HEADERS_SCOPE_KEY
+from nfhub_shared.auth.dependencies import AUTH_HEADERS_SCOPE_KEY, edge_principal
 from nfhub_shared.config import BaseServiceSettings
 from nfhub_shared.errors import AppError, BadRequest, PayloadTooLarge, RateLimited, render_app_error
 from nfhub_shared.logging import begin_request_fields, end_request_fields
-from nfhub_shared.ratelimit import RateLimiter, caller_key, rate_limit_category
+from nfhub_shared.ratelimit import RateLimiter, address_key, rate_limit_category, token_key
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SUPPORTED_API_VERSIONS = {"1"}
@@ -243,17 +243,25 @@ class EdgeMiddleware:
         settings = self.settings
         if not settings.RATE_LIMIT_ENABLED or not self.rules.rate_limited(path):
             return None
+        key = None
+        if authorization is not None:
+            # Authenticated here, once (the route reuses the answer): a bearer that does not
+            # authenticate must not get a budget of its own, or each random string would.
+            principal = await edge_principal(scope, authorization)
+            if principal is not None:
+                if principal.kind == "service":
+                    return None  # another nfhub service: its callers' budgets apply
+                key = token_key(authorization)
+        if key is None:
+            client = scope.get("client")
+            key = address_key(client[0] if client else None)
         limiter: RateLimiter = scope["app"].state.rate_limiter
-        client = scope.get("client")
         category = rate_limit_category(scope["method"], path)
-        decision = await limiter.hit(
-            caller_key(authorization, client[0] if client else None),
-            category,
-            settings.rate_limit(category),
-        )
+        decision = await limiter.hit(key, category, settings.rate_limit(category))
         if not decision.allowed:
+            caller = "token" if key.startswith("t:") else "address"
             return RateLimited(
-                f"Too many {category} requests for this token; retry in "
+                f"Too many {category} requests from this {caller}; retry in "
                 f"{decision.reset_seconds} s.",
                 headers={**decision.headers(), "Retry-After": str(decision.reset_seconds)},
             )
