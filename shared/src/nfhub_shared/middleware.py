@@ -25,6 +25,7 @@ from nfhub_shared.config import BaseServiceSettings
 from nfhub_shared.errors import AppError, BadRequest, PayloadTooLarge, RateLimited, render_app_error
 from nfhub_shared.logging import begin_request_fields, end_request_fields
 from nfhub_shared.ratelimit import RateLimiter, address_key, rate_limit_category, token_key
+from nfhub_shared.state import ServiceState
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SUPPORTED_API_VERSIONS = {"1"}
@@ -160,9 +161,12 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = accept_version = authorization = content_length = project = None
+        service_call = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = authorization or value.decode("latin-1")
+            elif name == b"x-nfhub-service":
+                service_call = service_call or value.decode("latin-1")
             elif name == b"x-project-id":
                 project = project or value.decode("latin-1")
             elif name == b"x-request-id":
@@ -195,7 +199,7 @@ class EdgeMiddleware:
         try:
             refusal = _unsupported_version(accept_version)
             if refusal is None:
-                refusal = await self._rate_limit(scope, authorization, extra_headers)
+                refusal = await self._rate_limit(scope, authorization, service_call, extra_headers)
             path: str = scope["path"]
             body_limited = self.rules.body_limited(path)
             if refusal is None and body_limited:
@@ -236,12 +240,22 @@ class EdgeMiddleware:
             end_request_fields(log_fields)
 
     async def _rate_limit(
-        self, scope: Scope, authorization: str | None, extra_headers: list[tuple[bytes, bytes]]
+        self,
+        scope: Scope,
+        authorization: str | None,
+        service_call: str | None,
+        extra_headers: list[tuple[bytes, bytes]],
     ) -> AppError | None:
         """Count the call; its X-RateLimit-* headers join ``extra_headers``."""
         path: str = scope["path"]
         settings = self.settings
         if not settings.RATE_LIMIT_ENABLED or not self.rules.rate_limited(path):
+            return None
+        # Another service working for its caller (X-NFHub-Service: its service token): the
+        # caller's request was counted where it came in, not again here.
+        if service_call is not None and ServiceState.of(
+            scope["app"]
+        ).service_tokens.is_service_call(service_call):
             return None
         key = None
         if authorization is not None:

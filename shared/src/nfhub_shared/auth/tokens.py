@@ -26,6 +26,10 @@ SERVICE_TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name
 SERVICE_TOKEN_AUDIENCE = "nfhub-internal"  # noqa: S105 - a claim value
 SERVICE_TOKEN_ISSUER = "nfhub-service"  # noqa: S105 - a claim value
 SERVICE_TOKEN_TTL_SECONDS = 120
+# A call one service makes for its caller carries the caller's bearer and, in this header, the
+# calling service's own token (see nfhub_shared.clients.CallerClient).
+SERVICE_CALL_HEADER = "X-NFHub-Service"
+SEEN_SERVICE_TOKENS = 64  # a few services, each with its current and previous token
 
 logger = structlog.get_logger("nfhub.auth")
 
@@ -197,6 +201,7 @@ class ServiceTokens:
         self._secret = secret
         self.service_name = service_name
         self._cached: tuple[str, float] | None = None
+        self._seen: dict[str, float] = {}
 
     def token(self) -> str:
         now = time.time()
@@ -217,16 +222,35 @@ class ServiceTokens:
         self._cached = (token, expires)
         return token
 
+    def is_service_call(self, token: str) -> bool:
+        """``token`` is a valid service token. Tokens seen are remembered until they expire:
+        each service reuses its token for a minute, on every call it makes."""
+        expires = self._seen.get(token)
+        if expires is not None and expires > time.time():
+            return True
+        try:
+            expires = float(self._decode(token)["exp"])
+        except jwt.InvalidTokenError:
+            return False
+        if len(self._seen) >= SEEN_SERVICE_TOKENS:
+            self._seen.clear()
+        self._seen[token] = expires
+        return True
+
     def verify(self, token: str) -> Principal:
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[SERVICE_TOKEN_ALGORITHM],
-                audience=SERVICE_TOKEN_AUDIENCE,
-                issuer=SERVICE_TOKEN_ISSUER,
-                options={"require": ["exp", "iat", "sub"]},
-            )
+            claims = self._decode(token)
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("This endpoint is for nfhub services only.") from exc
         return Principal(subject=str(claims["sub"]), kind="service")
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            self._secret,
+            algorithms=[SERVICE_TOKEN_ALGORITHM],
+            audience=SERVICE_TOKEN_AUDIENCE,
+            issuer=SERVICE_TOKEN_ISSUER,
+            options={"require": ["exp", "iat", "sub"]},
+        )
+        return claims
