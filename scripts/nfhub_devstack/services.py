@@ -54,6 +54,10 @@ class Service:
         command = [
             sys.executable, "-m", "uvicorn", f"{self.package}.main:create_app", "--factory",
             "--host", HOST, "--port", str(self.port),
+            # Nothing proxies the devstack: every caller is local, and uvicorn's default
+            # (trust X-Forwarded-For from 127.0.0.1) would let any of them pick the address
+            # the rate limits count unauthenticated calls by.
+            "--no-proxy-headers",
         ]  # fmt: skip
         if tls is not None:
             command += ["--ssl-certfile", str(tls.server_cert)]

@@ -81,6 +81,28 @@ class TestProblemDetails:
             )
         assert_problem(response, 422)
 
+    async def test_invalid_json_names_line_and_column_not_a_field(
+        self, service_app, factory
+    ) -> None:
+        actor = await factory.user()
+        async with service_app([probe_router()]) as (_, client):
+            response = await client.post(
+                "/api/v1/probe/samples",
+                content=b'{\n  "name": "a",\n  "count": 1,\n}',
+                headers={**actor.headers, "content-type": "application/json"},
+            )
+        body = assert_problem(response, 422)
+        assert body["errors"] == [
+            {
+                "location": "body",
+                "field": None,
+                "message": "invalid JSON at line 4 column 1: Expecting property name "
+                "enclosed in double quotes",
+                "type": "json_invalid",
+            }
+        ]
+        assert "invalid JSON at line 4 column 1" in str(body["detail"])
+
 
 class TestRequestId:
     async def test_generated_when_absent(self, service_app) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import structlog
 
-from nfhub_shared.auth.tokens import ServiceTokens
+from nfhub_shared.auth.tokens import SERVICE_CALL_HEADER, ServiceTokens
 from nfhub_shared.cache import ExpiringCache
 from nfhub_shared.errors import (
     AppError,
@@ -23,6 +23,7 @@ from nfhub_shared.errors import (
     FieldProblem,
     Forbidden,
     NotFound,
+    RateLimited,
     ServiceUnavailable,
     Unauthorized,
     ValidationFailed,
@@ -86,7 +87,8 @@ class AdminClient:
         return location
 
 
-# How another service's refusal is passed on to our caller.
+# How another service's refusal is passed on to our caller. A 429 keeps its Retry-After: the
+# caller can wait it out as if it had called the other service itself.
 PASSED_ON: dict[int, type[AppError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -94,17 +96,26 @@ PASSED_ON: dict[int, type[AppError]] = {
     404: NotFound,
     409: Conflict,
     422: ValidationFailed,
+    429: RateLimited,
 }
 
 
 class CallerClient:
-    """Calls another service as the caller: same token, same project, same permissions."""
+    """Calls another service as the caller: same token, same project, same permissions.
+
+    Each call also carries this service's own token in ``X-NFHub-Service``: the callee's rate
+    limiter does not charge the caller's budget for work a service does on their behalf (the
+    request that caused it was counted where it came in).
+    """
 
     service = "service"
 
-    def __init__(self, client: httpx.AsyncClient, base_url: str) -> None:
+    def __init__(
+        self, client: httpx.AsyncClient, base_url: str, *, service_tokens: ServiceTokens
+    ) -> None:
         self.client = client
         self.base_url = base_url.rstrip("/")
+        self.service_tokens = service_tokens
 
     async def _call(
         self, method: str, path: str, token: str, project_id: uuid.UUID, **kwargs: Any
@@ -113,7 +124,11 @@ class CallerClient:
             return await self.client.request(
                 method,
                 self.base_url + path,
-                headers={"Authorization": f"Bearer {token}", "X-Project-ID": str(project_id)},
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "X-Project-ID": str(project_id),
+                    SERVICE_CALL_HEADER: self.service_tokens.token(),
+                },
                 timeout=TIMEOUT_SECONDS,
                 **kwargs,
             )
@@ -148,7 +163,11 @@ class CallerClient:
                 errors = [_passed_on(item) for item in problem["errors"] if isinstance(item, dict)]
         except ValueError:
             pass
-        raise error(f"{self.service} service: {_problem_detail(response)}", errors=errors)
+        retry_after = response.headers.get("Retry-After")
+        headers = {"Retry-After": retry_after} if retry_after and retry_after.isdigit() else None
+        raise error(
+            f"{self.service} service: {_problem_detail(response)}", errors=errors, headers=headers
+        )
 
 
 def _passed_on(item: dict[str, Any]) -> FieldProblem:

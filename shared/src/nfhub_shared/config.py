@@ -62,6 +62,8 @@ class BaseServiceSettings(BaseSettings):
     RATE_LIMIT_READ: int = Field(default=1200, ge=1)
     RATE_LIMIT_WRITE: int = Field(default=300, ge=1)
     RATE_LIMIT_AUTH: int = Field(default=30, ge=1)
+    # Failed logins per username and window, from any address (then 429 for that username).
+    RATE_LIMIT_LOGIN_FAILURES: int = Field(default=10, ge=1)
 
     MAX_REQUEST_BODY_BYTES: int = Field(default=1_048_576, ge=1024)
 

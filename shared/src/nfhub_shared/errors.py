@@ -12,7 +12,13 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -218,9 +224,38 @@ def render_app_error(request: Request | None, exc: AppError) -> JSONResponse:
     )
 
 
+def _json_position(document: object, offset: int) -> tuple[int, int]:
+    """Line and column (both from 1) of a character offset in the body, as json.loads counts."""
+    if isinstance(document, bytes | bytearray):
+        document = document.decode("utf-8", "replace")
+    if not isinstance(document, str):
+        return 1, offset + 1
+    line = document.count("\n", 0, offset) + 1
+    return line, offset - document.rfind("\n", 0, offset)
+
+
+def _invalid_json(exc: RequestValidationError, error: Mapping[str, Any]) -> dict[str, Any]:
+    """FastAPI puts the character offset where a field name goes (``loc: ["body", 37]``):
+    answer with a line and column a person can find, and no field."""
+    loc = error.get("loc", ())
+    offset = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+    line, column = _json_position(exc.body, offset)
+    reason = (error.get("ctx") or {}).get("error")
+    return {
+        "location": "body",
+        "field": None,
+        "message": f"invalid JSON at line {line} column {column}"
+        + (f": {reason}" if reason else ""),
+        "type": "json_invalid",
+    }
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     items = []
     for error in exc.errors():
+        if error.get("type") == "json_invalid":
+            items.append(_invalid_json(exc, error))
+            continue
         location = [str(part) for part in error.get("loc", ())]
         items.append(
             {
@@ -254,6 +289,67 @@ def _value_out_of_range(exc: DBAPIError) -> bool:
     )
 
 
+# SQLSTATEs that say the server cannot serve us right now, not that the statement was wrong:
+# class 08 (connection exception), the server shutting down or starting (57P01-57P03), too
+# many connections (53300).
+UNAVAILABLE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy")
+
+
+def _raised_by_driver(exc: BaseException) -> bool:
+    """An OSError whose traceback passes through the database driver: a connection to the
+    database failed (its socket missing, refused, reset), not a file of the service."""
+    tb = exc.__traceback__
+    while tb is not None:
+        module = tb.tb_frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.startswith(_DRIVER_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _connection_failure(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    if isinstance(
+        exc,
+        asyncpg.exceptions.PostgresConnectionError
+        | asyncpg.exceptions.CannotConnectNowError
+        | asyncpg.exceptions.InterfaceError
+        | asyncpg.exceptions.ConnectionDoesNotExistError,
+    ):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None)
+    if isinstance(sqlstate, str) and (
+        sqlstate.startswith("08") or sqlstate in UNAVAILABLE_SQLSTATES
+    ):
+        return True
+    return isinstance(exc, OSError) and _raised_by_driver(exc)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection: whatever the layer that
+    raised it (asyncpg, SQLAlchemy's wrapper, a session invalidated by it), a 503 to retry."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if _connection_failure(current):
+            return True
+        orig = getattr(current, "orig", None)
+        pending += [
+            orig if isinstance(orig, BaseException) else None,
+            current.__cause__,
+            current.__context__,
+        ]
+    return False
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -262,14 +358,19 @@ def install_error_handlers(app: FastAPI) -> None:
     async def handle_validation(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
         errors = _validation_errors(exc)
-        fields = ", ".join(
-            f"{e['location']}.{e['field']}" if e["field"] else e["location"] for e in errors
-        )
+        invalid_json = next((e for e in errors if e["type"] == "json_invalid"), None)
+        if invalid_json is not None:
+            detail = f"The request body is not valid JSON: {invalid_json['message']}."
+        else:
+            fields = ", ".join(
+                f"{e['location']}.{e['field']}" if e["field"] else e["location"] for e in errors
+            )
+            detail = f"The request is not valid: check {fields}."
         return problem_response(
             request,
             status=422,
             title=ValidationFailed.title,
-            detail=f"The request is not valid: check {fields}.",
+            detail=detail,
             type_slug=ValidationFailed.type_slug,
             errors=errors,
         )
@@ -316,6 +417,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def handle_database_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, DBAPIError)
+        if database_unavailable(exc):
+            return await handle_database_down(request, exc)
         if getattr(exc.orig, "sqlstate", None) in UNSTORABLE_TEXT_SQLSTATES:
             return problem_response(
                 request,
@@ -337,6 +440,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return await handle_unexpected(request, exc)
 
     async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+        if database_unavailable(exc):
+            return await handle_database_down(request, exc)
         logger.exception("unhandled error", error=type(exc).__name__)
         return problem_response(
             request,
@@ -355,4 +460,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ConnectionError, handle_database_down)
     app.add_exception_handler(TimeoutError, handle_database_down)
     app.add_exception_handler(DBAPIError, handle_database_error)
+    # Raised past SQLAlchemy's wrapping (asyncpg's own errors, an OSError while connecting, a
+    # session whose connection was invalidated): 503 when the database is the cause.
+    app.add_exception_handler(asyncpg.exceptions.PostgresError, handle_unexpected)
+    app.add_exception_handler(asyncpg.exceptions.InterfaceError, handle_unexpected)
+    app.add_exception_handler(OSError, handle_unexpected)
+    app.add_exception_handler(SQLAlchemyError, handle_unexpected)
     app.add_exception_handler(Exception, handle_unexpected)

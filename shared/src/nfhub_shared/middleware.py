@@ -20,11 +20,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from nfhub_shared.auth.dependencies import AUTH_HEADERS_SCOPE_KEY
+from nfhub_shared.auth.dependencies import AUTH_HEADERS_SCOPE_KEY, edge_principal
 from nfhub_shared.config import BaseServiceSettings
 from nfhub_shared.errors import AppError, BadRequest, PayloadTooLarge, RateLimited, render_app_error
 from nfhub_shared.logging import begin_request_fields, end_request_fields
-from nfhub_shared.ratelimit import RateLimiter, caller_key, rate_limit_category
+from nfhub_shared.ratelimit import RateLimiter, address_key, rate_limit_category, token_key
+from nfhub_shared.state import ServiceState
 
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 SUPPORTED_API_VERSIONS = {"1"}
@@ -160,9 +161,12 @@ class EdgeMiddleware:
             await self.app(scope, receive, send)
             return
         request_id = accept_version = authorization = content_length = project = None
+        service_call = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = authorization or value.decode("latin-1")
+            elif name == b"x-nfhub-service":
+                service_call = service_call or value.decode("latin-1")
             elif name == b"x-project-id":
                 project = project or value.decode("latin-1")
             elif name == b"x-request-id":
@@ -195,7 +199,7 @@ class EdgeMiddleware:
         try:
             refusal = _unsupported_version(accept_version)
             if refusal is None:
-                refusal = await self._rate_limit(scope, authorization, extra_headers)
+                refusal = await self._rate_limit(scope, authorization, service_call, extra_headers)
             path: str = scope["path"]
             body_limited = self.rules.body_limited(path)
             if refusal is None and body_limited:
@@ -236,24 +240,42 @@ class EdgeMiddleware:
             end_request_fields(log_fields)
 
     async def _rate_limit(
-        self, scope: Scope, authorization: str | None, extra_headers: list[tuple[bytes, bytes]]
+        self,
+        scope: Scope,
+        authorization: str | None,
+        service_call: str | None,
+        extra_headers: list[tuple[bytes, bytes]],
     ) -> AppError | None:
         """Count the call; its X-RateLimit-* headers join ``extra_headers``."""
         path: str = scope["path"]
         settings = self.settings
         if not settings.RATE_LIMIT_ENABLED or not self.rules.rate_limited(path):
             return None
+        # Another service working for its caller (X-NFHub-Service: its service token): the
+        # caller's request was counted where it came in, not again here.
+        if service_call is not None and ServiceState.of(
+            scope["app"]
+        ).service_tokens.is_service_call(service_call):
+            return None
+        key = None
+        if authorization is not None:
+            # Authenticated here, once (the route reuses the answer): a bearer that does not
+            # authenticate must not get a budget of its own, or each random string would.
+            principal = await edge_principal(scope, authorization)
+            if principal is not None:
+                if principal.kind == "service":
+                    return None  # another nfhub service: its callers' budgets apply
+                key = token_key(authorization)
+        if key is None:
+            client = scope.get("client")
+            key = address_key(client[0] if client else None)
         limiter: RateLimiter = scope["app"].state.rate_limiter
-        client = scope.get("client")
         category = rate_limit_category(scope["method"], path)
-        decision = await limiter.hit(
-            caller_key(authorization, client[0] if client else None),
-            category,
-            settings.rate_limit(category),
-        )
+        decision = await limiter.hit(key, category, settings.rate_limit(category))
         if not decision.allowed:
+            caller = "token" if key.startswith("t:") else "address"
             return RateLimited(
-                f"Too many {category} requests for this token; retry in "
+                f"Too many {category} requests from this {caller}; retry in "
                 f"{decision.reset_seconds} s.",
                 headers={**decision.headers(), "Retry-After": str(decision.reset_seconds)},
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import AsyncIterator
 
 import httpx
@@ -118,6 +119,65 @@ class TestAuthLimit:
             assert_rate_limited(await admin.post(LOGIN, json=right), 2)
             # Reads with a token are a different budget.
             assert (await admin.get(ME, headers=actor.headers)).status_code == 200
+
+
+def from_address(admin_app_client: httpx.AsyncClient, host: str) -> httpx.AsyncClient:
+    """Another client of the same admin app, calling from ``host``."""
+    transport = admin_app_client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=transport.app, client=(host, 40000)),
+        base_url="http://admin.test",
+    )
+
+
+class TestLoginBypass:
+    async def test_random_bearers_do_not_reset_the_login_budget(self, make_admin) -> None:
+        # 70 bad logins, each with a fresh random bearer and username: the 30 per minute of
+        # the auth budget belong to the address, not to whatever the header says.
+        async with make_admin(RATE_LIMIT_WINDOW_SECONDS=WINDOW) as admin:
+            seen = []
+            for _ in range(70):
+                response = await admin.post(
+                    LOGIN,
+                    json={"username": f"nobody-{secrets.token_hex(4)}", "password": "guess"},
+                    headers={"Authorization": f"Bearer {secrets.token_urlsafe(32)}"},
+                )
+                seen.append(response.status_code)
+            assert_rate_limited(response, 30)
+        assert seen == [401] * 30 + [429] * 40
+
+    async def test_failed_logins_per_username_are_counted_across_addresses(
+        self, make_admin, factory
+    ) -> None:
+        actor, bystander = await factory.user(), await factory.user()
+        wrong = {"username": actor.username, "password": "not-the-password"}
+        async with make_admin(
+            RATE_LIMIT_LOGIN_FAILURES=3, RATE_LIMIT_WINDOW_SECONDS=WINDOW
+        ) as admin:
+            for number in range(3):
+                async with from_address(admin, f"198.51.100.{number + 1}") as client:
+                    assert (await client.post(LOGIN, json=wrong)).status_code == 401
+            async with from_address(admin, "203.0.113.9") as client:
+                # Upper case is the same account: the name is compared as login compares it.
+                right = {"username": actor.username.upper(), "password": actor.password}
+                refused = await client.post(LOGIN, json=right)
+                assert refused.status_code == 429, refused.text
+                assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+                assert 1 <= int(refused.headers["Retry-After"]) <= WINDOW
+                assert "failed logins for this account" in refused.json()["detail"]
+                # Another account from the same address is not affected.
+                other = {"username": bystander.username, "password": bystander.password}
+                assert (await client.post(LOGIN, json=other)).status_code == 200
+
+    async def test_successful_logins_do_not_count(self, make_admin, factory) -> None:
+        actor = await factory.user()
+        right = {"username": actor.username, "password": actor.password}
+        async with make_admin(
+            RATE_LIMIT_LOGIN_FAILURES=2, RATE_LIMIT_WINDOW_SECONDS=WINDOW
+        ) as admin:
+            for _ in range(4):
+                assert (await admin.post(LOGIN, json=right)).status_code == 200
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ def access_token(user_id: uuid.UUID, key: Ed25519PrivateKey, kid: str) -> str:
         "typ": "access",
         "scope": "projects:read",
     }
-    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid})
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": kid, "typ": "at+jwt"})
 
 
 def headers(token: str, project_id: uuid.UUID) -> dict[str, str]:

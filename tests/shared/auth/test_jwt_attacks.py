@@ -94,12 +94,19 @@ class Targets:
         claims.update(overrides)
         return {name: value for name, value in claims.items() if value is not None}
 
-    def sign(self, claims: dict[str, Any], *, key: Ed25519PrivateKey | None = None) -> str:
+    def sign(
+        self,
+        claims: dict[str, Any],
+        *,
+        key: Ed25519PrivateKey | None = None,
+        typ: str | None = "at+jwt",
+    ) -> str:
+        """Signed as admin signs access tokens; ``typ`` is the header's (None leaves it out)."""
         return jwt.encode(
             claims,
             key or self.private_key,
             algorithm="EdDSA",
-            headers={"kid": self.kid, "typ": "at+jwt"},
+            headers={"kid": self.kid, "typ": typ},
         )
 
 
@@ -229,6 +236,16 @@ class TestClaimChecks:
     async def test_typ_not_access(self, target: Targets) -> None:
         for typ in ("refresh", "id", "ACCESS", None):
             await target.assert_refused(f"Bearer {target.sign(target.claims(typ=typ))}")
+
+    async def test_header_typ_not_at_jwt(self, target: Targets) -> None:
+        # RFC 9068: an access token says so in its header; a JWT of any other kind signed by
+        # the same key (typ JWT, or none at all) is not one, even with access-token claims.
+        for typ in ("JWT", "jwt", "id+jwt", "at+jwt2", None):
+            await target.assert_refused(f"Bearer {target.sign(target.claims(), typ=typ)}")
+
+    async def test_header_typ_as_media_type_is_accepted(self, target: Targets) -> None:
+        for typ in ("application/at+jwt", "AT+JWT"):
+            await target.assert_accepted(f"Bearer {target.sign(target.claims(), typ=typ)}")
 
     async def test_required_claim_missing(self, target: Targets) -> None:
         for claim in ("exp", "jti", "sub", "iss", "aud"):

@@ -56,7 +56,9 @@ def create_app(
         state.admin_client = AdminClient(
             state.http_client, str(settings.ADMIN_URL), state.service_tokens
         )
-        state.files_client = FilesClient(state.http_client, str(settings.FILES_URL))
+        state.files_client = FilesClient(
+            state.http_client, str(settings.FILES_URL), service_tokens=state.service_tokens
+        )
         state.backend = create_backend(settings)
         # Weblog events: single statements on their own autocommit pool. The weblog is best
         # effort and the trace file read at the end of a run restores whatever it missed, so

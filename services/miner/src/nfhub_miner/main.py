@@ -44,8 +44,12 @@ def create_app(
         state.admin_client = AdminClient(
             state.http_client, str(settings.ADMIN_URL), state.service_tokens
         )
-        state.files_client = FilesClient(state.http_client, str(settings.FILES_URL))
-        state.compute_client = ComputeClient(state.http_client, str(settings.COMPUTE_URL))
+        state.files_client = FilesClient(
+            state.http_client, str(settings.FILES_URL), service_tokens=state.service_tokens
+        )
+        state.compute_client = ComputeClient(
+            state.http_client, str(settings.COMPUTE_URL), service_tokens=state.service_tokens
+        )
         yield
 
     app = create_service_app(

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer, SecurityScopes
+from starlette.types import Scope
 
 from nfhub_shared.auth.identity import Membership
 from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
@@ -73,6 +74,46 @@ def _auth_headers(scope: Mapping[str, Any]) -> tuple[str | None, str | None]:
     return authorization, project
 
 
+# Where the edge middleware leaves what it learnt authenticating the bearer for the rate
+# limiter: the Principal, or the exception that refused it (raised again by the route's own
+# authentication, inside the error handlers). Each request authenticates once.
+PRINCIPAL_SCOPE_KEY = "nfhub.principal"
+
+
+async def edge_principal(scope: Scope, authorization: str) -> Principal | None:
+    """Who the bearer is, for the rate limiter: a user, a PAT or a service, or None for
+    anything that does not authenticate. Never raises."""
+    state = ServiceState.of(scope["app"])
+    try:
+        principal = await _principal(authorization, state)
+    except Exception as exc:  # kept on the scope, raised by the route
+        scope[PRINCIPAL_SCOPE_KEY] = exc
+        if isinstance(exc, Unauthorized):
+            return _service_principal(state, authorization)
+        return None
+    scope[PRINCIPAL_SCOPE_KEY] = principal
+    return principal
+
+
+def _service_principal(state: ServiceState, authorization: str) -> Principal | None:
+    try:
+        return state.service_tokens.verify(token_from_authorization(authorization))
+    except Unauthorized:
+        return None
+
+
+async def _request_principal(
+    scope: Scope, authorization: str | None, state: ServiceState
+) -> Principal:
+    known = scope.get(PRINCIPAL_SCOPE_KEY)
+    if known is None:
+        return await _principal(authorization, state)
+    if isinstance(known, BaseException):
+        raise known
+    principal: Principal = known
+    return principal
+
+
 def insufficient_scope_challenge(missing: list[str]) -> str:
     return f'Bearer error="insufficient_scope", scope="{" ".join(missing)}"'
 
@@ -115,7 +156,7 @@ def _require_scopes(principal: Principal, required_scopes: Sequence[str]) -> Non
 async def authenticate(request: Request, required_scopes: Sequence[str]) -> Principal:
     scope = request.scope
     authorization, _ = _auth_headers(scope)
-    principal = await _principal(authorization, ServiceState.of(scope["app"]))
+    principal = await _request_principal(scope, authorization, ServiceState.of(scope["app"]))
     _require_scopes(principal, required_scopes)
     bind_request_fields(principal=principal.subject, principal_kind=principal.kind)
     return principal
@@ -210,7 +251,7 @@ class ProjectRoleAuth(RequestAuth):
         scope = request.scope
         state = ServiceState.of(scope["app"])
         authorization, project_header = _auth_headers(scope)
-        principal = await _principal(authorization, state)
+        principal = await _request_principal(scope, authorization, state)
         if scopes:
             _require_scopes(principal, scopes)
         project_id, project_text = parse_project_header(project_header)

@@ -6,7 +6,7 @@ import asyncio
 import hashlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -26,6 +26,10 @@ SERVICE_TOKEN_ALGORITHM = "HS256"  # noqa: S105 - an algorithm name
 SERVICE_TOKEN_AUDIENCE = "nfhub-internal"  # noqa: S105 - a claim value
 SERVICE_TOKEN_ISSUER = "nfhub-service"  # noqa: S105 - a claim value
 SERVICE_TOKEN_TTL_SECONDS = 120
+# A call one service makes for its caller carries the caller's bearer and, in this header, the
+# calling service's own token (see nfhub_shared.clients.CallerClient).
+SERVICE_CALL_HEADER = "X-NFHub-Service"
+SEEN_SERVICE_TOKENS = 64  # a few services, each with its current and previous token
 
 logger = structlog.get_logger("nfhub.auth")
 
@@ -101,10 +105,22 @@ class JwksCache:
         self._keys = {key.key_id: key for key in keyset.keys if key.key_id}
 
 
+# RFC 9068 section 2.1: the media type of a JWT access token, as the header's "typ" says it
+# (compared without case, with or without the "application/" prefix).
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+
+
+def is_access_token_header(header: Mapping[str, Any]) -> bool:
+    """The header says "access token": no other JWT signed by the same key (typ JWT, or no
+    typ at all) can pass as one, whatever its claims."""
+    typ = header.get("typ")
+    return isinstance(typ, str) and typ.lower() in ACCESS_TOKEN_TYPES
+
+
 def verify_access_token(
     token: str, key: PyJWK | Any, *, issuer: str, audience: str, leeway: int
 ) -> dict[str, Any]:
-    claims: dict[str, Any] = jwt.decode(
+    decoded = jwt.decode_complete(
         token,
         key=key,
         algorithms=list(ACCESS_TOKEN_ALGORITHMS),
@@ -113,6 +129,9 @@ def verify_access_token(
         leeway=leeway,
         options={"require": ["exp", "iat", "nbf", "sub", "iss", "aud", "jti"]},
     )
+    if not is_access_token_header(decoded["header"]):
+        raise jwt.InvalidTokenError("not an access token (header typ is not at+jwt)")
+    claims: dict[str, Any] = decoded["payload"]
     if claims.get("typ") != "access":
         raise jwt.InvalidTokenError("not an access token")
     return claims
@@ -141,6 +160,8 @@ async def principal_from_jwt(
     # keyed with our public key can never be chosen by the token.
     if algorithm not in ACCESS_TOKEN_ALGORITHMS or not isinstance(kid, str):
         raise Unauthorized("The bearer token is not signed the way nfhub signs tokens.")
+    if not is_access_token_header(header):
+        raise Unauthorized("The bearer token is not an access token (its typ is not at+jwt).")
     key = await key_lookup(kid)
     if key is None:
         raise Unauthorized("The bearer token was signed with an unknown key.")
@@ -188,6 +209,7 @@ class ServiceTokens:
         self._secret = secret
         self.service_name = service_name
         self._cached: tuple[str, float] | None = None
+        self._seen: dict[str, float] = {}
 
     def token(self) -> str:
         now = time.time()
@@ -208,16 +230,35 @@ class ServiceTokens:
         self._cached = (token, expires)
         return token
 
+    def is_service_call(self, token: str) -> bool:
+        """``token`` is a valid service token. Tokens seen are remembered until they expire:
+        each service reuses its token for a minute, on every call it makes."""
+        expires = self._seen.get(token)
+        if expires is not None and expires > time.time():
+            return True
+        try:
+            expires = float(self._decode(token)["exp"])
+        except jwt.InvalidTokenError:
+            return False
+        if len(self._seen) >= SEEN_SERVICE_TOKENS:
+            self._seen.clear()
+        self._seen[token] = expires
+        return True
+
     def verify(self, token: str) -> Principal:
         try:
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=[SERVICE_TOKEN_ALGORITHM],
-                audience=SERVICE_TOKEN_AUDIENCE,
-                issuer=SERVICE_TOKEN_ISSUER,
-                options={"require": ["exp", "iat", "sub"]},
-            )
+            claims = self._decode(token)
         except jwt.InvalidTokenError as exc:
             raise Unauthorized("This endpoint is for nfhub services only.") from exc
         return Principal(subject=str(claims["sub"]), kind="service")
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            self._secret,
+            algorithms=[SERVICE_TOKEN_ALGORITHM],
+            audience=SERVICE_TOKEN_AUDIENCE,
+            issuer=SERVICE_TOKEN_ISSUER,
+            options={"require": ["exp", "iat", "sub"]},
+        )
+        return claims

@@ -20,6 +20,8 @@ from nfhub_admin.state import AdminStateDep, SettingsDep, SigningKeysDep
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.db.session import AsyncSessionDep
 from nfhub_shared.errors import AppError, render_app_error
+from nfhub_shared.ratelimit import FailureLimit
+from nfhub_shared.state import ServiceState
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 jwks_router = APIRouter(tags=["auth"])
@@ -48,12 +50,26 @@ AuthServiceDep = Annotated[AuthService, Depends(get_auth_service)]
 OidcServiceDep = Annotated[OidcService, Depends(get_oidc_service)]
 
 
+def failed_logins(request: Request) -> FailureLimit | None:
+    """Failed logins per username, from any address (None with rate limits off)."""
+    state = ServiceState.of(request.app)
+    if not state.settings.RATE_LIMIT_ENABLED:
+        return None
+    limit = state.settings.RATE_LIMIT_LOGIN_FAILURES
+    return FailureLimit(state.rate_limiter, "login_failed", limit, what="failed logins")
+
+
 async def password_login(
     request: Request, auth: AuthService, username: str, password: str
 ) -> TokenPair | Response:
+    failures = failed_logins(request)
+    if failures is not None:
+        await failures.check(username)
     try:
         return await auth.login_with_password(username, password)
     except InvalidCredentials as exc:
+        if failures is not None:
+            await failures.record(username)
         # Returned, not raised: the failed attempt's audit event must be committed.
         return render_app_error(request, exc)
 
