@@ -41,6 +41,7 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,8 @@ from nfhub_shared.devtls import DevTls
 FAKES = REPO / "tests" / "fakes"
 BASELINE = "baseline GET (bare FastAPI)"
 SHEET_PATH = "load/samplesheet.csv"
+# Below uvicorn's keep-alive timeout (5 s): a connection idle longer may be closed under us.
+IDLE_SECONDS = 4.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class Endpoint:
     weight: int
     body: Any = None
     latencies: list[float] = field(default_factory=list)
+    created: list[str] = field(default_factory=list)  # ids in the 201 answers
     outcomes: Counter[str] = field(default_factory=Counter)
 
 
@@ -224,7 +228,8 @@ class Pool:
         context = verify if isinstance(verify, ssl.SSLContext) else ssl.create_default_context()
         self.ssl: ssl.SSLContext | None = context if parsed.scheme == "https" else None
         self.head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        # (reader, writer, when it was last used)
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self.opened = 0
 
     def encode(self, method: str, path: str, body: Any) -> bytes:
@@ -239,13 +244,28 @@ class Pool:
             + data
         )
 
-    async def request(self, raw: bytes) -> str:
-        """The status code of the answer (the body is read and dropped)."""
-        if self.idle:
-            reader, writer = self.idle.pop()
-        else:
-            self.opened += 1
-            reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.ssl)
+    async def request(self, raw: bytes) -> tuple[str, bytes]:
+        """The status code and body of the answer (not a chunked one's body)."""
+        while self.idle:
+            reader, writer, used = self.idle.pop()
+            if time.monotonic() - used < IDLE_SECONDS:
+                try:
+                    return await self._exchange(reader, writer, raw)
+                except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                    # The server closed it meanwhile (as a browser would, send again on a
+                    # new one) unless part of an answer came.
+                    if isinstance(exc, asyncio.IncompleteReadError) and exc.partial:
+                        raise
+            else:
+                writer.close()
+        self.opened += 1
+        reader, writer = await asyncio.open_connection(self.host, self.port, ssl=self.ssl)
+        return await self._exchange(reader, writer, raw)
+
+    async def _exchange(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes
+    ) -> tuple[str, bytes]:
+        body = b""
         try:
             writer.write(raw)
             head = await reader.readuntil(b"\r\n\r\n")
@@ -263,18 +283,18 @@ class Pool:
                     await reader.readexactly(size + 2)
                 await reader.readuntil(b"\r\n")
             else:
-                await reader.readexactly(length)
+                body = await reader.readexactly(length)
         except BaseException:
             writer.close()
             raise
         if close:
             writer.close()
         else:
-            self.idle.append((reader, writer))
-        return status
+            self.idle.append((reader, writer, time.monotonic()))
+        return status, body
 
     def close(self) -> None:
-        for _, writer in self.idle:
+        for _, writer, _ in self.idle:
             writer.close()
 
 
@@ -301,7 +321,9 @@ async def drive(
         raw = pool.encode(endpoint.method, endpoint.path, body_for(endpoint))
         lags.append(time.perf_counter() - due)
         try:
-            outcome = await asyncio.wait_for(pool.request(raw), args.timeout)
+            outcome, answer = await asyncio.wait_for(pool.request(raw), args.timeout)
+            if outcome == "201" and endpoint is launch:
+                endpoint.created.append(json.loads(answer)["id"])
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError) as exc:
             outcome = type(exc).__name__
         except TimeoutError:
@@ -407,6 +429,9 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--stack", type=Path, help="a running make run's stack.json")
     parser.add_argument("--http", action="store_true", help="own stack: plain HTTP, not HTTPS")
+    parser.add_argument(
+        "--burn", type=int, default=0, help="CPU-bound processes to add during the load"
+    )
     args = parser.parse_args()
 
     with own_stack(args.http) if args.stack is None else _given(args.stack) as stack_json:
@@ -432,9 +457,10 @@ def main() -> None:
                 "load generator": psutil.Process(),
             }
             before = {name: sum(p.cpu_times()[:2]) for name, p in processes.items()}
-            mix, baseline, lags, elapsed, load, opened = asyncio.run(
-                drive(target, baseline_url, args)
-            )
+            with burning(args.burn):
+                mix, baseline, lags, elapsed, load, opened = asyncio.run(
+                    drive(target, baseline_url, args)
+                )
             cpu = {
                 name: (sum(p.cpu_times()[:2]) - before[name]) / elapsed
                 for name, p in processes.items()
@@ -443,7 +469,49 @@ def main() -> None:
             bare.terminate()
             bare.wait(timeout=10)
     report(mix, baseline, lags, elapsed, load, cpu, args)
-    print(f"  connections opened: {opened}")
+    print(dispatch_report(target, [i for e in mix for i in e.created]))
+    print(f"  connections opened: {opened}; busy loops beside: {args.burn}")
+
+
+def dispatch_report(target: Target, run_ids: list[str]) -> str:
+    """POST /runs → the worker's submit, and → Nextflow's first event, of the runs launched."""
+    if not run_ids:
+        return "  no run launched"
+    submitted: list[float] = []
+    started: list[float] = []
+    deadline = time.monotonic() + 60
+    with httpx.Client(headers=target.headers, verify=target.verify, timeout=30) as client:
+        for run_id in run_ids:
+            while True:
+                run = client.get(f"{target.urls['compute']}/api/v1/runs/{run_id}").json()
+                if run["workflow_started_at"] or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+            created = datetime.fromisoformat(run["created_at"])
+            for key, into in (("submitted_at", submitted), ("workflow_started_at", started)):
+                if run[key]:
+                    into.append((datetime.fromisoformat(run[key]) - created).total_seconds())
+    parts = [f"  runs launched: {len(run_ids)}"]
+    for name, values in (("POST → submit", submitted), ("POST → workflow started", started)):
+        if values:
+            parts.append(
+                f"{name} p50 {statistics.median(values) * 1000:.0f} ms, "
+                f"max {max(values) * 1000:.0f} ms ({len(values)} runs)"
+            )
+    return "; ".join(parts)
+
+
+@contextmanager
+def burning(count: int) -> Iterator[None]:
+    """``count`` busy loops beside the stack: the contention of a shared machine, on demand
+    (issue 19 saw its collapse at a load average of ~5 on 2 cores)."""
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+            burner.wait()
 
 
 @contextmanager
