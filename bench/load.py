@@ -221,7 +221,15 @@ class Pool:
     servers (first tries: 400 ms late at 50 req/s). Raw asyncio streams cost a tenth of that.
     """
 
-    def __init__(self, url: str, headers: dict[str, str], verify: ssl.SSLContext | bool) -> None:
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        verify: ssl.SSLContext | bool,
+        *,
+        reuse: bool = True,
+    ) -> None:
+        self.reuse = reuse
         parsed = httpx.URL(url)
         self.host = parsed.host
         self.port = parsed.port or (443 if parsed.scheme == "https" else 80)
@@ -287,7 +295,7 @@ class Pool:
         except BaseException:
             writer.close()
             raise
-        if close:
+        if close or not self.reuse:
             writer.close()
         else:
             self.idle.append((reader, writer, time.monotonic()))
@@ -308,7 +316,7 @@ async def drive(
     )  # fmt: skip
     baseline = Endpoint(BASELINE, "baseline", "GET", "/api/v1/whoami", 0)
     pools = {
-        name: Pool(url, target.headers, target.verify)
+        name: Pool(url, target.headers, target.verify, reuse=not args.new_connections)
         for name, url in {**target.urls, "baseline": baseline_url}.items()
     }
     rng = random.Random(19)
@@ -430,6 +438,11 @@ def main() -> None:
     parser.add_argument("--stack", type=Path, help="a running make run's stack.json")
     parser.add_argument("--http", action="store_true", help="own stack: plain HTTP, not HTTPS")
     parser.add_argument(
+        "--new-connections",
+        action="store_true",
+        help="a new connection (TLS handshake) per request, as a naive client makes",
+    )
+    parser.add_argument(
         "--burn", type=int, default=0, help="CPU-bound processes to add during the load"
     )
     args = parser.parse_args()
@@ -468,9 +481,11 @@ def main() -> None:
         finally:
             bare.terminate()
             bare.wait(timeout=10)
-    report(mix, baseline, lags, elapsed, load, cpu, args)
-    print(dispatch_report(target, [i for e in mix for i in e.created]))
+        report(mix, baseline, lags, elapsed, load, cpu, args)
+        print(dispatch_report(target, [i for e in mix for i in e.created]))  # stack still up
     print(f"  connections opened: {opened}; busy loops beside: {args.burn}")
+    if args.new_connections:
+        print("  (a new connection per request)")
 
 
 def dispatch_report(target: Target, run_ids: list[str]) -> str:
