@@ -39,6 +39,9 @@ class BaseServiceSettings(BaseSettings):
     DATABASE_URL: SecretStr = SecretStr("postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
     DATABASE_POOL_SIZE: int = Field(default=10, ge=1)
     DATABASE_MAX_OVERFLOW: int = Field(default=10, ge=0)
+    # How long a request waits for a free connection before it is answered 503 (SQLAlchemy's
+    # default, 30 s, holds clients long after the answer has stopped being useful).
+    DATABASE_POOL_TIMEOUT_SECONDS: float = Field(default=5.0, gt=0, le=60)
     DATABASE_STATEMENT_TIMEOUT_MS: int = Field(default=30_000, ge=0)
 
     ADMIN_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8001")

@@ -19,6 +19,7 @@ from sqlalchemy.exc import (
     OperationalError,
     SQLAlchemyError,
 )
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -459,6 +460,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(InterfaceError, handle_database_down)
     app.add_exception_handler(ConnectionError, handle_database_down)
     app.add_exception_handler(TimeoutError, handle_database_down)
+    # Every pooled connection busy for DATABASE_POOL_TIMEOUT_SECONDS: overloaded, retry later.
+    app.add_exception_handler(PoolTimeout, handle_database_down)
     app.add_exception_handler(DBAPIError, handle_database_error)
     # Raised past SQLAlchemy's wrapping (asyncpg's own errors, an OSError while connecting, a
     # session whose connection was invalidated): 503 when the database is the cause.

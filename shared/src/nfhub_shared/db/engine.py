@@ -32,6 +32,7 @@ def create_engine(
         pool_size=pool_size or settings.DATABASE_POOL_SIZE,
         max_overflow=settings.DATABASE_MAX_OVERFLOW if max_overflow is None else max_overflow,
         pool_pre_ping=pre_ping,
+        pool_timeout=settings.DATABASE_POOL_TIMEOUT_SECONDS,
         connect_args=connect_args,
         **options,
     )
