@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,28 +18,11 @@ import httpx
 import pytest
 
 from support.live import REPO, wait_until
+from support.ports import free_ports
 
 pytestmark = pytest.mark.timeout(420)
 SERVICES = ("admin", "compute", "files", "miner")
 START_TIMEOUT = 180.0
-
-
-def free_port_range(count: int) -> int:
-    """A first port with ``count`` free ports after it."""
-    for base in range(21000, 60000, 97):
-        try:
-            sockets = []
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise AssertionError("no free port range")
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -108,14 +91,18 @@ class DevStack:
 
 
 @pytest.fixture
-def devstack(tmp_path: Path) -> Iterator[DevStack]:
-    stack = DevStack(tmp_path / "state", free_port_range(len(SERVICES)))
-    try:
-        yield stack
-    finally:
-        stack.kill()
-        for line in processes_mentioning(str(stack.state)):
-            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+def devstack() -> Iterator[DevStack]:
+    # Not under tmp_path: run as root, make run's PostgreSQL runs as another user (pgserver),
+    # and any pytest session starting meanwhile (another run, on this machine shared by
+    # several) sets pytest's temporary root back to 0700, which locks that user out mid-start.
+    with tempfile.TemporaryDirectory(prefix="nfhub-make-run-", ignore_cleanup_errors=True) as root:
+        stack = DevStack(Path(root) / "state", free_ports(len(SERVICES)))
+        try:
+            yield stack
+        finally:
+            stack.kill()
+            for line in processes_mentioning(str(stack.state)):
+                os.kill(int(line.split(":")[0]), signal.SIGKILL)
 
 
 def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
