@@ -10,18 +10,27 @@ UV = $(or $(shell command -v uv 2>/dev/null),$(wildcard $(HOME)/.local/bin/uv),$
 UV_RUN = $(UV) run --frozen
 # Extra pytest arguments: make test PYTEST_ARGS="-k tokens -x"
 PYTEST_ARGS ?=
+# pytest-xdist workers. Much of a test's time is waiting (PostgreSQL, child processes, the real
+# stacks), so twice the 2 cores of the reference machine; 0 runs serially.
+PYTEST_WORKERS ?= 4
+# Which tests (-m): all of them by default; test-fast leaves out the real processes.
+PYTEST_MARKERS ?=
+FAST_MARKERS := not e2e and not live and not deploy and not browser and not slurm
 # Extra devstack arguments: make run RUN_ARGS="--no-echo"; make run HTTP=1 serves plain HTTP
 HTTP ?=
 RUN_ARGS ?=
 MYPY_PATHS := shared/src $(wildcard services/*/src) cli/src scripts bench
 
-.PHONY: help setup uv run demo test pytest lint format openapi openapi-check bench
+.PHONY: help setup uv run demo test test-fast pytest lint format openapi openapi-check bench
 
 help:
 	@echo "make setup          install uv if needed, then the locked environment (.venv)"
 	@echo "make run            start PostgreSQL and every service over HTTPS, seed demo data (Ctrl-C stops)"
 	@echo "make demo           against a running make run: upload, samples, order, run, outputs"
 	@echo "make test           tests, OpenAPI drift check and lint: what CI runs"
+	@echo "                    (PYTEST_WORKERS=4 pytest-xdist workers; PYTEST_ARGS=... for pytest)"
+	@echo "make test-fast      the unit and in-process tests only, for the inner loop (< 2 min):"
+	@echo "                    no e2e, live, deploy, browser or slurm tests (markers, pyproject)"
 	@echo "make lint           ruff check, ruff format --check, mypy, layering contracts (lint-imports)"
 	@echo "make format         ruff check --fix, ruff format"
 	@echo "make openapi        regenerate openapi/<service>.json"
@@ -51,9 +60,13 @@ test: setup
 	$(MAKE) --no-print-directory openapi-check
 	$(MAKE) --no-print-directory lint
 
+test-fast: setup
+	$(MAKE) --no-print-directory pytest PYTEST_MARKERS="$(FAST_MARKERS)"
+
 # pytest exits 5 when it collects nothing; that is reported, not treated as a failure.
 pytest:
-	@rc=0; $(UV_RUN) pytest $(PYTEST_ARGS) || rc=$$?; \
+	@rc=0; $(UV_RUN) pytest -n $(PYTEST_WORKERS) $(if $(PYTEST_MARKERS),-m "$(PYTEST_MARKERS)") \
+	  $(PYTEST_ARGS) || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest: no tests collected"; \
 	elif [ $$rc -ne 0 ]; then exit $$rc; fi
 

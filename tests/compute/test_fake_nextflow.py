@@ -21,9 +21,7 @@ FAKE = Path(__file__).resolve().parents[1] / "fakes" / "nextflow"
 HELLO = FAKE.parent / "pipelines" / "hello"
 WEBLOG = FIXTURES / "nextflow" / "weblog"
 
-needs_fixtures = pytest.mark.skipif(
-    not WEBLOG.is_dir(), reason=f"the weblog fixtures are not at {WEBLOG}"
-)
+needs_fixtures = pytest.mark.requires_path(WEBLOG, "the weblog fixtures")
 
 
 class Receiver:

@@ -11,7 +11,6 @@ import http.server
 import importlib.util
 import os
 import runpy
-import socket
 import stat
 import subprocess
 import sys
@@ -27,17 +26,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from moto.server import ThreadedMotoServer
 
+from support.ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "deploy" / "tasks.py"
 SERVICES = ("admin", "compute", "files", "miner")
 USAGE_EXIT = 64
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def run_task(*args: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:

@@ -25,15 +25,7 @@ from urllib.parse import urlsplit
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-from nfhub_shared.devtls import DevTls
-from support.live import REPO, LiveStack
-
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.is_file():
-    pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium)", allow_module_level=True)
-
-from playwright.sync_api import (  # noqa: E402 - only once we know Chromium is there
+from playwright.sync_api import (
     Browser,
     BrowserContext,
     ConsoleMessage,
@@ -43,9 +35,18 @@ from playwright.sync_api import (  # noqa: E402 - only once we know Chromium is 
     expect,
     sync_playwright,
 )
-from playwright.sync_api import Error as PlaywrightError  # noqa: E402
+from playwright.sync_api import Error as PlaywrightError
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+from nfhub_shared.devtls import DevTls
+from support.live import REPO, LiveStack
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.requires_path(CHROMIUM, "Chromium (apt-get install chromium)"),
+    pytest.mark.timeout(240),
+]
 
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})

@@ -9,10 +9,10 @@ import json
 import os
 import shutil
 import signal
-import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,28 +24,11 @@ import pytest
 
 from nfhub_cli.demo import fastq
 from support.live import REPO, wait_until
+from support.ports import free_ports
 
 pytestmark = pytest.mark.timeout(420)
 SERVICES = ("admin", "compute", "files", "miner")
 START_TIMEOUT = 180.0
-
-
-def free_port_range(count: int) -> int:
-    """A first port with ``count`` free ports after it."""
-    for base in range(21000, 60000, 97):
-        try:
-            sockets = []
-            for port in range(base, base + count):
-                sock = socket.socket()
-                sockets.append(sock)
-                sock.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for sock in sockets:
-                sock.close()
-        return base
-    raise AssertionError("no free port range")
 
 
 def devstack_module(name: str) -> ModuleType:
@@ -122,14 +105,18 @@ class DevStack:
 
 
 @pytest.fixture
-def devstack(tmp_path: Path) -> Iterator[DevStack]:
-    stack = DevStack(tmp_path / "state", free_port_range(len(SERVICES)))
-    try:
-        yield stack
-    finally:
-        stack.kill()
-        for line in processes_mentioning(str(stack.state)):
-            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+def devstack() -> Iterator[DevStack]:
+    # Not under tmp_path: run as root, make run's PostgreSQL runs as another user (pgserver),
+    # and any pytest session starting meanwhile (another run, on this machine shared by
+    # several) sets pytest's temporary root back to 0700, which locks that user out mid-start.
+    with tempfile.TemporaryDirectory(prefix="nfhub-make-run-", ignore_cleanup_errors=True) as root:
+        stack = DevStack(Path(root) / "state", free_ports(len(SERVICES)))
+        try:
+            yield stack
+        finally:
+            stack.kill()
+            for line in processes_mentioning(str(stack.state)):
+                os.kill(int(line.split(":")[0]), signal.SIGKILL)
 
 
 @pytest.mark.timeout(720)  # three starts, on a busy machine

@@ -31,6 +31,7 @@ from support.inprocess import (
     storage_root,
     team,
 )
+from support.require import require_dir
 
 __all__ = [
     "admin_settings",
@@ -131,9 +132,7 @@ def fastqs(team: Team) -> Callable[..., list[str]]:
 
 @pytest.fixture
 def nf_core() -> Path:
-    if not NF_CORE.is_dir():
-        pytest.skip(f"the nf-core fixtures are not at {NF_CORE}")
-    return NF_CORE
+    return require_dir(NF_CORE, "the nf-core fixtures")
 
 
 @pytest.fixture

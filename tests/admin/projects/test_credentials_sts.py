@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,15 +16,10 @@ from pydantic import AnyHttpUrl, SecretStr
 
 from nfhub_admin.projects.credentials import prefix_policy
 from nfhub_shared.auth.principal import ProjectRole
+from support.ports import free_port
 
 BUCKET = "nfhub-sts"
 ROLE_ARN = "arn:aws:iam::123456789012:role/nfhub-projects"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from support.require import require_or_skip
+
 PROBLEM_JSON = "application/problem+json"
 ME = "/api/v1/users/me"
 LOGIN = "/api/v1/auth/login"
@@ -187,7 +189,7 @@ async def redis_client() -> AsyncIterator[Redis]:
         await client.ping()
     except (RedisError, OSError) as exc:
         await client.aclose()
-        pytest.skip(
+        require_or_skip(
             f"no Redis reachable at {REDIS_URL} ({type(exc).__name__}): the Redis-backed "
             "rate limiter test needs a local Redis server"
         )

@@ -36,9 +36,7 @@ SUCCEEDED = [
     ("NFCORE_RNASEQ:RNASEQ:STAR_ALIGN", "S1_T1"),
 ]
 
-pytestmark = pytest.mark.skipif(
-    not WEBLOG.is_dir(), reason=f"the weblog fixtures are not at {WEBLOG}"
-)
+pytestmark = pytest.mark.requires_path(WEBLOG, "the weblog fixtures")
 
 
 def fixture(name: str) -> dict[str, Any]:

@@ -31,9 +31,7 @@ VALID = {
     "viralrecon": {"input": "/data/samplesheet.csv", "outdir": "/results"},
 }
 
-needs_fixtures = pytest.mark.skipif(
-    not NF_CORE.is_dir(), reason=f"the nf-core fixtures are not at {NF_CORE}"
-)
+needs_fixtures = pytest.mark.requires_path(NF_CORE, "the nf-core fixtures")
 
 
 def schema(pipeline: str) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nfhub_files.config import Settings
 from nfhub_files.main import create_app
 from nfhub_files.storage.s3 import S3Storage
+from support.ports import free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,13 +41,6 @@ if TYPE_CHECKING:
 ACCESS_KEY = "testing"
 SECRET_KEY = "testing"
 FILES_BASE_URL = "http://files.test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
