@@ -40,11 +40,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if kind is None:
             continue
         item.add_marker(kind)
-        if kind == "deploy" or item.get_closest_marker("xdist_group"):
+        if kind == "deploy":
             continue
-        stack = next((name for name in SHARED_STACKS if name in item.fixturenames), None)
-        group = stack or "/".join(parts)
-        item.add_marker(pytest.mark.xdist_group(group))
+        explicit = item.get_closest_marker("xdist_group")
+        if explicit is not None:  # a test's own group (e.g. one per fuzzed service)
+            group = str(explicit.args[0] if explicit.args else explicit.kwargs["name"])
+        else:
+            stack = next((name for name in SHARED_STACKS if name in item.fixturenames), None)
+            group = stack or "/".join(parts)
+            item.add_marker(pytest.mark.xdist_group(group))
         if getattr(config.option, "loadgroup", False) and hasattr(item, "_id"):
             # xdist 3.8 names the group in the node id by setting ``_nodeid``, which pytest 9
             # no longer reads: without this, --dist loadgroup spreads a group over workers.

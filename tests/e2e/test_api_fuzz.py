@@ -3,9 +3,9 @@ and every answer is a status, content type and body that the service's OpenAPI d
 
 It found a 500 for a non-ASCII weblog token and one for a date that is year 0 in UTC; this
 keeps such inputs, and the documents' honesty, checked. A stack of its own (plain HTTP, rate
-limits off), since the generated calls delete and revoke what they find; each service gets a
-fresh token, admin last (its run may revoke the token it was given). Seeded and bounded per
-operation, so a run makes the same calls every time.
+limits off), since the generated calls delete and revoke what they find: one stack per
+service, each in an xdist group of its own, so the four runs (minutes each) go side by side on
+different workers. Seeded and bounded per operation, so a run makes the same calls every time.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ EXAMPLES_PER_OPERATION = 25
 SEED = 20261203
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def fuzz_stack(
     nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveStack]:
@@ -41,7 +41,10 @@ def fuzz_stack(
         yield running
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize(
+    "service",
+    [pytest.param(name, marks=pytest.mark.xdist_group(f"fuzz-{name}")) for name in SERVICES],
+)
 def test_generated_requests_get_documented_answers_and_no_500(
     fuzz_stack: LiveStack, service: str, tmp_path: Path
 ) -> None:
