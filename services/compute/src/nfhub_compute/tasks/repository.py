@@ -116,6 +116,19 @@ class TaskRepository(Repository[Task]):
         )
         return [(row[0], row[1], int(row[2])) for row in rows]
 
+    async def counts_of_runs(
+        self, run_ids: Sequence[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, str, int]]:
+        """(run, status, tasks) for several runs at once: one grouped query for a page."""
+        if not run_ids:
+            return []
+        rows = await self.session.execute(
+            select(Task.run_id, Task.status, func.count())
+            .where(Task.run_id.in_(run_ids))
+            .group_by(Task.run_id, Task.status)
+        )
+        return [(row[0], row[1], int(row[2])) for row in rows]
+
     async def first_seen(self, run_id: uuid.UUID) -> datetime | None:
         """When the run's first task was submitted or started: the workflow had begun by then."""
         first = await self.session.scalar(
