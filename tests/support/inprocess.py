@@ -103,6 +103,8 @@ def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
         COMPUTE_URL=COMPUTE_BASE_URL,
         WORK_ROOT=tmp_path / "compute",
         PIPELINE_ROOTS=[FAKES / "pipelines", REPO / "pipelines"],
+        # Tests register git URLs that nothing serves; tests/compute/pipelines checks sources.
+        PIPELINE_SOURCE_CHECK=False,
     )
 
 

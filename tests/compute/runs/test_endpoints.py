@@ -8,6 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import event
+
+from nfhub_compute.events.parsing import task_values
+from nfhub_compute.tasks.repository import TaskRepository
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -189,6 +193,45 @@ class TestListRuns:
             f"/api/v1/runs/by-order/{order}", headers=team.headers("viewer")
         )
         assert [run["id"] for run in by_order.json()["items"]] == [second["id"]]
+
+    async def test_each_run_carries_its_task_counts_from_one_query(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        done, failed, fresh = [(await launch()).json()["id"] for _ in range(3)]
+        await set_run(done, state="COMPLETE")
+        await set_run(failed, state="EXECUTOR_ERROR")
+        statuses = {done: ["COMPLETED", "COMPLETED", "CACHED"], failed: ["COMPLETED", "FAILED"]}
+        async with session_factory() as session, session.begin():
+            for run_id, run_statuses in statuses.items():
+                await TaskRepository(session).upsert(
+                    uuid.UUID(run_id),
+                    [task_values({"task_id": n + 1, "process": "HELLO", "status": status})
+                     for n, status in enumerate(run_statuses)],
+                )  # fmt: skip
+        engine = session_factory.kw["bind"].sync_engine
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = await compute_client.get("/api/v1/runs", headers=team.headers("viewer"))
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+
+        tasks = {run["id"]: run["tasks"] for run in response.json()["items"]}
+        assert response.status_code == 200
+        assert (tasks[done]["succeeded"], tasks[done]["cached"], tasks[done]["total"]) == (2, 1, 3)
+        assert (tasks[failed]["failed"], tasks[failed]["total"]) == (1, 2)
+        assert tasks[fresh]["total"] == 0
+        assert sum("FROM compute.tasks" in statement for statement in statements) == 1
 
     @pytest.mark.parametrize(
         "params",

@@ -202,6 +202,67 @@ class TestLostLaunchers:
         assert (seen["state"], seen["exit_code"]) == ("CANCELED", None)
 
 
+class TestEndedLaunchers:
+    async def test_a_run_whose_started_event_never_came_starts_at_its_first_task(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        handle: Handle,
+        reconciler: Reconciler,
+    ) -> None:
+        run = (await launch()).json()
+        # The worker died while Nextflow ran: no weblog event came, only exit.json and the trace.
+        ended = handle()
+        ended["start_ticks"] -= 1
+        launch_dir = Path(ended["launch_dir"])
+        (launch_dir / "exit.json").write_text('{"exit_code": 0}')
+        first, second = 1_700_000_000_000, 1_700_000_060_000
+        (launch_dir / "trace.txt").write_text(
+            "task_id\tprocess\tstatus\tsubmit\tstart\tcomplete\n"
+            f"2\tHELLO\tCOMPLETED\t{second}\t{second}\t{second + 1000}\n"
+            f"1\tHELLO\tCOMPLETED\t{first}\t{first + 500}\t{first + 1000}\n"
+        )
+        await set_run(run["id"], state="RUNNING", backend_handle=ended)
+
+        await reconciler.reconcile_once()
+
+        seen = await state_of(compute_client, team, run["id"])
+        assert seen["state"] == "COMPLETE"
+        assert seen["workflow_started_at"] is not None
+        started = datetime.fromisoformat(seen["workflow_started_at"])
+        assert started == datetime.fromtimestamp(first / 1000, UTC)
+        assert seen["tasks"]["succeeded"] == 2
+
+    async def test_the_started_event_keeps_its_time(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        handle: Handle,
+        reconciler: Reconciler,
+    ) -> None:
+        run = (await launch()).json()
+        ended = handle()
+        ended["start_ticks"] -= 1
+        launch_dir = Path(ended["launch_dir"])
+        (launch_dir / "exit.json").write_text('{"exit_code": 0}')
+        (launch_dir / "trace.txt").write_text(
+            "task_id\tprocess\tstatus\tsubmit\n1\tHELLO\tCOMPLETED\t1700000000000\n"
+        )
+        started = long_ago()
+        await set_run(run["id"], state="RUNNING", backend_handle=ended, workflow_started_at=started)
+
+        await reconciler.reconcile_once()
+
+        seen = await state_of(compute_client, team, run["id"])
+        assert datetime.fromisoformat(seen["workflow_started_at"]) == started
+
+
 class TestUnrecordedSubmissions:
     async def test_a_claim_whose_dispatcher_died_is_submitted_again(
         self,

@@ -33,6 +33,10 @@ class Settings(BaseServiceSettings):
     # pointing anywhere else on the server's disk is refused.
     PIPELINE_ROOTS: list[Path] = Field(default_factory=list)
     MAX_SCHEMA_BYTES: int = Field(default=2 * 1024**2, ge=1024)
+    # A git source must answer `git ls-remote` (and have the revision) before it is registered;
+    # air-gapped sites whose compute host cannot reach the git server turn this off.
+    PIPELINE_SOURCE_CHECK: bool = True
+    PIPELINE_SOURCE_CHECK_SECONDS: float = Field(default=20.0, gt=0)
 
     BACKEND: Literal["local", "noop"] = "local"
     NEXTFLOW_BIN: str = "nextflow"

@@ -1,4 +1,10 @@
-from nfhub_shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from nfhub_shared.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    ValidationFailed,
+)
 
 
 class PipelineNotFound(NotFound):
@@ -27,3 +33,7 @@ class InvalidPipelineSchema(ValidationFailed):
 
 class InvalidPipelineSource(ValidationFailed):
     title = "Invalid pipeline source"
+
+
+class SourceCheckUnavailable(ServiceUnavailable):
+    title = "Pipeline source cannot be checked"

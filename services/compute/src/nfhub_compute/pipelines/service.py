@@ -25,7 +25,7 @@ from nfhub_compute.pipelines.schemas import (
     PipelineUpdate,
     PipelineVersionCreate,
 )
-from nfhub_compute.pipelines.sources import LocalSource
+from nfhub_compute.pipelines.sources import LocalSource, check_git_source
 from nfhub_compute.pipelines.validation import params_problems, params_validator
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
@@ -161,6 +161,8 @@ class PipelineService:
     # -- changing --------------------------------------------------------------------------
 
     async def create_pipeline(self, pipeline_create: PipelineCreate) -> PipelineRead:
+        if pipeline_create.version is not None:
+            await self._check_source(pipeline_create.version, "version.")
         if await self.pipelines.get_owned_by_slug(self.access.org_id, pipeline_create.slug):
             raise PipelineSlugTaken(
                 f"Your organisation already has a pipeline {pipeline_create.slug!r}; add a "
@@ -199,6 +201,7 @@ class PipelineService:
     async def add_version(
         self, slug: str, version_create: PipelineVersionCreate
     ) -> PipelineVersion:
+        await self._check_source(version_create, "")
         pipeline = await self._writable(await self._visible_slug(slug))
         version = await self._add_version(pipeline, version_create)
         await self._record(
@@ -234,6 +237,21 @@ class PipelineService:
             pipeline.id, version_create, self.settings, created_by=self.access.principal.subject
         )
         return await self.versions.add(version)
+
+    async def _check_source(self, version_create: PipelineVersionCreate, field_prefix: str) -> None:
+        """A git source must answer (unless the site is air-gapped); checked before the
+        database is touched, so no connection waits on the git server."""
+        source = version_create.source
+        if not self.settings.PIPELINE_SOURCE_CHECK or source.url is None:
+            return
+        assert source.revision is not None
+        await check_git_source(
+            source.url,
+            source.revision,
+            field=f"{field_prefix}source.url",
+            seconds=self.settings.PIPELINE_SOURCE_CHECK_SECONDS,
+            extra_env=self.settings.LAUNCH_ENV,
+        )
 
     async def _visible(self, pipeline_id: uuid.UUID) -> Pipeline:
         pipeline = await self.pipelines.get_visible(self.access.org_id, pipeline_id)

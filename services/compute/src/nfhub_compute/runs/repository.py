@@ -58,13 +58,23 @@ class RunRepository(Repository[Run]):
         )
 
     async def move(
-        self, run_id: uuid.UUID, target: RunState, values: dict[str, Any], now: datetime
+        self,
+        run_id: uuid.UUID,
+        target: RunState,
+        values: dict[str, Any],
+        now: datetime,
+        *,
+        fill: dict[str, Any] | None = None,
     ) -> bool:
-        """Move the run to ``target`` if that is a legal move from its current state."""
+        """Move the run to ``target`` if that is a legal move from its current state; ``fill``
+        sets columns that are still null (what an event may have set first is kept)."""
+        filled = {
+            name: func.coalesce(getattr(Run, name), value) for name, value in (fill or {}).items()
+        }
         result = await self.session.scalars(
             update(Run)
             .where(Run.id == run_id, Run.state.in_(states_that_can_move_to(target)))
-            .values(state=target.value, updated_at=now, **values)
+            .values(state=target.value, updated_at=now, **values, **filled)
             .returning(Run.id)
         )
         return result.first() is not None

@@ -137,7 +137,9 @@ class RunRead(ReadSchema):
     finished_at: datetime | None = None
     last_event_at: datetime | None = None
     updated_at: datetime
-    tasks: TaskCounts | None = Field(default=None, description="Task counts (single-run reads)")
+    tasks: TaskCounts | None = Field(
+        default=None, description="Task counts (null in the answer to a launch, cancel or relaunch)"
+    )
 
 
 class RunProgress(ReadSchema):

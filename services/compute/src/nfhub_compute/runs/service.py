@@ -79,8 +79,7 @@ class RunService:
         return run
 
     async def get_with_tasks(self, run_id: uuid.UUID) -> RunRead:
-        """The run with its task counts (single-run reads only: a count per run in a list
-        would cost a query each)."""
+        """The run with its task counts."""
         run = await self.get(run_id)
         read = RunRead.model_validate(run)
         read.tasks, _ = await self.tasks.progress(run.id)
@@ -88,10 +87,18 @@ class RunService:
 
     async def list_runs(
         self, run_filter: RunFilter, *, limit: int, offset: int
-    ) -> tuple[Sequence[Run], int]:
-        return await self.runs.list_in_project(
+    ) -> tuple[list[RunRead], int]:
+        """A page of runs, each with its task counts (one grouped query for the page)."""
+        runs, count = await self.runs.list_in_project(
             self.access.project_id, run_filter, limit=limit, offset=offset
         )
+        totals = await self.tasks.totals_of([run.id for run in runs])
+        reads = []
+        for run in runs:
+            read = RunRead.model_validate(run)
+            read.tasks = totals[run.id]
+            reads.append(read)
+        return reads, count
 
     async def progress(self, run_id: uuid.UUID) -> RunProgress:
         run = await self.get(run_id)

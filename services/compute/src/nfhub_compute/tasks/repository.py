@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, bindparam, case, func, select
@@ -114,6 +115,28 @@ class TaskRepository(Repository[Task]):
             .order_by(Task.process)
         )
         return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def counts_of_runs(
+        self, run_ids: Sequence[uuid.UUID]
+    ) -> list[tuple[uuid.UUID, str, int]]:
+        """(run, status, tasks) for several runs at once: one grouped query for a page."""
+        if not run_ids:
+            return []
+        rows = await self.session.execute(
+            select(Task.run_id, Task.status, func.count())
+            .where(Task.run_id.in_(run_ids))
+            .group_by(Task.run_id, Task.status)
+        )
+        return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def first_seen(self, run_id: uuid.UUID) -> datetime | None:
+        """When the run's first task was submitted or started: the workflow had begun by then."""
+        first = await self.session.scalar(
+            select(func.least(func.min(Task.submit_at), func.min(Task.start_at))).where(
+                Task.run_id == run_id
+            )
+        )
+        return first if isinstance(first, datetime) else None
 
     async def list_for_run(
         self, run_id: uuid.UUID, task_filter: TaskFilter, *, limit: int, offset: int

@@ -56,6 +56,15 @@ class TaskService:
         """(totals, per-process counters) of a run's tasks."""
         return progress_of(await self.tasks.counts(run_id))
 
+    async def totals_of(self, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, TaskCounts]:
+        """Each run's task counts (zero for a run without tasks yet)."""
+        totals = {run_id: empty_counts() for run_id in run_ids}
+        for run_id, status, tasks in await self.tasks.counts_of_runs(list(run_ids)):
+            counts = totals[run_id]
+            counts[COUNTER_OF_STATUS.get(status, "submitted")] += tasks
+            counts["total"] += tasks
+        return {run_id: TaskCounts(**counts) for run_id, counts in totals.items()}
+
     async def list_tasks(
         self, run_id: uuid.UUID, task_filter: TaskFilter, *, limit: int, offset: int
     ) -> tuple[Sequence[Task], int]:

@@ -121,11 +121,15 @@ class Reconciler:
         now = _now()
         async with self.sessionmaker() as session, session.begin():
             await self._import_trace(session, run)
+            # Nextflow's "started" event may never have come (the worker was down, the weblog
+            # was lost): its first task, from the weblog or the trace, says when it began.
+            first_task = await TaskRepository(session).first_seen(run.id)
             moved = await RunRepository(session).move(
                 run.id,
                 target,
                 {"exit_code": code, "finished_at": now, "state_reason": reason},
                 now,
+                fill={"workflow_started_at": first_task} if first_task is not None else None,
             )
         if moved:
             logger.info("run finished", run_id=str(run.id), state=target.value, exit_code=code)
