@@ -140,7 +140,7 @@ def runs_list(
         return
     table = Table("id", "name", "pipeline", "state", "tasks", "created", box=None)
     for run in page["items"]:
-        tasks = run.get("tasks")  # the list leaves counts out; GET /runs/{id} has them
+        tasks = run.get("tasks")  # null only in the answer to a launch
         done = f"{tasks['succeeded'] + tasks['cached']}/{tasks['total']}" if tasks else "-"
         pipe = run["pipeline"]
         table.add_row(
