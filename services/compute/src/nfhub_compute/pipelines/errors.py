@@ -27,3 +27,7 @@ class InvalidPipelineSchema(ValidationFailed):
 
 class InvalidPipelineSource(ValidationFailed):
     title = "Invalid pipeline source"
+
+
+class PublicPipelineForbidden(Forbidden):
+    title = "Publishing needs a platform admin"
