@@ -21,7 +21,7 @@ from nfhub_admin.models import Org, OrgMembership, Project, ProjectMembership, U
 from nfhub_admin.tokens.schemas import TokenCreate
 from nfhub_admin.tokens.service import TokenService
 from nfhub_shared.auth.principal import Principal
-from nfhub_shared.auth.scopes import ALL_SCOPES
+from nfhub_shared.auth.scopes import scopes_allowed
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,17 @@ class Factory:
         password: str | None = None,
         scopes: frozenset[str] | None = None,
         email: str | None = None,
+        platform_admin: bool = False,
     ) -> Actor:
         username = username or f"user-{secrets.token_hex(4)}"
         password = password or secrets.token_urlsafe(16)
-        scopes = ALL_SCOPES if scopes is None else scopes
+        scopes = scopes_allowed(is_platform_admin=platform_admin) if scopes is None else scopes
         async with self.sessionmaker() as session, session.begin():
             user = User(
                 username=username,
                 email=email,
                 display_name=username.title(),
+                is_platform_admin=platform_admin,
                 # The cheapest argon2id parameters: verification reads them from the hash, so
                 # login works as usual, and a test does not spend ~0.5 s of CPU per user.
                 password_hash=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(

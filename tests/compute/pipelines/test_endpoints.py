@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -19,6 +20,14 @@ REPO = Path(__file__).resolve().parents[3]
 HELLO = REPO / "tests" / "fakes" / "pipelines" / "hello"
 PROBLEM_JSON = "application/problem+json"
 SCHEMA = json.loads((HELLO / "nextflow_schema.json").read_text())
+
+
+@pytest_asyncio.fixture
+async def publisher(factory: Any, team: Any) -> dict[str, str]:
+    """Headers of a platform admin who administers the team's org (so its project too)."""
+    actor = await factory.user(platform_admin=True)
+    await factory.join_org(team.org_id, actor, "admin")
+    return dict(actor.in_project(team.project_id))
 
 
 def version_body(version: str = "1.0.0", **extra: Any) -> dict[str, Any]:
@@ -123,7 +132,6 @@ class TestCreatePipeline:
             json={
                 "slug": "rnaseq",
                 "name": "nf-core/rnaseq",
-                "visibility": "public",
                 "version": {
                     "version": "3.14.0",
                     "source": {"url": "https://github.com/nf-core/rnaseq", "revision": "3.14.0"},
@@ -294,13 +302,13 @@ class TestReadPipelines:
         assert "has no input schema" in response.json()["detail"]
 
     async def test_rename_and_share_with_every_org(
-        self, compute_client: httpx.AsyncClient, team: Any, register_pipeline: Any
+        self, compute_client: httpx.AsyncClient, register_pipeline: Any, publisher: Any
     ) -> None:
         created = await register_pipeline()
         response = await compute_client.patch(
             f"/api/v1/pipelines/{created['id']}",
             json={"name": "Hello world", "visibility": "public"},
-            headers=team.headers("admin"),
+            headers=publisher,
         )
 
         assert response.status_code == 200
@@ -324,13 +332,13 @@ class TestVisibility:
         assert listed.json()["count"] == 0
 
     async def test_a_public_pipeline_is_launchable_but_not_changeable_by_other_orgs(
-        self, compute_client: httpx.AsyncClient, team: Any, register_pipeline: Any, factory: Any
-    ) -> None:
+        self, compute_client: httpx.AsyncClient, register_pipeline: Any, factory: Any,
+        publisher: Any,
+    ) -> None:  # fmt: skip
         created = await register_pipeline()
         await compute_client.patch(
-            f"/api/v1/pipelines/{created['id']}", json={"visibility": "public"},
-            headers=team.headers("admin"),
-        )  # fmt: skip
+            f"/api/v1/pipelines/{created['id']}", json={"visibility": "public"}, headers=publisher
+        )
         stranger = await factory.user()
         other = await factory.project(await factory.org(stranger))
         headers = stranger.in_project(other)
@@ -343,26 +351,6 @@ class TestVisibility:
         assert seen.status_code == 200
         assert changed.status_code == 403
         assert "public pipeline of another organisation" in changed.json()["detail"]
-
-    async def test_an_org_may_register_a_slug_another_org_made_public(
-        self, compute_client: httpx.AsyncClient, team: Any, register_pipeline: Any, factory: Any
-    ) -> None:
-        created = await register_pipeline()
-        await compute_client.patch(
-            f"/api/v1/pipelines/{created['id']}", json={"visibility": "public"},
-            headers=team.headers("admin"),
-        )  # fmt: skip
-        stranger = await factory.user()
-        other = await factory.project(await factory.org(stranger))
-        headers = stranger.in_project(other)
-
-        own = await compute_client.post(
-            "/api/v1/pipelines", json={"slug": "hello", "name": "Our hello"}, headers=headers
-        )
-        resolved = await compute_client.get("/api/v1/pipelines/slug/hello", headers=headers)
-
-        assert own.status_code == 201
-        assert resolved.json()["id"] == own.json()["id"]  # its own wins over the public one
 
 
 class TestCatalog:
@@ -443,3 +431,182 @@ class TestCatalog:
         with pytest.raises(CatalogError, match=r"catalog .* is not usable"):
             async with app.router.lifespan_context(app):
                 pass
+
+
+class TestPublishing:
+    """Visibility public reaches every org, so it needs a platform admin (platform:admin)."""
+
+    @pytest.mark.parametrize(
+        ("who", "status"), [("admin", 403), ("publisher", 201), ("publisher-pat", 201)]
+    )
+    async def test_creating_a_public_pipeline(
+        self, compute_client: httpx.AsyncClient, team: Any, factory: Any, who: str, status: int
+    ) -> None:
+        headers = await _caller(factory, team, who)
+
+        response = await compute_client.post(
+            "/api/v1/pipelines",
+            json={"slug": "shared", "name": "S", "visibility": "public"},
+            headers=headers,
+        )
+
+        assert response.status_code == status, response.text
+        if status == 403:
+            assert "needs a platform admin (scope platform:admin)" in response.json()["detail"]
+
+    @pytest.mark.parametrize(
+        ("who", "change", "status"),
+        [
+            ("admin", {"visibility": "public"}, 403),
+            ("admin", {"name": "renamed", "visibility": "org"}, 200),
+            ("publisher", {"visibility": "public"}, 200),
+        ],
+    )
+    async def test_making_a_pipeline_public(
+        self, compute_client: httpx.AsyncClient, team: Any, factory: Any,
+        register_pipeline: Any, who: str, change: dict[str, Any], status: int,
+    ) -> None:  # fmt: skip
+        created = await register_pipeline()
+
+        response = await compute_client.patch(
+            f"/api/v1/pipelines/{created['id']}",
+            json=change,
+            headers=await _caller(factory, team, who),
+        )
+
+        assert response.status_code == status, response.text
+
+    @pytest.mark.parametrize(("who", "status"), [("admin", 403), ("publisher", 201)])
+    async def test_adding_a_version_to_a_public_pipeline(
+        self, compute_client: httpx.AsyncClient, team: Any, factory: Any,
+        register_pipeline: Any, publisher: dict[str, str], who: str, status: int,
+    ) -> None:  # fmt: skip
+        created = await register_pipeline()
+        await compute_client.patch(
+            f"/api/v1/pipelines/{created['id']}", json={"visibility": "public"}, headers=publisher
+        )
+
+        response = await compute_client.post(
+            "/api/v1/pipelines/slug/hello/versions",
+            json=version_body("2.0.0"),
+            headers=await _caller(factory, team, who),
+        )
+
+        assert response.status_code == status, response.text
+
+
+async def _caller(factory: Any, team: Any, who: str) -> dict[str, str]:
+    """Headers of the team's project admin, or of a platform admin of the team's org (by JWT
+    or by a personal access token, which admin introspects)."""
+    if who == "admin":
+        return dict(team.headers("admin"))
+    actor = await factory.user(platform_admin=True)
+    await factory.join_org(team.org_id, actor, "admin")
+    if who == "publisher-pat":
+        _, secret = await factory.personal_access_token(actor)
+        return {"Authorization": f"Bearer {secret}", "X-Project-ID": str(team.project_id)}
+    return dict(actor.in_project(team.project_id))
+
+
+class TestSlugs:
+    """One pipeline per slug is visible to any org: the catalog's, a public one or the org's."""
+
+    # (who holds the slug first, with which visibility) → (who asks next, visibility) → status
+    @pytest.mark.parametrize(
+        ("first", "then", "status", "message"),
+        [
+            ("catalog", ("a", "org"), 409, "The catalog has a pipeline 'demo'"),
+            ("catalog", ("pa", "public"), 409, "The catalog has a pipeline 'demo'"),
+            (("pb", "public"), ("a", "org"), 409, "Another organisation publishes a pipeline"),
+            (("b", "org"), ("pa", "public"), 409, "Another organisation has a pipeline"),
+            (("a", "org"), ("a", "org"), 409, "Your organisation already has a pipeline"),
+            (("b", "org"), ("a", "org"), 201, None),
+            (("pb", "org"), ("pa", "org"), 201, None),
+        ],
+        ids=[
+            "org-takes-catalog", "public-takes-catalog", "org-takes-public",
+            "public-takes-other-orgs", "same-org-twice", "two-orgs-private", "admins-private",
+        ],
+    )  # fmt: skip
+    async def test_a_slug_names_one_pipeline_for_every_org(
+        self, compute_client: httpx.AsyncClient, compute_settings: Settings, team: Any,
+        factory: Any, session_factory: Any, first: Any, then: tuple[str, str], status: int,
+        message: str | None,
+    ) -> None:  # fmt: skip
+        callers = await _two_orgs(factory, team)
+        if first == "catalog":
+            async with session_factory() as session, session.begin():
+                await sync_catalog(session, compute_settings, REPO / "pipelines" / "catalog.yaml")
+        else:
+            who, visibility = first
+            made = await compute_client.post(
+                "/api/v1/pipelines",
+                json={"slug": "demo", "name": "First", "visibility": visibility},
+                headers=callers[who],
+            )
+            assert made.status_code == 201, made.text
+
+        who, visibility = then
+        response = await compute_client.post(
+            "/api/v1/pipelines",
+            json={"slug": "demo", "name": "Second", "visibility": visibility},
+            headers=callers[who],
+        )
+
+        assert response.status_code == status, response.text
+        if message is not None:
+            assert message in response.json()["detail"]
+        for caller in ("a", "b"):  # no org sees two demos: the slug resolves unambiguously
+            listed = await compute_client.get("/api/v1/pipelines", headers=callers[caller])
+            slugs = [item["slug"] for item in listed.json()["items"]]
+            assert slugs.count("demo") <= 1, (caller, slugs)
+
+    async def test_making_public_a_slug_another_org_uses_is_409(
+        self, compute_client: httpx.AsyncClient, team: Any, factory: Any
+    ) -> None:
+        callers = await _two_orgs(factory, team)
+        for who in ("a", "b"):
+            made = await compute_client.post(
+                "/api/v1/pipelines", json={"slug": "x", "name": "X"}, headers=callers[who]
+            )
+            assert made.status_code == 201, made.text
+
+        mine = await compute_client.get("/api/v1/pipelines/slug/x", headers=callers["pa"])
+        response = await compute_client.patch(
+            f"/api/v1/pipelines/{mine.json()['id']}",
+            json={"visibility": "public"},
+            headers=callers["pa"],
+        )
+
+        assert response.status_code == 409
+        assert "Another organisation has a pipeline 'x'" in response.json()["detail"]
+
+    async def test_a_catalog_entry_may_not_take_an_orgs_slug(
+        self, compute_client: httpx.AsyncClient, compute_settings: Settings, team: Any,
+        session_factory: Any,
+    ) -> None:  # fmt: skip
+        made = await compute_client.post(
+            "/api/v1/pipelines",
+            json={"slug": "demo", "name": "Ours"},
+            headers=team.headers("admin"),
+        )
+        assert made.status_code == 201
+
+        with pytest.raises(CatalogError, match="an organisation already has a pipeline"):
+            async with session_factory() as session, session.begin():
+                await sync_catalog(session, compute_settings, REPO / "pipelines" / "catalog.yaml")
+
+
+async def _two_orgs(factory: Any, team: Any) -> dict[str, dict[str, str]]:
+    """Headers: a/b an org admin of org A (the team's) / B, pa/pb a platform admin in each."""
+    stranger = await factory.user()
+    other_org = await factory.org(stranger)
+    other_project = await factory.project(other_org)
+    pb = await factory.user(platform_admin=True)
+    await factory.join_org(other_org, pb, "admin")
+    return {
+        "a": dict(team.headers("admin")),
+        "pa": await _caller(factory, team, "publisher"),
+        "b": dict(stranger.in_project(other_project)),
+        "pb": dict(pb.in_project(other_project)),
+    }

@@ -1,4 +1,5 @@
-"""First-user bootstrap: on an empty database, create the configured user and org."""
+"""First-user bootstrap: on an empty database, create the configured user and org; and the
+platform admins named in the configuration."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ async def bootstrap_first_user(
             display_name=None,
             password=settings.BOOTSTRAP_PASSWORD.get_secret_value(),
         )
+        # Whoever installs the platform runs it: someone must be able to publish the first
+        # public pipeline.
+        await UserRepository(session).update(user, {"is_platform_admin": True})
         orgs = OrgRepository(session)
         org = await orgs.get_by_slug(settings.BOOTSTRAP_ORG) or await orgs.add(
             Org(slug=settings.BOOTSTRAP_ORG, name=settings.BOOTSTRAP_ORG)
@@ -48,3 +52,30 @@ async def bootstrap_first_user(
             org_id=org.id,
         )
         logger.info("bootstrapped first user", username=user.username, org=org.slug)
+
+
+async def bootstrap_platform_admins(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], audit: AuditWriter
+) -> None:
+    """Flag the users ADMIN_PLATFORM_ADMINS names (at every start: the list may grow)."""
+    if not settings.PLATFORM_ADMINS:
+        return
+    async with sessionmaker() as session, session.begin():
+        users = UserRepository(session)
+        granted = await users.grant_platform_admin(settings.PLATFORM_ADMINS)
+        for username in granted:
+            user = await users.get_by_username(username)
+            await audit.record(
+                session,
+                actor=None,
+                action="user.platform_admin.grant",
+                resource_type="user",
+                resource_id=user.id if user else None,
+                details={"source": "ADMIN_PLATFORM_ADMINS"},
+            )
+        flagged = {user.username for user in await users.list_platform_admins()}
+        missing = sorted({name.lower() for name in settings.PLATFORM_ADMINS} - flagged)
+    if granted:
+        logger.info("granted platform admin", usernames=granted)
+    if missing:
+        logger.warning("ADMIN_PLATFORM_ADMINS names unknown users", usernames=missing)

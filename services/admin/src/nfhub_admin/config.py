@@ -41,6 +41,10 @@ class Settings(BaseServiceSettings):
     BOOTSTRAP_PASSWORD: SecretStr | None = None
     BOOTSTRAP_EMAIL: str | None = None
     BOOTSTRAP_ORG: str = "default"
+    # Usernames made platform admins at every start (the bootstrap user is one from its
+    # creation): they alone may publish public pipelines. Removing a name does not take the
+    # flag away; clear users.is_platform_admin for that.
+    PLATFORM_ADMINS: list[str] = []
 
     ALLOW_ORG_CREATION: bool = True
 

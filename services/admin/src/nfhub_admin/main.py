@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from nfhub_admin.api import root_routers, routers
 from nfhub_admin.auth.oidc import OidcMetadataCache
-from nfhub_admin.bootstrap import bootstrap_first_user
+from nfhub_admin.bootstrap import bootstrap_first_user, bootstrap_platform_admins
 from nfhub_admin.config import Settings
 from nfhub_admin.identity import LocalIdentity
 from nfhub_admin.keys import SigningKeys
@@ -56,6 +56,7 @@ def create_app(
             else None
         )
         await bootstrap_first_user(settings, state.sessionmaker, audit)
+        await bootstrap_platform_admins(settings, state.sessionmaker, audit)
         yield
 
     def local_identity(app: FastAPI) -> IdentityResolver:

@@ -22,7 +22,7 @@ from nfhub_admin.users.repository import UserRepository
 from nfhub_admin.users.service import create_user_record
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import OrgRole, Principal, ProjectRole
-from nfhub_shared.auth.scopes import ALL_SCOPES
+from nfhub_shared.auth.scopes import scopes_allowed
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
 
 DEMO_USERNAME = "demo"
@@ -69,7 +69,10 @@ async def seed(settings: Settings) -> dict[str, str]:
                 user, {"default_org_id": org.id, "default_project_id": project.id}
             )
             principal = Principal(
-                subject=str(user.id), kind="user", scopes=ALL_SCOPES, username=user.username
+                subject=str(user.id),
+                kind="user",
+                scopes=scopes_allowed(is_platform_admin=user.is_platform_admin),
+                username=user.username,
             )
             tokens = TokenService(session, audit)
             previous = await TokenRepository(session).get_active_by_name(user.id, DEMO_TOKEN_NAME)

@@ -20,9 +20,20 @@ SCOPES: dict[str, str] = {
     "runs:write": "Launch, cancel and relaunch runs",
     "samples:read": "Read subjects, samples and orders",
     "samples:write": "Change subjects, samples and orders",
+    "platform:admin": "Act for the whole platform (publish public pipelines); platform admins only",
 }
 
 ALL_SCOPES: frozenset[str] = frozenset(SCOPES)
+
+# Held only by users flagged as platform admins: what they publish reaches every org.
+PLATFORM_ADMIN_SCOPE = "platform:admin"
+# What any user may hold; a platform admin may hold ALL_SCOPES.
+USER_SCOPES: frozenset[str] = ALL_SCOPES - {PLATFORM_ADMIN_SCOPE}
+
+
+def scopes_allowed(*, is_platform_admin: bool) -> frozenset[str]:
+    """The scopes a user may hold: a token never carries more, whatever it was created with."""
+    return ALL_SCOPES if is_platform_admin else USER_SCOPES
 
 
 def parse_scopes(value: str | list[str] | None) -> frozenset[str]:

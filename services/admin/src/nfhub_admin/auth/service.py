@@ -17,7 +17,7 @@ from nfhub_admin.users.passwords import verify_password
 from nfhub_admin.users.repository import UserRepository
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import Principal
-from nfhub_shared.auth.scopes import ALL_SCOPES
+from nfhub_shared.auth.scopes import scopes_allowed
 from nfhub_shared.auth.tokens import REFRESH_PREFIX, hash_token, new_opaque_token
 from nfhub_shared.db.session import AsyncSession
 
@@ -116,7 +116,7 @@ class AuthService:
                 expires_at=datetime.now(UTC) + timedelta(seconds=refresh_ttl),
             )
         )
-        scope = " ".join(sorted(ALL_SCOPES))
+        scope = " ".join(sorted(scopes_allowed(is_platform_admin=user.is_platform_admin)))
         return TokenPair(
             access_token=issue_access_token(self.keys, self.settings, user, scope),
             expires_in=self.settings.ACCESS_TOKEN_TTL_SECONDS,

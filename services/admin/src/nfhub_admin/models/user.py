@@ -18,6 +18,9 @@ class User(RecordMixin, Base):
     display_name: Mapped[str | None] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
+    # Platform-wide power (public pipelines every org sees), beyond any org role: see
+    # nfhub_shared.auth.scopes.PLATFORM_ADMIN_SCOPE.
+    is_platform_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     default_org_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("orgs.id", ondelete="SET NULL"), index=True

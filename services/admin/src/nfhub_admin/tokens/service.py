@@ -9,6 +9,7 @@ from nfhub_admin.tokens.repository import TokenRepository
 from nfhub_admin.tokens.schemas import TokenCreate, TokenCreated, TokenRead, TokensRevoked
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import Principal
+from nfhub_shared.auth.scopes import scopes_allowed
 from nfhub_shared.auth.tokens import PAT_PREFIX, hash_token, new_opaque_token
 from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import NotFound
@@ -110,7 +111,10 @@ class TokenService:
         return Principal(
             subject=str(user.id),
             kind="pat",
-            scopes=frozenset(token.scopes),
+            # A token keeps the scopes it was made with only while its user may hold them (a
+            # platform admin's token loses platform:admin with the flag).
+            scopes=frozenset(token.scopes)
+            & scopes_allowed(is_platform_admin=user.is_platform_admin),
             username=user.username,
             token_id=str(token.id),
         )

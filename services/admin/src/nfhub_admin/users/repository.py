@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from collections.abc import Sequence
+
+from sqlalchemy import func, select, update
 
 from nfhub_admin.models import User
 from nfhub_shared.db.repository import Repository
@@ -17,3 +19,21 @@ class UserRepository(Repository[User]):
 
     async def count(self) -> int:
         return (await self.session.execute(select(func.count()).select_from(User))).scalar_one()
+
+    async def list_platform_admins(self) -> Sequence[User]:
+        return (await self.session.scalars(select(User).where(User.is_platform_admin))).all()
+
+    async def grant_platform_admin(self, usernames: Sequence[str]) -> list[str]:
+        """Flag these users (those that exist and are not yet flagged); returns who changed."""
+        if not usernames:
+            return []
+        changed = await self.session.scalars(
+            update(User)
+            .where(
+                User.username.in_([name.lower() for name in usernames]),
+                User.is_platform_admin.is_(False),
+            )
+            .values(is_platform_admin=True)
+            .returning(User.username)
+        )
+        return sorted(changed)

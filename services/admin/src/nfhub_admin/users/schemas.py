@@ -17,6 +17,9 @@ class UserRead(ReadSchema):
     email: str | None
     display_name: str | None
     is_active: bool
+    is_platform_admin: bool = Field(
+        description="May publish pipelines every organisation sees (set by configuration)."
+    )
     created_at: datetime
     last_login_at: datetime | None
 

@@ -120,6 +120,14 @@ async def sync_catalog(session: AsyncSession, settings: Settings, path: Path) ->
     for entry, entry_versions in prepared:
         pipeline = await pipelines.get_owned_by_slug(None, entry.slug)
         if pipeline is None:
+            # Public, so its slug must be no org's (nfhub_compute.pipelines.service._claim_slug).
+            await pipelines.lock_slug(entry.slug)
+            if await pipelines.get_clashing(entry.slug, None, public=True) is not None:
+                raise CatalogError(
+                    f"catalog pipeline {entry.slug!r}: an organisation already has a pipeline "
+                    f"with that slug, and a slug names one pipeline for every org; rename the "
+                    f"catalog entry."
+                )
             pipeline = await pipelines.add(
                 Pipeline(
                     org_id=None,

@@ -70,7 +70,11 @@ async def list_pipelines(
 async def create_pipeline(
     pipeline_create: PipelineCreate, request: Request, response: Response, pipelines: Writer
 ) -> PipelineRead:
-    """Register a pipeline for the org (optionally with its first version)."""
+    """Register a pipeline for the org (optionally with its first version).
+
+    A slug names one pipeline for every project that can see it: an org pipeline may not take
+    the slug of a public one (the catalog's included), nor a public one a slug any org uses
+    (409 naming the clash). Visibility public needs a platform admin (scope platform:admin)."""
     created = await pipelines.create_pipeline(pipeline_create)
     response.headers["Location"] = str(request.url_for("get_pipeline", pipeline_id=created.id))
     return created
@@ -84,7 +88,8 @@ async def get_pipeline_by_slug(
         str | None, Query(pattern=VERSION_PATTERN, description="A version; default the latest")
     ] = None,
 ) -> PipelineRead:
-    """A pipeline by slug, with its latest version or the one asked for."""
+    """A pipeline by slug, with its latest version or the one asked for (a slug names one
+    pipeline visible to a project: its org's or a public one, never both)."""
     return await pipelines.get_by_slug(slug, version)
 
 
@@ -112,7 +117,8 @@ async def list_pipeline_versions(
 async def create_pipeline_version(
     slug: Slug, version_create: PipelineVersionCreate, pipelines: Writer
 ) -> PipelineVersion:
-    """Add a version: its source and schemas (read from a path source when not given)."""
+    """Add a version: its source and schemas (read from a path source when not given); to a
+    public pipeline, only a platform admin (scope platform:admin)."""
     return await pipelines.add_version(slug, version_create)
 
 
@@ -160,5 +166,8 @@ async def get_pipeline(pipeline_id: uuid.UUID, pipelines: Reader) -> PipelineRea
 async def update_pipeline(
     pipeline_id: uuid.UUID, pipeline_update: PipelineUpdate, pipelines: Writer
 ) -> PipelineRead:
-    """Rename, describe, or change who can see a pipeline (org or public)."""
+    """Rename, describe, or change who can see a pipeline (org or public).
+
+    Making it public needs a platform admin (scope platform:admin) and a slug no other
+    pipeline of any org uses (409 naming the clash)."""
     return await pipelines.update_pipeline(pipeline_id, pipeline_update)

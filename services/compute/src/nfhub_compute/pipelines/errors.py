@@ -37,3 +37,7 @@ class InvalidPipelineSource(ValidationFailed):
 
 class SourceCheckUnavailable(ServiceUnavailable):
     title = "Pipeline source cannot be checked"
+
+
+class PublicPipelineForbidden(Forbidden):
+    title = "Publishing needs a platform admin"

@@ -15,7 +15,7 @@ def visible_to(org_id: uuid.UUID) -> ColumnElement[bool]:
     return or_(Pipeline.org_id == org_id, Pipeline.visibility == "public")
 
 
-def _own_first(org_id: uuid.UUID) -> ColumnElement[int]:
+def _own_first(org_id: uuid.UUID | None) -> ColumnElement[int]:
     """Own org's pipeline before the catalog's before another org's public one."""
     return case((Pipeline.org_id == org_id, 0), (Pipeline.org_id.is_(None), 1), else_=2)
 
@@ -40,6 +40,34 @@ class PipelineRepository(Repository[Pipeline]):
             .where(Pipeline.slug == slug, visible_to(org_id))
             .order_by(_own_first(org_id), Pipeline.created_at)
             .limit(1)
+        )
+
+    async def lock_slug(self, slug: str) -> None:
+        """Serialise the slug check and the write of one slug (until the transaction ends):
+        two orgs taking the same slug at once must not both pass the check."""
+        await self.session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext('nfhub.compute.pipeline-slug:' || :slug))"),
+            {"slug": slug},
+        )
+
+    async def get_clashing(
+        self,
+        slug: str,
+        org_id: uuid.UUID | None,
+        *,
+        public: bool,
+        exclude: uuid.UUID | None = None,
+    ) -> Pipeline | None:
+        """Another pipeline an org would see under this slug beside a pipeline of ``org_id``
+        (of any org when that one is public): the pipeline that keeps the slug unambiguous."""
+        statement = select(Pipeline).where(Pipeline.slug == slug)
+        if not public:
+            assert org_id is not None  # the catalog's pipelines are public
+            statement = statement.where(visible_to(org_id))
+        if exclude is not None:
+            statement = statement.where(Pipeline.id != exclude)
+        return await self.session.scalar(
+            statement.order_by(_own_first(org_id), Pipeline.created_at).limit(1)
         )
 
     async def get_owned_by_slug(self, org_id: uuid.UUID | None, slug: str) -> Pipeline | None:

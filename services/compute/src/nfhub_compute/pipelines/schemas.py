@@ -70,7 +70,10 @@ class PipelineCreate(Schema):
     slug: str = Field(pattern=SLUG_PATTERN, examples=["rnaseq"])
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
-    visibility: Visibility = "org"
+    visibility: Visibility = Field(
+        default="org",
+        description="org: this org's projects; public: every org's (needs scope platform:admin)",
+    )
     version: PipelineVersionCreate | None = Field(
         default=None, description="A first version, registered with the pipeline"
     )
@@ -79,7 +82,9 @@ class PipelineCreate(Schema):
 class PipelineUpdate(Schema):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=5000)
-    visibility: Visibility | None = None
+    visibility: Visibility | None = Field(
+        default=None, description="public needs scope platform:admin"
+    )
 
 
 class PipelineVersionDeprecate(Schema):

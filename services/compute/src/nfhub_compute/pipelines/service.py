@@ -17,6 +17,7 @@ from nfhub_compute.pipelines.errors import (
     PipelineSlugTaken,
     PipelineVersionExists,
     PipelineVersionNotFound,
+    PublicPipelineForbidden,
 )
 from nfhub_compute.pipelines.repository import PipelineRepository, PipelineVersionRepository
 from nfhub_compute.pipelines.schemas import (
@@ -29,6 +30,7 @@ from nfhub_compute.pipelines.sources import LocalSource, check_git_source
 from nfhub_compute.pipelines.validation import params_problems, params_validator
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
+from nfhub_shared.auth.scopes import PLATFORM_ADMIN_SCOPE
 from nfhub_shared.db.session import AsyncSession
 
 
@@ -161,8 +163,11 @@ class PipelineService:
     # -- changing --------------------------------------------------------------------------
 
     async def create_pipeline(self, pipeline_create: PipelineCreate) -> PipelineRead:
+        if pipeline_create.visibility == "public":  # refused before the slow source check
+            self._check_may_publish(f"making {pipeline_create.slug} public")
         if pipeline_create.version is not None:
             await self._check_source(pipeline_create.version, "version.")
+        await self._claim_slug(pipeline_create.slug, pipeline_create.visibility)
         if await self.pipelines.get_owned_by_slug(self.access.org_id, pipeline_create.slug):
             raise PipelineSlugTaken(
                 f"Your organisation already has a pipeline {pipeline_create.slug!r}; add a "
@@ -194,6 +199,8 @@ class PipelineService:
             del changes["name"]
         if "visibility" in changes and changes["visibility"] is None:
             del changes["visibility"]
+        if changes.get("visibility") == "public":
+            await self._claim_slug(pipeline.slug, "public", pipeline_id=pipeline.id)
         await self.pipelines.update(pipeline, changes)
         await self._record("pipeline.update", pipeline, {"fields": sorted(changes)})
         return PipelineRead.of(pipeline, await self.versions.latest(pipeline.id))
@@ -203,6 +210,8 @@ class PipelineService:
     ) -> PipelineVersion:
         await self._check_source(version_create, "")
         pipeline = await self._writable(await self._visible_slug(slug))
+        if pipeline.visibility == "public":
+            self._check_may_publish(f"adding a version to the public pipeline {slug}")
         version = await self._add_version(pipeline, version_create)
         await self._record(
             "pipeline.version.create", pipeline, {"version": version.version}, version.id
@@ -224,6 +233,44 @@ class PipelineService:
         return found
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _check_may_publish(self, what: str) -> None:
+        """A public pipeline runs for every org on the shared compute host: only a platform
+        admin's token (scope platform:admin) may publish one or change what it runs."""
+        if PLATFORM_ADMIN_SCOPE not in self.access.principal.scopes:
+            raise PublicPipelineForbidden(
+                f"{what[0].upper()}{what[1:]} needs a platform admin (scope "
+                f"{PLATFORM_ADMIN_SCOPE}): a public pipeline is seen and run by every "
+                f"organisation. Keep it visibility 'org', or ask a platform admin to publish it."
+            )
+
+    async def _claim_slug(
+        self, slug: str, visibility: str, *, pipeline_id: uuid.UUID | None = None
+    ) -> None:
+        """One pipeline per slug is visible to any org: an org pipeline may not take a public
+        pipeline's slug (the catalog's included), and a public one no slug any org uses."""
+        public = visibility == "public"
+        if public:
+            self._check_may_publish(f"making {slug} public")
+        await self.pipelines.lock_slug(slug)
+        clash = await self.pipelines.get_clashing(
+            slug, self.access.org_id, public=public, exclude=pipeline_id
+        )
+        if clash is None:
+            return
+        if clash.org_id == self.access.org_id:
+            whose = "Your organisation already has a pipeline"
+        elif clash.from_catalog:
+            whose = "The catalog has a pipeline"
+        elif clash.visibility == "public":
+            whose = "Another organisation publishes a pipeline"
+        else:
+            whose = "Another organisation has a pipeline"
+        raise PipelineSlugTaken(
+            f"{whose} {slug!r}; a slug names one pipeline for every project that can see it. "
+            f"{'Add a version to it or pick' if clash.org_id == self.access.org_id else 'Pick'} "
+            f"another slug."
+        )
 
     async def _add_version(
         self, pipeline: Pipeline, version_create: PipelineVersionCreate
