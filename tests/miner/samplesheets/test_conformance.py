@@ -3,9 +3,9 @@ endpoint and come back out of an order equivalent, and what comes out validates 
 pipeline's own schema_input.json with an independent JSON Schema validator.
 
 "Equivalent": the same rows in the same order; every value the example has comes back (a file
-comes back as the same file: the project path it was imported as, resolved in the project's
-storage, or the same URL); columns the example leaves out come back empty or with the pipeline
-family's default.
+comes back as the same file: the project path it was imported as, or the same URL; the
+server's own folders never show); columns the example leaves out come back empty or with the
+pipeline family's default.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import httpx
 import pytest
 from jsonschema import validators
 
+from nfhub_miner.samplesheets.builder import SamplesheetBuilder
 from nfhub_miner.samplesheets.columns import FAMILY_DEFAULTS, FILE_ROLES
+from nfhub_miner.samplesheets.records import SheetSample
 
 EXAMPLES = [
     ("rnaseq", "samplesheet.csv"),
@@ -135,7 +137,7 @@ class TestRoundTrip:
             for column, value in out.items():
                 if given.get(column):
                     if column in FILE_ROLES and "://" not in given[column]:
-                        assert value == str(team.storage / local[column]), (number, column)
+                        assert value == local[column], (number, column)
                     else:
                         assert value == given[column], (number, column, value)
                 else:
@@ -228,6 +230,56 @@ class TestSamplesheetProblems:
             ("T", "1", "XX", "L1"),
             ("N", "0", "XX", "L1"),
         ]
+
+
+class TestSamplesheetPaths:
+    async def test_users_get_project_paths_and_the_run_gets_the_files(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        make: Any,
+        fastqs: Any,
+        hello: Any,
+    ) -> None:
+        r1, r2 = fastqs("S1_R1.fastq.gz", "S1_R2.fastq.gz")
+        sample = await make(
+            "samples", display_id="S1", files=[{"paths": {"fastq_1": r1, "fastq_2": r2}}]
+        )
+        order = await make(
+            "orders", display_id="ORD-P", pipeline="hello", samples=[{"sample_id": sample["id"]}]
+        )
+
+        shown = {}
+        for file_format in ("csv", "tsv", "json"):
+            response = await miner_client.get(
+                f"/api/v1/orders/{order['id']}/samplesheet",
+                params={"format": file_format},
+                headers=team.headers("viewer"),
+            )
+            assert response.status_code == 200, response.text
+            shown[file_format] = response.text
+        moved = await miner_client.post(
+            f"/api/v1/orders/{order['id']}/transition",
+            json={"to": "analyzing"},
+            headers=team.headers("editor"),
+        )
+
+        assert read_csv(shown["csv"])[0]["fastq_1"] == r1 == "raw/S1_R1.fastq.gz"
+        assert all(str(team.storage) not in text for text in shown.values())
+        assert moved.status_code == 200, moved.text
+        for_run = read_csv((team.storage / "orders" / "ORD-P" / "samplesheet.csv").read_text())
+        assert for_run[0]["fastq_1"] == str(team.storage / r1)
+
+
+def test_on_s3_users_get_the_objects_uri(nf_core: Path) -> None:
+    schema = json.loads((nf_core / "rnaseq" / "schema_input.json").read_text())
+    sample = SheetSample("S1", "germline", None, {}, [{"paths": {"fastq_1": "raw/S1.fastq.gz"}}])
+
+    for for_run in (False, True):
+        builder = SamplesheetBuilder(schema, "rnaseq", "s3://bucket/p/1/", for_run=for_run)
+        (row,) = builder.rows_of("sample", sample, None)
+        assert row["fastq_1"] == "s3://bucket/p/1/raw/S1.fastq.gz"
 
 
 class TestSamplesheetFormat:

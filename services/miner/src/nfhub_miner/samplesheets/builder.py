@@ -22,7 +22,7 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
-from nfhub_miner.paths import is_external, pipeline_uri
+from nfhub_miner.paths import is_external, pipeline_uri, shown_base
 from nfhub_miner.samplesheets.columns import (
     FAMILY_DEFAULTS,
     SEX_TO_SHEET,
@@ -85,7 +85,14 @@ def cell(value: Any) -> str:
 
 
 class SamplesheetBuilder:
-    def __init__(self, schema: Mapping[str, Any], pipeline_slug: str, storage_uri: str) -> None:
+    def __init__(
+        self,
+        schema: Mapping[str, Any],
+        pipeline_slug: str,
+        storage_uri: str,
+        *,
+        for_run: bool = False,
+    ) -> None:
         items = schema.get("items") if isinstance(schema, Mapping) else None
         properties = items.get("properties") if isinstance(items, Mapping) else None
         if not isinstance(items, Mapping) or not isinstance(properties, Mapping) or not properties:
@@ -122,9 +129,10 @@ class SamplesheetBuilder:
         self.unique = [str(column) for column in unique if isinstance(column, str)]
         self.defaults = FAMILY_DEFAULTS.get(family_of(pipeline_slug) or "", {})
         self.storage_uri = storage_uri
-        # A project path becomes base + path: what pipeline_uri gives, without parsing the URI
-        # again for each of (maybe) tens of thousands of files.
-        self.storage_base = pipeline_uri(storage_uri, "")
+        # A project path becomes base + path, without parsing the URI again for each of (maybe)
+        # tens of thousands of files: the resolved file only in the copy the run reads, the
+        # project path (or the S3 URI) in what users download.
+        self.storage_base = pipeline_uri(storage_uri, "") if for_run else shown_base(storage_uri)
         self._seen: dict[tuple[Any, ...], str] = {}
         self.problems: list[FieldProblem] = []
         self.rows_written = 0
