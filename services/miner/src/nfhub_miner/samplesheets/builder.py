@@ -28,6 +28,7 @@ from nfhub_miner.samplesheets.columns import (
     SEX_TO_SHEET,
     SOMATIC_TYPES,
     TUMOUR_ROLES,
+    Default,
     family_of,
 )
 from nfhub_miner.samplesheets.records import SheetEntry, SheetSample, SheetSubject
@@ -128,6 +129,12 @@ class SamplesheetBuilder:
         unique = schema.get("uniqueEntries") or items.get("uniqueEntries") or []
         self.unique = [str(column) for column in unique if isinstance(column, str)]
         self.defaults = FAMILY_DEFAULTS.get(family_of(pipeline_slug) or "", {})
+        # Columns the row rules name (besides plain 'required'): their presence alone can
+        # change what the row means, so no default may add them where it does not say so.
+        rules = json.dumps(
+            {k: v for k, v in rest.items() if k not in ("required", "type", "uniqueEntries")}
+        )
+        self.meaningful = {name for name in self.columns if json.dumps(name) in rules}
         self.storage_uri = storage_uri
         # A project path becomes base + path, without parsing the URI again for each of (maybe)
         # tens of thousands of files: the resolved file only in the copy the run reads, the
@@ -158,6 +165,14 @@ class SamplesheetBuilder:
             return sample.barcode
         return None
 
+    def _default(self, column: str, paths: Mapping[str, Any]) -> str | None:
+        default: Default | None = self.defaults.get(column)
+        if default is None:
+            return None
+        if default.only_with:
+            return default.value if not default.only_with.isdisjoint(paths) else None
+        return None if column in self.meaningful else default.value
+
     def row(
         self,
         role: str,
@@ -184,7 +199,7 @@ class SamplesheetBuilder:
                 if value is None and subject is not None and column in subject.properties:
                     value = subject.properties[column]
                 if value is None:
-                    value = self.defaults.get(column)
+                    value = self._default(column, paths)
             if value is not None and value != "":
                 values[column] = convert(
                     cell(value) if isinstance(value, str) else value, self.declared[column]
