@@ -130,6 +130,10 @@ def decode(body: bytes, problems: Problems) -> str:
 class SampleDraft:
     display_id: str
     rows: list[int]
+    # The columns the user named the sample and the patient with: errors speak in them.
+    sample_column: str = "sample"
+    subject_column: str = "patient"
+    lanes: dict[str, int] = field(default_factory=dict)
     subject: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     subject_fields: dict[str, Any] = field(default_factory=dict)
@@ -144,14 +148,18 @@ def _text(value: Any) -> str:
 def group(rows: list[tuple[int, Row]], problems: Problems) -> list[SampleDraft]:
     drafts: dict[str, SampleDraft] = {}
     for number, row in rows:
-        name = next((_text(row[c]) for c in SAMPLE_COLUMNS if _text(row.get(c))), "")
-        if not name:
+        sample_column = next((c for c in SAMPLE_COLUMNS if _text(row.get(c))), None)
+        if sample_column is None:
             problems.add(number, "no sample name", column="sample")
             continue
-        draft = drafts.setdefault(name, SampleDraft(name, []))
+        name = _text(row[sample_column])
+        subject_column = next((c for c in SUBJECT_COLUMNS if _text(row.get(c))), "patient")
+        draft = drafts.setdefault(
+            name, SampleDraft(name, [], sample_column=sample_column, subject_column=subject_column)
+        )
         draft.rows.append(number)
-        subject = next((_text(row[c]) for c in SUBJECT_COLUMNS if _text(row.get(c))), None)
-        _same(draft, "subject", subject, number, problems, "patient")
+        subject = _text(row[subject_column]) or None if subject_column in row else None
+        _same(draft, "subject", subject, number, problems, draft.subject_column)
         file_set: dict[str, Any] = {"paths": {}}
         extra: Row = {}
         for column, raw in row.items():
@@ -170,6 +178,18 @@ def group(rows: list[tuple[int, Row]], problems: Problems) -> list[SampleDraft]:
                 extra[column] = raw if isinstance(raw, int | float | bool) else value
         if not file_set["paths"] and len(file_set) > 1:
             problems.add(number, "lane or replicate without any file", sample=name)
+        lane = file_set.get("lane")
+        if lane is not None:
+            # nf-core pipelines with lanes (sarek) refuse a patient/sample/lane twice.
+            earlier = draft.lanes.setdefault(lane, number)
+            if earlier != number:
+                problems.add(
+                    number,
+                    f"lane {lane!r} of sample {name} is already on row {earlier}; each lane of "
+                    f"a sample must differ (patient/sample/lane are unique in a samplesheet)",
+                    sample=name,
+                    column="lane",
+                )
         draft.units.append((number, file_set, extra))
     return list(drafts.values())
 
@@ -228,6 +248,8 @@ def _pydantic_problems(exc: ValidationError, draft: SampleDraft, problems: Probl
     for error in exc.errors():
         location = [str(part) for part in error["loc"]]
         column = location[0] if location else None
+        if column == "display_id":
+            column = draft.sample_column
         row = draft.rows[0]
         if column == "files" and len(location) > 1 and location[1].isdigit():
             rows = [number for number, file_set, _ in draft.units if file_set["paths"]]
@@ -287,6 +309,8 @@ def build(
             except ValidationError as exc:
                 for error in exc.errors():
                     column = str(error["loc"][0]) if error["loc"] else None
+                    if column == "display_id":
+                        column = draft.subject_column
                     problems.add(
                         draft.rows[0],
                         f"subject: {error['msg']}",
