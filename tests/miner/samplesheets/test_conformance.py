@@ -402,3 +402,27 @@ class TestSamplesheetFormat:
             assert response.text.splitlines()[0] == "sample\tfastq_1\tfastq_2"
         if file_format == "json":
             assert response.json()[0]["sample"] == "S1"
+
+
+class TestImportForAPipeline:
+    async def test_rows_the_pipeline_would_refuse_are_refused_at_import(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        nf_core: Path,
+    ) -> None:
+        await register(compute_client, team, nf_core, "sarek")
+        sheet = "patient,sample,lane,cram\nP1,N1,L1,https://x/N1.cram\nP1,N2,L1,https://x/N2.cram\n"
+
+        response = await miner_client.post(
+            "/api/v1/samples/import",
+            params={"pipeline": "sarek"},
+            content=sheet.encode(),
+            headers={**team.headers("editor"), "Content-Type": "text/csv"},
+        )
+
+        assert response.status_code == 422, response.text
+        found = [(p["row"], p["sample"], p["column"]) for p in response.json()["errors"]]
+        assert found == [(1, "N1", "lane"), (2, "N2", "lane")]
+        assert "fastq_1, spring_1, bam" in response.json()["errors"][1]["message"]
