@@ -45,3 +45,23 @@ def test_the_fast_check_agrees_with_whole_rows(nf_core: Path, pipeline: str) -> 
     found = problems(fast, ROWS)
     assert found == problems(whole, ROWS)
     assert len(found) >= 3  # the rows above are mostly wrong: the comparison means something
+
+
+def test_each_problem_names_its_own_sample_row_and_the_columns_that_would_do(
+    nf_core: Path,
+) -> None:
+    schema = json.loads((nf_core / "sarek" / "schema_input.json").read_text())
+    builder = SamplesheetBuilder(schema, "sarek", "file:///data/")
+    for row, sample in enumerate(("A", "B"), start=1):
+        builder.check({"patient": "P", "sample": sample, "lane": "L1", "cram": f"{sample}.cram"},
+                      sample, row)  # fmt: skip
+
+    found = [(p.context["sample"], p.context["row"], p.field, p.context["columns"])
+             for p in builder.problems]  # fmt: skip
+    assert found == [
+        ("A", 1, "lane", ["fastq_1", "spring_1", "bam"]),
+        ("B", 2, "lane", ["fastq_1", "spring_1", "bam"]),
+    ]
+    for problem in builder.problems:
+        assert "A.cram" not in problem.message
+        assert "fastq_1, spring_1, bam" in problem.message

@@ -3,9 +3,9 @@ endpoint and come back out of an order equivalent, and what comes out validates 
 pipeline's own schema_input.json with an independent JSON Schema validator.
 
 "Equivalent": the same rows in the same order; every value the example has comes back (a file
-comes back as the same file: the project path it was imported as, resolved in the project's
-storage, or the same URL); columns the example leaves out come back empty or with the pipeline
-family's default.
+comes back as the same file: the project path it was imported as, or the same URL; the
+server's own folders never show); columns the example leaves out come back empty or with the
+pipeline family's default.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ import httpx
 import pytest
 from jsonschema import validators
 
+from nfhub_miner.samplesheets.builder import SamplesheetBuilder
 from nfhub_miner.samplesheets.columns import FAMILY_DEFAULTS, FILE_ROLES
+from nfhub_miner.samplesheets.records import SheetSample
 
 EXAMPLES = [
     ("rnaseq", "samplesheet.csv"),
@@ -130,12 +132,12 @@ class TestRoundTrip:
         exported = read_csv(sheet.text)
         assert list(exported[0]) == list(input_schema["items"]["properties"])  # schema order
         assert len(exported) == len(original)
-        defaults = FAMILY_DEFAULTS.get(pipeline, {})
+        defaults = {c: d.value for c, d in FAMILY_DEFAULTS.get(pipeline, {}).items()}
         for number, (given, local, out) in enumerate(zip(original, rows, exported, strict=True)):
             for column, value in out.items():
                 if given.get(column):
                     if column in FILE_ROLES and "://" not in given[column]:
-                        assert value == str(team.storage / local[column]), (number, column)
+                        assert value == local[column], (number, column)
                     else:
                         assert value == given[column], (number, column, value)
                 else:
@@ -149,6 +151,81 @@ class TestRoundTrip:
         checker = validator_class(input_schema)
         problems = [error.message for error in checker.iter_errors(typed.json())]
         assert problems == []
+
+
+# Each input kind of sarek (the shapes of its own tests' samplesheets), with project paths.
+SAREK_KINDS = {
+    "fastq": "patient,sex,status,sample,lane,fastq_1,fastq_2\n"
+    "P1,XX,0,N1,L1,raw/N1_1.fastq.gz,raw/N1_2.fastq.gz\n"
+    "P1,XX,1,T1,L1,raw/T1_1.fastq.gz,raw/T1_2.fastq.gz\n",
+    "fastq-no-lane": "patient,sex,status,sample,fastq_1,fastq_2\n"
+    "P1,XX,0,N1,raw/N1_1.fastq.gz,raw/N1_2.fastq.gz\n",
+    "spring": "patient,sex,status,sample,lane,spring_1,spring_2\n"
+    "P1,XY,0,N1,L1,raw/N1_1.fastq.gz.spring,raw/N1_2.fastq.gz.spring\n",
+    "ubam": "patient,sex,status,sample,lane,bam\nP1,XX,0,N1,L1,raw/N1.unmapped.bam\n",
+    "bam": "patient,sex,status,sample,bam,bai\n"
+    "P1,XX,0,N1,raw/N1.recal.bam,raw/N1.recal.bam.bai\n"
+    "P1,XX,1,T1,raw/T1.recal.bam,raw/T1.recal.bam.bai\n",
+    "cram": "patient,sex,status,sample,cram,crai\n"
+    "P1,XX,0,N1,raw/N1.recal.cram,raw/N1.recal.cram.crai\n"
+    "P1,XX,1,T1,raw/T1.recal.cram,raw/T1.recal.cram.crai\n",
+    "table": "patient,sex,status,sample,cram,crai,table\n"
+    "P1,XX,0,N1,raw/N1.md.cram,raw/N1.md.cram.crai,raw/N1.recal.table\n",
+    "bam-table": "patient,sex,status,sample,bam,bai,table\n"
+    "P1,XX,0,N1,raw/N1.md.bam,raw/N1.md.bam.bai,raw/N1.recal.table\n",
+    "vcf": "patient,sample,variantcaller,vcf\nP1,N1,strelka,raw/N1.strelka.variants.vcf.gz\n",
+}
+
+
+@pytest.mark.parametrize("kind", list(SAREK_KINDS))
+async def test_every_sarek_input_kind_goes_in_and_comes_out(
+    miner_client: httpx.AsyncClient,
+    compute_client: httpx.AsyncClient,
+    team: Any,
+    nf_core: Path,
+    kind: str,
+) -> None:
+    input_schema = await register(compute_client, team, nf_core, "sarek")
+    given = read_csv(SAREK_KINDS[kind])
+    for row in given:
+        for column, value in row.items():
+            if column in FILE_ROLES:
+                team.put(value, b"data")
+    imported = await miner_client.post(
+        "/api/v1/samples/import",
+        content=SAREK_KINDS[kind].encode(),
+        headers={**team.headers("editor"), "Content-Type": "text/csv"},
+    )
+    assert imported.status_code == 201, imported.text
+    order = await miner_client.post(
+        "/api/v1/orders",
+        json={
+            "display_id": "ORD-K",
+            "pipeline": "sarek",
+            "samples": [{"sample_id": s["id"]} for s in imported.json()["samples"]],
+        },
+        headers=team.headers("editor"),
+    )
+    assert order.status_code == 201, order.text
+
+    sheet = await miner_client.get(
+        f"/api/v1/orders/{order.json()['id']}/samplesheet", headers=team.headers("viewer")
+    )
+    typed = await miner_client.get(
+        f"/api/v1/orders/{order.json()['id']}/samplesheet",
+        params={"format": "json"},
+        headers=team.headers("viewer"),
+    )
+
+    assert sheet.status_code == 200, sheet.text
+    exported = read_csv(sheet.text)
+    assert len(exported) == len(given)
+    for row, out in zip(given, exported, strict=True):
+        assert {c: out[c] for c in row} == row
+        # A lane appears only where the sheet had one, or as FASTQ's default.
+        assert out["lane"] == row.get("lane", "1" if kind == "fastq-no-lane" else "")
+    checker = validators.validator_for(input_schema)(input_schema)
+    assert [error.message for error in checker.iter_errors(typed.json())] == []
 
 
 class TestSamplesheetProblems:
@@ -230,6 +307,56 @@ class TestSamplesheetProblems:
         ]
 
 
+class TestSamplesheetPaths:
+    async def test_users_get_project_paths_and_the_run_gets_the_files(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        make: Any,
+        fastqs: Any,
+        hello: Any,
+    ) -> None:
+        r1, r2 = fastqs("S1_R1.fastq.gz", "S1_R2.fastq.gz")
+        sample = await make(
+            "samples", display_id="S1", files=[{"paths": {"fastq_1": r1, "fastq_2": r2}}]
+        )
+        order = await make(
+            "orders", display_id="ORD-P", pipeline="hello", samples=[{"sample_id": sample["id"]}]
+        )
+
+        shown = {}
+        for file_format in ("csv", "tsv", "json"):
+            response = await miner_client.get(
+                f"/api/v1/orders/{order['id']}/samplesheet",
+                params={"format": file_format},
+                headers=team.headers("viewer"),
+            )
+            assert response.status_code == 200, response.text
+            shown[file_format] = response.text
+        moved = await miner_client.post(
+            f"/api/v1/orders/{order['id']}/transition",
+            json={"to": "analyzing"},
+            headers=team.headers("editor"),
+        )
+
+        assert read_csv(shown["csv"])[0]["fastq_1"] == r1 == "raw/S1_R1.fastq.gz"
+        assert all(str(team.storage) not in text for text in shown.values())
+        assert moved.status_code == 200, moved.text
+        for_run = read_csv((team.storage / "orders" / "ORD-P" / "samplesheet.csv").read_text())
+        assert for_run[0]["fastq_1"] == str(team.storage / r1)
+
+
+def test_on_s3_users_get_the_objects_uri(nf_core: Path) -> None:
+    schema = json.loads((nf_core / "rnaseq" / "schema_input.json").read_text())
+    sample = SheetSample("S1", "germline", None, {}, [{"paths": {"fastq_1": "raw/S1.fastq.gz"}}])
+
+    for for_run in (False, True):
+        builder = SamplesheetBuilder(schema, "rnaseq", "s3://bucket/p/1/", for_run=for_run)
+        (row,) = builder.rows_of("sample", sample, None)
+        assert row["fastq_1"] == "s3://bucket/p/1/raw/S1.fastq.gz"
+
+
 class TestSamplesheetFormat:
     @pytest.mark.parametrize(
         ("file_format", "media_type", "extension"),
@@ -275,3 +402,27 @@ class TestSamplesheetFormat:
             assert response.text.splitlines()[0] == "sample\tfastq_1\tfastq_2"
         if file_format == "json":
             assert response.json()[0]["sample"] == "S1"
+
+
+class TestImportForAPipeline:
+    async def test_rows_the_pipeline_would_refuse_are_refused_at_import(
+        self,
+        miner_client: httpx.AsyncClient,
+        compute_client: httpx.AsyncClient,
+        team: Any,
+        nf_core: Path,
+    ) -> None:
+        await register(compute_client, team, nf_core, "sarek")
+        sheet = "patient,sample,lane,cram\nP1,N1,L1,https://x/N1.cram\nP1,N2,L1,https://x/N2.cram\n"
+
+        response = await miner_client.post(
+            "/api/v1/samples/import",
+            params={"pipeline": "sarek"},
+            content=sheet.encode(),
+            headers={**team.headers("editor"), "Content-Type": "text/csv"},
+        )
+
+        assert response.status_code == 422, response.text
+        found = [(p["row"], p["sample"], p["column"]) for p in response.json()["errors"]]
+        assert found == [(1, "N1", "lane"), (2, "N2", "lane")]
+        assert "fastq_1, spring_1, bam" in response.json()["errors"][1]["message"]

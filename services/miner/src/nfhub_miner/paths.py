@@ -20,3 +20,9 @@ def pipeline_uri(storage_uri: str, path: str) -> str:
     uri = storage_uri + path
     parsed = urlparse(uri)
     return unquote(parsed.path) if parsed.scheme == "file" else uri
+
+
+def shown_base(storage_uri: str) -> str:
+    """What a project path is prefixed with in what users see: nothing on local storage (the
+    server's own folders are no one's business), the bucket's URI on S3."""
+    return "" if urlparse(storage_uri).scheme == "file" else pipeline_uri(storage_uri, "")

@@ -224,12 +224,14 @@ class OrderService:
         order = await self.get(order_id)
         return order, await self._build_samplesheet(order, file_format)
 
-    async def _build_samplesheet(self, order: Order, file_format: str) -> IO[bytes]:
+    async def _build_samplesheet(
+        self, order: Order, file_format: str, *, for_run: bool = False
+    ) -> IO[bytes]:
         schema = await self.compute.input_schema(
             self.token, self.access.project_id, order.pipeline_slug, order.pipeline_version
         )
         location = await self.admin.storage_location(self.access.project_id)
-        builder = SamplesheetBuilder(schema, order.pipeline_slug, location.uri)
+        builder = SamplesheetBuilder(schema, order.pipeline_slug, location.uri, for_run=for_run)
         counts = await self.orders.sample_counts([order.id])
         if not counts.get(order.id):
             raise ValidationFailed(
@@ -239,7 +241,7 @@ class OrderService:
         return await builder.write(self.orders.iter_samples(order.id), file_format)
 
     async def _start_analysis(self, order: Order) -> uuid.UUID:
-        spool = await self._build_samplesheet(order, "csv")
+        spool = await self._build_samplesheet(order, "csv", for_run=True)
         try:
             data = spool.read()
         finally:

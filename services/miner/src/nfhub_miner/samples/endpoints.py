@@ -21,7 +21,13 @@ from nfhub_miner.samples.schemas import (
 )
 from nfhub_miner.samples.service import SampleService
 from nfhub_miner.samples.upload import FILE_PART, read_sheet
-from nfhub_miner.state import AdminClientDep, CallerTokenDep, FilesClientDep, SettingsDep
+from nfhub_miner.state import (
+    AdminClientDep,
+    CallerTokenDep,
+    ComputeClientDep,
+    FilesClientDep,
+    SettingsDep,
+)
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSessionDep
@@ -148,9 +154,18 @@ async def import_samples(
     request: Request,
     samples: SampleWriter,
     settings: SettingsDep,
+    compute: ComputeClientDep,
     file_format: Annotated[
         ImportFormat | None,
         Query(alias="format", description="Default: from the Content-Type"),
+    ] = None,
+    pipeline: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Also check the rows against this pipeline's samplesheet schema "
+            "(its latest version), so that what imports also exports",
+        ),
     ] = None,
 ) -> ImportResult:
     """Import subjects and samples from a samplesheet CSV (nf-core columns: sample, patient,
@@ -158,7 +173,9 @@ async def import_samples(
     sent as the body or as the `file` part of a multipart/form-data upload.
     All or nothing: a 422 lists every row and column at fault, and nothing is written."""
     body, chosen = await read_sheet(request, file_format, settings.IMPORT_MAX_BYTES)
-    importer = SampleImporter(samples, max_rows=settings.IMPORT_MAX_ROWS)
+    importer = SampleImporter(
+        samples, max_rows=settings.IMPORT_MAX_ROWS, compute=compute, pipeline=pipeline
+    )
     return await importer.run(body, chosen)
 
 

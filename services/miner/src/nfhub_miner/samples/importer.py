@@ -15,11 +15,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from nfhub_miner.compute_client import ComputeClient
 from nfhub_miner.models import Subject
 from nfhub_miner.paths import is_external
 from nfhub_miner.samples.errors import ImportFailed
 from nfhub_miner.samples.schemas import FileSet, ImportResult, SampleCreate, SubjectBrief
 from nfhub_miner.samples.service import SampleService, new_sample, project_paths
+from nfhub_miner.samplesheets.builder import SamplesheetBuilder
 from nfhub_miner.samplesheets.columns import (
     FILE_ROLES,
     FILE_SET_COLUMNS,
@@ -31,6 +33,7 @@ from nfhub_miner.samplesheets.columns import (
     SUBJECT_FIELDS,
     TAG_SEPARATORS,
 )
+from nfhub_miner.samplesheets.records import SheetSample, SheetSubject
 from nfhub_miner.subjects.schemas import SubjectCreate
 from nfhub_miner.subjects.service import new_subject
 from nfhub_shared.errors import FieldProblem
@@ -130,6 +133,10 @@ def decode(body: bytes, problems: Problems) -> str:
 class SampleDraft:
     display_id: str
     rows: list[int]
+    # The columns the user named the sample and the patient with: errors speak in them.
+    sample_column: str = "sample"
+    subject_column: str = "patient"
+    lanes: dict[str, int] = field(default_factory=dict)
     subject: str | None = None
     fields: dict[str, Any] = field(default_factory=dict)
     subject_fields: dict[str, Any] = field(default_factory=dict)
@@ -144,14 +151,18 @@ def _text(value: Any) -> str:
 def group(rows: list[tuple[int, Row]], problems: Problems) -> list[SampleDraft]:
     drafts: dict[str, SampleDraft] = {}
     for number, row in rows:
-        name = next((_text(row[c]) for c in SAMPLE_COLUMNS if _text(row.get(c))), "")
-        if not name:
+        sample_column = next((c for c in SAMPLE_COLUMNS if _text(row.get(c))), None)
+        if sample_column is None:
             problems.add(number, "no sample name", column="sample")
             continue
-        draft = drafts.setdefault(name, SampleDraft(name, []))
+        name = _text(row[sample_column])
+        subject_column = next((c for c in SUBJECT_COLUMNS if _text(row.get(c))), "patient")
+        draft = drafts.setdefault(
+            name, SampleDraft(name, [], sample_column=sample_column, subject_column=subject_column)
+        )
         draft.rows.append(number)
-        subject = next((_text(row[c]) for c in SUBJECT_COLUMNS if _text(row.get(c))), None)
-        _same(draft, "subject", subject, number, problems, "patient")
+        subject = _text(row[subject_column]) or None if subject_column in row else None
+        _same(draft, "subject", subject, number, problems, draft.subject_column)
         file_set: dict[str, Any] = {"paths": {}}
         extra: Row = {}
         for column, raw in row.items():
@@ -170,6 +181,18 @@ def group(rows: list[tuple[int, Row]], problems: Problems) -> list[SampleDraft]:
                 extra[column] = raw if isinstance(raw, int | float | bool) else value
         if not file_set["paths"] and len(file_set) > 1:
             problems.add(number, "lane or replicate without any file", sample=name)
+        lane = file_set.get("lane")
+        if lane is not None:
+            # nf-core pipelines with lanes (sarek) refuse a patient/sample/lane twice.
+            earlier = draft.lanes.setdefault(lane, number)
+            if earlier != number:
+                problems.add(
+                    number,
+                    f"lane {lane!r} of sample {name} is already on row {earlier}; each lane of "
+                    f"a sample must differ (patient/sample/lane are unique in a samplesheet)",
+                    sample=name,
+                    column="lane",
+                )
         draft.units.append((number, file_set, extra))
     return list(drafts.values())
 
@@ -228,6 +251,8 @@ def _pydantic_problems(exc: ValidationError, draft: SampleDraft, problems: Probl
     for error in exc.errors():
         location = [str(part) for part in error["loc"]]
         column = location[0] if location else None
+        if column == "display_id":
+            column = draft.sample_column
         row = draft.rows[0]
         if column == "files" and len(location) > 1 and location[1].isdigit():
             rows = [number for number, file_set, _ in draft.units if file_set["paths"]]
@@ -287,6 +312,8 @@ def build(
             except ValidationError as exc:
                 for error in exc.errors():
                     column = str(error["loc"][0]) if error["loc"] else None
+                    if column == "display_id":
+                        column = draft.subject_column
                     problems.add(
                         draft.rows[0],
                         f"subject: {error['msg']}",
@@ -305,10 +332,66 @@ def build(
     return built
 
 
+def check_for_pipeline(
+    builder: SamplesheetBuilder,
+    built: Iterable[tuple[SampleDraft, SampleCreate, SubjectCreate | None]],
+    problems: Problems,
+) -> None:
+    """What export for this pipeline would refuse, said now, row by row, in the sheet's
+    columns (duplicate patient/sample/lane, a lane on a CRAM row…)."""
+    for draft, sample, subject in built:
+        sheet_sample = SheetSample(
+            draft.display_id,
+            sample.sample_type,
+            sample.barcode,
+            sample.properties,
+            [file_set.model_dump(mode="json") for file_set in sample.files],
+        )
+        sheet_subject = (
+            SheetSubject(subject.display_id, subject.sex, subject.properties)
+            if subject is not None
+            else None
+        )
+        rows = [number for number, file_set, _ in draft.units if file_set["paths"]] or draft.rows
+        entries = builder.rows_of("sample", sheet_sample, sheet_subject)
+        for row, values in zip(rows, entries, strict=False):
+            builder.check(values, draft.display_id, row)
+    for problem in builder.problems:
+        column = problem.field
+        if column == "sample":
+            column = next((d.sample_column for d, _, _ in built), column)
+        problems.add(
+            int(problem.context.get("row") or 0),
+            problem.message,
+            sample=problem.context.get("sample"),
+            column=column,
+        )
+
+
 class SampleImporter:
-    def __init__(self, samples: SampleService, *, max_rows: int) -> None:
+    def __init__(
+        self,
+        samples: SampleService,
+        *,
+        max_rows: int,
+        compute: ComputeClient | None = None,
+        pipeline: str | None = None,
+    ) -> None:
         self.service = samples
         self.max_rows = max_rows
+        self.compute = compute
+        self.pipeline = pipeline
+
+    async def _builder(self) -> SamplesheetBuilder | None:
+        if self.compute is None or self.pipeline is None:
+            return None
+        token, project_id = self.service.caller_token, self.service.access.project_id
+        found = await self.compute.pipeline(token, project_id, self.pipeline, None)
+        version = str((found.get("version") or {}).get("version") or "")
+        if not version:
+            return None
+        schema = await self.compute.input_schema(token, project_id, self.pipeline, version)
+        return SamplesheetBuilder(schema, self.pipeline, "file:///")
 
     async def run(self, body: bytes, file_format: str) -> ImportResult:
         problems = Problems()
@@ -325,6 +408,9 @@ class SampleImporter:
             problems.add(0, "no rows to import")
             problems.raise_if_any(0)
         built = build(group(rows, problems), problems)
+        builder = await self._builder()
+        if builder is not None:
+            check_for_pipeline(builder, built, problems)
         access = self.service.access
         session = self.service.session
         existing = await self.service.samples.existing_display_ids(

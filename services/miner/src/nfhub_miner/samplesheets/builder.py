@@ -22,12 +22,13 @@ from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import SchemaError
 from jsonschema.protocols import Validator
 
-from nfhub_miner.paths import is_external, pipeline_uri
+from nfhub_miner.paths import is_external, pipeline_uri, shown_base
 from nfhub_miner.samplesheets.columns import (
     FAMILY_DEFAULTS,
     SEX_TO_SHEET,
     SOMATIC_TYPES,
     TUMOUR_ROLES,
+    Default,
     family_of,
 )
 from nfhub_miner.samplesheets.records import SheetEntry, SheetSample, SheetSubject
@@ -85,7 +86,14 @@ def cell(value: Any) -> str:
 
 
 class SamplesheetBuilder:
-    def __init__(self, schema: Mapping[str, Any], pipeline_slug: str, storage_uri: str) -> None:
+    def __init__(
+        self,
+        schema: Mapping[str, Any],
+        pipeline_slug: str,
+        storage_uri: str,
+        *,
+        for_run: bool = False,
+    ) -> None:
         items = schema.get("items") if isinstance(schema, Mapping) else None
         properties = items.get("properties") if isinstance(items, Mapping) else None
         if not isinstance(items, Mapping) or not isinstance(properties, Mapping) or not properties:
@@ -117,14 +125,21 @@ class SamplesheetBuilder:
             name: cls(dict(declared)) for name, declared in self.declared.items() if declared
         }
         self.shape_validator: Validator = cls(rest)
-        self._shapes: dict[frozenset[str], list[tuple[str | None, str]]] = {}
+        self._shapes: dict[frozenset[str], list[tuple[str | None, str, tuple[str, ...]]]] = {}
         unique = schema.get("uniqueEntries") or items.get("uniqueEntries") or []
         self.unique = [str(column) for column in unique if isinstance(column, str)]
         self.defaults = FAMILY_DEFAULTS.get(family_of(pipeline_slug) or "", {})
+        # Columns the row rules name (besides plain 'required'): their presence alone can
+        # change what the row means, so no default may add them where it does not say so.
+        rules = json.dumps(
+            {k: v for k, v in rest.items() if k not in ("required", "type", "uniqueEntries")}
+        )
+        self.meaningful = {name for name in self.columns if json.dumps(name) in rules}
         self.storage_uri = storage_uri
-        # A project path becomes base + path: what pipeline_uri gives, without parsing the URI
-        # again for each of (maybe) tens of thousands of files.
-        self.storage_base = pipeline_uri(storage_uri, "")
+        # A project path becomes base + path, without parsing the URI again for each of (maybe)
+        # tens of thousands of files: the resolved file only in the copy the run reads, the
+        # project path (or the S3 URI) in what users download.
+        self.storage_base = pipeline_uri(storage_uri, "") if for_run else shown_base(storage_uri)
         self._seen: dict[tuple[Any, ...], str] = {}
         self.problems: list[FieldProblem] = []
         self.rows_written = 0
@@ -149,6 +164,14 @@ class SamplesheetBuilder:
         if column == "barcode":
             return sample.barcode
         return None
+
+    def _default(self, column: str, paths: Mapping[str, Any]) -> str | None:
+        default: Default | None = self.defaults.get(column)
+        if default is None:
+            return None
+        if default.only_with:
+            return default.value if not default.only_with.isdisjoint(paths) else None
+        return None if column in self.meaningful else default.value
 
     def row(
         self,
@@ -176,7 +199,7 @@ class SamplesheetBuilder:
                 if value is None and subject is not None and column in subject.properties:
                     value = subject.properties[column]
                 if value is None:
-                    value = self.defaults.get(column)
+                    value = self._default(column, paths)
             if value is not None and value != "":
                 values[column] = convert(
                     cell(value) if isinstance(value, str) else value, self.declared[column]
@@ -191,52 +214,72 @@ class SamplesheetBuilder:
 
     # -- checks ---------------------------------------------------------------------------------
 
-    def check(self, values: Mapping[str, Any], sample: str) -> None:
+    def check(self, values: Mapping[str, Any], sample: str, row: int | None = None) -> None:
         if len(self.problems) >= MAX_PROBLEMS:
             return
         if self.split:
-            self._check_split(values, sample)
+            self._check_split(values, sample, row)
         else:
-            for column, message in self._errors(self.validator, dict(values)):
-                self._problem(sample, column, message)
-        self._check_unique(values, sample)
+            for column, message, columns in self._errors(self.validator, dict(values)):
+                self._problem(sample, column, message, row, columns)
+        self._check_unique(values, sample, row)
 
-    def _check_split(self, values: Mapping[str, Any], sample: str) -> None:
+    def _check_split(self, values: Mapping[str, Any], sample: str, row: int | None) -> None:
         shape = frozenset(values)
         found = self._shapes.get(shape)
         if found is None:
+            # Cached for every row with these columns: the messages must hold nothing of the
+            # row's values, or every sample would be shown the first one's.
             found = self._shapes[shape] = list(self._errors(self.shape_validator, dict(values)))
-        for column, message in found:
-            self._problem(sample, column, message)
+        for column, message, columns in found:
+            self._problem(sample, column, message, row, columns)
         for column, value in values.items():
             validator = self.column_validators.get(column)
             if validator is None:
                 continue
             for error in validator.iter_errors(value):
                 custom = self.declared[column].get("errorMessage")
-                self._problem(sample, column, custom if isinstance(custom, str) else error.message)
+                message = custom if isinstance(custom, str) else error.message
+                self._problem(sample, column, message, row, (column,))
 
     @staticmethod
-    def _errors(validator: Validator, values: dict[str, Any]) -> Iterator[tuple[str | None, str]]:
+    def _errors(
+        validator: Validator, values: dict[str, Any]
+    ) -> Iterator[tuple[str | None, str, tuple[str, ...]]]:
         for error in validator.iter_errors(values):
             column: str | None = ".".join(str(p) for p in error.absolute_path) or None
             message = error.message
+            columns: tuple[str, ...] = (column,) if column else ()
             if error.validator == "required" and isinstance(error.instance, Mapping):
                 required = error.validator_value if isinstance(error.validator_value, list) else []
                 missing = [c for c in required if c not in error.instance]
                 column = missing[0] if missing else None
+                columns = tuple(missing)
                 message = f"{column!r} is required and has no value"
             elif isinstance(error.schema, Mapping) and isinstance(
                 error.schema.get("errorMessage"), str
             ):
                 message = str(error.schema["errorMessage"])
+            elif error.validator in ("anyOf", "oneOf"):
+                column, message, columns = _alternatives(error, values)
             elif error.validator == "dependentRequired" and isinstance(
                 error.validator_value, Mapping
             ):
                 column = next((str(c) for c in error.validator_value if c in values), column)
-            yield column, message
+                columns = tuple(
+                    str(c)
+                    for need in error.validator_value.get(column, [])
+                    for c in ([need] if isinstance(need, str) else [])
+                    if c not in values
+                )
+                message = (
+                    f"{column!r} needs {' and '.join(repr(c) for c in columns)} as well"
+                    if columns
+                    else message
+                )
+            yield column, message, columns
 
-    def _check_unique(self, values: Mapping[str, Any], sample: str) -> None:
+    def _check_unique(self, values: Mapping[str, Any], sample: str, row: int | None) -> None:
         if self.unique:
             key = tuple(values.get(column) for column in self.unique)
             earlier = self._seen.get(key)
@@ -247,11 +290,20 @@ class SamplesheetBuilder:
                     self.unique[-1],
                     f"the combination {shown} is already used by sample {earlier}; "
                     f"{'/'.join(self.unique)} must be unique",
+                    row,
+                    tuple(self.unique),
                 )
             else:
                 self._seen[key] = sample
 
-    def _problem(self, sample: str, column: str | None, message: str) -> None:
+    def _problem(
+        self,
+        sample: str,
+        column: str | None,
+        message: str,
+        row: int | None = None,
+        columns: tuple[str, ...] = (),
+    ) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append(
                 FieldProblem(
@@ -259,14 +311,20 @@ class SamplesheetBuilder:
                     message,
                     "samplesheet",
                     location="samplesheet",
-                    context={"sample": sample, "column": column},
+                    context={
+                        "sample": sample,
+                        "row": row,
+                        "column": column,
+                        "columns": list(columns or ((column,) if column else ())),
+                    },
                 )
             )
 
     def raise_if_invalid(self) -> None:
         if self.problems:
             shown = "; ".join(
-                f"{p.context['sample']}/{p.field or '-'}: {p.message}" for p in self.problems[:3]
+                f"row {p.context['row']} ({p.context['sample']}, {p.field or '-'}): {p.message}"
+                for p in self.problems[:3]
             )
             raise SamplesheetInvalid(
                 f"{len(self.problems)} problem(s) for the pipeline's samplesheet: {shown}. Fix "
@@ -298,7 +356,7 @@ class SamplesheetBuilder:
             async for batch in batches:
                 for role, sample, subject in batch:
                     for values in self.rows_of(role, sample, subject):
-                        self.check(values, sample.display_id)
+                        self.check(values, sample.display_id, self.rows_written + 1)
                         if writer is not None:
                             writer.writerow([cell(values.get(column)) for column in self.columns])
                         else:
@@ -318,6 +376,31 @@ class SamplesheetBuilder:
             raise
         spool.seek(0)
         return spool
+
+
+def _alternatives(error: Any, values: Mapping[str, Any]) -> tuple[str | None, str, tuple[str, ...]]:
+    """An anyOf/oneOf failure in the user's columns: which columns would satisfy a branch."""
+    options: list[str] = []
+    for sub in error.context or []:
+        if sub.validator in ("dependentRequired", "required"):
+            needs = sub.validator_value
+            wanted = (
+                [c for key in needs if key in values for c in needs[key]]
+                if isinstance(needs, Mapping)
+                else list(needs)
+            )
+            options += [str(c) for c in wanted if c not in values and str(c) not in options]
+    present = sorted(
+        {str(key) for sub in error.context or [] if isinstance(sub.validator_value, Mapping)
+         for key in sub.validator_value if key in values}
+    )  # fmt: skip
+    column = present[0] if present else (options[0] if options else None)
+    if options:
+        given = f"with {', '.join(repr(c) for c in present)} " if present else ""
+        message = f"a row {given}needs one of these columns: {', '.join(options)}"
+    else:
+        message = "the row matches none of the schema's alternatives"
+    return column, message, tuple(options)
 
 
 async def chunks(spool: IO[bytes]) -> AsyncIterator[bytes]:

@@ -8,6 +8,8 @@ differ between its rows), and come back out under the same name.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 # Columns that name files (nf-core's roles): they go to a file set's paths.
 FILE_ROLES = frozenset(
     {
@@ -44,12 +46,24 @@ STATUS_FROM_SHEET = {"0": "germline", "1": "somatic"}
 TUMOUR_ROLES = frozenset({"tumour", "tumor", "relapse", "metastasis"})
 SOMATIC_TYPES = frozenset({"somatic", "ffpe", "liquid_biopsy"})
 
-# Per pipeline family: what a column gets when nothing in the data gives it a value.
-FAMILY_DEFAULTS: dict[str, dict[str, str]] = {
-    "rnaseq": {"strandedness": "auto"},
-    "sarek": {"lane": "1"},
-    "atacseq": {"replicate": "1"},
-    "chipseq": {"replicate": "1"},
+
+@dataclass(frozen=True, slots=True)
+class Default:
+    """What a column gets when nothing in the data gives it a value. Where the pipeline's
+    schema makes the column meaningful (its row rules name it: sarek's lane picks the branch),
+    the default is only for rows with one of ``only_with``'s files, and never without it."""
+
+    value: str
+    only_with: frozenset[str] = frozenset()
+
+
+# Per pipeline family. sarek's lane is part of a FASTQ (or spring) row's id; a BAM, CRAM or VCF
+# row without one is another input kind, and a BAM with a lane is an unaligned one.
+FAMILY_DEFAULTS: dict[str, dict[str, Default]] = {
+    "rnaseq": {"strandedness": Default("auto")},
+    "sarek": {"lane": Default("1", only_with=frozenset({"fastq_1", "spring_1"}))},
+    "atacseq": {"replicate": Default("1")},
+    "chipseq": {"replicate": Default("1")},
 }
 TAG_SEPARATORS = ";|"
 
