@@ -82,13 +82,18 @@ def test_subjects_samples_order_samplesheet_run(stack: LiveStack) -> None:
     sheet = call(stack, "miner", "GET", f"/api/v1/orders/{order['id']}/samplesheet")
     rows = list(csv.DictReader(io.StringIO(sheet.text)))
     assert [row["sample"] for row in rows] == ["S-MOTHER", "S-PROBAND"]
-    assert rows[0]["fastq_1"] == str(
-        stack.storage / "projects" / stack.project_id / "raw/S-MOTHER_R1.fastq.gz"
-    )
+    # The user's copy names files as the project does; the server's layout stays private.
+    assert rows[0]["fastq_1"] == "raw/S-MOTHER_R1.fastq.gz"
 
     moved = call(
         stack, "miner", "POST", f"/api/v1/orders/{order['id']}/transition", json={"to": "analyzing"}
     )
+    # The copy written for the run has the paths Nextflow opens.
+    project = stack.storage / "projects" / stack.project_id
+    run_sheet = list(
+        csv.DictReader(io.StringIO((project / "orders/ORD-E2E/samplesheet.csv").read_text()))
+    )
+    assert run_sheet[0]["fastq_1"] == str(project / "raw/S-MOTHER_R1.fastq.gz")
     run = call(stack, "compute", "GET", f"/api/v1/runs/{moved['run']['id']}")
     assert run["input"] == {"path": "orders/ORD-E2E/samplesheet.csv", "order_id": order["id"]}
     assert run["state"] == "QUEUED"
