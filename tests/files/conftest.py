@@ -39,6 +39,9 @@ def files_settings(nfhub_database_url: str, storage_root: Path) -> Settings:
         DATABASE_URL=nfhub_database_url,
         DATABASE_POOL_SIZE=2,
         DATABASE_MAX_OVERFLOW=0,
+        # In-process apps work in the test's rolled-back transaction: admin's access
+        # announcements never commit, and the TTL tests need the caches left alone.
+        ACCESS_CHANGE_LISTENER=False,
         ADMIN_URL="http://admin.test",
         STORAGE_BACKEND="local",
         LOCAL_ROOT=storage_root,

@@ -41,6 +41,9 @@ def service_app(
             ADMIN_URL="http://admin.test",
             DATABASE_POOL_SIZE=2,
             DATABASE_MAX_OVERFLOW=0,
+            # In-process apps work in the test's rolled-back transaction: admin's access
+            # announcements never commit, and the TTL tests need the caches left alone.
+            ACCESS_CHANGE_LISTENER=False,
             **overrides,
         )
         app = create_app(

@@ -72,6 +72,9 @@ async def files_app(
         DATABASE_URL=nfhub_database_url,
         DATABASE_POOL_SIZE=2,
         DATABASE_MAX_OVERFLOW=0,
+        # In-process apps work in the test's rolled-back transaction: admin's access
+        # announcements never commit, and the TTL tests need the caches left alone.
+        ACCESS_CHANGE_LISTENER=False,
         ADMIN_URL="http://admin.test",
         LOCAL_ROOT=storage_root,
         FILES_URL="http://files.test",
@@ -98,6 +101,9 @@ def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
         DATABASE_URL=nfhub_database_url,
         DATABASE_POOL_SIZE=2,
         DATABASE_MAX_OVERFLOW=0,
+        # In-process apps work in the test's rolled-back transaction: admin's access
+        # announcements never commit, and the TTL tests need the caches left alone.
+        ACCESS_CHANGE_LISTENER=False,
         ADMIN_URL="http://admin.test",
         FILES_URL="http://files.test",
         COMPUTE_URL=COMPUTE_BASE_URL,
