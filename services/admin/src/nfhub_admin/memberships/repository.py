@@ -39,12 +39,6 @@ class MembershipRepository(Repository[MembershipT]):
             self.session, statement.order_by(User.username), limit=limit, offset=offset
         )
 
-    async def get_user(self, user_id: uuid.UUID) -> User | None:
-        return await self.session.get(User, user_id)
-
-    async def get_user_by_username(self, username: str) -> User | None:
-        return await self.session.scalar(select(User).where(User.username == username.lower()))
-
 
 class OrgMembershipRepository(MembershipRepository[OrgMembership]):
     model = OrgMembership

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Self
 from pydantic import Field, model_validator
 
 from nfhub_shared.auth.principal import OrgRole, ProjectRole
-from nfhub_shared.schemas import ReadSchema, Schema
+from nfhub_shared.schemas import ReadSchema, Schema, read_model
 
 if TYPE_CHECKING:
     from nfhub_admin.models import OrgMembership, ProjectMembership, User
@@ -54,13 +54,7 @@ class MemberRead(ReadSchema):
     @classmethod
     def of(cls, membership: OrgMembership | ProjectMembership, user: User) -> Self:
         """The membership with the user it is for (two rows, one answer)."""
-        return cls(
-            user_id=user.id,
-            username=user.username,
-            display_name=user.display_name,
-            role=membership.role,
-            created_at=membership.created_at,
-        )
+        return read_model(cls, membership, username=user.username, display_name=user.display_name)
 
 
 class OrgMemberRead(MemberRead):

@@ -27,6 +27,7 @@ from nfhub_admin.memberships.schemas import (
     ProjectMemberRead,
 )
 from nfhub_admin.models import Org, OrgMembership, Project, ProjectMembership, User
+from nfhub_admin.users.repository import UserRepository
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import OrgRole, Principal, ProjectRole
 from nfhub_shared.db.session import AsyncSession
@@ -42,12 +43,13 @@ class MembershipService(Generic[MembershipT]):
         self.session = session
         self.audit = audit
         self.members: MembershipRepository[MembershipT] = members
+        self.users = UserRepository(session)
 
     async def _resolve_user(self, member: MemberAdd) -> User:
         user = (
-            await self.members.get_user(member.user_id)
+            await self.users.get(member.user_id)
             if member.user_id is not None
-            else await self.members.get_user_by_username(member.username or "")
+            else await self.users.get_by_username(member.username or "")
         )
         if user is None or not user.is_active:
             raise NotFound("No active user with that id or username.")
@@ -66,15 +68,9 @@ class MembershipService(Generic[MembershipT]):
         return membership
 
     async def _user(self, user_id: uuid.UUID) -> User:
-        user = await self.members.get_user(user_id)
+        user = await self.users.get(user_id)
         assert user is not None  # memberships cascade with their user
         return user
-
-    async def _rows(
-        self, scope_id: uuid.UUID, *, limit: int, offset: int
-    ) -> tuple[list[tuple[MembershipT, User]], int]:
-        rows, total = await self.members.list_members(scope_id, limit=limit, offset=offset)
-        return [(membership, user) for membership, user in rows], total
 
 
 class OrgMemberService(MembershipService[OrgMembership]):
@@ -87,7 +83,7 @@ class OrgMemberService(MembershipService[OrgMembership]):
         self, principal: Principal, org_id: uuid.UUID, *, limit: int, offset: int
     ) -> tuple[list[OrgMemberRead], int]:
         await require_org(self.session, principal, org_id, OrgRole.member)
-        rows, total = await self._rows(org_id, limit=limit, offset=offset)
+        rows, total = await self.members.list_members(org_id, limit=limit, offset=offset)
         return [OrgMemberRead.of(membership, user) for membership, user in rows], total
 
     async def add_member(
@@ -168,7 +164,7 @@ class ProjectMemberService(MembershipService[ProjectMembership]):
         self, principal: Principal, project_id: uuid.UUID, *, limit: int, offset: int
     ) -> tuple[list[ProjectMemberRead], int]:
         await require_project(self.session, principal, project_id, ProjectRole.viewer)
-        rows, total = await self._rows(project_id, limit=limit, offset=offset)
+        rows, total = await self.members.list_members(project_id, limit=limit, offset=offset)
         return [ProjectMemberRead.of(membership, user) for membership, user in rows], total
 
     async def add_member(
