@@ -330,3 +330,15 @@ class TestImportMultipart:
         assert form["required"] == ["file"]
         file_part = form["properties"]["file"]
         assert (file_part["type"], file_part["format"]) == ("string", "binary")
+
+
+class TestPipelineCheckInput:
+    async def test_a_pipeline_that_is_not_a_slug_is_refused_before_compute_is_asked(
+        self, miner_client: httpx.AsyncClient, team: Any, send: Any
+    ) -> None:
+        # Unchecked, it reached compute's /pipelines/slug/rnaseq/versions/3.14.0 and gave a 500.
+        response = await send("sample\nS1\n", pipeline="rnaseq/versions/3.14.0")
+
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["field"] == "pipeline"
+        assert await samples(miner_client, team) == {}

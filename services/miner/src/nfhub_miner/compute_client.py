@@ -7,6 +7,9 @@ from typing import Any
 
 from nfhub_shared.clients import CallerClient
 
+# compute's pipeline slugs: anything else could reach another compute route through the path.
+SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"
+
 
 class ComputeClient(CallerClient):
     service = "compute"

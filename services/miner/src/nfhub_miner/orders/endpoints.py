@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
+from nfhub_miner.compute_client import SLUG_PATTERN
 from nfhub_miner.deps import SamplesEditor, SamplesViewer
 from nfhub_miner.fields import TAG_PATTERN
 from nfhub_miner.orders.schemas import (
-    SLUG_PATTERN,
     OrderCreate,
     OrderRead,
     OrderSampleRead,

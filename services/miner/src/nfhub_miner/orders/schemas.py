@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field
 
+from nfhub_miner.compute_client import SLUG_PATTERN
 from nfhub_miner.fields import DisplayId, Properties, Tags
 from nfhub_miner.orders.states import MOVES, OrderStatus
 from nfhub_shared.schemas import ReadSchema, Schema, read_model
@@ -13,7 +14,6 @@ from nfhub_shared.schemas import ReadSchema, Schema, read_model
 if TYPE_CHECKING:
     from nfhub_miner.models import Order
 
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9._-]{0,98}[a-z0-9])?$"
 VERSION_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,98}[A-Za-z0-9])?$"
 ROLE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
 Priority = Literal["low", "medium", "high"]

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from nfhub_miner.compute_client import SLUG_PATTERN
 from nfhub_miner.deps import SamplesEditor, SamplesViewer
 from nfhub_miner.fields import TAG_PATTERN
 from nfhub_miner.records.filters import RecordFilters
@@ -162,7 +163,7 @@ async def import_samples(
     pipeline: Annotated[
         str | None,
         Query(
-            max_length=100,
+            pattern=SLUG_PATTERN,
             description="Also check the rows against this pipeline's samplesheet schema "
             "(its latest version), so that what imports also exports",
         ),
