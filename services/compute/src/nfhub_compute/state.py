@@ -26,14 +26,15 @@ class ComputeState(ServiceState):
     events_connect: Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]
 
 
-def get_compute_state(request: Request) -> ComputeState:
+# async: FastAPI runs a plain-def dependency in a worker thread, a round trip per request.
+async def get_compute_state(request: Request) -> ComputeState:
     return ComputeState.of(request.app)
 
 
 ComputeStateDep = Annotated[ComputeState, Depends(get_compute_state)]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return ComputeState.of(request.app).settings
 
 
