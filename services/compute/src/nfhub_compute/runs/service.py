@@ -82,7 +82,7 @@ class RunService:
         """The run with its task counts."""
         run = await self.get(run_id)
         read = RunRead.model_validate(run)
-        read.tasks, _ = await self.tasks.progress(run.id)
+        read.tasks = (await self.tasks.totals_of([run.id]))[run.id]
         return read
 
     async def list_runs(

@@ -123,7 +123,12 @@ class Reconciler:
             await self._import_trace(session, run)
             # Nextflow's "started" event may never have come (the worker was down, the weblog
             # was lost): its first task, from the weblog or the trace, says when it began.
-            first_task = await TaskRepository(session).first_seen(run.id)
+            # (An aggregate over all its tasks: only when the start is still unknown.)
+            first_task = (
+                await TaskRepository(session).first_seen(run.id)
+                if run.workflow_started_at is None
+                else None
+            )
             moved = await RunRepository(session).move(
                 run.id,
                 target,
