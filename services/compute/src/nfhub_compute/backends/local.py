@@ -148,8 +148,10 @@ def nextflow_command(
 
 def _write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    # Created with its mode: a secret is never readable by others, even for a moment.
-    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    # Created anew with its mode (a leftover of a crash would keep its own): a secret is never
+    # readable by others, even for a moment.
+    tmp.unlink(missing_ok=True)
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.chmod(tmp, mode)
