@@ -168,11 +168,6 @@ class PipelineService:
         if pipeline_create.version is not None:
             await self._check_source(pipeline_create.version, "version.")
         await self._claim_slug(pipeline_create.slug, pipeline_create.visibility)
-        if await self.pipelines.get_owned_by_slug(self.access.org_id, pipeline_create.slug):
-            raise PipelineSlugTaken(
-                f"Your organisation already has a pipeline {pipeline_create.slug!r}; add a "
-                f"version to it or pick another slug."
-            )
         pipeline = await self.pipelines.add(
             Pipeline(
                 org_id=self.access.org_id,
