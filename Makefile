@@ -20,6 +20,11 @@ FAST_MARKERS := not e2e and not live and not deploy and not browser and not slur
 HTTP ?=
 RUN_ARGS ?=
 MYPY_PATHS := shared/src $(wildcard services/*/src) cli/src scripts bench
+# Python keeps the bytecode it compiles (__pycache__, ignored by git). With
+# PYTHONDONTWRITEBYTECODE set (some shells and CI images set it), every process of the suite
+# (xdist workers, each service of every live stack, CLI runs) compiles every module it imports
+# again, at every start.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: help setup uv run demo test test-fast pytest lint format openapi openapi-check bench
 
