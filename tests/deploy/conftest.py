@@ -27,7 +27,8 @@ DOCKERFILE = REPO / "deploy" / "Dockerfile"
 ENTRYPOINT = REPO / "deploy" / "entrypoint.sh"
 
 SERVICES = ("admin", "compute", "files", "miner")
-NFHUB_IMAGE = "nfhub:local"
+# The services and one-shots run the runtime image; the worker its own, with Nextflow.
+NFHUB_IMAGES = {"nfhub:local": "runtime", "nfhub-worker:local": "worker"}
 # What a variable given as ${NAME} in compose stands for in these tests.
 DUMMY_SECRET = "0123456789abcdef" * 4
 
@@ -95,7 +96,11 @@ class Compose:
 
     def nfhub_services(self) -> dict[str, dict[str, Any]]:
         """Services running the nfhub image, whatever their role."""
-        return {n: s for n, s in self.services.items() if s.get("image") == NFHUB_IMAGE}
+        return {n: s for n, s in self.services.items() if s.get("image") in NFHUB_IMAGES}
+
+    def stage(self, name: str) -> str:
+        """The Dockerfile stage an nfhub service's image is built from, by its image name."""
+        return NFHUB_IMAGES[self.services[name]["image"]]
 
     def role(self, name: str) -> str:
         return str(self.services[name]["command"][0])

@@ -45,6 +45,7 @@ HEALTH_CONDITIONS = {"service_healthy", "service_completed_successfully"}
 TOOL_ENV = {
     "NFHUB_STATE_DIR": "scripts/nfhub_devstack",
     "TEST_DATABASE_URL": "shared/src/nfhub_shared/testing",
+    "NEXTFLOW_SHA256": "deploy/Dockerfile",
 }
 PUBLISHING = {"gateway", "s3"}  # the only services with ports outside the compose network
 
@@ -344,9 +345,14 @@ class TestEnvironment:
 
 
 class TestImages:
-    def test_nfhub_services_build_the_one_image(self, compose: Any) -> None:
+    def test_nfhub_services_build_the_one_dockerfile(self, compose: Any) -> None:
+        """The worker builds the Dockerfile's worker stage (Java, Nextflow), everything else
+        its runtime stage; one image name per stage, so neither overwrites the other."""
         for name, service in compose.nfhub_services().items():
-            assert service["build"] == {"context": ".", "dockerfile": "deploy/Dockerfile"}, name
+            target = "worker" if compose.role(name) == "worker" else "runtime"
+            build = {key: value for key, value in service["build"].items() if key != "args"}
+            assert build == {"context": ".", "dockerfile": "deploy/Dockerfile", "target": target}
+            assert compose.stage(name) == target, f"{name}: {service['image']}"
             assert service.get("init") is True, f"{name}: tini reaps orphans and forwards signals"
             assert "user" not in service, f"{name}: the image's own non-root user"
 

@@ -63,6 +63,13 @@ def stages(dockerfile: list[Any]) -> list[tuple[str, str | None, list[Any]]]:
     return found
 
 
+def stage(dockerfile: list[Any], name: str) -> tuple[str, list[Any]]:
+    """(base image, instructions) of the stage with that name."""
+    named = {stage_name: (image, body) for image, stage_name, body in stages(dockerfile)}
+    assert name in named, f"no stage named {name!r}"
+    return named[name]
+
+
 class TestLint:
     def test_hadolint_finds_nothing(self) -> None:
         command = [hadolint(), "--format", "json", "--failure-threshold", "style"]
@@ -90,8 +97,10 @@ class TestDockerfile:
                 f"pin {image} to a full release (x.y.z)"
             )
 
-    def test_final_stage_is_slim_python_of_the_project_version(self, dockerfile: list[Any]) -> None:
-        image, _, _ = stages(dockerfile)[-1]
+    def test_runtime_stage_is_slim_python_of_the_project_version(
+        self, dockerfile: list[Any]
+    ) -> None:
+        image, _ = stage(dockerfile, "runtime")
         match = re.fullmatch(r"python:(\d+)\.(\d+)\.\d+-slim(-\w+)?", image)
         assert match, f"the final stage runs on python:<x.y.z>-slim, not {image}"
         requires = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
@@ -111,10 +120,10 @@ class TestDockerfile:
         copies = [i.args for i in dockerfile if i.keyword == "COPY" and "/uv" in i.args]
         assert any(c.startswith("--from=uv ") for c in copies), "uv comes from its pinned image"
 
-    def test_final_stage_has_no_build_tools_and_runs_as_non_root(
+    def test_runtime_stage_has_no_build_tools_and_runs_as_non_root(
         self, dockerfile: list[Any]
     ) -> None:
-        _, _, runtime = stages(dockerfile)[-1]
+        _, runtime = stage(dockerfile, "runtime")
         text = " ".join(f"{i.keyword} {i.args}" for i in runtime)
         for tool in ("gcc", "build-essential", "/bin/uv", "pip install", "uv sync"):
             assert tool not in text, f"the runtime stage must not have {tool}"
@@ -128,8 +137,8 @@ class TestDockerfile:
         assert uid.isdigit() and int(uid) == NON_ROOT_UID, f"USER {users[-1]}: a fixed uid"
         assert f"--uid {NON_ROOT_UID}" in text, "the user exists with that uid"
 
-    def test_final_stage_runs_the_entrypoint_from_the_venv(self, dockerfile: list[Any]) -> None:
-        _, _, runtime = stages(dockerfile)[-1]
+    def test_runtime_stage_runs_the_entrypoint_from_the_venv(self, dockerfile: list[Any]) -> None:
+        _, runtime = stage(dockerfile, "runtime")
         by_keyword: dict[str, list[str]] = {}
         for instruction in runtime:
             by_keyword.setdefault(instruction.keyword, []).append(instruction.args)
@@ -147,7 +156,7 @@ class TestDockerfile:
     ) -> None:
         """A named volume starts as a copy of the image folder it is mounted on, owner
         included: each mount point of an nfhub container must exist in the image as nfhub's."""
-        _, _, runtime = stages(dockerfile)[-1]
+        _, runtime = stage(dockerfile, "runtime")
         text = " ".join(i.args for i in runtime if i.keyword == "RUN")
         assert "chown -R nfhub:nfhub /var/lib/nfhub" in text
         for name, service in compose.nfhub_services().items():
@@ -156,6 +165,48 @@ class TestDockerfile:
                 assert target.startswith("/var/lib/nfhub/") and target in text, (
                     f"{name}: {target} is not created (as nfhub) by the Dockerfile"
                 )
+
+
+class TestWorkerStage:
+    """The worker image runs real pipelines: the runtime plus Java and a verified Nextflow."""
+
+    def test_builds_on_the_runtime_and_ends_as_the_service_user(
+        self, dockerfile: list[Any]
+    ) -> None:
+        image, worker = stage(dockerfile, "worker")
+        assert image == "runtime", "the worker is the runtime image plus Java and Nextflow"
+        users = [i.args for i in worker if i.keyword == "USER"]
+        assert users and users[-1] == f"{NON_ROOT_UID}:{NON_ROOT_UID}"
+        assert not any(i.keyword in {"ENTRYPOINT", "CMD"} for i in worker), "the same entrypoint"
+
+    def test_nextflow_is_pinned_and_checked_against_its_sha256(self, dockerfile: list[Any]) -> None:
+        _, worker = stage(dockerfile, "worker")
+        args = dict(i.args.partition("=")[::2] for i in worker if i.keyword == "ARG")
+        assert re.fullmatch(r"\d+\.\d+\.\d+", args.get("NEXTFLOW_VERSION", "")), args
+        # No default checksum: one nobody checked would only look like verification.
+        assert "NEXTFLOW_SHA256" in args and args["NEXTFLOW_SHA256"] == "", args
+        run = " ".join(i.args for i in worker if i.keyword == "RUN")
+        download = re.search(r"releases/download/v\$\{NEXTFLOW_VERSION\}/(\S+)", run)
+        assert download and download[1].strip('"') == "nextflow-${NEXTFLOW_VERSION}-dist"
+        check = run.index("sha256sum --check --strict")
+        assert download.start() < check < run.index("chmod 0755 /usr/local/bin/nextflow"), (
+            "the launcher is verified before it is made executable"
+        )
+        assert "=~ ^[0-9a-f]{64}$" in run, "a missing or malformed checksum stops the build"
+        shells = [i.args for i in worker if i.keyword == "SHELL"]
+        assert shells and "pipefail" in shells[-1], "a failed step of a pipe fails the build"
+
+    def test_java_is_a_pinned_headless_jre_and_nextflow_starts_at_build_time(
+        self, dockerfile: list[Any]
+    ) -> None:
+        _, worker = stage(dockerfile, "worker")
+        runs = [i.args for i in worker if i.keyword == "RUN"]
+        text = " ".join(runs)
+        assert re.search(r"openjdk-(\d+)-jre-headless=\1\.\*", text), "a pinned headless JRE"
+        assert "--no-install-recommends" in text and "rm -rf /var/lib/apt/lists/*" in text
+        assert runs[-1].strip() == "nextflow -version", "the build fails if Nextflow cannot start"
+        env = " ".join(i.args for i in worker if i.keyword == "ENV")
+        assert "NXF_HOME=/var/lib/nfhub/" in env, "Nextflow's home in nfhub's state folder"
 
 
 def dockerignore_excludes(patterns: list[str], path: str) -> bool:
