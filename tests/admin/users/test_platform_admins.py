@@ -3,15 +3,20 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from nfhub_admin.bootstrap import bootstrap_first_user, bootstrap_platform_admins
 from nfhub_admin.models import User, audit_events
+from nfhub_shared.auth.revocations import CHANNEL, asyncpg_dsn
 from nfhub_shared.auth.scopes import PLATFORM_ADMIN_SCOPE
 
 LOGIN = "/api/v1/auth/login"
@@ -145,3 +150,38 @@ class TestBootstrap:
         )
         assert flags == {listed.username: True, other.username: False}
         assert grants == 1
+
+
+class TestStartAnnouncements:
+    async def test_a_start_that_flags_nobody_announces_nothing(
+        self, nfhub_fresh_database: Any, admin_app: Any, admin_settings: Any
+    ) -> None:
+        """Flagging announces an access change (the users trigger); a start that changes no
+        one must not, or every service drops its caches at each admin restart."""
+        settings = admin_settings.model_copy(update={"PLATFORM_ADMINS": ["boss"]})
+        with nfhub_fresh_database() as url:  # committed: announcements go out at commit
+            engine = create_async_engine(url, poolclass=NullPool)
+            sessions = async_sessionmaker(engine, expire_on_commit=False)
+            async with sessions() as session, session.begin():
+                session.add(User(username="boss", display_name="Boss"))
+            heard: asyncio.Queue[str] = asyncio.Queue()
+            listener = await asyncpg.connect(asyncpg_dsn(url))
+            try:
+                await listener.add_listener(CHANNEL, lambda *args: heard.put_nowait(args[-1]))
+
+                async def announcements_after_a_start() -> list[str]:
+                    await bootstrap_platform_admins(
+                        settings, sessions, admin_app.state.audit_writer
+                    )
+                    # A marker sent after the start's commit arrives after anything it announced.
+                    await listener.execute("SELECT pg_notify($1, 'marker')", CHANNEL)
+                    found = []
+                    while (payload := await asyncio.wait_for(heard.get(), 10)) != "marker":
+                        found.append(payload)
+                    return found
+
+                assert await announcements_after_a_start() == ["users"]
+                assert await announcements_after_a_start() == []
+            finally:
+                await listener.close()
+                await engine.dispose()

@@ -24,15 +24,25 @@ class UserRepository(Repository[User]):
         return (await self.session.scalars(select(User).where(User.is_platform_admin))).all()
 
     async def grant_platform_admin(self, usernames: Sequence[str]) -> list[str]:
-        """Flag these users (those that exist and are not yet flagged); returns who changed."""
+        """Flag these users (those that exist and are not yet flagged); returns who changed.
+
+        No UPDATE when nobody changes: the users table announces access changes per statement
+        (migration 0002), and every service would drop its caches at each admin start."""
         if not usernames:
+            return []
+        pending = list(
+            await self.session.scalars(
+                select(User.id).where(
+                    User.username.in_([name.lower() for name in usernames]),
+                    User.is_platform_admin.is_(False),
+                )
+            )
+        )
+        if not pending:
             return []
         changed = await self.session.scalars(
             update(User)
-            .where(
-                User.username.in_([name.lower() for name in usernames]),
-                User.is_platform_admin.is_(False),
-            )
+            .where(User.id.in_(pending), User.is_platform_admin.is_(False))
             .values(is_platform_admin=True)
             .returning(User.username)
         )
