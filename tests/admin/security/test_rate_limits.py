@@ -172,6 +172,22 @@ class TestLoginBypass:
                 other = {"username": bystander.username, "password": bystander.password}
                 assert (await client.post(LOGIN, json=other)).status_code == 200
 
+    async def test_username_and_email_share_one_budget(self, make_admin, factory) -> None:
+        """Login takes a username or an email: the failures count for the account they name,
+        so switching between the two gives an attacker no second budget."""
+        email = f"m-{secrets.token_hex(4)}@lab.example"
+        actor = await factory.user(email=email)
+        async with make_admin(
+            RATE_LIMIT_LOGIN_FAILURES=4, RATE_LIMIT_WINDOW_SECONDS=WINDOW
+        ) as admin:
+            for name in (actor.username, email, actor.username, email.upper()):
+                wrong = {"username": name, "password": "not-the-password"}
+                assert (await admin.post(LOGIN, json=wrong)).status_code == 401
+            for name in (actor.username, email):
+                right = {"username": name, "password": actor.password}
+                refused = await admin.post(LOGIN, json=right)
+                assert refused.status_code == 429, (name, refused.text)
+
     async def test_successful_logins_do_not_count(self, make_admin, factory) -> None:
         actor = await factory.user()
         right = {"username": actor.username, "password": actor.password}

@@ -63,13 +63,15 @@ async def password_login(
     request: Request, auth: AuthService, username: str, password: str
 ) -> TokenPair | Response:
     failures = failed_logins(request)
+    account = None
     if failures is not None:
-        await failures.check(username)
+        account = await auth.login_account(username)
+        await failures.check(account)
     try:
         return await auth.login_with_password(username, password)
     except InvalidCredentials as exc:
-        if failures is not None:
-            await failures.record(username)
+        if failures is not None and account is not None:
+            await failures.record(account)
         # Returned, not raised: the failed attempt's audit event must be committed.
         return render_app_error(request, exc)
 

@@ -33,13 +33,20 @@ class AuthService:
         self.users = UserRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)
 
-    async def login_with_password(self, username: str, password: str) -> TokenPair:
+    async def login_account(self, username: str) -> str:
+        """Whom a login names, for counting its failures: the account when one answers to the
+        username or email (both spellings share one budget), else the name as typed."""
+        user = await self._user_named(username)
+        return f"user:{user.id}" if user else f"name:{username.strip().lower()}"
+
+    async def _user_named(self, username: str) -> User | None:
         identifier = username.strip().lower()
-        user = (
-            await self.users.get_by_email(identifier)
-            if "@" in identifier
-            else await self.users.get_by_username(identifier)
-        )
+        if "@" in identifier:
+            return await self.users.get_by_email(identifier)
+        return await self.users.get_by_username(identifier)
+
+    async def login_with_password(self, username: str, password: str) -> TokenPair:
+        user = await self._user_named(username)
         valid = await verify_password(user.password_hash if user else None, password)
         if user is None or not valid or not user.is_active:
             await self.audit.record(
