@@ -128,3 +128,27 @@ def test_a_revoked_token_is_refused_at_once_everywhere(
     after = statuses(https_stack, pat)
 
     assert [call for call in after if call[3] != 401] == []
+
+
+def test_a_logout_ends_its_access_token_at_once_everywhere(
+    https_stack: LiveStack, admin: httpx.Client, member: Member
+) -> None:
+    login = admin.post(
+        "/api/v1/auth/login", json={"username": member.username, "password": member.password}
+    )
+    assert login.status_code == 200, login.text
+    pair = login.json()
+    bearer = {"Authorization": f"Bearer {pair['access_token']}"}
+    assert {status for *_, status in statuses(https_stack, pair["access_token"])} <= {
+        200,
+        201,
+        409,
+    }
+    assert admin.get("/api/v1/users/me", headers=bearer).status_code == 200
+
+    ended = admin.post("/api/v1/auth/logout", json={"refresh_token": pair["refresh_token"]})
+    assert ended.status_code == 204, ended.text
+    after = statuses(https_stack, pair["access_token"])
+
+    assert [call for call in after if call[3] != 401] == []
+    assert admin.get("/api/v1/users/me", headers=bearer).status_code == 401

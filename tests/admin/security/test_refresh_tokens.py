@@ -140,6 +140,35 @@ class TestLogout:
         family = await family_rows(session_factory, second["refresh_token"])
         assert all(row.revoked_at is not None for row in family)
 
+    async def test_logout_ends_the_logins_access_tokens_and_no_other(
+        self, admin_client: httpx.AsyncClient, factory
+    ) -> None:
+        """An access token names its login (sid); once the login ends, its signature alone no
+        longer lets it in, while the user's other logins go on."""
+        actor = await factory.user()
+        first = await login(admin_client, actor)
+        rotated = (await refresh(admin_client, first["refresh_token"])).json()
+        other = await login(admin_client, actor)
+        for pair in (first, rotated, other):
+            assert (await me(admin_client, pair["access_token"])).status_code == 200
+
+        response = await admin_client.post(LOGOUT, json={"refresh_token": rotated["refresh_token"]})
+        assert response.status_code == 204, response.text
+
+        for pair in (first, rotated):  # before and after rotation: one login
+            body = assert_401(await me(admin_client, pair["access_token"]))
+            assert "has ended" in body["detail"]
+        assert (await me(admin_client, other["access_token"])).status_code == 200
+
+    async def test_reuse_detection_also_ends_the_access_tokens(
+        self, admin_client: httpx.AsyncClient, factory
+    ) -> None:
+        actor = await factory.user()
+        first = await login(admin_client, actor)
+        second = (await refresh(admin_client, first["refresh_token"])).json()
+        assert_401(await refresh(admin_client, first["refresh_token"]))  # reuse: login revoked
+        assert_401(await me(admin_client, second["access_token"]))
+
     async def test_logout_with_an_unknown_token_reveals_nothing(
         self, admin_client: httpx.AsyncClient
     ) -> None:

@@ -7,6 +7,7 @@ import uuid
 from jwt import PyJWK
 
 from nfhub_admin.access.service import project_role_of
+from nfhub_admin.auth.repository import RefreshTokenRepository
 from nfhub_admin.keys import SigningKeys
 from nfhub_admin.state import AdminState
 from nfhub_admin.tokens.service import TokenService
@@ -34,6 +35,14 @@ class LocalIdentity:
         # Its own short transaction: last_used_at is recorded even if the request then fails.
         async with self.state.sessionmaker() as session, session.begin():
             return await TokenService(session, self.audit).introspect(token)
+
+    async def session_active(self, session_id: str) -> bool:
+        try:
+            family_id = uuid.UUID(session_id)
+        except ValueError:
+            return False
+        async with self.state.sessionmaker() as session:
+            return await RefreshTokenRepository(session).family_active(family_id)
 
     async def project_membership(
         self, principal: Principal, project_id: uuid.UUID

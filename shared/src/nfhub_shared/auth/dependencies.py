@@ -130,18 +130,23 @@ async def _principal(authorization: str | None, state: ServiceState) -> Principa
             raise Unauthorized("The personal access token is unknown, expired or revoked.")
         return principal
     verified_tokens = state.verified_tokens
-    cached = verified_tokens.get(token)
-    if cached is not None:
-        return cached
-    settings = state.settings
-    return await principal_from_jwt(
-        token,
-        state.identity.signing_key,
-        issuer=settings.JWT_ISSUER,
-        audience=settings.JWT_AUDIENCE,
-        leeway=settings.JWT_LEEWAY_SECONDS,
-        cache=verified_tokens,
-    )
+    principal = verified_tokens.get(token)
+    if principal is None:
+        settings = state.settings
+        principal = await principal_from_jwt(
+            token,
+            state.identity.signing_key,
+            issuer=settings.JWT_ISSUER,
+            audience=settings.JWT_AUDIENCE,
+            leeway=settings.JWT_LEEWAY_SECONDS,
+            cache=verified_tokens,
+        )
+    # A signature stays valid after logout: the login it names must still be live.
+    if principal.session_id is not None and not await state.identity.session_active(
+        principal.session_id
+    ):
+        raise Unauthorized("The login this access token belongs to has ended; log in again.")
+    return principal
 
 
 def _require_scopes(principal: Principal, required_scopes: Sequence[str]) -> None:

@@ -28,6 +28,7 @@ logger = structlog.get_logger("nfhub.identity")
 # The admin tables whose changes alter a token's identity, and those that alter roles (the
 # names admin's triggers announce).
 TOKEN_TABLES = frozenset({"personal_access_tokens", "users"})
+SESSION_TABLES = frozenset({"refresh_tokens", "users"})
 ROLE_TABLES = frozenset({"org_memberships", "project_memberships", "projects", "orgs", "users"})
 
 # Unknown answers ("no such token", "not a member") are cached briefly: long enough to blunt
@@ -45,6 +46,10 @@ class IdentityResolver(Protocol):
     async def signing_key(self, kid: str) -> PyJWK | None: ...
 
     async def resolve_pat(self, token: str) -> Principal | None: ...
+
+    async def session_active(self, session_id: str) -> bool:
+        """Whether the login an access token names is live (not logged out, user enabled)."""
+        ...
 
     async def project_membership(
         self, principal: Principal, project_id: uuid.UUID
@@ -83,6 +88,8 @@ class RemoteIdentity:
         self._negative_tokens: ExpiringCache[str, _Absent] = ExpiringCache(
             max_entries, min(NEGATIVE_CACHE_SECONDS, token_ttl_seconds)
         )
+        # Both answers: a login that ended never starts again (its id is never reused).
+        self._sessions: ExpiringCache[str, bool] = ExpiringCache(max_entries, token_ttl_seconds)
         # Keyed by the project id's integer: a UUID hashes and compares in Python code.
         self._roles: ExpiringCache[tuple[str, int], Membership] = ExpiringCache(
             max_entries, role_ttl_seconds
@@ -102,6 +109,8 @@ class RemoteIdentity:
         if table is None or table in TOKEN_TABLES:
             self._tokens.clear()
             self._negative_tokens.clear()
+        if table is None or table in SESSION_TABLES:
+            self._sessions.clear()
         if table is None or table in ROLE_TABLES:
             self._roles.clear()
             self._negative_roles.clear()
@@ -126,6 +135,15 @@ class RemoteIdentity:
         )
         self._tokens.put(key, principal)
         return principal
+
+    async def session_active(self, session_id: str) -> bool:
+        cached = self._sessions.get(session_id)
+        if cached is not None:
+            return cached
+        body = await self._post("/api/v1/internal/login-session", {"session_id": session_id})
+        active = body.get("active") is True
+        self._sessions.put(session_id, active)
+        return active
 
     async def project_membership(
         self, principal: Principal, project_id: uuid.UUID

@@ -49,6 +49,8 @@ class Principal:
     scopes: frozenset[str] = field(default_factory=frozenset)
     username: str | None = None
     token_id: str | None = None
+    # The login an access token belongs to (its ``sid``): refused once that login ends.
+    session_id: str | None = None
 
     @property
     def user_id(self) -> uuid.UUID:

@@ -177,6 +177,7 @@ async def principal_from_jwt(
         scopes=parse_scopes(claims.get("scope")),
         username=claims.get("preferred_username"),
         token_id=str(claims["jti"]),
+        session_id=sid if isinstance(sid := claims.get("sid"), str) else None,
     )
     if cache is not None:
         cache.put(token, principal, float(claims["exp"]))

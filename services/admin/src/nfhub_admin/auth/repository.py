@@ -6,7 +6,7 @@ from datetime import datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from nfhub_admin.models import OidcIdentity, OidcLoginAttempt, RefreshToken
+from nfhub_admin.models import OidcIdentity, OidcLoginAttempt, RefreshToken, User
 from nfhub_shared.db.repository import Repository
 
 
@@ -17,6 +17,21 @@ class RefreshTokenRepository(Repository[RefreshToken]):
         return await self.session.scalar(
             select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
         )
+
+    async def family_active(self, family_id: uuid.UUID) -> bool:
+        """A login is live while its user is active and its family holds a token not revoked
+        (logout and the reuse of a used refresh token revoke the whole family)."""
+        found = await self.session.scalar(
+            select(RefreshToken.id)
+            .join(User, User.id == RefreshToken.user_id)
+            .where(
+                RefreshToken.family_id == family_id,
+                RefreshToken.revoked_at.is_(None),
+                User.is_active.is_(True),
+            )
+            .limit(1)
+        )
+        return found is not None
 
     async def revoke_family(self, family_id: uuid.UUID, now: datetime) -> None:
         await self.session.execute(

@@ -125,7 +125,9 @@ class AuthService:
         )
         scope = " ".join(sorted(scopes_allowed(is_platform_admin=user.is_platform_admin)))
         return TokenPair(
-            access_token=issue_access_token(self.keys, self.settings, user, scope),
+            access_token=issue_access_token(
+                self.keys, self.settings, user, scope, session_id=family_id
+            ),
             expires_in=self.settings.ACCESS_TOKEN_TTL_SECONDS,
             refresh_token=secret,
             refresh_expires_in=refresh_ttl,
@@ -133,7 +135,16 @@ class AuthService:
         )
 
 
-def issue_access_token(keys: SigningKeys, settings: Settings, user: User, scope: str) -> str:
+def issue_access_token(
+    keys: SigningKeys,
+    settings: Settings,
+    user: User,
+    scope: str,
+    *,
+    session_id: uuid.UUID | None = None,
+) -> str:
+    """An at+jwt access token. ``session_id`` (the ``sid`` claim) names the login it belongs
+    to, its refresh-token family: every service refuses the token once that login ends."""
     now = datetime.now(UTC)
     claims = {
         "iss": settings.JWT_ISSUER,
@@ -147,6 +158,8 @@ def issue_access_token(keys: SigningKeys, settings: Settings, user: User, scope:
         "scope": scope,
         "preferred_username": user.username,
     }
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     return jwt.encode(
         claims, keys.private_key, algorithm="EdDSA", headers={"kid": keys.kid, "typ": "at+jwt"}
     )

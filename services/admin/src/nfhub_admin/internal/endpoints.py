@@ -9,6 +9,8 @@ from fastapi import APIRouter, Depends
 from nfhub_admin.internal.schemas import (
     Introspection,
     IntrospectionRequest,
+    LoginSessionRequest,
+    LoginSessionStatus,
     ProjectAccessAnswer,
     ProjectAccessRequest,
     StorageLocationRequest,
@@ -38,6 +40,17 @@ async def introspect_token(
 ) -> Introspection:
     """Who a personal access token belongs to, if it is active."""
     return await queries.introspect(introspection_request.token.get_secret_value())
+
+
+@router.post("/login-session", response_model=LoginSessionStatus)
+async def get_login_session(
+    login_session_request: LoginSessionRequest,
+    queries: InternalQueriesDep,
+    _service: InternalService,
+) -> LoginSessionStatus:
+    """Whether the login an access token belongs to (its sid) is live: not logged out, its
+    user not disabled."""
+    return await queries.login_session(login_session_request.session_id)
 
 
 @router.post("/project-access", response_model=ProjectAccessAnswer)

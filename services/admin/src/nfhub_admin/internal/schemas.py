@@ -12,6 +12,17 @@ class IntrospectionRequest(Schema):
     token: SecretStr = Field(max_length=256)
 
 
+class LoginSessionRequest(Schema):
+    session_id: uuid.UUID
+
+
+class LoginSessionStatus(ReadSchema):
+    """Whether the login an access token names (its ``sid``) is still live."""
+
+    session_id: uuid.UUID
+    active: bool
+
+
 class Introspection(ReadSchema):
     """RFC 7662-style answer about a personal access token."""
 

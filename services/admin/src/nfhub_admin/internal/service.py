@@ -6,8 +6,9 @@ from __future__ import annotations
 import uuid
 
 from nfhub_admin.access.service import project_role_of
+from nfhub_admin.auth.repository import RefreshTokenRepository
 from nfhub_admin.config import Settings
-from nfhub_admin.internal.schemas import Introspection, ProjectAccessAnswer
+from nfhub_admin.internal.schemas import Introspection, LoginSessionStatus, ProjectAccessAnswer
 from nfhub_admin.projects.repository import ProjectRepository
 from nfhub_admin.projects.schemas import StorageLocation
 from nfhub_admin.projects.service import describe_storage
@@ -34,6 +35,10 @@ class InternalQueries:
             scope=" ".join(sorted(principal.scopes)),
             token_id=principal.token_id,
         )
+
+    async def login_session(self, session_id: uuid.UUID) -> LoginSessionStatus:
+        active = await RefreshTokenRepository(self.session).family_active(session_id)
+        return LoginSessionStatus(session_id=session_id, active=active)
 
     async def project_access(
         self, user_id: uuid.UUID, project_id: uuid.UUID
