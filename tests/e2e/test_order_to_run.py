@@ -150,32 +150,39 @@ def recorded(stack: LiveStack, display_id: str, status: str, seconds: float = 10
     return wait_until(reached, timeout=seconds, interval=0.2, what=f"{display_id} {status}")
 
 
-def test_a_failed_run_is_recorded_on_its_order(stack: LiveStack) -> None:
+def analyzing(stack: LiveStack, name: str, params: dict[str, Any]) -> str:
+    """An order of one new sample (``S-<name>``) for hello, moved to analyzing; its run id."""
     stack.register_hello()
     paths = {}
     for read in (1, 2):
-        paths[f"fastq_{read}"] = path = f"raw/S-FAIL_R{read}.fastq.gz"
-        stack.upload(path, f"@S-FAIL/{read}\nACGT\n+\nIIII\n".encode())
+        paths[f"fastq_{read}"] = path = f"raw/S-{name}_R{read}.fastq.gz"
+        stack.upload(path, f"@S-{name}/{read}\nACGT\n+\nIIII\n".encode())
     sample = call(
         stack, "miner", "POST", "/api/v1/samples",
-        json={"display_id": "S-FAIL", "files": [{"paths": paths}]},
+        json={"display_id": f"S-{name}", "files": [{"paths": paths}]},
     )  # fmt: skip
     order = call(
         stack, "miner", "POST", "/api/v1/orders",
         json={
-            "display_id": "ORD-FAIL",
+            "display_id": f"ORD-{name}",
             "pipeline": "hello",
-            "params": {"fail_process": "FASTQC"},
+            "params": params,
             "samples": [{"sample_id": sample["id"]}],
         },
     )  # fmt: skip
     moved = call(
         stack, "miner", "POST", f"/api/v1/orders/{order['id']}/transition", json={"to": "analyzing"}
     )
+    run_id: str = moved["run"]["id"]
+    return run_id
+
+
+def test_a_failed_run_is_recorded_on_its_order(stack: LiveStack) -> None:
+    run_id = analyzing(stack, "FAIL", {"fail_process": "FASTQC"})
 
     worker = stack.start_worker()
     try:
-        done = stack.wait_state(moved["run"]["id"], {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR"})
+        done = stack.wait_state(run_id, {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR"})
         assert done["state"] == "EXECUTOR_ERROR", done
         shown = recorded(stack, "ORD-FAIL", "analyzing")
     finally:
@@ -184,3 +191,18 @@ def test_a_failed_run_is_recorded_on_its_order(stack: LiveStack) -> None:
     assert shown["run"]["state_reason"] == done["state_reason"]
     assert "FASTQC" in shown["run"]["state_reason"]
     assert shown["allowed_transitions"] == ["review", "sign_off", "cancelled"]
+
+
+def test_a_run_that_ended_while_miner_was_down_is_caught_at_its_start(stack: LiveStack) -> None:
+    run_id = analyzing(stack, "LATE", {})
+    miner = next(p for p in stack.processes if p.name == "miner" and p.alive())
+    miner.stop()  # nobody hears compute's announcement
+
+    worker = stack.start_worker()
+    try:
+        assert stack.wait_state(run_id, {"COMPLETE", "EXECUTOR_ERROR"})["state"] == "COMPLETE"
+    finally:
+        worker.stop()
+    stack.wait_ready(stack.start_service("miner"))
+
+    assert recorded(stack, "ORD-LATE", "review")["run"]["state"] == "COMPLETE"
