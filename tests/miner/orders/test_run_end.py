@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from nfhub_miner.models import audit_events
-from nfhub_miner.orders.follower import RunFollower
+from nfhub_miner.orders.follower import RunFollower, RunFollowerTask
 from nfhub_miner.orders.states import OrderStatus
 from nfhub_shared.errors import ServiceUnavailable
 from support.orders import move
@@ -214,3 +214,35 @@ class TestSweep:
             await lab.follower.sweep()
 
         assert (await lab.order(order["id"]))["status"] == "analyzing"
+
+
+class TestNotifications:
+    @pytest.mark.parametrize(
+        "payload",
+        ["", "not json", "[]", "{}", '{"run_id": "nope"}', '{"run_id": null}'],
+        ids=["empty", "text", "list", "no-run", "bad-uuid", "null"],
+    )
+    async def test_an_unreadable_notification_is_dropped(self, lab: Lab, payload: str) -> None:
+        task = RunFollowerTask(lab.follower, "postgresql://unused/db", 60)
+
+        task._heard(payload)
+
+        assert task.queue.empty()
+
+    async def test_runs_heard_of_are_taken_in_one_batch(self, lab: Lab) -> None:
+        task = RunFollowerTask(lab.follower, "postgresql://unused/db", 60)
+        heard = [uuid.uuid4() for _ in range(3)]
+        for run_id in heard:
+            task._heard(f'{{"run_id": "{run_id}", "project_id": "{uuid.uuid4()}", "state": "X"}}')
+
+        assert await task._next(0.1) == heard
+        assert await task._next(0.01) == []
+
+    async def test_a_run_of_no_order_costs_no_call_to_compute(
+        self, lab: Lab, order: dict[str, Any]
+    ) -> None:
+        run_id = await lab.analyze(order["id"], state="COMPLETE")
+        assert await lab.follower.settle([run_id]) == 1
+        lab.app.state.compute_client.base_url = "http://nowhere.test"  # any call would fail
+
+        assert await lab.follower.settle([run_id, uuid.uuid4()]) == 0

@@ -45,7 +45,14 @@ class RunFollower:
         self.compute = compute
 
     async def settle(self, run_ids: list[uuid.UUID]) -> int:
-        """Ask compute how these runs stand and apply the ends; the orders changed."""
+        """Apply the ends of these runs (heard of) to their orders; the orders changed. Runs
+        of no order, and ends already recorded, cost no call to compute."""
+        async with self.sessions()() as session:
+            followed = await OrderRepository(session).unended(run_ids)
+        return await self._apply(followed) if followed else 0
+
+    async def _apply(self, run_ids: list[uuid.UUID]) -> int:
+        """Ask compute how these runs stand and apply the ends."""
         runs = [run for run in await self.compute.run_states(run_ids) if run.final]
         if not runs:
             return 0
@@ -63,7 +70,7 @@ class RunFollower:
                 )
             if not batch:
                 return changed
-            changed += await self.settle(batch)
+            changed += await self._apply(batch)
             after = batch[-1]
 
 

@@ -67,6 +67,15 @@ class OrderRepository(Repository[Order]):
         statement = select(Order).where(Order.run_id.in_(run_ids)).with_for_update()
         return (await self.session.scalars(statement.order_by(Order.id))).all()
 
+    async def unended(self, run_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        """Those of ``run_ids`` that are an order's run whose end is not recorded yet."""
+        if not run_ids:
+            return []
+        rows = await self.session.scalars(
+            select(Order.run_id).where(Order.run_id.in_(run_ids), Order.run_end_state.is_(None))
+        )
+        return [run_id for run_id in rows if run_id is not None]
+
     async def runs_to_follow(self, *, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
         """A batch of the runs of analyzing orders whose end is not recorded yet (run id
         order, keyset paging)."""
