@@ -77,6 +77,8 @@ NOT_PROJECT_ROUTES = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
     ("POST", "/api/v1/runs/{run_id}/events"),
+    # Services only (a service token, no project): tests/compute/test_internal.py.
+    ("POST", "/api/v1/internal/run-states"),
 }
 
 

@@ -64,6 +64,8 @@ def miner_settings(nfhub_database_url: str) -> Settings:
         # In-process apps work in the test's rolled-back transaction: admin's access
         # announcements never commit, and the TTL tests need the caches left alone.
         ACCESS_CHANGE_LISTENER=False,
+        # Nor are compute's announcements of run ends: tests call the follower themselves.
+        RUN_FOLLOWER=False,
         ADMIN_URL="http://admin.test",
         FILES_URL="http://files.test",
         COMPUTE_URL="http://compute.test",

@@ -5,54 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import update
 
 from nfhub_miner.models import Order
 from nfhub_miner.orders.states import MOVES, ROLE_TO_ENTER, OrderStatus
+from support.orders import move
 
 STATUSES = list(OrderStatus)
 ILLEGAL = [(a, b) for a, b in itertools.product(STATUSES, STATUSES) if b not in MOVES[a]]
 LEGAL = [(a, b) for a in STATUSES for b in MOVES[a]]
-
-
-@pytest.fixture
-async def order(make: Any, fastqs: Any, hello: Any) -> dict[str, Any]:
-    r1, r2 = fastqs("S1_R1.fastq.gz", "S1_R2.fastq.gz")
-    sample = await make(
-        "samples", display_id="S1", files=[{"paths": {"fastq_1": r1, "fastq_2": r2}}]
-    )
-    return await make(
-        "orders",
-        display_id="ORD-7",
-        pipeline="hello",
-        params={"greeting": "hi"},
-        samples=[{"sample_id": sample["id"], "role": "proband"}],
-    )
-
-
-@pytest.fixture
-def put_in(session_factory: Any) -> Any:
-    async def set_status(order_id: str, status: OrderStatus) -> None:
-        async with session_factory() as session, session.begin():
-            await session.execute(
-                update(Order).where(Order.id == uuid.UUID(order_id)).values(status=status.value)
-            )
-
-    return set_status
-
-
-async def move(
-    client: httpx.AsyncClient, team: Any, order_id: str, to: str, role: str = "admin"
-) -> httpx.Response:
-    return await client.post(
-        f"/api/v1/orders/{order_id}/transition", json={"to": to}, headers=team.headers(role)
-    )
 
 
 class TestStatusMachine:
@@ -143,6 +108,8 @@ class TestAnalyzing:
         assert response.status_code == 200, response.text
         moved = response.json()
         assert moved["samplesheet_path"] == "orders/ORD-7/samplesheet.csv"
+        # The answer shows the run as compute created it (issue 19.18: it said null).
+        assert moved["run"]["state"] == "QUEUED"
         sheet = (team.storage / "orders" / "ORD-7" / "samplesheet.csv").read_text()
         assert sheet.splitlines()[0] == "sample,fastq_1,fastq_2"
         assert sheet.splitlines()[1].startswith("S1,/")

@@ -22,3 +22,7 @@ class Settings(BaseServiceSettings):
     MAX_PROPERTIES_BYTES: int = Field(default=64 * 1024, ge=256)
     # Largest order (samples in it).
     MAX_ORDER_SAMPLES: int = Field(default=50_000, ge=1)
+    # Follow the runs of orders: hear compute's announcements of their ends (LISTEN), and sweep
+    # for those missed at start, on reconnect and every RUN_SWEEP_SECONDS.
+    RUN_FOLLOWER: bool = True
+    RUN_SWEEP_SECONDS: float = Field(default=60.0, ge=1.0, le=3600.0)

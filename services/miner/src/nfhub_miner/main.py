@@ -10,6 +10,7 @@ from nfhub_miner.api import routers
 from nfhub_miner.compute_client import ComputeClient
 from nfhub_miner.config import Settings
 from nfhub_miner.models import audit_events
+from nfhub_miner.orders.follower import RunFollower, RunFollowerTask
 from nfhub_miner.samples.endpoints import IMPORT_PATH
 from nfhub_miner.state import MinerState
 from nfhub_shared.app import create_app as create_service_app
@@ -19,7 +20,8 @@ from nfhub_shared.clients import AdminClient, FilesClient
 DESCRIPTION = """
 A lab's metadata and how it becomes pipeline input: subjects, samples with their files (in the
 project's storage), orders that run a pipeline on samples, moved through
-created → analyzing → review → sign_off → completed, pipeline-ready sampleinfo, and nf-core
+created → analyzing → review → sign_off → completed (an order whose run completes moves to
+review by itself; a failed run is recorded on the order), pipeline-ready sampleinfo, and nf-core
 samplesheets built from each pipeline's own schema.
 
 Every call names its project in `X-Project-ID`.
@@ -50,7 +52,20 @@ def create_app(
         state.compute_client = ComputeClient(
             state.http_client, str(settings.COMPUTE_URL), service_tokens=state.service_tokens
         )
-        yield
+        state.run_follower = RunFollower(
+            lambda: state.sessionmaker, state.audit_writer, state.compute_client
+        )
+        if not settings.RUN_FOLLOWER:
+            yield
+            return
+        follower = RunFollowerTask(
+            state.run_follower, settings.database_url, settings.RUN_SWEEP_SECONDS
+        )
+        follower.start()
+        try:
+            yield
+        finally:
+            await follower.stop()
 
     app = create_service_app(
         settings,

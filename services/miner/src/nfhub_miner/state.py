@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from nfhub_miner.compute_client import ComputeClient
 from nfhub_miner.config import Settings
+from nfhub_miner.orders.follower import RunFollower
 from nfhub_shared.auth.dependencies import bearer_token
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.state import ServiceState
@@ -18,6 +19,7 @@ class MinerState(ServiceState):
     admin_client: AdminClient
     files_client: FilesClient
     compute_client: ComputeClient
+    run_follower: RunFollower
 
 
 async def get_miner_state(request: Request) -> MinerState:

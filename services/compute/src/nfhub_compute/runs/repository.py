@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -14,6 +15,9 @@ from nfhub_shared.db.repository import Repository
 
 # Woken by every change the worker should act on promptly (a new run, a cancel request).
 NOTIFY_CHANNEL = "nfhub_compute_runs"
+# Announces every run that reaches a final state, to other services (miner moves its orders):
+# JSON {"run_id", "project_id", "state"}, delivered when the move commits.
+RUN_END_CHANNEL = "nfhub_runs"
 
 
 class RunRepository(Repository[Run]):
@@ -46,6 +50,12 @@ class RunRepository(Repository[Run]):
         statement = statement.order_by(Run.created_at.desc(), Run.id.desc())
         return await self.paginate(statement, limit=limit, offset=offset)
 
+    async def in_ids(self, run_ids: Sequence[uuid.UUID]) -> Sequence[Run]:
+        """The runs of these ids, in any project (for other services, never for users)."""
+        if not run_ids:
+            return []
+        return (await self.session.scalars(select(Run).where(Run.id.in_(run_ids)))).all()
+
     async def reload(self, run: Run) -> None:
         """Read the run's row again (after an UPDATE statement changed it)."""
         await self.session.refresh(run)
@@ -67,7 +77,8 @@ class RunRepository(Repository[Run]):
         fill: dict[str, Any] | None = None,
     ) -> bool:
         """Move the run to ``target`` if that is a legal move from its current state; ``fill``
-        sets columns that are still null (what an event may have set first is kept)."""
+        sets columns that are still null (what an event may have set first is kept). A final
+        state is announced on RUN_END_CHANNEL in the same transaction."""
         filled = {
             name: func.coalesce(getattr(Run, name), value) for name, value in (fill or {}).items()
         }
@@ -75,9 +86,18 @@ class RunRepository(Repository[Run]):
             update(Run)
             .where(Run.id == run_id, Run.state.in_(states_that_can_move_to(target)))
             .values(state=target.value, updated_at=now, **values, **filled)
-            .returning(Run.id)
+            .returning(Run.project_id)
         )
-        return result.first() is not None
+        project_id = result.first()
+        if project_id is None:
+            return False
+        if target.terminal:
+            payload = {"run_id": str(run_id), "project_id": str(project_id), "state": target.value}
+            await self.session.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": RUN_END_CHANNEL, "payload": json.dumps(payload)},
+            )
+        return True
 
     # -- the worker's side -------------------------------------------------------------------
 

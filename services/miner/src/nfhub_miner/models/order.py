@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -22,6 +22,7 @@ class Order(RecordMixin, Base):
         Index(None, "project_id", "status", "created_at"),
         Index(None, "project_id", "pipeline_slug", "created_at"),
         Index(None, "tags", postgresql_using="gin"),
+        Index(None, "run_id", postgresql_where=text("run_id IS NOT NULL")),
     )
 
     project_id: Mapped[uuid.UUID]
@@ -38,6 +39,10 @@ class Order(RecordMixin, Base):
     status_changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     run_id: Mapped[uuid.UUID | None]
     samplesheet_path: Mapped[str | None] = mapped_column(Text)
+    # How the run ended (compute's final state, its reason, when miner heard): null while it runs.
+    run_end_state: Mapped[str | None] = mapped_column(String(16))
+    run_end_reason: Mapped[str | None] = mapped_column(Text)
+    run_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(64))
 
 

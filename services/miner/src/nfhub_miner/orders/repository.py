@@ -9,6 +9,7 @@ from sqlalchemy import Row, delete, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from nfhub_miner.models import Order, OrderSample, OrderTransition, Sample, Subject
+from nfhub_miner.orders.states import OrderStatus
 from nfhub_miner.samplesheets.records import SheetEntry, SheetSample, SheetSubject
 from nfhub_shared.db.repository import Repository, fetch_page
 
@@ -57,6 +58,36 @@ class OrderRepository(Repository[Order]):
             statement = statement.where(Order.created_at < created_before)
         statement = statement.order_by(Order.created_at.desc(), Order.id.desc())
         return await self.paginate(statement, limit=limit, offset=offset)
+
+    async def with_runs(self, run_ids: Sequence[uuid.UUID]) -> Sequence[Order]:
+        """The orders of these runs (any project), locked: a user's move waits, or is waited
+        for."""
+        if not run_ids:
+            return []
+        statement = select(Order).where(Order.run_id.in_(run_ids)).with_for_update()
+        return (await self.session.scalars(statement.order_by(Order.id))).all()
+
+    async def unended(self, run_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        """Those of ``run_ids`` that are an order's run whose end is not recorded yet."""
+        if not run_ids:
+            return []
+        rows = await self.session.scalars(
+            select(Order.run_id).where(Order.run_id.in_(run_ids), Order.run_end_state.is_(None))
+        )
+        return [run_id for run_id in rows if run_id is not None]
+
+    async def runs_to_follow(self, *, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+        """A batch of the runs of analyzing orders whose end is not recorded yet (run id
+        order, keyset paging)."""
+        statement = select(Order.run_id).where(
+            Order.status == OrderStatus.analyzing.value,
+            Order.run_id.is_not(None),
+            Order.run_end_state.is_(None),
+        )
+        if after is not None:
+            statement = statement.where(Order.run_id > after)
+        rows = await self.session.scalars(statement.order_by(Order.run_id).limit(limit))
+        return [run_id for run_id in rows if run_id is not None]
 
     async def sample_counts(self, order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         """Samples in each order, in one grouped query (no N+1)."""

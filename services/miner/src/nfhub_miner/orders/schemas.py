@@ -67,8 +67,15 @@ class PipelineRef(ReadSchema):
 
 class RunRef(ReadSchema):
     id: uuid.UUID
-    state: str | None = Field(default=None, description="From compute, on single reads")
-    state_reason: str | None = None
+    state: str | None = Field(
+        default=None,
+        description="compute's run state: on single reads and transitions always (null only "
+        "when compute cannot answer), on lists once the run has ended",
+    )
+    state_reason: str | None = Field(
+        default=None, description="Why the run is in this state (a failed run's error)"
+    )
+    finished_at: datetime | None = Field(default=None, description="When the run ended")
 
 
 class OrderRead(ReadSchema):
@@ -93,11 +100,17 @@ class OrderRead(ReadSchema):
 
     @classmethod
     def of(cls, order: Order, sample_count: int, run: RunRef | None = None) -> OrderRead:
-        """The order as the API shows it; ``run`` carries compute's state on single reads."""
+        """The order as the API shows it; ``run`` carries compute's state on single reads, else
+        the run's end once miner has recorded it."""
         if order.run_id is None:
             run = None
         elif run is None:
-            run = RunRef(id=order.run_id)
+            run = RunRef(
+                id=order.run_id,
+                state=order.run_end_state,
+                state_reason=order.run_end_reason,
+                finished_at=order.run_ended_at,
+            )
         return read_model(
             cls,
             order,

@@ -94,19 +94,24 @@ class OrderService:
 
     async def get_read(self, order_id: uuid.UUID) -> OrderRead:
         order = await self.get(order_id)
-        counts = await self.orders.sample_counts([order.id])
-        run = None
-        if order.run_id is not None:
-            try:
-                found = await self.compute.run(self.token, self.access.project_id, order.run_id)
-                run = RunRef(
-                    id=order.run_id,
-                    state=found.get("state"),
-                    state_reason=found.get("state_reason"),
-                )
-            except AppError as exc:  # compute down or the run gone: the order still reads
-                logger.warning("run state unavailable", order_id=str(order.id), error=exc.detail)
-        return OrderRead.of(order, counts.get(order.id, 0), run)
+        return await self._read(order, await self._run_ref(order))
+
+    async def _run_ref(self, order: Order) -> RunRef | None:
+        """The order's run as compute has it now; its recorded end (final, no call) once it
+        has ended; None (the bare reference) when compute cannot answer."""
+        if order.run_id is None or order.run_end_state is not None:
+            return None
+        try:
+            found = await self.compute.run(self.token, self.access.project_id, order.run_id)
+        except AppError as exc:  # compute down or the run gone: the order still reads
+            logger.warning("run state unavailable", order_id=str(order.id), error=exc.detail)
+            return None
+        return RunRef(
+            id=order.run_id,
+            state=found.get("state"),
+            state_reason=found.get("state_reason"),
+            finished_at=found.get("finished_at"),
+        )
 
     async def list_orders(self, **filters: Any) -> tuple[list[OrderRead], int]:
         orders, count = await self.orders.list_in_project(self.access.project_id, **filters)
@@ -199,9 +204,10 @@ class OrderService:
                 f"Moving an order to '{target.value}' needs the {needed.value} role in the "
                 f"project; you are {self.access.role.value}."
             )
-        run_id = None
+        run_id, run = None, None
         if target == OrderStatus.analyzing:
-            run_id = await self._start_analysis(order)
+            run = await self._start_analysis(order)
+            run_id = run.id
         now = datetime.now(UTC)
         await self.orders.update(order, {"status": target.value, "status_changed_at": now})
         await self.orders.add_transition(
@@ -216,7 +222,7 @@ class OrderService:
             )
         )
         await self._record("order.transition", order, {"from": current.value, "to": target.value})
-        return await self._read(order)
+        return await self._read(order, run or await self._run_ref(order))
 
     # -- the samplesheet -----------------------------------------------------------------------
 
@@ -240,7 +246,7 @@ class OrderService:
             )
         return await builder.write(self.orders.iter_samples(order.id), file_format)
 
-    async def _start_analysis(self, order: Order) -> uuid.UUID:
+    async def _start_analysis(self, order: Order) -> RunRef:
         spool = await self._build_samplesheet(order, "csv", for_run=True)
         try:
             data = spool.read()
@@ -268,10 +274,9 @@ class OrderService:
             except AppError as exc:
                 logger.warning("samplesheet left behind", path=path, error=exc.detail)
             raise
-        await self.orders.update(
-            order, {"run_id": uuid.UUID(str(run["id"])), "samplesheet_path": path}
-        )
-        return uuid.UUID(str(run["id"]))
+        run_ref = RunRef(id=uuid.UUID(str(run["id"])), state=run.get("state"))
+        await self.orders.update(order, {"run_id": run_ref.id, "samplesheet_path": path})
+        return run_ref
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -336,9 +341,9 @@ class OrderService:
             raise ValidationFailed(f"An order holds at most {self.max_samples} samples.")
         await self.orders.add_samples(order.id, [(e.sample_id, e.role) for e in samples])
 
-    async def _read(self, order: Order) -> OrderRead:
+    async def _read(self, order: Order, run: RunRef | None = None) -> OrderRead:
         counts = await self.orders.sample_counts([order.id])
-        return OrderRead.of(order, counts.get(order.id, 0))
+        return OrderRead.of(order, counts.get(order.id, 0), run)
 
     async def _record(self, action: str, order: Order, details: dict[str, Any]) -> None:
         await self.audit.record_in_project(
