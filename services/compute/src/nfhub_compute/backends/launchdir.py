@@ -184,6 +184,19 @@ def _carry_cache(previous: Path, launch_dir: Path, session_id: str) -> None:
         shutil.copy2(history, launch_dir / ".nextflow" / "history")
 
 
+class LaunchDirReader:
+    """The JobBackend protocol's ``logs`` and ``trace``, read from the handle's launch dir."""
+
+    async def logs(
+        self, handle: dict[str, Any], *, source: LogSource, offset: int, limit: int
+    ) -> LogChunk:
+        return await read_log(Path(handle["launch_dir"]), source=source, offset=offset, limit=limit)
+
+    async def trace(self, handle: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+        async for row in read_trace(Path(handle["launch_dir"])):
+            yield row
+
+
 async def read_log(launch_dir: Path, *, source: LogSource, offset: int, limit: int) -> LogChunk:
     path = launch_dir / (".nextflow.log" if source == "nextflow" else "console.log")
 

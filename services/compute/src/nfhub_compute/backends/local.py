@@ -20,7 +20,7 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -33,19 +33,16 @@ from nfhub_compute.backends.base import (
     JobState,
     JobStatus,
     LaunchSpec,
-    LogChunk,
-    LogSource,
     SubmittedJob,
 )
 from nfhub_compute.backends.launchdir import (
+    LaunchDirReader,
     find_nextflow,
     launch_environment,
     launcher_command,
     nextflow_command,
     prepare,
     read_json,
-    read_log,
-    read_trace,
     submit_lock,
     write_atomic,
 )
@@ -70,7 +67,7 @@ def process_identity(pid: int) -> tuple[int, str] | None:
     return int(fields[19]), fields[0]
 
 
-class LocalBackend:
+class LocalBackend(LaunchDirReader):
     name = "local"
 
     def __init__(
@@ -200,15 +197,6 @@ class LocalBackend:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(int(handle["pid"]), signal.SIGKILL if force else signal.SIGTERM)
         logger.info("run signalled", run_id=handle.get("run_id"), force=force)
-
-    async def logs(
-        self, handle: dict[str, Any], *, source: LogSource, offset: int, limit: int
-    ) -> LogChunk:
-        return await read_log(Path(handle["launch_dir"]), source=source, offset=offset, limit=limit)
-
-    async def trace(self, handle: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
-        async for row in read_trace(Path(handle["launch_dir"])):
-            yield row
 
     async def list_active(self) -> list[ActiveJob]:
         def scan() -> list[ActiveJob]:
