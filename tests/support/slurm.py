@@ -1,184 +1,40 @@
-"""A real single-node Slurm for the Slurm backend's tests (RECIPES: "A real single-node Slurm").
+"""The session's real single-node Slurm (nfhub_shared.testing.slurm starts it).
 
-One cluster per test session: munged (started when none runs), slurmctld and slurmd with a
-slurm.conf of our own in a temporary folder, on ports from this worker's block. Every Slurm
-test is in the xdist group "slurm" (tests/conftest.py), so one worker runs them all and one
-controller serves them. The daemons run as root (as the recipe has it); without the binaries or
-root the tests skip, and fail in CI.
-
-Partitions: ``debug`` (the default) runs jobs; ``tiny`` has ``MaxTime=1`` so that a job asking
-for more stays PENDING with the reason ``PartitionTimeLimit``.
+One cluster per test session, on ports from this worker's block. Every Slurm test is in the
+xdist group "slurm" (tests/conftest.py), so one worker runs them all and one controller serves
+them. Without Slurm's binaries or root the tests skip, and fail in CI.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from nfhub_shared.testing.slurm import SlurmCluster, running_cluster, unavailable, write_conf
 from support.ports import free_ports
 from support.require import require_or_skip
 
-BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "sacct")
-START_SECONDS = 30.0
-SLURM_CONF = """\
-ClusterName=nfhub-test
-SlurmctldHost={host}(127.0.0.1)
-SlurmUser=root
-SlurmdUser=root
-AuthType=auth/munge
-CredType=cred/munge
-SlurmctldPort={ctld_port}
-SlurmdPort={d_port}
-StateSaveLocation={root}/state
-SlurmdSpoolDir={root}/spool
-SlurmctldPidFile={root}/slurmctld.pid
-SlurmdPidFile={root}/slurmd.pid
-SlurmctldLogFile={root}/slurmctld.log
-SlurmdLogFile={root}/slurmd.log
-ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
-SelectType=select/cons_tres
-SelectTypeParameters=CR_Core
-SchedulerType=sched/backfill
-SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
-ReturnToService=2
-MinJobAge=3600
-KillWait={kill_wait}
-MpiDefault=none
-AccountingStorageType=accounting_storage/none
-JobAcctGatherType=jobacct_gather/none
-JobCompType=jobcomp/filetxt
-JobCompLoc={root}/jobcomp.txt
-{node} NodeAddr=127.0.0.1 State=UNKNOWN
-PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
-PartitionName=tiny Nodes=ALL MaxTime=1 State=UP
-"""
+__all__ = ["SlurmCluster", "dead_controller_conf", "slurm"]
 
 
-@dataclass
-class SlurmCluster:
-    root: Path
-    conf: Path
-
-    def env(self) -> dict[str, str]:
-        return {**os.environ, "SLURM_CONF": str(self.conf)}
-
-    def run(self, *argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            argv, env=self.env(), capture_output=True, text=True, check=check, timeout=30
-        )
-
-    def jobs(self) -> list[str]:
-        """Ids of every job the controller still lists as active."""
-        out = self.run("squeue", "-h", "-o", "%i").stdout
-        return out.split()
-
-
-def _node_line() -> str:
-    described = subprocess.run(
-        ["slurmd", "-C"],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout  # fmt: skip
-    line = next(line for line in described.splitlines() if line.startswith("NodeName="))
-    # The node is called by this machine's name; slurmd finds itself by it.
-    return " ".join(part for part in line.split() if not part.startswith("UpTime="))
-
-
-def _ensure_munge() -> None:
-    probe = subprocess.run(["munge", "-n"], capture_output=True, timeout=10, check=False)
-    if probe.returncode == 0:
-        return
-    Path("/run/munge").mkdir(parents=True, exist_ok=True)
-    shutil.chown("/run/munge", "munge", "munge")
-    subprocess.run(["runuser", "-u", "munge", "--", "munged"], check=True, timeout=30)
-
-
-def write_conf(root: Path, *, kill_wait: int = 5) -> Path:
-    ctld_port = free_ports(2)
-    for name in ("state", "spool"):
-        (root / name).mkdir(parents=True, exist_ok=True)
-    conf = root / "slurm.conf"
-    conf.write_text(
-        SLURM_CONF.format(
-            root=root, host=socket.gethostname().split(".")[0], ctld_port=ctld_port,
-            d_port=ctld_port + 1, kill_wait=kill_wait, node=_node_line(),
-        )
-    )  # fmt: skip
-    return conf
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-
-
-@contextlib.contextmanager
-def running_cluster(root: Path) -> Iterator[SlurmCluster]:
-    missing = [name for name in BINARIES if shutil.which(name, path=_sbin_path()) is None]
-    if missing:
-        require_or_skip(
-            f"Slurm is not installed ({', '.join(missing)} missing): "
-            f"apt-get install munge slurmctld slurmd slurm-client"
-        )
-    if os.geteuid() != 0:
-        require_or_skip("the test Slurm's daemons run as root (RECIPES), and this is not root")
-    _ensure_munge()
-    cluster = SlurmCluster(root, write_conf(root))
-    env = {**cluster.env(), "PATH": _sbin_path()}
-    daemons: list[subprocess.Popen[bytes]] = []
-    log = (root / "daemons.out").open("ab")
-    try:
-        for argv in (["slurmctld", "-D", "-i"], ["slurmd", "-D"]):
-            daemons.append(
-                subprocess.Popen(argv, env=env, stdout=log, stderr=log, start_new_session=True)
-            )
-        deadline = time.monotonic() + START_SECONDS
-        state = ""
-        while time.monotonic() < deadline:
-            state = cluster.run("sinfo", "-h", "-p", "debug", "-o", "%t", check=False).stdout
-            if state.strip() == "idle":
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(
-                f"the test Slurm did not become idle in {START_SECONDS:g} s (sinfo: {state!r}); "
-                f"see {root}/slurmctld.log and slurmd.log"
-            )
-        yield cluster
-    finally:
-        with contextlib.suppress(Exception):
-            cluster.run("scancel", "--full", "--signal=KILL", "-u", "root", check=False)
-            cluster.run("scancel", "-u", "root", check=False)
-        for process in reversed(daemons):
-            _stop(process)
-        log.close()
-
-
-def _sbin_path() -> str:
-    path = os.environ.get("PATH", "")
-    return ":".join([path, "/usr/sbin", "/sbin"])
+def dead_controller_conf(root: Path) -> Path:
+    """A slurm.conf naming a controller nobody started."""
+    first = free_ports(2)
+    return write_conf(root, (first, first + 1))
 
 
 @pytest.fixture(scope="session")
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SlurmCluster]:
     """The session's Slurm; SLURM_CONF points at it for the code under test."""
+    reason = unavailable()
+    if reason is not None:
+        require_or_skip(reason)
     root = tmp_path_factory.mktemp("slurm")
-    with running_cluster(root) as cluster:
+    first = free_ports(2)
+    with running_cluster(root, (first, first + 1)) as cluster:
         previous = os.environ.get("SLURM_CONF")
         os.environ["SLURM_CONF"] = str(cluster.conf)
         try:

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from nfhub_compute.backends.base import JobState, JobStatus, LaunchSpec, SubmitFailed
+from nfhub_compute.backends.factory import create_backend
 from nfhub_compute.backends.slurm import SlurmBackend, SlurmJobOptions
-from support.slurm import SlurmCluster, write_conf
+from nfhub_compute.config import Settings
+from support.slurm import SlurmCluster, dead_controller_conf
 
 pytestmark = [pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 
@@ -186,6 +188,18 @@ class TestSubmit:
 
 
 class TestOptions:
+    def test_the_backend_setting_selects_slurm_with_the_local_layout(self, tmp_path: Path) -> None:
+        settings = Settings(
+            _env_file=None, BACKEND="slurm", WORK_ROOT=tmp_path, SLURM_PARTITION="long",
+            SLURM_TIME_LIMIT="1-00:00:00",
+        )  # fmt: skip
+
+        backend = create_backend(settings)
+
+        assert isinstance(backend, SlurmBackend)
+        assert (backend.launch_root, backend.work_root) == (tmp_path / "runs", tmp_path / "work")
+        assert backend.options.sbatch_args() == ["--partition=long", "--time=1-00:00:00"]
+
     def test_options_become_sbatch_flags(self) -> None:
         options = SlurmJobOptions(
             partition="long", account="lab", qos="high", time_limit="2-00:00:00",
@@ -307,7 +321,8 @@ class TestCheck:
     async def test_a_dead_controller_is_a_problem(
         self, backend: SlurmBackend, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        monkeypatch.setenv("SLURM_CONF", str(write_conf(tmp_path / "dead")))
+        (tmp_path / "dead").mkdir()
+        monkeypatch.setenv("SLURM_CONF", str(dead_controller_conf(tmp_path / "dead")))
 
         problems = await backend.check()
 
