@@ -23,6 +23,7 @@ from pathlib import Path
 
 BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "sacct")
 START_SECONDS = 30.0
+CPUS = 8
 SLURM_CONF = """\
 ClusterName=nfhub-test
 SlurmctldHost={host}(127.0.0.1)
@@ -45,6 +46,7 @@ SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
 SchedulerParameters=batch_sched_delay=0,sched_min_interval=0
 ReturnToService=2
+SlurmdParameters=config_overrides
 MinJobAge=3600
 KillWait={kill_wait}
 MpiDefault=none
@@ -73,14 +75,19 @@ class SlurmCluster:
 
 
 def _node_line() -> str:
+    """This machine as a node of CPUS CPUs (config_overrides: slurmd believes the config), so
+    that the stand-in's light head jobs run side by side on a small machine."""
     described = subprocess.run(
         ["slurmd", "-C"],  # noqa: S607 - Slurm's commands are found on PATH
         capture_output=True, text=True, check=True, timeout=30,
         env={**os.environ, "PATH": _sbin_path()},
     ).stdout  # fmt: skip
-    line = next(line for line in described.splitlines() if line.startswith("NodeName="))
+    fields = dict(part.split("=", 1) for part in described.split() if "=" in part)
     # The node is called by this machine's name; slurmd finds itself by it.
-    return " ".join(part for part in line.split() if not part.startswith("UpTime="))
+    return (
+        f"NodeName={fields['NodeName']} CPUs={max(CPUS, int(fields['CPUs']))} "
+        f"RealMemory={fields['RealMemory']}"
+    )
 
 
 def _ensure_munge() -> None:
