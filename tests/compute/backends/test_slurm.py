@@ -139,6 +139,26 @@ class TestSubmit:
         assert script == (launch_dir / "job.sbatch").read_text()
         assert f"Comment=nfhub run {job.handle['run_id']}" in shown
 
+    async def test_the_job_gets_the_launch_environment_never_the_workers(
+        self, slurm: SlurmCluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("DATABASE_URL", "postgresql://nfhub:worker-secret@db/nfhub")
+        dump = tmp_path / "print-env"
+        dump.write_text("#!/bin/sh\nenv > env.txt\n")
+        dump.chmod(0o755)
+        backend = SlurmBackend(
+            launch_root=tmp_path / "launch", work_root=tmp_path / "work",
+            nextflow_bin=str(dump), env={"AWS_PROFILE": "lab"}, options=SlurmJobOptions(),
+        )  # fmt: skip
+
+        job = await backend.submit(spec())
+        status = await wait_for(backend, job.handle, ended)
+
+        seen = (Path(job.launch_dir or "") / "env.txt").read_text()
+        assert (status.state, status.exit_code) == (JobState.EXITED, 0)
+        assert "AWS_PROFILE=lab" in seen and "NXF_ANSI_LOG=false" in seen
+        assert "worker-secret" not in seen and "DATABASE_URL" not in seen
+
     async def test_a_failing_pipeline_ends_with_its_exit_code(self, backend: SlurmBackend) -> None:
         job = await backend.submit(spec(fail_process="FASTQC", exit_code=3))
 

@@ -292,10 +292,11 @@ class SlurmBackend(LaunchDirReader):
         return self._record(spec.run_id, job_id, launch_dir, work_dir)
 
     def _sbatch_env(self) -> dict[str, str]:
-        """The job's environment (sbatch exports its own): the launch environment, and what
-        the Slurm commands themselves read (SLURM_CONF…), never the worker's secrets."""
-        slurm = {name: value for name, value in os.environ.items() if name.startswith("SLURM_")}
-        return {**slurm, **self.env}
+        """The job's environment (sbatch exports its own): the launch environment and where
+        Slurm's config is; never the worker's secrets, nor a SLURM_JOB_* of a worker that
+        itself runs inside a job."""
+        where = {"SLURM_CONF": os.environ["SLURM_CONF"]} if "SLURM_CONF" in os.environ else {}
+        return {**where, **self.env}
 
     def _record(
         self, run_id: uuid.UUID, job_id: str, launch_dir: Path, work_dir: Path
