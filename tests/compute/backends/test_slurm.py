@@ -193,6 +193,35 @@ class TestSubmit:
         assert again.handle["job_id"] == first.handle["job_id"]
         await backend.cancel(first.handle, force=True)
 
+    async def test_a_job_that_ended_is_found_in_the_completion_log(
+        self, backend: SlurmBackend
+    ) -> None:
+        job = await backend.submit(spec())
+        await wait_for(backend, job.handle, ended)
+
+        # What status reads once the controller forgot the job (after MinJobAge).
+        logged = await backend._completed(job.handle["job_id"])
+
+        assert logged is not None
+        assert (logged.name, logged.state) == (job.handle["job_name"], "COMPLETED")
+
+    async def test_a_job_slurm_never_heard_of_is_lost_unless_it_left_an_exit_code(
+        self, backend: SlurmBackend, tmp_path: Path
+    ) -> None:
+        handle = {"run_id": "r", "job_id": "999999", "launch_dir": str(tmp_path / "gone")}
+        (tmp_path / "gone").mkdir()
+
+        lost = await backend.status(handle)
+        (tmp_path / "gone" / "exit.json").write_text('{"exit_code": 0}')
+        exited = await backend.status(handle)
+
+        assert lost.state == JobState.LOST
+        assert lost.detail == (
+            "the Slurm job 999999 is gone from squeue and the job completion log without an "
+            "exit code from the launcher"
+        )
+        assert (exited.state, exited.exit_code) == (JobState.EXITED, 0)
+
     @pytest.mark.parametrize(
         ("options", "message"),
         [

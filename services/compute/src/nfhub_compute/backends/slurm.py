@@ -225,16 +225,22 @@ class SlurmBackend(LaunchDirReader):
 
     async def _completed(self, job_id: str) -> SlurmJob | None:
         """A job the controller no longer lists, from the job completion log (``sacct -c``)."""
+        found = [job for job in await self._completion_log("-j", job_id) if job.job_id == job_id]
+        return found[0] if found else None
+
+    async def _completion_log(self, *selection: str) -> list[SlurmJob]:
         code, out, _ = await self._slurm(
-            "sacct", "-c", "-n", "-P", "-j", job_id, "-o", "JobID,JobName,State,ExitCode"
+            "sacct", "-c", "-n", "-P", "-o", "JobID,JobName,State,ExitCode", *selection
         )
         if code != 0:
-            return None
+            return []
+        jobs = []
         for line in out.splitlines():
             parts = line.split("|")
-            if len(parts) >= 4 and parts[0] == job_id:
-                return SlurmJob(job_id, parts[1], parts[2].split()[0], f"exit code {parts[3]}")
-        return None
+            if len(parts) >= 4:
+                state = (parts[2].split() or [""])[0]
+                jobs.append(SlurmJob(parts[0], parts[1], state, f"exit code {parts[3]}"))
+        return jobs
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -258,6 +264,10 @@ class SlurmBackend(LaunchDirReader):
         name = job_name(spec.run_id)
         # Submitted before, but job.json was never written (the worker died in between).
         found = await self._queue("-t", "all", "-n", name)
+        if not found and await anyio.Path(launch_dir / "job.sbatch").exists():
+            # It got as far as sbatch, maybe; the controller may have forgotten a job that
+            # ended (MinJobAge). sacct -c ignores --name: the names are compared here.
+            found = [job for job in await self._completion_log() if job.name == name]
         if found:
             return self._record(spec.run_id, found[0].job_id, launch_dir, work_dir)
         nextflow = find_nextflow(self.nextflow_bin, self.env)
