@@ -9,6 +9,10 @@
    events pool holds (what the database can take at most). Alternating rounds; medians count.
 2. Dispatch latency: POST /runs to the backend's submit (submitted_at - created_at) for
    ``--runs`` runs, one after the other, with a worker on the no-op backend; p50 and p99.
+   Then ``--backend-runs`` runs, each posted once the one before was submitted, with a worker
+   on the local backend (the nextflow stand-in) and on the Slurm backend, on a real
+   single-node Slurm the bench starts (root and Debian's slurm-wlm needed; RECIPES), beside a
+   bare ``sbatch`` loop: the floor. Target: Slurm p99 < 1 s.
 """
 
 from __future__ import annotations
@@ -17,21 +21,26 @@ import argparse
 import asyncio
 import json
 import statistics
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
-from common import Stack, free_port, hammer, insert_pipeline, request_bytes, stack
+from common import REPO, Stack, free_port, hammer, insert_pipeline, request_bytes, stack
 
 from nfhub_compute.config import Settings as ComputeSettings
 from nfhub_compute.migrate import migrate as migrate_compute
 from nfhub_compute.runs.weblog import weblog_token
 from nfhub_shared.testing.database import _asyncpg_args
+from nfhub_shared.testing.slurm import SlurmCluster, running_cluster, unavailable
 
 TARGET_RATIO = 0.30
+TARGET_SLURM_P99_MS = 1000.0
+NEXTFLOW = REPO / "tests" / "fakes" / "nextflow"
 TARGET_EVENTS_PER_SECOND = 1000
 POOL = 10  # compute's EVENTS_POOL_SIZE default
 WEBLOG_SECRET = "bench-weblog-secret-0123456789abcdef"  # noqa: S105 - a throw-away bench key
@@ -183,43 +192,149 @@ def measure_ingestion(running: Stack, port: int, run_id: str, base_run: str, arg
           f"and {TARGET_EVENTS_PER_SECOND} events/s targets")  # fmt: skip
 
 
-def measure_dispatch(running: Stack, port: int, args: Any) -> None:
+def start_worker(running: Stack, label: str, worker_env: dict[str, str]) -> Any:
     worker = running.start_process(
-        "worker", ["-m", "nfhub_compute.worker"],
-        {"COMPUTE_BACKEND": "noop", "COMPUTE_MAX_ACTIVE_RUNS": "1000000",
-         "COMPUTE_WEBLOG_SECRET": WEBLOG_SECRET, "COMPUTE_RECONCILE_INTERVAL_SECONDS": "5"},
+        f"worker-{label.split()[0]}", ["-m", "nfhub_compute.worker"],
+        {"COMPUTE_MAX_ACTIVE_RUNS": "1000000", "COMPUTE_WEBLOG_SECRET": WEBLOG_SECRET,
+         "COMPUTE_RECONCILE_INTERVAL_SECONDS": "5", **worker_env},
     )  # fmt: skip
     time.sleep(2.0)  # the worker connects and LISTENs
     assert worker.poll() is None, "the worker died"
-    ids = []
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=running.headers) as client:
-        for _ in range(args.runs):
-            response = client.post("/api/v1/runs", json={"pipeline": "bench-noop"})
-            if response.status_code != 201:
-                raise SystemExit(f"POST /runs: {response.status_code} {response.text}")
-            ids.append(uuid.UUID(response.json()["id"]))
+    return worker
 
-    async def latencies() -> list[float]:
+
+def post_run(client: httpx.Client) -> uuid.UUID:
+    response = client.post("/api/v1/runs", json={"pipeline": "bench-noop"})
+    if response.status_code != 201:
+        raise SystemExit(f"POST /runs: {response.status_code} {response.text}")
+    return uuid.UUID(response.json()["id"])
+
+
+async def submitted(connection: Any, ids: list[uuid.UUID], label: str) -> list[float]:
+    """submitted_at - created_at (ms, sorted) once every run of ``ids`` has it."""
+    for _ in range(12000):
+        rows = await connection.fetch(
+            "SELECT extract(epoch FROM submitted_at - created_at) AS s FROM compute.runs "
+            "WHERE id = ANY($1) AND submitted_at IS NOT NULL",
+            ids,
+        )
+        if len(rows) == len(ids):
+            return sorted(float(row["s"]) * 1000 for row in rows)
+        await asyncio.sleep(0.005)
+    raise SystemExit(f"{label}: not every run was submitted within 60 s")
+
+
+def measure_dispatch(
+    running: Stack, port: int, runs: int, label: str, worker_env: dict[str, str]
+) -> list[float]:
+    """Latencies (ms, sorted) of ``runs`` runs posted back to back (a burst), with a worker
+    on the backend ``worker_env`` selects."""
+    worker = start_worker(running, label, worker_env)
+
+    async def burst() -> list[float]:
         connection = await asyncpg.connect(**_asyncpg_args(running.database_url))
         try:
-            for _ in range(300):
-                rows = await connection.fetch(
-                    "SELECT extract(epoch FROM submitted_at - created_at) AS s FROM compute.runs "
-                    "WHERE id = ANY($1) AND submitted_at IS NOT NULL",
-                    ids,
-                )
-                if len(rows) == len(ids):
-                    return sorted(float(row["s"]) * 1000 for row in rows)
-                await asyncio.sleep(0.1)
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", headers=running.headers
+            ) as client:
+                ids = [post_run(client) for _ in range(runs)]
+            return await submitted(connection, ids, label)
         finally:
             await connection.close()
-        raise SystemExit("not every run was submitted within 30 s")
 
-    values = asyncio.run(latencies())
-    p50 = statistics.median(values)
-    p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
-    print(f"dispatch latency, POST /runs → backend submit, {len(values)} runs, no-op backend:")
+    try:
+        values = asyncio.run(burst())
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    print(f"dispatch latency, POST /runs → backend submit, {len(values)} runs in a burst, {label}:")
+    print_percentiles(values)
+    return values
+
+
+def measure_paced(
+    running: Stack, port: int, runs: int, label: str, worker_env: dict[str, str]
+) -> list[float]:
+    """Latencies (ms, sorted) of ``runs`` runs, each posted once the one before was submitted
+    (no backlog: what one user's launch waits), after a warm-up run."""
+    worker = start_worker(running, label, worker_env)
+
+    async def one_by_one() -> list[float]:
+        connection = await asyncpg.connect(**_asyncpg_args(running.database_url))
+        try:
+            with httpx.Client(
+                base_url=f"http://127.0.0.1:{port}", headers=running.headers
+            ) as client:
+                await submitted(connection, [post_run(client)], label)  # the worker is ready
+                values = []
+                for _ in range(runs):
+                    values += await submitted(connection, [post_run(client)], label)
+            return sorted(values)
+        finally:
+            await connection.close()
+
+    try:
+        values = asyncio.run(one_by_one())
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+    print(f"dispatch latency, POST /runs → backend submit, {len(values)} runs one by one, "
+          f"{label}:")  # fmt: skip
+    print_percentiles(values)
+    return values
+
+
+def percentiles(values: list[float]) -> tuple[float, float]:
+    return statistics.median(values), values[min(len(values) - 1, int(len(values) * 0.99))]
+
+
+def print_percentiles(values: list[float]) -> None:
+    p50, p99 = percentiles(values)
     print(f"  p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   max {values[-1]:6.1f} ms")
+
+
+def sbatch_floor(cluster: SlurmCluster, runs: int) -> list[float]:
+    """Latencies (ms, sorted) of bare ``sbatch`` calls one after the other, as the backend
+    makes them (a script file, --parsable, no requeue), without nfhub in between."""
+    script = cluster.root / "floor.sbatch"
+    script.write_text("#!/bin/sh\ntrue\n")
+    values = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        cluster.run("sbatch", "--parsable", "--no-requeue", "--output=/dev/null", str(script))
+        values.append((time.perf_counter() - started) * 1000)
+    print(f"bare sbatch, one after the other, {runs} jobs (the floor):")
+    print_percentiles(sorted(values))
+    return sorted(values)
+
+
+def measure_backends(running: Stack, port: int, args: Any) -> None:
+    """Local and Slurm dispatch latency in the same run, and sbatch's own as the floor."""
+    with tempfile.TemporaryDirectory(prefix="nfhub-bench-compute-") as folder:
+        root = Path(folder)
+        common = {"COMPUTE_NEXTFLOW_BIN": str(NEXTFLOW)}
+        measure_paced(
+            running, port, args.backend_runs, "local backend (nextflow stand-in)",
+            {**common, "COMPUTE_BACKEND": "local", "COMPUTE_WORK_ROOT": str(root / "local")},
+        )  # fmt: skip
+        reason = unavailable()
+        if reason is not None:
+            print(f"slurm: not measured: {reason}")
+            return
+        (root / "slurm").mkdir()
+        with running_cluster(root / "slurm", (free_port(), free_port())) as cluster:
+            on_slurm = measure_paced(
+                running, port, args.backend_runs, "Slurm backend (real single-node Slurm)",
+                {**common, "COMPUTE_BACKEND": "slurm", "SLURM_CONF": str(cluster.conf),
+                 "COMPUTE_WORK_ROOT": str(root / "compute")},
+            )  # fmt: skip
+            # The stand-in's jobs run out first: the floor is measured on an idle controller.
+            cluster.run("scancel", "--me", check=False)
+            floor = sbatch_floor(cluster, args.backend_runs)
+    (p50, p99), (floor50, floor99) = percentiles(on_slurm), percentiles(floor)
+    verdict = "meets" if p99 < TARGET_SLURM_P99_MS else "MISSES"
+    print(f"  Slurm backend / bare sbatch: p50 {p50 / floor50:.2f}x, p99 {p99 / floor99:.2f}x; "
+          f"{verdict} the p99 < {TARGET_SLURM_P99_MS:.0f} ms target")  # fmt: skip
 
 
 def main() -> None:
@@ -227,14 +342,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="length of one round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=500, help="runs on the no-op backend")
+    parser.add_argument(
+        "--backend-runs", type=int, default=200, help="runs on the local and Slurm backends"
+    )
     args = parser.parse_args()
 
     with stack(migrations=[migrate_compute]) as running:
         _, run_id, base_run = asyncio.run(seed(running.database_url, running.project_id))
         port = start_compute(running)
         measure_ingestion(running, port, run_id, base_run, args)
-        measure_dispatch(running, port, args)
+        measure_dispatch(running, port, args.runs, "no-op backend", {"COMPUTE_BACKEND": "noop"})
+        measure_backends(running, port, args)
 
 
 if __name__ == "__main__":

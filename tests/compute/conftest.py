@@ -14,6 +14,7 @@ from support.inprocess import (
     storage_root,
     team,
 )
+from support.slurm import slurm
 
 __all__ = [
     "admin_settings",
@@ -26,6 +27,7 @@ __all__ = [
     "launch",
     "register_pipeline",
     "set_run",
+    "slurm",
     "storage_root",
     "team",
 ]

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 
 from nfhub_compute.backends.base import JobState, LaunchSpec, SubmitFailed
-from nfhub_compute.backends.local import (
-    LocalBackend,
+from nfhub_compute.backends.launchdir import (
     launch_environment,
     nextflow_command,
     nfhub_config,
     redact_secrets,
 )
+from nfhub_compute.backends.local import LocalBackend
 
 HELLO = Path(__file__).resolve().parents[2] / "fakes" / "pipelines" / "hello"
 

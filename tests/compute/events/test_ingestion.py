@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
-from nfhub_compute.backends.local import TRACE_FIELDS, LocalBackend, _boot_id, process_identity
+from nfhub_compute.backends.launchdir import TRACE_FIELDS
+from nfhub_compute.backends.local import LocalBackend, _boot_id, process_identity
 from nfhub_compute.config import Settings
 from nfhub_compute.runs.weblog import weblog_token
 from nfhub_compute.worker.dispatcher import Dispatcher

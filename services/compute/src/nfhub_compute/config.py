@@ -38,13 +38,17 @@ class Settings(BaseServiceSettings):
     PIPELINE_SOURCE_CHECK: bool = True
     PIPELINE_SOURCE_CHECK_SECONDS: float = Field(default=20.0, gt=0)
 
-    BACKEND: Literal["local", "noop"] = "local"
+    BACKEND: Literal["local", "noop", "slurm"] = "local"
     NEXTFLOW_BIN: str = "nextflow"
     # Launch and work folders of the local backend: runs/<id>/ (launch dir), work/<id>/.
     WORK_ROOT: Path = Path(".nfhub/compute")
     # Extra environment for every launch (NXF_HOME, proxies…), as a JSON object.
     LAUNCH_ENV: dict[str, str] = Field(default_factory=dict)
     MAX_ACTIVE_RUNS: int = Field(default=8, ge=1)
+    # The Slurm backend's head job (COMPUTE_BACKEND=slurm): sbatch's --partition and --time.
+    # WORK_ROOT must then be on a filesystem the cluster's nodes share.
+    SLURM_PARTITION: str | None = None
+    SLURM_TIME_LIMIT: str | None = None
 
     CANCEL_GRACE_SECONDS: float = Field(default=30.0, ge=0)
     # A RUNNING run with neither an event nor a positive answer from the backend for this

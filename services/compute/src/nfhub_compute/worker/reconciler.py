@@ -6,6 +6,8 @@ Only one worker reconciles at a time (the leader, holding an advisory lock). Eac
   CANCELING → CANCELED; its trace file is read first, so tasks the weblog missed (cached
   ones, lost events) are counted;
 - a launcher gone without an exit code (killed, machine restarted) → SYSTEM_ERROR, with why;
+- an INITIALIZING run whose job waits in a scheduler's queue shows why (the backend's detail,
+  e.g. Slurm's reason) as its state_reason, until Nextflow's first event clears it;
 - CANCELING: SIGTERM once, SIGKILL after COMPUTE_CANCEL_GRACE_SECONDS;
 - RUNNING with no event and no answer from the backend for COMPUTE_SILENCE_DEADLINE_SECONDS
   → UNKNOWN, back to RUNNING with the next event or answer;
@@ -95,7 +97,7 @@ class Reconciler:
             await self.finish(run, status)
             return
         if status is not None:
-            await self._alive(run, state, now)
+            await self._alive(run, state, now, status)
         if state == RunState.CANCELING:
             await self._stop(run, now)
         elif state == RunState.RUNNING and status is None:
@@ -181,10 +183,14 @@ class Reconciler:
             logger.info("submitting a claimed run again", run_id=str(run.id))
             await self.dispatcher.submit(run.id)
 
-    async def _alive(self, run: Run, state: RunState, now: datetime) -> None:
+    async def _alive(self, run: Run, state: RunState, now: datetime, status: JobStatus) -> None:
         async with self.sessionmaker() as session, session.begin():
             runs = RunRepository(session)
-            if state == RunState.UNKNOWN:
+            # Until Nextflow's first event, the run shows why a scheduler keeps it waiting.
+            waiting = status.detail if status.state == JobState.PENDING else None
+            if state == RunState.INITIALIZING and run.state_reason != waiting:
+                await runs.touch(run.id, {"last_seen_at": now, "state_reason": waiting})
+            elif state == RunState.UNKNOWN:
                 await runs.move(
                     run.id, RunState.RUNNING, {"last_seen_at": now, "state_reason": None}, now
                 )

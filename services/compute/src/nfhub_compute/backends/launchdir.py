@@ -1,0 +1,241 @@
+"""A run's launch directory, as every backend that runs the head job from a folder lays it out.
+
+    params.json         the parameters (-params-file)
+    nfhub.config        trace and weblog settings (-c, mode 0600): the weblog URL carries the
+                        run's secret, so it is in no command line and no log
+    job.json            the backend's handle
+    exit.json           written by the launcher wrapper (launcher.py) when Nextflow exits
+    console.log         Nextflow's stdout and stderr
+    .nextflow.log       Nextflow's own log
+    trace.txt           Nextflow's trace (raw values)
+    .nextflow/cache/    the session cache -resume needs
+
+The local backend starts the launcher as a process on this machine, the Slurm backend as the
+batch script of a job; both read the same files back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import fcntl
+import json
+import os
+import re
+import shutil
+import sys
+from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from nfhub_compute.backends.base import (
+    BackendUnavailable,
+    LaunchSpec,
+    LogChunk,
+    LogSource,
+    SubmitFailed,
+)
+
+LAUNCHER = Path(__file__).with_name("launcher.py")
+TRACE_FILE = "trace.txt"
+TRACE_FIELDS = (
+    "task_id,hash,native_id,process,tag,name,status,exit,submit,start,complete,duration,"
+    "realtime,%cpu,peak_rss,peak_vmem,read_bytes,write_bytes,workdir,attempt,cpus,memory,"
+    "container,hostname,error_action"
+)
+NFHUB_CONFIG = f"""// Written by nfhub for every run: a raw trace it reads when the run ends.
+trace {{
+    enabled = true
+    file = '{TRACE_FILE}'
+    overwrite = true
+    raw = true
+    fields = '{TRACE_FIELDS}'
+}}
+"""
+# The launched pipeline runs users' code: it gets this environment, never the worker's own
+# (database URL, service secrets).
+PASSED_ENV = (
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "JAVA_HOME",
+    "JAVA_CMD", "http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY",
+    # Which CAs to trust (make run's dev CA bundle): the weblog URL may be HTTPS.
+    "SSL_CERT_FILE", "SSL_CERT_DIR",
+)  # fmt: skip
+TRACE_BATCH_ROWS = 1000
+# A weblog URL's secret, wherever a line shows one (a user's own -with-weblog in a log).
+SECRET_IN_URL = re.compile(r"(?i)\b(token|secret|password|access_token)=[^&\s'\"]+")
+
+
+def nfhub_config(weblog_url: str) -> str:
+    """The run's own config: the trace nfhub reads at the end, and where the weblog goes.
+
+    The weblog URL goes here rather than on the command line (-with-weblog): a command line
+    is seen by every local user (ps) and is printed into Nextflow's log and its workflow
+    metadata, which project viewers read.
+    """
+    quoted = weblog_url.replace("\\", "\\\\").replace("'", "\\'")
+    return NFHUB_CONFIG + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
+
+
+def redact_secrets(line: str) -> str:
+    return SECRET_IN_URL.sub(lambda match: f"{match.group(1)}=[redacted]", line)
+
+
+def launch_environment(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name in PASSED_ENV or name.startswith(("LC_", "NXF_"))
+    }
+    env.update(extra)
+    env["NXF_ANSI_LOG"] = "false"
+    return env
+
+
+def nextflow_command(
+    nextflow: str, spec: LaunchSpec, launch_dir: Path, work_dir: Path
+) -> list[str]:
+    """``nextflow run`` as ARCHITECTURE §4 has it."""
+    command = [nextflow, "-log", str(launch_dir / ".nextflow.log"), "run", spec.source]
+    if spec.revision:
+        command += ["-r", spec.revision]
+    command += [
+        "-name", spec.nextflow_name,
+        "-params-file", "params.json",
+        "-work-dir", str(work_dir),
+        "-c", "nfhub.config",
+        "-ansi-log", "false",
+    ]  # fmt: skip
+    if spec.profiles:
+        command += ["-profile", ",".join(spec.profiles)]
+    if spec.resume_session_id:
+        command += ["-resume", spec.resume_session_id]
+    return command
+
+
+def launcher_command(launch_dir: Path, command: list[str]) -> list[str]:
+    """The wrapper that runs ``command`` in the launch dir and writes exit.json when it ends."""
+    return [
+        sys.executable, "-I", "-S", str(LAUNCHER), "--cwd", str(launch_dir),
+        "--exit-file", str(launch_dir / "exit.json"), "--", *command,
+    ]  # fmt: skip
+
+
+def find_nextflow(nextflow_bin: str, env: Mapping[str, str]) -> str:
+    nextflow = shutil.which(nextflow_bin, path=env.get("PATH"))
+    if nextflow is None:
+        raise SubmitFailed(
+            f"The nextflow executable {nextflow_bin!r} is not on the worker's PATH; "
+            f"install Nextflow there or set COMPUTE_NEXTFLOW_BIN."
+        )
+    return nextflow
+
+
+def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    # Created anew with its mode (a leftover of a crash would keep its own): a secret is never
+    # readable by others, even for a moment.
+    tmp.unlink(missing_ok=True)
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+@contextlib.contextmanager
+def submit_lock(launch_dir: Path) -> Iterator[None]:
+    """Held while submitting: a second submit of the same run waits, then finds job.json."""
+    try:
+        launch_dir.mkdir(parents=True, exist_ok=True)
+        lock = (launch_dir / ".submit.lock").open("a")
+    except OSError as exc:
+        raise BackendUnavailable(f"cannot create the launch directory {launch_dir}: {exc}") from exc
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def prepare(spec: LaunchSpec, launch_dir: Path, work_dir: Path) -> None:
+    """The files Nextflow reads: the work dir, params.json, the 0600 nfhub.config, the cache."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    write_atomic(launch_dir / "params.json", json.dumps(spec.params, indent=2))
+    write_atomic(launch_dir / "nfhub.config", nfhub_config(spec.weblog_url), mode=0o600)
+    if spec.resume_session_id and spec.resume_launch_dir:
+        _carry_cache(Path(spec.resume_launch_dir), launch_dir, spec.resume_session_id)
+
+
+def _carry_cache(previous: Path, launch_dir: Path, session_id: str) -> None:
+    """-resume finds the session's task cache under the launch dir's .nextflow/."""
+    cache = previous / ".nextflow" / "cache" / session_id
+    if cache.is_dir():
+        shutil.copytree(cache, launch_dir / ".nextflow" / "cache" / session_id, dirs_exist_ok=True)
+    history = previous / ".nextflow" / "history"
+    if history.is_file():
+        shutil.copy2(history, launch_dir / ".nextflow" / "history")
+
+
+class LaunchDirReader:
+    """The JobBackend protocol's ``logs`` and ``trace``, read from the handle's launch dir."""
+
+    async def logs(
+        self, handle: dict[str, Any], *, source: LogSource, offset: int, limit: int
+    ) -> LogChunk:
+        return await read_log(Path(handle["launch_dir"]), source=source, offset=offset, limit=limit)
+
+    async def trace(self, handle: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
+        async for row in read_trace(Path(handle["launch_dir"])):
+            yield row
+
+
+async def read_log(launch_dir: Path, *, source: LogSource, offset: int, limit: int) -> LogChunk:
+    path = launch_dir / (".nextflow.log" if source == "nextflow" else "console.log")
+
+    def read() -> LogChunk:
+        chunk = LogChunk()
+        try:
+            with path.open("r", encoding="utf-8", errors="replace") as lines:
+                for number, line in enumerate(lines):
+                    if offset <= number < offset + limit:
+                        chunk.lines.append(redact_secrets(line.rstrip("\n")))
+                    chunk.count = number + 1
+        except FileNotFoundError:
+            pass
+        return chunk
+
+    return await anyio.to_thread.run_sync(read)
+
+
+async def read_trace(launch_dir: Path) -> AsyncIterator[dict[str, str]]:
+    path = launch_dir / TRACE_FILE
+    try:
+        stream = await anyio.to_thread.run_sync(
+            lambda: path.open("r", encoding="utf-8", newline="")
+        )
+    except FileNotFoundError:
+        return
+    try:
+        reader = csv.DictReader(stream, delimiter="\t")
+
+        def batch() -> list[dict[str, str]]:
+            rows = []
+            for row in reader:
+                rows.append(dict(row))
+                if len(rows) >= TRACE_BATCH_ROWS:
+                    break
+            return rows
+
+        while rows := await anyio.to_thread.run_sync(batch):
+            for row in rows:
+                yield row
+    finally:
+        stream.close()
