@@ -6,6 +6,8 @@ Layout under COMPUTE_WORK_ROOT:
         params.json         the parameters (-params-file)
         nfhub.config        trace and weblog settings (-c, mode 0600): the weblog URL carries the
                             run's secret, so it is in no command line and no log
+        .secrets/           the run's Nextflow secrets store (NXF_SECRETS_FILE, 0700/0600),
+                            removed when Nextflow exits (backends/secrets_store.py)
         job.json            the handle: launcher pid, its start time, boot id, host
         exit.json           written by the launcher when Nextflow exits
         console.log         Nextflow's stdout and stderr
@@ -39,6 +41,7 @@ from typing import Any
 import anyio
 import structlog
 
+from nfhub_compute.backends import secrets_store
 from nfhub_compute.backends.base import (
     ActiveJob,
     BackendUnavailable,
@@ -221,11 +224,14 @@ class LocalBackend:
             _write_atomic(launch_dir / "nfhub.config", nfhub_config(spec.weblog_url), mode=0o600)
             if spec.resume_session_id and spec.resume_launch_dir:
                 self._carry_cache(Path(spec.resume_launch_dir), launch_dir, spec.resume_session_id)
+            secrets_store.write_store(launch_dir, spec.secrets)
             command = nextflow_command(nextflow, spec, launch_dir, work_dir)
             pid = self._spawn(
                 [sys.executable, "-I", "-S", str(LAUNCHER), "--cwd", str(launch_dir),
-                 "--exit-file", str(launch_dir / "exit.json"), "--", *command],
+                 "--exit-file", str(launch_dir / "exit.json"),
+                 "--secrets-dir", str(secrets_store.secrets_dir(launch_dir)), "--", *command],
                 console=launch_dir / "console.log",
+                env={**self.env, "NXF_SECRETS_FILE": str(secrets_store.store_path(launch_dir))},
             )  # fmt: skip
             identity = process_identity(pid)
             handle = {
@@ -241,13 +247,13 @@ class LocalBackend:
             logger.info("run launched", run_id=str(spec.run_id), pid=pid)
             return SubmittedJob(handle, str(launch_dir), str(work_dir))
 
-    def _spawn(self, argv: list[str], *, console: Path) -> int:
+    def _spawn(self, argv: list[str], *, console: Path, env: Mapping[str, str]) -> int:
         """Start the launcher detached: its own session (SIGTERM to the group reaches Nextflow),
         output to the console log, nothing tied to this process's lifetime."""
         pid = os.posix_spawn(
             argv[0],
             argv,
-            self.env,
+            env,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (
@@ -315,6 +321,8 @@ class LocalBackend:
         if ended is None and self._alive(handle):
             return JobStatus(JobState.RUNNING)
         ended = ended or _read_json(launch_dir / "exit.json")  # it may have just been written
+        # Ended: the launcher removed the secrets, unless it was killed first.
+        await anyio.to_thread.run_sync(secrets_store.remove_store, launch_dir)
         if ended is not None and isinstance(ended.get("exit_code"), int):
             return JobStatus(JobState.EXITED, exit_code=int(ended["exit_code"]))
         return JobStatus(
@@ -329,6 +337,8 @@ class LocalBackend:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(int(handle["pid"]), signal.SIGKILL if force else signal.SIGTERM)
+        if force:  # the launcher is killed too: nobody else removes the secrets
+            secrets_store.remove_store(Path(handle["launch_dir"]))
         logger.info("run signalled", run_id=handle.get("run_id"), force=force)
 
     async def logs(
