@@ -231,6 +231,25 @@ class LiveStack:
             raise AssertionError(f"{exc}\nlast seen: {found}\n{logs}") from exc
         return found
 
+    def answers_about(self, run_id: str) -> list[str]:
+        """Each answer about a run that a viewer of the project can ask for, as text."""
+        urls: list[tuple[str, dict[str, Any]]] = [
+            (f"/api/v1/runs/{run_id}", {}),
+            ("/api/v1/runs", {"limit": 100}),
+            (f"/api/v1/runs/{run_id}/log", {"source": "nextflow", "limit": 5000}),
+            (f"/api/v1/runs/{run_id}/log", {"source": "console", "limit": 5000}),
+            (f"/api/v1/runs/{run_id}/tasks", {"limit": 500}),
+            (f"/api/v1/runs/{run_id}/progress", {}),
+            (f"/api/v1/runs/{run_id}/outputs", {}),
+        ]
+        answers = []
+        with self.client("compute") as compute:
+            for url, params in urls:
+                response = compute.get(url, params=params, headers=self.headers)
+                assert response.status_code == 200, (url, response.text)
+                answers.append(f"{url} {json.dumps(params)}: {response.text}")
+        return answers
+
     def launches(self) -> dict[str, int]:
         """How many times `nextflow` was started for each run name."""
         counts: dict[str, int] = {}
