@@ -88,7 +88,9 @@ class TestSettings:
             )
 
     @pytest.mark.parametrize("field", ["SECRETS_KEY", "SECRETS_OLD_KEYS"])
-    @pytest.mark.parametrize("bad", ["short", "not base64 at all!!", base64.b64encode(b"x" * 31)])
+    @pytest.mark.parametrize(
+        "bad", ["short", "not base64 at all!!", base64.b64encode(b"x" * 31), "ab" * 31 + "zz"]
+    )
     def test_a_key_that_is_not_32_bytes_is_refused_without_showing_it(
         self, field: str, bad: str | bytes
     ) -> None:
@@ -100,13 +102,17 @@ class TestSettings:
         assert text not in str(raised.value)
 
     def test_keys_come_from_the_environment(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        key, old = new_key(), new_key()
+        key, old = new_key(), os.urandom(32).hex()  # base64 or hex (openssl rand -hex 32)
         monkeypatch.setenv("COMPUTE_SECRETS_KEY", key)
         monkeypatch.setenv("COMPUTE_SECRETS_OLD_KEYS", json.dumps([old]))
 
         settings = Settings(_env_file=None)
 
         assert settings.SECRETS_KEY.get_secret_value() == key
+        assert (
+            SecretBox.from_settings(settings).open(SecretBox(SecretStr(old)).seal("v", HERE), HERE)
+            == "v"
+        )
         assert [k.get_secret_value() for k in settings.SECRETS_OLD_KEYS] == [old]
         assert key not in repr(settings) and old not in repr(settings)
 

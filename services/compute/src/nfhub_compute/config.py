@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 from pathlib import Path
 from typing import Literal
 
@@ -10,11 +11,11 @@ from pydantic_settings import SettingsConfigDict
 from nfhub_shared.config import BaseServiceSettings
 
 DEV_WEBLOG_SECRET = "dev-compute-weblog-secret-change-me-not-for-production"  # noqa: S105 - refused outside dev
-# 32 bytes, URL-safe base64 (as every secrets key): refused outside dev.
+# 32 bytes, URL-safe base64: refused outside dev.
 DEV_SECRETS_KEY = "bmZodWIgZGV2IHNlY3JldHMga2V5LCBub3QgcHJvZCE="
 NEW_KEY_HINT = (
-    "a key is 32 random bytes in URL-safe base64; make one with: python -c "
-    "'import base64, os; print(base64.urlsafe_b64encode(os.urandom(32)).decode())'"
+    "a key is 32 random bytes, written as 64 hex digits (openssl rand -hex 32) or in URL-safe "
+    "base64 (openssl rand -base64 32 | tr '+/' '-_')"
 )
 
 
@@ -100,11 +101,11 @@ class Settings(BaseServiceSettings):
 
 
 def check_secrets_key(key: str) -> bytes:
-    """The 32 bytes of a secrets key; ValueError (never showing the key) otherwise."""
-    try:
-        raw = base64.urlsafe_b64decode(key.encode("ascii"))
-    except (ValueError, UnicodeEncodeError):
-        raw = b""
+    """The 32 bytes of a secrets key (hex or URL-safe base64); ValueError, never showing the
+    key, otherwise."""
+    raw = b""
+    with contextlib.suppress(ValueError):
+        raw = bytes.fromhex(key) if len(key) == 64 else base64.urlsafe_b64decode(key.encode())
     if len(raw) != 32:
         raise ValueError(f"not a secrets key: {NEW_KEY_HINT}")
     return raw
