@@ -193,17 +193,21 @@ class LiveStack:
 
     def register_hello(self) -> None:
         """The stand-in's test pipeline (tests/fakes/pipelines/hello), once per stack."""
+        self.register_fake("hello", "Hello (test)")
+
+    def register_fake(self, slug: str, name: str) -> None:
+        """A test pipeline of tests/fakes/pipelines/<slug>, once per stack."""
         with self.client("compute") as compute:
-            if compute.get("/api/v1/pipelines/slug/hello", headers=self.headers).is_success:
+            if compute.get(f"/api/v1/pipelines/slug/{slug}", headers=self.headers).is_success:
                 return
             response = compute.post(
                 "/api/v1/pipelines",
                 json={
-                    "slug": "hello",
-                    "name": "Hello (test)",
+                    "slug": slug,
+                    "name": name,
                     "version": {
                         "version": "1.0.0",
-                        "source": {"path": str(FAKES / "pipelines" / "hello")},
+                        "source": {"path": str(FAKES / "pipelines" / slug)},
                     },
                 },
                 headers=self.headers,

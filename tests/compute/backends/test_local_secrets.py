@@ -9,7 +9,6 @@ import json
 import stat
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,52 +18,24 @@ from nfhub_compute.backends import launcher
 from nfhub_compute.backends.base import JobState, LaunchSpec
 from nfhub_compute.backends.local import LocalBackend
 from nfhub_compute.backends.secrets_store import store_path
+from support.local_backend import launch_spec, wait_ended
 
-FAKES = Path(__file__).resolve().parents[2] / "fakes"
-SECRETIVE = FAKES / "pipelines" / "secretive"
 VALUE = "s3cr3t-$HOME \"quoted\" 'single' ünï"
 
 
 def spec(tmp_path: Path, **changes: Any) -> LaunchSpec:
-    values: dict[str, Any] = {
-        "run_id": uuid.uuid4(),
-        "nextflow_name": "nfhub-secrets-test",
-        "source": str(SECRETIVE),
-        "revision": None,
-        "params": {"outdir": str(tmp_path / "out"), "task_seconds": 0},
-        "profiles": [],
-        "weblog_url": "http://127.0.0.1:9/api/v1/runs/x/events?token=t",
-        "secrets": {"GREETING": VALUE},
-        **changes,
-    }
-    return LaunchSpec(**values)
-
-
-@pytest.fixture
-def invocations(tmp_path: Path) -> Path:
-    return tmp_path / "invocations.jsonl"
-
-
-@pytest.fixture
-def backend(tmp_path: Path, invocations: Path) -> LocalBackend:
-    return LocalBackend(
-        tmp_path / "work", env={"NFHUB_FAKE_NEXTFLOW_INVOCATIONS": str(invocations)}
-    )
+    return launch_spec(
+        "secretive",
+        nextflow_name="nfhub-secrets-test",
+        **{"params": {"outdir": str(tmp_path / "out"), "task_seconds": 0},
+           "secrets": {"GREETING": VALUE}, **changes},
+    )  # fmt: skip
 
 
 async def wait_started(invocations: Path) -> None:
     """Until nextflow runs: the launcher is then past its start and outlives a SIGTERM."""
     async with asyncio.timeout(20):
         while not await asyncio.to_thread(invocations.exists):  # noqa: ASYNC110 - a file
-            await asyncio.sleep(0.05)
-
-
-async def wait_ended(backend: LocalBackend, handle: dict[str, Any]) -> Any:
-    async with asyncio.timeout(20):
-        while True:
-            status = await backend.status(handle)
-            if status.state in (JobState.EXITED, JobState.LOST):
-                return status
             await asyncio.sleep(0.05)
 
 

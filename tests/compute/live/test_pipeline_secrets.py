@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from nfhub_shared.config import normalise_database_url
-from support.live import FAKES, LiveStack
+from support.live import LiveStack
 
 TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"}
 # Every schema nfhub owns: a value must not be in any of them but as ciphertext.
@@ -32,20 +32,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture(scope="module")
 def secretive(stack: LiveStack) -> str:
-    with stack.client("compute") as compute:
-        response = compute.post(
-            "/api/v1/pipelines",
-            json={
-                "slug": "secretive",
-                "name": "Secretive (test)",
-                "version": {
-                    "version": "1.0.0",
-                    "source": {"path": str(FAKES / "pipelines" / "secretive")},
-                },
-            },
-            headers=stack.headers,
-        )
-    assert response.status_code == 201, response.text
+    stack.register_fake("secretive", "Secretive (test)")
     return "secretive"
 
 
