@@ -20,7 +20,15 @@ from nfhub_devstack.services import REPO_ROOT
 from nfhub_shared.devtls import DevTls, write_atomic
 
 # Made once per state folder and kept in secrets.env (0600); the environment or .env wins.
-GENERATED_SECRETS = ("SERVICE_SECRET", "COMPUTE_WEBLOG_SECRET", "FILES_SIGNING_SECRET")
+GENERATED_SECRETS = (
+    "SERVICE_SECRET", "COMPUTE_WEBLOG_SECRET", "FILES_SIGNING_SECRET", "COMPUTE_SECRETS_KEY",
+)  # fmt: skip
+
+
+def new_secret(name: str) -> str:
+    if name == "COMPUTE_SECRETS_KEY":  # an AES-256 key: exactly 32 bytes
+        return secrets.token_hex(32)
+    return secrets.token_urlsafe(48)
 
 
 @dataclass(frozen=True)
@@ -99,8 +107,7 @@ class State:
         known = read_env_file(self.secrets_env)
         if any(name not in known for name in GENERATED_SECRETS):
             body = "# generated once by scripts/devstack.py: the dev stack's secrets\n" + "".join(
-                f"{name}={known.get(name) or secrets.token_urlsafe(48)}\n"
-                for name in GENERATED_SECRETS
+                f"{name}={known.get(name) or new_secret(name)}\n" for name in GENERATED_SECRETS
             )
             write_private(self.secrets_env, body.encode())
         self.jwt_key.chmod(0o600)

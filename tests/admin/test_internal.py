@@ -63,3 +63,45 @@ class TestStorageLocation:
 
         assert response.status_code == 401
         assert "uri" not in response.text
+
+
+class TestProjectAccess:
+    @pytest.mark.parametrize(
+        ("org_role", "project_role", "expected"),
+        [
+            ("owner", None, ("admin", "owner")),
+            ("admin", None, ("admin", "admin")),
+            ("member", "editor", ("editor", "member")),
+            ("admin", "viewer", ("admin", "admin")),  # org admins administer every project
+            ("member", None, (None, None)),  # in the org, not in the project
+            (None, None, (None, None)),
+        ],
+    )
+    async def test_a_service_learns_the_project_role_and_the_org_role(
+        self,
+        admin_client: httpx.AsyncClient,
+        factory: Any,
+        service_headers: dict[str, str],
+        org_role: str | None,
+        project_role: str | None,
+        expected: tuple[str | None, str | None],
+    ) -> None:
+        owner, user = await factory.user(), await factory.user()
+        org_id = await factory.org(owner)
+        if org_role == "owner":
+            user = owner
+        elif org_role is not None:
+            await factory.join_org(org_id, user, org_role)
+        members = {user: project_role} if project_role else {}
+        project_id = await factory.project(org_id, members=members)
+
+        response = await admin_client.post(
+            "/api/v1/internal/project-access",
+            json={"user_id": str(user.id), "project_id": str(project_id)},
+            headers=service_headers,
+        )
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert (body["role"], body["org_role"]) == expected
+        assert body["org_id"] == (str(org_id) if expected[0] else None)

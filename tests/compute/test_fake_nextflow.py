@@ -193,3 +193,50 @@ class TestCommandLine:
         assert receiver.of("error") == [
             {key: receiver.of("error")[0][key] for key in ("runName", "runId", "event", "utcTime")}
         ]  # no trace: Nextflow's error on abort names no task
+
+
+SECRETIVE = FAKE.parent / "pipelines" / "secretive"
+
+
+class TestSecrets:
+    """As Nextflow's LocalSecretsProvider: NXF_SECRETS_FILE, readable by its owner only."""
+
+    def run_secretive(self, tmp_path: Path, store: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FAKE), "run", str(SECRETIVE), "-work-dir", str(tmp_path / "work")],
+            cwd=tmp_path, env={"PATH": "/usr/bin:/bin", "NXF_SECRETS_FILE": str(store),
+                               "HOME": str(tmp_path)},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+
+    @pytest.mark.parametrize("mode", [0o644, 0o640, 0o700, 0o400])
+    def test_a_store_others_may_read_is_refused(self, tmp_path: Path, mode: int) -> None:
+        store = tmp_path / "store.json"
+        store.write_text(json.dumps([{"name": "GREETING", "value": "v"}]))
+        store.chmod(mode)
+
+        result = self.run_secretive(tmp_path, store)
+
+        assert result.returncode == 1
+        assert "Invalid permissions for secret store file" in result.stderr
+
+    def test_a_task_gets_the_secrets_its_process_declares(self, tmp_path: Path) -> None:
+        store = tmp_path / "secrets" / "store.json"
+        store.parent.mkdir()
+        store.write_text(json.dumps([{"name": "GREETING", "value": "hello"}]))
+        store.chmod(0o600)
+
+        result = self.run_secretive(tmp_path, store)
+
+        assert result.returncode == 0, result.stderr
+        digests = [p.read_text().strip() for p in (tmp_path / "work").rglob("greeting.sha256")]
+        assert digests == ["2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"]
+        exports = list(store.parent.glob(".nf-*.secrets"))
+        assert [oct(p.stat().st_mode & 0o777) for p in exports] == ["0o600"]
+        assert exports[0].read_text() == 'export GREETING="hello"\n'
+
+    def test_a_missing_secret_fails_the_run(self, tmp_path: Path) -> None:
+        result = self.run_secretive(tmp_path, tmp_path / "none" / "store.json")
+
+        assert result.returncode == 1
+        assert "Required secret is missing: 'GREETING'" in result.stdout

@@ -71,6 +71,14 @@ ROUTES: dict[str, Route] = {
     "list_run_outputs": Route("GET", "/api/v1/runs/{run_id}/outputs"),
     "list_run_tasks": Route("GET", "/api/v1/runs/{run_id}/tasks"),
     "get_run_progress": Route("GET", "/api/v1/runs/{run_id}/progress"),
+    # A project's secret: invisible elsewhere; a name is the caller's own in their project.
+    "list_secrets": Route("GET", "/api/v1/secrets", kind="list"),
+    "create_secret": Route(
+        "POST", "/api/v1/secrets", {"name": "VICTIM_KEY", "value": "taken over"}, kind="list"
+    ),
+    "get_secret": Route("GET", "/api/v1/secrets/{name}"),
+    "put_secret": Route("PUT", "/api/v1/secrets/{name}", {"value": "taken over"}, kind="list"),
+    "delete_secret": Route("DELETE", "/api/v1/secrets/{name}"),
 }  # fmt: skip
 # Not user routes: health is public, events answer to the run's own secret (tested there).
 NOT_PROJECT_ROUTES = {
@@ -88,13 +96,20 @@ class Victim:
     pipeline_id: str
     slug: str
     order_id: str
+    secret: dict[str, Any]
 
 
 @pytest.fixture
-async def victim(compute_client: httpx.AsyncClient, hello: dict[str, Any], launch: Any) -> Victim:
+async def victim(
+    compute_client: httpx.AsyncClient, hello: dict[str, Any], launch: Any, team: Any
+) -> Victim:
     order_id = str(uuid.uuid4())
     run = (await launch(input={"path": "sheets/hello.csv", "order_id": order_id})).json()
-    return Victim(run["id"], hello["id"], "hello", order_id)
+    secret = await compute_client.post(
+        "/api/v1/secrets", json={"name": "VICTIM_KEY", "value": "v"}, headers=team.headers("admin")
+    )
+    assert secret.status_code == 201, secret.text
+    return Victim(run["id"], hello["id"], "hello", order_id, secret.json())
 
 
 @pytest.fixture
@@ -110,7 +125,7 @@ async def outsiders(factory: Any, team: Any) -> dict[str, tuple[Any, uuid.UUID]]
 def fill(text: str, victim: Victim) -> str:
     return text.format(
         run_id=victim.run_id, pipeline_id=victim.pipeline_id, slug=victim.slug,
-        order_id=victim.order_id,
+        order_id=victim.order_id, name="VICTIM_KEY",
     )  # fmt: skip
 
 
@@ -160,6 +175,7 @@ class TestIsolation:
         if route.kind == "list":
             assert response.status_code in (200, 201, 422), response.text
             assert victim.run_id not in response.text
+            assert victim.secret["id"] not in response.text
             if who == "other org":  # a pipeline is the whole org's
                 assert victim.pipeline_id not in response.text
         else:
@@ -201,6 +217,8 @@ class TestIsolation:
                 f"/api/v1/pipelines/{victim.pipeline_id}", headers=team.headers("viewer")
             )
         ).json()
+        secret = await client.get("/api/v1/secrets/VICTIM_KEY", headers=team.headers("viewer"))
+        assert secret.json() == victim.secret
         assert run["state"] == "QUEUED"
         assert pipeline["name"] == "Hello (test)"
         assert pipeline["version"]["version"] == "1.0.0" and not pipeline["version"]["deprecated"]

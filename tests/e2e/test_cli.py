@@ -1092,3 +1092,55 @@ def test_other_urls_follow_a_moved_base_port() -> None:
         "files": "https://files.example",
         "miner": "https://127.0.0.1:9004",
     }
+
+
+def test_secrets_set_from_stdin_list_and_delete_never_show_the_value(logged_in: Path) -> None:
+    value = f"cli-secret-{uuid.uuid4().hex}"
+    created = nfhub(logged_in, "secrets", "set", "CLI_TOKEN", stdin=value + "\n")
+    org = nfhub(logged_in, "secrets", "set", "CLI_TOKEN", "--org", stdin="org " + value)
+    updated = nfhub(logged_in, "secrets", "set", "CLI_TOKEN", stdin=value + "-2\n")
+    listed = nfhub(logged_in, "secrets", "list", "--json")
+    table = nfhub(logged_in, "secrets", "list")
+    deleted = nfhub(logged_in, "secrets", "delete", "CLI_TOKEN", "--org")
+    after = json.loads(nfhub(logged_in, "secrets", "list", "--json").stdout)
+
+    assert "created the project secret CLI_TOKEN" in created.stderr
+    assert "created the org secret CLI_TOKEN" in org.stderr
+    assert "updated the project secret CLI_TOKEN" in updated.stderr
+    items = [(i["name"], i["scope"], i["overridden"]) for i in json.loads(listed.stdout)]
+    assert ("CLI_TOKEN", "project", False) in items and ("CLI_TOKEN", "org", True) in items
+    assert "org (overridden)" in table.stdout
+    assert "deleted the org secret CLI_TOKEN" in deleted.stderr
+    assert [(i["name"], i["scope"]) for i in after if i["name"] == "CLI_TOKEN"] == [
+        ("CLI_TOKEN", "project")
+    ]
+    for result in (created, org, updated, listed, table, deleted):
+        assert value not in result.stdout + result.stderr
+
+
+def test_secrets_set_refuses_an_empty_value_and_a_bad_name(logged_in: Path) -> None:
+    empty = nfhub(logged_in, "secrets", "set", "EMPTY_ONE", stdin="", check=False)
+    bad = nfhub(logged_in, "secrets", "set", "1BAD", stdin="v", check=False)
+
+    assert empty.returncode == 1 and "no value for EMPTY_ONE" in empty.stderr
+    assert bad.returncode == 1 and "HTTP 422" in bad.stderr
+
+
+def test_launch_names_secrets_and_an_unknown_one_is_refused(
+    logged_in: Path, sheet_path: str
+) -> None:
+    nfhub(logged_in, "secrets", "set", "RUN_TOKEN", stdin="run-token-value")
+    launched = nfhub(
+        logged_in, "runs", "launch", "hello", "--input", sheet_path, "--secret", "RUN_TOKEN",
+        "--label", "cli-secret", "--wait",
+    )  # fmt: skip
+    refused = nfhub(
+        logged_in, "runs", "launch", "hello", "--input", sheet_path, "--secret", "RUN_TOKEN",
+        "--secret", "NOT_SET", check=False,
+    )  # fmt: skip
+
+    assert "COMPLETE" in launched.stderr
+    listed = json.loads(nfhub(logged_in, "runs", "list", "--label", "cli-secret", "--json").stdout)
+    assert [run["secrets"] for run in listed] == [["RUN_TOKEN"]]
+    assert refused.returncode == 1
+    assert "NOT_SET" in refused.stderr and "HTTP 422" in refused.stderr

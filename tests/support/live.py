@@ -193,17 +193,21 @@ class LiveStack:
 
     def register_hello(self) -> None:
         """The stand-in's test pipeline (tests/fakes/pipelines/hello), once per stack."""
+        self.register_fake("hello", "Hello (test)")
+
+    def register_fake(self, slug: str, name: str) -> None:
+        """A test pipeline of tests/fakes/pipelines/<slug>, once per stack."""
         with self.client("compute") as compute:
-            if compute.get("/api/v1/pipelines/slug/hello", headers=self.headers).is_success:
+            if compute.get(f"/api/v1/pipelines/slug/{slug}", headers=self.headers).is_success:
                 return
             response = compute.post(
                 "/api/v1/pipelines",
                 json={
-                    "slug": "hello",
-                    "name": "Hello (test)",
+                    "slug": slug,
+                    "name": name,
                     "version": {
                         "version": "1.0.0",
-                        "source": {"path": str(FAKES / "pipelines" / "hello")},
+                        "source": {"path": str(FAKES / "pipelines" / slug)},
                     },
                 },
                 headers=self.headers,
@@ -230,6 +234,25 @@ class LiveStack:
             logs = "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in self.processes)
             raise AssertionError(f"{exc}\nlast seen: {found}\n{logs}") from exc
         return found
+
+    def answers_about(self, run_id: str) -> list[str]:
+        """Each answer about a run that a viewer of the project can ask for, as text."""
+        urls: list[tuple[str, dict[str, Any]]] = [
+            (f"/api/v1/runs/{run_id}", {}),
+            ("/api/v1/runs", {"limit": 100}),
+            (f"/api/v1/runs/{run_id}/log", {"source": "nextflow", "limit": 5000}),
+            (f"/api/v1/runs/{run_id}/log", {"source": "console", "limit": 5000}),
+            (f"/api/v1/runs/{run_id}/tasks", {"limit": 500}),
+            (f"/api/v1/runs/{run_id}/progress", {}),
+            (f"/api/v1/runs/{run_id}/outputs", {}),
+        ]
+        answers = []
+        with self.client("compute") as compute:
+            for url, params in urls:
+                response = compute.get(url, params=params, headers=self.headers)
+                assert response.status_code == 200, (url, response.text)
+                answers.append(f"{url} {json.dumps(params)}: {response.text}")
+        return answers
 
     def launches(self) -> dict[str, int]:
         """How many times `nextflow` was started for each run name."""

@@ -1,6 +1,7 @@
 """``nfhub``: log in, pick a project, move files, import samples, get an order's samplesheet,
-launch and watch runs. Data goes to stdout (tables, or JSON with ``--json``); progress and
-messages to stderr, so ``nfhub orders samplesheet ORD > sheet.csv`` stays clean."""
+set pipeline secrets, launch and watch runs. Data goes to stdout (tables, or JSON with
+``--json``); progress and messages to stderr, so ``nfhub orders samplesheet ORD > sheet.csv``
+stays clean."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rich.console import Console
 
 from nfhub_cli import demo as demo_module
 from nfhub_cli.api import ApiError
-from nfhub_cli.commands import account, files, orders, projects, runs, samples
+from nfhub_cli.commands import account, files, orders, pipeline_secrets, projects, runs, samples
 from nfhub_cli.commands.common import err
 from nfhub_cli.config import ConfigError
 
@@ -32,6 +33,7 @@ app.add_typer(files.app, name="files")
 app.add_typer(samples.app, name="samples")
 app.add_typer(orders.app, name="orders")
 app.add_typer(runs.app, name="runs")
+app.add_typer(pipeline_secrets.app, name="secrets")
 
 
 def _no_type(ctx: object) -> None:

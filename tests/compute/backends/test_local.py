@@ -18,43 +18,11 @@ from nfhub_compute.backends.launchdir import (
     redact_secrets,
 )
 from nfhub_compute.backends.local import LocalBackend
-
-HELLO = Path(__file__).resolve().parents[2] / "fakes" / "pipelines" / "hello"
+from support.local_backend import launch_spec, wait_ended
 
 
 def spec(run_id: uuid.UUID | None = None, **changes: Any) -> LaunchSpec:
-    values: dict[str, Any] = {
-        "run_id": run_id or uuid.uuid4(),
-        "nextflow_name": "nfhub-test",
-        "source": str(HELLO),
-        "revision": None,
-        "params": {"outdir": "/nonexistent-out-is-fine", "task_seconds": 0},
-        "profiles": [],
-        "weblog_url": "http://127.0.0.1:9/api/v1/runs/x/events?token=t",
-        **changes,
-    }
-    return LaunchSpec(**values)
-
-
-@pytest.fixture
-def invocations(tmp_path: Path) -> Path:
-    return tmp_path / "invocations.jsonl"
-
-
-@pytest.fixture
-def backend(tmp_path: Path, invocations: Path) -> LocalBackend:
-    return LocalBackend(
-        tmp_path / "work", env={"NFHUB_FAKE_NEXTFLOW_INVOCATIONS": str(invocations)}
-    )
-
-
-async def wait_ended(backend: LocalBackend, handle: dict[str, Any]) -> Any:
-    async with asyncio.timeout(20):
-        while True:
-            status = await backend.status(handle)
-            if status.state in (JobState.EXITED, JobState.LOST):
-                return status
-            await asyncio.sleep(0.05)
+    return launch_spec(run_id=run_id or uuid.uuid4(), **changes)
 
 
 class TestSubmit:

@@ -7,11 +7,9 @@ stand-in reads it there exactly as Nextflow does (``weblog.enabled`` / ``weblog.
 
 from __future__ import annotations
 
-import json
 import re
 import stat
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -29,26 +27,6 @@ def weblog_secret(launch_dir: Path) -> str:
     token = re.search(r"token=([^&]+)", found.group(1))
     assert token, found.group(1)
     return token.group(1)
-
-
-def every_answer(stack: LiveStack, run_id: str) -> list[str]:
-    """Each answer about the run that a viewer of the project can ask for."""
-    urls: list[tuple[str, dict[str, Any]]] = [
-        (f"/api/v1/runs/{run_id}", {}),
-        ("/api/v1/runs", {"limit": 100}),
-        (f"/api/v1/runs/{run_id}/log", {"source": "nextflow", "limit": 5000}),
-        (f"/api/v1/runs/{run_id}/log", {"source": "console", "limit": 5000}),
-        (f"/api/v1/runs/{run_id}/tasks", {"limit": 500}),
-        (f"/api/v1/runs/{run_id}/progress", {}),
-        (f"/api/v1/runs/{run_id}/outputs", {}),
-    ]
-    answers = []
-    with stack.client("compute") as compute:
-        for url, params in urls:
-            response = compute.get(url, params=params, headers=stack.headers)
-            assert response.status_code == 200, (url, response.text)
-            answers.append(f"{url} {json.dumps(params)}: {response.text}")
-    return answers
 
 
 def test_no_answer_log_or_command_line_shows_the_weblog_secret(stack: LiveStack) -> None:
@@ -74,7 +52,7 @@ def test_no_answer_log_or_command_line_shows_the_weblog_secret(stack: LiveStack)
     # The weblog really reached compute through the config (tasks came in live).
     assert finished["workflow_started_at"] is not None, finished
 
-    answers = every_answer(stack, run_id)
+    answers = stack.answers_about(run_id)
     assert [answer for answer in answers if secret in answer] == []
     nextflow_log = (launch_dir / ".nextflow.log").read_text()
     command_lines = [line for line in nextflow_log.splitlines() if "$> nextflow" in line]

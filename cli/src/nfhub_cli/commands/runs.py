@@ -84,6 +84,14 @@ def runs_launch(
     name: Annotated[
         str | None, typer.Option(metavar="NAME", help="The run's name; generated if left out.")
     ] = None,
+    secret: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="A pipeline secret the run reads as secrets.NAME (see nfhub secrets); repeat "
+            "for more.",
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the run; exit 0 only if it completes.")
     ] = False,
@@ -99,7 +107,7 @@ def runs_launch(
     body = {
         "pipeline": pipeline,
         "params": params,
-        **_given(version=version, profiles=profile, labels=label, name=name),
+        **_given(version=version, profiles=profile, labels=label, name=name, secrets=secret),
     }
     if input_path or order:
         body["input"] = {"path": input_path, "order_id": order}

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+import contextlib
 from pathlib import Path
 from typing import Literal
 
@@ -9,10 +11,19 @@ from pydantic_settings import SettingsConfigDict
 from nfhub_shared.config import BaseServiceSettings
 
 DEV_WEBLOG_SECRET = "dev-compute-weblog-secret-change-me-not-for-production"  # noqa: S105 - refused outside dev
+# 32 bytes, URL-safe base64: refused outside dev.
+DEV_SECRETS_KEY = "bmZodWIgZGV2IHNlY3JldHMga2V5LCBub3QgcHJvZCE="
+NEW_KEY_HINT = (
+    "a key is 32 random bytes, written as 64 hex digits (openssl rand -hex 32) or in URL-safe "
+    "base64 (openssl rand -base64 32 | tr '+/' '-_')"
+)
 
 
 class Settings(BaseServiceSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_prefix="COMPUTE_")
+    # hide_input_in_errors: a refused setting (a mistyped secrets key) is never printed.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", env_prefix="COMPUTE_", hide_input_in_errors=True
+    )
 
     SERVICE_NAME: str = "compute"
 
@@ -23,6 +34,13 @@ class Settings(BaseServiceSettings):
 
     # Keys the per-run secrets in Nextflow's -with-weblog URLs (HMAC of the run id).
     WEBLOG_SECRET: SecretStr = SecretStr(DEV_WEBLOG_SECRET)
+
+    # Encrypts pipeline secrets at rest (AES-256-GCM). To rotate: move the current key to
+    # SECRETS_OLD_KEYS, set a new SECRETS_KEY, run `python -m nfhub_compute.secrets.rotate`
+    # (re-encrypts every secret with SECRETS_KEY), then drop the old key.
+    SECRETS_KEY: SecretStr = SecretStr(DEV_SECRETS_KEY)
+    # Earlier keys, still accepted for decryption while a rotation is under way (a JSON list).
+    SECRETS_OLD_KEYS: list[SecretStr] = Field(default_factory=list)
 
     # Connections for Nextflow's weblog events (a pool of their own, beside DATABASE_POOL_SIZE).
     EVENTS_POOL_SIZE: int = Field(default=10, ge=1)
@@ -65,8 +83,33 @@ class Settings(BaseServiceSettings):
     def _resolve_roots(cls, roots: list[Path]) -> list[Path]:
         return [root.expanduser().resolve() for root in roots]
 
+    @field_validator("SECRETS_KEY")
+    @classmethod
+    def _secrets_key(cls, key: SecretStr) -> SecretStr:
+        check_secrets_key(key.get_secret_value())
+        return key
+
+    @field_validator("SECRETS_OLD_KEYS")
+    @classmethod
+    def _old_secrets_keys(cls, keys: list[SecretStr]) -> list[SecretStr]:
+        for key in keys:
+            check_secrets_key(key.get_secret_value())
+        return keys
+
     def default_secrets(self) -> dict[str, bool]:
         return {
             **super().default_secrets(),
             "COMPUTE_WEBLOG_SECRET": self.WEBLOG_SECRET.get_secret_value() == DEV_WEBLOG_SECRET,
+            "COMPUTE_SECRETS_KEY": self.SECRETS_KEY.get_secret_value() == DEV_SECRETS_KEY,
         }
+
+
+def check_secrets_key(key: str) -> bytes:
+    """The 32 bytes of a secrets key (hex or URL-safe base64); ValueError, never showing the
+    key, otherwise."""
+    raw = b""
+    with contextlib.suppress(ValueError):
+        raw = bytes.fromhex(key) if len(key) == 64 else base64.urlsafe_b64decode(key.encode())
+    if len(raw) != 32:
+        raise ValueError(f"not a secrets key: {NEW_KEY_HINT}")
+    return raw

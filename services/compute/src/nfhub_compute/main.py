@@ -32,6 +32,10 @@ Every call names its project in `X-Project-ID`.
 TAGS = [
     {"name": "pipelines", "description": "Pipelines and versions an org can launch"},
     {"name": "runs", "description": "Runs of a project: launch, follow, cancel, relaunch"},
+    {
+        "name": "secrets",
+        "description": "Secrets pipelines read as secrets.NAME (org and project; never shown)",
+    },
     {"name": "events", "description": "Nextflow's weblog target (per-run secret, no token)"},
     {"name": "internal", "description": "Service-to-service endpoints"},
     {"name": "health", "description": "Liveness and readiness"},

@@ -286,6 +286,7 @@ class ProjectRoleAuth(RequestAuth):
             project_id=project_id,
             org_id=membership.org_id,
             role=membership.role,
+            org_role=membership.org_role,
         )
         if len(self._checked) >= CHECKED_ACCESS_ENTRIES:
             self._checked.clear()

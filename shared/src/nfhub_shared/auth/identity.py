@@ -17,7 +17,7 @@ import httpx
 import structlog
 from jwt import PyJWK
 
-from nfhub_shared.auth.principal import Principal, ProjectRole
+from nfhub_shared.auth.principal import OrgRole, Principal, ProjectRole
 from nfhub_shared.auth.scopes import parse_scopes
 from nfhub_shared.auth.tokens import JwksCache, ServiceTokens, hash_token
 from nfhub_shared.cache import ExpiringCache
@@ -40,6 +40,7 @@ NEGATIVE_CACHE_SECONDS = 5.0
 class Membership:
     org_id: uuid.UUID
     role: ProjectRole
+    org_role: OrgRole | None = None  # None: a member of the project only
 
 
 class IdentityResolver(Protocol):
@@ -161,8 +162,11 @@ class RemoteIdentity:
         if not body.get("role"):
             self._negative_roles.put(key, _ABSENT)
             return None
+        org_role = body.get("org_role")
         membership = Membership(
-            org_id=uuid.UUID(str(body["org_id"])), role=ProjectRole(str(body["role"]))
+            org_id=uuid.UUID(str(body["org_id"])),
+            role=ProjectRole(str(body["role"])),
+            org_role=OrgRole(str(org_role)) if org_role else None,
         )
         self._roles.put(key, membership)
         return membership

@@ -68,3 +68,7 @@ class ProjectAccess:
     project_id: uuid.UUID
     org_id: uuid.UUID
     role: ProjectRole
+    org_role: OrgRole | None = None  # None: a member of the project only
+
+    def is_org_admin(self) -> bool:
+        return self.org_role is not None and self.org_role.allows(OrgRole.admin)

@@ -18,6 +18,8 @@ SCOPES: dict[str, str] = {
     "pipelines:write": "Register pipelines and versions",
     "runs:read": "Read runs, tasks, logs and outputs",
     "runs:write": "Launch, cancel and relaunch runs",
+    "secrets:read": "List the names of pipeline secrets (never their values)",
+    "secrets:write": "Set and delete pipeline secrets (project admins; org secrets: org admins)",
     "samples:read": "Read subjects, samples and orders",
     "samples:write": "Change subjects, samples and orders",
     "platform:admin": "Act for the whole platform (publish public pipelines); platform admins only",

@@ -36,15 +36,26 @@ async def require_org(
     return org, role
 
 
-async def project_role_of(
+async def project_roles_of(
     session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID
-) -> tuple[Project, ProjectRole] | None:
+) -> tuple[Project, ProjectRole, OrgRole | None] | None:
+    """The project, the user's effective role in it and their role in its org (None when
+    they only belong to the project), or None when they cannot see it."""
     found = await AccessRepository(session).project_with_roles(user_id, project_id)
     if found is None:
         return None
     project, project_role, org_role = found
     role = effective_project_role(project_role, org_role)
-    return (project, role) if role is not None else None
+    if role is None:
+        return None
+    return project, role, OrgRole(org_role) if org_role is not None else None
+
+
+async def project_role_of(
+    session: AsyncSession, user_id: uuid.UUID, project_id: uuid.UUID
+) -> tuple[Project, ProjectRole] | None:
+    found = await project_roles_of(session, user_id, project_id)
+    return (found[0], found[1]) if found is not None else None
 
 
 async def require_project(

@@ -4,7 +4,7 @@ import uuid
 
 from pydantic import Field, SecretStr
 
-from nfhub_shared.auth.principal import ProjectRole
+from nfhub_shared.auth.principal import OrgRole, ProjectRole
 from nfhub_shared.schemas import ReadSchema, Schema
 
 
@@ -42,6 +42,9 @@ class ProjectAccessAnswer(ReadSchema):
     project_id: uuid.UUID
     org_id: uuid.UUID | None = None
     role: ProjectRole | None = None
+    # The user's role in the project's org (None for a project-only member): org-level
+    # resources of other services (compute's org secrets) are an org admin's to change.
+    org_role: OrgRole | None = None
 
 
 class StorageLocationRequest(Schema):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import uuid
 
-from nfhub_admin.access.service import project_role_of
+from nfhub_admin.access.service import project_roles_of
 from nfhub_admin.auth.repository import RefreshTokenRepository
 from nfhub_admin.config import Settings
 from nfhub_admin.internal.schemas import Introspection, LoginSessionStatus, ProjectAccessAnswer
@@ -43,11 +43,13 @@ class InternalQueries:
     async def project_access(
         self, user_id: uuid.UUID, project_id: uuid.UUID
     ) -> ProjectAccessAnswer:
-        found = await project_role_of(self.session, user_id, project_id)
+        found = await project_roles_of(self.session, user_id, project_id)
         if found is None:
             return ProjectAccessAnswer(project_id=project_id)
-        project, role = found
-        return ProjectAccessAnswer(project_id=project.id, org_id=project.org_id, role=role)
+        project, role, org_role = found
+        return ProjectAccessAnswer(
+            project_id=project.id, org_id=project.org_id, role=role, org_role=org_role
+        )
 
     async def storage_location(self, project_id: uuid.UUID, settings: Settings) -> StorageLocation:
         project = await ProjectRepository(self.session).get(project_id)

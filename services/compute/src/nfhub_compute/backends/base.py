@@ -8,7 +8,7 @@ the same run returns the first job, ``cancel`` of a finished job does nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal, Protocol
@@ -38,6 +38,9 @@ class LaunchSpec:
     work_dir: str | None = None  # set when resuming: the earlier run's work directory
     resume_session_id: str | None = None
     resume_launch_dir: str | None = None  # where the earlier run's .nextflow cache is
+    # The run's pipeline secrets, name → value, decrypted by the worker for this launch only:
+    # never in a repr (a log line or traceback showing the spec).
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from typing import Any
 
 import anyio
 
+from nfhub_compute.backends import secrets_store
 from nfhub_compute.backends.base import (
     BackendUnavailable,
     LaunchSpec,
@@ -118,7 +119,8 @@ def launcher_command(launch_dir: Path, command: list[str]) -> list[str]:
     """The wrapper that runs ``command`` in the launch dir and writes exit.json when it ends."""
     return [
         sys.executable, "-I", "-S", str(LAUNCHER), "--cwd", str(launch_dir),
-        "--exit-file", str(launch_dir / "exit.json"), "--", *command,
+        "--exit-file", str(launch_dir / "exit.json"),
+        "--secrets-dir", str(secrets_store.secrets_dir(launch_dir)), "--", *command,
     ]  # fmt: skip
 
 
@@ -166,10 +168,12 @@ def submit_lock(launch_dir: Path) -> Iterator[None]:
 
 
 def prepare(spec: LaunchSpec, launch_dir: Path, work_dir: Path) -> None:
-    """The files Nextflow reads: the work dir, params.json, the 0600 nfhub.config, the cache."""
+    """The files Nextflow reads: the work dir, params.json, the 0600 nfhub.config, the run's
+    secrets store, the cache."""
     work_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(launch_dir / "params.json", json.dumps(spec.params, indent=2))
     write_atomic(launch_dir / "nfhub.config", nfhub_config(spec.weblog_url), mode=0o600)
+    secrets_store.write_store(launch_dir, spec.secrets)
     if spec.resume_session_id and spec.resume_launch_dir:
         _carry_cache(Path(spec.resume_launch_dir), launch_dir, spec.resume_session_id)
 

@@ -3,8 +3,8 @@
 Layout under COMPUTE_WORK_ROOT:
 
     runs/<run id>/          the run's launch directory (Nextflow's cwd; launchdir.py has its
-                            files); job.json is the handle: launcher pid, its start time, boot
-                            id, host
+                            files, secrets_store.py the .secrets/ store); job.json is the
+                            handle: launcher pid, its start time, boot id, host
     work/<run id>/          the work directory (-work-dir), shared with resumed runs
 
 A pid alone can be reused after the process dies; the handle pairs it with the process's
@@ -27,6 +27,7 @@ from typing import Any
 import anyio
 import structlog
 
+from nfhub_compute.backends import secrets_store
 from nfhub_compute.backends.base import (
     ActiveJob,
     BackendUnavailable,
@@ -104,7 +105,9 @@ class LocalBackend(LaunchDirReader):
             prepare(spec, launch_dir, work_dir)
             command = nextflow_command(nextflow, spec, launch_dir, work_dir)
             pid = self._spawn(
-                launcher_command(launch_dir, command), console=launch_dir / "console.log"
+                launcher_command(launch_dir, command),
+                console=launch_dir / "console.log",
+                env={**self.env, **secrets_store.environment(launch_dir)},
             )
             identity = process_identity(pid)
             handle = {
@@ -120,13 +123,13 @@ class LocalBackend(LaunchDirReader):
             logger.info("run launched", run_id=str(spec.run_id), pid=pid)
             return SubmittedJob(handle, str(launch_dir), str(work_dir))
 
-    def _spawn(self, argv: list[str], *, console: Path) -> int:
+    def _spawn(self, argv: list[str], *, console: Path, env: Mapping[str, str]) -> int:
         """Start the launcher detached: its own session (SIGTERM to the group reaches Nextflow),
         output to the console log, nothing tied to this process's lifetime."""
         pid = os.posix_spawn(
             argv[0],
             argv,
-            self.env,
+            env,
             file_actions=[
                 (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
                 (
@@ -182,6 +185,8 @@ class LocalBackend(LaunchDirReader):
         if ended is None and self._alive(handle):
             return JobStatus(JobState.RUNNING)
         ended = ended or read_json(launch_dir / "exit.json")  # it may have just been written
+        # Ended: the launcher removed the secrets, unless it was killed first.
+        await anyio.to_thread.run_sync(secrets_store.remove_store, launch_dir)
         if ended is not None and isinstance(ended.get("exit_code"), int):
             return JobStatus(JobState.EXITED, exit_code=int(ended["exit_code"]))
         return JobStatus(
@@ -196,6 +201,8 @@ class LocalBackend(LaunchDirReader):
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(int(handle["pid"]), signal.SIGKILL if force else signal.SIGTERM)
+        if force:  # the launcher is killed too: nobody else removes the secrets
+            secrets_store.remove_store(Path(handle["launch_dir"]))
         logger.info("run signalled", run_id=handle.get("run_id"), force=force)
 
     async def list_active(self) -> list[ActiveJob]:

@@ -37,6 +37,7 @@ from typing import Any
 import anyio
 import structlog
 
+from nfhub_compute.backends import secrets_store
 from nfhub_compute.backends.base import (
     ActiveJob,
     BackendUnavailable,
@@ -290,7 +291,7 @@ class SlurmBackend(LaunchDirReader):
             f"--chdir={launch_dir}", f"--output={launch_dir / 'console.log'}",
             "--open-mode=append", "--export=ALL", "--no-requeue",
             *self.options.sbatch_args(), str(script),
-            env=self._sbatch_env(),
+            env={**self._sbatch_env(), **secrets_store.environment(launch_dir)},
         )  # fmt: skip
         if code != 0:
             message = err.strip() or f"exit status {code}"
@@ -334,6 +335,8 @@ class SlurmBackend(LaunchDirReader):
             )
         if job is not None and job.state in RUNNING_STATES:
             return JobStatus(JobState.RUNNING)
+        # Ended: the launcher removed the secrets, unless Slurm killed it first.
+        await anyio.to_thread.run_sync(secrets_store.remove_store, launch_dir)
         ended = read_json(launch_dir / "exit.json")
         if ended is not None and isinstance(ended.get("exit_code"), int):
             return JobStatus(JobState.EXITED, exit_code=int(ended["exit_code"]))

@@ -71,6 +71,10 @@ class Run(RecordMixin, Base):
     order_id: Mapped[uuid.UUID | None]
     profiles: Mapped[list[str]] = mapped_column(ARRAY(String(100)), default=list)
     labels: Mapped[list[str]] = mapped_column(ARRAY(String(100)), default=list)
+    # Names of the pipeline secrets the run is given (values: pipeline_secrets, at launch).
+    secrets: Mapped[list[str]] = mapped_column(
+        ARRAY(String(100)), default=list, server_default=text("'{}'")
+    )
     storage_uri: Mapped[str] = mapped_column(Text)
     outdir_uri: Mapped[str] = mapped_column(Text)
 

@@ -6,6 +6,7 @@ The API records runs and the worker's dispatcher launches them; both read this.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -36,7 +37,11 @@ def effective_params(run: Run, version: PipelineVersion) -> dict[str, Any]:
 
 
 def launch_spec(
-    run: Run, version: PipelineVersion, settings: Settings, resume_launch_dir: str | None
+    run: Run,
+    version: PipelineVersion,
+    settings: Settings,
+    resume_launch_dir: str | None,
+    secrets: Mapping[str, str] | None = None,
 ) -> LaunchSpec:
     return LaunchSpec(
         run_id=run.id,
@@ -49,4 +54,5 @@ def launch_spec(
         work_dir=run.work_dir,
         resume_session_id=run.session_id if run.resume else None,
         resume_launch_dir=resume_launch_dir,
+        secrets=dict(secrets or {}),
     )

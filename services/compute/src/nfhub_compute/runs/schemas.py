@@ -10,12 +10,14 @@ from pydantic import Field, model_validator
 
 from nfhub_compute.pipelines.schemas import SLUG_PATTERN, VERSION_PATTERN, Profile
 from nfhub_compute.runs.states import RunState
+from nfhub_compute.secrets.schemas import SecretName
 from nfhub_compute.tasks.schemas import ProcessProgress, TaskCounts
 from nfhub_shared.schemas import ReadSchema, Schema
 
 LABEL_PATTERN = r"^[A-Za-z0-9_.:=/-]{1,100}$"
 Label = Annotated[str, Field(pattern=LABEL_PATTERN)]
 MAX_PATH_CHARS = 4096
+MAX_RUN_SECRETS = 50
 
 
 class RunInput(Schema):
@@ -56,6 +58,12 @@ class RunCreate(Schema):
     )
     labels: list[Label] = Field(default_factory=list, max_length=20)
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    secrets: list[SecretName] = Field(
+        default_factory=list,
+        max_length=MAX_RUN_SECRETS,
+        description="Names of the project's or org's secrets the pipeline reads as "
+        "secrets.NAME (the project's wins); values are handed to Nextflow only",
+    )
 
 
 class RunRelaunch(Schema):
@@ -71,6 +79,9 @@ class RunRelaunch(Schema):
     profiles: list[Profile] | None = Field(default=None, max_length=20)
     labels: list[Label] | None = Field(default=None, max_length=20)
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    secrets: list[SecretName] | None = Field(
+        default=None, max_length=MAX_RUN_SECRETS, description="Default: the run's secrets"
+    )
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,7 @@ class RunRead(ReadSchema):
     input: RunInputRead
     profiles: list[str]
     labels: list[str]
+    secrets: list[str] = Field(description="Names of the secrets the run is given (no values)")
     outdir: str = Field(description="Where outputs go, inside the project's storage")
     resume: bool
     relaunched_from_id: uuid.UUID | None = None

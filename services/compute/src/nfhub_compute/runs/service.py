@@ -33,6 +33,7 @@ from nfhub_compute.runs.schemas import (
     RunRelaunch,
 )
 from nfhub_compute.runs.states import CANCEL_MOVES, RunState
+from nfhub_compute.secrets.service import unknown_secret_names
 from nfhub_compute.tasks.schemas import TaskFilter
 from nfhub_compute.tasks.service import TaskService
 from nfhub_shared.audit import AuditWriter
@@ -171,6 +172,7 @@ class RunService:
                 run_create.profiles if run_create.profiles is not None else version.profiles
             ),
             labels=sorted(set(run_create.labels)),
+            secrets=await self._known_secrets(run_create.secrets),
             storage_uri=location.uri,
             outdir_uri=f"{location.uri}runs/{run_id}/",
             backend=self.settings.BACKEND,
@@ -216,6 +218,9 @@ class RunService:
         if original.input_path is not None:
             # The input may have been deleted since; find out now, not in Nextflow's log.
             await self._existing_file(original.input_path, caller_token)
+        secrets = await self._known_secrets(
+            run_relaunch.secrets if run_relaunch.secrets is not None else original.secrets
+        )
         new_id = uuid.uuid4()
         run = Run(
             id=new_id,
@@ -238,6 +243,7 @@ class RunService:
             labels=sorted(
                 set(run_relaunch.labels if run_relaunch.labels is not None else original.labels)
             ),
+            secrets=secrets,
             storage_uri=original.storage_uri,
             outdir_uri=f"{original.storage_uri}runs/{new_id}/",
             resume=run_relaunch.resume,
@@ -356,6 +362,23 @@ class RunService:
                 f"{run.pipeline_version}: {fields}.",
                 errors=problems,
             )
+
+    async def _known_secrets(self, names: Sequence[str]) -> list[str]:
+        """The names, each once; 422 naming those neither the project nor its org has."""
+        wanted = list(dict.fromkeys(names))
+        unknown = await unknown_secret_names(
+            self.session, self.access.org_id, self.access.project_id, wanted
+        )
+        if unknown:
+            raise InvalidLaunch(
+                f"No secret {', '.join(unknown)} in this project or its org; GET /secrets "
+                f"lists them, POST /secrets sets one.",
+                errors=[
+                    FieldProblem(f"secrets.{list(names).index(name)}", f"no secret {name}")
+                    for name in unknown
+                ],
+            )
+        return wanted
 
     async def _existing_file(self, path: str, caller_token: str) -> str:
         """The input as the files service names it; 422 when it is missing or a folder."""

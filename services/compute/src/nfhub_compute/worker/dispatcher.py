@@ -19,6 +19,8 @@ from nfhub_compute.config import Settings
 from nfhub_compute.runs.launch import launch_spec
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
+from nfhub_compute.secrets.crypto import SecretBox
+from nfhub_compute.secrets.service import SecretsUnavailable, launch_values
 
 logger = structlog.get_logger("nfhub.compute.dispatcher")
 
@@ -37,6 +39,7 @@ class Dispatcher:
         self.backend = backend
         self.settings = settings
         self.worker_id = worker_id
+        self.box = SecretBox.from_settings(settings)
 
     async def dispatch_once(self) -> int:
         """Claim a batch of queued runs (within COMPUTE_MAX_ACTIVE_RUNS) and submit each."""
@@ -73,7 +76,21 @@ class Dispatcher:
             return
         if run.state != RunState.INITIALIZING:
             return
-        spec = launch_spec(run, version, self.settings, parent.launch_dir if parent else None)
+        secrets: dict[str, str] = {}
+        if run.secrets:
+            # Decrypted here, as the run is handed over, and kept nowhere but the spec.
+            try:
+                async with self.sessionmaker() as session:
+                    secrets = await launch_values(
+                        session, self.box, run.org_id, run.project_id, run.secrets
+                    )
+            except SecretsUnavailable as exc:
+                log.warning("secrets unavailable", error=str(exc))
+                await self._finish(run_id, RunState.SYSTEM_ERROR, str(exc))
+                return
+        spec = launch_spec(
+            run, version, self.settings, parent.launch_dir if parent else None, secrets
+        )
         try:
             submitted = await self.backend.submit(spec)
         except SubmitFailed as exc:

@@ -1,0 +1,44 @@
+"""``python -m nfhub_compute.secrets.rotate``: re-encrypt every pipeline secret with
+COMPUTE_SECRETS_KEY.
+
+A key rotation: put the current key in COMPUTE_SECRETS_OLD_KEYS, set a new
+COMPUTE_SECRETS_KEY (services and workers restarted with both keep working meanwhile), run
+this, then drop the old key. It stops with an error, changing nothing more, on a secret that
+no configured key opens. Running it again is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from nfhub_compute.config import Settings
+from nfhub_compute.secrets.crypto import SecretBox
+from nfhub_compute.secrets.service import reseal_batch
+from nfhub_shared.db.engine import create_engine, create_sessionmaker
+
+
+async def rotate(settings: Settings) -> int:
+    box = SecretBox.from_settings(settings)
+    engine = create_engine(settings, application_name="compute-secrets-rotate")
+    sessionmaker = create_sessionmaker(engine)
+    total = 0
+    after: uuid.UUID | None = None
+    try:
+        while True:
+            async with sessionmaker() as session, session.begin():
+                resealed, after = await reseal_batch(session, box, after)
+            total += resealed
+            if after is None:
+                return total
+    finally:
+        await engine.dispose()
+
+
+def main() -> None:
+    total = asyncio.run(rotate(Settings()))
+    print(f"{total} secret(s) re-encrypted with COMPUTE_SECRETS_KEY")  # noqa: T201 - a command
+
+
+if __name__ == "__main__":
+    main()
