@@ -1,8 +1,9 @@
 from fastapi import APIRouter
 
+from nfhub_compute.compute_envs.endpoints import router as compute_envs_router
 from nfhub_compute.events.endpoints import router as events_router
 from nfhub_compute.pipelines.endpoints import router as pipelines_router
 from nfhub_compute.runs.endpoints import router as runs_router
 
 # Events first: Nextflow posts them by the thousand, and routes are matched in order.
-routers: list[APIRouter] = [events_router, pipelines_router, runs_router]
+routers: list[APIRouter] = [events_router, pipelines_router, runs_router, compute_envs_router]

@@ -38,6 +38,12 @@ class LaunchSpec:
     work_dir: str | None = None  # set when resuming: the earlier run's work directory
     resume_session_id: str | None = None
     resume_launch_dir: str | None = None  # where the earlier run's .nextflow cache is
+    # From the run's compute environment: Nextflow config placed in the run's own config file
+    # (before nfhub's trace and weblog settings, which win), and shell scripts the launcher
+    # runs in the launch dir before and after Nextflow.
+    extra_config: str | None = None
+    pre_run_script: str | None = None
+    post_run_script: str | None = None
 
 
 @dataclass(frozen=True)
@@ -92,5 +98,10 @@ class JobBackend(Protocol):
         ...
 
     async def list_active(self) -> list[ActiveJob]: ...
+
+    async def check(self) -> list[str]:
+        """What stops this backend from running a run (folders, executables, the scheduler),
+        each a sentence saying how to fix it; empty when it can run one."""
+        ...
 
     async def close(self) -> None: ...

@@ -6,6 +6,12 @@ restart; this wrapper stays, waits for Nextflow and records how it ended, so the
 knows. A SIGTERM sent to the group reaches Nextflow directly (it shuts down cleanly); the
 wrapper only survives it.
 
+With ``--pre SCRIPT`` and ``--post SCRIPT`` (a compute environment's pre- and post-run
+scripts) it runs SCRIPT with bash in DIR before and after Nextflow. A failing pre-run script
+ends the run with its exit code before Nextflow starts; the post-run script runs whatever
+Nextflow's end (it sees ``NFHUB_EXIT_CODE``), and its own failure is reported in the console
+but does not change the run's exit code.
+
 Standard library only: it runs without the virtualenv's site-packages (``-S``).
 """
 
@@ -28,24 +34,71 @@ def _record(exit_file: str, code: int) -> None:
     os.replace(tmp, exit_file)
 
 
+USAGE = (
+    "usage: launcher.py --cwd DIR --exit-file FILE [--pre SCRIPT] [--post SCRIPT] "
+    "-- COMMAND [ARG...]\n"
+)
+OPTIONS = ("--cwd", "--exit-file", "--pre", "--post")
+
+
+def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]] | None:
+    options: dict[str, str] = {}
+    index = 0
+    while index < len(argv) and argv[index] != "--":
+        name = argv[index]
+        if name not in OPTIONS or name in options or index + 1 >= len(argv):
+            return None
+        options[name] = argv[index + 1]
+        index += 2
+    command = argv[index + 1 :]
+    if "--cwd" not in options or "--exit-file" not in options or not command:
+        return None
+    return options, command
+
+
+def _script(path: str, label: str, env: dict[str, str] | None = None) -> int:
+    """Run a pre/post-run script with bash (sh when there is none); its exit code."""
+    shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+    sys.stderr.write(f"nfhub launcher: running the {label} script\n")
+    sys.stderr.flush()
+    try:
+        returncode = subprocess.call([shell, path], env=env)  # noqa: S603 - the env's own script
+    except OSError as exc:
+        sys.stderr.write(f"nfhub launcher: cannot run the {label} script: {exc}\n")
+        return 127
+    code = 128 - returncode if returncode < 0 else returncode
+    if code != 0:
+        sys.stderr.write(f"nfhub launcher: the {label} script exited with code {code}\n")
+    return code
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) < 6 or argv[0] != "--cwd" or argv[2] != "--exit-file" or argv[4] != "--":
-        sys.stderr.write("usage: launcher.py --cwd DIR --exit-file FILE -- COMMAND [ARG...]\n")
+    parsed = _parse(argv)
+    if parsed is None:
+        sys.stderr.write(USAGE)
         return 2
-    os.chdir(argv[1])
-    exit_file, command = argv[3], argv[5:]
+    options, command = parsed
+    os.chdir(options["--cwd"])
+    exit_file = options["--exit-file"]
     # The group's signals are for Nextflow; the wrapper outlives them to record the end.
     # Handlers (unlike SIG_IGN) are reset to the default in the child at exec.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: None)
+    if "--pre" in options:
+        code = _script(options["--pre"], "pre-run")
+        if code != 0:
+            _record(exit_file, code)
+            return code
     try:
         child = subprocess.Popen(command)  # noqa: S603 - the backend's own nextflow command line
     except OSError as exc:
         sys.stderr.write(f"nfhub launcher: cannot start {command[0]}: {exc}\n")
-        _record(exit_file, 127)
-        return 127
-    returncode = child.wait()
-    code = 128 - returncode if returncode < 0 else returncode
+        code = 127
+    else:
+        returncode = child.wait()
+        code = 128 - returncode if returncode < 0 else returncode
+    if "--post" in options:
+        _script(options["--post"], "post-run", {**os.environ, "NFHUB_EXIT_CODE": str(code)})
     _record(exit_file, code)
     return code
 

@@ -1,6 +1,7 @@
 """The local backend: ``nextflow run`` as a process group on this machine (the embedded default).
 
-Layout under COMPUTE_WORK_ROOT:
+Layout under COMPUTE_WORK_ROOT (a compute environment names the launch root, which replaces
+``runs/``, and the work root, which replaces ``work/``):
 
     runs/<run id>/          the run's launch directory (Nextflow's cwd)
         params.json         the parameters (-params-file)
@@ -10,6 +11,7 @@ Layout under COMPUTE_WORK_ROOT:
         exit.json           written by the launcher when Nextflow exits
         console.log         Nextflow's stdout and stderr
         .nextflow.log       Nextflow's own log
+        pre_run.sh          the environment's pre-run script, post_run.sh its post-run one
         trace.txt           Nextflow's trace (raw values)
         .nextflow/cache/    the session cache -resume needs
     work/<run id>/          the work directory (-work-dir), shared with resumed runs
@@ -82,15 +84,28 @@ TRACE_BATCH_ROWS = 1000
 SECRET_IN_URL = re.compile(r"(?i)\b(token|secret|password|access_token)=[^&\s'\"]+")
 
 
-def nfhub_config(weblog_url: str) -> str:
-    """The run's own config: the trace nfhub reads at the end, and where the weblog goes.
+def nfhub_config(weblog_url: str, extra: str | None = None) -> str:
+    """The run's own config: the compute environment's config, then the trace nfhub reads at
+    the end and where the weblog goes (last, so the environment's text cannot change them).
 
     The weblog URL goes here rather than on the command line (-with-weblog): a command line
     is seen by every local user (ps) and is printed into Nextflow's log and its workflow
     metadata, which project viewers read.
     """
     quoted = weblog_url.replace("\\", "\\\\").replace("'", "\\'")
-    return NFHUB_CONFIG + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
+    environment = f"// From the run's compute environment.\n{extra.rstrip()}\n\n" if extra else ""
+    return environment + NFHUB_CONFIG + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
+
+
+def writable_folder_problem(path: Path, what: str) -> str | None:
+    """Why ``path`` cannot hold runs' folders (for this process), or None when it can."""
+    if not path.is_absolute():
+        return f"The {what} {path} is not an absolute path."
+    if not path.is_dir():
+        return f"The {what} {path} does not exist (or is not a folder); create it on the worker."
+    if not os.access(path, os.W_OK | os.X_OK):
+        return f"The {what} {path} is not writable by the worker's user; fix its permissions."
+    return None
 
 
 def redact_secrets(line: str) -> str:
@@ -175,10 +190,18 @@ class LocalBackend:
         self,
         work_root: Path,
         *,
+        launch_root: Path | None = None,
         nextflow_bin: str = "nextflow",
         env: Mapping[str, str] | None = None,
     ) -> None:
+        """``work_root`` alone: launch dirs in its runs/, work dirs in its work/ (the global
+        COMPUTE_WORK_ROOT); with ``launch_root`` (a compute environment), launch dirs go
+        there and work dirs straight under ``work_root``."""
         self.root = work_root.expanduser().resolve()
+        self.launch_root = (
+            launch_root.expanduser().resolve() if launch_root is not None else self.root / "runs"
+        )
+        self.work_root = self.root if launch_root is not None else self.root / "work"
         self.nextflow_bin = nextflow_bin
         self.env = launch_environment(env or {})
         self.host = socket.gethostname()
@@ -187,7 +210,7 @@ class LocalBackend:
         self._children: set[int] = set()
 
     def launch_dir(self, run_id: uuid.UUID) -> Path:
-        return self.root / "runs" / str(run_id)
+        return self.launch_root / str(run_id)
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -196,7 +219,7 @@ class LocalBackend:
 
     def _submit(self, spec: LaunchSpec) -> SubmittedJob:
         launch_dir = self.launch_dir(spec.run_id)
-        work_dir = Path(spec.work_dir) if spec.work_dir else self.root / "work" / str(spec.run_id)
+        work_dir = Path(spec.work_dir) if spec.work_dir else self.work_root / str(spec.run_id)
         try:
             launch_dir.mkdir(parents=True, exist_ok=True)
             lock = (launch_dir / ".submit.lock").open("a")
@@ -218,13 +241,25 @@ class LocalBackend:
                 )
             work_dir.mkdir(parents=True, exist_ok=True)
             _write_atomic(launch_dir / "params.json", json.dumps(spec.params, indent=2))
-            _write_atomic(launch_dir / "nfhub.config", nfhub_config(spec.weblog_url), mode=0o600)
+            _write_atomic(
+                launch_dir / "nfhub.config",
+                nfhub_config(spec.weblog_url, spec.extra_config),
+                mode=0o600,
+            )
+            scripts: list[str] = []
+            for option, name, script in (
+                ("--pre", "pre_run.sh", spec.pre_run_script),
+                ("--post", "post_run.sh", spec.post_run_script),
+            ):
+                if script:
+                    _write_atomic(launch_dir / name, script, mode=0o700)
+                    scripts += [option, str(launch_dir / name)]
             if spec.resume_session_id and spec.resume_launch_dir:
                 self._carry_cache(Path(spec.resume_launch_dir), launch_dir, spec.resume_session_id)
             command = nextflow_command(nextflow, spec, launch_dir, work_dir)
             pid = self._spawn(
                 [sys.executable, "-I", "-S", str(LAUNCHER), "--cwd", str(launch_dir),
-                 "--exit-file", str(launch_dir / "exit.json"), "--", *command],
+                 "--exit-file", str(launch_dir / "exit.json"), *scripts, "--", *command],
                 console=launch_dir / "console.log",
             )  # fmt: skip
             identity = process_identity(pid)
@@ -379,7 +414,7 @@ class LocalBackend:
     async def list_active(self) -> list[ActiveJob]:
         def scan() -> list[ActiveJob]:
             found = []
-            for job_file in (self.root / "runs").glob("*/job.json"):
+            for job_file in self.launch_root.glob("*/job.json"):
                 handle = _read_json(job_file)
                 if handle is None or handle.get("host") != self.host:
                     continue
@@ -390,6 +425,28 @@ class LocalBackend:
             return found
 
         return await anyio.to_thread.run_sync(scan)
+
+    async def check(self) -> list[str]:
+        """The launch and work roots exist and are writable by this process (on one host, the
+        worker's user is the API's), and the nextflow executable is on the launch PATH."""
+
+        def run() -> list[str]:
+            problems = []
+            for path, what in (
+                (self.launch_root, "launch folder"),
+                (self.work_root, "work folder"),
+            ):
+                problem = writable_folder_problem(path, what)
+                if problem is not None:
+                    problems.append(problem)
+            if shutil.which(self.nextflow_bin, path=self.env.get("PATH")) is None:
+                problems.append(
+                    f"The nextflow executable {self.nextflow_bin!r} is not on the worker's "
+                    f"PATH; install Nextflow there or set COMPUTE_NEXTFLOW_BIN."
+                )
+            return problems
+
+        return await anyio.to_thread.run_sync(run)
 
     async def close(self) -> None:
         # Launchers outlive the worker on purpose; reap only those that have already ended.

@@ -56,6 +56,11 @@ class RunCreate(Schema):
     )
     labels: list[Label] = Field(default_factory=list, max_length=20)
     name: str | None = Field(default=None, min_length=1, max_length=200)
+    compute_env_id: uuid.UUID | None = Field(
+        default=None,
+        description="Where the run goes; default the org's primary compute environment (none "
+        "in the org: the worker's own backend)",
+    )
 
 
 class RunRelaunch(Schema):
@@ -120,6 +125,9 @@ class RunRead(ReadSchema):
     nextflow_run_name: str
     session_id: str | None = None
     backend: str
+    compute_env_id: uuid.UUID | None = Field(
+        default=None, description="The compute environment it was launched in"
+    )
     exit_code: int | None = None
     workflow_success: bool | None = None
     error_message: str | None = None
