@@ -33,6 +33,7 @@ import shutil
 import signal
 import socket
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -103,8 +104,15 @@ def writable_folder_problem(path: Path, what: str) -> str | None:
         return f"The {what} {path} is not an absolute path."
     if not path.is_dir():
         return f"The {what} {path} does not exist (or is not a folder); create it on the worker."
-    if not os.access(path, os.W_OK | os.X_OK):
-        return f"The {what} {path} is not writable by the worker's user; fix its permissions."
+    try:  # a real file, not os.access: root passes that on a read-only filesystem
+        descriptor, probe = tempfile.mkstemp(prefix=".nfhub-probe-", dir=path)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        return (
+            f"The {what} {path} is not writable by the worker's user ({exc.strerror}); "
+            f"fix its permissions."
+        )
     return None
 
 
