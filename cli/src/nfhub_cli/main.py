@@ -13,7 +13,7 @@ from rich.console import Console
 
 from nfhub_cli import demo as demo_module
 from nfhub_cli.api import ApiError
-from nfhub_cli.commands import account, files, orders, projects, runs, samples
+from nfhub_cli.commands import account, compute_envs, files, orders, projects, runs, samples
 from nfhub_cli.commands.common import err
 from nfhub_cli.config import ConfigError
 
@@ -32,6 +32,7 @@ app.add_typer(files.app, name="files")
 app.add_typer(samples.app, name="samples")
 app.add_typer(orders.app, name="orders")
 app.add_typer(runs.app, name="runs")
+app.add_typer(compute_envs.app, name="compute-envs")
 
 
 def _no_type(ctx: object) -> None:
