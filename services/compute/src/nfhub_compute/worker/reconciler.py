@@ -73,8 +73,12 @@ class Reconciler:
         self._envs: dict[uuid.UUID, ComputeEnv] = {}
 
     def backend_of(self, run: Run) -> JobBackend:
-        """The backend of the run's environment (read at the start of the pass)."""
-        env = self._envs.get(run.compute_env_id) if run.compute_env_id is not None else None
+        """The backend of the run's environment (as read at the start of the pass)."""
+        if run.compute_env_id is None:
+            return self.backends.default
+        env = self._envs.get(run.compute_env_id)
+        if env is None:  # made after this pass read them: the next pass knows it
+            raise BackendUnavailable(f"compute environment {run.compute_env_id} is not loaded yet")
         return self.backends.of(env)
 
     async def reconcile_once(self) -> None:
@@ -217,15 +221,15 @@ class Reconciler:
     async def _stop(self, run: Run, now: datetime) -> None:
         assert run.backend_handle is not None
         grace = timedelta(seconds=self.settings.CANCEL_GRACE_SECONDS)
-        backend = self.backend_of(run)
         try:
+            backend = self.backend_of(run)
             if run.cancel_signalled_at is None:
                 await backend.cancel(run.backend_handle, force=False)
                 async with self.sessionmaker() as session, session.begin():
                     await RunRepository(session).touch(run.id, {"cancel_signalled_at": now})
             elif now - run.cancel_signalled_at >= grace:
                 await backend.cancel(run.backend_handle, force=True)
-        except BackendUnavailable as exc:
+        except (BackendUnavailable, BackendNotBuilt) as exc:
             logger.warning("cannot signal the run yet", run_id=str(run.id), error=str(exc))
 
     async def _check_silence(self, run: Run, now: datetime) -> None:
