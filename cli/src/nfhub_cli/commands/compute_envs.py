@@ -101,13 +101,13 @@ def compute_envs_add(
         typer.Option(
             "--option",
             metavar="NAME=VALUE",
-            help="A backend option (partition=long, cpus=2…); repeat.",
+            help="A backend option: partition=long, cpus=2; repeat.",
         ),
     ] = None,
     sbatch_arg: Annotated[
         list[str] | None,
         typer.Option(
-            metavar="ARG", help="An extra sbatch option, as --sbatch-arg=--constraint=avx2; repeat."
+            metavar="ARG", help="An sbatch option: --sbatch-arg=--constraint=avx2; repeat."
         ),
     ] = None,
     max_active_runs: Annotated[
