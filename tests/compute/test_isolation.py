@@ -1,4 +1,5 @@
-"""Another project's runs and another org's pipelines are invisible on every compute route.
+"""Another project's runs and another org's pipelines and compute environments are invisible on
+every compute route.
 
 The table names every operation of the compute API (checked against the live OpenAPI). Each is
 called with ids from a project the caller has no role in: from the caller's own project
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +27,7 @@ class Route:
     path: str
     body: dict[str, Any] | None = None
     # "run": the path names the foreign project's run; "pipeline": the org's private pipeline;
-    # "list": a list that must not show them.
+    # "env": the org's compute environment; "list": a list that must not show them.
     kind: str = "run"
 
 
@@ -79,7 +81,20 @@ ROUTES: dict[str, Route] = {
     "get_secret": Route("GET", "/api/v1/secrets/{name}"),
     "put_secret": Route("PUT", "/api/v1/secrets/{name}", {"value": "taken over"}, kind="list"),
     "delete_secret": Route("DELETE", "/api/v1/secrets/{name}"),
+    "list_compute_envs": Route("GET", "/api/v1/compute-envs", kind="list"),
+    "create_compute_env": Route("POST", "/api/v1/compute-envs", kind="list"),
+    "get_compute_env": Route("GET", "/api/v1/compute-envs/{env_id}", kind="env"),
+    "update_compute_env": Route(
+        "PATCH", "/api/v1/compute-envs/{env_id}", {"description": "taken over"}, kind="env"
+    ),
+    "delete_compute_env": Route("DELETE", "/api/v1/compute-envs/{env_id}", kind="env"),
+    "make_compute_env_primary": Route(
+        "POST", "/api/v1/compute-envs/{env_id}/primary", kind="env"
+    ),
+    "validate_compute_env": Route("POST", "/api/v1/compute-envs/{env_id}/validate", kind="env"),
 }  # fmt: skip
+# Org-wide: another project of the same org sees them by design.
+ORG_KINDS = ("pipeline", "env")
 # Not user routes: health is public, events answer to the run's own secret (tested there).
 NOT_PROJECT_ROUTES = {
     ("GET", "/healthz"),
@@ -97,11 +112,16 @@ class Victim:
     slug: str
     order_id: str
     secret: dict[str, Any]
+    env_id: str
 
 
 @pytest.fixture
 async def victim(
-    compute_client: httpx.AsyncClient, hello: dict[str, Any], launch: Any, team: Any
+    compute_client: httpx.AsyncClient,
+    hello: dict[str, Any],
+    launch: Any,
+    team: Any,
+    tmp_path: Path,
 ) -> Victim:
     order_id = str(uuid.uuid4())
     run = (await launch(input={"path": "sheets/hello.csv", "order_id": order_id})).json()
@@ -109,7 +129,13 @@ async def victim(
         "/api/v1/secrets", json={"name": "VICTIM_KEY", "value": "v"}, headers=team.headers("admin")
     )
     assert secret.status_code == 201, secret.text
-    return Victim(run["id"], hello["id"], "hello", order_id, secret.json())
+    env = await compute_client.post(
+        "/api/v1/compute-envs",
+        json={"name": "victims", "backend": "local", "work_dir": str(tmp_path),
+              "launch_dir": str(tmp_path)},
+        headers=team.headers("admin"),
+    )  # fmt: skip
+    return Victim(run["id"], hello["id"], "hello", order_id, secret.json(), env.json()["id"])
 
 
 @pytest.fixture
@@ -125,7 +151,7 @@ async def outsiders(factory: Any, team: Any) -> dict[str, tuple[Any, uuid.UUID]]
 def fill(text: str, victim: Victim) -> str:
     return text.format(
         run_id=victim.run_id, pipeline_id=victim.pipeline_id, slug=victim.slug,
-        order_id=victim.order_id, name="VICTIM_KEY",
+        order_id=victim.order_id, name="VICTIM_KEY", env_id=victim.env_id,
     )  # fmt: skip
 
 
@@ -142,12 +168,13 @@ class TestRouteTable:
         assert operations - NOT_PROJECT_ROUTES == in_table
 
 
-# A pipeline belongs to its org: another project of the same org sees it by design.
+# A pipeline or a compute environment belongs to its org: another project of the same org
+# sees it by design.
 CASES = [
     (who, name)
     for name in sorted(ROUTES)
     for who in ("other org", "same org")
-    if not (who == "same org" and ROUTES[name].kind == "pipeline")
+    if not (who == "same org" and ROUTES[name].kind in ORG_KINDS)
 ]
 
 
@@ -176,8 +203,9 @@ class TestIsolation:
             assert response.status_code in (200, 201, 422), response.text
             assert victim.run_id not in response.text
             assert victim.secret["id"] not in response.text
-            if who == "other org":  # a pipeline is the whole org's
+            if who == "other org":  # a pipeline or an environment is the whole org's
                 assert victim.pipeline_id not in response.text
+                assert victim.env_id not in response.text
         else:
             expected = 422 if name == "create_run" else 404  # a body reference: 422
             assert response.status_code == expected, response.text
@@ -222,6 +250,15 @@ class TestIsolation:
         assert run["state"] == "QUEUED"
         assert pipeline["name"] == "Hello (test)"
         assert pipeline["version"]["version"] == "1.0.0" and not pipeline["version"]["deprecated"]
+        env = (
+            await client.get(
+                f"/api/v1/compute-envs/{victim.env_id}", headers=team.headers("viewer")
+            )
+        ).json()
+        assert (env["description"], env["status"], env["validated_at"]) == (
+            None, "AVAILABLE", None,
+        )  # fmt: skip
+        assert env["is_primary"] is False
 
 
 class TestWithoutAToken:

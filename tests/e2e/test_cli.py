@@ -1144,3 +1144,66 @@ def test_launch_names_secrets_and_an_unknown_one_is_refused(
     assert [run["secrets"] for run in listed] == [["RUN_TOKEN"]]
     assert refused.returncode == 1
     assert "NOT_SET" in refused.stderr and "HTTP 422" in refused.stderr
+
+
+# --------------------------------------------------------------------------------------------
+# compute environments
+
+
+def test_compute_envs_add_validate_primary_and_a_launch_in_one(
+    stack: LiveStack, logged_in: Path, sheet_path: str, tmp_path: Path
+) -> None:
+    root = tmp_path / "cli-env"
+    for folder in (root / "work", root / "launch"):
+        folder.mkdir(parents=True)
+    config = tmp_path / "env.config"
+    config.write_text("process.cpus = 1\n")
+    pre_run = tmp_path / "pre.sh"
+    pre_run.write_text('echo "$CLI_MARK" > pre.txt\n')
+    created = [
+        nfhub(
+            logged_in, "compute-envs", "add", "cli-local", "--work-dir", str(root / "work"),
+            "--launch-dir", str(root / "launch"), "--config-file", str(config),
+            "--pre-run", str(pre_run), "--env", "CLI_MARK=from-the-cli", "--max-active-runs", "2",
+        ).stdout.strip(),
+        nfhub(
+            logged_in, "compute-envs", "add", "cli-broken", "--work-dir", str(root / "missing"),
+            "--launch-dir", str(root / "launch"),
+        ).stdout.strip(),
+    ]  # fmt: skip
+    try:
+        nfhub(logged_in, "compute-envs", "validate", "cli-local")
+        broken = nfhub(logged_in, "compute-envs", "validate", created[1], check=False)
+        nfhub(logged_in, "compute-envs", "primary", "cli-local")
+        listed = json.loads(nfhub(logged_in, "compute-envs", "list", "--json").stdout)
+        table = nfhub(logged_in, "compute-envs", "list").stdout
+        launched = nfhub(
+            logged_in, "runs", "launch", "hello", "--input", sheet_path,
+            "--compute-env", "cli-local", "--wait",
+        )  # fmt: skip
+        run = stack.run(launched.stdout.strip().splitlines()[0])
+        unknown = nfhub(
+            logged_in, "runs", "launch", "hello", "--input", sheet_path,
+            "--compute-env", "nowhere", check=False,
+        )  # fmt: skip
+    finally:
+        with stack.client("compute") as compute:
+            for env_id in created:
+                compute.delete(f"/api/v1/compute-envs/{env_id}", headers=stack.headers)
+
+    assert broken.returncode == 1
+    assert f"work folder {root / 'missing'} does not exist" in broken.stderr
+    assert {
+        (env["name"], env["status"], env["is_primary"])
+        for env in listed
+        if env["name"].startswith("cli-")
+    } == {
+        ("cli-local", "AVAILABLE", True), ("cli-broken", "INVALID", False),
+    }  # fmt: skip
+    assert any(line.split()[:2] == ["*", "cli-local"] for line in table.splitlines())
+    run_id = launched.stdout.strip().splitlines()[0]
+    assert "COMPLETE" in launched.stderr
+    assert (root / "launch" / run_id / "pre.txt").read_text() == "from-the-cli\n"
+    assert (run["id"], run["compute_env_id"]) == (run_id, created[0])
+    assert unknown.returncode != 0
+    assert "no compute environment 'nowhere' in this org" in unknown.stderr

@@ -343,6 +343,14 @@ def test_kill_9_of_the_worker_or_a_service_restarts_it_and_runs_still_complete(
 
         wait_until(finished, timeout=90, interval=0.5, what="the run to end")
         assert state["state"] == "COMPLETE", state
+        # In the demo org's primary environment, which make run seeded.
+        envs = compute.get("/api/v1/compute-envs", headers=headers).json()["items"]
+        assert [(env["name"], env["is_primary"], env["status"]) for env in envs] == [
+            ("local", True, "AVAILABLE")
+        ]
+        assert state["compute_env_id"] == envs[0]["id"]
+        launch_root = Path(envs[0]["launch_dir"])
+        assert (launch_root / run.json()["id"] / "exit.json").is_file()
     # The miner answers again too (through its own port, not a cached answer).
     with httpx.Client(base_url=services["miner"], verify=trust, timeout=30) as miner:
         assert miner.get("/api/v1/subjects", headers=headers).status_code == 200

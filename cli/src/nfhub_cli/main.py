@@ -14,7 +14,16 @@ from rich.console import Console
 
 from nfhub_cli import demo as demo_module
 from nfhub_cli.api import ApiError
-from nfhub_cli.commands import account, files, orders, pipeline_secrets, projects, runs, samples
+from nfhub_cli.commands import (
+    account,
+    compute_envs,
+    files,
+    orders,
+    pipeline_secrets,
+    projects,
+    runs,
+    samples,
+)
 from nfhub_cli.commands.common import err
 from nfhub_cli.config import ConfigError
 
@@ -34,6 +43,7 @@ app.add_typer(samples.app, name="samples")
 app.add_typer(orders.app, name="orders")
 app.add_typer(runs.app, name="runs")
 app.add_typer(pipeline_secrets.app, name="secrets")
+app.add_typer(compute_envs.app, name="compute-envs")
 
 
 def _no_type(ctx: object) -> None:

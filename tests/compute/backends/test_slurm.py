@@ -363,8 +363,10 @@ class TestCheck:
 
         assert problems == [
             "Slurm has no partition 'gpu'; it has debug, tiny",
-            f"the launch directory {tmp_path / 'missing' / 'launch'} does not exist",
-            f"the work directory {tmp_path / 'missing' / 'work'} does not exist",
+            f"The launch folder {tmp_path / 'missing' / 'launch'} does not exist (or is not a "
+            "folder); create it on the worker.",
+            f"The work folder {tmp_path / 'missing' / 'work'} does not exist (or is not a "
+            "folder); create it on the worker.",
         ]
 
     async def test_a_dead_controller_is_a_problem(

@@ -18,6 +18,7 @@ from nfhub_cli.commands.common import (
     out,
     print_json,
 )
+from nfhub_cli.commands.compute_envs import resolve_env
 from nfhub_cli.config import ConfigError
 from nfhub_cli.watch import watch_run
 
@@ -92,6 +93,13 @@ def runs_launch(
             "for more.",
         ),
     ] = None,
+    compute_env: Annotated[
+        str | None,
+        typer.Option(
+            metavar="ENV",
+            help="The compute environment (name or id); the org's primary if left out.",
+        ),
+    ] = None,
     wait: Annotated[
         bool, typer.Option("--wait", help="Follow the run; exit 0 only if it completes.")
     ] = False,
@@ -112,6 +120,8 @@ def runs_launch(
     if input_path or order:
         body["input"] = {"path": input_path, "order_id": order}
     with current_api() as api:
+        if compute_env:
+            body["compute_env_id"] = resolve_env(api, compute_env)["id"]
         run = api.json("compute", "POST", "/runs", json=body)
         err.print(f"launched {run['name']} ({run['state']})")
         out.print(run["id"])

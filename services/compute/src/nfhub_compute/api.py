@@ -1,5 +1,6 @@
 from fastapi import APIRouter
 
+from nfhub_compute.compute_envs.endpoints import router as compute_envs_router
 from nfhub_compute.events.endpoints import router as events_router
 from nfhub_compute.internal.endpoints import router as internal_router
 from nfhub_compute.pipelines.endpoints import router as pipelines_router
@@ -12,5 +13,6 @@ routers: list[APIRouter] = [
     pipelines_router,
     runs_router,
     secrets_router,
+    compute_envs_router,
     internal_router,
 ]

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from nfhub_compute.api import routers
 from nfhub_compute.backends.factory import create_backend
+from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
 from nfhub_compute.events.endpoints import OPENAPI_PATHS
 from nfhub_compute.models import audit_events
@@ -35,6 +36,10 @@ TAGS = [
     {
         "name": "secrets",
         "description": "Secrets pipelines read as secrets.NAME (org and project; never shown)",
+    },
+    {
+        "name": "compute-envs",
+        "description": "Where an org's runs go: backend, folders, config, limits",
     },
     {"name": "events", "description": "Nextflow's weblog target (per-run secret, no token)"},
     {"name": "internal", "description": "Service-to-service endpoints"},
@@ -65,6 +70,7 @@ def create_app(
             state.http_client, str(settings.FILES_URL), service_tokens=state.service_tokens
         )
         state.backend = create_backend(settings)
+        state.backends = BackendPool(settings, state.backend)
         # Weblog events: single statements on their own autocommit pool. The weblog is best
         # effort and the trace file read at the end of a run restores whatever it missed, so
         # these writes skip what other requests pay for: the pre-ping round trip, waiting for
@@ -82,7 +88,7 @@ def create_app(
         try:
             yield
         finally:
-            await state.backend.close()
+            await state.backends.close()
             await events_engine.dispose()
 
     app = create_service_app(

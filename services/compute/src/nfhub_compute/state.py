@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nfhub_compute.backends.base import JobBackend
+from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.state import ServiceState
@@ -19,7 +20,8 @@ class ComputeState(ServiceState):
     settings: Settings
     admin_client: AdminClient
     files_client: FilesClient
-    backend: JobBackend
+    backend: JobBackend  # for runs without a compute environment
+    backends: BackendPool  # the one above, and one per compute environment
     # Opens a connection of the weblog's own autocommit engine (see main.lifespan); tests give a
     # sessionmaker. Spelled out rather than imported from events.repository: this module is
     # below every domain (their endpoints import it), so it imports none of them.

@@ -16,6 +16,8 @@ SCOPES: dict[str, str] = {
     "files:write": "Upload, copy, move and delete project files",
     "pipelines:read": "Read pipelines and versions",
     "pipelines:write": "Register pipelines and versions",
+    "compute-envs:read": "Read the org's compute environments",
+    "compute-envs:write": "Create, change, validate and delete compute environments",
     "runs:read": "Read runs, tasks, logs and outputs",
     "runs:write": "Launch, cancel and relaunch runs",
     "secrets:read": "List the names of pipeline secrets (never their values)",

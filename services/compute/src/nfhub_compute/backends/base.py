@@ -41,6 +41,12 @@ class LaunchSpec:
     # The run's pipeline secrets, name → value, decrypted by the worker for this launch only:
     # never in a repr (a log line or traceback showing the spec).
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # From the run's compute environment: Nextflow config placed in the run's own config file
+    # (before nfhub's trace and weblog settings, which win), and shell scripts the launcher
+    # runs in the launch dir before and after Nextflow.
+    extra_config: str | None = None
+    pre_run_script: str | None = None
+    post_run_script: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,5 +101,10 @@ class JobBackend(Protocol):
         ...
 
     async def list_active(self) -> list[ActiveJob]: ...
+
+    async def check(self) -> list[str]:
+        """What stops this backend from running a run (folders, executables, the scheduler),
+        each a sentence saying how to fix it; empty when it can run one."""
+        ...
 
     async def close(self) -> None: ...

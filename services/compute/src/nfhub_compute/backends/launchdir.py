@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -68,15 +69,35 @@ TRACE_BATCH_ROWS = 1000
 SECRET_IN_URL = re.compile(r"(?i)\b(token|secret|password|access_token)=[^&\s'\"]+")
 
 
-def nfhub_config(weblog_url: str) -> str:
-    """The run's own config: the trace nfhub reads at the end, and where the weblog goes.
+def nfhub_config(weblog_url: str, extra: str | None = None) -> str:
+    """The run's own config: the compute environment's config, then the trace nfhub reads at
+    the end and where the weblog goes (last, so the environment's text cannot change them).
 
     The weblog URL goes here rather than on the command line (-with-weblog): a command line
     is seen by every local user (ps) and is printed into Nextflow's log and its workflow
     metadata, which project viewers read.
     """
     quoted = weblog_url.replace("\\", "\\\\").replace("'", "\\'")
-    return NFHUB_CONFIG + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
+    environment = f"// From the run's compute environment.\n{extra.rstrip()}\n\n" if extra else ""
+    return environment + NFHUB_CONFIG + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
+
+
+def writable_folder_problem(path: Path, what: str) -> str | None:
+    """Why ``path`` cannot hold runs' folders (for this process), or None when it can."""
+    if not path.is_absolute():
+        return f"The {what} {path} is not an absolute path."
+    if not path.is_dir():
+        return f"The {what} {path} does not exist (or is not a folder); create it on the worker."
+    try:  # a real file, not os.access: root passes that on a read-only filesystem
+        descriptor, probe = tempfile.mkstemp(prefix=".nfhub-probe-", dir=path)
+        os.close(descriptor)
+        os.unlink(probe)
+    except OSError as exc:
+        return (
+            f"The {what} {path} is not writable by the worker's user ({exc.strerror}); "
+            f"fix its permissions."
+        )
+    return None
 
 
 def redact_secrets(line: str) -> str:
@@ -115,12 +136,28 @@ def nextflow_command(
     return command
 
 
-def launcher_command(launch_dir: Path, command: list[str]) -> list[str]:
-    """The wrapper that runs ``command`` in the launch dir and writes exit.json when it ends."""
+# The compute environment's scripts, written by prepare(): launcher option, file name.
+SCRIPTS = (("--pre", "pre_run.sh"), ("--post", "post_run.sh"))
+
+
+def _scripts(spec: LaunchSpec) -> tuple[tuple[str, str, str | None], ...]:
+    texts = (spec.pre_run_script, spec.post_run_script)
+    return tuple((option, name, text) for (option, name), text in zip(SCRIPTS, texts, strict=True))
+
+
+def launcher_command(launch_dir: Path, command: list[str], spec: LaunchSpec) -> list[str]:
+    """The wrapper that runs ``command`` in the launch dir (between the environment's pre- and
+    post-run scripts), removes the secrets store and writes exit.json when it ends."""
+    scripts = [
+        part
+        for option, name, text in _scripts(spec)
+        if text
+        for part in (option, str(launch_dir / name))
+    ]
     return [
         sys.executable, "-I", "-S", str(LAUNCHER), "--cwd", str(launch_dir),
         "--exit-file", str(launch_dir / "exit.json"),
-        "--secrets-dir", str(secrets_store.secrets_dir(launch_dir)), "--", *command,
+        "--secrets-dir", str(secrets_store.secrets_dir(launch_dir)), *scripts, "--", *command,
     ]  # fmt: skip
 
 
@@ -169,11 +206,15 @@ def submit_lock(launch_dir: Path) -> Iterator[None]:
 
 def prepare(spec: LaunchSpec, launch_dir: Path, work_dir: Path) -> None:
     """The files Nextflow reads: the work dir, params.json, the 0600 nfhub.config, the run's
-    secrets store, the cache."""
+    secrets store, the environment's scripts, the cache."""
     work_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(launch_dir / "params.json", json.dumps(spec.params, indent=2))
-    write_atomic(launch_dir / "nfhub.config", nfhub_config(spec.weblog_url), mode=0o600)
+    config = nfhub_config(spec.weblog_url, spec.extra_config)
+    write_atomic(launch_dir / "nfhub.config", config, mode=0o600)
     secrets_store.write_store(launch_dir, spec.secrets)
+    for _, name, text in _scripts(spec):
+        if text:
+            write_atomic(launch_dir / name, text, mode=0o700)
     if spec.resume_session_id and spec.resume_launch_dir:
         _carry_cache(Path(spec.resume_launch_dir), launch_dir, spec.resume_session_id)
 

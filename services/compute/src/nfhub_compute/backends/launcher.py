@@ -7,6 +7,12 @@ how it ended, so the next worker knows. Before it records the end it removes the
 secrets folder (S): a run's secrets live no longer than its Nextflow. A SIGTERM sent to the
 group reaches Nextflow directly (it shuts down cleanly); the wrapper only survives it.
 
+With ``--pre SCRIPT`` and ``--post SCRIPT`` (a compute environment's pre- and post-run
+scripts) it runs SCRIPT with bash in DIR before and after Nextflow. A failing pre-run script
+ends the run with its exit code before Nextflow starts; the post-run script runs whatever
+Nextflow's end (it sees ``NFHUB_EXIT_CODE``), and its own failure is reported in the console
+but does not change the run's exit code.
+
 Standard library only: it runs without the virtualenv's site-packages (``-S``).
 """
 
@@ -30,23 +36,46 @@ def _record(exit_file: str, code: int) -> None:
     os.replace(tmp, exit_file)
 
 
-USAGE = "usage: launcher.py --cwd DIR --exit-file FILE [--secrets-dir DIR] -- COMMAND [ARG...]\n"
-OPTIONS = ("--cwd", "--exit-file", "--secrets-dir")
+USAGE = (
+    "usage: launcher.py --cwd DIR --exit-file FILE [--secrets-dir DIR] [--pre SCRIPT] "
+    "[--post SCRIPT] -- COMMAND [ARG...]\n"
+)
+OPTIONS = ("--cwd", "--exit-file", "--secrets-dir", "--pre", "--post")
 
 
-def _options(argv: list[str]) -> tuple[dict[str, str], list[str]] | None:
+def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]] | None:
     options: dict[str, str] = {}
-    rest = list(argv)
-    while len(rest) >= 2 and rest[0] in OPTIONS:
-        options[rest[0]] = rest[1]
-        rest = rest[2:]
-    if not rest or rest[0] != "--" or len(rest) < 2 or not {"--cwd", "--exit-file"} <= set(options):
+    index = 0
+    while index < len(argv) and argv[index] != "--":
+        name = argv[index]
+        if name not in OPTIONS or name in options or index + 1 >= len(argv):
+            return None
+        options[name] = argv[index + 1]
+        index += 2
+    command = argv[index + 1 :]
+    if "--cwd" not in options or "--exit-file" not in options or not command:
         return None
-    return options, rest[1:]
+    return options, command
+
+
+def _script(path: str, label: str, env: dict[str, str] | None = None) -> int:
+    """Run a pre/post-run script with bash (sh when there is none); its exit code."""
+    shell = "/bin/bash" if os.path.exists("/bin/bash") else "/bin/sh"
+    sys.stderr.write(f"nfhub launcher: running the {label} script\n")
+    sys.stderr.flush()
+    try:
+        returncode = subprocess.call([shell, path], env=env)  # noqa: S603 - the env's own script
+    except OSError as exc:
+        sys.stderr.write(f"nfhub launcher: cannot run the {label} script: {exc}\n")
+        return 127
+    code = 128 - returncode if returncode < 0 else returncode
+    if code != 0:
+        sys.stderr.write(f"nfhub launcher: the {label} script exited with code {code}\n")
+    return code
 
 
 def main(argv: list[str]) -> int:
-    parsed = _options(argv)
+    parsed = _parse(argv)
     if parsed is None:
         sys.stderr.write(USAGE)
         return 2
@@ -57,6 +86,13 @@ def main(argv: list[str]) -> int:
     # Handlers (unlike SIG_IGN) are reset to the default in the child at exec.
     for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, lambda *_: None)
+    if "--pre" in options:
+        code = _script(options["--pre"], "pre-run")
+        if code != 0:
+            if secrets_dir:
+                shutil.rmtree(secrets_dir, ignore_errors=True)
+            _record(exit_file, code)
+            return code
     try:
         child = subprocess.Popen(command)  # noqa: S603 - the backend's own nextflow command line
     except OSError as exc:
@@ -67,6 +103,8 @@ def main(argv: list[str]) -> int:
         code = 128 - returncode if returncode < 0 else returncode
     if secrets_dir:
         shutil.rmtree(secrets_dir, ignore_errors=True)
+    if "--post" in options:
+        _script(options["--post"], "post-run", {**os.environ, "NFHUB_EXIT_CODE": str(code)})
     _record(exit_file, code)
     return code
 

@@ -1,6 +1,7 @@
 """The local backend: ``nextflow run`` as a process group on this machine (the embedded default).
 
-Layout under COMPUTE_WORK_ROOT:
+Layout under COMPUTE_WORK_ROOT (a compute environment names the launch root, which replaces
+``runs/``, and the work root, which replaces ``work/``):
 
     runs/<run id>/          the run's launch directory (Nextflow's cwd; launchdir.py has its
                             files, secrets_store.py the .secrets/ store); job.json is the
@@ -34,6 +35,7 @@ from nfhub_compute.backends.base import (
     JobState,
     JobStatus,
     LaunchSpec,
+    SubmitFailed,
     SubmittedJob,
 )
 from nfhub_compute.backends.launchdir import (
@@ -45,6 +47,7 @@ from nfhub_compute.backends.launchdir import (
     prepare,
     read_json,
     submit_lock,
+    writable_folder_problem,
     write_atomic,
 )
 
@@ -75,10 +78,18 @@ class LocalBackend(LaunchDirReader):
         self,
         work_root: Path,
         *,
+        launch_root: Path | None = None,
         nextflow_bin: str = "nextflow",
         env: Mapping[str, str] | None = None,
     ) -> None:
+        """``work_root`` alone: launch dirs in its runs/, work dirs in its work/ (the global
+        COMPUTE_WORK_ROOT); with ``launch_root`` (a compute environment), launch dirs go
+        there and work dirs straight under ``work_root``."""
         self.root = work_root.expanduser().resolve()
+        self.launch_root = (
+            launch_root.expanduser().resolve() if launch_root is not None else self.root / "runs"
+        )
+        self.work_root = self.root if launch_root is not None else self.root / "work"
         self.nextflow_bin = nextflow_bin
         self.env = launch_environment(env or {})
         self.host = socket.gethostname()
@@ -87,7 +98,7 @@ class LocalBackend(LaunchDirReader):
         self._children: set[int] = set()
 
     def launch_dir(self, run_id: uuid.UUID) -> Path:
-        return self.root / "runs" / str(run_id)
+        return self.launch_root / str(run_id)
 
     # -- submit ------------------------------------------------------------------------------
 
@@ -96,7 +107,7 @@ class LocalBackend(LaunchDirReader):
 
     def _submit(self, spec: LaunchSpec) -> SubmittedJob:
         launch_dir = self.launch_dir(spec.run_id)
-        work_dir = Path(spec.work_dir) if spec.work_dir else self.root / "work" / str(spec.run_id)
+        work_dir = Path(spec.work_dir) if spec.work_dir else self.work_root / str(spec.run_id)
         with submit_lock(launch_dir):
             existing = read_json(launch_dir / "job.json")
             if existing is not None:
@@ -105,7 +116,7 @@ class LocalBackend(LaunchDirReader):
             prepare(spec, launch_dir, work_dir)
             command = nextflow_command(nextflow, spec, launch_dir, work_dir)
             pid = self._spawn(
-                launcher_command(launch_dir, command),
+                launcher_command(launch_dir, command, spec),
                 console=launch_dir / "console.log",
                 env={**self.env, **secrets_store.environment(launch_dir)},
             )
@@ -208,7 +219,7 @@ class LocalBackend(LaunchDirReader):
     async def list_active(self) -> list[ActiveJob]:
         def scan() -> list[ActiveJob]:
             found = []
-            for job_file in (self.root / "runs").glob("*/job.json"):
+            for job_file in self.launch_root.glob("*/job.json"):
                 handle = read_json(job_file)
                 if handle is None or handle.get("host") != self.host:
                     continue
@@ -219,6 +230,27 @@ class LocalBackend(LaunchDirReader):
             return found
 
         return await anyio.to_thread.run_sync(scan)
+
+    async def check(self) -> list[str]:
+        """The launch and work roots exist and are writable by this process (on one host, the
+        worker's user is the API's), and the nextflow executable is on the launch PATH."""
+
+        def run() -> list[str]:
+            problems = []
+            for path, what in (
+                (self.launch_root, "launch folder"),
+                (self.work_root, "work folder"),
+            ):
+                problem = writable_folder_problem(path, what)
+                if problem is not None:
+                    problems.append(problem)
+            try:
+                find_nextflow(self.nextflow_bin, self.env)
+            except SubmitFailed as exc:
+                problems.append(str(exc))
+            return problems
+
+        return await anyio.to_thread.run_sync(run)
 
     async def close(self) -> None:
         # Launchers outlive the worker on purpose; reap only those that have already ended.

@@ -50,5 +50,8 @@ class NoopBackend:
     async def list_active(self) -> list[ActiveJob]:
         return []
 
+    async def check(self) -> list[str]:
+        return []
+
     async def close(self) -> None:
         return None

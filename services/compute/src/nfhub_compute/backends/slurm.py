@@ -26,7 +26,6 @@ import json
 import os
 import shlex
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Mapping
@@ -56,6 +55,7 @@ from nfhub_compute.backends.launchdir import (
     prepare,
     read_json,
     submit_lock,
+    writable_folder_problem,
     write_atomic,
 )
 
@@ -136,11 +136,12 @@ def job_name(run_id: uuid.UUID | str) -> str:
     return f"{JOB_PREFIX}{run_id}"
 
 
-def batch_script(run_id: uuid.UUID, launch_dir: Path, command: list[str]) -> str:
+def batch_script(spec: LaunchSpec, launch_dir: Path, command: list[str]) -> str:
     return (
         "#!/bin/sh\n"
-        f"# nfhub: the Nextflow head job of run {run_id}; the launcher records its exit code.\n"
-        f"exec {shlex.join(launcher_command(launch_dir, command))}\n"
+        f"# nfhub: the Nextflow head job of run {spec.run_id}; the launcher records its exit "
+        f"code.\n"
+        f"exec {shlex.join(launcher_command(launch_dir, command, spec))}\n"
     )
 
 
@@ -277,7 +278,7 @@ class SlurmBackend(LaunchDirReader):
             prepare(spec, launch_dir, work_dir)
             command = nextflow_command(nextflow, spec, launch_dir, work_dir)
             script = launch_dir / "job.sbatch"
-            write_atomic(script, batch_script(spec.run_id, launch_dir, command), mode=0o755)
+            write_atomic(script, batch_script(spec, launch_dir, command), mode=0o755)
             return script
 
         try:
@@ -418,9 +419,11 @@ class SlurmBackend(LaunchDirReader):
             elif wanted is not None and partitions[wanted] != "up":
                 problems.append(f"the Slurm partition {wanted!r} is {partitions[wanted]}")
         for what, folder in (("launch", self.launch_root), ("work", self.work_root)):
-            problem = await anyio.to_thread.run_sync(_writable, folder)
+            problem = await anyio.to_thread.run_sync(
+                writable_folder_problem, folder, f"{what} folder"
+            )
             if problem is not None:
-                problems.append(f"the {what} directory {problem}")
+                problems.append(problem)
         for program in ("sbatch", "squeue", "scancel", "sacct"):
             if shutil.which(program) is None:
                 problems.append(f"{program} is not on the worker's PATH")
@@ -428,14 +431,3 @@ class SlurmBackend(LaunchDirReader):
 
     async def close(self) -> None:
         """Nothing to release: the jobs are the cluster's, and outlive the worker on purpose."""
-
-
-def _writable(folder: Path) -> str | None:
-    if not folder.is_dir():
-        return f"{folder} does not exist"
-    try:
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".nfhub-check-"):
-            pass
-    except OSError as exc:
-        return f"{folder} is not writable by the worker: {exc.strerror}"
-    return None

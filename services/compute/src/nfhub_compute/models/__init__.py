@@ -1,4 +1,5 @@
 from nfhub_compute.models.base import Base, audit_events
+from nfhub_compute.models.compute_env import ComputeEnv
 from nfhub_compute.models.pipeline import Pipeline, PipelineVersion
 from nfhub_compute.models.run import LIVE_STATES, Run
 from nfhub_compute.models.secret import PipelineSecret
@@ -7,6 +8,7 @@ from nfhub_compute.models.task import Task
 __all__ = [
     "LIVE_STATES",
     "Base",
+    "ComputeEnv",
     "Pipeline",
     "PipelineSecret",
     "PipelineVersion",

@@ -85,6 +85,11 @@ class Run(RecordMixin, Base):
     launch_dir: Mapped[str | None] = mapped_column(Text)
 
     backend: Mapped[str] = mapped_column(String(32))
+    # Where it runs; NULL for runs launched before environments (or with none in the org):
+    # those use the worker's own backend (COMPUTE_BACKEND, COMPUTE_WORK_ROOT).
+    compute_env_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("compute_envs.id", ondelete="SET NULL"), index=True
+    )
     backend_handle: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
     exit_code: Mapped[int | None] = mapped_column(Integer)

@@ -47,7 +47,7 @@ def _service(
         access,
         admin=state.admin_client,
         files=state.files_client,
-        backend=state.backend,
+        backends=state.backends,
     )
 
 

@@ -12,7 +12,7 @@ from urllib.parse import unquote, urlparse
 
 from nfhub_compute.backends.base import LaunchSpec
 from nfhub_compute.config import Settings
-from nfhub_compute.models import PipelineVersion, Run
+from nfhub_compute.models import ComputeEnv, PipelineVersion, Run
 from nfhub_compute.runs.weblog import weblog_url
 
 
@@ -36,12 +36,31 @@ def effective_params(run: Run, version: PipelineVersion) -> dict[str, Any]:
     return params
 
 
+def _groovy(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def env_config(env: ComputeEnv) -> str | None:
+    """The environment's Nextflow config: where its tasks go (backend_options.task_executor,
+    as process.executor and process.queue), then its own text."""
+    parts = []
+    executor = env.backend_options.get("task_executor")
+    if isinstance(executor, dict) and executor.get("executor"):
+        parts.append(f"process.executor = {_groovy(str(executor['executor']))}")
+        if executor.get("queue"):
+            parts.append(f"process.queue = {_groovy(str(executor['queue']))}")
+    if env.nextflow_config:
+        parts.append(env.nextflow_config.rstrip())
+    return "\n".join(parts) if parts else None
+
+
 def launch_spec(
     run: Run,
     version: PipelineVersion,
     settings: Settings,
     resume_launch_dir: str | None,
     secrets: Mapping[str, str] | None = None,
+    env: ComputeEnv | None = None,
 ) -> LaunchSpec:
     return LaunchSpec(
         run_id=run.id,
@@ -55,4 +74,7 @@ def launch_spec(
         resume_session_id=run.session_id if run.resume else None,
         resume_launch_dir=resume_launch_dir,
         secrets=dict(secrets or {}),
+        extra_config=env_config(env) if env is not None else None,
+        pre_run_script=env.pre_run_script if env is not None else None,
+        post_run_script=env.post_run_script if env is not None else None,
     )

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import and_, func, or_, select, text, update
 
-from nfhub_compute.models import LIVE_STATES, PipelineVersion, Run
+from nfhub_compute.models import LIVE_STATES, ComputeEnv, PipelineVersion, Run
 from nfhub_compute.runs.schemas import RunFilter
 from nfhub_compute.runs.states import RunState, states_that_can_move_to
 from nfhub_shared.db.repository import Repository
@@ -101,21 +101,59 @@ class RunRepository(Repository[Run]):
 
     # -- the worker's side -------------------------------------------------------------------
 
-    async def count_active(self, backend: str) -> int:
+    async def count_active_without_env(self) -> int:
+        """Live runs on the worker's own backend (those without a compute environment)."""
         return int(
             await self.session.scalar(
                 select(func.count())
                 .select_from(Run)
-                .where(Run.state.in_(LIVE_STATES), Run.backend == backend)
+                .where(Run.state.in_(LIVE_STATES), Run.compute_env_id.is_(None))
             )
             or 0
         )
 
-    async def claim_queued(self, worker_id: str, limit: int, now: datetime) -> list[uuid.UUID]:
-        """Mark the oldest queued runs INITIALIZING for this worker; others skip locked rows."""
+    async def claim_queued(
+        self, worker_id: str, limit: int, now: datetime, *, free_without_env: int
+    ) -> list[uuid.UUID]:
+        """Mark the oldest queued runs INITIALIZING for this worker; others skip locked rows.
+
+        Within limits: at most ``free_without_env`` runs without an environment, and for each
+        environment as many as its max_active_runs leaves beside its live runs (the oldest
+        first in each). Two workers claiming at once see the same candidates, and one skips
+        what the other locked, so together they stay within the limits.
+        """
+        active = (
+            select(Run.compute_env_id, func.count().label("live"))
+            .where(Run.state.in_(LIVE_STATES), Run.compute_env_id.is_not(None))
+            .group_by(Run.compute_env_id)
+            .subquery()
+        )
+        ranked = (
+            select(
+                Run.id,
+                Run.compute_env_id,
+                Run.created_at,
+                func.row_number()
+                .over(partition_by=Run.compute_env_id, order_by=(Run.created_at, Run.id))
+                .label("rank"),
+            )
+            .where(Run.state == RunState.QUEUED.value)
+            .subquery()
+        )
+        within = (
+            select(ranked.c.id)
+            .outerjoin(ComputeEnv, ComputeEnv.id == ranked.c.compute_env_id)
+            .outerjoin(active, active.c.compute_env_id == ranked.c.compute_env_id)
+            .where(
+                or_(
+                    and_(ranked.c.compute_env_id.is_(None), ranked.c.rank <= free_without_env),
+                    ranked.c.rank <= ComputeEnv.max_active_runs - func.coalesce(active.c.live, 0),
+                )
+            )
+        )
         queued = (
             select(Run.id)
-            .where(Run.state == RunState.QUEUED.value)
+            .where(Run.id.in_(within), Run.state == RunState.QUEUED.value)
             .order_by(Run.created_at, Run.id)
             .limit(limit)
             .with_for_update(skip_locked=True)

@@ -64,6 +64,11 @@ class RunCreate(Schema):
         description="Names of the project's or org's secrets the pipeline reads as "
         "secrets.NAME (the project's wins); values are handed to Nextflow only",
     )
+    compute_env_id: uuid.UUID | None = Field(
+        default=None,
+        description="Where the run goes; default the org's primary compute environment (none "
+        "in the org: the worker's own backend)",
+    )
 
 
 class RunRelaunch(Schema):
@@ -132,6 +137,9 @@ class RunRead(ReadSchema):
     nextflow_run_name: str
     session_id: str | None = None
     backend: str
+    compute_env_id: uuid.UUID | None = Field(
+        default=None, description="The compute environment it was launched in"
+    )
     exit_code: int | None = None
     workflow_success: bool | None = None
     error_message: str | None = None

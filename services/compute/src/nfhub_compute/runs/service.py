@@ -13,7 +13,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from nfhub_compute.backends.base import BackendUnavailable, JobBackend, LogSource
+from nfhub_compute.backends.base import BackendUnavailable, LogSource
+from nfhub_compute.backends.factory import BackendNotBuilt
+from nfhub_compute.backends.pool import BackendPool
+from nfhub_compute.compute_envs.errors import ComputeEnvUnusable
+from nfhub_compute.compute_envs.repository import ComputeEnvRepository
+from nfhub_compute.compute_envs.schemas import ComputeEnvStatus
+from nfhub_compute.compute_envs.service import ComputeEnvService
 from nfhub_compute.config import Settings
 from nfhub_compute.models import PipelineVersion, Run, Task
 from nfhub_compute.pipelines.errors import PipelineNotFound, PipelineVersionNotFound
@@ -59,7 +65,7 @@ class RunService:
         *,
         admin: AdminClient,
         files: FilesClient,
-        backend: JobBackend,
+        backends: BackendPool,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -67,7 +73,7 @@ class RunService:
         self.access = access
         self.admin = admin
         self.files = files
-        self.backend = backend
+        self.backends = backends
         self.runs = RunRepository(session)
         self.tasks = TaskService(session)
 
@@ -139,6 +145,9 @@ class RunService:
         ]
         if reserved:
             raise InvalidLaunch("Some parameters are nfhub's to set.", errors=reserved)
+        env = await ComputeEnvService(self.session, self.audit, self.access).for_launch(
+            run_create.compute_env_id
+        )
 
         run_id = uuid.uuid4()
         location = await self.admin.storage_location(self.access.project_id)
@@ -175,14 +184,21 @@ class RunService:
             secrets=await self._known_secrets(run_create.secrets),
             storage_uri=location.uri,
             outdir_uri=f"{location.uri}runs/{run_id}/",
-            backend=self.settings.BACKEND,
+            backend=env.backend if env is not None else self.settings.BACKEND,
+            compute_env_id=env.id if env is not None else None,
             workflow={},
             created_by=self.access.principal.subject,
         )
         self._check_params(run, version)
         await self.runs.add(run)
         await self._record(
-            "run.create", run, {"pipeline": pipeline.slug, "version": version.version}
+            "run.create",
+            run,
+            {
+                "pipeline": pipeline.slug,
+                "version": version.version,
+                "compute_env": str(env.id) if env is not None else None,
+            },
         )
         await self.runs.notify(f"queued:{run.id}")
         return run
@@ -205,6 +221,7 @@ class RunService:
                 )
         version = await PipelineVersionRepository(self.session).get(original.pipeline_version_id)
         assert version is not None  # a foreign key
+        await self._usable_env(original.compute_env_id)
         params = {**original.params}
         for name, value in run_relaunch.params.items():
             if value is None:
@@ -251,6 +268,7 @@ class RunService:
             session_id=original.session_id if run_relaunch.resume else None,
             work_dir=original.work_dir if run_relaunch.resume else None,
             backend=original.backend,
+            compute_env_id=original.compute_env_id,
             workflow={},
             created_by=self.access.principal.subject,
         )
@@ -298,11 +316,16 @@ class RunService:
         lines: list[str] = []
         count = 0
         if run.backend_handle is not None:
+            env = (
+                await ComputeEnvRepository(self.session).get(run.compute_env_id)
+                if run.compute_env_id is not None
+                else None
+            )
             try:
-                chunk = await self.backend.logs(
+                chunk = await self.backends.of(env).logs(
                     run.backend_handle, source=source, offset=offset, limit=limit
                 )
-            except BackendUnavailable as exc:
+            except (BackendUnavailable, BackendNotBuilt) as exc:
                 raise ServiceUnavailable(f"The run's log is not reachable: {exc}") from exc
             lines, count = chunk.lines, chunk.count
         return LogPage(source=source, lines=lines, count=count, offset=offset, limit=limit)
@@ -379,6 +402,18 @@ class RunService:
                 ],
             )
         return wanted
+
+    async def _usable_env(self, env_id: uuid.UUID | None) -> None:
+        """A relaunch goes where the run went: refused when that environment refuses runs."""
+        if env_id is None:
+            return
+        env = await ComputeEnvRepository(self.session).get(env_id)
+        if env is not None and env.status != ComputeEnvStatus.AVAILABLE:
+            raise ComputeEnvUnusable(
+                f"The run's compute environment {env.name!r} is {env.status}"
+                f"{': ' + env.status_reason if env.status_reason else ''}; an org admin can fix "
+                f"and validate it."
+            )
 
     async def _existing_file(self, path: str, caller_token: str) -> str:
         """The input as the files service names it; 422 when it is missing or a folder."""

@@ -15,6 +15,8 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_compute.backends.base import BackendUnavailable, JobBackend, SubmitFailed
+from nfhub_compute.backends.pool import BackendPool
+from nfhub_compute.compute_envs.repository import ComputeEnvRepository
 from nfhub_compute.config import Settings
 from nfhub_compute.runs.launch import launch_spec
 from nfhub_compute.runs.repository import RunRepository
@@ -34,22 +36,26 @@ class Dispatcher:
         backend: JobBackend,
         settings: Settings,
         worker_id: str,
+        *,
+        backends: BackendPool | None = None,
     ) -> None:
+        """``backend`` runs the runs without a compute environment; ``backends`` (made from
+        it when not given) those of each environment."""
         self.sessionmaker = sessionmaker
         self.backend = backend
+        self.backends = backends or BackendPool(settings, backend)
         self.settings = settings
         self.worker_id = worker_id
         self.box = SecretBox.from_settings(settings)
 
     async def dispatch_once(self) -> int:
-        """Claim a batch of queued runs (within COMPUTE_MAX_ACTIVE_RUNS) and submit each."""
+        """Claim a batch of queued runs and submit each: runs without an environment within
+        COMPUTE_MAX_ACTIVE_RUNS, those of an environment within its max_active_runs."""
         async with self.sessionmaker() as session, session.begin():
             runs = RunRepository(session)
-            free = self.settings.MAX_ACTIVE_RUNS - await runs.count_active(self.backend.name)
-            if free <= 0:
-                return 0
+            free = self.settings.MAX_ACTIVE_RUNS - await runs.count_active_without_env()
             claimed = await runs.claim_queued(
-                self.worker_id, min(free, CLAIM_BATCH), datetime.now(UTC)
+                self.worker_id, CLAIM_BATCH, datetime.now(UTC), free_without_env=max(free, 0)
             )
         for run_id in claimed:
             await self.submit(run_id)
@@ -67,6 +73,11 @@ class Dispatcher:
             parent = (
                 await runs.get(run.relaunched_from_id)
                 if run.resume and run.relaunched_from_id is not None
+                else None
+            )
+            env = (
+                await ComputeEnvRepository(session).get(run.compute_env_id)
+                if run.compute_env_id is not None
                 else None
             )
         if run.backend_handle is not None:
@@ -89,10 +100,16 @@ class Dispatcher:
                 await self._finish(run_id, RunState.SYSTEM_ERROR, str(exc))
                 return
         spec = launch_spec(
-            run, version, self.settings, parent.launch_dir if parent else None, secrets
+            run,
+            version,
+            self.settings,
+            parent.launch_dir if parent else None,
+            secrets=secrets,
+            env=env,
         )
         try:
-            submitted = await self.backend.submit(spec)
+            backend = self.backends.of(env)
+            submitted = await backend.submit(spec)
         except SubmitFailed as exc:
             log.warning("submit failed", error=str(exc))
             await self._finish(run_id, RunState.SYSTEM_ERROR, str(exc))
@@ -118,7 +135,7 @@ class Dispatcher:
                 now=datetime.now(UTC),
             )
         if recorded:
-            log.info("run submitted", backend=self.backend.name)
+            log.info("run submitted", backend=backend.name)
             return
         async with self.sessionmaker() as session:
             now_run = await RunRepository(session).get(run_id)
@@ -127,11 +144,11 @@ class Dispatcher:
             log.info("run already recorded as submitted")
         elif now_run is None or RunState(now_run.state).terminal:
             # Ended while we submitted (canceled before it had a handle): stop what we started.
-            await self.backend.cancel(submitted.handle, force=True)
+            await backend.cancel(submitted.handle, force=True)
             log.info("run ended while it was submitted; stopped it")
         else:
             # Another job is on record (the backend did not deduplicate): only that one runs.
-            await self.backend.cancel(submitted.handle, force=True)
+            await backend.cancel(submitted.handle, force=True)
             log.warning("run recorded with another job; stopped ours")
 
     async def _finish(self, run_id: uuid.UUID, target: RunState, reason: str) -> None:

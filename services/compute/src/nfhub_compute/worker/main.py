@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from nfhub_compute.backends.base import JobBackend
 from nfhub_compute.backends.factory import create_backend
+from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
 from nfhub_compute.runs.repository import NOTIFY_CHANNEL
 from nfhub_compute.worker.dispatcher import Dispatcher
@@ -84,8 +85,11 @@ class Worker:
         self.engine = create_engine(settings, application_name="compute-worker")
         self.sessionmaker = create_sessionmaker(self.engine)
         self.backend = backend or create_backend(settings)
+        self.backends = BackendPool(settings, self.backend)
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.dispatcher = Dispatcher(self.sessionmaker, self.backend, settings, self.worker_id)
+        self.dispatcher = Dispatcher(
+            self.sessionmaker, self.backend, settings, self.worker_id, backends=self.backends
+        )
         self.reconciler = Reconciler(self.sessionmaker, self.backend, settings, self.dispatcher)
         self.dispatch_wake = asyncio.Event()
         self.reconcile_wake = asyncio.Event()
@@ -131,7 +135,7 @@ class Worker:
         finally:
             # Shielded: the loops above end by cancellation, and so would these awaits.
             with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_SECONDS):
-                await self.backend.close()
+                await self.backends.close()
                 await self.engine.dispose()
             logger.info("worker stopped", worker_id=self.worker_id)
 

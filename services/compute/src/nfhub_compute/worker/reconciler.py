@@ -14,6 +14,9 @@ Only one worker reconciles at a time (the leader, holding an advisory lock). Eac
 - a claimed run never recorded as submitted (its dispatcher died) is submitted again; a
   launcher still alive for a run that has ended is killed.
 
+Each run is asked of its compute environment's backend (the worker's own for runs without
+one); the jobs alive are listed from every environment's backend.
+
 Every change is a guarded UPDATE (legal from the state it was read in), so a pass racing a
 cancel request or an event never moves a run backwards.
 """
@@ -27,10 +30,18 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nfhub_compute.backends.base import BackendUnavailable, JobBackend, JobState, JobStatus
+from nfhub_compute.backends.base import (
+    ActiveJob,
+    BackendUnavailable,
+    JobBackend,
+    JobState,
+    JobStatus,
+)
+from nfhub_compute.backends.factory import BackendNotBuilt
+from nfhub_compute.compute_envs.repository import ComputeEnvRepository
 from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import task_values
-from nfhub_compute.models import Run
+from nfhub_compute.models import ComputeEnv, Run
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import TaskRepository
@@ -60,9 +71,23 @@ class Reconciler:
         self.backend = backend
         self.settings = settings
         self.dispatcher = dispatcher
+        self.backends = dispatcher.backends
+        self._envs: dict[uuid.UUID, ComputeEnv] = {}
+
+    def backend_of(self, run: Run) -> JobBackend:
+        """The backend of the run's environment (as read at the start of the pass)."""
+        if run.compute_env_id is None:
+            return self.backends.default
+        env = self._envs.get(run.compute_env_id)
+        if env is None:  # made after this pass read them: the next pass knows it
+            raise BackendUnavailable(f"compute environment {run.compute_env_id} is not loaded yet")
+        return self.backends.of(env)
 
     async def reconcile_once(self) -> None:
-        active = {job.run_id: job.handle for job in await self._active_jobs()}
+        async with self.sessionmaker() as session:
+            self._envs = {env.id: env for env in await ComputeEnvRepository(session).all()}
+        jobs = await self._active_jobs()
+        active = {run_id: job.handle for run_id, (_, job) in jobs.items()}
         after: uuid.UUID | None = None
         live: set[uuid.UUID] = set()
         while True:
@@ -79,7 +104,9 @@ class Reconciler:
                         "reconcile failed", run_id=str(run.id), error=type(exc).__name__
                     )
             after = batch[-1].id
-        await self._stop_orphans({run_id: h for run_id, h in active.items() if run_id not in live})
+        await self._stop_orphans(
+            {run_id: job for run_id, job in jobs.items() if run_id not in live}
+        )
 
     async def reconcile_run(self, run: Run, active_handle: dict[str, Any] | None) -> None:
         state = RunState(run.state)
@@ -89,8 +116,8 @@ class Reconciler:
             return
         status: JobStatus | None
         try:
-            status = await self.backend.status(run.backend_handle)
-        except BackendUnavailable as exc:
+            status = await self.backend_of(run).status(run.backend_handle)
+        except (BackendUnavailable, BackendNotBuilt) as exc:
             logger.warning("backend cannot tell", run_id=str(run.id), error=str(exc))
             status = None
         if status is not None and status.state in (JobState.EXITED, JobState.LOST):
@@ -145,7 +172,7 @@ class Reconciler:
         assert run.backend_handle is not None
         tasks = TaskRepository(session)
         rows: list[dict[str, Any]] = []
-        async for record in self.backend.trace(run.backend_handle):
+        async for record in self.backend_of(run).trace(run.backend_handle):
             row = task_values(record)
             if row is not None:
                 rows.append(row)
@@ -201,13 +228,14 @@ class Reconciler:
         assert run.backend_handle is not None
         grace = timedelta(seconds=self.settings.CANCEL_GRACE_SECONDS)
         try:
+            backend = self.backend_of(run)
             if run.cancel_signalled_at is None:
-                await self.backend.cancel(run.backend_handle, force=False)
+                await backend.cancel(run.backend_handle, force=False)
                 async with self.sessionmaker() as session, session.begin():
                     await RunRepository(session).touch(run.id, {"cancel_signalled_at": now})
             elif now - run.cancel_signalled_at >= grace:
-                await self.backend.cancel(run.backend_handle, force=True)
-        except BackendUnavailable as exc:
+                await backend.cancel(run.backend_handle, force=True)
+        except (BackendUnavailable, BackendNotBuilt) as exc:
             logger.warning("cannot signal the run yet", run_id=str(run.id), error=str(exc))
 
     async def _check_silence(self, run: Run, now: datetime) -> None:
@@ -221,29 +249,43 @@ class Reconciler:
                     {
                         "unknown_at": now,
                         "state_reason": f"No event from Nextflow and no answer from the "
-                        f"{self.backend.name} backend for over {deadline.total_seconds():g} s.",
+                        f"{run.backend} backend for over {deadline.total_seconds():g} s.",
                     },
                     now,
                 )
 
-    async def _active_jobs(self) -> list[Any]:
-        try:
-            return await self.backend.list_active()
-        except BackendUnavailable as exc:
-            logger.warning("cannot list the backend's jobs", error=str(exc))
-            return []
+    async def _active_jobs(self) -> dict[uuid.UUID, tuple[JobBackend, ActiveJob]]:
+        """The jobs alive on every backend: the worker's own and each environment's."""
+        backends = [self.backends.default]
+        for env in self._envs.values():
+            try:
+                backends.append(self.backends.of(env))
+            except BackendNotBuilt:
+                continue
+        found: dict[uuid.UUID, tuple[JobBackend, ActiveJob]] = {}
+        for backend in {id(backend): backend for backend in backends}.values():
+            try:
+                jobs = await backend.list_active()
+            except BackendUnavailable as exc:
+                logger.warning("cannot list the backend's jobs", error=str(exc))
+                continue
+            for job in jobs:
+                found.setdefault(job.run_id, (backend, job))
+        return found
 
-    async def _stop_orphans(self, candidates: dict[uuid.UUID, dict[str, Any]]) -> None:
+    async def _stop_orphans(
+        self, candidates: dict[uuid.UUID, tuple[JobBackend, ActiveJob]]
+    ) -> None:
         """Launchers still running for runs that have ended (or were never ours to start)."""
         if not candidates:
             return
         async with self.sessionmaker() as session:
             states = await RunRepository(session).states_of(list(candidates))
-        for run_id, handle in candidates.items():
+        for run_id, (backend, job) in candidates.items():
             state = states.get(run_id)
             if state is None:
                 logger.warning("a launcher runs for a run this database does not know",
                                run_id=str(run_id))  # fmt: skip
             elif RunState(state).terminal:
                 logger.warning("stopping the launcher of an ended run", run_id=str(run_id))
-                await self.backend.cancel(handle, force=True)
+                await backend.cancel(job.handle, force=True)

@@ -1,0 +1,105 @@
+"""The reconciler asks each run's environment's backend: the status of its launcher, and the
+launchers alive in the environment's launch folder (an unrecorded submission recovered)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from nfhub_compute.backends.local import LocalBackend, _boot_id, process_identity
+from nfhub_compute.config import Settings
+from nfhub_compute.runs.repository import RunRepository
+from nfhub_compute.worker.dispatcher import Dispatcher
+from nfhub_compute.worker.reconciler import Reconciler
+
+
+@pytest.fixture
+def reconciler(session_factory: Any, compute_settings: Settings) -> Reconciler:
+    default = LocalBackend(compute_settings.WORK_ROOT)
+    dispatcher = Dispatcher(session_factory, default, compute_settings, "test")
+    return Reconciler(session_factory, default, compute_settings, dispatcher)
+
+
+def alive_handle(run_id: str, launch_dir: Path) -> dict[str, Any]:
+    """A launcher handle in ``launch_dir``: this very test process, so it is alive."""
+    launch_dir.mkdir(parents=True, exist_ok=True)
+    identity = process_identity(os.getpid())
+    assert identity is not None
+    return {
+        "run_id": run_id, "pid": os.getpid(), "start_ticks": identity[0], "boot_id": _boot_id(),
+        "host": socket.gethostname(), "launch_dir": str(launch_dir),
+        "work_dir": str(launch_dir.parent.parent / "work" / run_id),
+    }  # fmt: skip
+
+
+async def run_of(client: httpx.AsyncClient, team: Any, run_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = (
+        await client.get(f"/api/v1/runs/{run_id}", headers=team.headers("viewer"))
+    ).json()
+    return body
+
+
+class TestReconcileInAnEnvironment:
+    async def test_a_launcher_in_the_environments_folder_is_followed_to_its_end(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        new_env: Any,
+        env_root: Path,
+        set_run: Any,
+        reconciler: Reconciler,
+    ) -> None:
+        env = (await new_env()).json()
+        run = (await launch(compute_env_id=env["id"])).json()
+        launch_dir = env_root / "launch" / run["id"]
+        await set_run(
+            run["id"], state="RUNNING", backend_handle=alive_handle(run["id"], launch_dir),
+            running_at=datetime.now(UTC),
+        )  # fmt: skip
+
+        await reconciler.reconcile_once()
+        running = await run_of(compute_client, team, run["id"])
+        (launch_dir / "exit.json").write_text(json.dumps({"exit_code": 0}))
+        await reconciler.reconcile_once()
+        ended = await run_of(compute_client, team, run["id"])
+
+        assert running["state"] == "RUNNING"
+        assert (ended["state"], ended["exit_code"]) == ("COMPLETE", 0)
+
+    async def test_an_unrecorded_submission_is_found_in_the_environments_folder(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        new_env: Any,
+        env_root: Path,
+        set_run: Any,
+        reconciler: Reconciler,
+        session_factory: Any,
+    ) -> None:
+        env = (await new_env()).json()
+        run = (await launch(compute_env_id=env["id"])).json()
+        launch_dir = env_root / "launch" / run["id"]
+        handle = alive_handle(run["id"], launch_dir)
+        (launch_dir / "job.json").write_text(json.dumps(handle))
+        long_ago = datetime.now(UTC) - timedelta(minutes=10)
+        await set_run(run["id"], state="INITIALIZING", initializing_at=long_ago)
+
+        await reconciler.reconcile_once()
+
+        async with session_factory() as session:
+            recorded = await RunRepository(session).get(uuid.UUID(run["id"]))
+        assert recorded is not None
+        assert recorded.backend_handle == handle
+        assert recorded.launch_dir == str(launch_dir)
