@@ -4,6 +4,13 @@ from nfhub_compute.events.endpoints import router as events_router
 from nfhub_compute.internal.endpoints import router as internal_router
 from nfhub_compute.pipelines.endpoints import router as pipelines_router
 from nfhub_compute.runs.endpoints import router as runs_router
+from nfhub_compute.tower.endpoints import router as tower_router
 
 # Events first: Nextflow posts them by the thousand, and routes are matched in order.
-routers: list[APIRouter] = [events_router, pipelines_router, runs_router, internal_router]
+routers: list[APIRouter] = [
+    events_router,
+    pipelines_router,
+    runs_router,
+    tower_router,
+    internal_router,
+]

@@ -33,6 +33,11 @@ TAGS = [
     {"name": "pipelines", "description": "Pipelines and versions an org can launch"},
     {"name": "runs", "description": "Runs of a project: launch, follow, cancel, relaunch"},
     {"name": "events", "description": "Nextflow's weblog target (per-run secret, no token)"},
+    {
+        "name": "tower",
+        "description": "Nextflow's Tower trace protocol (-with-tower): runs started anywhere "
+        "report into a project; tower.endpoint = '<compute>/api/v1/tower'",
+    },
     {"name": "internal", "description": "Service-to-service endpoints"},
     {"name": "health", "description": "Liveness and readiness"},
 ]
