@@ -51,6 +51,14 @@ def is_weblog_path(path: str) -> bool:
     return path.startswith(API_PREFIX + "/runs/") and path.endswith("/events")
 
 
+def is_nextflow_path(path: str) -> bool:
+    """Nextflow's own reports: the weblog, and the Tower protocol. Tower calls authenticate
+    every time, but with a token the edge cannot read (Basic '@token:…'), so they would all
+    count against their host's address: every run on one login node sharing one budget, a
+    refused create aborting a user's run. They are exempt like the weblog."""
+    return is_weblog_path(path) or path.startswith(API_PREFIX + "/tower/trace/")
+
+
 def create_app(
     settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
@@ -94,7 +102,7 @@ def create_app(
         lifespan=lifespan,
         http_transport=http_transport,
         openapi_tags=TAGS,
-        rate_limit_exempt=is_weblog_path,
+        rate_limit_exempt=is_nextflow_path,
         openapi_paths=OPENAPI_PATHS,
     )
     ComputeState.of(app).audit_writer = AuditWriter(audit_events)
