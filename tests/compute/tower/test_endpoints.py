@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
 import pytest
 
+from nfhub_compute.tower.endpoints import MAX_BODY_BYTES
 from support.tower import Nextflow, RunsOf, payload, workspace_of
 
 PROBLEM_JSON = "application/problem+json"
@@ -361,4 +363,35 @@ class TestBadBodies:
         assert response.status_code == 422, response.text
         [run] = await runs_of()
         assert run["state"] == "INITIALIZING"
+        assert await tasks_of(compute_client, team, run["id"]) == []
+
+
+class TestBodySize:
+    async def test_a_batch_of_100_tasks_with_the_longest_scripts_is_taken(
+        self, nextflow: Nextflow, compute_client: httpx.AsyncClient, team: Any, runs_of: RunsOf
+    ) -> None:
+        workflow_id = await nextflow.started()
+        body = tasks_batch(1, 100, "COMPLETED")
+        for task in body["tasks"]:
+            task.update(script="x" * 10240, env="E" * 2048)
+        assert len(json.dumps(body)) > 1_048_576  # more than the edge's default limit
+
+        response = await nextflow.put(workflow_id, "progress", body)
+
+        assert response.status_code == 200, response.text
+        [run] = await runs_of()
+        assert len(await tasks_of(compute_client, team, run["id"])) == 100
+
+    async def test_a_body_over_the_limit_is_413_and_changes_nothing(
+        self, nextflow: Nextflow, compute_client: httpx.AsyncClient, team: Any, runs_of: RunsOf
+    ) -> None:
+        workflow_id = await nextflow.started()
+        body = tasks_batch(1, 100, "COMPLETED")
+        body["padding"] = "x" * (MAX_BODY_BYTES + 1)
+
+        response = await nextflow.put(workflow_id, "progress", body)
+
+        assert response.status_code == 413, response.text
+        assert response.headers["content-type"].startswith(PROBLEM_JSON)
+        [run] = await runs_of()
         assert await tasks_of(compute_client, team, run["id"]) == []

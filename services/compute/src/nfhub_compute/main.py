@@ -14,6 +14,7 @@ from nfhub_compute.events.endpoints import OPENAPI_PATHS
 from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
 from nfhub_compute.state import ComputeState
+from nfhub_compute.tower.endpoints import MAX_BODY_BYTES as TOWER_MAX_BODY_BYTES
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
@@ -45,6 +46,9 @@ TAGS = [
 logger = structlog.get_logger("nfhub.compute")
 
 
+TOWER_PATH_PREFIX = API_PREFIX + "/tower/trace/"
+
+
 def is_weblog_path(path: str) -> bool:
     """Nextflow posts every event of a run here from one address, and never retries: a rate
     limit would lose events, so these are exempt (the per-run secret guards them)."""
@@ -56,7 +60,7 @@ def is_nextflow_path(path: str) -> bool:
     every time, but with a token the edge cannot read (Basic '@token:…'), so they would all
     count against their host's address: every run on one login node sharing one budget, a
     refused create aborting a user's run. They are exempt like the weblog."""
-    return is_weblog_path(path) or path.startswith(API_PREFIX + "/tower/trace/")
+    return is_weblog_path(path) or path.startswith(TOWER_PATH_PREFIX)
 
 
 def create_app(
@@ -103,6 +107,8 @@ def create_app(
         http_transport=http_transport,
         openapi_tags=TAGS,
         rate_limit_exempt=is_nextflow_path,
+        # Nextflow's task batches (see tower.endpoints.MAX_BODY_BYTES).
+        body_limit_overrides=((TOWER_PATH_PREFIX, TOWER_MAX_BODY_BYTES),),
         openapi_paths=OPENAPI_PATHS,
     )
     ComputeState.of(app).audit_writer = AuditWriter(audit_events)

@@ -38,13 +38,17 @@ from nfhub_shared.db.session import AsyncSessionDep
 from nfhub_shared.errors import Forbidden, Unauthorized
 from nfhub_shared.logging import bind_request_fields
 
-router = APIRouter(prefix="/tower/trace", tags=["tower"])
-
 # Nextflow sends a token that is not a JWT as HTTP Basic credentials "@token:<token>"
 # (TowerClient.setAuthToken), a JWT as a bearer token.
 BASIC_TOKEN_PREFIX = "@token:"  # noqa: S105 - a prefix, not a secret
 MAX_TOKEN_CHARS = 4096
+# A progress batch: up to 100 tasks, each with a script of up to 10240 characters and an env
+# of up to 2048 (the client's tower-schema.properties), over the edge's 1 MiB default. The
+# edge holds /tower/trace/ to this limit instead (main.py).
+MAX_BODY_BYTES = 16 * 1024**2
 TOWER_SCOPES = ("runs:write",)
+
+router = APIRouter(prefix="/tower/trace", tags=["tower"])
 
 
 def token_of(authorization: str | None) -> str:
