@@ -206,6 +206,7 @@ class TestRefusals:
             ("another org's workspace", 403),
             ("no such workspace", 403),
             ("workspace not a number", 403),
+            ("workspace of unicode digits", 403),
             ("no workspace", 400),
         ],
     )
@@ -240,6 +241,8 @@ class TestRefusals:
             kwargs["workspace_id"] = 2**62
         elif case == "workspace not a number":
             kwargs["workspace_id"] = "ws-1"
+        elif case == "workspace of unicode digits":
+            kwargs["workspace_id"] = "\u00b2\u0663"
         elif case == "no workspace":
             nextflow.workspace_id = None
 

@@ -75,7 +75,7 @@ def workspace_of(request: Request) -> int:
     text = request.query_params.get("workspaceId")
     if text is None or not text.strip():
         raise missing_workspace()
-    if not text.isdigit() or len(text) > 18:
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
         raise unknown_workspace(text)
     return int(text)
 

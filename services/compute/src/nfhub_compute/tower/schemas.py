@@ -14,7 +14,6 @@ from pydantic.alias_generators import to_camel
 
 # The client flushes its task buffer at 100 (TASKS_PER_REQUEST); a little room for others.
 MAX_TASKS_PER_REQUEST = 500
-WORKFLOW_ID_PATTERN = r"^[A-Za-z0-9]{1,16}$"
 
 
 class TowerPayload(BaseModel):

@@ -38,7 +38,8 @@ from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSession
 
 WORKFLOW_ID_ALPHABET = string.ascii_letters + string.digits
-WORKFLOW_ID_CHARS = 14  # like Seqera Platform's; the client's limit is 16
+WORKFLOW_ID_CHARS = 14  # like Seqera Platform's
+WORKFLOW_ID_MAX_CHARS = 16  # the client's limit (tower-schema.properties), and the column's
 # What nfhub keeps of the workflow Nextflow describes (begin and complete).
 KEPT_WORKFLOW_FIELDS = (
     "run_name", "session_id", "project_name", "repository", "revision", "commit_id",
@@ -86,7 +87,11 @@ class TowerService:
         self, access: ProjectAccess, workflow_id: str, *, for_update: bool = False
     ) -> Run:
         """The project's run Nextflow knows by ``workflow_id``; another project's is not found."""
-        run = await self.runs.by_workflow_id(workflow_id[:16], for_update=for_update)
+        run = (
+            await self.runs.by_workflow_id(workflow_id, for_update=for_update)
+            if len(workflow_id) <= WORKFLOW_ID_MAX_CHARS
+            else None
+        )
         if run is None or run.project_id != access.project_id:
             raise workflow_not_found(workflow_id[:32])
         return run
