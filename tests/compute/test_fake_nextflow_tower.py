@@ -163,3 +163,40 @@ class TestTowerClient:
         assert result.returncode == 1
         assert "Missing Seqera Platform access token" in result.stderr
         assert state.requests == []
+
+
+class TestTowerSender:
+    def test_a_quiet_run_sends_heartbeats_every_alive_interval(
+        self, tmp_path: Path, platform: tuple[Platform, str]
+    ) -> None:
+        state, url = platform
+        config = tmp_path / "tower.config"
+        config.write_text("tower {\n  aliveInterval = '200ms'\n  requestInterval = '100ms'\n}\n")
+
+        result = run_fake(
+            tmp_path, url, "-c", str(config), "--silent_seconds", "1.5",
+            TOWER_ACCESS_TOKEN="nfh_pat_abc",
+        )  # fmt: skip
+
+        assert result.returncode == 0, result.stderr
+        steps = state.steps()
+        assert steps.count("heartbeat") >= 3, steps
+        heartbeat = next(r["body"] for r in state.requests if r["step"] == "heartbeat")
+        assert set(payload("heartbeat")) <= set(heartbeat)
+        assert steps[-1] == "complete"
+
+    def test_a_busy_run_sends_no_heartbeat_and_the_latest_event_per_task(
+        self, tmp_path: Path, platform: tuple[Platform, str]
+    ) -> None:
+        state, url = platform
+
+        result = run_fake(tmp_path, url, TOWER_ACCESS_TOKEN="nfh_pat_abc")
+
+        assert result.returncode == 0, result.stderr
+        assert "heartbeat" not in state.steps()
+        batches = [r["body"]["tasks"] for r in state.requests if r["step"] == "progress"]
+        for batch in batches:
+            ids = [task["taskId"] for task in batch]
+            assert len(ids) == len(set(ids)) <= 100
+        last = {task["taskId"]: task["status"] for batch in batches for task in batch}
+        assert set(last.values()) == {"COMPLETED"}

@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import queue
 import re
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -20,8 +22,9 @@ from typing import Any
 
 DEFAULT_ENDPOINT = "https://api.cloud.seqera.io"
 TASKS_PER_REQUEST = 100
-REQUEST_INTERVAL = 1.0
-ALIVE_INTERVAL = 60.0
+REQUEST_INTERVAL = 1.0  # tower.requestInterval
+ALIVE_INTERVAL = 60.0  # tower.aliveInterval
+DONE = object()  # the sender's last event (TowerClient's ProcessEvent(completed: true))
 DATE_FIELDS = ("submit", "start", "complete")
 UNAUTHORIZED = (
     "Unauthorized Seqera Platform API access -- Make sure you have specified the correct "
@@ -29,6 +32,16 @@ UNAUTHORIZED = (
 )
 
 Log = Callable[[str, str, str], None]
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$")
+UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def seconds(text: str | None, default: float) -> float:
+    """A Nextflow duration ('500ms', '5s', '1min') in seconds."""
+    match = DURATION.match(text or "")
+    if not match:
+        return default
+    return float(match.group(1)) * UNITS[match.group(2) or "ms"]
 
 
 class TowerAbort(Exception):
@@ -79,7 +92,14 @@ def task_record(trace: Mapping[str, Any]) -> dict[str, Any]:
 
 class Tower:
     def __init__(
-        self, endpoint: str, token: str | None, workspace_id: str | None, log: Log
+        self,
+        endpoint: str,
+        token: str | None,
+        workspace_id: str | None,
+        log: Log,
+        *,
+        request_interval: float = REQUEST_INTERVAL,
+        alive_interval: float = ALIVE_INTERVAL,
     ) -> None:
         if not re.match(r"^(https|http)://", endpoint):
             raise TowerAbort(f"Only http and https are supported -- The given URL was: {endpoint}")
@@ -92,10 +112,12 @@ class Tower:
         self.authorization = auth_header(token)
         self.workspace_id = workspace_id
         self.log = log
+        self.request_interval = request_interval
+        self.alive_interval = alive_interval
         self.workflow_id: str | None = None
-        self.tasks: dict[int, dict[str, Any]] = {}
-        self.previous = time.monotonic()
         self.progress: dict[str, Any] = {}
+        self.events: queue.Queue[object] = queue.Queue()
+        self.sender: threading.Thread | None = None
 
     def url(self, step: str) -> str:
         path = "/trace/create" if step == "create" else f"/trace/{self.workflow_id}/{step}"
@@ -165,32 +187,52 @@ class Tower:
         answer = self.required("begin", {
             "workflow": document, "processNames": processes, "towerLaunch": False,
         })  # fmt: skip
+        self.sender = threading.Thread(target=self.send_tasks, name="Tower-thread", daemon=True)
+        self.sender.start()
         watch_url = str(answer.get("watchUrl"))
         print(f"Monitor the execution with Seqera Platform using this URL: {watch_url}",  # noqa: T201
               flush=True)  # fmt: skip
         return watch_url
 
     def task(self, trace: Mapping[str, Any], progress: dict[str, Any]) -> None:
-        """One task event; only the latest per task is sent, in batches of at most 100."""
-        record = task_record(trace)
-        self.tasks[int(record["taskId"])] = record
+        """One task event, for the sender thread."""
         self.progress = progress
-        if (
-            len(self.tasks) >= TASKS_PER_REQUEST
-            or time.monotonic() - self.previous > REQUEST_INTERVAL
-        ):
-            self.flush()
+        self.events.put(task_record(trace))
 
-    def flush(self) -> None:
-        if self.tasks:
-            self.logged("progress", {"tasks": list(self.tasks.values()), "progress": self.progress})
-            self.tasks.clear()
-        elif time.monotonic() - self.previous > ALIVE_INTERVAL:
-            self.logged("heartbeat", {"progress": self.progress})
-        self.previous = time.monotonic()
+    def send_tasks(self) -> None:
+        """TowerClient.sendTasks0: only the latest event per task, sent every request
+        interval or at 100 tasks; without task events, a heartbeat every alive interval."""
+        tasks: dict[int, dict[str, Any]] = {}
+        complete = False
+        previous = time.monotonic()
+        while not complete:
+            try:
+                event = self.events.get(timeout=self.request_interval / 10)
+            except queue.Empty:
+                event = None
+            if event is DONE:
+                complete = True
+            elif isinstance(event, dict):
+                tasks[int(event["taskId"])] = event
+            now = time.monotonic()
+            if not tasks:
+                if now - previous > self.alive_interval:
+                    self.logged("heartbeat", {"progress": self.progress})
+                    previous = now
+                continue
+            if (
+                now - previous > self.request_interval
+                or len(tasks) >= TASKS_PER_REQUEST
+                or complete
+            ):
+                self.logged("progress", {"tasks": list(tasks.values()), "progress": self.progress})
+                previous = now
+                tasks.clear()
 
     def complete(self, workflow: dict[str, Any], params: dict[str, Any]) -> None:
-        self.flush()
+        if self.sender is not None:  # the pending task events go first
+            self.events.put(DONE)
+            self.sender.join()
         document = {**workflow, "params": params, "id": self.workflow_id, "container": None,
                     "configText": "", "operationId": None, "logFile": None,
                     "outFile": None}  # fmt: skip
