@@ -105,3 +105,62 @@ class TestProjectAccess:
         body = response.json()
         assert (body["role"], body["org_role"]) == expected
         assert body["org_id"] == (str(org_id) if expected[0] else None)
+
+
+class TestWorkspaceProject:
+    async def test_a_projects_workspace_id_names_it(
+        self, admin_client: httpx.AsyncClient, factory: Any, service_headers: dict[str, str]
+    ) -> None:
+        owner = await factory.user()
+        org = await factory.org(owner)
+        first, second = await factory.project(org), await factory.project(org)
+        shown = await admin_client.get(f"/api/v1/projects/{second}", headers=owner.headers)
+        assert shown.status_code == 200, shown.text
+        workspace_id = shown.json()["workspace_id"]
+
+        response = await admin_client.post(
+            "/api/v1/internal/workspace-project",
+            json={"workspace_id": workspace_id},
+            headers=service_headers,
+        )
+
+        assert response.status_code == 200, response.text
+        assert response.json() == {"workspace_id": workspace_id, "project_id": str(second)}
+        other = await admin_client.get(f"/api/v1/projects/{first}", headers=owner.headers)
+        assert other.json()["workspace_id"] != workspace_id
+
+    @pytest.mark.parametrize(
+        ("body", "status"),
+        [
+            ({"workspace_id": 2**62}, 404),
+            ({"workspace_id": 0}, 422),
+            ({"workspace_id": "abc"}, 422),
+            ({"workspace_id": 2**63}, 422),
+            ({}, 422),
+        ],
+    )
+    async def test_bad_or_unknown_workspace_ids(
+        self,
+        admin_client: httpx.AsyncClient,
+        service_headers: dict[str, str],
+        body: dict[str, Any],
+        status: int,
+    ) -> None:
+        response = await admin_client.post(
+            "/api/v1/internal/workspace-project", json=body, headers=service_headers
+        )
+
+        assert response.status_code == status, response.text
+        assert "project_id" not in response.json()
+
+    async def test_a_user_token_is_refused(
+        self, admin_client: httpx.AsyncClient, factory: Any
+    ) -> None:
+        owner = await factory.user()
+        await factory.project(await factory.org(owner))
+
+        response = await admin_client.post(
+            "/api/v1/internal/workspace-project", json={"workspace_id": 1}, headers=owner.headers
+        )
+
+        assert response.status_code == 401

@@ -102,6 +102,13 @@ NOT_PROJECT_ROUTES = {
     ("POST", "/api/v1/runs/{run_id}/events"),
     # Services only (a service token, no project): tests/compute/test_internal.py.
     ("POST", "/api/v1/internal/run-states"),
+    # Nextflow's Tower client: the project is the ?workspaceId= one, no X-Project-ID;
+    # another project's workflow and workspace: tests/compute/tower/test_endpoints.py.
+    ("POST", "/api/v1/tower/trace/create"),
+    *(
+        ("PUT", f"/api/v1/tower/trace/{{workflow_id}}/{step}")
+        for step in ("begin", "progress", "heartbeat", "complete")
+    ),
 }
 
 

@@ -63,6 +63,7 @@ def create_app(
     openapi_tags: list[dict[str, Any]] | None = None,
     root_routers: Sequence[APIRouter] = (),
     body_limit_exempt_prefixes: tuple[str, ...] = (),
+    body_limit_overrides: tuple[tuple[str, int], ...] = (),
     token_url: str | None = None,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     rate_limit_exempt: Callable[[str], bool] | None = None,
@@ -73,6 +74,8 @@ def create_app(
     ``http_transport`` lets tests route service-to-service HTTP to an in-process app.
     ``readiness_checks`` are what /readyz checks after the database, by name (``storage``).
     ``rate_limit_exempt`` names API paths that are not rate limited (they have their own guard).
+    ``body_limit_overrides`` gives path prefixes a body limit of their own (bytes) in place of
+    MAX_REQUEST_BODY_BYTES.
     ``openapi_paths`` documents plain Starlette routes (hot paths kept out of FastAPI's
     per-request machinery), which FastAPI cannot describe itself.
     """
@@ -129,7 +132,9 @@ def create_app(
 
     install_error_handlers(app)
     # One set of rules: the middleware enforces them, the OpenAPI document lists their answers.
-    edge_rules = EdgeRules(API_PREFIX, body_limit_exempt_prefixes, rate_limit_exempt)
+    edge_rules = EdgeRules(
+        API_PREFIX, body_limit_exempt_prefixes, rate_limit_exempt, body_limit_overrides
+    )
     install_openapi(
         app,
         token_url or f"{str(settings.ADMIN_URL).rstrip('/')}/api/v1/auth/token",

@@ -35,6 +35,8 @@ TIMEOUT_SECONDS = 10.0
 BATCH = 500  # paths per batch call (the files service's limit)
 # A project's storage location only changes with the deployment's configuration.
 LOCATION_TTL_SECONDS = 300.0
+WORKSPACE_TTL_SECONDS = 3600.0
+UNKNOWN_WORKSPACE_TTL_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,42 @@ class AdminClient:
         self._locations: ExpiringCache[uuid.UUID, StorageLocation] = ExpiringCache(
             10_000, LOCATION_TTL_SECONDS
         )
+        # A workspace id names one project for good: found ones are kept long, unknown ones
+        # briefly (the project may be created in a moment).
+        self._workspaces: ExpiringCache[int, uuid.UUID] = ExpiringCache(
+            10_000, WORKSPACE_TTL_SECONDS
+        )
+        self._unknown_workspaces: ExpiringCache[int, bool] = ExpiringCache(
+            10_000, UNKNOWN_WORKSPACE_TTL_SECONDS
+        )
+
+    async def workspace_project(self, workspace_id: int) -> uuid.UUID | None:
+        """The project a workspace id (Nextflow's tower.workspaceId) names, None if none."""
+        cached = self._workspaces.get(workspace_id)
+        if cached is not None:
+            return cached
+        if self._unknown_workspaces.get(workspace_id):
+            return None
+        try:
+            response = await self.client.post(
+                f"{self.admin_url}/api/v1/internal/workspace-project",
+                json={"workspace_id": workspace_id},
+                headers={"Authorization": f"Bearer {self.service_tokens.token()}"},
+                timeout=TIMEOUT_SECONDS,
+            )
+            if response.status_code == 404:
+                self._unknown_workspaces.put(workspace_id, True)
+                return None
+            response.raise_for_status()
+            project_id = uuid.UUID(str(response.json()["project_id"]))
+        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("admin workspace-project failed", error=type(exc).__name__)
+            raise ServiceUnavailable(
+                "The admin service cannot say which project this workspace id names right "
+                "now; try again shortly."
+            ) from exc
+        self._workspaces.put(workspace_id, project_id)
+        return project_id
 
     async def storage_location(self, project_id: uuid.UUID) -> StorageLocation:
         cached = self._locations.get(project_id)

@@ -118,6 +118,8 @@ class EdgeRules:
     api_prefix: str
     body_limit_exempt_prefixes: tuple[str, ...] = ()
     rate_limit_exempt: Callable[[str], bool] | None = None
+    # (path prefix, bytes): paths whose bodies may be larger than MAX_REQUEST_BODY_BYTES.
+    body_limit_overrides: tuple[tuple[str, int], ...] = ()
 
     def is_api(self, path: str) -> bool:
         return path.startswith(self.api_prefix + "/")
@@ -128,6 +130,12 @@ class EdgeRules:
 
     def body_limited(self, path: str) -> bool:
         return not path.startswith(self.body_limit_exempt_prefixes)
+
+    def body_limit(self, path: str, default: int) -> int:
+        for prefix, limit in self.body_limit_overrides:
+            if path.startswith(prefix):
+                return limit
+        return default
 
 
 class EdgeMiddleware:
@@ -202,8 +210,9 @@ class EdgeMiddleware:
                 refusal = await self._rate_limit(scope, authorization, service_call, extra_headers)
             path: str = scope["path"]
             body_limited = self.rules.body_limited(path)
+            limit = self.rules.body_limit(path, self.max_body_bytes)
             if refusal is None and body_limited:
-                refusal = self._declared_body_too_large(content_length)
+                refusal = self._declared_body_too_large(content_length, limit)
             if refusal is not None:
                 await render_app_error(Request(scope), refusal)(scope, receive, send_with_headers)
                 return
@@ -211,13 +220,13 @@ class EdgeMiddleware:
                 # A declared length was checked above, and the server delivers no more than
                 # it; only a body of unknown length (chunked) is counted as it streams.
                 streams = body_limited and content_length is None
-                app_receive = self._limited(receive) if streams else receive
+                app_receive = self._limited(receive, limit) if streams else receive
                 await self.app(scope, app_receive, send_with_headers)
             except StarletteHTTPException as exc:
                 # A body that outgrew the limit while streaming, past FastAPI's handlers.
                 if exc.status_code != 413 or response_started or not body_limited:
                     raise
-                await render_app_error(Request(scope), self._too_large())(
+                await render_app_error(Request(scope), self._too_large(limit))(
                     scope, receive, send_with_headers
                 )
         finally:
@@ -282,18 +291,17 @@ class EdgeMiddleware:
         extra_headers.extend(decision.raw_headers())
         return None
 
-    def _too_large(self) -> PayloadTooLarge:
+    def _too_large(self, limit: int) -> PayloadTooLarge:
         return PayloadTooLarge(
-            f"The request body is larger than the {self.max_body_bytes} bytes this endpoint "
-            "accepts."
+            f"The request body is larger than the {limit} bytes this endpoint accepts."
         )
 
-    def _declared_body_too_large(self, content_length: str | None) -> AppError | None:
+    def _declared_body_too_large(self, content_length: str | None, limit: int) -> AppError | None:
         if content_length is None or not content_length.isdigit():
             return None
-        return self._too_large() if int(content_length) > self.max_body_bytes else None
+        return self._too_large(limit) if int(content_length) > limit else None
 
-    def _limited(self, receive: Receive) -> Receive:
+    def _limited(self, receive: Receive, limit: int) -> Receive:
         """``receive`` refusing, with 413, a body that streams past the limit."""
         received = 0
 
@@ -302,10 +310,10 @@ class EdgeMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > limit:
                     # FastAPI re-raises Starlette's HTTPException from body parsing (anything
                     # else becomes a 400), and our handler renders it as a 413 problem.
-                    raise StarletteHTTPException(413, self._too_large().detail)
+                    raise StarletteHTTPException(413, self._too_large(limit).detail)
             return message
 
         return limited_receive

@@ -160,10 +160,15 @@ def runs_list(
     for run in page["items"]:
         tasks = run.get("tasks")  # null only in the answer to a launch
         done = f"{tasks['succeeded'] + tasks['cached']}/{tasks['total']}" if tasks else "-"
-        pipe = run["pipeline"]
+        pipe = run.get("pipeline")
+        # An external run (reported with -with-tower) has no pipeline version of nfhub's.
+        shown = (
+            f"{pipe.get('slug')} {pipe.get('version')}"
+            if pipe
+            else f"{run.get('repository') or '-'} {run.get('revision') or ''} (external)"
+        )
         table.add_row(
-            run["id"], run["name"], f"{pipe.get('slug')} {pipe.get('version')}", run["state"],
-            done, run["created_at"][:19],
+            run["id"], run["name"], shown, run["state"], done, run["created_at"][:19],
         )  # fmt: skip
     out.print(table)
     if page["count"] > len(page["items"]):

@@ -15,6 +15,7 @@ from nfhub_compute.events.endpoints import OPENAPI_PATHS
 from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
 from nfhub_compute.state import ComputeState
+from nfhub_compute.tower.endpoints import MAX_BODY_BYTES as TOWER_MAX_BODY_BYTES
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
@@ -42,6 +43,11 @@ TAGS = [
         "description": "Where an org's runs go: backend, folders, config, limits",
     },
     {"name": "events", "description": "Nextflow's weblog target (per-run secret, no token)"},
+    {
+        "name": "tower",
+        "description": "Nextflow's Tower trace protocol (-with-tower): runs started anywhere "
+        "report into a project; tower.endpoint = '<compute>/api/v1/tower'",
+    },
     {"name": "internal", "description": "Service-to-service endpoints"},
     {"name": "health", "description": "Liveness and readiness"},
 ]
@@ -49,10 +55,21 @@ TAGS = [
 logger = structlog.get_logger("nfhub.compute")
 
 
+TOWER_PATH_PREFIX = API_PREFIX + "/tower/trace/"
+
+
 def is_weblog_path(path: str) -> bool:
     """Nextflow posts every event of a run here from one address, and never retries: a rate
     limit would lose events, so these are exempt (the per-run secret guards them)."""
     return path.startswith(API_PREFIX + "/runs/") and path.endswith("/events")
+
+
+def is_nextflow_path(path: str) -> bool:
+    """Nextflow's own reports: the weblog, and the Tower protocol. Tower calls authenticate
+    every time, but with a token the edge cannot read (Basic '@token:…'), so they would all
+    count against their host's address: every run on one login node sharing one budget, a
+    refused create aborting a user's run. They are exempt like the weblog."""
+    return is_weblog_path(path) or path.startswith(TOWER_PATH_PREFIX)
 
 
 def create_app(
@@ -99,7 +116,9 @@ def create_app(
         lifespan=lifespan,
         http_transport=http_transport,
         openapi_tags=TAGS,
-        rate_limit_exempt=is_weblog_path,
+        rate_limit_exempt=is_nextflow_path,
+        # Nextflow's task batches (see tower.endpoints.MAX_BODY_BYTES).
+        body_limit_overrides=((TOWER_PATH_PREFIX, TOWER_MAX_BODY_BYTES),),
         openapi_paths=OPENAPI_PATHS,
     )
     ComputeState.of(app).audit_writer = AuditWriter(audit_events)

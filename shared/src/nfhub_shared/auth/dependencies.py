@@ -149,6 +149,12 @@ async def _principal(authorization: str | None, state: ServiceState) -> Principa
     return principal
 
 
+async def principal_from_token(token: str, state: ServiceState) -> Principal:
+    """Who a token (access token or PAT) names, 401 when none: for the few routes whose
+    client sends its token otherwise than as ``Authorization: Bearer``."""
+    return await _principal(f"Bearer {token}", state)
+
+
 def _require_scopes(principal: Principal, required_scopes: Sequence[str]) -> None:
     missing = [scope for scope in required_scopes if scope not in principal.scopes]
     if missing:

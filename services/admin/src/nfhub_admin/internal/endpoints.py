@@ -14,6 +14,8 @@ from nfhub_admin.internal.schemas import (
     ProjectAccessAnswer,
     ProjectAccessRequest,
     StorageLocationRequest,
+    WorkspaceProject,
+    WorkspaceRequest,
 )
 from nfhub_admin.internal.service import InternalQueries
 from nfhub_admin.projects.schemas import StorageLocation
@@ -74,3 +76,11 @@ async def get_storage_location(
 ) -> StorageLocation:
     """Where a project's files live (no credentials): compute writes run outputs there."""
     return await queries.storage_location(storage_location_request.project_id, settings)
+
+
+@router.post("/workspace-project", response_model=WorkspaceProject)
+async def get_workspace_project(
+    workspace_request: WorkspaceRequest, queries: InternalQueriesDep, _service: InternalService
+) -> WorkspaceProject:
+    """The project a workspace id names (Nextflow's tower.workspaceId); 404 when none does."""
+    return await queries.workspace_project(workspace_request.workspace_id)

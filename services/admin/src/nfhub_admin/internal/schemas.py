@@ -49,3 +49,14 @@ class ProjectAccessAnswer(ReadSchema):
 
 class StorageLocationRequest(Schema):
     project_id: uuid.UUID
+
+
+class WorkspaceRequest(Schema):
+    workspace_id: int = Field(ge=1, le=2**63 - 1)
+
+
+class WorkspaceProject(ReadSchema):
+    """The project a workspace id (Nextflow's tower.workspaceId) names."""
+
+    workspace_id: int
+    project_id: uuid.UUID

@@ -8,7 +8,12 @@ import uuid
 from nfhub_admin.access.service import project_roles_of
 from nfhub_admin.auth.repository import RefreshTokenRepository
 from nfhub_admin.config import Settings
-from nfhub_admin.internal.schemas import Introspection, LoginSessionStatus, ProjectAccessAnswer
+from nfhub_admin.internal.schemas import (
+    Introspection,
+    LoginSessionStatus,
+    ProjectAccessAnswer,
+    WorkspaceProject,
+)
 from nfhub_admin.projects.repository import ProjectRepository
 from nfhub_admin.projects.schemas import StorageLocation
 from nfhub_admin.projects.service import describe_storage
@@ -56,3 +61,9 @@ class InternalQueries:
         if project is None:
             raise NotFound(f"Project {project_id} does not exist.")
         return describe_storage(project.id, settings)
+
+    async def workspace_project(self, workspace_id: int) -> WorkspaceProject:
+        project = await ProjectRepository(self.session).get_by_workspace_id(workspace_id)
+        if project is None:
+            raise NotFound(f"No project has the workspace id {workspace_id}.")
+        return WorkspaceProject(workspace_id=workspace_id, project_id=project.id)

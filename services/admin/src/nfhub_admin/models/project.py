@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Identity, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from nfhub_admin.models.base import Base
@@ -17,6 +17,9 @@ class Project(RecordMixin, Base):
     slug: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
+    # Nextflow's Tower client names the workspace a run reports into by a number
+    # (tower.workspaceId): each project has one, stable, never reused.
+    workspace_id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), unique=True)
 
 
 class ProjectMembership(RecordMixin, Base):

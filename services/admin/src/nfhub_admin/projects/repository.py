@@ -19,6 +19,11 @@ class ProjectRepository(Repository[Project]):
             select(Project).where(Project.org_id == org_id, Project.slug == slug)
         )
 
+    async def get_by_workspace_id(self, workspace_id: int) -> Project | None:
+        return await self.session.scalar(
+            select(Project).where(Project.workspace_id == workspace_id)
+        )
+
     async def list_visible(
         self, user_id: uuid.UUID, *, org_id: uuid.UUID | None, limit: int, offset: int
     ) -> tuple[Sequence[Any], int]:

@@ -31,6 +31,10 @@ class ProjectRead(ReadSchema):
     slug: str
     name: str
     description: str | None
+    workspace_id: int = Field(
+        description="The number Nextflow's Tower client names this project by "
+        "(tower.workspaceId / TOWER_WORKSPACE_ID)"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -48,6 +48,14 @@ class Run(RecordMixin, Base):
             postgresql_where=text("state = 'QUEUED'"),
         ),
         Index(
+            "ix_runs_external_session",
+            "project_id",
+            "session_id",
+            "name",
+            unique=True,
+            postgresql_where=text("source = 'external'"),
+        ),
+        Index(
             "ix_runs_live",
             "state",
             postgresql_where=text(f"state IN {LIVE_STATES!r}"),
@@ -56,8 +64,11 @@ class Run(RecordMixin, Base):
 
     project_id: Mapped[uuid.UUID]
     org_id: Mapped[uuid.UUID]
-    pipeline_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipelines.id"))
-    pipeline_version_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipeline_versions.id"))
+    # None for an external run (reported by a Nextflow nfhub did not launch).
+    pipeline_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("pipelines.id"))
+    pipeline_version_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("pipeline_versions.id")
+    )
     pipeline_slug: Mapped[str] = mapped_column(String(100))
     pipeline_version: Mapped[str] = mapped_column(String(100))
     name: Mapped[str] = mapped_column(String(200))
@@ -112,11 +123,19 @@ class Run(RecordMixin, Base):
     last_event_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(64))
+    # launched (by nfhub) | external (a Nextflow started elsewhere reported it); and how
+    # nfhub hears from it: weblog | tower.
+    source: Mapped[str] = mapped_column(String(16), default="launched", server_default="launched")
+    channel: Mapped[str] = mapped_column(String(16), default="weblog", server_default="weblog")
+    # The id Nextflow's Tower client knows the run by (its /trace/{workflowId}/… URLs).
+    tower_workflow_id: Mapped[str | None] = mapped_column(String(16), unique=True)
 
     # What RunRead shows beside the columns.
 
     @property
-    def pipeline(self) -> RunPipelineRef:
+    def pipeline(self) -> RunPipelineRef | None:
+        if self.pipeline_id is None or self.pipeline_version_id is None:
+            return None
         return RunPipelineRef(
             self.pipeline_id, self.pipeline_slug, self.pipeline_version_id, self.pipeline_version
         )
@@ -132,6 +151,8 @@ class Run(RecordMixin, Base):
 
     @property
     def nextflow_run_name(self) -> str:
+        if self.source == "external":  # the name Nextflow chose, not one of ours
+            return str((self.workflow or {}).get("runName") or self.name)
         return self.nextflow_name
 
     @property
@@ -141,6 +162,23 @@ class Run(RecordMixin, Base):
     @property
     def commit_id(self) -> str | None:
         return _text_or_none((self.workflow or {}).get("commitId"))
+
+    @property
+    def repository(self) -> str | None:
+        return _text_or_none((self.workflow or {}).get("repository"))
+
+    @property
+    def revision(self) -> str | None:
+        return _text_or_none((self.workflow or {}).get("revision"))
+
+    @property
+    def command_line(self) -> str | None:
+        return _text_or_none((self.workflow or {}).get("commandLine"))
+
+    @property
+    def user_name(self) -> str | None:
+        """Who ran Nextflow, as its host knows them (external runs)."""
+        return _text_or_none((self.workflow or {}).get("userName"))
 
     @property
     def resolved_params(self) -> dict[str, Any] | None:

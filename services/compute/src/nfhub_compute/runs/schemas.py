@@ -120,7 +120,9 @@ class RunRead(ReadSchema):
     name: str
     state: RunState
     state_reason: str | None = Field(default=None, description="Why the run is in this state")
-    pipeline: RunPipelineRead
+    pipeline: RunPipelineRead | None = Field(
+        description="The pipeline version launched (null for an external run)"
+    )
     params: dict[str, Any] = Field(description="The parameters given (defaults not repeated)")
     resolved_params: dict[str, Any] | None = Field(
         default=None,
@@ -159,6 +161,20 @@ class RunRead(ReadSchema):
     updated_at: datetime
     tasks: TaskCounts | None = Field(
         default=None, description="Task counts (null in the answer to a launch, cancel or relaunch)"
+    )
+    source: Literal["launched", "external"] = Field(
+        default="launched",
+        description="launched by nfhub, or external: a Nextflow started elsewhere reported it "
+        "(-with-tower)",
+    )
+    channel: Literal["weblog", "tower"] = Field(
+        default="weblog", description="How Nextflow reports the run: -with-weblog or -with-tower"
+    )
+    repository: str | None = Field(default=None, description="The pipeline's git repository")
+    revision: str | None = Field(default=None, description="The revision Nextflow ran")
+    command_line: str | None = Field(default=None, description="Nextflow's command line")
+    user_name: str | None = Field(
+        default=None, description="Who ran Nextflow, as its host knows them"
     )
 
 

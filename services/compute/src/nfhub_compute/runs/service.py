@@ -208,6 +208,11 @@ class RunService:
     ) -> Run:
         """A new run of the same version and input; with resume, the same session and work dir."""
         original = await self.get(run_id)
+        if original.pipeline_version_id is None:
+            raise IllegalRunTransition(
+                f"Run {original.id} was started outside nfhub and reported to it; nfhub has "
+                f"no pipeline version to relaunch. Launch the pipeline from nfhub instead."
+            )
         if run_relaunch.resume:
             if not RunState(original.state).terminal:
                 raise IllegalRunTransition(
@@ -286,6 +291,11 @@ class RunService:
         """QUEUED → CANCELED at once; a submitted run → CANCELING until the backend confirms."""
         run = await self.get(run_id, for_update=True)
         state = RunState(run.state)
+        if run.source == "external":
+            raise IllegalRunTransition(
+                f"Run {run.id} was started outside nfhub, which cannot stop it; stop Nextflow "
+                f"where it runs (Ctrl-C, scancel …), and its last report will end the run here."
+            )
         if state == RunState.CANCELING:
             return run
         target = CANCEL_MOVES.get(state)

@@ -111,6 +111,11 @@ class Reconciler:
     async def reconcile_run(self, run: Run, active_handle: dict[str, Any] | None) -> None:
         state = RunState(run.state)
         now = _now()
+        if run.source == "external":
+            # Reported from elsewhere (-with-tower): no backend to ask, only its silence.
+            if state in (RunState.RUNNING, RunState.INITIALIZING):
+                await self._check_silence(run, now)
+            return
         if run.backend_handle is None:
             await self._unrecorded(run, state, active_handle, now)
             return
@@ -241,18 +246,27 @@ class Reconciler:
     async def _check_silence(self, run: Run, now: datetime) -> None:
         deadline = timedelta(seconds=self.settings.SILENCE_DEADLINE_SECONDS)
         heard = [t for t in (run.last_event_at, run.last_seen_at, run.running_at) if t is not None]
-        if heard and now - max(heard) > deadline:
-            async with self.sessionmaker() as session, session.begin():
-                await RunRepository(session).move(
-                    run.id,
-                    RunState.UNKNOWN,
-                    {
-                        "unknown_at": now,
-                        "state_reason": f"No event from Nextflow and no answer from the "
-                        f"{run.backend} backend for over {deadline.total_seconds():g} s.",
-                    },
-                    now,
-                )
+        heard = heard or [t for t in (run.initializing_at,) if t is not None]
+        if not heard or now - max(heard) <= deadline:
+            return
+        seconds = f"{deadline.total_seconds():g} s"
+        if run.source != "external":
+            target = RunState.UNKNOWN
+            reason = (
+                f"No event from Nextflow and no answer from the {run.backend} backend "
+                f"for over {seconds}."
+            )
+        elif run.state == RunState.RUNNING.value:
+            target, reason = RunState.UNKNOWN, f"No report from Nextflow for over {seconds}."
+        else:
+            # Created, never begun: Nextflow died before running anything (a later report
+            # cannot bring an ended run back, so this waits as long as a silent RUNNING run).
+            target = RunState.SYSTEM_ERROR
+            reason = f"Nextflow announced the run, then nothing for over {seconds}."
+        values: dict[str, Any] = {"state_reason": reason}
+        values["unknown_at" if target == RunState.UNKNOWN else "finished_at"] = now
+        async with self.sessionmaker() as session, session.begin():
+            await RunRepository(session).move(run.id, target, values, now)
 
     async def _active_jobs(self) -> dict[uuid.UUID, tuple[JobBackend, ActiveJob]]:
         """The jobs alive on every backend: the worker's own and each environment's."""

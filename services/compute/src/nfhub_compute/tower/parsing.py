@@ -1,0 +1,38 @@
+"""Tower task records into the task rows the weblog path writes.
+
+The Tower client sends a TraceRecord in camelCase (``taskId``, ``peakRss``; ``%cpu`` becomes
+``pcpu``) with its dates as ISO-8601 ``OffsetDateTime`` strings, where the weblog sends the
+trace's own snake_case names and epoch milliseconds. Renamed and converted here, both end in
+``events.parsing.task_values``: one way a task becomes a row.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from nfhub_compute.events.parsing import parse_time, task_values
+
+DATE_FIELDS = ("submit", "start", "complete")
+RENAMED = {"pcpu": "%cpu", "pmem": "%mem"}
+_CAPITAL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake_case(name: str) -> str:
+    return RENAMED.get(name) or _CAPITAL.sub("_", name).lower()
+
+
+def task_row(task: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The task row of one Tower task record; None when it names no task."""
+    trace: dict[str, Any] = {snake_case(str(key)): value for key, value in task.items()}
+    for field in DATE_FIELDS:
+        value = trace.get(field)
+        if isinstance(value, str):
+            moment = parse_time(value)
+            trace[field] = int(moment.timestamp() * 1000) if moment is not None else None
+    return task_values(trace)
+
+
+def task_rows(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [row for row in map(task_row, tasks) if row is not None]

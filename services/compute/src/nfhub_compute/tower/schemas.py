@@ -1,0 +1,97 @@
+"""Nextflow's Tower trace payloads (plugins/nf-tower TowerClient.make*Req) and our answers.
+
+Field names are the client's (camelCase). Unknown fields are ignored: every Nextflow release
+adds some. String limits are those of the client's tower-schema.properties, which it cuts
+to before sending: a longer value is not from Nextflow and gets a 422.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+# The client flushes its task buffer at 100 (TASKS_PER_REQUEST); a little room for others.
+MAX_TASKS_PER_REQUEST = 500
+
+
+class TowerPayload(BaseModel):
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, populate_by_name=True)
+
+
+class TraceCreate(TowerPayload):
+    session_id: str = Field(min_length=1, max_length=36)
+    run_name: str = Field(min_length=1, max_length=80)
+    project_name: str | None = Field(default=None, max_length=100)
+    repository: str | None = Field(default=None, max_length=255)
+    # TOWER_WORKFLOW_ID: set when a platform launched the run and made its record first.
+    workflow_id: str | None = Field(default=None, max_length=16)
+    instant: int | None = None
+
+
+class NextflowInfo(TowerPayload):
+    version: str | None = Field(default=None, max_length=20)
+
+
+class TowerWorkflow(TowerPayload):
+    """``WorkflowMetadata.toMap()`` plus params: what nfhub keeps of it."""
+
+    run_name: str | None = Field(default=None, max_length=80)
+    session_id: str | None = Field(default=None, max_length=36)
+    project_name: str | None = Field(default=None, max_length=100)
+    repository: str | None = Field(default=None, max_length=255)
+    revision: str | None = Field(default=None, max_length=40)
+    commit_id: str | None = Field(default=None, max_length=40)
+    script_name: str | None = Field(default=None, max_length=100)
+    launch_dir: str | None = Field(default=None, max_length=255)
+    work_dir: str | None = Field(default=None, max_length=255)
+    user_name: str | None = Field(default=None, max_length=40)
+    profile: str | None = Field(default=None, max_length=100)
+    container_engine: str | None = Field(default=None, max_length=255)
+    command_line: str | None = Field(default=None, max_length=100_000)
+    start: str | None = Field(default=None, max_length=64)
+    complete: str | None = Field(default=None, max_length=64)
+    resume: bool | None = None
+    success: bool | None = None
+    exit_status: int | None = None
+    error_message: str | None = Field(default=None, max_length=100_000)
+    error_report: str | None = Field(default=None, max_length=100_000)
+    nextflow: NextflowInfo | None = None
+    params: dict[str, Any] | None = None
+    stats: dict[str, Any] | None = None
+
+
+class TraceBegin(TowerPayload):
+    workflow: TowerWorkflow
+    process_names: list[str] = Field(default_factory=list, max_length=10_000)
+    tower_launch: bool | None = None
+    instant: int | None = None
+
+
+class TraceProgress(TowerPayload):
+    tasks: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_TASKS_PER_REQUEST)
+    progress: dict[str, Any] | None = None
+    instant: int | None = None
+
+
+class TraceHeartbeat(TowerPayload):
+    progress: dict[str, Any] | None = None
+    instant: int | None = None
+
+
+class TraceComplete(TowerPayload):
+    workflow: TowerWorkflow
+    metrics: list[dict[str, Any]] | None = None
+    progress: dict[str, Any] | None = None
+    instant: int | None = None
+
+
+class TraceAnswer(BaseModel):
+    """What Seqera Platform answers; the client reads workflowId (create) and watchUrl (begin)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    workflow_id: str = Field(description="The id Nextflow uses in its next /trace calls")
+    watch_url: str | None = Field(default=None, description="Where to follow the run in nfhub")
+    message: str | None = Field(default=None, description="Logged by Nextflow as a warning")

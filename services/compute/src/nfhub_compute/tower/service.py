@@ -1,0 +1,214 @@
+"""Runs reported through Nextflow's Tower trace protocol (``-with-tower``).
+
+A Nextflow started anywhere reports into a project: ``create`` makes an external run
+(INITIALIZING), ``begin`` records what runs (RUNNING), ``progress`` upserts task batches
+through the weblog's task path, ``heartbeat`` notes it alive (UNKNOWN → RUNNING), and
+``complete`` ends it (COMPLETE or EXECUTOR_ERROR by Nextflow's own verdict). Every call is
+idempotent: a replayed or duplicated one changes nothing, tasks only move up their ranking.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from nfhub_compute.config import Settings
+from nfhub_compute.events.parsing import parse_time
+from nfhub_compute.events.repository import RunEventRepository
+from nfhub_compute.models import Run
+from nfhub_compute.runs.repository import RunRepository
+from nfhub_compute.runs.states import RunState
+from nfhub_compute.tower.errors import workflow_not_found
+from nfhub_compute.tower.parsing import task_rows
+from nfhub_compute.tower.repository import TowerRunRepository
+from nfhub_compute.tower.schemas import (
+    TowerWorkflow,
+    TraceAnswer,
+    TraceBegin,
+    TraceComplete,
+    TraceCreate,
+    TraceHeartbeat,
+    TraceProgress,
+)
+from nfhub_shared.audit import AuditWriter
+from nfhub_shared.auth.principal import ProjectAccess
+from nfhub_shared.db.session import AsyncSession
+
+WORKFLOW_ID_ALPHABET = string.ascii_letters + string.digits
+WORKFLOW_ID_CHARS = 14  # like Seqera Platform's
+WORKFLOW_ID_MAX_CHARS = 16  # the client's limit (tower-schema.properties), and the column's
+# What nfhub keeps of the workflow Nextflow describes (begin and complete).
+KEPT_WORKFLOW_FIELDS = (
+    "run_name", "session_id", "project_name", "repository", "revision", "commit_id",
+    "script_name", "launch_dir", "work_dir", "user_name", "profile", "container_engine",
+    "command_line", "resume",
+)  # fmt: skip
+
+
+def new_workflow_id() -> str:
+    return "".join(secrets.choice(WORKFLOW_ID_ALPHABET) for _ in range(WORKFLOW_ID_CHARS))
+
+
+def workflow_summary(workflow: TowerWorkflow) -> dict[str, Any]:
+    """The run's ``workflow`` document (the weblog's names, camelCase): set fields only."""
+    dumped = workflow.model_dump(include=set(KEPT_WORKFLOW_FIELDS), by_alias=True)
+    summary = {key: value for key, value in dumped.items() if value is not None}
+    if workflow.params is not None:
+        summary["params"] = workflow.params
+    if workflow.nextflow is not None and workflow.nextflow.version:
+        summary["nextflowVersion"] = workflow.nextflow.version
+    return summary
+
+
+class TowerService:
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        audit: AuditWriter,
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.audit = audit
+        self.runs = TowerRunRepository(session)
+        self.events = RunEventRepository(session)
+
+    def watch_url(self, run: Run) -> str:
+        return f"{str(self.settings.COMPUTE_URL).rstrip('/')}/api/v1/runs/{run.id}"
+
+    def _answer(self, run: Run) -> TraceAnswer:
+        assert run.tower_workflow_id is not None
+        return TraceAnswer(workflow_id=run.tower_workflow_id, watch_url=self.watch_url(run))
+
+    async def _run(
+        self, access: ProjectAccess, workflow_id: str, *, for_update: bool = False
+    ) -> Run:
+        """The project's run Nextflow knows by ``workflow_id``; another project's is not found."""
+        run = (
+            await self.runs.by_workflow_id(workflow_id, for_update=for_update)
+            if len(workflow_id) <= WORKFLOW_ID_MAX_CHARS
+            else None
+        )
+        if run is None or run.project_id != access.project_id:
+            raise workflow_not_found(workflow_id[:32])
+        return run
+
+    async def create(self, access: ProjectAccess, trace_create: TraceCreate) -> TraceAnswer:
+        if trace_create.workflow_id:  # a launch that made its run first (TOWER_WORKFLOW_ID)
+            return self._answer(await self._run(access, trace_create.workflow_id))
+        existing = await self.runs.external_by_session(
+            access.project_id, trace_create.session_id, trace_create.run_name
+        )
+        if existing is not None:  # a replayed create
+            return self._answer(existing)
+        now = datetime.now(UTC)
+        run_id, workflow_id = uuid.uuid4(), new_workflow_id()
+        summary = {
+            "runName": trace_create.run_name,
+            "sessionId": trace_create.session_id,
+            "projectName": trace_create.project_name,
+            "repository": trace_create.repository,
+        }
+        run = Run(
+            id=run_id,
+            project_id=access.project_id,
+            org_id=access.org_id,
+            pipeline_id=None,
+            pipeline_version_id=None,
+            pipeline_slug=(trace_create.project_name or trace_create.run_name)[:100],
+            pipeline_version="",
+            name=trace_create.run_name,
+            nextflow_name=f"tower-{workflow_id}",
+            state=RunState.INITIALIZING.value,
+            params={},
+            storage_uri="",
+            outdir_uri="",
+            session_id=trace_create.session_id,
+            backend="external",
+            workflow={key: value for key, value in summary.items() if value is not None},
+            created_by=access.principal.subject,
+            source="external",
+            channel="tower",
+            tower_workflow_id=workflow_id,
+            initializing_at=now,
+            last_event_at=now,
+        )
+        await self.runs.add(run)
+        await self.audit.record_in_project(
+            self.session,
+            access,
+            "run.report",
+            "run",
+            run.id,
+            {"channel": "tower", "run_name": trace_create.run_name},
+        )
+        return self._answer(run)
+
+    async def begin(
+        self, access: ProjectAccess, workflow_id: str, trace_begin: TraceBegin
+    ) -> TraceAnswer:
+        run = await self._run(access, workflow_id)
+        workflow = trace_begin.workflow
+        values: dict[str, Any] = {
+            "workflow": workflow_summary(workflow),
+            "workflow_started_at": parse_time(workflow.start),
+            "pipeline_version": (workflow.revision or "")[:100] or None,
+        }
+        if workflow.params is not None:
+            values["params"] = workflow.params
+        await self.events.seen(run.id, datetime.now(UTC), values)
+        return self._answer(run)
+
+    async def progress(
+        self, access: ProjectAccess, workflow_id: str, trace_progress: TraceProgress
+    ) -> TraceAnswer:
+        run = await self._run(access, workflow_id)
+        rows = task_rows(trace_progress.tasks)
+        if rows:
+            await self.events.tasks(run.id, rows)
+        await self.events.seen(run.id, datetime.now(UTC), {})
+        return self._answer(run)
+
+    async def heartbeat(
+        self, access: ProjectAccess, workflow_id: str, trace_heartbeat: TraceHeartbeat
+    ) -> TraceAnswer:
+        run = await self._run(access, workflow_id)
+        await self.events.seen(run.id, datetime.now(UTC), {})
+        return self._answer(run)
+
+    async def complete(
+        self, access: ProjectAccess, workflow_id: str, trace_complete: TraceComplete
+    ) -> TraceAnswer:
+        """Nextflow's verdict ends the run: success → COMPLETE, else EXECUTOR_ERROR."""
+        run = await self._run(access, workflow_id, for_update=True)
+        workflow = trace_complete.workflow
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "workflow": workflow_summary(workflow),
+            "workflow_completed_at": parse_time(workflow.complete),
+            "workflow_success": workflow.success,
+            "error_message": workflow.error_message,
+            "error_report": workflow.error_report,
+            "stats": workflow.stats,
+        }
+        if workflow.params is not None:
+            values["params"] = workflow.params
+        await self.events.seen(run.id, now, values)
+        if workflow.success:
+            target, reason = RunState.COMPLETE, None
+        else:
+            target = RunState.EXECUTOR_ERROR
+            reason = workflow.error_message or (
+                f"Nextflow reported the run failed (exit status {workflow.exit_status})."
+            )
+        await RunRepository(self.session).move(
+            run.id,
+            target,
+            {"finished_at": now, "exit_code": workflow.exit_status, "state_reason": reason},
+            now,
+            fill={"workflow_started_at": parse_time(workflow.start)},
+        )
+        return self._answer(run)

@@ -1,0 +1,250 @@
+"""The Tower client of the nextflow stand-in (tests/fakes/nextflow), after Nextflow's own
+(nextflow-io/nextflow plugins/nf-tower TowerClient.groovy): what it sends, when, how it
+authenticates, and which failures abort the run (create, begin) or are only logged
+(progress, heartbeat, complete). Payload shapes: tests/fixtures/tower/.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import queue
+import re
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+DEFAULT_ENDPOINT = "https://api.cloud.seqera.io"
+TASKS_PER_REQUEST = 100
+REQUEST_INTERVAL = 1.0  # tower.requestInterval
+ALIVE_INTERVAL = 60.0  # tower.aliveInterval
+DONE = object()  # the sender's last event (TowerClient's ProcessEvent(completed: true))
+DATE_FIELDS = ("submit", "start", "complete")
+UNAUTHORIZED = (
+    "Unauthorized Seqera Platform API access -- Make sure you have specified the correct "
+    "access token"
+)
+
+Log = Callable[[str, str, str], None]
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h)?\s*$")
+UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0}
+
+
+def seconds(text: str | None, default: float) -> float:
+    """A Nextflow duration ('500ms', '5s', '1min') in seconds."""
+    match = DURATION.match(text or "")
+    if not match:
+        return default
+    return float(match.group(1)) * UNITS[match.group(2) or "ms"]
+
+
+class TowerAbort(Exception):
+    """Nextflow's AbortOperationException: the run stops with this message."""
+
+
+def camel_case(name: str) -> str:
+    """TowerClient.makeTaskMap0: '%' prefix → 'p', then underscore_case → camelCase."""
+    if name.startswith("%"):
+        name = "p" + name[1:]
+    head, *rest = name.split("_")
+    return head + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def iso_time(value: Any) -> str | None:
+    """A TraceRecord date (epoch ms, 0 = not yet) as the client's JSON has it: an ISO-8601
+    OffsetDateTime in the JVM's zone."""
+    if not isinstance(value, int) or value <= 0:
+        return None
+    moment = datetime.fromtimestamp(value / 1000, UTC).astimezone()
+    return moment.isoformat(timespec="milliseconds")
+
+
+def auth_header(token: str) -> str:
+    """TowerClient.setAuthToken: a JWT, or a base64 token whose first part is JSON, is a
+    bearer token; any other is sent as Basic credentials "@token:<token>"."""
+    if token.count(".") == 2:
+        return f"Bearer {token}"
+    try:
+        plain = base64.b64decode(token, validate=True).decode()
+        if "." in plain and json.loads(plain[: plain.index(".")]):
+            return f"Bearer {token}"
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        pass
+    return "Basic " + base64.b64encode(f"@token:{token}".encode()).decode()
+
+
+def task_record(trace: Mapping[str, Any]) -> dict[str, Any]:
+    record = {camel_case(key): value for key, value in trace.items()}
+    for field in DATE_FIELDS:
+        if field in record:
+            record[field] = iso_time(record[field])
+    record.setdefault("executor", "local")
+    for field in ("cloudZone", "machineType", "priceModel"):
+        record.setdefault(field, None)
+    return record
+
+
+class Tower:
+    def __init__(
+        self,
+        endpoint: str,
+        token: str | None,
+        workspace_id: str | None,
+        log: Log,
+        *,
+        request_interval: float = REQUEST_INTERVAL,
+        alive_interval: float = ALIVE_INTERVAL,
+    ) -> None:
+        if not re.match(r"^(https|http)://", endpoint):
+            raise TowerAbort(f"Only http and https are supported -- The given URL was: {endpoint}")
+        if not token:
+            raise TowerAbort(
+                "Missing Seqera Platform access token -- Make sure there's a variable "
+                "TOWER_ACCESS_TOKEN in your environment"
+            )
+        self.endpoint = endpoint.rstrip("/")
+        self.authorization = auth_header(token)
+        self.workspace_id = workspace_id
+        self.log = log
+        self.request_interval = request_interval
+        self.alive_interval = alive_interval
+        self.workflow_id: str | None = None
+        self.progress: dict[str, Any] = {}
+        self.events: queue.Queue[object] = queue.Queue()
+        self.sender: threading.Thread | None = None
+
+    def url(self, step: str) -> str:
+        path = "/trace/create" if step == "create" else f"/trace/{self.workflow_id}/{step}"
+        query = f"?workspaceId={self.workspace_id}" if self.workspace_id else ""
+        return self.endpoint + path + query
+
+    def send(self, step: str, payload: dict[str, Any]) -> tuple[int, str]:
+        url = self.url(step)
+        request = urllib.request.Request(  # noqa: S310 - the endpoint the user configured
+            url,
+            data=json.dumps({**payload, "instant": int(time.time() * 1000)}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": self.authorization},
+            method="POST" if step == "create" else "PUT",
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode(errors="replace")
+        except (urllib.error.URLError, OSError):
+            parts = urllib.parse.urlsplit(url)
+            return 0, f"Unable to connect to Seqera Platform API: {parts.scheme}://{parts.netloc}"
+
+    @staticmethod
+    def message(code: int, body: str, step: str) -> str:
+        if code == 0:
+            return body
+        if code == 401:
+            return UNAUTHORIZED
+        try:
+            cause = json.loads(body).get("message")
+        except (ValueError, AttributeError):
+            cause = body
+        return str(cause or f"Unexpected response for request {step}")
+
+    def required(self, step: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """create and begin: any failure aborts the run."""
+        code, body = self.send(step, payload)
+        if not 200 <= code < 300:
+            raise TowerAbort(self.message(code, body, step))
+        answer: dict[str, Any] = json.loads(body)
+        return answer
+
+    def logged(self, step: str, payload: dict[str, Any]) -> None:
+        """progress, heartbeat, complete: a failure is only a warning in the log."""
+        code, body = self.send(step, payload)
+        if not 200 <= code < 300:
+            self.log("WARN", "io.seqera.tower.plugin.TowerClient",
+                     f"Unexpected HTTP response. Failed to send message to {self.endpoint} -- "
+                     f"status code: {code}; message: {self.message(code, body, step)}")  # fmt: skip
+
+    def create(self, session_id: str, run_name: str, project_name: str, repository: Any) -> None:
+        answer = self.required("create", {
+            "sessionId": session_id, "runName": run_name, "projectName": project_name,
+            "repository": repository, "workflowId": None,
+        })  # fmt: skip
+        self.workflow_id = answer.get("workflowId")
+        if not self.workflow_id:
+            raise TowerAbort("Invalid Seqera Platform API response - Missing workflow Id")
+        if answer.get("message"):
+            self.log("WARN", "io.seqera.tower.plugin.TowerClient", str(answer["message"]))
+
+    def begin(self, workflow: dict[str, Any], params: dict[str, Any], processes: list[str]) -> str:
+        document = {k: v for k, v in workflow.items() if k != "stats"}
+        document.update(params=params, id=self.workflow_id, container=None,
+                        configText="", operationId=None, logFile=None, outFile=None)  # fmt: skip
+        answer = self.required("begin", {
+            "workflow": document, "processNames": processes, "towerLaunch": False,
+        })  # fmt: skip
+        self.sender = threading.Thread(target=self.send_tasks, name="Tower-thread", daemon=True)
+        self.sender.start()
+        watch_url = str(answer.get("watchUrl"))
+        print(f"Monitor the execution with Seqera Platform using this URL: {watch_url}",  # noqa: T201
+              flush=True)  # fmt: skip
+        return watch_url
+
+    def task(self, trace: Mapping[str, Any], progress: dict[str, Any]) -> None:
+        """One task event, for the sender thread."""
+        self.progress = progress
+        self.events.put(task_record(trace))
+
+    def send_tasks(self) -> None:
+        """TowerClient.sendTasks0: only the latest event per task, sent every request
+        interval or at 100 tasks; without task events, a heartbeat every alive interval."""
+        tasks: dict[int, dict[str, Any]] = {}
+        complete = False
+        previous = time.monotonic()
+        while not complete:
+            try:
+                event = self.events.get(timeout=self.request_interval / 10)
+            except queue.Empty:
+                event = None
+            if event is DONE:
+                complete = True
+            elif isinstance(event, dict):
+                tasks[int(event["taskId"])] = event
+            now = time.monotonic()
+            if not tasks:
+                if now - previous > self.alive_interval:
+                    self.logged("heartbeat", {"progress": self.progress})
+                    previous = now
+                continue
+            if (
+                now - previous > self.request_interval
+                or len(tasks) >= TASKS_PER_REQUEST
+                or complete
+            ):
+                self.logged("progress", {"tasks": list(tasks.values()), "progress": self.progress})
+                previous = now
+                tasks.clear()
+
+    def complete(self, workflow: dict[str, Any], params: dict[str, Any]) -> None:
+        if self.sender is not None:  # the pending task events go first
+            self.events.put(DONE)
+            self.sender.join()
+        document = {**workflow, "params": params, "id": self.workflow_id, "container": None,
+                    "configText": "", "operationId": None, "logFile": None,
+                    "outFile": None}  # fmt: skip
+        self.logged("complete", {"workflow": document, "metrics": [], "progress": self.progress})
+
+
+def progress_of(counts: Mapping[str, int], running: int = 0, submitted: int = 0) -> dict[str, Any]:
+    """WorkflowProgress from the stand-in's counters."""
+    return {
+        "succeeded": counts.get("succeedCount", 0), "failed": counts.get("failedCount", 0),
+        "ignored": 0, "cached": counts.get("cachedCount", 0), "pending": 0,
+        "submitted": submitted, "running": running, "retries": 0,
+        "aborted": counts.get("abortedCount", 0), "loadCpus": 0, "loadMemory": 0,
+        "peakRunning": 1, "peakCpus": 2, "peakMemory": 2147483648, "processes": [],
+    }  # fmt: skip
