@@ -1,8 +1,10 @@
 from __future__ import annotations
 
-from typing import Any, TypeVar
+import re
+from datetime import datetime
+from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 
 class Schema(BaseModel):
@@ -37,3 +39,46 @@ def read_model(model: type[ModelT], record: object, **values: Any) -> ModelT:
     """``model`` read from ``record`` (an ORM object) plus the fields it does not carry (the
     caller's role, a count, a secret shown once), without listing the record's fields again."""
     return model.model_validate(_Overlay(record, values), from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+def _refuse_null(value: T | None) -> T:
+    if value is None:
+        raise ValueError("cannot be null; leave the field out to keep the current value")
+    return value
+
+
+def _drop_null(schema: dict[str, Any]) -> None:
+    """The field's JSON schema without its null branch and its default (left out = kept)."""
+    schema.pop("default", None)
+    branches = [branch for branch in schema.pop("anyOf", []) if branch != {"type": "null"}]
+    if len(branches) == 1:
+        schema.update(branches[0])
+    elif branches:
+        schema["anyOf"] = branches
+
+
+# A field of an update (PATCH) model: left out keeps the stored value, null is refused (the
+# column is NOT NULL), and the OpenAPI schema offers no null. ``= None`` marks "left out".
+Omittable = Annotated[T | None, AfterValidator(_refuse_null), Field(json_schema_extra=_drop_null)]
+
+# RFC 3339 as OpenAPI's format date-time means it; the offset may be left out (UTC).
+_DATE_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?"
+)
+
+
+def _iso_date_time(value: object) -> object:
+    # Pydantic also reads numbers as Unix times ("0.5" is 1970-01-01T00:00:00.5Z): a
+    # client that sent one meant something else, and the document says date-time.
+    if isinstance(value, str) and not _DATE_TIME.fullmatch(value):
+        raise ValueError("expected an ISO 8601 date and time, such as 2026-01-31T12:00:00Z")
+    if isinstance(value, (int, float)):
+        raise ValueError("expected an ISO 8601 date and time string, not a number")
+    return value
+
+
+# A date and time a client sends (query filters, body fields): ISO 8601 text only.
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]

@@ -221,6 +221,7 @@ class TestListSamples:
             {"sample_type": "blood"},
             {"subject_id": "x"},
             {"created_after": "last week"},
+            {"created_before": "0.5"},  # not a Unix time: the document says date-time
             {"created_after": "0001-01-01T00:02:18+13:38"},  # year 0 in UTC (was a 500)
             {"created_before": "9999-12-31T23:59:00-05:00"},  # year 10000 in UTC
             {"limit": 1000},

@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field
 
 from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
 from nfhub_miner.paths import EXTERNAL_SCHEMES, is_external
-from nfhub_shared.schemas import ReadSchema, Schema, read_model
+from nfhub_shared.schemas import Omittable, ReadSchema, Schema, read_model
 
 if TYPE_CHECKING:
     from nfhub_miner.models import Sample
@@ -70,16 +70,16 @@ class SampleCreate(Schema):
 
 
 class SampleUpdate(Schema):
-    display_id: DisplayId | None = None
+    display_id: Omittable[DisplayId] = None
     subject_id: uuid.UUID | None = None
-    sample_type: SampleType | None = None
+    sample_type: Omittable[SampleType] = None
     tissue: str | None = Field(default=None, max_length=200)
     collection_date: PastDate = None
     barcode: str | None = Field(default=None, max_length=100)
     external_id: str | None = Field(default=None, max_length=200)
-    tags: Tags | None = None
-    properties: Properties | None = None
-    files: list[FileSet] | None = Field(default=None, max_length=MAX_FILE_SETS)
+    tags: Omittable[Tags] = None
+    properties: Omittable[Properties] = None
+    files: Omittable[Annotated[list[FileSet], Field(max_length=MAX_FILE_SETS)]] = None
 
 
 class SubjectBrief(ReadSchema):
