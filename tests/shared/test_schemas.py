@@ -53,3 +53,24 @@ class TestIsoDateTime:
         # Pydantic alone reads numbers as Unix times: 0.5 was 1970-01-01T00:00:00.5Z.
         with pytest.raises(ValidationError):
             self.adapter.validate_python(value)
+
+
+class Upload(Schema):
+    size: int
+    part_size: Annotated[int | None, Field(ge=1)] = None
+    ratio: float = 0.5
+    overwrite: bool = False
+
+
+class TestNoBooleanForNumber:
+    @pytest.mark.parametrize(
+        "body", [{"size": True}, {"size": 1, "part_size": False}, {"size": 1, "ratio": True}]
+    )
+    def test_true_or_false_for_a_number_is_refused(self, body: dict[str, Any]) -> None:
+        with pytest.raises(ValidationError) as caught:
+            Upload.model_validate(body)
+        assert caught.value.errors()[0]["loc"] == (list(body)[-1],)
+
+    def test_numbers_and_real_booleans_are_read(self) -> None:
+        upload = Upload.model_validate({"size": 2, "part_size": None, "overwrite": True})
+        assert (upload.size, upload.part_size, upload.overwrite) == (2, None, True)

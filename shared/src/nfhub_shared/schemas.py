@@ -1,16 +1,51 @@
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
-from typing import Annotated, Any, TypeVar
+from types import UnionType
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 
 class Schema(BaseModel):
-    """Base of every API model: reads ORM objects, refuses unknown fields."""
+    """Base of every API model: reads ORM objects, refuses unknown fields, and refuses
+    true/false where the document says integer or number."""
 
     model_config = ConfigDict(from_attributes=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
+        # Pydantic reads true as 1 ({"size": true} started a 1-byte upload); JSON Schema's
+        # integer and number do not include booleans.
+        if isinstance(value, bool) and info.field_name in _numeric_fields(cls):
+            raise ValueError("expected a number, not true or false")
+        return value
+
+
+@functools.cache
+def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(
+        name for name, field in model.model_fields.items() if _is_numeric(field.annotation)
+    )
+
+
+def _is_numeric(annotation: Any) -> bool:
+    if annotation is int or annotation is float:
+        return True
+    if get_origin(annotation) in (Union, UnionType, Annotated):
+        return any(_is_numeric(argument) for argument in get_args(annotation))
+    return False
 
 
 class ReadSchema(BaseModel):
