@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import datetime
+from datetime import date, datetime
 from types import UnionType
 from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
@@ -18,34 +18,49 @@ from pydantic import (
 
 
 class Schema(BaseModel):
-    """Base of every API model: reads ORM objects, refuses unknown fields, and refuses
-    true/false where the document says integer or number."""
+    """Base of every API model: reads ORM objects, refuses unknown fields, and holds scalars
+    to their JSON Schema type where pydantic would convert (``_as_documented``)."""
 
     model_config = ConfigDict(from_attributes=True, extra="forbid")
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_bool_for_number(cls, value: Any, info: ValidationInfo) -> Any:
-        # Pydantic reads true as 1 ({"size": true} started a 1-byte upload); JSON Schema's
-        # integer and number do not include booleans.
-        if isinstance(value, bool) and info.field_name in _numeric_fields(cls):
+    def _as_documented(cls, value: Any, info: ValidationInfo) -> Any:
+        # Pydantic reads true as 1 ({"size": true} started a 1-byte upload) and numbers as
+        # Unix times ({"date_of_birth": 0} was 1970-01-01); the documents say integer,
+        # number, date and date-time, none of which includes those.
+        kind = _field_kinds(cls).get(info.field_name or "")
+        if kind is None or value is None:
+            return value
+        if kind is date:
+            if _is_number(value) or (isinstance(value, str) and not _DATE.fullmatch(value)):
+                raise ValueError("expected an ISO 8601 date, such as 2026-01-31")
+            return value
+        if kind is datetime:
+            return _iso_date_time(value)
+        if isinstance(value, bool):
             raise ValueError("expected a number, not true or false")
         return value
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float))
+
+
 @functools.cache
-def _numeric_fields(model: type[BaseModel]) -> frozenset[str]:
-    return frozenset(
-        name for name, field in model.model_fields.items() if _is_numeric(field.annotation)
-    )
+def _field_kinds(model: type[BaseModel]) -> dict[str, type]:
+    """Each field whose value pydantic would convert from another JSON type: its kind."""
+    kinds = {name: _kind(field.annotation) for name, field in model.model_fields.items()}
+    return {name: kind for name, kind in kinds.items() if kind is not None}
 
 
-def _is_numeric(annotation: Any) -> bool:
-    if annotation is int or annotation is float:
-        return True
+def _kind(annotation: Any) -> type | None:
+    if annotation in (int, float, datetime, date):
+        return date if annotation is date else (datetime if annotation is datetime else int)
     if get_origin(annotation) in (Union, UnionType, Annotated):
-        return any(_is_numeric(argument) for argument in get_args(annotation))
-    return False
+        kinds = {_kind(argument) for argument in get_args(annotation)} - {None}
+        return kinds.pop() if len(kinds) == 1 else None
+    return None
 
 
 class ReadSchema(BaseModel):
@@ -99,6 +114,7 @@ def _drop_null(schema: dict[str, Any]) -> None:
 # column is NOT NULL), and the OpenAPI schema offers no null. ``= None`` marks "left out".
 Omittable = Annotated[T | None, AfterValidator(_refuse_null), Field(json_schema_extra=_drop_null)]
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 # RFC 3339 as OpenAPI's format date-time means it; the offset may be left out (UTC).
 _DATE_TIME = re.compile(
     r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?"

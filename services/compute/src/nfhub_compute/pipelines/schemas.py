@@ -64,6 +64,9 @@ class PipelineSource(Schema):
     path: str | None = Field(
         default=None,
         max_length=4096,
+        # Absolute; no NUL (no file system path holds one). Documented only: the catalog
+        # names folders relative to itself, and LocalSource.inside words the refusal.
+        json_schema_extra={"pattern": r"^/[^\x00]*$"},
         description="Absolute folder on the compute host, inside COMPUTE_PIPELINE_ROOTS",
     )
 

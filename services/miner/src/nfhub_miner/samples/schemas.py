@@ -5,6 +5,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
+from pydantic.config import JsonDict
 
 from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
 from nfhub_miner.paths import EXTERNAL_SCHEMES, is_external
@@ -35,6 +36,15 @@ def _check_path(path: str) -> str:
     return path
 
 
+# _check_path's rules as the document's pattern: a URI of an external scheme, or a relative
+# path without empty, '.' or '..' segments (which also rules out a leading '/' and '://').
+_SEGMENT = r"(?!\.\.?(?:/|(?![\s\S])))[^/\x00]+"
+_SCHEMES = "|".join(scheme.removesuffix("://") for scheme in EXTERNAL_SCHEMES)
+PATH_PATTERN = rf"^(?:(?:{_SCHEMES})://[\s\S]*|{_SEGMENT}(?:/{_SEGMENT})*)$"
+# Pydantic documents a dict's key pattern as patternProperties: other keys must be refused too.
+_ONLY_ROLES: JsonDict = {"additionalProperties": False}
+
+
 class FileSet(Schema):
     """One row of a samplesheet: a lane's (or a replicate's) files, by role."""
 
@@ -42,16 +52,24 @@ class FileSet(Schema):
     replicate: int | None = Field(default=None, ge=1, le=10_000)
     paths: dict[
         Role,
-        Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS), AfterValidator(_check_path)],
+        Annotated[
+            str,
+            Field(
+                min_length=1, max_length=MAX_PATH_CHARS, json_schema_extra={"pattern": PATH_PATTERN}
+            ),
+            AfterValidator(_check_path),
+        ],
     ] = Field(
         min_length=1,
         max_length=20,
+        json_schema_extra=_ONLY_ROLES,
         description="Role → a path in the project's storage, or a URI outside it",
         examples=[{"fastq_1": "raw/S1_R1.fastq.gz", "fastq_2": "raw/S1_R2.fastq.gz"}],
     )
     attributes: dict[Role, Scalar] = Field(
         default_factory=dict,
         max_length=20,
+        json_schema_extra=_ONLY_ROLES,
         description="Samplesheet columns that differ from row to row (control_replicate…)",
     )
 
