@@ -62,6 +62,7 @@ class Upload(Schema):
     overwrite: bool = False
     born: date | None = None
     due: datetime | None = None
+    scalar: str | int | bool | None = None
 
 
 class TestScalarsAsDocumented:
@@ -90,3 +91,4 @@ class TestScalarsAsDocumented:
         )
         assert (upload.size, upload.part_size, upload.overwrite) == (2, None, True)
         assert upload.born == date(2000, 2, 29)
+        assert Upload.model_validate({"size": 1, "scalar": True}).scalar is True

@@ -58,6 +58,8 @@ def _kind(annotation: Any) -> type | None:
     if annotation in (int, float, datetime, date):
         return date if annotation is date else (datetime if annotation is datetime else int)
     if get_origin(annotation) in (Union, UnionType, Annotated):
+        if bool in get_args(annotation):  # str | int | bool: a boolean is a value it takes
+            return None
         kinds = {_kind(argument) for argument in get_args(annotation)} - {None}
         return kinds.pop() if len(kinds) == 1 else None
     return None
