@@ -64,6 +64,19 @@ class TestProblemDetails:
             response = await client.delete("/healthz")
         assert_problem(response, 405)
 
+    async def test_405_allow_lists_every_method_of_the_path(self, service_app, factory) -> None:
+        actor = await factory.user()
+        item = f"/api/v1/probe/items/{uuid.uuid4()}"
+        async with service_app([probe_router()]) as (_, client):
+            for method in ("OPTIONS", "PUT", "PATCH"):
+                response = await client.request(method, item, headers=actor.headers)
+                assert_problem(response, 405)
+                # Each method of a path is a route of its own; Starlette named only the first.
+                assert response.headers["allow"] == "DELETE, GET", method
+            samples = await client.request("OPTIONS", "/api/v1/probe/samples")
+        assert_problem(samples, 405)
+        assert samples.headers["allow"] == "POST"
+
     async def test_malformed_path_uuid_is_a_422_problem(self, service_app, factory) -> None:
         actor = await factory.user()
         async with service_app([probe_router()]) as (_, client):

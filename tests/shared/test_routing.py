@@ -69,6 +69,14 @@ def routing_probe() -> APIRouter:
     async def item(item_id: uuid.UUID, principal: CurrentPrincipal) -> dict[str, str]:
         return {"id": str(item_id)}
 
+    @router.patch("/items/{item_id}")
+    async def patch_item(item_id: uuid.UUID, principal: CurrentPrincipal) -> dict[str, str]:
+        return {"id": str(item_id)}
+
+    @router.post("/items/import")
+    async def import_items(principal: CurrentPrincipal) -> dict[str, str]:
+        return {"imported": "yes"}
+
     return router
 
 
@@ -81,7 +89,7 @@ class TestAuthFirst:
                 if getattr(route, "path", "").startswith("/api/v1/routing")
             }
         assert set(classes.values()) == {AuthFirstRoute}
-        assert len(classes) == 5
+        assert len(classes) == 6
 
     async def test_no_token_is_401_before_the_body_or_other_dependencies(self, service_app) -> None:
         calls.names.clear()
@@ -170,3 +178,21 @@ class TestAuthFirst:
         assert_problem(bad_id, 422)
         assert_problem(near_miss, 404)
         assert_problem(wrong_method, 405)
+
+    async def test_a_literal_sibling_path_is_not_a_parameter(self, service_app, factory) -> None:
+        actor = await factory.user()
+        async with service_app([routing_probe()]) as (_, client):
+            imported = await client.post("/api/v1/routing/items/import", headers=actor.headers)
+            patched = await client.patch(
+                f"/api/v1/routing/items/{uuid.uuid4()}", headers=actor.headers
+            )
+            answers = [
+                await client.request(method, "/api/v1/routing/items/import", headers=actor.headers)
+                for method in ("GET", "PATCH", "OPTIONS")
+            ]
+        assert imported.json() == {"imported": "yes"}
+        assert patched.status_code == 200, patched.text
+        for answer in answers:
+            # Not GET/PATCH /items/{item_id} with a bad id (422): a method /items/import lacks.
+            assert_problem(answer, 405)
+            assert answer.headers["allow"] == "POST"

@@ -36,4 +36,9 @@ def probe_router() -> APIRouter:
     async def get_item(item_id: uuid.UUID, principal: CurrentPrincipal) -> dict[str, str]:
         return {"id": str(item_id)}
 
+    # A second method on the same path: FastAPI makes it a route of its own.
+    @router.delete("/items/{item_id}", status_code=204)
+    async def delete_item(item_id: uuid.UUID, principal: CurrentPrincipal) -> None:
+        return None
+
     return router

@@ -24,7 +24,7 @@ from nfhub_shared.middleware import EdgeMiddleware, EdgeRules, HttpMetrics
 from nfhub_shared.openapi import install_openapi, operation_id
 from nfhub_shared.openapi_problems import COMMON_UNAUTHORIZED
 from nfhub_shared.ratelimit import InProcessRateLimiter, RateLimiter, RedisRateLimiter
-from nfhub_shared.routing import add_routes
+from nfhub_shared.routing import add_routes, reserve_literals
 from nfhub_shared.state import ServiceState
 
 API_PREFIX = "/api/v1"
@@ -148,6 +148,7 @@ def create_app(
     install_health(app, readiness_checks or {})
     for router in root_routers:
         add_routes(app, router, "")
+    reserve_literals(app)
 
     app.add_middleware(
         EdgeMiddleware,

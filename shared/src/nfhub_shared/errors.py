@@ -21,6 +21,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://nfhub.dev/problems/"
@@ -351,6 +352,21 @@ def database_unavailable(exc: BaseException) -> bool:
     return False
 
 
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app takes at the request's path.
+
+    Starlette's 405 lists only the methods of the first route whose path matched, and each
+    method of a path (GET and POST on /orgs) is a route of its own in FastAPI. A 405 is rare,
+    so asking every route is cheap enough.
+    """
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] is not Match.NONE:
+            methods.update(route_methods)
+    return sorted(methods)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, AppError)
@@ -383,6 +399,8 @@ def install_error_handlers(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 401:
             headers.setdefault("WWW-Authenticate", 'Bearer realm="nfhub"')
+        if exc.status_code == 405:
+            headers["Allow"] = ", ".join(allowed_methods(request))
         return problem_response(
             request,
             status=exc.status_code,

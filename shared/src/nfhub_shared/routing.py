@@ -107,6 +107,8 @@ class AuthFirstRoute(APIRoute):
         literal, brace, _ = self.path.partition("{")
         self._static_path = None if brace else literal
         self._literal_prefix = literal
+        # Paths of sibling routes this one's parameters must not swallow (reserve_literals).
+        self._reserved_paths: frozenset[str] = frozenset()
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
         if scope["type"] == "http" and not scope.get("root_path"):
@@ -114,7 +116,7 @@ class AuthFirstRoute(APIRoute):
             if self._static_path is not None:
                 if path != self._static_path:
                     return Match.NONE, {}
-            elif not path.startswith(self._literal_prefix):
+            elif not path.startswith(self._literal_prefix) or path in self._reserved_paths:
                 return Match.NONE, {}
         return super().matches(scope)
 
@@ -223,6 +225,26 @@ def add_routes(app: FastAPI, router: APIRouter, prefix: str) -> None:
             )
         else:
             raise TypeError(f"{type(route).__name__} {route!r} cannot be added under {prefix!r}")
+
+
+def reserve_literals(app: FastAPI) -> None:
+    """Keep ``/samples/{sample_id}`` from matching ``/samples/import``.
+
+    A path with parameters matches any text in their place, so ``PATCH /samples/import``
+    was ``PATCH /samples/{sample_id}`` with a bad id (422) instead of a method that
+    ``/samples/import`` does not take (405, ``Allow: POST``). Each route with parameters is
+    told the literal paths of the app that its template also matches; it leaves them alone.
+    """
+    literal_paths = {
+        route.path
+        for route in app.router.routes
+        if isinstance(route, Route) and "{" not in route.path
+    }
+    for route in app.router.routes:
+        if isinstance(route, AuthFirstRoute) and route._static_path is None:
+            route._reserved_paths = frozenset(
+                path for path in literal_paths if route.path_regex.match(path)
+            )
 
 
 class TemplatedRoute(Route):

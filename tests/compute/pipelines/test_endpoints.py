@@ -84,6 +84,7 @@ class TestCreatePipeline:
         [
             ({"path": "/etc"}, "outside the folders pipelines may come from"),
             ({"path": "relative/dir"}, "must be an absolute path"),
+            ({"path": "/srv/a\x00b"}, "cannot contain the NUL character"),  # was a 500
             ({"path": str(HELLO / ".." / ".." / "..")}, "outside the folders"),
             ({"path": str(HELLO / "main.nf")}, "is not a folder"),
         ],

@@ -236,7 +236,9 @@ class TestListRuns:
     @pytest.mark.parametrize(
         "params",
         [{"state": "DONE"}, {"limit": 0}, {"limit": 501}, {"created_after": "yesterday"},
-         {"order_id": "x"}, {"label": "a b"}],
+         # Numbers are not read as Unix times: the document says ISO 8601 date-time.
+         {"created_before": "0.5"}, {"created_after": "1700000000"},
+         {"created_after": "2026-01-31"}, {"order_id": "x"}, {"label": "a b"}],
     )  # fmt: skip
     async def test_bad_filters_are_422(
         self, compute_client: httpx.AsyncClient, team: Any, params: dict[str, Any]

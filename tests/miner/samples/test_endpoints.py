@@ -221,6 +221,7 @@ class TestListSamples:
             {"sample_type": "blood"},
             {"subject_id": "x"},
             {"created_after": "last week"},
+            {"created_before": "0.5"},  # not a Unix time: the document says date-time
             {"created_after": "0001-01-01T00:02:18+13:38"},  # year 0 in UTC (was a 500)
             {"created_before": "9999-12-31T23:59:00-05:00"},  # year 10000 in UTC
             {"limit": 1000},
@@ -239,6 +240,35 @@ class TestListSamples:
 
 
 class TestChangeSample:
+    @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE", "OPTIONS"])
+    async def test_import_is_not_a_sample_id(
+        self, miner_client: httpx.AsyncClient, team: Any, method: str
+    ) -> None:
+        response = await miner_client.request(
+            method, "/api/v1/samples/import", headers=team.headers("editor")
+        )
+
+        # Not PATCH /samples/{sample_id} with a bad id (422): a method the import lacks.
+        assert response.status_code == 405, response.text
+        assert response.headers["allow"] == "POST"
+        assert response.headers["content-type"] == PROBLEM_JSON
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [("sample_type", None), ("tags", None), ("files", None), ("collection_date", 0)],
+    )
+    async def test_what_the_schema_does_not_offer_is_refused(
+        self, miner_client: httpx.AsyncClient, team: Any, make: Any, field: str, value: Any
+    ) -> None:
+        sample = await make("samples", display_id="S1")
+
+        response = await miner_client.patch(
+            f"/api/v1/samples/{sample['id']}", json={field: value}, headers=team.headers("editor")
+        )
+
+        assert response.status_code == 422, response.text
+        assert [error["field"] for error in response.json()["errors"]] == [field]
+
     async def test_patch_replaces_files_after_checking_them(
         self, miner_client: httpx.AsyncClient, team: Any, make: Any, fastqs: Any
     ) -> None:

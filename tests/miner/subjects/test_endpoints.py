@@ -157,11 +157,12 @@ class TestListSubjects:
         assert await found(q="nobody") == []
         assert await found(tag="trio") == ["FAM12-proband"]
 
+    @pytest.mark.parametrize("query", ["%%%", "\u00bf", "\u212a"])  # ¿, the Kelvin sign
     async def test_a_query_without_words_is_422(
-        self, miner_client: httpx.AsyncClient, team: Any
+        self, miner_client: httpx.AsyncClient, team: Any, query: str
     ) -> None:
         response = await miner_client.get(
-            "/api/v1/subjects", params={"q": "%%%"}, headers=team.headers("viewer")
+            "/api/v1/subjects", params={"q": query}, headers=team.headers("viewer")
         )
 
         assert response.status_code == 422

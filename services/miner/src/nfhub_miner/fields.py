@@ -73,10 +73,14 @@ def search_text(*parts: Any) -> str:
 
 
 MAX_QUERY_WORDS = 10
+# What a search query must contain (OpenAPI: a pattern, so clients see the rule): a word.
+SEARCH_PATTERN = r"[A-Za-z0-9]"
 
 
 def search_query(query: str) -> str | None:
     """A tsquery matching every word of ``query`` as a word prefix ('s12 tum' finds 'S123,
     tumour'); None when it has no letters or digits. Only [a-z0-9] reach the query syntax."""
-    words = re.findall(r"[a-z0-9]+", query.lower())[:MAX_QUERY_WORDS]
-    return " & ".join(f"{word}:*" for word in words) or None
+    # Matched before lowering: some non-ASCII letters lower to ASCII (the Kelvin sign to k),
+    # and the document's SEARCH_PATTERN does not count them.
+    words = re.findall(r"[A-Za-z0-9]+", query)[:MAX_QUERY_WORDS]
+    return " & ".join(f"{word.lower()}:*" for word in words) or None

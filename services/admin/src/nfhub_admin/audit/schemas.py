@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from nfhub_shared.schemas import ReadSchema
+from nfhub_shared.schemas import IsoDateTime, ReadSchema
 
 
 class AuditEventRead(ReadSchema):
@@ -31,5 +31,5 @@ class AuditFilters(ReadSchema):
     action: str | None = Field(default=None, max_length=64)
     resource_type: str | None = Field(default=None, max_length=64)
     resource_id: str | None = Field(default=None, max_length=64)
-    occurred_after: datetime | None = None
-    occurred_before: datetime | None = None
+    occurred_after: IsoDateTime | None = None
+    occurred_before: IsoDateTime | None = None

@@ -2,12 +2,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from nfhub_shared.auth.principal import OrgRole
-from nfhub_shared.schemas import ReadSchema, Schema, read_model
+from nfhub_shared.schemas import Omittable, ReadSchema, Schema, read_model
 
 if TYPE_CHECKING:
     from nfhub_admin.models import Org
@@ -24,16 +24,9 @@ class OrgCreate(Schema):
 class NameUpdate(Schema):
     """A new name or description (of an organisation or a project)."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    # Left out keeps the name; null is refused (the column is NOT NULL) and not offered.
+    name: Omittable[Annotated[str, Field(min_length=1, max_length=200)]] = None
     description: str | None = Field(default=None, max_length=10_000)
-
-    @field_validator("name")
-    @classmethod
-    def _name_not_null(cls, value: str | None) -> str | None:
-        # Left out means "keep"; an explicit null would reach the NOT NULL column as a 409.
-        if value is None:
-            raise ValueError("name cannot be null; leave it out to keep the current name")
-        return value
 
 
 class OrgUpdate(NameUpdate):

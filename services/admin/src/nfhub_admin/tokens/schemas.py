@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import Field, field_validator
 
 from nfhub_shared.auth.scopes import ALL_SCOPES
 from nfhub_shared.schemas import ReadSchema, Schema
+
+# The enum is the document's; the validator below gives the friendlier message.
+ScopeName = Annotated[str, Field(json_schema_extra={"enum": sorted(ALL_SCOPES)})]
 
 
 class TokenCreate(Schema):
@@ -14,7 +18,7 @@ class TokenCreate(Schema):
     expires_in_days: int | None = Field(
         default=None, ge=1, le=3650, description="Omit for a token that does not expire"
     )
-    scopes: list[str] | None = Field(
+    scopes: list[ScopeName] | None = Field(
         default=None, description="Defaults to every scope your current token has"
     )
 

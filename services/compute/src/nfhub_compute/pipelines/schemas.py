@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from nfhub_shared.schemas import ReadSchema, Schema
 
@@ -21,8 +21,36 @@ Visibility = Literal["org", "public"]
 Profile = Annotated[str, Field(pattern=PROFILE_PATTERN)]
 
 
+def _source_kinds(schema: dict[str, Any]) -> None:
+    """The document says what _one_kind checks: a git url with its revision, or a path."""
+    properties = schema.pop("properties")
+    null = {"type": "null"}
+
+    def given(name: str) -> dict[str, Any]:
+        field = {key: value for key, value in properties[name].items() if key != "default"}
+        branches = [branch for branch in field.pop("anyOf") if branch != null]
+        return {**field, **branches[0]}
+
+    def kind(required: list[str], null_fields: list[str]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {
+                **{name: given(name) for name in required},
+                **dict.fromkeys(null_fields, null),
+            },
+            "required": required,
+            "additionalProperties": False,
+        }
+
+    schema.pop("type", None)
+    schema.pop("additionalProperties", None)
+    schema["oneOf"] = [kind(["url", "revision"], ["path"]), kind(["path"], ["url", "revision"])]
+
+
 class PipelineSource(Schema):
     """Either a git repository and revision, or a folder on the compute host."""
+
+    model_config = ConfigDict(json_schema_extra=_source_kinds)
 
     url: str | None = Field(
         default=None, max_length=2000, pattern=GIT_URL_PATTERN, description="git URL"
@@ -36,6 +64,9 @@ class PipelineSource(Schema):
     path: str | None = Field(
         default=None,
         max_length=4096,
+        # Absolute; no NUL (no file system path holds one). Documented only: the catalog
+        # names folders relative to itself, and LocalSource.inside words the refusal.
+        json_schema_extra={"pattern": r"^/[^\x00]*$"},
         description="Absolute folder on the compute host, inside COMPUTE_PIPELINE_ROOTS",
     )
 

@@ -46,6 +46,8 @@ class LocalSource:
     @classmethod
     def inside(cls, raw: str, roots: list[Path]) -> LocalSource:
         candidate = Path(raw)
+        if "\x00" in raw:  # Path.resolve() raises ValueError on it: a 500
+            raise InvalidPipelineSource("source.path cannot contain the NUL character.")
         if not candidate.is_absolute():
             raise InvalidPipelineSource(
                 f"source.path {raw!r} must be an absolute path on the compute host."

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -28,6 +27,7 @@ from nfhub_shared.auth.dependencies import bearer_token, project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSession, AsyncSessionDep
 from nfhub_shared.pagination import MAX_LIMIT, Page, PageParams, PageParamsDep, paginate
+from nfhub_shared.schemas import IsoDateTime
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -87,8 +87,8 @@ async def list_runs(
     pipeline: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     label: Annotated[str | None, Query(pattern=LABEL_PATTERN)] = None,
     order_id: uuid.UUID | None = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
 ) -> Page[RunRead]:
     """This project's runs, newest first."""
     run_filter = RunFilter(

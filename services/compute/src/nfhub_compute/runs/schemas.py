@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from nfhub_compute.pipelines.schemas import SLUG_PATTERN, VERSION_PATTERN, Profile
 from nfhub_compute.runs.states import RunState
@@ -22,6 +22,16 @@ MAX_RUN_SECRETS = 50
 
 class RunInput(Schema):
     """The samplesheet: a file in the project's storage, and the order it was made for."""
+
+    # What _something checks, in the document: a path, an order, or both, not neither.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["path"], "properties": {"path": {"type": "string"}}},
+                {"required": ["order_id"], "properties": {"order_id": {"type": "string"}}},
+            ]
+        }
+    )
 
     path: str | None = Field(
         default=None,

@@ -2,27 +2,19 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
+from nfhub_files.storage.paths import ProjectPathOrRoot
 from nfhub_shared.schemas import ReadSchema, Schema
 
 ArchiveStatus = Literal["queued", "running", "ready", "failed"]
 MAX_ARCHIVE_PATHS = 1000
 
-ArchivePath = Annotated[
-    str,
-    Field(
-        max_length=MAX_PATH_FIELD_CHARS,
-        description="A file or a folder (recursively); '' for everything",
-    ),
-]
-
 
 class ArchiveCreate(Schema):
-    paths: list[ArchivePath] = Field(min_length=1, max_length=MAX_ARCHIVE_PATHS)
+    paths: list[ProjectPathOrRoot] = Field(min_length=1, max_length=MAX_ARCHIVE_PATHS)
     name: str = Field(
         min_length=1,
         max_length=255,

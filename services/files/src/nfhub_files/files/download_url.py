@@ -17,10 +17,10 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field, TypeAdapter, ValidationError
 
 from nfhub_files.access import READ_SCOPE
-from nfhub_files.files.endpoints import PATH_DESCRIPTION, file_reader
+from nfhub_files.files.endpoints import file_reader
 from nfhub_files.files.schemas import DownloadUrl
 from nfhub_files.files.service import FileReader
-from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
+from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS, PATH_DESCRIPTION, PATH_SCHEMA
 from nfhub_shared.app import COMMON_RESPONSES
 from nfhub_shared.auth.dependencies import BEARER_SCHEME, ProjectRoleAuth
 from nfhub_shared.auth.principal import ProjectRole
@@ -86,7 +86,7 @@ def _operation() -> dict[str, Any]:
                 "required": True,
                 "schema": {
                     "type": "string",
-                    "maxLength": MAX_PATH_FIELD_CHARS,
+                    **PATH_SCHEMA,
                     "description": PATH_DESCRIPTION,
                     "title": "Path",
                 },

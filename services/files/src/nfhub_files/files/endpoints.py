@@ -21,7 +21,12 @@ from nfhub_files.files.schemas import (
 from nfhub_files.files.service import FileReader, FileService
 from nfhub_files.responses import DESTINATION_TAKEN, IN_THE_WAY
 from nfhub_files.state import FilesStateDep, storage_and_settings
-from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
+from nfhub_files.storage.paths import (
+    MAX_PATH_FIELD_CHARS,
+    PATH_DESCRIPTION,
+    PATH_OR_ROOT_SCHEMA,
+    PATH_SCHEMA,
+)
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
@@ -30,8 +35,14 @@ from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/files", tags=["files"])
 
-PATH_DESCRIPTION = "Path inside the project"
-PathQuery = Annotated[str, Query(max_length=MAX_PATH_FIELD_CHARS, description=PATH_DESCRIPTION)]
+PathQuery = Annotated[
+    str,
+    Query(
+        max_length=MAX_PATH_FIELD_CHARS,
+        description=PATH_DESCRIPTION,
+        json_schema_extra=PATH_SCHEMA,
+    ),
+]
 
 
 def file_reader(request: Request, access: ProjectAccess) -> FileReader:
@@ -58,7 +69,12 @@ async def list_files(
     page: PageParamsDep,
     files: FilesReader,
     path: Annotated[
-        str, Query(max_length=MAX_PATH_FIELD_CHARS, description="Folder; empty for the root")
+        str,
+        Query(
+            max_length=MAX_PATH_FIELD_CHARS,
+            description="Folder; empty for the root",
+            json_schema_extra=PATH_OR_ROOT_SCHEMA,
+        ),
     ] = "",
 ) -> Page[FileEntry]:
     """Folders, then files, directly inside a folder."""

@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
+from nfhub_files.storage.paths import ProjectPath
 from nfhub_shared.schemas import ReadSchema, Schema
 
 HEX_SHA256 = r"^[0-9a-fA-F]{64}$"
@@ -39,15 +39,11 @@ MAX_BATCH_PATHS = 500
 
 
 class DownloadUrlsRequest(Schema):
-    paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)]] = Field(
-        min_length=1, max_length=MAX_BATCH_PATHS
-    )
+    paths: list[ProjectPath] = Field(min_length=1, max_length=MAX_BATCH_PATHS)
 
 
 class StatRequest(Schema):
-    paths: list[Annotated[str, Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)]] = Field(
-        min_length=1, max_length=MAX_BATCH_PATHS
-    )
+    paths: list[ProjectPath] = Field(min_length=1, max_length=MAX_BATCH_PATHS)
 
 
 class StatResult(ReadSchema):
@@ -60,7 +56,7 @@ class DownloadUrls(ReadSchema):
 
 
 class UploadUrlRequest(Schema):
-    path: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
+    path: ProjectPath
     size: int | None = Field(default=None, ge=0, description="Bytes; the URL refuses more")
     content_type: str | None = Field(default=None, max_length=255)
     sha256: str | None = Field(default=None, pattern=HEX_SHA256)
@@ -76,8 +72,8 @@ class UploadUrl(ReadSchema):
 
 
 class TransferRequest(Schema):
-    src: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
-    dst: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
+    src: ProjectPath
+    dst: ProjectPath
     overwrite: bool = False
 
 
@@ -88,7 +84,7 @@ class TransferResult(ReadSchema):
 
 
 class FolderCreate(Schema):
-    path: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
+    path: ProjectPath
 
 
 class DeleteResult(ReadSchema):

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from nfhub_files.storage.paths import MAX_PATH_FIELD_CHARS
+from nfhub_files.storage.paths import ProjectPath
 from nfhub_shared.schemas import ReadSchema, Schema
 
 MAX_PART_NUMBER = 10_000
@@ -15,7 +15,7 @@ MultipartStatus = Literal["uploading", "completed", "aborted", "expired"]
 
 
 class MultipartUploadCreate(Schema):
-    path: str = Field(min_length=1, max_length=MAX_PATH_FIELD_CHARS)
+    path: ProjectPath
     size: int = Field(ge=1, description="Bytes of the whole file")
     part_size: int | None = Field(
         default=None,

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -28,6 +27,7 @@ from nfhub_shared.auth.dependencies import bearer_token
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSession, AsyncSessionDep
 from nfhub_shared.pagination import Page, PageParamsDep, page_of
+from nfhub_shared.schemas import IsoDateTime
 
 router = APIRouter(prefix="/orders", tags=["orders"])
 
@@ -72,8 +72,8 @@ async def list_orders(
     status_: Annotated[OrderStatus | None, Query(alias="status")] = None,
     pipeline: Annotated[str | None, Query(pattern=SLUG_PATTERN)] = None,
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
 ) -> Page[OrderRead]:
     """This project's orders, newest first."""
     items, count = await orders.list_orders(

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from nfhub_miner.compute_client import SLUG_PATTERN
 from nfhub_miner.deps import SamplesEditor, SamplesViewer
-from nfhub_miner.fields import TAG_PATTERN
+from nfhub_miner.fields import SEARCH_PATTERN, TAG_PATTERN
 from nfhub_miner.records.filters import RecordFilters
 from nfhub_miner.samples.importer import SampleImporter
 from nfhub_miner.samples.schemas import (
@@ -33,6 +32,7 @@ from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSessionDep
 from nfhub_shared.pagination import Page, PageParamsDep, page_of
+from nfhub_shared.schemas import IsoDateTime
 
 router = APIRouter(prefix="/samples", tags=["samples"])
 IMPORT_PATH = "/api/v1/samples/import"
@@ -85,13 +85,18 @@ async def list_samples(
     samples: SampleReader,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=100, description="Text in ids, tags or properties"),
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=SEARCH_PATTERN,
+            description="Words (letters or digits) in ids, tags or properties",
+        ),
     ] = None,
     sample_type: SampleType | None = None,
     subject_id: uuid.UUID | None = None,
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
 ) -> Page[SampleRead]:
     """This project's samples, newest first; search and filters combine."""
     items, count = await samples.list_samples(

@@ -5,10 +5,11 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field
+from pydantic.config import JsonDict
 
 from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
 from nfhub_miner.paths import EXTERNAL_SCHEMES, is_external
-from nfhub_shared.schemas import ReadSchema, Schema, read_model
+from nfhub_shared.schemas import Omittable, ReadSchema, Schema, read_model
 
 if TYPE_CHECKING:
     from nfhub_miner.models import Sample
@@ -35,6 +36,15 @@ def _check_path(path: str) -> str:
     return path
 
 
+# _check_path's rules as the document's pattern: a URI of an external scheme, or a relative
+# path without empty, '.' or '..' segments (which also rules out a leading '/' and '://').
+_SEGMENT = r"(?!\.\.?(?:/|(?![\s\S])))[^/\x00]+"
+_SCHEMES = "|".join(scheme.removesuffix("://") for scheme in EXTERNAL_SCHEMES)
+PATH_PATTERN = rf"^(?:(?:{_SCHEMES})://[\s\S]*|{_SEGMENT}(?:/{_SEGMENT})*)$"
+# Pydantic documents a dict's key pattern as patternProperties: other keys must be refused too.
+_ONLY_ROLES: JsonDict = {"additionalProperties": False}
+
+
 class FileSet(Schema):
     """One row of a samplesheet: a lane's (or a replicate's) files, by role."""
 
@@ -42,16 +52,24 @@ class FileSet(Schema):
     replicate: int | None = Field(default=None, ge=1, le=10_000)
     paths: dict[
         Role,
-        Annotated[str, Field(min_length=1, max_length=MAX_PATH_CHARS), AfterValidator(_check_path)],
+        Annotated[
+            str,
+            Field(
+                min_length=1, max_length=MAX_PATH_CHARS, json_schema_extra={"pattern": PATH_PATTERN}
+            ),
+            AfterValidator(_check_path),
+        ],
     ] = Field(
         min_length=1,
         max_length=20,
+        json_schema_extra=_ONLY_ROLES,
         description="Role → a path in the project's storage, or a URI outside it",
         examples=[{"fastq_1": "raw/S1_R1.fastq.gz", "fastq_2": "raw/S1_R2.fastq.gz"}],
     )
     attributes: dict[Role, Scalar] = Field(
         default_factory=dict,
         max_length=20,
+        json_schema_extra=_ONLY_ROLES,
         description="Samplesheet columns that differ from row to row (control_replicate…)",
     )
 
@@ -70,16 +88,16 @@ class SampleCreate(Schema):
 
 
 class SampleUpdate(Schema):
-    display_id: DisplayId | None = None
+    display_id: Omittable[DisplayId] = None
     subject_id: uuid.UUID | None = None
-    sample_type: SampleType | None = None
+    sample_type: Omittable[SampleType] = None
     tissue: str | None = Field(default=None, max_length=200)
     collection_date: PastDate = None
     barcode: str | None = Field(default=None, max_length=100)
     external_id: str | None = Field(default=None, max_length=200)
-    tags: Tags | None = None
-    properties: Properties | None = None
-    files: list[FileSet] | None = Field(default=None, max_length=MAX_FILE_SETS)
+    tags: Omittable[Tags] = None
+    properties: Omittable[Properties] = None
+    files: Omittable[Annotated[list[FileSet], Field(max_length=MAX_FILE_SETS)]] = None
 
 
 class SubjectBrief(ReadSchema):

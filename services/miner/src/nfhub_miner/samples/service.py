@@ -129,12 +129,6 @@ class SampleService:
     async def update(self, sample_id: uuid.UUID, sample_update: SampleUpdate) -> SampleRead:
         sample, subject_display_id = await self.get(sample_id)
         changes = sample_update.model_dump(exclude_unset=True)
-        for required in ("display_id", "sample_type", "tags", "properties", "files"):
-            if required in changes and changes[required] is None:
-                raise ValidationFailed(
-                    f"{required} cannot be null; leave it out to keep it.",
-                    errors=[FieldProblem(required, "null")],
-                )
         renamed = changes.get("display_id", sample.display_id) != sample.display_id
         if renamed and await self.samples.existing_display_ids(
             self.access.project_id, [changes["display_id"]]

@@ -1,19 +1,19 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from nfhub_miner.deps import SamplesEditor, SamplesViewer
-from nfhub_miner.fields import TAG_PATTERN
+from nfhub_miner.fields import SEARCH_PATTERN, TAG_PATTERN
 from nfhub_miner.records.filters import RecordFilters
 from nfhub_miner.subjects.schemas import SubjectCreate, SubjectDeleted, SubjectRead, SubjectUpdate
 from nfhub_miner.subjects.service import SubjectService
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.db.session import AsyncSessionDep
 from nfhub_shared.pagination import Page, PageParamsDep, page_of
+from nfhub_shared.schemas import IsoDateTime
 
 router = APIRouter(prefix="/subjects", tags=["subjects"])
 
@@ -42,11 +42,16 @@ async def list_subjects(
     subjects: Reader,
     q: Annotated[
         str | None,
-        Query(min_length=1, max_length=100, description="Text in ids, tags or properties"),
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=SEARCH_PATTERN,
+            description="Words (letters or digits) in ids, tags or properties",
+        ),
     ] = None,
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
 ) -> Page[SubjectRead]:
     """This project's subjects, newest first."""
     items, count = await subjects.list_subjects(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import Field
 
 from nfhub_miner.fields import DisplayId, PastDate, Properties, Tags
-from nfhub_shared.schemas import ReadSchema, Schema, read_model
+from nfhub_shared.schemas import Omittable, ReadSchema, Schema, read_model
 
 if TYPE_CHECKING:
     from nfhub_miner.models import Subject
@@ -26,13 +26,13 @@ class SubjectCreate(Schema):
 
 
 class SubjectUpdate(Schema):
-    display_id: DisplayId | None = None
-    sex: Sex | None = None
+    display_id: Omittable[DisplayId] = None
+    sex: Omittable[Sex] = None
     date_of_birth: PastDate = None
     external_id: str | None = Field(default=None, max_length=200)
     diagnosis: str | None = Field(default=None, max_length=5000)
-    tags: Tags | None = None
-    properties: Properties | None = None
+    tags: Omittable[Tags] = None
+    properties: Omittable[Properties] = None
 
 
 class SubjectRead(ReadSchema):

@@ -16,7 +16,6 @@ from nfhub_miner.subjects.schemas import SubjectCreate, SubjectDeleted, SubjectR
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSession
-from nfhub_shared.errors import FieldProblem, ValidationFailed
 
 
 def new_subject(access: ProjectAccess, subject_create: SubjectCreate) -> Subject:
@@ -69,12 +68,6 @@ class SubjectService:
     async def update(self, subject_id: uuid.UUID, subject_update: SubjectUpdate) -> SubjectRead:
         subject = await self.get(subject_id)
         changes = subject_update.model_dump(exclude_unset=True)
-        for required in ("display_id", "sex", "tags", "properties"):
-            if required in changes and changes[required] is None:
-                raise ValidationFailed(
-                    f"{required} cannot be null; leave it out to keep it.",
-                    errors=[FieldProblem(required, "null")],
-                )
         if "display_id" in changes and changes["display_id"] != subject.display_id:
             await self._refuse_taken(changes["display_id"])
         if "tags" in changes:
