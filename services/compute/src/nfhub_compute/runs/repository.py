@@ -92,15 +92,21 @@ class RunRepository(Repository[Run]):
         )
 
     async def claim_queued(self, worker_id: str, limit: int, now: datetime) -> list[uuid.UUID]:
-        """Mark the oldest queued runs INITIALIZING for this worker; others skip locked rows."""
-        queued = (
+        """Mark the oldest queued runs INITIALIZING for this worker; others skip locked rows.
+
+        The locked rows are picked once, in a materialized CTE: as an ``IN (subquery)`` the
+        planner may run the LIMITed subquery again per row and claim more than ``limit``.
+        """
+        picked = (
             select(Run.id)
             .where(Run.state == RunState.QUEUED.value)
             .order_by(Run.created_at, Run.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
         )
+        queued = select(picked.c.id)
         result = await self.session.scalars(
             update(Run)
             .where(Run.id.in_(queued), Run.state == RunState.QUEUED.value)
