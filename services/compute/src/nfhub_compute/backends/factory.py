@@ -10,5 +10,8 @@ def create_backend(settings: Settings) -> JobBackend:
     if settings.BACKEND == "noop":
         return NoopBackend()
     return LocalBackend(
-        settings.WORK_ROOT, nextflow_bin=settings.NEXTFLOW_BIN, env=settings.LAUNCH_ENV
+        settings.WORK_ROOT,
+        nextflow_bin=settings.NEXTFLOW_BIN,
+        env=settings.LAUNCH_ENV,
+        host=settings.WORKER_HOST,
     )

@@ -170,6 +170,7 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 class LocalBackend:
     name = "local"
+    host_independent = False
 
     def __init__(
         self,
@@ -177,11 +178,14 @@ class LocalBackend:
         *,
         nextflow_bin: str = "nextflow",
         env: Mapping[str, str] | None = None,
+        host: str | None = None,
     ) -> None:
         self.root = work_root.expanduser().resolve()
         self.nextflow_bin = nextflow_bin
         self.env = launch_environment(env or {})
-        self.host = socket.gethostname()
+        # The worker's host identity (COMPUTE_WORKER_HOST): handles carry it, and a handle of
+        # another host is not this backend's to answer for.
+        self.host = host or socket.gethostname()
         self.boot_id = _boot_id()
         # Launchers this process started: reaped so they never linger as zombies.
         self._children: set[int] = set()

@@ -13,8 +13,9 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from nfhub_compute.backends.base import BackendUnavailable, JobBackend, LogSource
+from nfhub_compute.backends.base import JobBackend, LogSource
 from nfhub_compute.config import Settings
+from nfhub_compute.logs.service import RunLogService
 from nfhub_compute.models import PipelineVersion, Run, Task
 from nfhub_compute.pipelines.errors import PipelineNotFound, PipelineVersionNotFound
 from nfhub_compute.pipelines.repository import PipelineVersionRepository
@@ -39,7 +40,7 @@ from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.db.session import AsyncSession
-from nfhub_shared.errors import BadRequest, FieldProblem, ServiceUnavailable
+from nfhub_shared.errors import BadRequest, FieldProblem
 
 # Set by nfhub for every run, never by the caller.
 RESERVED_PARAMS = {
@@ -288,18 +289,12 @@ class RunService:
     async def log(
         self, run_id: uuid.UUID, *, source: LogSource, offset: int, limit: int
     ) -> LogPage:
+        """From the database, where the run's worker ships it: no launch folder needed."""
         run = await self.get(run_id)
-        lines: list[str] = []
-        count = 0
-        if run.backend_handle is not None:
-            try:
-                chunk = await self.backend.logs(
-                    run.backend_handle, source=source, offset=offset, limit=limit
-                )
-            except BackendUnavailable as exc:
-                raise ServiceUnavailable(f"The run's log is not reachable: {exc}") from exc
-            lines, count = chunk.lines, chunk.count
-        return LogPage(source=source, lines=lines, count=count, offset=offset, limit=limit)
+        chunk = await RunLogService(self.session).page(run.id, source, offset=offset, limit=limit)
+        return LogPage(
+            source=source, lines=chunk.lines, count=chunk.count, offset=offset, limit=limit
+        )
 
     async def outputs(
         self, run_id: uuid.UUID, path: str, caller_token: str, *, limit: int, offset: int

@@ -42,11 +42,18 @@ class Dispatcher:
         """Claim a batch of queued runs (within COMPUTE_MAX_ACTIVE_RUNS) and submit each."""
         async with self.sessionmaker() as session, session.begin():
             runs = RunRepository(session)
-            free = self.settings.MAX_ACTIVE_RUNS - await runs.count_active(self.backend.name)
+            # A host-bound backend's runs count against their own host's limit.
+            host = None if self.backend.host_independent else self.settings.WORKER_HOST
+            free = self.settings.MAX_ACTIVE_RUNS - await runs.count_active(
+                self.backend.name, owner_host=host
+            )
             if free <= 0:
                 return 0
             claimed = await runs.claim_queued(
-                self.worker_id, min(free, CLAIM_BATCH), datetime.now(UTC)
+                self.worker_id,
+                min(free, CLAIM_BATCH),
+                datetime.now(UTC),
+                host=self.settings.WORKER_HOST,
             )
         for run_id in claimed:
             await self.submit(run_id)

@@ -10,7 +10,12 @@ Only one worker reconciles at a time (the leader, holding an advisory lock). Eac
 - RUNNING with no event and no answer from the backend for COMPUTE_SILENCE_DEADLINE_SECONDS
   → UNKNOWN, back to RUNNING with the next event or answer;
 - a claimed run never recorded as submitted (its dispatcher died) is submitted again; a
-  launcher still alive for a run that has ended is killed.
+  launcher still alive for a run that has ended is killed;
+- the logs of every run it can read are shipped to the database (worker/logship.py).
+
+A run of a host-bound backend (local) is reconciled by a worker of its owner host only
+(``owned``: one per host, holding the host's lock); the leader (``shared``) reconciles the
+others and marks UNKNOWN the running runs of hosts that stopped heartbeating.
 
 Every change is a guarded UPDATE (legal from the state it was read in), so a pass racing a
 cancel request or an event never moves a run backwards.
@@ -33,6 +38,8 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.worker.dispatcher import Dispatcher
+from nfhub_compute.worker.heartbeat import mark_ownerless_runs
+from nfhub_compute.worker.logship import LogShipper
 
 logger = structlog.get_logger("nfhub.compute.reconciler")
 
@@ -58,25 +65,39 @@ class Reconciler:
         self.backend = backend
         self.settings = settings
         self.dispatcher = dispatcher
+        self.shipper = LogShipper(sessionmaker, backend, settings)
 
-    async def reconcile_once(self) -> None:
+    def _host_bound(self) -> tuple[str, ...]:
+        return () if self.backend.host_independent else (self.backend.name,)
+
+    async def reconcile_once(self, *, owned: bool = True, shared: bool = True) -> None:
+        """``owned``: this host's runs of host-bound backends; ``shared``: every other run."""
+        host_bound = self._host_bound()
+        if shared:
+            await mark_ownerless_runs(self.sessionmaker, self.settings, host_bound)
         active = {job.run_id: job.handle for job in await self._active_jobs()}
-        after: uuid.UUID | None = None
         live: set[uuid.UUID] = set()
-        while True:
-            async with self.sessionmaker() as session:
-                batch = await RunRepository(session).live(after=after, limit=BATCH)
-            if not batch:
-                break
-            for run in batch:
-                live.add(run.id)
-                try:
-                    await self.reconcile_run(run, active.get(run.id))
-                except Exception as exc:  # one bad run must not stop the others
-                    logger.exception(
-                        "reconcile failed", run_id=str(run.id), error=type(exc).__name__
+        owners = ([self.settings.WORKER_HOST] if owned and host_bound else []) + (
+            [None] if shared else []
+        )
+        for owner in owners:
+            after: uuid.UUID | None = None
+            while True:
+                async with self.sessionmaker() as session:
+                    batch = await RunRepository(session).live(
+                        after=after, limit=BATCH, owned_by=owner, host_bound=host_bound
                     )
-            after = batch[-1].id
+                if not batch:
+                    break
+                for run in batch:
+                    live.add(run.id)
+                    try:
+                        await self.reconcile_run(run, active.get(run.id))
+                    except Exception as exc:  # one bad run must not stop the others
+                        logger.exception(
+                            "reconcile failed", run_id=str(run.id), error=type(exc).__name__
+                        )
+                after = batch[-1].id
         await self._stop_orphans({run_id: h for run_id, h in active.items() if run_id not in live})
 
     async def reconcile_run(self, run: Run, active_handle: dict[str, Any] | None) -> None:
@@ -96,6 +117,7 @@ class Reconciler:
             return
         if status is not None:
             await self._alive(run, state, now)
+            await self._ship_logs(run, final=False)
         if state == RunState.CANCELING:
             await self._stop(run, now)
         elif state == RunState.RUNNING and status is None:
@@ -118,6 +140,7 @@ class Reconciler:
         else:
             target = RunState.EXECUTOR_ERROR
             reason = run.error_message or f"Nextflow exited with code {code}; see the run's log."
+        await self._ship_logs(run, final=True)
         now = _now()
         async with self.sessionmaker() as session, session.begin():
             await self._import_trace(session, run)
@@ -138,6 +161,13 @@ class Reconciler:
             )
         if moved:
             logger.info("run finished", run_id=str(run.id), state=target.value, exit_code=code)
+
+    async def _ship_logs(self, run: Run, *, final: bool) -> None:
+        """A log that cannot be shipped (unreadable) never keeps a run from being followed."""
+        try:
+            await self.shipper.ship(run, final=final)
+        except Exception as exc:
+            logger.warning("log shipping failed", run_id=str(run.id), error=type(exc).__name__)
 
     async def _import_trace(self, session: AsyncSession, run: Run) -> None:
         assert run.backend_handle is not None
@@ -186,7 +216,10 @@ class Reconciler:
             runs = RunRepository(session)
             if state == RunState.UNKNOWN:
                 await runs.move(
-                    run.id, RunState.RUNNING, {"last_seen_at": now, "state_reason": None}, now
+                    run.id,
+                    RunState.RUNNING,
+                    {"last_seen_at": now, "state_reason": None, "owner_lost_at": None},
+                    now,
                 )
             elif run.last_seen_at is None or now - run.last_seen_at > SEEN_WRITE_INTERVAL:
                 await runs.touch(run.id, {"last_seen_at": now})
