@@ -118,23 +118,25 @@ class TestTwoHosts:
         self, stack: LiveStack
     ) -> None:
         host_a = start_host_worker(stack, "host-a")
-        runs = [launch(stack, task_seconds=6) for _ in range(2)]
+        # One to complete; one, long, canceled while its host is gone.
+        runs = [launch(stack, task_seconds=6), launch(stack, task_seconds=30)]
         for run in runs:
             stack.wait_state(run["id"], {"RUNNING"})
         host_b = start_host_worker(stack, "host-b")
         try:
             host_a.stop(signal.SIGKILL)
             lost = [stack.wait_state(run["id"], {"UNKNOWN"}, timeout=30) for run in runs]
-            # Nextflow goes on posting events (its tasks move on): they do not make the runs
+            # Nextflow goes on posting events (its tasks move on): they do not make the run
             # look watched again.
-            still = [
-                wait_until(
-                    lambda run=run: (now := stack.run(run["id"]))["tasks"] != run["tasks"] and now,
-                    timeout=60,
-                    what="a task event after the host was lost",
-                )
-                for run in lost
-            ]
+            still = wait_until(
+                lambda: (now := stack.run(runs[0]["id"]))["tasks"] != lost[0]["tasks"] and now,
+                timeout=60,
+                what="a task event after the host was lost",
+            )
+            # The cancel is recorded; only host-a can carry it out.
+            with stack.client("compute") as compute:
+                canceled = compute.post(f"/api/v1/runs/{runs[1]['id']}/cancel",
+                                        headers=stack.headers)  # fmt: skip
             back = start_host_worker(stack, "host-a", name="worker-host-a-again")
             try:
                 done = [stack.wait_state(run["id"], TERMINAL, timeout=120) for run in runs]
@@ -143,13 +145,13 @@ class TestTwoHosts:
         finally:
             host_b.stop()
         for run in lost:
-            assert (
-                "No worker of host host-a has sent a heartbeat for over 3 s"
-                in (run["state_reason"])
-            )
-        assert [run["state"] for run in still] == ["UNKNOWN", "UNKNOWN"]
-        assert [run["state"] for run in done] == ["COMPLETE", "COMPLETE"], done
-        assert all(run["tasks"]["succeeded"] == 3 for run in done)
+            reason = run["state_reason"]
+            assert "No worker of host host-a has sent a heartbeat for over 3 s" in reason
+        assert still["state"] == "UNKNOWN"
+        assert canceled.status_code == 202 and canceled.json()["state"] == "CANCELING"
+        assert [run["state"] for run in done] == ["COMPLETE", "CANCELED"], done
+        assert done[0]["tasks"]["succeeded"] == 3
+        assert done[1]["exit_code"] == 143  # Nextflow stopped by SIGTERM, from host-a
         assert {owner_of(stack, run["id"]) for run in runs} == {"host-a"}
         assert finished_by(back) == {run["id"] for run in runs}
         assert not finished_by(host_b)
