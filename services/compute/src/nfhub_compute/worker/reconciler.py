@@ -1,6 +1,6 @@
 """The reconciler: asks the backend about every live run and moves it to what it learns.
 
-Only one worker reconciles at a time (the leader, holding an advisory lock). Each pass:
+One worker reconciles a given run at a time (see the end of this note). Each pass:
 
 - a run whose launcher exited ends by its exit code: 0 → COMPLETE, else EXECUTOR_ERROR,
   CANCELING → CANCELED; its trace file is read first, so tasks the weblog missed (cached
@@ -14,8 +14,9 @@ Only one worker reconciles at a time (the leader, holding an advisory lock). Eac
 - the logs of every run it can read are shipped to the database (worker/logship.py).
 
 A run of a host-bound backend (local) is reconciled by a worker of its owner host only
-(``owned``: one per host, holding the host's lock); the leader (``shared``) reconciles the
-others and marks UNKNOWN the running runs of hosts that stopped heartbeating.
+(``owned``: one per host, holding that host's advisory lock); the leader (``shared``, holding
+the global one) reconciles the others and marks UNKNOWN the running runs of hosts that
+stopped heartbeating.
 
 Every change is a guarded UPDATE (legal from the state it was read in), so a pass racing a
 cancel request or an event never moves a run backwards.
