@@ -117,12 +117,13 @@ class TestTwoHosts:
     def test_a_killed_hosts_runs_go_unknown_and_end_right_when_it_comes_back(
         self, stack: LiveStack
     ) -> None:
-        host_a = start_host_worker(stack, "host-a")
+        # Worker names of this test's own: each name's log file is kept across the module.
+        host_a = start_host_worker(stack, "host-a", name="lost-host-a")
         # One to complete; one, long, canceled while its host is gone.
         runs = [launch(stack, task_seconds=6), launch(stack, task_seconds=30)]
         for run in runs:
             stack.wait_state(run["id"], {"RUNNING"})
-        host_b = start_host_worker(stack, "host-b")
+        host_b = start_host_worker(stack, "host-b", name="lost-host-b")
         try:
             host_a.stop(signal.SIGKILL)
             lost = [stack.wait_state(run["id"], {"UNKNOWN"}, timeout=30) for run in runs]
@@ -137,7 +138,7 @@ class TestTwoHosts:
             with stack.client("compute") as compute:
                 canceled = compute.post(f"/api/v1/runs/{runs[1]['id']}/cancel",
                                         headers=stack.headers)  # fmt: skip
-            back = start_host_worker(stack, "host-a", name="worker-host-a-again")
+            back = start_host_worker(stack, "host-a", name="lost-host-a-again")
             try:
                 done = [stack.wait_state(run["id"], TERMINAL, timeout=120) for run in runs]
             finally:
