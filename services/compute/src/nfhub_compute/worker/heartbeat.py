@@ -6,6 +6,7 @@ for COMPUTE_WORKER_DEADLINE_SECONDS is marked UNKNOWN by the leader (see reconci
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Sequence
@@ -58,7 +59,8 @@ class Heartbeat:
             started_at=now,
             last_seen_at=now,
         )
-        self.beaten = anyio.Event()
+        # Set by the first beat that reached the database (asyncio's: made outside a loop).
+        self.beaten = asyncio.Event()
 
     async def beat(self) -> None:
         now = datetime.now(UTC)
