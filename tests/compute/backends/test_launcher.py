@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nfhub_compute.backends.local import LAUNCHER
+from nfhub_compute.backends.launchdir import LAUNCHER
 
 
 def launch(tmp_path: Path, *options: str, command: str = "exit 0") -> tuple[int, dict[str, int]]:
