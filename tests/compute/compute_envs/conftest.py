@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,9 +13,30 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from nfhub_compute.backends.local import _boot_id, process_identity
 from support.inprocess import Team
 
 NewEnv = Callable[..., Awaitable[httpx.Response]]
+AliveHandle = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def alive_handle() -> AliveHandle:
+    """A launcher handle in a launch dir: this very test process (so it is alive), started on
+    ``host`` (this machine's name unless told)."""
+
+    def handle(run_id: str, launch_dir: Path, host: str | None = None) -> dict[str, Any]:
+        launch_dir.mkdir(parents=True, exist_ok=True)
+        identity = process_identity(os.getpid())
+        assert identity is not None
+        return {
+            "run_id": run_id, "pid": os.getpid(), "start_ticks": identity[0],
+            "boot_id": _boot_id(), "host": host or socket.gethostname(),
+            "launch_dir": str(launch_dir),
+            "work_dir": str(launch_dir.parent.parent / "work" / run_id),
+        }  # fmt: skip
+
+    return handle
 
 
 @pytest.fixture

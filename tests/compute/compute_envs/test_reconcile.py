@@ -4,8 +4,6 @@ launchers alive in the environment's launch folder (an unrecorded submission rec
 from __future__ import annotations
 
 import json
-import os
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from nfhub_compute.backends.local import LocalBackend, _boot_id, process_identity
+from nfhub_compute.backends.local import LocalBackend
 from nfhub_compute.config import Settings
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.worker.dispatcher import Dispatcher
@@ -26,18 +24,6 @@ def reconciler(session_factory: Any, compute_settings: Settings) -> Reconciler:
     default = LocalBackend(compute_settings.WORK_ROOT)
     dispatcher = Dispatcher(session_factory, default, compute_settings, "test")
     return Reconciler(session_factory, default, compute_settings, dispatcher)
-
-
-def alive_handle(run_id: str, launch_dir: Path) -> dict[str, Any]:
-    """A launcher handle in ``launch_dir``: this very test process, so it is alive."""
-    launch_dir.mkdir(parents=True, exist_ok=True)
-    identity = process_identity(os.getpid())
-    assert identity is not None
-    return {
-        "run_id": run_id, "pid": os.getpid(), "start_ticks": identity[0], "boot_id": _boot_id(),
-        "host": socket.gethostname(), "launch_dir": str(launch_dir),
-        "work_dir": str(launch_dir.parent.parent / "work" / run_id),
-    }  # fmt: skip
 
 
 async def run_of(client: httpx.AsyncClient, team: Any, run_id: str) -> dict[str, Any]:
@@ -58,6 +44,7 @@ class TestReconcileInAnEnvironment:
         env_root: Path,
         set_run: Any,
         reconciler: Reconciler,
+        alive_handle: Any,
     ) -> None:
         env = (await new_env()).json()
         run = (await launch(compute_env_id=env["id"])).json()
@@ -86,6 +73,7 @@ class TestReconcileInAnEnvironment:
         env_root: Path,
         set_run: Any,
         reconciler: Reconciler,
+        alive_handle: Any,
         session_factory: Any,
     ) -> None:
         env = (await new_env()).json()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,8 +11,12 @@ import httpx
 import pytest
 from sqlalchemy import event
 
+from nfhub_compute.backends.local import LocalBackend
+from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import task_values
+from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.worker.logship import LogShipper
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -413,9 +418,11 @@ class TestRelaunch:
 
 
 class TestLogAndOutputs:
-    async def test_the_log_is_paged_by_lines(
+    async def test_the_log_is_paged_by_lines_from_what_the_worker_shipped(
         self,
         compute_client: httpx.AsyncClient,
+        compute_settings: Settings,
+        session_factory: Any,
         hello: Any,
         launch: Any,
         team: Any,
@@ -426,10 +433,23 @@ class TestLogAndOutputs:
         launch_dir = tmp_path / "launch"
         launch_dir.mkdir()
         (launch_dir / ".nextflow.log").write_text("".join(f"line {n}\n" for n in range(10)))
-        await set_run(run["id"], backend_handle={"launch_dir": str(launch_dir), "pid": 1})
+        handle = {"launch_dir": str(launch_dir), "pid": 1}
+        await set_run(run["id"], backend_handle=handle)
+        backend = LocalBackend(compute_settings.WORK_ROOT)
+        shipper = LogShipper(session_factory, compute_settings)
+        async with session_factory() as session:
+            shipped = await RunRepository(session).get(uuid.UUID(run["id"]))
+        assert shipped is not None
+        await shipper.ship(shipped, backend, final=True)
+        # The API reads the database: the launch folder may be on another host, or gone.
+        shutil.rmtree(launch_dir)
 
         page = await compute_client.get(
             f"/api/v1/runs/{run['id']}/log", params={"offset": 8, "limit": 5},
+            headers=team.headers("viewer"),
+        )  # fmt: skip
+        middle = await compute_client.get(
+            f"/api/v1/runs/{run['id']}/log", params={"offset": 3, "limit": 2},
             headers=team.headers("viewer"),
         )  # fmt: skip
         console = await compute_client.get(
@@ -439,6 +459,7 @@ class TestLogAndOutputs:
 
         assert page.json() == {"source": "nextflow", "lines": ["line 8", "line 9"], "count": 10,
                                "offset": 8, "limit": 5}  # fmt: skip
+        assert middle.json()["lines"] == ["line 3", "line 4"]
         assert console.json()["lines"] == [] and console.json()["count"] == 0
 
     async def test_a_run_not_yet_submitted_has_an_empty_log(

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from nfhub_shared.config import BaseServiceSettings
@@ -78,6 +79,17 @@ class Settings(BaseServiceSettings):
     DISPATCH_POLL_SECONDS: float = Field(default=2.0, gt=0)
     RECONCILE_INTERVAL_SECONDS: float = Field(default=2.0, gt=0)
 
+    # Workers on many hosts. A local run belongs to the host identity of the worker that
+    # claimed it: only a worker of that identity watches, cancels and finishes it. Each worker
+    # heartbeats in the database; a host with no heartbeat for WORKER_DEADLINE_SECONDS has its
+    # running runs marked UNKNOWN (until a worker of that host comes back and finishes them).
+    WORKER_HOST: str = Field(default_factory=socket.gethostname, min_length=1, max_length=100)
+    WORKER_HEARTBEAT_SECONDS: float = Field(default=10.0, gt=0)
+    WORKER_DEADLINE_SECONDS: float = Field(default=60.0, gt=0)
+    # The worker ships each run's logs to the database as they grow, for the API to read
+    # without the launch folder; beyond this many bytes per log, the rest stays on the host.
+    LOG_MAX_BYTES: int = Field(default=5 * 1024**2, ge=1024)
+
     @field_validator("PIPELINE_ROOTS")
     @classmethod
     def _resolve_roots(cls, roots: list[Path]) -> list[Path]:
@@ -95,6 +107,15 @@ class Settings(BaseServiceSettings):
         for key in keys:
             check_secrets_key(key.get_secret_value())
         return keys
+
+    @model_validator(mode="after")
+    def _deadline_after_heartbeats(self) -> Settings:
+        if self.WORKER_DEADLINE_SECONDS <= 2 * self.WORKER_HEARTBEAT_SECONDS:
+            raise ValueError(
+                "COMPUTE_WORKER_DEADLINE_SECONDS must be more than twice "
+                "COMPUTE_WORKER_HEARTBEAT_SECONDS, or a worker one beat late is taken for gone"
+            )
+        return self
 
     def default_secrets(self) -> dict[str, bool]:
         return {

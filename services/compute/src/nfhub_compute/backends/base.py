@@ -84,6 +84,10 @@ class LogChunk:
 
 class JobBackend(Protocol):
     name: str
+    # False: a job is reachable from the host that started it only (the local backend's
+    # process groups and files), so the run belongs to that host's worker. True: any worker
+    # can watch and stop it (a scheduler such as Slurm, with the launch dir on shared storage).
+    host_independent: bool
 
     async def submit(self, spec: LaunchSpec) -> SubmittedJob: ...
 

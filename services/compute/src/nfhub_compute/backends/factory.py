@@ -11,6 +11,15 @@ from nfhub_compute.backends.slurm import SlurmBackend, SlurmJobOptions
 from nfhub_compute.config import Settings
 from nfhub_compute.models import ComputeEnv
 
+# The backends whose jobs only the host that started them reaches (runs.backend names): their
+# runs belong to the worker host that claimed them (runs.owner_host), whether they run in a
+# compute environment or on a worker's own backend. Slurm's runs are any worker's.
+HOST_BOUND_BACKENDS: tuple[str, ...] = tuple(
+    backend.name
+    for backend in (LocalBackend, NoopBackend, SlurmBackend)
+    if not backend.host_independent
+)
+
 
 class BackendNotBuilt(SubmitFailed):
     """The environment names a backend this build of nfhub cannot construct."""
@@ -32,7 +41,10 @@ def create_backend(settings: Settings) -> JobBackend:
             ),
         )
     return LocalBackend(
-        settings.WORK_ROOT, nextflow_bin=settings.NEXTFLOW_BIN, env=settings.LAUNCH_ENV
+        settings.WORK_ROOT,
+        nextflow_bin=settings.NEXTFLOW_BIN,
+        env=settings.LAUNCH_ENV,
+        host=settings.WORKER_HOST,
     )
 
 
@@ -46,6 +58,7 @@ def backend_for(settings: Settings, env: ComputeEnv) -> JobBackend:
             launch_root=Path(env.launch_dir),
             nextflow_bin=settings.NEXTFLOW_BIN,
             env=launch_env,
+            host=settings.WORKER_HOST,
         )
     if env.backend == "slurm":
         return _slurm_backend(settings, env, launch_env)

@@ -73,6 +73,7 @@ def process_identity(pid: int) -> tuple[int, str] | None:
 
 class LocalBackend(LaunchDirReader):
     name = "local"
+    host_independent = False
 
     def __init__(
         self,
@@ -81,6 +82,7 @@ class LocalBackend(LaunchDirReader):
         launch_root: Path | None = None,
         nextflow_bin: str = "nextflow",
         env: Mapping[str, str] | None = None,
+        host: str | None = None,
     ) -> None:
         """``work_root`` alone: launch dirs in its runs/, work dirs in its work/ (the global
         COMPUTE_WORK_ROOT); with ``launch_root`` (a compute environment), launch dirs go
@@ -92,7 +94,9 @@ class LocalBackend(LaunchDirReader):
         self.work_root = self.root if launch_root is not None else self.root / "work"
         self.nextflow_bin = nextflow_bin
         self.env = launch_environment(env or {})
-        self.host = socket.gethostname()
+        # The worker's host identity (COMPUTE_WORKER_HOST): handles carry it, and a handle of
+        # another host is not this backend's to answer for.
+        self.host = host or socket.gethostname()
         self.boot_id = _boot_id()
         # Launchers this process started: reaped so they never linger as zombies.
         self._children: set[int] = set()

@@ -22,6 +22,7 @@ from nfhub_compute.backends.base import (
 
 class NoopBackend:
     name = "noop"
+    host_independent = False  # what it canceled is in this process's memory
 
     def __init__(self) -> None:
         self._canceled: set[str] = set()

@@ -147,6 +147,8 @@ def batch_script(spec: LaunchSpec, launch_dir: Path, command: list[str]) -> str:
 
 class SlurmBackend(LaunchDirReader):
     name = "slurm"
+    # Any worker reaches the scheduler and the launch dir (on the shared filesystem).
+    host_independent = True
 
     def __init__(
         self,

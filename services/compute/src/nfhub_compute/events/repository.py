@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    and_,
     bindparam,
     case,
     cast,
@@ -38,14 +39,20 @@ EventsConnect = Callable[[], AbstractAsyncContextManager[EventsConnection]]
 # A task event updates its run's last_event_at at most this often: one run row is not
 # locked by every event of a busy run.
 TOUCH_INTERVAL = timedelta(seconds=2)
-_WAKES = (RunState.INITIALIZING.value, RunState.UNKNOWN.value)
 
 
-def _waking(state: Any) -> Any:
+def _waking(columns: Any) -> Any:
     """``state IN (INITIALIZING, UNKNOWN)`` with plain parameters: ``in_()`` makes an
     expanding parameter, and SQLAlchemy re-renders the statement's SQL for it on every
-    execution (a fifth of a task event's time, bench/compute.py)."""
-    return or_(*(state == value for value in _WAKES))
+    execution (a fifth of a task event's time, bench/compute.py).
+
+    A run UNKNOWN because its host's worker is gone stays so: events say Nextflow runs, but
+    nobody is there to finish it until that worker is back (it moves it back itself).
+    """
+    return or_(
+        columns.state == RunState.INITIALIZING.value,
+        and_(columns.state == RunState.UNKNOWN.value, columns.owner_lost_at.is_(None)),
+    )
 
 
 def _heard_from(now: Any, waking: Any) -> dict[str, Any]:
@@ -63,7 +70,7 @@ def _heard_from(now: Any, waking: Any) -> dict[str, Any]:
 def _touch_statement() -> Any:
     """The plain task event's update, built once (its compiled form is cached)."""
     runs = Run.__table__
-    waking = _waking(runs.c.state)
+    waking = _waking(runs.c)
     now: Any = bindparam("seen_at", type_=DateTime(timezone=True))
     return (
         update(runs)  # type: ignore[arg-type]
@@ -120,7 +127,7 @@ class RunEventRepository:
                 TOUCH_RUN, {"seen_run_id": run_id, "seen_at": now, "stale": now - TOUCH_INTERVAL}
             )
             return
-        changes = _heard_from(now, _waking(Run.state))
+        changes = _heard_from(now, _waking(Run))
         for name, value in values.items():
             if value is None:
                 continue

@@ -2,17 +2,21 @@ from nfhub_compute.models.base import Base, audit_events
 from nfhub_compute.models.compute_env import ComputeEnv
 from nfhub_compute.models.pipeline import Pipeline, PipelineVersion
 from nfhub_compute.models.run import LIVE_STATES, Run
+from nfhub_compute.models.run_log import RunLogChunk
 from nfhub_compute.models.secret import PipelineSecret
 from nfhub_compute.models.task import Task
+from nfhub_compute.models.worker import ComputeWorker
 
 __all__ = [
     "LIVE_STATES",
     "Base",
     "ComputeEnv",
+    "ComputeWorker",
     "Pipeline",
     "PipelineSecret",
     "PipelineVersion",
     "Run",
+    "RunLogChunk",
     "Task",
     "audit_events",
 ]

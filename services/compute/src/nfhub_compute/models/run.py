@@ -103,6 +103,12 @@ class Run(RecordMixin, Base):
     )
     backend_handle: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
+    # The host identity (COMPUTE_WORKER_HOST) of the worker that claimed it: for a backend
+    # bound to a host (local), only that host's worker watches, cancels and finishes it.
+    owner_host: Mapped[str | None] = mapped_column(String(255))
+    # Set when the run went UNKNOWN because no worker of its host heartbeats any more; its
+    # weblog events do not bring it back, only its owner (who alone can finish it) does.
+    owner_lost_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     exit_code: Mapped[int | None] = mapped_column(Integer)
 
     workflow: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

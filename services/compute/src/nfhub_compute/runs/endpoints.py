@@ -39,7 +39,7 @@ MAX_LOG_LINES = 5000
 def _service(
     state: ComputeState, session: AsyncSession, audit: AuditWriter, access: ProjectAccess
 ) -> RunService:
-    """The service needs four of the state's resources: it takes them from the typed state."""
+    """The service needs three of the state's resources: it takes them from the typed state."""
     return RunService(
         session,
         state.settings,
@@ -47,7 +47,6 @@ def _service(
         access,
         admin=state.admin_client,
         files=state.files_client,
-        backends=state.backends,
     )
 
 

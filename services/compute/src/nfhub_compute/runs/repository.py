@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, case, exists, func, not_, or_, select, text, update
 
-from nfhub_compute.models import LIVE_STATES, ComputeEnv, PipelineVersion, Run
+from nfhub_compute.models import LIVE_STATES, ComputeEnv, ComputeWorker, PipelineVersion, Run
 from nfhub_compute.runs.schemas import RunFilter
 from nfhub_compute.runs.states import RunState, states_that_can_move_to
 from nfhub_shared.db.repository import Repository
@@ -101,26 +101,39 @@ class RunRepository(Repository[Run]):
 
     # -- the worker's side -------------------------------------------------------------------
 
-    async def count_active_without_env(self) -> int:
-        """Live runs on the worker's own backend (those without a compute environment)."""
-        return int(
-            await self.session.scalar(
-                select(func.count())
-                .select_from(Run)
-                .where(Run.state.in_(LIVE_STATES), Run.compute_env_id.is_(None))
-            )
-            or 0
+    async def count_active_without_env(self, *, owner_host: str | None = None) -> int:
+        """Live runs on the worker's own backend (those without a compute environment); on one
+        host only, when ``owner_host`` is given (the default backend is bound to its host)."""
+        statement = (
+            select(func.count())
+            .select_from(Run)
+            .where(Run.state.in_(LIVE_STATES), Run.compute_env_id.is_(None))
         )
+        if owner_host is not None:
+            statement = statement.where(Run.owner_host == owner_host)
+        return int(await self.session.scalar(statement) or 0)
 
     async def claim_queued(
-        self, worker_id: str, limit: int, now: datetime, *, free_without_env: int
+        self,
+        worker_id: str,
+        limit: int,
+        now: datetime,
+        *,
+        free_without_env: int,
+        host: str | None = None,
     ) -> list[uuid.UUID]:
-        """Mark the oldest queued runs INITIALIZING for this worker; others skip locked rows.
+        """Mark the oldest queued runs INITIALIZING for this worker (owned by its ``host``);
+        others skip locked rows.
 
-        Within limits: at most ``free_without_env`` runs without an environment, and for each
-        environment as many as its max_active_runs leaves beside its live runs (the oldest
-        first in each). Two workers claiming at once see the same candidates, and one skips
-        what the other locked, so together they stay within the limits.
+        Within limits: at most ``free_without_env`` runs without an environment (the caller
+        counts COMPUTE_MAX_ACTIVE_RUNS per host when its own backend is bound to its host),
+        and for each environment as many as its max_active_runs leaves beside its live runs,
+        on all hosts together (the oldest first in each). Two workers claiming at once see the
+        same candidates, and one skips what the other locked, so together they stay within the
+        limits.
+
+        The locked rows are picked once, in a materialized CTE: as an ``IN (subquery)`` the
+        planner may run the LIMITed subquery again per row and claim more than ``limit``.
         """
         active = (
             select(Run.compute_env_id, func.count().label("live"))
@@ -151,14 +164,16 @@ class RunRepository(Repository[Run]):
                 )
             )
         )
-        queued = (
+        picked = (
             select(Run.id)
             .where(Run.id.in_(within), Run.state == RunState.QUEUED.value)
             .order_by(Run.created_at, Run.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
-            .scalar_subquery()
+            .cte("picked")
+            .prefix_with("MATERIALIZED")
         )
+        queued = select(picked.c.id)
         result = await self.session.scalars(
             update(Run)
             .where(Run.id.in_(queued), Run.state == RunState.QUEUED.value)
@@ -166,6 +181,7 @@ class RunRepository(Repository[Run]):
                 state=RunState.INITIALIZING.value,
                 initializing_at=now,
                 claimed_by=worker_id,
+                owner_host=host,
                 updated_at=now,
             )
             .returning(Run.id)
@@ -212,12 +228,75 @@ class RunRepository(Repository[Run]):
         )
         return result.first() is not None
 
-    async def live(self, *, after: uuid.UUID | None, limit: int) -> Sequence[Run]:
-        """A batch of runs the reconciler watches, in id order (keyset paging)."""
+    async def live(
+        self,
+        *,
+        after: uuid.UUID | None,
+        limit: int,
+        owned_by: str | None = None,
+        host_bound: Sequence[str] = (),
+    ) -> Sequence[Run]:
+        """A batch of runs the reconciler watches, in id order (keyset paging).
+
+        With ``owned_by``: the runs of the ``host_bound`` backends that host owns. Without:
+        every run but those (the runs any worker may watch).
+        """
         statement = select(Run).where(Run.state.in_(LIVE_STATES))
+        bound = and_(Run.backend.in_(host_bound), Run.owner_host.is_not(None))
+        if owned_by is not None:
+            statement = statement.where(bound, Run.owner_host == owned_by)
+        elif host_bound:
+            statement = statement.where(not_(bound))
         if after is not None:
             statement = statement.where(Run.id > after)
         return (await self.session.scalars(statement.order_by(Run.id).limit(limit))).all()
+
+    async def ownerless(
+        self, host_bound: Sequence[str], alive_since: datetime, *, limit: int
+    ) -> Sequence[tuple[uuid.UUID, str]]:
+        """(run, host) of running runs of the ``host_bound`` backends whose host has had no
+        worker heartbeat since ``alive_since`` (and that are not yet marked for it)."""
+        if not host_bound:
+            return []
+        heartbeat = exists().where(
+            ComputeWorker.host == Run.owner_host, ComputeWorker.last_seen_at >= alive_since
+        )
+        rows = await self.session.execute(
+            select(Run.id, Run.owner_host)
+            .where(
+                Run.state.in_((RunState.RUNNING.value, RunState.UNKNOWN.value)),
+                Run.backend.in_(host_bound),
+                Run.owner_host.is_not(None),
+                Run.owner_lost_at.is_(None),
+                not_(heartbeat),
+            )
+            .order_by(Run.id)
+            .limit(limit)
+        )
+        return [(row[0], str(row[1])) for row in rows]
+
+    async def mark_owner_lost(self, run_id: uuid.UUID, reason: str, now: datetime) -> bool:
+        """RUNNING (or already UNKNOWN) → UNKNOWN because its owner is gone."""
+        result = await self.session.scalars(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.state.in_((RunState.RUNNING.value, RunState.UNKNOWN.value)),
+                Run.owner_lost_at.is_(None),
+            )
+            .values(
+                state=RunState.UNKNOWN.value,
+                unknown_at=case(
+                    (Run.state == RunState.UNKNOWN.value, func.coalesce(Run.unknown_at, now)),
+                    else_=now,
+                ),
+                owner_lost_at=now,
+                state_reason=reason,
+                updated_at=now,
+            )
+            .returning(Run.id)
+        )
+        return result.first() is not None
 
     async def states_of(self, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         if not run_ids:

@@ -13,14 +13,13 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from nfhub_compute.backends.base import BackendUnavailable, LogSource
-from nfhub_compute.backends.factory import BackendNotBuilt
-from nfhub_compute.backends.pool import BackendPool
+from nfhub_compute.backends.base import LogSource
 from nfhub_compute.compute_envs.errors import ComputeEnvUnusable
 from nfhub_compute.compute_envs.repository import ComputeEnvRepository
 from nfhub_compute.compute_envs.schemas import ComputeEnvStatus
 from nfhub_compute.compute_envs.service import ComputeEnvService
 from nfhub_compute.config import Settings
+from nfhub_compute.logs.service import RunLogService
 from nfhub_compute.models import PipelineVersion, Run, Task
 from nfhub_compute.pipelines.errors import PipelineNotFound, PipelineVersionNotFound
 from nfhub_compute.pipelines.repository import PipelineVersionRepository
@@ -46,7 +45,7 @@ from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.db.session import AsyncSession
-from nfhub_shared.errors import BadRequest, FieldProblem, ServiceUnavailable
+from nfhub_shared.errors import BadRequest, FieldProblem
 
 # Set by nfhub for every run, never by the caller.
 RESERVED_PARAMS = {
@@ -65,7 +64,6 @@ class RunService:
         *,
         admin: AdminClient,
         files: FilesClient,
-        backends: BackendPool,
     ) -> None:
         self.session = session
         self.settings = settings
@@ -73,7 +71,6 @@ class RunService:
         self.access = access
         self.admin = admin
         self.files = files
-        self.backends = backends
         self.runs = RunRepository(session)
         self.tasks = TaskService(session)
 
@@ -322,23 +319,12 @@ class RunService:
     async def log(
         self, run_id: uuid.UUID, *, source: LogSource, offset: int, limit: int
     ) -> LogPage:
+        """From the database, where the run's worker ships it: no launch folder needed."""
         run = await self.get(run_id)
-        lines: list[str] = []
-        count = 0
-        if run.backend_handle is not None:
-            env = (
-                await ComputeEnvRepository(self.session).get(run.compute_env_id)
-                if run.compute_env_id is not None
-                else None
-            )
-            try:
-                chunk = await self.backends.of(env).logs(
-                    run.backend_handle, source=source, offset=offset, limit=limit
-                )
-            except (BackendUnavailable, BackendNotBuilt) as exc:
-                raise ServiceUnavailable(f"The run's log is not reachable: {exc}") from exc
-            lines, count = chunk.lines, chunk.count
-        return LogPage(source=source, lines=lines, count=count, offset=offset, limit=limit)
+        chunk = await RunLogService(self.session).page(run.id, source, offset=offset, limit=limit)
+        return LogPage(
+            source=source, lines=chunk.lines, count=chunk.count, offset=offset, limit=limit
+        )
 
     async def outputs(
         self, run_id: uuid.UUID, path: str, caller_token: str, *, limit: int, offset: int

@@ -53,9 +53,19 @@ class Dispatcher:
         COMPUTE_MAX_ACTIVE_RUNS, those of an environment within its max_active_runs."""
         async with self.sessionmaker() as session, session.begin():
             runs = RunRepository(session)
-            free = self.settings.MAX_ACTIVE_RUNS - await runs.count_active_without_env()
+            # Runs without an environment go to the worker's own backend: bound to its host
+            # (local), they count against this host's COMPUTE_MAX_ACTIVE_RUNS only.
+            default = self.backends.default
+            host = None if default.host_independent else self.settings.WORKER_HOST
+            free = self.settings.MAX_ACTIVE_RUNS - await runs.count_active_without_env(
+                owner_host=host
+            )
             claimed = await runs.claim_queued(
-                self.worker_id, CLAIM_BATCH, datetime.now(UTC), free_without_env=max(free, 0)
+                self.worker_id,
+                CLAIM_BATCH,
+                datetime.now(UTC),
+                free_without_env=max(free, 0),
+                host=self.settings.WORKER_HOST,
             )
         for run_id in claimed:
             await self.submit(run_id)

@@ -1,17 +1,16 @@
-"""``nfhub-compute-worker``: the dispatcher and, on the leader, the reconciler.
+"""``nfhub-compute-worker``: the heartbeat, the dispatcher and the reconcilers.
 
-Run one per machine that may launch runs (several are fine). Stopping a worker (SIGTERM,
-Ctrl-C, even kill -9) leaves its runs running: the launchers are in their own process groups,
-and the next reconciler picks them up.
+Run one per machine that may launch runs (several are fine), each with its host identity
+(COMPUTE_WORKER_HOST). One worker per host reconciles that host's local runs; one worker of
+all (the leader) reconciles the rest. Stopping a worker (SIGTERM, Ctrl-C, even kill -9)
+leaves its runs running: the launchers are in their own process groups, and the next worker
+of that host picks them up.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import socket
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -25,8 +24,15 @@ from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
 from nfhub_compute.runs.repository import NOTIFY_CHANNEL
 from nfhub_compute.worker.dispatcher import Dispatcher
+from nfhub_compute.worker.heartbeat import Heartbeat
 from nfhub_compute.worker.reconciler import Reconciler
-from nfhub_compute.worker.repository import listen, ping, try_leader_lock
+from nfhub_compute.worker.repository import (
+    host_lock_key,
+    listen,
+    ping,
+    try_leader_lock,
+    try_lock,
+)
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
 from nfhub_shared.logging import configure_logging
 
@@ -38,16 +44,19 @@ CLOSE_SECONDS = 5.0
 
 
 class Coordinator:
-    """One connection of the worker's own: LISTEN for wake-ups, and the reconciler's lock.
+    """One connection of the worker's own: LISTEN for wake-ups, and the reconcilers' locks
+    (the leader's, and its host's).
 
-    Leadership lasts as long as the connection: if it drops, the lock goes with it and
-    another worker may take over; this one tries again when it reconnects.
+    A lock lasts as long as the connection: if it drops, the lock goes with it and another
+    worker may take over; this one tries again when it reconnects.
     """
 
-    def __init__(self, engine: AsyncEngine, on_notify: Callable[[str], None]) -> None:
+    def __init__(self, engine: AsyncEngine, on_notify: Callable[[str], None], host: str) -> None:
         self.engine = engine
         self.on_notify = on_notify
+        self.host = host
         self.is_leader = False
+        self.is_host_leader = False
 
     def _callback(self, _connection: Any, _pid: int, _channel: str, payload: str) -> None:
         self.on_notify(payload)
@@ -65,17 +74,23 @@ class Coordinator:
                                 self.is_leader = await try_leader_lock(driver)
                                 if self.is_leader:
                                     logger.info("this worker reconciles (leader)")
+                            if not self.is_host_leader:
+                                key = host_lock_key(self.host)
+                                self.is_host_leader = await try_lock(driver, key)
+                                if self.is_host_leader:
+                                    logger.info("this worker reconciles its host's runs",
+                                                host=self.host)  # fmt: skip
                             await anyio.sleep(COORDINATION_CHECK_SECONDS)
                             await ping(driver)
                     finally:
-                        self.is_leader = False
+                        self.is_leader = self.is_host_leader = False
                         # Closing, not returning it to the pool, is what releases the lock;
                         # shielded, as this runs when the worker is being cancelled.
                         with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_SECONDS):
                             await connection.invalidate()
             except Exception as exc:
                 logger.warning("coordination connection lost", error=type(exc).__name__)
-                self.is_leader = False
+                self.is_leader = self.is_host_leader = False
                 await anyio.sleep(RETRY_SECONDS)
 
 
@@ -86,14 +101,15 @@ class Worker:
         self.sessionmaker = create_sessionmaker(self.engine)
         self.backend = backend or create_backend(settings)
         self.backends = BackendPool(settings, self.backend)
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.heartbeat = Heartbeat(self.sessionmaker, settings, backend=self.backend.name)
+        self.worker_id = self.heartbeat.worker.name
         self.dispatcher = Dispatcher(
             self.sessionmaker, self.backend, settings, self.worker_id, backends=self.backends
         )
         self.reconciler = Reconciler(self.sessionmaker, self.backend, settings, self.dispatcher)
         self.dispatch_wake = asyncio.Event()
         self.reconcile_wake = asyncio.Event()
-        self.coordinator = Coordinator(self.engine, self._notified)
+        self.coordinator = Coordinator(self.engine, self._notified, settings.WORKER_HOST)
 
     def _notified(self, payload: str) -> None:
         if payload.startswith("queued:"):
@@ -107,6 +123,8 @@ class Worker:
         event.clear()
 
     async def dispatch_loop(self) -> None:
+        # Claimed runs are this host's: it is seen alive before it takes any.
+        await self.heartbeat.beaten.wait()
         while True:
             try:
                 claimed = await self.dispatcher.dispatch_once()
@@ -118,17 +136,24 @@ class Worker:
 
     async def reconcile_loop(self) -> None:
         while True:
-            if self.coordinator.is_leader:
+            owned, shared = self.coordinator.is_host_leader, self.coordinator.is_leader
+            if owned or shared:
                 try:
-                    await self.reconciler.reconcile_once()
+                    await self.reconciler.reconcile_once(owned=owned, shared=shared)
                 except Exception as exc:
                     logger.exception("reconcile failed", error=type(exc).__name__)
             await self._wait(self.reconcile_wake, self.settings.RECONCILE_INTERVAL_SECONDS)
 
     async def run(self) -> None:
-        logger.info("worker started", worker_id=self.worker_id, backend=self.backend.name)
+        logger.info(
+            "worker started",
+            worker_id=self.worker_id,
+            host=self.settings.WORKER_HOST,
+            backend=self.backend.name,
+        )
         try:
             async with anyio.create_task_group() as tasks:
+                tasks.start_soon(self.heartbeat.run)
                 tasks.start_soon(self.coordinator.run)
                 tasks.start_soon(self.dispatch_loop)
                 tasks.start_soon(self.reconcile_loop)

@@ -1,6 +1,6 @@
 """The reconciler: asks the backend about every live run and moves it to what it learns.
 
-Only one worker reconciles at a time (the leader, holding an advisory lock). Each pass:
+One worker reconciles a given run at a time (see the end of this note). Each pass:
 
 - a run whose launcher exited ends by its exit code: 0 → COMPLETE, else EXECUTOR_ERROR,
   CANCELING → CANCELED; its trace file is read first, so tasks the weblog missed (cached
@@ -12,10 +12,17 @@ Only one worker reconciles at a time (the leader, holding an advisory lock). Eac
 - RUNNING with no event and no answer from the backend for COMPUTE_SILENCE_DEADLINE_SECONDS
   → UNKNOWN, back to RUNNING with the next event or answer;
 - a claimed run never recorded as submitted (its dispatcher died) is submitted again; a
-  launcher still alive for a run that has ended is killed.
+  launcher still alive for a run that has ended is killed;
+- the logs of every run it can read are shipped to the database (worker/logship.py).
 
 Each run is asked of its compute environment's backend (the worker's own for runs without
 one); the jobs alive are listed from every environment's backend.
+
+A run of a host-bound backend (local, in a compute environment or the worker's own: see
+HOST_BOUND_BACKENDS) is reconciled by a worker of its owner host only (``owned``: one per
+host, holding that host's advisory lock); the leader (``shared``, holding the global one)
+reconciles the others (Slurm's: any worker reaches them) and marks UNKNOWN the running runs
+of hosts that stopped heartbeating.
 
 Every change is a guarded UPDATE (legal from the state it was read in), so a pass racing a
 cancel request or an event never moves a run backwards.
@@ -37,7 +44,7 @@ from nfhub_compute.backends.base import (
     JobState,
     JobStatus,
 )
-from nfhub_compute.backends.factory import BackendNotBuilt
+from nfhub_compute.backends.factory import HOST_BOUND_BACKENDS, BackendNotBuilt
 from nfhub_compute.compute_envs.repository import ComputeEnvRepository
 from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import task_values
@@ -46,6 +53,8 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.worker.dispatcher import Dispatcher
+from nfhub_compute.worker.heartbeat import mark_ownerless_runs
+from nfhub_compute.worker.logship import LogShipper
 
 logger = structlog.get_logger("nfhub.compute.reconciler")
 
@@ -73,6 +82,7 @@ class Reconciler:
         self.dispatcher = dispatcher
         self.backends = dispatcher.backends
         self._envs: dict[uuid.UUID, ComputeEnv] = {}
+        self.shipper = LogShipper(sessionmaker, settings)
 
     def backend_of(self, run: Run) -> JobBackend:
         """The backend of the run's environment (as read at the start of the pass)."""
@@ -83,27 +93,35 @@ class Reconciler:
             raise BackendUnavailable(f"compute environment {run.compute_env_id} is not loaded yet")
         return self.backends.of(env)
 
-    async def reconcile_once(self) -> None:
+    async def reconcile_once(self, *, owned: bool = True, shared: bool = True) -> None:
+        """``owned``: this host's runs of host-bound backends (HOST_BOUND_BACKENDS: local, in
+        an environment or not); ``shared``: every other run (Slurm's, and those of no host)."""
         async with self.sessionmaker() as session:
             self._envs = {env.id: env for env in await ComputeEnvRepository(session).all()}
+        if shared:
+            await mark_ownerless_runs(self.sessionmaker, self.settings, HOST_BOUND_BACKENDS)
         jobs = await self._active_jobs()
         active = {run_id: job.handle for run_id, (_, job) in jobs.items()}
-        after: uuid.UUID | None = None
         live: set[uuid.UUID] = set()
-        while True:
-            async with self.sessionmaker() as session:
-                batch = await RunRepository(session).live(after=after, limit=BATCH)
-            if not batch:
-                break
-            for run in batch:
-                live.add(run.id)
-                try:
-                    await self.reconcile_run(run, active.get(run.id))
-                except Exception as exc:  # one bad run must not stop the others
-                    logger.exception(
-                        "reconcile failed", run_id=str(run.id), error=type(exc).__name__
+        owners = ([self.settings.WORKER_HOST] if owned else []) + ([None] if shared else [])
+        for owner in owners:
+            after: uuid.UUID | None = None
+            while True:
+                async with self.sessionmaker() as session:
+                    batch = await RunRepository(session).live(
+                        after=after, limit=BATCH, owned_by=owner, host_bound=HOST_BOUND_BACKENDS
                     )
-            after = batch[-1].id
+                if not batch:
+                    break
+                for run in batch:
+                    live.add(run.id)
+                    try:
+                        await self.reconcile_run(run, active.get(run.id))
+                    except Exception as exc:  # one bad run must not stop the others
+                        logger.exception(
+                            "reconcile failed", run_id=str(run.id), error=type(exc).__name__
+                        )
+                after = batch[-1].id
         await self._stop_orphans(
             {run_id: job for run_id, job in jobs.items() if run_id not in live}
         )
@@ -130,6 +148,7 @@ class Reconciler:
             return
         if status is not None:
             await self._alive(run, state, now, status)
+            await self._ship_logs(run, final=False)
         if state == RunState.CANCELING:
             await self._stop(run, now)
         elif state == RunState.RUNNING and status is None:
@@ -152,6 +171,7 @@ class Reconciler:
         else:
             target = RunState.EXECUTOR_ERROR
             reason = run.error_message or f"Nextflow exited with code {code}; see the run's log."
+        await self._ship_logs(run, final=True)
         now = _now()
         async with self.sessionmaker() as session, session.begin():
             await self._import_trace(session, run)
@@ -172,6 +192,13 @@ class Reconciler:
             )
         if moved:
             logger.info("run finished", run_id=str(run.id), state=target.value, exit_code=code)
+
+    async def _ship_logs(self, run: Run, *, final: bool) -> None:
+        """A log that cannot be shipped (unreadable) never keeps a run from being followed."""
+        try:
+            await self.shipper.ship(run, self.backend_of(run), final=final)
+        except Exception as exc:
+            logger.warning("log shipping failed", run_id=str(run.id), error=type(exc).__name__)
 
     async def _import_trace(self, session: AsyncSession, run: Run) -> None:
         assert run.backend_handle is not None
@@ -224,7 +251,10 @@ class Reconciler:
                 await runs.touch(run.id, {"last_seen_at": now, "state_reason": waiting})
             elif state == RunState.UNKNOWN:
                 await runs.move(
-                    run.id, RunState.RUNNING, {"last_seen_at": now, "state_reason": None}, now
+                    run.id,
+                    RunState.RUNNING,
+                    {"last_seen_at": now, "state_reason": None, "owner_lost_at": None},
+                    now,
                 )
             elif run.last_seen_at is None or now - run.last_seen_at > SEEN_WRITE_INTERVAL:
                 await runs.touch(run.id, {"last_seen_at": now})

@@ -1,7 +1,7 @@
 """tower runs: external runs reported through Nextflow's Tower trace protocol
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 
 A Nextflow started by hand elsewhere (``-with-tower``) reports into a project: its run has no
 pipeline version of ours (the two ids become nullable), is ``external`` rather than
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
