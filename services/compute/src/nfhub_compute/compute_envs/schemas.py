@@ -98,6 +98,12 @@ BACKEND_OPTIONS: dict[ComputeBackend, type[LocalOptions | SlurmOptions]] = {
 EnvVars = Annotated[dict[str, Annotated[str, Field(max_length=4096)]], Field(max_length=100)]
 
 
+# _absolute's rule as the documents show it (an absolute path, no '..' segment, no NUL): the
+# validator enforces it with its own words, the pattern tells generated clients.
+_SEGMENT = r"(?:[^/.\x00][^/\x00]*|\.(?:[^/.\x00][^/\x00]*)?|\.\.[^/\x00]+)?"
+ABSOLUTE_PATH_SCHEMA = {"pattern": rf"^/{_SEGMENT}(?:/{_SEGMENT})*$"}
+
+
 def _absolute(value: str | None) -> str | None:
     if value is None:
         return None
@@ -154,11 +160,14 @@ class ComputeEnvCreate(_EnvFields):
     description: str | None = Field(default=None, max_length=2000)
     backend: ComputeBackend
     work_dir: str = Field(
-        max_length=MAX_PATH_CHARS, description="Absolute; each run's work dir is <work_dir>/<run>"
+        max_length=MAX_PATH_CHARS,
+        description="Absolute; each run's work dir is <work_dir>/<run>",
+        json_schema_extra=ABSOLUTE_PATH_SCHEMA,
     )
     launch_dir: str = Field(
         max_length=MAX_PATH_CHARS,
         description="Absolute; each run's launch dir (Nextflow's cwd) is <launch_dir>/<run>",
+        json_schema_extra=ABSOLUTE_PATH_SCHEMA,
     )
     nextflow_config: str | None = Field(
         default=None,
@@ -178,8 +187,12 @@ class ComputeEnvCreate(_EnvFields):
 class ComputeEnvUpdate(_EnvFields):
     name: str | None = Field(default=None, pattern=NAME_PATTERN)
     description: str | None = Field(default=None, max_length=2000)
-    work_dir: str | None = Field(default=None, max_length=MAX_PATH_CHARS)
-    launch_dir: str | None = Field(default=None, max_length=MAX_PATH_CHARS)
+    work_dir: str | None = Field(
+        default=None, max_length=MAX_PATH_CHARS, json_schema_extra=ABSOLUTE_PATH_SCHEMA
+    )
+    launch_dir: str | None = Field(
+        default=None, max_length=MAX_PATH_CHARS, json_schema_extra=ABSOLUTE_PATH_SCHEMA
+    )
     nextflow_config: str | None = Field(default=None, max_length=MAX_CONFIG_BYTES)
     pre_run_script: str | None = Field(default=None, max_length=MAX_SCRIPT_BYTES)
     post_run_script: str | None = Field(default=None, max_length=MAX_SCRIPT_BYTES)
