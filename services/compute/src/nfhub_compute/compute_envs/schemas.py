@@ -7,6 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
+from pydantic.config import JsonDict
 
 from nfhub_compute.compute_envs.config_text import MAX_CONFIG_BYTES, config_problems
 from nfhub_shared.schemas import ReadSchema, Schema
@@ -101,7 +102,7 @@ EnvVars = Annotated[dict[str, Annotated[str, Field(max_length=4096)]], Field(max
 # _absolute's rule as the documents show it (an absolute path, no '..' segment, no NUL): the
 # validator enforces it with its own words, the pattern tells generated clients.
 _SEGMENT = r"(?:[^/.\x00][^/\x00]*|\.(?:[^/.\x00][^/\x00]*)?|\.\.[^/\x00]+)?"
-ABSOLUTE_PATH_SCHEMA = {"pattern": rf"^/{_SEGMENT}(?:/{_SEGMENT})*$"}
+ABSOLUTE_PATH_SCHEMA: JsonDict = {"pattern": rf"^/{_SEGMENT}(?:/{_SEGMENT})*$"}
 
 
 def _absolute(value: str | None) -> str | None:
