@@ -339,7 +339,7 @@ class TestUpdateComputeEnv:
         (env_root / "missing").mkdir()
         fixed = await compute_client.post(f"{url}/validate", headers=headers)
 
-        assert invalid.json()["status"] == "INVALID"
+        assert invalid.status_code == 422 and "INVALID" in invalid.json()["detail"]
         assert forced.status_code == 409 and "validate" in forced.json()["detail"]
         assert (fixed.json()["status"], fixed.json()["status_reason"]) == ("AVAILABLE", None)
 
@@ -399,10 +399,14 @@ class TestValidate:
         response = await compute_client.post(
             f"{URL}/{env['id']}/validate", headers=team.headers("admin")
         )
+        recorded = await compute_client.get(f"{URL}/{env['id']}", headers=team.headers("admin"))
 
-        assert response.status_code == 200, response.text
-        assert response.json()["status"] == "INVALID"
-        assert reason.format(root=env_root) in response.json()["status_reason"]
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert reason.format(root=env_root) in response.json()["detail"]
+        # The failure is kept: the environment refuses runs until it passes validate.
+        assert recorded.json()["status"] == "INVALID"
+        assert reason.format(root=env_root) in recorded.json()["status_reason"]
 
     async def test_a_config_stored_before_the_rules_is_found_bad(
         self,
@@ -423,8 +427,8 @@ class TestValidate:
             f"{URL}/{env['id']}/validate", headers=team.headers("admin")
         )
 
-        assert response.json()["status"] == "INVALID"
-        assert "nextflow_config: line 1: '{' is never closed" in response.json()["status_reason"]
+        assert response.status_code == 422, response.text
+        assert "nextflow_config: line 1: '{' is never closed" in response.json()["detail"]
 
     async def test_a_disabled_environment_is_not_validated(
         self, compute_client: httpx.AsyncClient, new_env: Any, team: Any

@@ -5,7 +5,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from nfhub_compute.compute_envs.schemas import ComputeEnvCreate, ComputeEnvRead, ComputeEnvUpdate
+from nfhub_compute.compute_envs.errors import ComputeEnvFailedChecks
+from nfhub_compute.compute_envs.schemas import (
+    ComputeEnvCreate,
+    ComputeEnvRead,
+    ComputeEnvStatus,
+    ComputeEnvUpdate,
+)
 from nfhub_compute.compute_envs.service import ComputeEnvService
 from nfhub_compute.models import ComputeEnv
 from nfhub_compute.state import ComputeStateDep
@@ -13,6 +19,7 @@ from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSessionDep
+from nfhub_shared.errors import render_app_error
 from nfhub_shared.pagination import Page, PageParamsDep, paginate
 
 router = APIRouter(prefix="/compute-envs", tags=["compute-envs"])
@@ -85,8 +92,30 @@ async def make_compute_env_primary(env_id: uuid.UUID, envs: Writer) -> ComputeEn
     return await envs.make_primary(env_id)
 
 
-@router.post("/{env_id}/validate", response_model=ComputeEnvRead)
-async def validate_compute_env(env_id: uuid.UUID, envs: Writer) -> ComputeEnv:
+@router.post(
+    "/{env_id}/validate",
+    response_model=ComputeEnvRead,
+    responses={
+        422: {
+            "description": "Failed: the environment is now INVALID, every problem in the "
+            "detail and its status_reason (problem+json)"
+        }
+    },
+)
+async def validate_compute_env(
+    env_id: uuid.UUID, request: Request, envs: Writer
+) -> ComputeEnv | Response:
     """Check the environment for real (folders writable, config readable, backend answering)
-    and record the result: AVAILABLE, or INVALID with every problem in status_reason."""
-    return await envs.validate(env_id)
+    and record the result: AVAILABLE (200), or INVALID with every problem in status_reason
+    (422 saying them)."""
+    env = await envs.validate(env_id)
+    if env.status != ComputeEnvStatus.INVALID:
+        return env
+    # Returned, not raised: the INVALID status and its reason must be committed.
+    return render_app_error(
+        request,
+        ComputeEnvFailedChecks(
+            f"Compute environment {env.name!r} is INVALID and refuses runs until it passes "
+            f"validate: {env.status_reason}"
+        ),
+    )

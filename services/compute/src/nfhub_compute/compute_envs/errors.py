@@ -19,3 +19,9 @@ class ComputeEnvUnusable(Conflict):
 
 class InvalidComputeEnv(ValidationFailed):
     title = "Invalid compute environment"
+
+
+class ComputeEnvFailedChecks(ValidationFailed):
+    """validate found problems; the environment is recorded INVALID all the same."""
+
+    title = "Compute environment failed validation"
