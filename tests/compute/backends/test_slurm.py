@@ -4,6 +4,7 @@ nextflow stand-in as the head job's program."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import stat
 import uuid
@@ -386,3 +387,45 @@ def _text(path: Path) -> str:
         return path.read_text()
     except FileNotFoundError:
         return ""
+
+
+class TestSecrets:
+    async def test_the_value_reaches_the_head_jobs_task_and_leaves_no_trace(
+        self, backend: SlurmBackend, tmp_path: Path, invocations: Path
+    ) -> None:
+        """The per-run store goes through the batch job as it does locally: named by
+        NXF_SECRETS_FILE in the job's environment, removed when Nextflow ends."""
+        value = f"slurm-s3cr3t-{uuid.uuid4().hex}"
+        secretive = TESTS / "fakes" / "pipelines" / "secretive"
+        launch = LaunchSpec(
+            **{**spec().__dict__, "source": str(secretive), "secrets": {"GREETING": value}}
+        )
+
+        job = await backend.submit(launch)
+        status = await wait_for(backend, job.handle, ended)
+
+        assert (status.state, status.exit_code) == (JobState.EXITED, 0)
+        found = await asyncio.to_thread(
+            traces_of, value, Path(job.launch_dir or ""), Path(job.work_dir or ""), invocations
+        )
+
+        assert found["digests"] == [hashlib.sha256(value.encode()).hexdigest()]
+        assert found["store_left"] is False
+        assert found["files_holding_it"] == []
+        assert found["in_command_lines"] is False
+
+
+def traces_of(value: str, launch_dir: Path, work_dir: Path, invocations: Path) -> dict[str, Any]:
+    """Where a secret's value ended up: the task's digest of it, and anywhere it should not."""
+    needle = value.encode()
+    return {
+        "digests": [p.read_text().strip() for p in work_dir.rglob("greeting.sha256")],
+        "store_left": (launch_dir / ".secrets").exists(),
+        "files_holding_it": [
+            path
+            for folder in (launch_dir, work_dir)
+            for path in folder.rglob("*")
+            if path.is_file() and needle in path.read_bytes()
+        ],
+        "in_command_lines": value in invocations.read_text(),
+    }
