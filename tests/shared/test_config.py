@@ -4,6 +4,8 @@ import pytest
 from pydantic import ValidationError
 
 from nfhub_admin.config import Settings as AdminSettings
+from nfhub_files.config import Settings as FilesSettings
+from nfhub_miner.config import Settings as MinerSettings
 from nfhub_shared.config import BaseServiceSettings, normalise_database_url
 
 
@@ -32,6 +34,16 @@ class TestSettings:
     def test_short_service_secret_is_refused(self) -> None:
         with pytest.raises(ValidationError, match="at least 32 bytes"):
             BaseServiceSettings(_env_file=None, SERVICE_SECRET="short")
+
+    @pytest.mark.parametrize(
+        "settings_class", [BaseServiceSettings, AdminSettings, FilesSettings, MinerSettings]
+    )
+    def test_a_refused_secret_is_not_printed_in_the_error(self, settings_class: type) -> None:
+        """A settings error ends up in logs and terminals: it names the field, not the value."""
+        with pytest.raises(ValidationError) as refused:
+            settings_class(_env_file=None, SERVICE_SECRET="short-but-secret-4711")
+        assert "SERVICE_SECRET" in str(refused.value)
+        assert "short-but-secret-4711" not in str(refused.value)
 
     def test_cache_ttls_cannot_exceed_sixty_seconds(self) -> None:
         with pytest.raises(ValidationError):

@@ -26,7 +26,11 @@ Environment = Literal["dev", "test", "production"]
 
 
 class BaseServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_prefix="NFHUB_")
+    # hide_input_in_errors: a refused setting (a short secret) is named, never printed; the
+    # services' own model_config inherits it.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", env_prefix="NFHUB_", hide_input_in_errors=True
+    )
 
     SERVICE_NAME: str = "nfhub"
     ENVIRONMENT: Environment = "dev"
