@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
@@ -20,7 +20,7 @@ from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSessionDep
 from nfhub_shared.errors import render_app_error
-from nfhub_shared.pagination import Page, PageParamsDep, paginate
+from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/compute-envs", tags=["compute-envs"])
 
@@ -50,10 +50,10 @@ Writer = Annotated[ComputeEnvService, Depends(get_writer)]
 @router.get("", response_model=Page[ComputeEnvRead])
 async def list_compute_envs(
     request: Request, response: Response, page: PageParamsDep, envs: Reader
-) -> Page[ComputeEnvRead]:
+) -> Page[Any]:
     """The org's compute environments, the primary first."""
     items, count = await envs.list_envs(limit=page.limit, offset=page.offset)
-    return Page[ComputeEnvRead].model_validate(paginate(request, response, page, items, count))
+    return page_of(request, response, page, items, count)
 
 
 @router.post("", response_model=ComputeEnvRead, status_code=status.HTTP_201_CREATED)

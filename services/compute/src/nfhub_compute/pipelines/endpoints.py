@@ -23,7 +23,7 @@ from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.pagination import Page, PageParamsDep, paginate
+from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/pipelines", tags=["pipelines"])
 
@@ -63,7 +63,7 @@ async def list_pipelines(
     items, count = await pipelines.list_pipelines(
         visibility=visibility, limit=page.limit, offset=page.offset
     )
-    return Page[PipelineRead].model_validate(paginate(request, response, page, items, count))
+    return page_of(request, response, page, items, count)
 
 
 @router.post("", response_model=PipelineRead, status_code=status.HTTP_201_CREATED)
@@ -101,12 +101,12 @@ async def list_pipeline_versions(
     page: PageParamsDep,
     pipelines: Reader,
     include_deprecated: bool = True,
-) -> Page[PipelineVersionRead]:
+) -> Page[Any]:
     """A pipeline's versions, newest first."""
     items, count = await pipelines.list_versions(
         slug, include_deprecated=include_deprecated, limit=page.limit, offset=page.offset
     )
-    return Page[PipelineVersionRead].model_validate(paginate(request, response, page, items, count))
+    return page_of(request, response, page, items, count)
 
 
 @router.post(

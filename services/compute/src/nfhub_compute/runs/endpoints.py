@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 
@@ -26,7 +26,7 @@ from nfhub_shared.audit import AuditDep, AuditWriter
 from nfhub_shared.auth.dependencies import bearer_token, project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSession, AsyncSessionDep
-from nfhub_shared.pagination import MAX_LIMIT, Page, PageParams, PageParamsDep, paginate
+from nfhub_shared.pagination import MAX_LIMIT, Page, PageParams, PageParamsDep, page_of
 from nfhub_shared.schemas import IsoDateTime
 
 router = APIRouter(prefix="/runs", tags=["runs"])
@@ -99,7 +99,7 @@ async def list_runs(
         created_before=created_before,
     )
     items, count = await runs.list_runs(run_filter, limit=page.limit, offset=page.offset)
-    return Page[RunRead].model_validate(paginate(request, response, page, items, count))
+    return page_of(request, response, page, items, count)
 
 
 @router.get("/by-order/{order_id}", response_model=Page[RunRead])
@@ -110,7 +110,7 @@ async def list_runs_by_order(
     items, count = await runs.list_runs(
         RunFilter(order_id=order_id), limit=page.limit, offset=page.offset
     )
-    return Page[RunRead].model_validate(paginate(request, response, page, items, count))
+    return page_of(request, response, page, items, count)
 
 
 @router.get("/{run_id}", response_model=RunRead)
@@ -177,7 +177,7 @@ async def list_run_outputs(
         run_id, path, bearer_token(request), limit=limit, offset=offset
     )
     page = PageParams(limit=limit, offset=offset)
-    return Page[OutputEntry].model_validate(paginate(request, response, page, items, count))
+    return page_of(request, response, page, items, count)
 
 
 @router.get("/{run_id}/tasks", response_model=Page[TaskRead])
@@ -191,13 +191,13 @@ async def list_run_tasks(
     process: Annotated[str | None, Query(max_length=500, description="Exact process name")] = None,
     sort: TaskSort = "task_id",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
-) -> Page[TaskRead]:
+) -> Page[Any]:
     """A run's tasks with their trace: filter by status and process, sort by time or size."""
     task_filter = TaskFilter(
         statuses=status, process=process, sort=sort, descending=order == "desc"
     )
     items, count = await runs.list_tasks(run_id, task_filter, limit=page.limit, offset=page.offset)
-    return Page[TaskRead].model_validate(paginate(request, response, page, items, count))
+    return page_of(request, response, page, items, count)
 
 
 @router.get("/{run_id}/progress", response_model=RunProgress)

@@ -19,7 +19,7 @@ from nfhub_shared.audit import AuditDep
 from nfhub_shared.auth.dependencies import project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSessionDep
-from nfhub_shared.pagination import Page, PageParamsDep, paginate
+from nfhub_shared.pagination import Page, PageParamsDep, page_of
 
 router = APIRouter(prefix="/secrets", tags=["secrets"])
 
@@ -62,7 +62,7 @@ async def list_secrets(
 ) -> Page[SecretRead]:
     """The secrets this project's runs can use (the org's and its own), by name: never values."""
     items, count = await secrets.list_secrets(scope, limit=page.limit, offset=page.offset)
-    return Page[SecretRead].model_validate(paginate(request, response, page, items, count))
+    return page_of(request, response, page, items, count)
 
 
 @router.post("", response_model=SecretRead, status_code=status.HTTP_201_CREATED)
