@@ -15,7 +15,7 @@ from nfhub_admin.auth.schemas import (
     RefreshRequest,
     TokenPair,
 )
-from nfhub_admin.auth.service import AuthService
+from nfhub_admin.auth.service import AuthService, login_account
 from nfhub_admin.state import AdminStateDep, SettingsDep, SigningKeysDep
 from nfhub_shared.audit import AuditDep
 from nfhub_shared.db.session import AsyncSessionDep
@@ -63,14 +63,14 @@ async def password_login(
     request: Request, auth: AuthService, username: str, password: str
 ) -> TokenPair | Response:
     failures = failed_logins(request)
-    account = None
+    user = await auth.user_named(username)  # once: the account counts failures and logs in
+    account = login_account(user, username)
     if failures is not None:
-        account = await auth.login_account(username)
         await failures.check(account)
     try:
-        return await auth.login_with_password(username, password)
+        return await auth.login_with_password(user, password)
     except InvalidCredentials as exc:
-        if failures is not None and account is not None:
+        if failures is not None:
             await failures.record(account)
         # Returned, not raised: the failed attempt's audit event must be committed.
         return render_app_error(request, exc)

@@ -33,20 +33,16 @@ class AuthService:
         self.users = UserRepository(session)
         self.refresh_tokens = RefreshTokenRepository(session)
 
-    async def login_account(self, username: str) -> str:
-        """Whom a login names, for counting its failures: the account when one answers to the
-        username or email (both spellings share one budget), else the name as typed."""
-        user = await self._user_named(username)
-        return f"user:{user.id}" if user else f"name:{username.strip().lower()}"
-
-    async def _user_named(self, username: str) -> User | None:
+    async def user_named(self, username: str) -> User | None:
+        """The account a login names, by username or email (None when none answers)."""
         identifier = username.strip().lower()
         if "@" in identifier:
             return await self.users.get_by_email(identifier)
         return await self.users.get_by_username(identifier)
 
-    async def login_with_password(self, username: str, password: str) -> TokenPair:
-        user = await self._user_named(username)
+    async def login_with_password(self, user: User | None, password: str) -> TokenPair:
+        """Log ``user`` (as ``user_named`` found it) in; a wrong password, no account and a
+        disabled one fail alike, and are audited."""
         valid = await verify_password(user.password_hash if user else None, password)
         if user is None or not valid or not user.is_active:
             await self.audit.record(
@@ -167,3 +163,9 @@ def issue_access_token(
 
 def _user_principal(user: User) -> Principal:
     return Principal(subject=str(user.id), kind="user", username=user.username)
+
+
+def login_account(user: User | None, username: str) -> str:
+    """Whom a login names, for counting its failures: the account when one answers to the
+    username or email (both spellings share one budget), else the name as typed."""
+    return f"user:{user.id}" if user else f"name:{username.strip().lower()}"
