@@ -173,8 +173,12 @@ class Stack:
         self.state.pids.unlink(missing_ok=True)
 
     def _record_pids(self) -> None:
+        """Written whole (a temporary file renamed over it), so a reader never sees half of it;
+        a child that died and is not restarted yet is left out."""
         pids = {c.service.name: c.proc.pid for c in self.children if c.proc.poll() is None}
-        self.state.pids.write_text(json.dumps(pids) + "\n")
+        written = self.state.pids.with_suffix(".tmp")
+        written.write_text(json.dumps(pids) + "\n")
+        written.replace(self.state.pids)
 
     def _spawn(
         self, service: Service, env: Mapping[str, str], log: Path, mode: str
