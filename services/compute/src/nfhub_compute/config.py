@@ -44,7 +44,15 @@ class Settings(BaseServiceSettings):
     SECRETS_OLD_KEYS: list[SecretStr] = Field(default_factory=list)
 
     # Connections for Nextflow's weblog events (a pool of their own, beside DATABASE_POOL_SIZE).
+    # Weblog events go through one writer per process that commits many requests' events at
+    # once (EVENTS_WRITERS connections at most).
     EVENTS_POOL_SIZE: int = Field(default=10, ge=1)
+    # Events one transaction of the weblog writer takes at most, and how many may wait for it
+    # before a request gets 503 + Retry-After (memory stays bounded).
+    EVENTS_BATCH_MAX: int = Field(default=1000, ge=1, le=100_000)
+    EVENTS_QUEUE_MAX: int = Field(default=20_000, ge=1)
+    # Batches the writer has in flight at once (each on its own connection of the pool).
+    EVENTS_WRITERS: int = Field(default=2, ge=1, le=16)
 
     # A YAML file of pipelines registered (and kept up to date) at start-up.
     CATALOG_FILE: Path | None = None

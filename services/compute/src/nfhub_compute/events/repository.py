@@ -27,7 +27,8 @@ from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import (
     ROW_COLUMNS,
     UPSERT_TASK_PARAMS,
-    UPSERT_TASKS,
+    UPSERT_TASKS_UNNEST,
+    unnest_parameters,
     upsert_parameters,
 )
 
@@ -108,7 +109,19 @@ class RunEventRepository:
         await self.session.execute(TASK_EVENT, parameters)
 
     async def tasks(self, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
-        await self.session.execute(UPSERT_TASKS, upsert_parameters(run_id, rows))
+        await self.tasks_of_runs([(run_id, rows)])
+
+    async def tasks_of_runs(self, runs: list[tuple[uuid.UUID, list[dict[str, Any]]]]) -> None:
+        """Several runs' task rows in one multi-row upsert (a task's rows merged first, later
+        ones winning at the same status rank), in (run, task) order: concurrent batches lock
+        rows in the same order."""
+        parameters = [
+            row
+            for run_id, rows in runs
+            for row in sorted(upsert_parameters(run_id, rows), key=lambda row: row["task_id"])
+        ]
+        if parameters:
+            await self.session.execute(UPSERT_TASKS_UNNEST, unnest_parameters(parameters))
 
     async def notify(self, payload: str) -> None:
         await self.session.execute(
