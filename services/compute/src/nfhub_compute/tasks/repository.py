@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Text, bindparam, case, cast, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 
-from nfhub_compute.models import Task
+from nfhub_compute.models import Run, Task
 from nfhub_compute.tasks.schemas import TaskFilter
 from nfhub_shared.db.repository import Repository
 
@@ -103,9 +103,11 @@ def _unnest_statement() -> Any:
     ]
     rows = func.unnest(*arrays).table_valued(*names).render_derived(name="row_values")
     columns = [cast(rows.c.trace, JSONB) if name == "trace" else rows.c[name] for name in names]
-    return merge_on_conflict(
-        insert(table).from_select(names, select(*columns))  # type: ignore[arg-type]
-    )
+    # Rows of a run that is not there are left out: the events of many requests share one
+    # statement (events.writer), and one stale URL must not fail the others' with a foreign key.
+    runs = Run.__table__
+    source = select(*columns).select_from(rows.join(runs, runs.c.id == rows.c.run_id))
+    return merge_on_conflict(insert(table).from_select(names, source))  # type: ignore[arg-type]
 
 
 UPSERT_TASKS_UNNEST = _unnest_statement()
