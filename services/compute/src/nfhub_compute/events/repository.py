@@ -123,6 +123,19 @@ class RunEventRepository:
         if parameters:
             await self.session.execute(UPSERT_TASKS_UNNEST, unnest_parameters(parameters))
 
+    async def progress(self, run_id: uuid.UUID, progress: dict[str, Any], instant: int) -> None:
+        """Keep the run's progress counters, unless newer ones (by the client's instant) are
+        already there: Tower calls may arrive out of order."""
+        runs = Run.__table__.c
+        await self.session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                or_(runs.progress_instant.is_(None), runs.progress_instant <= instant),
+            )
+            .values(progress=progress, progress_instant=instant)
+        )
+
     async def notify(self, payload: str) -> None:
         await self.session.execute(
             text("SELECT pg_notify(:channel, :payload)"),

@@ -82,7 +82,8 @@ class TraceHeartbeat(TowerPayload):
 
 class TraceComplete(TowerPayload):
     workflow: TowerWorkflow
-    metrics: list[dict[str, Any]] | None = None
+    # ResourcesAggregator: one entry per process.
+    metrics: list[dict[str, Any]] | None = Field(default=None, max_length=10_000)
     progress: dict[str, Any] | None = None
     instant: int | None = None
 

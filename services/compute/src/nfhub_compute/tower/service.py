@@ -162,21 +162,32 @@ class TowerService:
         await self.events.seen(run.id, datetime.now(UTC), values)
         return self._answer(run)
 
+    async def _keep_progress(
+        self, run: Run, progress: dict[str, Any] | None, instant: int | None, now: datetime
+    ) -> None:
+        if progress is not None:
+            sent = instant if instant is not None else int(now.timestamp() * 1000)
+            await self.events.progress(run.id, progress, sent)
+
     async def progress(
         self, access: ProjectAccess, workflow_id: str, trace_progress: TraceProgress
     ) -> TraceAnswer:
         run = await self._run(access, workflow_id)
+        now = datetime.now(UTC)
         rows = task_rows(trace_progress.tasks)
         if rows:
             await self.events.tasks(run.id, rows)
-        await self.events.seen(run.id, datetime.now(UTC), {})
+        await self._keep_progress(run, trace_progress.progress, trace_progress.instant, now)
+        await self.events.seen(run.id, now, {})
         return self._answer(run)
 
     async def heartbeat(
         self, access: ProjectAccess, workflow_id: str, trace_heartbeat: TraceHeartbeat
     ) -> TraceAnswer:
         run = await self._run(access, workflow_id)
-        await self.events.seen(run.id, datetime.now(UTC), {})
+        now = datetime.now(UTC)
+        await self._keep_progress(run, trace_heartbeat.progress, trace_heartbeat.instant, now)
+        await self.events.seen(run.id, now, {})
         return self._answer(run)
 
     async def complete(
@@ -193,9 +204,11 @@ class TowerService:
             "error_message": workflow.error_message,
             "error_report": workflow.error_report,
             "stats": workflow.stats,
+            "process_metrics": trace_complete.metrics,
         }
         if workflow.params is not None:
             values["params"] = workflow.params
+        await self._keep_progress(run, trace_complete.progress, trace_complete.instant, now)
         await self.events.seen(run.id, now, values)
         if workflow.success:
             target, reason = RunState.COMPLETE, None
