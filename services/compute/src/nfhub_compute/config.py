@@ -36,6 +36,11 @@ class Settings(BaseServiceSettings):
     # Keys the per-run secrets in Nextflow's -with-weblog URLs (HMAC of the run id).
     WEBLOG_SECRET: SecretStr = SecretStr(DEV_WEBLOG_SECRET)
 
+    # How runs nfhub launches report back: Nextflow's weblog (-with-weblog, the URL carrying
+    # the run's secret) or the Tower trace protocol (-with-tower, with a per-run token in the
+    # job's TOWER_ACCESS_TOKEN). Externally started runs always use Tower.
+    PROGRESS_CHANNEL: Literal["weblog", "tower"] = "weblog"
+
     # Encrypts pipeline secrets at rest (AES-256-GCM). To rotate: move the current key to
     # SECRETS_OLD_KEYS, set a new SECRETS_KEY, run `python -m nfhub_compute.secrets.rotate`
     # (re-encrypts every secret with SECRETS_KEY), then drop the old key.
