@@ -36,7 +36,11 @@ def database_url(nfhub_fresh_database: Any) -> Iterator[str]:
 
 @pytest_asyncio.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(database_url, pool_size=4, max_overflow=0)
+    # As compute's events engine: autocommit (a batch of task events is one statement, a batch
+    # with workflow values opens a transaction of its own).
+    engine = create_async_engine(
+        database_url, pool_size=4, max_overflow=0, isolation_level="AUTOCOMMIT"
+    )
     yield engine
     await engine.dispose()
 
@@ -218,6 +222,48 @@ class TestGroupCommit:
         assert refused.value.status_code == 503
         assert refused.value.headers["Retry-After"] == "1"
         assert sorted(await stored_tasks(engine, run_id)) == [1, 2, 3]
+
+    async def test_a_batch_with_workflow_values_is_one_transaction(
+        self, engine: AsyncEngine, run_id: uuid.UUID
+    ) -> None:
+        connect = Gated(engine, failing=frozenset({3}))
+        writer = EventWriter(connect, in_flight=1)
+        writer.start()
+        started = Event(
+            kind="started",
+            utc_time=None,
+            workflow={"runName": "gc", "sessionId": "s-1", "nextflow": {"version": "24.04.4"}},
+            trace=None,
+            params={"a": 1},
+        )
+        try:
+            first = asyncio.create_task(writer.store(run_id, task_event(1)))
+            await until(lambda: connect.batches == 1)
+            second = [
+                asyncio.create_task(writer.store(run_id, event))
+                for event in (started, task_event(2), task_event(3, "RUNNING"))
+            ]
+            await until_queued(writer, 3)
+            connect.gate.set()
+            await asyncio.gather(first, *second)
+            # The third batch (a started event and a task) fails whole: nothing of it stays.
+            failed = await asyncio.gather(
+                writer.store(run_id, started),
+                writer.store(run_id, task_event(4)),
+                return_exceptions=True,
+            )
+        finally:
+            await writer.stop()
+
+        assert all(isinstance(failure, EventBatchFailed) for failure in failed)
+        assert await stored_tasks(engine, run_id) == {1: "COMPLETED", 2: "COMPLETED", 3: "RUNNING"}
+        async with engine.connect() as connection:
+            state, workflow = (
+                await connection.execute(
+                    text("SELECT state, workflow FROM compute.runs WHERE id = :id"), {"id": run_id}
+                )
+            ).one()
+        assert state == "RUNNING" and workflow["runName"] == "gc"
 
     async def test_events_for_a_run_that_is_gone_do_not_fail_the_batch(
         self, engine: AsyncEngine, run_id: uuid.UUID

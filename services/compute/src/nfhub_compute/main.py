@@ -90,13 +90,14 @@ def create_app(
         state.backend = create_backend(settings)
         state.backends = BackendPool(settings, state.backend)
         # Weblog events: written by one writer per process, many requests' events in one
-        # transaction (group commit, events.writer), on a pool of their own. The weblog is
+        # transaction (group commit, events.writer), on a pool of their own, autocommit: a
+        # batch of task events is one statement, its own transaction. The weblog is
         # best effort and the trace file read at the end of a run restores whatever it missed,
         # so these writes skip the pre-ping round trip and the wait for the WAL flush at
         # commit (synchronous_commit off: a database crash may lose the last few hundred ms
         # of events, never corrupt anything). No overflow: bursts wait for a connection.
         events_engine = create_engine(
-            settings, application_name="compute-events", pre_ping=False,
+            settings, application_name="compute-events", autocommit=True, pre_ping=False,
             pool_size=settings.EVENTS_POOL_SIZE, max_overflow=0, synchronous_commit=False,
         )  # fmt: skip
         state.events_connect = events_engine.connect

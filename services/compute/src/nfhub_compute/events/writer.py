@@ -93,6 +93,10 @@ class Batch:
         return batch
 
     async def write(self, events: RunEventRepository, now: datetime) -> None:
+        if not self.values:  # plain task events (nearly all): one statement
+            await events.batch(list(self.rows.items()), now)
+            return
+        await events.transaction()
         # Sorted by run: two processes' batches lock the same rows in the same order.
         run_ids = sorted(self.rows)
         await events.tasks_of_runs([(run_id, self.rows[run_id]) for run_id in run_ids])
