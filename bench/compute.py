@@ -222,7 +222,63 @@ def tower_task(task_id: int, status: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def measure_tower(running: Stack, port: int, args: Any) -> None:
+async def raw_tower_upserts(
+    database_url: str, run_id: str, seconds: float, connections: int, first_block: int
+) -> float:
+    """Task updates/s of the ceiling: the very upsert compute runs for a Tower batch
+    (tasks.repository.UPSERT_TASKS_UNNEST, compiled once), 100 rows a statement with the rows
+    prepared beforehand, on ``connections`` raw asyncpg connections, autocommit: the
+    database's share of the work without any of Python's."""
+    from sqlalchemy.dialects.postgresql import asyncpg as asyncpg_dialect
+
+    from nfhub_compute.tasks.repository import (
+        ROW_COLUMNS,
+        UPSERT_TASKS_UNNEST,
+        unnest_parameters,
+        upsert_parameters,
+    )
+    from nfhub_compute.tower.parsing import task_row
+
+    compiled = UPSERT_TASKS_UNNEST.compile(dialect=asyncpg_dialect.dialect())  # type: ignore[no-untyped-call]
+    names = [f"rows_{name}" for name in ("run_id", *ROW_COLUMNS)]
+    order = [compiled.positiontup.index(name) for name in names]
+    assert sorted(order) == list(range(len(names)))
+    run = uuid.UUID(run_id)
+    batches = []
+    for block in range(first_block, first_block + 400):
+        for status in ("SUBMITTED", "RUNNING", "COMPLETED"):
+            rows = [task_row(tower_task(task_id, status)) for task_id in
+                    range(block * 100 + 1, block * 100 + 101)]  # fmt: skip
+            parameters = unnest_parameters(upsert_parameters(run, [r for r in rows if r]))
+            by_position = [None] * len(names)
+            for name, index in zip(names, order, strict=True):
+                by_position[index] = parameters[name]
+            batches.append(by_position)
+    turn = iter(batches)
+    deadline = time.perf_counter() + seconds
+    done = [0] * connections
+
+    async def upsert(index: int) -> None:
+        connection = await asyncpg.connect(
+            **_asyncpg_args(database_url), server_settings={"synchronous_commit": "off"}
+        )
+        try:
+            prepared = await connection.prepare(str(compiled))
+            while time.perf_counter() < deadline:
+                batch = next(turn, None)
+                if batch is None:
+                    return
+                await prepared.fetch(*batch)
+                done[index] += 100
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(upsert(i) for i in range(connections)))
+    return sum(done) / (time.perf_counter() - started)
+
+
+def measure_tower(running: Stack, port: int, args: Any, base_run: str) -> None:
     """Task updates/s through PUT /tower/trace/{id}/progress in Nextflow's 100-task batches:
     each task reported SUBMITTED, RUNNING, then COMPLETED (three batches), as a busy run's."""
     base = f"http://127.0.0.1:{port}/api/v1/tower/trace"
@@ -254,16 +310,19 @@ def measure_tower(running: Stack, port: int, args: Any) -> None:
         return requests
 
     asyncio.run(hammer(port, batches(60), 1.0, args.connections))  # warm-up
-    rates = [
-        asyncio.run(hammer(port, batches(int(args.seconds * 600)), args.seconds, args.connections))
-        * batch
-        for _ in range(args.rounds)
-    ]
-    rate = statistics.median(rates)
+    rates, ceilings = [], []
+    for turn in range(args.rounds):
+        requests = batches(int(args.seconds * 600))
+        rates.append(asyncio.run(hammer(port, requests, args.seconds, args.connections)) * batch)
+        ceilings.append(asyncio.run(raw_tower_upserts(
+            running.database_url, base_run, args.seconds, POOL, 10**6 * (turn + 1))))  # fmt: skip
+    rate, ceiling = statistics.median(rates), statistics.median(ceilings)
     verdict = "meets" if rate >= TARGET_TOWER_TASKS_PER_SECOND else "MISSES"
     print(f"tower progress, {args.rounds} rounds x {args.seconds:.0f} s, median:")
     print(f"  PUT /tower/trace/{{id}}/progress, {batch}-task batches ({args.connections} "
           f"connections)  {rate:8.0f} task updates/s")  # fmt: skip
+    print(f"  ceiling: the same upsert, 100 rows a statement, raw asyncpg, {POOL} connections "
+          f"{ceiling:8.0f} task updates/s   ratio {rate / ceiling:.2f}")  # fmt: skip
     print(f"  {verdict} the {TARGET_TOWER_TASKS_PER_SECOND} task updates/s target  "
           f"(uv run python bench/compute.py --only tower)")  # fmt: skip
 
@@ -435,7 +494,7 @@ def main() -> None:
             running.start("bare", "apps:bare_app", bare_port)
             measure_ingestion(running, port, bare_port, run_id, base_run, args)
         if args.only in (None, "tower"):
-            measure_tower(running, port, args)
+            measure_tower(running, port, args, base_run)
         if args.only in (None, "dispatch"):
             measure_dispatch(running, port, args.runs, "no-op backend", {"COMPUTE_BACKEND": "noop"})
             measure_backends(running, port, args)

@@ -106,7 +106,13 @@ def _unnest_statement() -> Any:
     # Rows of a run that is not there are left out: the events of many requests share one
     # statement (events.writer), and one stale URL must not fail the others' with a foreign key.
     runs = Run.__table__
-    source = select(*columns).select_from(rows.join(runs, runs.c.id == rows.c.run_id))
+    # Ordered: concurrent upserts of the same tasks lock them in the same order (a join may
+    # hand rows on in any order, and two batches would then deadlock).
+    source = (
+        select(*columns)
+        .select_from(rows.join(runs, runs.c.id == rows.c.run_id))
+        .order_by(rows.c.run_id, rows.c.task_id)
+    )
     return merge_on_conflict(insert(table).from_select(names, source))  # type: ignore[arg-type]
 
 
