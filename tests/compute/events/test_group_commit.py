@@ -265,6 +265,24 @@ class TestGroupCommit:
             ).one()
         assert state == "RUNNING" and workflow["runName"] == "gc"
 
+    async def test_stopping_lets_the_batch_in_flight_and_the_queue_finish(
+        self, engine: AsyncEngine, run_id: uuid.UUID
+    ) -> None:
+        connect = Gated(engine)
+        writer = EventWriter(connect, in_flight=1)
+        writer.start()
+        first = asyncio.create_task(writer.store(run_id, task_event(1)))
+        await until(lambda: connect.batches == 1)
+        queued = asyncio.create_task(writer.store(run_id, task_event(2)))
+        await until_queued(writer, 1)
+        stopping = asyncio.create_task(writer.stop())
+        await asyncio.sleep(0)
+        connect.gate.set()
+        await stopping
+
+        assert await first is None and await queued is None
+        assert sorted(await stored_tasks(engine, run_id)) == [1, 2]
+
     async def test_events_for_a_run_that_is_gone_do_not_fail_the_batch(
         self, engine: AsyncEngine, run_id: uuid.UUID
     ) -> None:

@@ -129,6 +129,7 @@ class EventWriter:
         self.queue: deque[Pending] = deque()
         self.wakeup = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
+        self.stopping = False
         self.batches = 0  # written (committed or failed): for tests and logs
 
     def start(self) -> None:
@@ -136,19 +137,25 @@ class EventWriter:
         next is written on another connection (batches of one run lock its task rows in
         (run, task) order and its run row last, so they wait for each other, never deadlock)."""
         if not self.tasks:
+            self.stopping = False
             self.tasks = [
                 asyncio.create_task(self._run(), name=f"weblog-event-writer-{number}")
                 for number in range(self.in_flight)
             ]
 
-    async def stop(self) -> None:
-        """Write what is queued, then stop."""
+    async def stop(self, grace_seconds: float = 10.0) -> None:
+        """Write what is queued and let the batches in flight finish (each request gets its
+        true answer), then stop; past ``grace_seconds`` the loops are cancelled."""
         tasks, self.tasks = self.tasks, []
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        self.stopping = True
+        self.wakeup.set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         while self.queue:
             await self._write(self._take())
 
@@ -170,9 +177,12 @@ class EventWriter:
     async def _run(self) -> None:
         while True:
             await self.wakeup.wait()
-            self.wakeup.clear()
+            if not self.stopping:
+                self.wakeup.clear()
             while self.queue:
                 await self._write(self._take())
+            if self.stopping:
+                return
 
     async def _write(self, pending: list[Pending]) -> None:
         if not pending:
@@ -184,7 +194,8 @@ class EventWriter:
                 await batch.write(RunEventRepository(connection), datetime.now(UTC))
                 await connection.commit()
         except asyncio.CancelledError:
-            for item in pending:  # stop() cancelled a batch in flight: fail it, plainly
+            # Cancelled past stop()'s timeout: whether the statement committed is unknown.
+            for item in pending:
                 if not item.done.done():
                     item.done.set_exception(batch_failed(len(pending)))
             raise
