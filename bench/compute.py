@@ -1,13 +1,19 @@
 """Compute service benchmarks, measured in one run.
 
     uv run python bench/compute.py [--seconds 5] [--rounds 3] [--connections 16] [--runs 500]
+                                   [--only ingestion|tower|dispatch]
 
 1. Event ingestion: task events/s through POST /runs/{id}/events (compute under uvicorn, one
-   worker, each event a new task of one run, as a busy run posts them) vs inserting the same
-   task rows with raw asyncpg: prepared single-row INSERTs on one connection (the baseline of
-   the target, as ../shared/RECIPES.md measured it), and on as many connections as compute's
-   events pool holds (what the database can take at most). Alternating rounds; medians count.
-2. Dispatch latency: POST /runs to the backend's submit (submitted_at - created_at) for
+   worker, each event a new task of one run, as a busy run posts them; group commit, see
+   events.writer) vs a bare FastAPI GET (bench/apps.py bare_app) in the same run: the target
+   is a ratio >= 0.5. Beside it, the same task rows inserted with raw asyncpg: prepared
+   single-row INSERTs on one connection and on as many connections as compute's events pool
+   holds. Alternating rounds; medians count.
+2. Tower progress: task updates/s through PUT /tower/trace/{id}/progress in Nextflow's
+   100-task batches (each task SUBMITTED, RUNNING, COMPLETED), target >= 20,000; beside it
+   the ceiling, the very upsert compute runs, 100 rows a statement, rows prepared beforehand,
+   on raw asyncpg connections.
+3. Dispatch latency: POST /runs to the backend's submit (submitted_at - created_at) for
    ``--runs`` runs, one after the other, with a worker on the no-op backend; p50 and p99.
    Then ``--backend-runs`` runs, each posted once the one before was submitted, with a worker
    on the local backend (the nextflow stand-in) and on the Slurm backend, on a real
