@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import queue
 import re
 import threading
@@ -115,6 +116,9 @@ class Tower:
         self.request_interval = request_interval
         self.alive_interval = alive_interval
         self.workflow_id: str | None = None
+        # TOWER_WORKFLOW_ID: a platform launched the run and made its record first; create
+        # names it (makeCreateReq) and begin says towerLaunch (TowerClient.groovy).
+        self.launch_workflow_id = os.environ.get("TOWER_WORKFLOW_ID") or None
         self.progress: dict[str, Any] = {}
         self.events: queue.Queue[object] = queue.Queue()
         self.sender: threading.Thread | None = None
@@ -172,7 +176,7 @@ class Tower:
     def create(self, session_id: str, run_name: str, project_name: str, repository: Any) -> None:
         answer = self.required("create", {
             "sessionId": session_id, "runName": run_name, "projectName": project_name,
-            "repository": repository, "workflowId": None,
+            "repository": repository, "workflowId": self.launch_workflow_id,
         })  # fmt: skip
         self.workflow_id = answer.get("workflowId")
         if not self.workflow_id:
@@ -185,7 +189,8 @@ class Tower:
         document.update(params=params, id=self.workflow_id, container=None,
                         configText="", operationId=None, logFile=None, outFile=None)  # fmt: skip
         answer = self.required("begin", {
-            "workflow": document, "processNames": processes, "towerLaunch": False,
+            "workflow": document, "processNames": processes,
+            "towerLaunch": self.launch_workflow_id is not None,
         })  # fmt: skip
         self.sender = threading.Thread(target=self.send_tasks, name="Tower-thread", daemon=True)
         self.sender.start()

@@ -78,3 +78,36 @@ class TestLauncher:
         )  # fmt: skip
 
         assert done.returncode == 2 and b"usage:" in done.stderr
+
+
+class TestEnvFile:
+    """--env-file: the Tower channel's TOWER_ACCESS_TOKEN and TOWER_WORKFLOW_ID reach the
+    command's environment and nothing else; the file is gone once read."""
+
+    def test_the_variables_reach_the_command_and_the_file_is_removed(self, tmp_path: Path) -> None:
+        env_file = tmp_path / "nfhub.env"
+        env_file.write_text(
+            json.dumps({"TOWER_ACCESS_TOKEN": "nfrun_x", "TOWER_WORKFLOW_ID": "w1"})
+        )
+
+        code, ended = launch(
+            tmp_path, "--env-file", str(env_file),
+            command='printf "%s %s" "$TOWER_ACCESS_TOKEN" "$TOWER_WORKFLOW_ID" > seen.txt',
+        )  # fmt: skip
+
+        assert code == ended["exit_code"] == 0
+        assert (tmp_path / "seen.txt").read_text() == "nfrun_x w1"
+        assert not env_file.exists()
+
+    @pytest.mark.parametrize("content", [None, "not json", "[1, 2]"])
+    def test_an_unreadable_env_file_ends_the_run_before_the_command(
+        self, tmp_path: Path, content: str | None
+    ) -> None:
+        env_file = tmp_path / "nfhub.env"
+        if content is not None:
+            env_file.write_text(content)
+
+        code, ended = launch(tmp_path, "--env-file", str(env_file), command="touch ran")
+
+        assert code == ended["exit_code"] == 2
+        assert not (tmp_path / "ran").exists()

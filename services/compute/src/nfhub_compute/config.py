@@ -36,6 +36,11 @@ class Settings(BaseServiceSettings):
     # Keys the per-run secrets in Nextflow's -with-weblog URLs (HMAC of the run id).
     WEBLOG_SECRET: SecretStr = SecretStr(DEV_WEBLOG_SECRET)
 
+    # How runs nfhub launches report back: Nextflow's weblog (-with-weblog, the URL carrying
+    # the run's secret) or the Tower trace protocol (-with-tower, with a per-run token in the
+    # job's TOWER_ACCESS_TOKEN). Externally started runs always use Tower.
+    PROGRESS_CHANNEL: Literal["weblog", "tower"] = "weblog"
+
     # Encrypts pipeline secrets at rest (AES-256-GCM). To rotate: move the current key to
     # SECRETS_OLD_KEYS, set a new SECRETS_KEY, run `python -m nfhub_compute.secrets.rotate`
     # (re-encrypts every secret with SECRETS_KEY), then drop the old key.
@@ -44,7 +49,15 @@ class Settings(BaseServiceSettings):
     SECRETS_OLD_KEYS: list[SecretStr] = Field(default_factory=list)
 
     # Connections for Nextflow's weblog events (a pool of their own, beside DATABASE_POOL_SIZE).
+    # Weblog events go through one writer per process that commits many requests' events at
+    # once (EVENTS_WRITERS connections at most).
     EVENTS_POOL_SIZE: int = Field(default=10, ge=1)
+    # Events one transaction of the weblog writer takes at most, and how many may wait for it
+    # before a request gets 503 + Retry-After (memory stays bounded).
+    EVENTS_BATCH_MAX: int = Field(default=1000, ge=1, le=100_000)
+    EVENTS_QUEUE_MAX: int = Field(default=20_000, ge=1)
+    # Batches the writer has in flight at once (each on its own connection of the pool).
+    EVENTS_WRITERS: int = Field(default=2, ge=1, le=16)
 
     # A YAML file of pipelines registered (and kept up to date) at start-up.
     CATALOG_FILE: Path | None = None

@@ -12,6 +12,7 @@ from nfhub_compute.backends.factory import create_backend
 from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
 from nfhub_compute.events.endpoints import OPENAPI_PATHS
+from nfhub_compute.events.writer import EventWriter
 from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
 from nfhub_compute.state import ComputeState
@@ -88,23 +89,34 @@ def create_app(
         )
         state.backend = create_backend(settings)
         state.backends = BackendPool(settings, state.backend)
-        # Weblog events: single statements on their own autocommit pool. The weblog is best
-        # effort and the trace file read at the end of a run restores whatever it missed, so
-        # these writes skip what other requests pay for: the pre-ping round trip, waiting for
-        # the WAL flush at commit (synchronous_commit off: a database crash may lose the last
-        # few hundred ms of events, never corrupt anything). No overflow: bursts wait for a
-        # connection instead of opening and closing new ones.
+        # Weblog events: written by one writer per process, many requests' events in one
+        # transaction (group commit, events.writer), on a pool of their own, autocommit: a
+        # batch of task events is one statement, its own transaction. The weblog is
+        # best effort and the trace file read at the end of a run restores whatever it missed,
+        # so these writes skip the pre-ping round trip and the wait for the WAL flush at
+        # commit (synchronous_commit off: a database crash may lose the last few hundred ms
+        # of events, never corrupt anything). No overflow: bursts wait for a connection.
         events_engine = create_engine(
             settings, application_name="compute-events", autocommit=True, pre_ping=False,
             pool_size=settings.EVENTS_POOL_SIZE, max_overflow=0, synchronous_commit=False,
         )  # fmt: skip
         state.events_connect = events_engine.connect
+        # Looks state.events_connect up for each batch: tests put their own in after start-up.
+        writer = EventWriter(
+            lambda: state.events_connect(),
+            max_batch=settings.EVENTS_BATCH_MAX,
+            max_queue=settings.EVENTS_QUEUE_MAX,
+            in_flight=settings.EVENTS_WRITERS,
+        )
+        state.event_writer = writer
+        writer.start()
         if settings.CATALOG_FILE is not None:
             async with state.sessionmaker() as session, session.begin():
                 await sync_catalog(session, settings, settings.CATALOG_FILE)
         try:
             yield
         finally:
+            await writer.stop()
             await state.backends.close()
             await events_engine.dispose()
 

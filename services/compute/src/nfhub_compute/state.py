@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -14,6 +15,12 @@ from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.state import ServiceState
+
+
+class EventSink(Protocol):
+    """Where weblog events go (events.writer.EventWriter): ``store`` returns once committed."""
+
+    async def store(self, run_id: uuid.UUID, event: Any, /) -> None: ...
 
 
 class ComputeState(ServiceState):
@@ -26,6 +33,8 @@ class ComputeState(ServiceState):
     # sessionmaker. Spelled out rather than imported from events.repository: this module is
     # below every domain (their endpoints import it), so it imports none of them.
     events_connect: Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]
+    # The process's one writer of weblog events, on events_connect (group commit).
+    event_writer: EventSink
 
 
 # async: FastAPI runs a plain-def dependency in a worker thread, a round trip per request.

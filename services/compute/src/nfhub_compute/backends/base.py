@@ -25,6 +25,20 @@ class SubmitFailed(Exception):
 
 
 @dataclass(frozen=True)
+class TowerReport:
+    """A run that reports over the Tower channel: ``-with-tower endpoint``, and in Nextflow's
+    environment TOWER_WORKFLOW_ID (its create attaches to the run nfhub made) and
+    TOWER_ACCESS_TOKEN (the run's own token, good for this run only)."""
+
+    endpoint: str
+    workflow_id: str
+    access_token: str = field(repr=False)
+
+    def environment(self) -> dict[str, str]:
+        return {"TOWER_ACCESS_TOKEN": self.access_token, "TOWER_WORKFLOW_ID": self.workflow_id}
+
+
+@dataclass(frozen=True)
 class LaunchSpec:
     """Everything a backend needs to start one run."""
 
@@ -47,6 +61,8 @@ class LaunchSpec:
     extra_config: str | None = None
     pre_run_script: str | None = None
     post_run_script: str | None = None
+    # Set when the run reports over the Tower channel instead of the weblog.
+    tower: TowerReport | None = None
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,9 @@
     params.json         the parameters (-params-file)
     nfhub.config        trace and weblog settings (-c, mode 0600): the weblog URL carries the
                         run's secret, so it is in no command line and no log
+    nfhub.env           on the Tower channel, Nextflow's TOWER_ACCESS_TOKEN and
+                        TOWER_WORKFLOW_ID (mode 0600): the launcher puts them in Nextflow's
+                        environment and removes the file
     job.json            the backend's handle
     exit.json           written by the launcher wrapper (launcher.py) when Nextflow exits
     console.log         Nextflow's stdout and stderr
@@ -69,7 +72,10 @@ TRACE_BATCH_ROWS = 1000
 SECRET_IN_URL = re.compile(r"(?i)\b(token|secret|password|access_token)=[^&\s'\"]+")
 
 
-def nfhub_config(weblog_url: str, extra: str | None = None) -> str:
+ENV_FILE = "nfhub.env"
+
+
+def nfhub_config(weblog_url: str | None, extra: str | None = None) -> str:
     """The run's own config: the compute environment's config, then the trace nfhub reads at
     the end and where the weblog goes (last, so the environment's text cannot change them).
 
@@ -77,8 +83,10 @@ def nfhub_config(weblog_url: str, extra: str | None = None) -> str:
     is seen by every local user (ps) and is printed into Nextflow's log and its workflow
     metadata, which project viewers read.
     """
-    quoted = weblog_url.replace("\\", "\\\\").replace("'", "\\'")
     environment = f"// From the run's compute environment.\n{extra.rstrip()}\n\n" if extra else ""
+    if weblog_url is None:  # the Tower channel: -with-tower on the command line
+        return environment + NFHUB_CONFIG + "weblog {\n    enabled = false\n}\n"
+    quoted = weblog_url.replace("\\", "\\\\").replace("'", "\\'")
     return environment + NFHUB_CONFIG + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
 
 
@@ -133,6 +141,8 @@ def nextflow_command(
         command += ["-profile", ",".join(spec.profiles)]
     if spec.resume_session_id:
         command += ["-resume", spec.resume_session_id]
+    if spec.tower is not None:  # the endpoint is no secret; the token is in nfhub.env
+        command += ["-with-tower", spec.tower.endpoint]
     return command
 
 
@@ -154,6 +164,8 @@ def launcher_command(launch_dir: Path, command: list[str], spec: LaunchSpec) -> 
         if text
         for part in (option, str(launch_dir / name))
     ]
+    if spec.tower is not None:
+        scripts += ["--env-file", str(launch_dir / ENV_FILE)]
     return [
         sys.executable, "-I", "-S", str(LAUNCHER), "--cwd", str(launch_dir),
         "--exit-file", str(launch_dir / "exit.json"),
@@ -209,8 +221,10 @@ def prepare(spec: LaunchSpec, launch_dir: Path, work_dir: Path) -> None:
     secrets store, the environment's scripts, the cache."""
     work_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(launch_dir / "params.json", json.dumps(spec.params, indent=2))
-    config = nfhub_config(spec.weblog_url, spec.extra_config)
+    config = nfhub_config(None if spec.tower else spec.weblog_url, spec.extra_config)
     write_atomic(launch_dir / "nfhub.config", config, mode=0o600)
+    if spec.tower is not None:
+        write_atomic(launch_dir / ENV_FILE, json.dumps(spec.tower.environment()), mode=0o600)
     secrets_store.write_store(launch_dir, spec.secrets)
     for _, name, text in _scripts(spec):
         if text:

@@ -13,6 +13,10 @@ ends the run with its exit code before Nextflow starts; the post-run script runs
 Nextflow's end (it sees ``NFHUB_EXIT_CODE``), and its own failure is reported in the console
 but does not change the run's exit code.
 
+With ``--env-file FILE`` (a JSON object of names to values, mode 0600: the Tower channel's
+TOWER_ACCESS_TOKEN and TOWER_WORKFLOW_ID) it adds those to Nextflow's environment and removes
+the file, so the run's token is on no command line and in no job record.
+
 Standard library only: it runs without the virtualenv's site-packages (``-S``).
 """
 
@@ -38,9 +42,9 @@ def _record(exit_file: str, code: int) -> None:
 
 USAGE = (
     "usage: launcher.py --cwd DIR --exit-file FILE [--secrets-dir DIR] [--pre SCRIPT] "
-    "[--post SCRIPT] -- COMMAND [ARG...]\n"
+    "[--post SCRIPT] [--env-file FILE] -- COMMAND [ARG...]\n"
 )
-OPTIONS = ("--cwd", "--exit-file", "--secrets-dir", "--pre", "--post")
+OPTIONS = ("--cwd", "--exit-file", "--secrets-dir", "--pre", "--post", "--env-file")
 
 
 def _parse(argv: list[str]) -> tuple[dict[str, str], list[str]] | None:
@@ -74,6 +78,21 @@ def _script(path: str, label: str, env: dict[str, str] | None = None) -> int:
     return code
 
 
+def _read_env_file(path: str) -> dict[str, str] | None:
+    """The variables in FILE (then removed); None when it cannot be read."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = json.load(handle)
+        os.unlink(path)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"nfhub launcher: cannot read {path}: {exc}\n")
+        return None
+    if not isinstance(values, dict):
+        sys.stderr.write(f"nfhub launcher: {path} is not a JSON object\n")
+        return None
+    return {str(name): str(value) for name, value in values.items()}
+
+
 def main(argv: list[str]) -> int:
     parsed = _parse(argv)
     if parsed is None:
@@ -93,8 +112,17 @@ def main(argv: list[str]) -> int:
                 shutil.rmtree(secrets_dir, ignore_errors=True)
             _record(exit_file, code)
             return code
+    child_env = None
+    if "--env-file" in options:
+        extra = _read_env_file(options["--env-file"])
+        if extra is None:
+            if secrets_dir:
+                shutil.rmtree(secrets_dir, ignore_errors=True)
+            _record(exit_file, 2)
+            return 2
+        child_env = {**os.environ, **extra}
     try:
-        child = subprocess.Popen(command)  # noqa: S603 - the backend's own nextflow command line
+        child = subprocess.Popen(command, env=child_env)  # noqa: S603 - the backend's own nextflow command line
     except OSError as exc:
         sys.stderr.write(f"nfhub launcher: cannot start {command[0]}: {exc}\n")
         code = 127

@@ -24,7 +24,7 @@ async def ingest_run_event(request: Request) -> Response:
         run_id = uuid.UUID(request.path_params["run_id"])
     except ValueError as exc:
         raise NotFound("No such run: the URL is not one nfhub gave to Nextflow.") from exc
-    events = EventService(state.settings, state.events_connect)
+    events = EventService(state.settings, state.event_writer)
     events.authenticate(run_id, request.query_params.get("token", "")[:MAX_TOKEN_CHARS])
     event = events.read(await request.body())
     await events.store(run_id, event)
@@ -84,6 +84,11 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
                 "401": {"description": "The secret is not this run's", "content": _PROBLEM},
                 "404": {"description": "The URL names no run", "content": _PROBLEM},
                 "413": {"description": "Larger than MAX_REQUEST_BODY_BYTES", "content": _PROBLEM},
+                "503": {
+                    "description": "Not stored: the writer's queue is full, or the transaction "
+                    "that held the event failed (Retry-After says when to post again)",
+                    "content": _PROBLEM,
+                },
             },
         }
     }

@@ -50,7 +50,13 @@ class Event:
 
 
 def read_event(body: bytes) -> Event:
-    """The event in a request body; 400 when it is not a JSON object."""
+    """The event in a request body; 400 when it is not a JSON object, or holds the NUL
+    character PostgreSQL cannot store (it would fail the whole batch of events it is
+    written with, events.writer)."""
+    if b"\\u0000" in body:
+        raise BadRequest(
+            "The event contains the NUL character (\\u0000), which nfhub cannot store."
+        )
     try:
         document = json.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
@@ -145,9 +151,28 @@ def _text(value: Any, limit: int = 500) -> str | None:
     return str(value)[:limit]
 
 
+INT32 = 2**31 - 1
+INT64 = 2**63 - 1
+
+
+def _bounded(value: int | None, limit: int) -> int | None:
+    """``value`` if its column can hold it, else None: events from many requests share one
+    transaction (events.writer), and one value out of range must not fail the others'."""
+    return value if value is None or -limit - 1 <= value <= limit else None
+
+
+def _int32(value: Any) -> int | None:
+    return _bounded(_int(value), INT32)
+
+
+def _int64(value: Any) -> int | None:
+    return _bounded(_int(value), INT64)
+
+
 def task_values(trace: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The task columns of one trace (weblog JSON or a trace-file row); None without a task id."""
-    task_id = _int(trace.get("task_id"))
+    """The task columns of one trace (weblog JSON or a trace-file row); None without a task id.
+    A number too large for its column is left out (None), like one that is not a number."""
+    task_id = _int64(trace.get("task_id"))
     if task_id is None or task_id < 0:
         return None
     status = str(trace.get("status") or "NEW").strip().upper()
@@ -155,7 +180,7 @@ def task_values(trace: Mapping[str, Any]) -> dict[str, Any] | None:
         status = "NEW"
     name = _text(trace.get("name"), MAX_TEXT_CHARS)
     process = _text(trace.get("process")) or (name.split(" (", 1)[0] if name else None)
-    exit_status = _int(trace.get("exit"))
+    exit_status = _int32(trace.get("exit"))
     raw = {key: value for key, value in trace.items() if value is not None and value != "-"}
     if isinstance(raw.get("script"), str):
         raw["script"] = raw["script"][:MAX_SCRIPT_CHARS]
@@ -169,23 +194,23 @@ def task_values(trace: Mapping[str, Any]) -> dict[str, Any] | None:
         "tag": _text(trace.get("tag"), MAX_TEXT_CHARS),
         "native_id": _text(trace.get("native_id"), 200),
         "exit_status": None if exit_status == UNSET_EXIT else exit_status,
-        "attempt": _int(trace.get("attempt")),
+        "attempt": _int32(trace.get("attempt")),
         "error_action": _text(trace.get("error_action"), 16),
         "workdir": _text(trace.get("workdir"), MAX_TEXT_CHARS),
         "container": _text(trace.get("container"), MAX_TEXT_CHARS),
         "hostname": _text(trace.get("hostname"), 255),
-        "cpus": _int(trace.get("cpus")),
-        "memory": _int(trace.get("memory")),
+        "cpus": _int32(trace.get("cpus")),
+        "memory": _int64(trace.get("memory")),
         "submit_at": parse_time(_int(trace.get("submit"))),
         "start_at": parse_time(_int(trace.get("start"))),
         "complete_at": parse_time(_int(trace.get("complete"))),
-        "duration_ms": _int(trace.get("duration")),
-        "realtime_ms": _int(trace.get("realtime")),
+        "duration_ms": _int64(trace.get("duration")),
+        "realtime_ms": _int64(trace.get("realtime")),
         "cpu_percent": _float(trace.get("%cpu")),
-        "peak_rss": _int(trace.get("peak_rss")),
-        "peak_vmem": _int(trace.get("peak_vmem")),
-        "read_bytes": _int(trace.get("read_bytes")),
-        "write_bytes": _int(trace.get("write_bytes")),
+        "peak_rss": _int64(trace.get("peak_rss")),
+        "peak_vmem": _int64(trace.get("peak_vmem")),
+        "read_bytes": _int64(trace.get("read_bytes")),
+        "write_bytes": _int64(trace.get("write_bytes")),
         "trace": raw,
     }
 

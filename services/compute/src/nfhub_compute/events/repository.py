@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     DateTime,
+    Uuid,
     and_,
     bindparam,
     case,
@@ -18,7 +19,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nfhub_compute.models import Run
@@ -27,7 +28,8 @@ from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import (
     ROW_COLUMNS,
     UPSERT_TASK_PARAMS,
-    UPSERT_TASKS,
+    UPSERT_TASKS_UNNEST,
+    unnest_parameters,
     upsert_parameters,
 )
 
@@ -87,9 +89,46 @@ def _touch_statement() -> Any:
 
 
 TOUCH_RUN = _touch_statement()
+
+
+def _touch_runs_statement() -> Any:
+    """TOUCH_RUN for several runs at once (``id = ANY(:seen_run_ids)``)."""
+    runs = Run.__table__
+    waking = _waking(runs.c)
+    now: Any = bindparam("seen_at", type_=DateTime(timezone=True))
+    run_ids: Any = bindparam("seen_run_ids", type_=ARRAY(Uuid()))
+    return (
+        update(runs)  # type: ignore[arg-type]
+        .where(
+            runs.c.id == func.any(run_ids),
+            or_(
+                waking,
+                runs.c.last_event_at.is_(None),
+                runs.c.last_event_at < bindparam("stale", type_=DateTime(timezone=True)),
+            ),
+        )
+        .values(_heard_from(now, waking))
+    )
+
+
+# A batch of plain task events in one statement: on the autocommit engine its own transaction,
+# one round trip (where BEGIN, upsert, touch, COMMIT are four): the tasks upserted in a CTE,
+# the runs touched.
+BATCH_EVENT = _touch_runs_statement().add_cte(
+    UPSERT_TASKS_UNNEST.returning(literal_column("1")).cte("upserted")
+)
 # A task event in one statement (one round trip, its own transaction): the task upserted in a
 # CTE, the run touched.
 TASK_EVENT = TOUCH_RUN.add_cte(UPSERT_TASK_PARAMS.returning(literal_column("1")).cte("upserted"))
+
+
+def _ordered_rows(runs: list[tuple[uuid.UUID, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """One row per task, in (run, task) order: concurrent batches lock rows in the same order."""
+    return [
+        row
+        for run_id, rows in sorted(runs, key=lambda run: run[0])
+        for row in sorted(upsert_parameters(run_id, rows), key=lambda row: row["task_id"])
+    ]
 
 
 class RunEventRepository:
@@ -108,7 +147,47 @@ class RunEventRepository:
         await self.session.execute(TASK_EVENT, parameters)
 
     async def tasks(self, run_id: uuid.UUID, rows: list[dict[str, Any]]) -> None:
-        await self.session.execute(UPSERT_TASKS, upsert_parameters(run_id, rows))
+        await self.tasks_of_runs([(run_id, rows)])
+
+    async def transaction(self) -> None:
+        """Make the statements from here to commit() one transaction: on a connection of the
+        autocommit engine each statement is otherwise its own (a session already has one)."""
+        if isinstance(self.session, AsyncConnection):
+            await self.session.execution_options(isolation_level="READ COMMITTED")
+
+    async def batch(
+        self, runs: list[tuple[uuid.UUID, list[dict[str, Any]]]], now: datetime
+    ) -> None:
+        """Plain task events of several runs in one statement (BATCH_EVENT): tasks upserted
+        in (run, task) order, each run noted alive (INITIALIZING/UNKNOWN → RUNNING)."""
+        parameters: dict[str, Any] = dict(unnest_parameters(_ordered_rows(runs)))
+        parameters.update(
+            seen_run_ids=sorted(run_id for run_id, _ in runs),
+            seen_at=now,
+            stale=now - TOUCH_INTERVAL,
+        )
+        await self.session.execute(BATCH_EVENT, parameters)
+
+    async def tasks_of_runs(self, runs: list[tuple[uuid.UUID, list[dict[str, Any]]]]) -> None:
+        """Several runs' task rows in one multi-row upsert (a task's rows merged first, later
+        ones winning at the same status rank), in (run, task) order: concurrent batches lock
+        rows in the same order."""
+        parameters = _ordered_rows(runs)
+        if parameters:
+            await self.session.execute(UPSERT_TASKS_UNNEST, unnest_parameters(parameters))
+
+    async def progress(self, run_id: uuid.UUID, progress: dict[str, Any], instant: int) -> None:
+        """Keep the run's progress counters, unless newer ones (by the client's instant) are
+        already there: Tower calls may arrive out of order."""
+        runs = Run.__table__.c
+        await self.session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                or_(runs.progress_instant.is_(None), runs.progress_instant <= instant),
+            )
+            .values(progress=progress, progress_instant=instant)
+        )
 
     async def notify(self, payload: str) -> None:
         await self.session.execute(

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -135,6 +135,12 @@ class Run(RecordMixin, Base):
     channel: Mapped[str] = mapped_column(String(16), default="weblog", server_default="weblog")
     # The id Nextflow's Tower client knows the run by (its /trace/{workflowId}/… URLs).
     tower_workflow_id: Mapped[str | None] = mapped_column(String(16), unique=True)
+    # Tower channel: the latest WorkflowProgress (counters of the run and of each process),
+    # the client's send time of it (epoch ms: a late one never replaces a newer one), and
+    # the complete call's per-process resource metrics.
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    progress_instant: Mapped[int | None] = mapped_column(BigInteger)
+    process_metrics: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
 
     # What RunRead shows beside the columns.
 

@@ -10,10 +10,10 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from nfhub_compute.backends.base import LaunchSpec
+from nfhub_compute.backends.base import LaunchSpec, TowerReport
 from nfhub_compute.config import Settings
 from nfhub_compute.models import ComputeEnv, PipelineVersion, Run
-from nfhub_compute.runs.weblog import weblog_url
+from nfhub_compute.runs.weblog import tower_endpoint, tower_run_token, weblog_url
 
 
 def nextflow_name(run_id: uuid.UUID) -> str:
@@ -77,4 +77,13 @@ def launch_spec(
         extra_config=env_config(env) if env is not None else None,
         pre_run_script=env.pre_run_script if env is not None else None,
         post_run_script=env.post_run_script if env is not None else None,
+        tower=(
+            TowerReport(
+                endpoint=tower_endpoint(settings),
+                workflow_id=run.tower_workflow_id,
+                access_token=tower_run_token(settings, run.id),
+            )
+            if run.channel == "tower" and run.tower_workflow_id
+            else None
+        ),
     )

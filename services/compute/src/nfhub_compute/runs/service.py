@@ -38,6 +38,7 @@ from nfhub_compute.runs.schemas import (
     RunRelaunch,
 )
 from nfhub_compute.runs.states import CANCEL_MOVES, RunState
+from nfhub_compute.runs.weblog import channel_columns
 from nfhub_compute.secrets.service import unknown_secret_names
 from nfhub_compute.tasks.schemas import TaskFilter
 from nfhub_compute.tasks.service import TaskService
@@ -185,6 +186,7 @@ class RunService:
             compute_env_id=env.id if env is not None else None,
             workflow={},
             created_by=self.access.principal.subject,
+            **channel_columns(self.settings),
         )
         self._check_params(run, version)
         await self.runs.add(run)
@@ -273,6 +275,7 @@ class RunService:
             compute_env_id=original.compute_env_id,
             workflow={},
             created_by=self.access.principal.subject,
+            **channel_columns(self.settings),
         )
         self._check_params(run, version)
         await self.runs.add(run)

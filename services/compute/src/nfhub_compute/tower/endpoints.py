@@ -15,9 +15,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Security
 
+from nfhub_compute.runs.weblog import is_run_token, run_of_token
 from nfhub_compute.state import ComputeState, ComputeStateDep
 from nfhub_compute.tower.errors import for_nextflow, missing_workspace, unknown_workspace
 from nfhub_compute.tower.schemas import (
+    RunGrant,
     TraceAnswer,
     TraceBegin,
     TraceComplete,
@@ -91,12 +93,22 @@ class TowerAuth(RequestAuth):
             description="An nfhub personal access token, as Nextflow sends TOWER_ACCESS_TOKEN.",
         )
 
-    async def __call__(self, request: Request) -> ProjectAccess:  # type: ignore[override]
+    async def __call__(self, request: Request) -> ProjectAccess | RunGrant:  # type: ignore[override]
         return await self.authenticate_request(request, TOWER_SCOPES)
 
-    async def authenticate_request(self, request: Request, scopes: Sequence[str]) -> ProjectAccess:
+    async def authenticate_request(
+        self, request: Request, scopes: Sequence[str]
+    ) -> ProjectAccess | RunGrant:
         state = ComputeState.of(request.app)
         token = token_of(request.headers.get("authorization"))
+        if is_run_token(token):  # a run nfhub launched on the Tower channel
+            run_id = run_of_token(state.settings, token)
+            if run_id is None:
+                raise for_nextflow(
+                    Unauthorized, "The run token is not valid; it is nfhub's to hand out."
+                )
+            bind_request_fields(principal=f"run:{run_id}", principal_kind="run")
+            return RunGrant(run_id)
         try:
             principal = await principal_from_token(token, state)
         except Unauthorized as exc:
@@ -132,7 +144,7 @@ class TowerAuth(RequestAuth):
         )  # fmt: skip
 
 
-TowerAccess = Annotated[ProjectAccess, Security(TowerAuth(), scopes=list(TOWER_SCOPES))]
+TowerAccess = Annotated[ProjectAccess | RunGrant, Security(TowerAuth(), scopes=list(TOWER_SCOPES))]
 
 
 async def get_tower(

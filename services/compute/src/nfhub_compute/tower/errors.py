@@ -38,3 +38,11 @@ def unknown_workspace(workspace: str) -> AppError:
         f"Workspace {workspace[:32]!r} is not an nfhub project you can report runs into: "
         f"check tower.workspaceId and that your token's user is an editor there.",
     )
+
+
+def run_token_creates() -> AppError:
+    return for_nextflow(
+        Forbidden,
+        "A run's own token reports that run only (TOWER_WORKFLOW_ID must name it); report "
+        "other runs with a personal access token.",
+    )

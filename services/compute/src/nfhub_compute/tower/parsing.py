@@ -8,6 +8,7 @@ trace's own snake_case names and epoch milliseconds. Renamed and converted here,
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -19,13 +20,14 @@ RENAMED = {"pcpu": "%cpu", "pmem": "%mem"}
 _CAPITAL = re.compile(r"(?<!^)(?=[A-Z])")
 
 
+@functools.lru_cache(maxsize=1024)  # the same few dozen names in every task of every batch
 def snake_case(name: str) -> str:
     return RENAMED.get(name) or _CAPITAL.sub("_", name).lower()
 
 
 def task_row(task: Mapping[str, Any]) -> dict[str, Any] | None:
     """The task row of one Tower task record; None when it names no task."""
-    trace: dict[str, Any] = {snake_case(str(key)): value for key, value in task.items()}
+    trace: dict[str, Any] = {snake_case(key): value for key, value in task.items()}
     for field in DATE_FIELDS:
         value = trace.get(field)
         if isinstance(value, str):

@@ -7,6 +7,8 @@ to before sending: a longer value is not from Nextflow and gets a 422.
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +16,14 @@ from pydantic.alias_generators import to_camel
 
 # The client flushes its task buffer at 100 (TASKS_PER_REQUEST); a little room for others.
 MAX_TASKS_PER_REQUEST = 500
+
+
+@dataclass(frozen=True)
+class RunGrant:
+    """A caller holding a launched run's own Tower token (runs.weblog.tower_run_token): it may
+    report that run, and nothing else."""
+
+    run_id: uuid.UUID
 
 
 class TowerPayload(BaseModel):
@@ -82,7 +92,8 @@ class TraceHeartbeat(TowerPayload):
 
 class TraceComplete(TowerPayload):
     workflow: TowerWorkflow
-    metrics: list[dict[str, Any]] | None = None
+    # ResourcesAggregator: one entry per process.
+    metrics: list[dict[str, Any]] | None = Field(default=None, max_length=10_000)
     progress: dict[str, Any] | None = None
     instant: int | None = None
 

@@ -9,8 +9,6 @@ idempotent: a replayed or duplicated one changes nothing, tasks only move up the
 
 from __future__ import annotations
 
-import secrets
-import string
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -21,10 +19,12 @@ from nfhub_compute.events.repository import RunEventRepository
 from nfhub_compute.models import Run
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
-from nfhub_compute.tower.errors import workflow_not_found
+from nfhub_compute.runs.weblog import new_workflow_id
+from nfhub_compute.tower.errors import run_token_creates, workflow_not_found
 from nfhub_compute.tower.parsing import task_rows
 from nfhub_compute.tower.repository import TowerRunRepository
 from nfhub_compute.tower.schemas import (
+    RunGrant,
     TowerWorkflow,
     TraceAnswer,
     TraceBegin,
@@ -37,8 +37,7 @@ from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSession
 
-WORKFLOW_ID_ALPHABET = string.ascii_letters + string.digits
-WORKFLOW_ID_CHARS = 14  # like Seqera Platform's
+Caller = ProjectAccess | RunGrant
 WORKFLOW_ID_MAX_CHARS = 16  # the client's limit (tower-schema.properties), and the column's
 # What nfhub keeps of the workflow Nextflow describes (begin and complete).
 KEPT_WORKFLOW_FIELDS = (
@@ -46,10 +45,6 @@ KEPT_WORKFLOW_FIELDS = (
     "script_name", "launch_dir", "work_dir", "user_name", "profile", "container_engine",
     "command_line", "resume",
 )  # fmt: skip
-
-
-def new_workflow_id() -> str:
-    return "".join(secrets.choice(WORKFLOW_ID_ALPHABET) for _ in range(WORKFLOW_ID_CHARS))
 
 
 def workflow_summary(workflow: TowerWorkflow) -> dict[str, Any]:
@@ -83,22 +78,28 @@ class TowerService:
         assert run.tower_workflow_id is not None
         return TraceAnswer(workflow_id=run.tower_workflow_id, watch_url=self.watch_url(run))
 
-    async def _run(
-        self, access: ProjectAccess, workflow_id: str, *, for_update: bool = False
-    ) -> Run:
-        """The project's run Nextflow knows by ``workflow_id``; another project's is not found."""
+    async def _run(self, access: Caller, workflow_id: str, *, for_update: bool = False) -> Run:
+        """The project's run Nextflow knows by ``workflow_id``; another project's is not found,
+        nor, for a run's own token, any other run."""
         run = (
             await self.runs.by_workflow_id(workflow_id, for_update=for_update)
             if len(workflow_id) <= WORKFLOW_ID_MAX_CHARS
             else None
         )
-        if run is None or run.project_id != access.project_id:
+        if run is None:
+            raise workflow_not_found(workflow_id[:32])
+        if isinstance(access, RunGrant):
+            if run.id != access.run_id:
+                raise workflow_not_found(workflow_id[:32])
+        elif run.project_id != access.project_id:
             raise workflow_not_found(workflow_id[:32])
         return run
 
-    async def create(self, access: ProjectAccess, trace_create: TraceCreate) -> TraceAnswer:
+    async def create(self, access: Caller, trace_create: TraceCreate) -> TraceAnswer:
         if trace_create.workflow_id:  # a launch that made its run first (TOWER_WORKFLOW_ID)
             return self._answer(await self._run(access, trace_create.workflow_id))
+        if isinstance(access, RunGrant):
+            raise run_token_creates()
         existing = await self.runs.external_by_session(
             access.project_id, trace_create.session_id, trace_create.run_name
         )
@@ -147,40 +148,50 @@ class TowerService:
         )
         return self._answer(run)
 
-    async def begin(
-        self, access: ProjectAccess, workflow_id: str, trace_begin: TraceBegin
-    ) -> TraceAnswer:
+    async def begin(self, access: Caller, workflow_id: str, trace_begin: TraceBegin) -> TraceAnswer:
         run = await self._run(access, workflow_id)
         workflow = trace_begin.workflow
         values: dict[str, Any] = {
             "workflow": workflow_summary(workflow),
             "workflow_started_at": parse_time(workflow.start),
-            "pipeline_version": (workflow.revision or "")[:100] or None,
         }
-        if workflow.params is not None:
-            values["params"] = workflow.params
+        if run.source == "external":  # a launched run keeps the version and params it was given
+            values["pipeline_version"] = (workflow.revision or "")[:100] or None
+            if workflow.params is not None:
+                values["params"] = workflow.params
         await self.events.seen(run.id, datetime.now(UTC), values)
         return self._answer(run)
 
+    async def _keep_progress(
+        self, run: Run, progress: dict[str, Any] | None, instant: int | None, now: datetime
+    ) -> None:
+        if progress is not None:
+            sent = instant if instant is not None else int(now.timestamp() * 1000)
+            await self.events.progress(run.id, progress, sent)
+
     async def progress(
-        self, access: ProjectAccess, workflow_id: str, trace_progress: TraceProgress
+        self, access: Caller, workflow_id: str, trace_progress: TraceProgress
     ) -> TraceAnswer:
         run = await self._run(access, workflow_id)
+        now = datetime.now(UTC)
         rows = task_rows(trace_progress.tasks)
         if rows:
             await self.events.tasks(run.id, rows)
-        await self.events.seen(run.id, datetime.now(UTC), {})
+        await self._keep_progress(run, trace_progress.progress, trace_progress.instant, now)
+        await self.events.seen(run.id, now, {})
         return self._answer(run)
 
     async def heartbeat(
-        self, access: ProjectAccess, workflow_id: str, trace_heartbeat: TraceHeartbeat
+        self, access: Caller, workflow_id: str, trace_heartbeat: TraceHeartbeat
     ) -> TraceAnswer:
         run = await self._run(access, workflow_id)
-        await self.events.seen(run.id, datetime.now(UTC), {})
+        now = datetime.now(UTC)
+        await self._keep_progress(run, trace_heartbeat.progress, trace_heartbeat.instant, now)
+        await self.events.seen(run.id, now, {})
         return self._answer(run)
 
     async def complete(
-        self, access: ProjectAccess, workflow_id: str, trace_complete: TraceComplete
+        self, access: Caller, workflow_id: str, trace_complete: TraceComplete
     ) -> TraceAnswer:
         """Nextflow's verdict ends the run: success → COMPLETE, else EXECUTOR_ERROR."""
         run = await self._run(access, workflow_id, for_update=True)
@@ -193,10 +204,17 @@ class TowerService:
             "error_message": workflow.error_message,
             "error_report": workflow.error_report,
             "stats": workflow.stats,
+            "process_metrics": trace_complete.metrics,
         }
-        if workflow.params is not None:
+        if workflow.params is not None and run.source == "external":
             values["params"] = workflow.params
+        await self._keep_progress(run, trace_complete.progress, trace_complete.instant, now)
         await self.events.seen(run.id, now, values)
+        if run.source != "external":
+            # A launched run ends by its launcher's exit code, as on the weblog channel (the
+            # reconciler reads the trace file and the outputs): have it look soon.
+            await self.events.notify(f"completed:{run.id}")
+            return self._answer(run)
         if workflow.success:
             target, reason = RunState.COMPLETE, None
         else:
