@@ -1,0 +1,196 @@
+"""The delivery loop: claims due deliveries from the outbox, POSTs them signed, records each
+attempt and schedules the next (or gives up: FAILED).
+
+It never runs inside a request: compute's worker runs it, miner a lifespan task; several
+processes may run it at once (claims skip rows another holds, and a claim is a lease the
+next worker takes over if this one dies mid-attempt). Woken by NOTIFY on the service's
+channel, at the next due retry, and by a periodic sweep for whatever a lost connection
+missed. Time comes from ``clock`` (tests move it by hand).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nfhub_shared.db.listen import ChannelListener
+from nfhub_shared.webhooks.http import AttemptOutcome, DeliveryPolicy, post_signed
+from nfhub_shared.webhooks.models import DeliveryColumns, DeliveryState, WebhookColumns
+from nfhub_shared.webhooks.repository import WebhookRepository, build
+from nfhub_shared.webhooks.schedule import next_delay
+from nfhub_shared.webhooks.service import Sealer, secret_binding
+from nfhub_shared.webhooks.signing import signed_headers
+
+logger = structlog.get_logger("nfhub.webhooks")
+
+Repo = WebhookRepository[Any, Any, Any]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def body_of(payload: dict[str, Any]) -> bytes:
+    """The bytes POSTed (and signed): the same on every attempt."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+class Deliverer:
+    def __init__(
+        self,
+        sessions: Callable[[], async_sessionmaker[AsyncSession]],
+        repository: Callable[[AsyncSession], Repo],
+        sealer: Sealer,
+        policy: DeliveryPolicy,
+        http_client: httpx.AsyncClient,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        rng: random.Random | None = None,
+        batch: int = 32,
+        concurrency: int = 8,
+    ) -> None:
+        self.sessions = sessions
+        self.repository = repository
+        self.sealer = sealer
+        self.policy = policy
+        self.http = http_client
+        self.clock = clock
+        self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
+        self.batch = batch
+        self.limit = asyncio.Semaphore(concurrency)
+
+    async def run_once(self) -> int:
+        """Attempt every delivery due now (one batch); how many were attempted."""
+        now = self.clock()
+        lease = now + timedelta(seconds=self.policy.lease_seconds)
+        async with self.sessions()() as session, session.begin():
+            claimed = await self.repository(session).claim_due(now, lease, self.batch)
+        if claimed:
+            await asyncio.gather(*(self._attempt(row, hook) for row, hook in claimed))
+        return len(claimed)
+
+    async def drain(self) -> int:
+        """Run until nothing is due (tests)."""
+        total = 0
+        while attempted := await self.run_once():
+            total += attempted
+        return total
+
+    async def next_due(self) -> datetime | None:
+        async with self.sessions()() as session:
+            return await self.repository(session).next_due()
+
+    async def _attempt(self, delivery: DeliveryColumns, webhook: WebhookColumns) -> None:
+        async with self.limit:
+            started = self.clock()
+            outcome = await self._post(delivery, webhook, started)
+        await self._record(delivery, outcome, started)
+
+    async def _post(
+        self, delivery: DeliveryColumns, webhook: WebhookColumns, started: datetime
+    ) -> AttemptOutcome:
+        try:
+            secret = self.sealer.open(webhook.secret_sealed, secret_binding(webhook.id))
+        except Exception as exc:  # a key dropped from the ring too early: say so, retry
+            logger.error("webhook secret unreadable", webhook_id=str(webhook.id))
+            return AttemptOutcome(False, None, None, f"signing secret unreadable: {exc}", 0)
+        body = body_of(delivery.payload)
+        headers = signed_headers(secret, delivery.message_id, int(started.timestamp()), body)
+        return await post_signed(self.http, webhook.url, body, headers, self.policy)
+
+    async def _record(
+        self, delivery: DeliveryColumns, outcome: AttemptOutcome, started: datetime
+    ) -> None:
+        now = self.clock()
+        async with self.sessions()() as session, session.begin():
+            repository = self.repository(session)
+            row = await repository.lock_pending(delivery.id)
+            if row is None:  # deleted with its webhook meanwhile, or settled by another worker
+                return
+            number = row.attempts + 1
+            if outcome.ok:
+                state, due = DeliveryState.SUCCEEDED, None
+            else:
+                delay = next_delay(number, self.policy.schedule, self.rng)
+                if delay is None:
+                    state, due = DeliveryState.FAILED, None
+                else:
+                    state, due = DeliveryState.PENDING, now + timedelta(seconds=delay)
+            attempt = build(
+                repository.attempt,
+                started_at=started,
+                duration_ms=outcome.duration_ms,
+                status_code=outcome.status_code,
+                response_excerpt=outcome.response_excerpt,
+                error=outcome.error,
+                ok=outcome.ok,
+            )
+            await repository.record_attempt(row, attempt, state=state, next_attempt_at=due, now=now)
+        log = logger.info if outcome.ok else logger.warning
+        log(
+            "webhook attempt",
+            delivery_id=str(delivery.id),
+            webhook_id=str(delivery.webhook_id),
+            event=delivery.event_type,
+            attempt=number,
+            status=outcome.status_code,
+            error=outcome.error,
+            state=state.value,
+        )
+
+
+class DeliveryTask:
+    """The loop, woken by NOTIFY on ``channel``, by the next due retry, and every
+    ``sweep_seconds``."""
+
+    def __init__(
+        self, deliverer: Deliverer, database_url: str, channel: str, sweep_seconds: float
+    ) -> None:
+        self.deliverer = deliverer
+        self.sweep_seconds = sweep_seconds
+        self.wake = asyncio.Event()
+        self.listener = ChannelListener(
+            database_url, channel, lambda _payload: self.wake.set(), on_listening=self.wake.set
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="nfhub-webhook-deliveries")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def run(self) -> None:
+        self.listener.start()
+        try:
+            while True:
+                self.wake.clear()
+                attempted = 0
+                wait = self.sweep_seconds
+                try:
+                    attempted = await self.deliverer.run_once()
+                    due = await self.deliverer.next_due()
+                    if due is not None:
+                        until_due = (due - self.deliverer.clock()).total_seconds()
+                        wait = max(0.0, min(wait, until_due))
+                except Exception:  # the database restarting, say: the next round retries
+                    logger.exception("webhook delivery round failed")
+                if attempted >= self.deliverer.batch:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.wake.wait(), timeout=wait)
+        finally:
+            await self.listener.stop()
