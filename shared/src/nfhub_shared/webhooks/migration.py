@@ -105,7 +105,7 @@ def create_tables(schema: str) -> None:
                 (id, webhook_id, project_id, event_type, payload, state, attempts,
                  next_attempt_at, created_at, updated_at)
             SELECT gen_random_uuid(), w.id, p_project, p_event, p_payload, 'PENDING', 0,
-                   now(), now(), now()
+                   now(), clock_timestamp(), clock_timestamp()
             FROM {schema}.webhooks AS w
             WHERE w.project_id = p_project AND w.enabled AND p_event = ANY (w.events);
             GET DIAGNOSTICS queued = ROW_COUNT;

@@ -93,7 +93,7 @@ class Deliverer:
         async with self.limit:
             started = self.clock()
             outcome = await self._post(delivery, webhook, started)
-        await self._record(delivery, outcome, started)
+            await self._record(delivery, outcome, started)
 
     async def _post(
         self, delivery: DeliveryColumns, webhook: WebhookColumns, started: datetime
@@ -140,7 +140,7 @@ class Deliverer:
             "webhook attempt",
             delivery_id=str(delivery.id),
             webhook_id=str(delivery.webhook_id),
-            event=delivery.event_type,
+            event_type=delivery.event_type,
             attempt=number,
             status=outcome.status_code,
             error=outcome.error,

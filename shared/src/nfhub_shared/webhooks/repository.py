@@ -150,7 +150,7 @@ class WebhookRepository(Generic[W, D, A]):
                 self.delivery.next_attempt_at <= now,
                 self.webhook.enabled.is_(True),
             )
-            .order_by(self.delivery.next_attempt_at)
+            .order_by(self.delivery.next_attempt_at, self.delivery.created_at)
             .limit(limit)
             .with_for_update(of=self.delivery, skip_locked=True)
         )

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, StrictBool, field_validator
 
 from nfhub_shared.schemas import Omittable, ReadSchema, Schema
 from nfhub_shared.webhooks.models import DeliveryState
@@ -35,7 +35,7 @@ Description = Annotated[str, Field(max_length=500)]
 class WebhookCreateBase(Schema, Generic[EventT]):
     url: WebhookUrl
     events: list[EventT] = Field(min_length=1, max_length=16, description="Events to send")
-    enabled: bool = True
+    enabled: StrictBool = True
     description: Description | None = None
 
     @field_validator("events")
@@ -47,7 +47,7 @@ class WebhookCreateBase(Schema, Generic[EventT]):
 class WebhookUpdateBase(Schema, Generic[EventT]):
     url: Omittable[WebhookUrl] = None
     events: Omittable[list[EventT]] = Field(default=None, min_length=1, max_length=16)
-    enabled: Omittable[bool] = None
+    enabled: Omittable[StrictBool] = None
     # null clears the description.
     description: Description | None = None
 

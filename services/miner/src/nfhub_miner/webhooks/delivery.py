@@ -21,6 +21,7 @@ def deliverer(
     sessions: Callable[[], async_sessionmaker[AsyncSession]],
     *,
     clock: Callable[[], datetime] = utcnow,
+    concurrency: int = 8,
 ) -> Deliverer:
     return Deliverer(
         sessions,
@@ -29,6 +30,7 @@ def deliverer(
         settings.webhook_policy(),
         new_http_client(),
         clock=clock,
+        concurrency=concurrency,
     )
 
 
