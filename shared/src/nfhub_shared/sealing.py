@@ -70,3 +70,6 @@ class KeyRing:
         except (InvalidTag, ValueError) as exc:
             raise Unsealable("the stored value does not open with its key") from exc
         return plain.decode("utf-8")
+
+    def is_current(self, sealed: str) -> bool:
+        return sealed.startswith(f"{VERSION}.{self.current_id}.")

@@ -198,3 +198,37 @@ class TestUpdateAndDelete:
             f"/api/v1/webhooks/{webhook['id']}/test", headers=team.headers("editor")
         )
         assert response.status_code == 409, response.text
+
+
+class TestKeyRotation:
+    async def test_reseal_moves_secrets_to_the_new_key(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Any,
+        team: Team,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        from pydantic import SecretStr
+
+        from nfhub_compute.webhooks.repository import webhook_repository
+        from nfhub_compute.webhooks.service import key_ring
+        from nfhub_shared.webhooks.service import reseal_batch, secret_binding
+
+        secret = (await create(compute_client, team)).json()["secret"]
+        new_key = "cd" * 32
+        rotated = compute_settings.model_copy(
+            update={
+                "SECRETS_KEY": SecretStr(new_key),
+                "SECRETS_OLD_KEYS": [compute_settings.SECRETS_KEY],
+            }
+        )
+        async with session_factory() as session, session.begin():
+            resealed, after = await reseal_batch(
+                webhook_repository(session), key_ring(rotated), None
+            )
+        assert (resealed, after) == (1, None)
+        only_new = key_ring(rotated.model_copy(update={"SECRETS_OLD_KEYS": []}))
+        async with session_factory() as session:
+            row = await session.scalar(select(Webhook))
+        assert row is not None
+        assert only_new.open(row.secret_sealed, secret_binding(row.id)) == secret

@@ -86,6 +86,13 @@ class WebhookRepository(Generic[W, D, A]):
         await self.session.delete(record)
         await self.session.flush()
 
+    async def all_for_update(self, *, batch: int, after: uuid.UUID | None) -> Sequence[W]:
+        """A batch of every webhook (by id, locked): a key rotation walks them all."""
+        statement = select(self.webhook).order_by(self.webhook.id).limit(batch)
+        if after is not None:
+            statement = statement.where(self.webhook.id > after)
+        return (await self.session.scalars(statement.with_for_update())).all()
+
     # -- the outbox --------------------------------------------------------------------------
 
     async def enqueue(

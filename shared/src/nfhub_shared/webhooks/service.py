@@ -30,11 +30,34 @@ from nfhub_shared.webhooks.targets import TargetRefused, check_url
 
 
 class Sealer(Protocol):
-    """Encrypts at rest (compute's SecretBox, miner's key ring)."""
+    """Encrypts at rest (nfhub_shared.sealing.KeyRing under the service's key)."""
 
     def seal(self, value: str, associated: bytes) -> str: ...
 
     def open(self, sealed: str, associated: bytes) -> str: ...
+
+    def is_current(self, sealed: str) -> bool: ...
+
+
+RESEAL_BATCH = 500
+
+
+async def reseal_batch(
+    repository: WebhookRepository[Any, Any, Any], sealer: Sealer, after: uuid.UUID | None
+) -> tuple[int, uuid.UUID | None]:
+    """Re-encrypt with the current key one batch of webhook secrets sealed with an older one:
+    how many, and where the next batch starts (None: done). Each batch is the caller's
+    transaction, so a rotation can stop and start again."""
+    rows = await repository.all_for_update(batch=RESEAL_BATCH, after=after)
+    resealed = 0
+    for row in rows:
+        if sealer.is_current(row.secret_sealed):
+            continue
+        where = secret_binding(row.id)
+        row.secret_sealed = sealer.seal(sealer.open(row.secret_sealed, where), where)
+        resealed += 1
+    await repository.session.flush()
+    return resealed, (rows[-1].id if len(rows) == RESEAL_BATCH else None)
 
 
 def secret_binding(webhook_id: uuid.UUID) -> bytes:

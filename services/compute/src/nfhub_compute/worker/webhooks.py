@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_compute.config import Settings
 from nfhub_compute.models import WEBHOOKS_CHANNEL
-from nfhub_compute.secrets.crypto import SecretBox
 from nfhub_compute.webhooks.repository import webhook_repository
+from nfhub_compute.webhooks.service import key_ring
 from nfhub_shared.webhooks.http import new_http_client
 from nfhub_shared.webhooks.outbox import Deliverer, DeliveryTask, utcnow
 
@@ -26,7 +26,7 @@ def deliverer(
     return Deliverer(
         sessions,
         webhook_repository,
-        SecretBox.from_settings(settings),
+        key_ring(settings),
         settings.webhook_policy(),
         new_http_client(),
         clock=clock,
