@@ -4,6 +4,7 @@ status of its script (the last one repeats) and keeps every request it got."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,6 +27,8 @@ class Receiver:
     # Extra headers per answer (a Location for a redirect).
     answer_headers: dict[str, str] = field(default_factory=dict)
     answer_body: bytes = b"ok"
+    # Seconds to wait before answering (a receiver too slow for the timeout).
+    delay: float = 0.0
 
     def answers(self, *statuses: int) -> None:
         self.script = list(statuses)
@@ -45,6 +48,8 @@ def receiver() -> Iterator[Receiver]:
             state.received.append(
                 Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
             )
+            if state.delay:
+                time.sleep(state.delay)
             status = state._next_status()
             self.send_response(status)
             for name, value in state.answer_headers.items():

@@ -92,7 +92,11 @@ class Deliverer:
     async def _attempt(self, delivery: DeliveryColumns, webhook: WebhookColumns) -> None:
         async with self.limit:
             started = self.clock()
-            outcome = await self._post(delivery, webhook, started)
+            try:
+                outcome = await self._post(delivery, webhook, started)
+            except Exception as exc:  # whatever it was, the attempt is recorded and retried
+                logger.exception("webhook attempt failed unexpectedly", webhook_id=str(webhook.id))
+                outcome = AttemptOutcome(False, None, None, f"{type(exc).__name__}: {exc}"[:500], 0)
             await self._record(delivery, outcome, started)
 
     async def _post(

@@ -126,8 +126,9 @@ async def resolve(target: Target, *, allow_private: bool) -> IPAddress:
             infos = await asyncio.get_running_loop().getaddrinfo(
                 target.host, target.port, type=socket.SOCK_STREAM
             )
-        except OSError as exc:
-            raise TargetRefused(f"cannot resolve {target.host}: {exc.strerror or exc}") from exc
+        except (OSError, UnicodeError, ValueError) as exc:  # UnicodeError: not an IDNA name
+            reason = getattr(exc, "strerror", None) or exc
+            raise TargetRefused(f"cannot resolve {target.host}: {reason}") from exc
         addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
         if not addresses:
             raise TargetRefused(f"{target.host} resolves to no address")
