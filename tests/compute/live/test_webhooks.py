@@ -28,9 +28,9 @@ def stack(
     nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveStack]:
     settings = {
-        # The receiver listens on 127.0.0.1; a retry 2 s (±20 %) after a failure.
+        # The receiver listens on 127.0.0.1; a retry 1 s (±20 %) after a failure.
         "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-        "WEBHOOK_RETRY_SCHEDULE": "[2, 2]",
+        "WEBHOOK_RETRY_SCHEDULE": "[1, 1]",
         # No sweep during a test: deliveries are woken by NOTIFY and by their due time.
         "WEBHOOK_SWEEP_SECONDS": "600",
     }
