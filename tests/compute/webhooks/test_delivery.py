@@ -293,3 +293,36 @@ class TestSecretNeverLogged:
         assert "webhook attempt" in logged  # the log was captured: the check below means something
         assert secret.removeprefix("whsec_") not in logged
         assert secret.removeprefix("whsec_") not in json.dumps(listed)
+
+
+class TestClaims:
+    async def test_a_claimed_delivery_is_leased_to_its_worker(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Settings,
+        team: Team,
+        receiver: Receiver,
+        session_factory: async_sessionmaker[AsyncSession],
+        make_deliverer: Callable[..., Deliverer],
+        clock: Any,
+    ) -> None:
+        """Another worker skips what one has claimed, until the lease runs out (the first
+        died mid-attempt): then it sends it."""
+        from nfhub_compute.webhooks.repository import webhook_repository
+
+        webhook = await create_webhook(compute_client, team, receiver.url, ["run.completed"])
+        await compute_client.post(
+            f"/api/v1/webhooks/{webhook['id']}/test", headers=team.headers("editor")
+        )
+        lease = compute_settings.webhook_policy().lease_seconds
+        async with session_factory() as session, session.begin():
+            now = clock()
+            claimed = await webhook_repository(session).claim_due(
+                now, now + timedelta(seconds=lease), 10
+            )
+        assert len(claimed) == 1  # a worker took it, then died before posting
+        other = make_deliverer()
+        assert await other.run_once() == 0
+        clock.advance(lease + 1)
+        assert await other.run_once() == 1
+        assert len(receiver.received) == 1
