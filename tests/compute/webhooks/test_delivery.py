@@ -326,3 +326,48 @@ class TestClaims:
         clock.advance(lease + 1)
         assert await other.run_once() == 1
         assert len(receiver.received) == 1
+
+
+class TestSecretRotation:
+    async def test_both_secrets_sign_during_the_grace_then_only_the_new(
+        self,
+        compute_client: httpx.AsyncClient,
+        team: Team,
+        receiver: Receiver,
+        make_deliverer: Callable[..., Deliverer],
+    ) -> None:
+        from standardwebhooks.webhooks import WebhookVerificationError
+
+        webhook = await create_webhook(compute_client, team, receiver.url, ["run.completed"])
+        old, path = webhook["secret"], f"/api/v1/webhooks/{webhook['id']}"
+        hdrs = team.headers("editor")
+        assert (
+            await compute_client.post(f"{path}/rotate-secret", headers=team.headers("viewer"))
+        ).status_code == 403
+        rotated = await compute_client.post(f"{path}/rotate-secret", headers=hdrs)
+        assert rotated.status_code == 200, rotated.text
+        new = rotated.json()["secret"]
+        assert new != old and rotated.json()["previous_secret_until"] is not None
+        assert new not in (await compute_client.get(path, headers=hdrs)).text
+
+        await compute_client.post(f"{path}/test", headers=hdrs)
+        await make_deliverer().run_once()
+        got = receiver.received[-1]
+        for secret in (old, new):  # a receiver on either secret accepts it
+            ReferenceVerifier(secret).verify(got.body, got.headers)
+
+        revoked = await compute_client.post(
+            f"{path}/rotate-secret", params={"keep_previous_seconds": 0}, headers=hdrs
+        )
+        newest = revoked.json()["secret"]
+        assert revoked.json()["previous_secret_until"] is None
+        await compute_client.post(f"{path}/test", headers=hdrs)
+        await make_deliverer().run_once()
+        got = receiver.received[-1]
+        ReferenceVerifier(newest).verify(got.body, got.headers)
+        with pytest.raises(WebhookVerificationError):
+            ReferenceVerifier(new).verify(got.body, got.headers)
+        too_long = await compute_client.post(
+            f"{path}/rotate-secret", params={"keep_previous_seconds": 10**7}, headers=hdrs
+        )
+        assert too_long.status_code == 422

@@ -27,6 +27,8 @@ def create_tables(schema: str) -> None:
         sa.Column("enabled", sa.Boolean(), nullable=False),
         sa.Column("description", sa.Text(), nullable=True),
         sa.Column("secret_sealed", sa.Text(), nullable=False),
+        sa.Column("previous_secret_sealed", sa.Text(), nullable=True),
+        sa.Column("previous_secret_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.String(64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now(),
                   nullable=False),

@@ -37,6 +37,9 @@ class WebhookColumns(RecordMixin):
     description: Mapped[str | None] = mapped_column(Text)
     # The whsec_ secret, encrypted with the service's key, bound to the row's id.
     secret_sealed: Mapped[str] = mapped_column(Text)
+    # After a rotation, the secret before it, still signing (beside the new one) until then.
+    previous_secret_sealed: Mapped[str | None] = mapped_column(Text)
+    previous_secret_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(64))
 
 

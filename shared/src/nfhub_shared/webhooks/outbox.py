@@ -103,12 +103,19 @@ class Deliverer:
         self, delivery: DeliveryColumns, webhook: WebhookColumns, started: datetime
     ) -> AttemptOutcome:
         try:
-            secret = self.sealer.open(webhook.secret_sealed, secret_binding(webhook.id))
+            where = secret_binding(webhook.id)
+            secret = self.sealer.open(webhook.secret_sealed, where)
+            previous = []
+            until = webhook.previous_secret_until
+            if webhook.previous_secret_sealed and until is not None and started < until:
+                previous.append(self.sealer.open(webhook.previous_secret_sealed, where))
         except Exception as exc:  # a key dropped from the ring too early: say so, retry
             logger.error("webhook secret unreadable", webhook_id=str(webhook.id))
             return AttemptOutcome(False, None, None, f"signing secret unreadable: {exc}", 0)
         body = body_of(delivery.payload)
-        headers = signed_headers(secret, delivery.message_id, int(started.timestamp()), body)
+        headers = signed_headers(
+            secret, delivery.message_id, int(started.timestamp()), body, *previous
+        )
         return await post_signed(self.http, webhook.url, body, headers, self.policy)
 
     async def _record(

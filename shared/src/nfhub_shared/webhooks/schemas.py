@@ -58,6 +58,9 @@ class WebhookReadBase(ReadSchema, Generic[EventT]):
     events: list[EventT]
     enabled: bool
     description: str | None
+    previous_secret_until: datetime | None = Field(
+        description="After a secret rotation: the previous secret also signs until then"
+    )
     created_by: str
     created_at: datetime
     updated_at: datetime
@@ -65,7 +68,8 @@ class WebhookReadBase(ReadSchema, Generic[EventT]):
 
 class WebhookCreatedBase(WebhookReadBase[EventT], Generic[EventT]):
     secret: str = Field(
-        description="The signing secret (Standard Webhooks, whsec_…): shown this once only",
+        description="The signing secret (Standard Webhooks, whsec_…): shown this once only "
+        "(at creation, and at each rotation)",
         examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
     )
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol
 from urllib.parse import urlsplit
 
@@ -55,6 +55,9 @@ async def reseal_batch(
             continue
         where = secret_binding(row.id)
         row.secret_sealed = sealer.seal(sealer.open(row.secret_sealed, where), where)
+        if row.previous_secret_sealed:
+            previous = sealer.open(row.previous_secret_sealed, where)
+            row.previous_secret_sealed = sealer.seal(previous, where)
         resealed += 1
     await repository.session.flush()
     return resealed, (rows[-1].id if len(rows) == RESEAL_BATCH else None)
@@ -140,6 +143,27 @@ class WebhookService(Generic[W, D, A]):
         await self.repository.save(webhook, values)
         await self._record("webhook.update", webhook)
         return webhook
+
+    async def rotate_secret(
+        self, webhook_id: uuid.UUID, keep_previous_seconds: int
+    ) -> tuple[W, str]:
+        """A new signing secret (shown this once); the old one signs too, beside it, for
+        ``keep_previous_seconds`` (0: revoked at once, for a leaked secret)."""
+        webhook = await self.get(webhook_id)
+        secret = new_secret()
+        now = datetime.now(UTC)
+        values: dict[str, Any] = {
+            "secret_sealed": self.sealer.seal(secret, secret_binding(webhook.id)),
+            "previous_secret_sealed": None,
+            "previous_secret_until": None,
+            "updated_at": now,
+        }
+        if keep_previous_seconds > 0:
+            values["previous_secret_sealed"] = webhook.secret_sealed
+            values["previous_secret_until"] = now + timedelta(seconds=keep_previous_seconds)
+        await self.repository.save(webhook, values)
+        await self._record("webhook.rotate_secret", webhook)
+        return webhook, secret
 
     async def delete(self, webhook_id: uuid.UUID) -> None:
         webhook = await self.get(webhook_id)

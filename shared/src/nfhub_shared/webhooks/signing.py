@@ -30,9 +30,14 @@ def signature(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode("ascii")
 
 
-def signed_headers(secret: str, message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+def signed_headers(
+    secret: str, message_id: str, timestamp: int, body: bytes, *also: str
+) -> dict[str, str]:
+    """The three headers; ``also``: more secrets to sign with (the previous one, while a
+    rotation's grace lasts), their signatures space-separated as the spec allows."""
+    signatures = [signature(key, message_id, timestamp, body) for key in (secret, *also)]
     return {
         "webhook-id": message_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signature(secret, message_id, timestamp, body),
+        "webhook-signature": " ".join(signatures),
     }

@@ -22,6 +22,7 @@ from nfhub_shared.webhooks.models import DeliveryState
 from nfhub_shared.webhooks.schemas import DeliveryRead
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+MAX_KEEP_PREVIOUS_SECONDS = 7 * 86400
 
 WebhooksReader = Annotated[ProjectAccess, project_role(ProjectRole.editor, "samples:read")]
 WebhooksEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "samples:write")]
@@ -76,6 +77,25 @@ async def update_webhook(
 ) -> Webhook:
     """Change a webhook's URL, events, description, or turn it off and on."""
     return await webhooks.update(webhook_id, webhook_update)
+
+
+@router.post("/{webhook_id}/rotate-secret", response_model=WebhookCreated)
+async def rotate_webhook_secret(
+    webhook_id: uuid.UUID,
+    webhooks: Editor,
+    keep_previous_seconds: Annotated[
+        int,
+        Query(
+            ge=0,
+            le=MAX_KEEP_PREVIOUS_SECONDS,
+            description="How long the previous secret keeps signing beside the new one (0: "
+            "revoke it at once, for a leaked secret)",
+        ),
+    ] = 86400,
+) -> WebhookCreated:
+    """A new signing secret, shown this once; deliveries carry both signatures meanwhile."""
+    webhook, secret = await webhooks.rotate_secret(webhook_id, keep_previous_seconds)
+    return read_model(WebhookCreated, webhook, secret=secret)
 
 
 @router.delete("/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT)
