@@ -43,11 +43,12 @@ class AttemptOutcome:
 
 def new_http_client() -> httpx.AsyncClient:
     """The client deliveries share: no redirects, no proxies from the environment (they would
-    connect to the target by name, not to the checked address)."""
+    connect to the target by name, not to the checked address). Kept-alive connections are
+    keyed by the checked address, so reusing one goes where the guard allowed."""
     return httpx.AsyncClient(
         follow_redirects=False,
         trust_env=False,
-        limits=httpx.Limits(max_connections=32, max_keepalive_connections=0),
+        limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
         headers={"user-agent": USER_AGENT},
     )
 

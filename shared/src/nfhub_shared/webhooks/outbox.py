@@ -69,13 +69,15 @@ class Deliverer:
         self.limit = asyncio.Semaphore(concurrency)
 
     async def run_once(self) -> int:
-        """Attempt every delivery due now (one batch); how many were attempted."""
+        """Attempt every delivery due now (one batch), then record the attempts (in one
+        transaction); how many were attempted."""
         now = self.clock()
         lease = now + timedelta(seconds=self.policy.lease_seconds)
         async with self.sessions()() as session, session.begin():
             claimed = await self.repository(session).claim_due(now, lease, self.batch)
         if claimed:
-            await asyncio.gather(*(self._attempt(row, hook) for row, hook in claimed))
+            outcomes = await asyncio.gather(*(self._attempt(row, hook) for row, hook in claimed))
+            await self._record(list(zip((row for row, _ in claimed), outcomes, strict=True)))
         return len(claimed)
 
     async def drain(self) -> int:
@@ -89,7 +91,9 @@ class Deliverer:
         async with self.sessions()() as session:
             return await self.repository(session).next_due()
 
-    async def _attempt(self, delivery: DeliveryColumns, webhook: WebhookColumns) -> None:
+    async def _attempt(
+        self, delivery: DeliveryColumns, webhook: WebhookColumns
+    ) -> tuple[AttemptOutcome, datetime]:
         async with self.limit:
             started = self.clock()
             try:
@@ -97,7 +101,7 @@ class Deliverer:
             except Exception as exc:  # whatever it was, the attempt is recorded and retried
                 logger.exception("webhook attempt failed unexpectedly", webhook_id=str(webhook.id))
                 outcome = AttemptOutcome(False, None, None, f"{type(exc).__name__}: {exc}"[:500], 0)
-            await self._record(delivery, outcome, started)
+            return outcome, started
 
     async def _post(
         self, delivery: DeliveryColumns, webhook: WebhookColumns, started: datetime
@@ -119,44 +123,50 @@ class Deliverer:
         return await post_signed(self.http, webhook.url, body, headers, self.policy)
 
     async def _record(
-        self, delivery: DeliveryColumns, outcome: AttemptOutcome, started: datetime
+        self, attempts: list[tuple[DeliveryColumns, tuple[AttemptOutcome, datetime]]]
     ) -> None:
         now = self.clock()
+        logged = []
         async with self.sessions()() as session, session.begin():
             repository = self.repository(session)
-            row = await repository.lock_pending(delivery.id)
-            if row is None:  # deleted with its webhook meanwhile, or settled by another worker
-                return
-            number = row.attempts + 1
-            if outcome.ok:
-                state, due = DeliveryState.SUCCEEDED, None
-            else:
-                delay = next_delay(number, self.policy.schedule, self.rng)
-                if delay is None:
-                    state, due = DeliveryState.FAILED, None
+            for delivery, (outcome, started) in attempts:
+                row = await repository.lock_pending(delivery.id)
+                if row is None:  # deleted with its webhook meanwhile, or settled by another
+                    continue
+                number = row.attempts + 1
+                if outcome.ok:
+                    state, due = DeliveryState.SUCCEEDED, None
                 else:
-                    state, due = DeliveryState.PENDING, now + timedelta(seconds=delay)
-            attempt = build(
-                repository.attempt,
-                started_at=started,
-                duration_ms=outcome.duration_ms,
-                status_code=outcome.status_code,
-                response_excerpt=outcome.response_excerpt,
+                    delay = next_delay(number, self.policy.schedule, self.rng)
+                    if delay is None:
+                        state, due = DeliveryState.FAILED, None
+                    else:
+                        state, due = DeliveryState.PENDING, now + timedelta(seconds=delay)
+                attempt = build(
+                    repository.attempt,
+                    started_at=started,
+                    duration_ms=outcome.duration_ms,
+                    status_code=outcome.status_code,
+                    response_excerpt=outcome.response_excerpt,
+                    error=outcome.error,
+                    ok=outcome.ok,
+                )
+                await repository.record_attempt(
+                    row, attempt, state=state, next_attempt_at=due, now=now
+                )
+                logged.append((delivery, outcome, number, state))
+        for delivery, outcome, number, state in logged:
+            log = logger.info if outcome.ok else logger.warning
+            log(
+                "webhook attempt",
+                delivery_id=str(delivery.id),
+                webhook_id=str(delivery.webhook_id),
+                event_type=delivery.event_type,
+                attempt=number,
+                status=outcome.status_code,
                 error=outcome.error,
-                ok=outcome.ok,
+                state=state.value,
             )
-            await repository.record_attempt(row, attempt, state=state, next_attempt_at=due, now=now)
-        log = logger.info if outcome.ok else logger.warning
-        log(
-            "webhook attempt",
-            delivery_id=str(delivery.id),
-            webhook_id=str(delivery.webhook_id),
-            event_type=delivery.event_type,
-            attempt=number,
-            status=outcome.status_code,
-            error=outcome.error,
-            state=state.value,
-        )
 
 
 class DeliveryTask:
