@@ -3,6 +3,7 @@ status of its script (the last one repeats) and keeps every request it got."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ class Received:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # time.monotonic() when it arrived
 
 
 @dataclass
@@ -39,6 +41,12 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
+    with running_receiver() as state:
+        yield state
+
+
+@contextlib.contextmanager
+def running_receiver() -> Iterator[Receiver]:
     state = Receiver(url="")
 
     class Handler(BaseHTTPRequestHandler):
@@ -46,7 +54,12 @@ def receiver() -> Iterator[Receiver]:
             length = int(self.headers.get("content-length") or 0)
             body = self.rfile.read(length)
             state.received.append(
-                Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                Received(
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    body,
+                    time.monotonic(),
+                )
             )
             if state.delay:
                 time.sleep(state.delay)

@@ -19,11 +19,14 @@ from standardwebhooks.webhooks import Webhook as ReferenceVerifier
 
 from nfhub_compute.config import Settings
 from nfhub_compute.models import WebhookDelivery
+from nfhub_compute.webhooks.repository import webhook_repository
+from nfhub_compute.webhooks.service import key_ring
 from nfhub_compute.worker.webhooks import deliverer
+from nfhub_shared.webhooks.http import new_http_client
 from nfhub_shared.webhooks.outbox import Deliverer
 from support.clock import FakeClock
 from support.inprocess import Launch, SetRun, Team
-from support.webhook_receiver import Receiver, receiver
+from support.webhook_receiver import Receiver, receiver, running_receiver
 
 __all__ = ["receiver"]
 
@@ -371,3 +374,41 @@ class TestSecretRotation:
             f"{path}/rotate-secret", params={"keep_previous_seconds": 10**7}, headers=hdrs
         )
         assert too_long.status_code == 422
+
+
+class TestSlowReceiver:
+    async def test_a_slow_receiver_holds_one_slot_not_the_others(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Settings,
+        team: Team,
+        receiver: Receiver,
+        session_factory: async_sessionmaker[AsyncSession],
+        clock: Any,
+    ) -> None:
+        receiver.delay = 1.0
+        with running_receiver() as fast:
+            slow_hook = await create_webhook(compute_client, team, receiver.url, ["run.failed"])
+            fast_hook = await create_webhook(compute_client, team, fast.url, ["run.failed"])
+            hdrs = team.headers("editor")
+            await compute_client.post(f"/api/v1/webhooks/{slow_hook['id']}/test", headers=hdrs)
+            for _ in range(5):
+                await compute_client.post(f"/api/v1/webhooks/{fast_hook['id']}/test", headers=hdrs)
+            loop = Deliverer(
+                lambda: session_factory,
+                webhook_repository,
+                key_ring(compute_settings),
+                compute_settings.webhook_policy(),
+                new_http_client(),
+                clock=clock,
+                batch=2,
+                concurrency=2,
+            )
+            try:
+                assert await loop.run_once() == 6
+            finally:
+                await loop.http.aclose()
+            [slow] = receiver.received
+            assert len(fast.received) == 5
+            # All five went through the other slot while the slow one was still answering.
+            assert max(got.at for got in fast.received) < slow.at + receiver.delay

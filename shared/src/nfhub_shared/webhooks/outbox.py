@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import random
+from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,26 +67,54 @@ class Deliverer:
         self.clock = clock
         self.rng = rng or random.Random()  # noqa: S311 - jitter, not a secret
         self.batch = batch
-        self.limit = asyncio.Semaphore(concurrency)
+        self.concurrency = concurrency
 
     async def run_once(self) -> int:
-        """Attempt every delivery due now (one batch), then record the attempts (in one
-        transaction); how many were attempted."""
-        now = self.clock()
-        lease = now + timedelta(seconds=self.policy.lease_seconds)
-        async with self.sessions()() as session, session.begin():
-            claimed = await self.repository(session).claim_due(now, lease, self.batch)
-        if claimed:
-            outcomes = await asyncio.gather(*(self._attempt(row, hook) for row, hook in claimed))
-            await self._record(list(zip((row for row, _ in claimed), outcomes, strict=True)))
-        return len(claimed)
+        """Attempt every delivery due, until none is left; how many were attempted.
+
+        Up to ``concurrency`` attempts at once, each free slot starting the next (a slow
+        receiver holds up one slot, not the others). Claims take ``batch`` at a time, and the
+        ended attempts are recorded together (a batch's worth, or before the next claim): two
+        transactions per batch, not per delivery. A worker that dies in between leaves its
+        claims to the lease, and the unrecorded attempts are sent again (at least once).
+        """
+        queue: deque[tuple[DeliveryColumns, WebhookColumns]] = deque()
+        in_flight: dict[asyncio.Task[tuple[AttemptOutcome, datetime]], DeliveryColumns] = {}
+        ended: list[tuple[DeliveryColumns, tuple[AttemptOutcome, datetime]]] = []
+        attempted = 0
+        exhausted = False
+        try:
+            while True:
+                if not queue and not exhausted and len(in_flight) < self.concurrency:
+                    if ended:
+                        await self._record(ended)
+                        ended = []
+                    now = self.clock()
+                    lease = now + timedelta(seconds=self.policy.lease_seconds)
+                    async with self.sessions()() as session, session.begin():
+                        claimed = await self.repository(session).claim_due(now, lease, self.batch)
+                    queue.extend(claimed)
+                    attempted += len(claimed)
+                    exhausted = len(claimed) < self.batch
+                while queue and len(in_flight) < self.concurrency:
+                    row, hook = queue.popleft()
+                    in_flight[asyncio.create_task(self._attempt(row, hook))] = row
+                if not in_flight:
+                    if ended:
+                        await self._record(ended)
+                    return attempted
+                done, _ = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                ended += [(in_flight.pop(task), task.result()) for task in done]
+                if len(ended) >= self.batch:
+                    await self._record(ended)
+                    ended = []
+        finally:
+            for task in in_flight:  # cancelled (the worker stops): the lease hands them on
+                task.cancel()
 
     async def drain(self) -> int:
         """Run until nothing is due (tests)."""
-        total = 0
-        while attempted := await self.run_once():
-            total += attempted
-        return total
+        return await self.run_once()
 
     async def next_due(self) -> datetime | None:
         async with self.sessions()() as session:
@@ -94,14 +123,13 @@ class Deliverer:
     async def _attempt(
         self, delivery: DeliveryColumns, webhook: WebhookColumns
     ) -> tuple[AttemptOutcome, datetime]:
-        async with self.limit:
-            started = self.clock()
-            try:
-                outcome = await self._post(delivery, webhook, started)
-            except Exception as exc:  # whatever it was, the attempt is recorded and retried
-                logger.exception("webhook attempt failed unexpectedly", webhook_id=str(webhook.id))
-                outcome = AttemptOutcome(False, None, None, f"{type(exc).__name__}: {exc}"[:500], 0)
-            return outcome, started
+        started = self.clock()
+        try:
+            outcome = await self._post(delivery, webhook, started)
+        except Exception as exc:  # whatever it was, the attempt is recorded and retried
+            logger.exception("webhook attempt failed unexpectedly", webhook_id=str(webhook.id))
+            outcome = AttemptOutcome(False, None, None, f"{type(exc).__name__}: {exc}"[:500], 0)
+        return outcome, started
 
     async def _post(
         self, delivery: DeliveryColumns, webhook: WebhookColumns, started: datetime
@@ -199,18 +227,15 @@ class DeliveryTask:
         try:
             while True:
                 self.wake.clear()
-                attempted = 0
                 wait = self.sweep_seconds
                 try:
-                    attempted = await self.deliverer.run_once()
+                    await self.deliverer.run_once()
                     due = await self.deliverer.next_due()
                     if due is not None:
                         until_due = (due - self.deliverer.clock()).total_seconds()
                         wait = max(0.0, min(wait, until_due))
                 except Exception:  # the database restarting, say: the next round retries
                     logger.exception("webhook delivery round failed")
-                if attempted >= self.deliverer.batch:
-                    continue
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wake.wait(), timeout=wait)
         finally:
