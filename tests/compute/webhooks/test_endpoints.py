@@ -7,15 +7,40 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from nfhub_compute.models import Webhook
+from nfhub_compute.models import Webhook, audit_events
 from support.inprocess import Team
 
 PROBLEM_JSON = "application/problem+json"
 URL = "https://lims.example.org/hooks/nfhub"
+
+
+# Private, loopback, link-local, CGNAT, IPv4-mapped, unspecified: refused at save.
+REFUSED_URLS = [
+    "http://127.0.0.1:9000/hook",
+    "http://localhost/hook",
+    "https://10.1.2.3/hook",
+    "https://192.168.1.20/hook",
+    "http://169.254.169.254/latest/meta-data",
+    "https://100.64.1.1/hook",
+    "http://[::1]/hook",
+    "http://[::ffff:127.0.0.1]/hook",
+    "http://[fe80::1]/hook",
+    "http://0.0.0.0/hook",
+]
+BAD_BODIES: list[dict[str, Any]] = [
+    {"url": "ftp://example.org/x", "events": ["run.completed"]},
+    {"url": URL, "events": []},
+    {"url": URL, "events": ["order.transitioned"]},
+    {"url": URL, "events": ["run.completed"], "secret": "whsec_mine"},
+    {"url": URL, "events": "run.completed"},
+    {"url": URL + "/" + "x" * 2100, "events": ["run.completed"]},
+    {"events": ["run.completed"]},
+    {"url": URL, "events": ["run.completed"], "enabled": "yes"},
+    {"url": URL, "events": ["run.completed"], "description": "d" * 501},
+]
 
 
 async def create(
@@ -61,52 +86,37 @@ class TestCreateWebhook:
                 select(Webhook.secret_sealed).where(Webhook.id == uuid.UUID(body["id"]))
             )
         assert sealed is not None and secret not in sealed and sealed.startswith("v1.")
+        async with session_factory() as session:
+            audited = (
+                await session.execute(
+                    select(audit_events.c.action, audit_events.c.details).where(
+                        audit_events.c.resource_id == body["id"]
+                    )
+                )
+            ).all()
+        assert [row.action for row in audited] == ["webhook.create", "webhook.update"]
+        # The host, not the URL (it may hold the receiver's token), never the secret.
+        assert audited[0].details == {
+            "host": "lims.example.org",
+            "events": ["run.completed", "run.failed"],
+        }
 
-    @pytest.mark.parametrize(
-        "url",
-        [
-            "http://127.0.0.1:9000/hook",
-            "http://localhost/hook",
-            "https://10.1.2.3/hook",
-            "https://192.168.1.20/hook",
-            "http://169.254.169.254/latest/meta-data",
-            "https://100.64.1.1/hook",
-            "http://[::1]/hook",
-            "http://[::ffff:127.0.0.1]/hook",
-            "http://[fe80::1]/hook",
-            "http://0.0.0.0/hook",
-        ],
-    )
     async def test_private_targets_are_refused(
-        self, compute_client: httpx.AsyncClient, team: Team, url: str
+        self, compute_client: httpx.AsyncClient, team: Team
     ) -> None:
-        response = await create(compute_client, team, url=url)
-        assert response.status_code == 422, response.text
-        assert response.headers["content-type"] == PROBLEM_JSON
-        assert [e["field"] for e in response.json()["errors"]] == ["url"]
+        for url in REFUSED_URLS:
+            response = await create(compute_client, team, url=url)
+            assert response.status_code == 422, (url, response.text)
+            assert response.headers["content-type"] == PROBLEM_JSON
+            assert [e["field"] for e in response.json()["errors"]] == ["url"], url
 
-    @pytest.mark.parametrize(
-        "body",
-        [
-            {"url": "ftp://example.org/x", "events": ["run.completed"]},
-            {"url": URL, "events": []},
-            {"url": URL, "events": ["order.transitioned"]},
-            {"url": URL, "events": ["run.completed"], "secret": "whsec_mine"},
-            {"url": URL, "events": "run.completed"},
-            {"url": URL + "/" + "x" * 2100, "events": ["run.completed"]},
-            {"events": ["run.completed"]},
-            {"url": URL, "events": ["run.completed"], "enabled": "yes"},
-            {"url": URL, "events": ["run.completed"], "description": "d" * 501},
-        ],
-    )
-    async def test_bad_bodies_are_422(
-        self, compute_client: httpx.AsyncClient, team: Team, body: dict[str, Any]
-    ) -> None:
-        response = await compute_client.post(
-            "/api/v1/webhooks", json=body, headers=team.headers("editor")
-        )
-        assert response.status_code == 422, response.text
-        assert response.headers["content-type"] == PROBLEM_JSON
+    async def test_bad_bodies_are_422(self, compute_client: httpx.AsyncClient, team: Team) -> None:
+        for body in BAD_BODIES:
+            response = await compute_client.post(
+                "/api/v1/webhooks", json=body, headers=team.headers("editor")
+            )
+            assert response.status_code == 422, (body, response.text)
+            assert response.headers["content-type"] == PROBLEM_JSON
 
     async def test_refused_on_update_too(
         self, compute_client: httpx.AsyncClient, team: Team
