@@ -98,3 +98,24 @@ def transfer_floor_app() -> Callable[[Message, Receive, Send], Awaitable[None]]:
         await send({"type": "http.response.body", "body": b""})
 
     return app
+
+
+def webhook_sink_app() -> Callable[[Message, Receive, Send], Awaitable[None]]:
+    """A webhook receiver that does nothing but read the body and answer 204 (bench/webhooks.py):
+    what is measured is the sender."""
+
+    async def app(scope: Message, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        more = True
+        while more:
+            message = await receive()
+            more = message.get("more_body", False)
+        status = 200 if scope["path"] == "/healthz" else 204
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app

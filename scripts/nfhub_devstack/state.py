@@ -22,11 +22,13 @@ from nfhub_shared.devtls import DevTls, write_atomic
 # Made once per state folder and kept in secrets.env (0600); the environment or .env wins.
 GENERATED_SECRETS = (
     "SERVICE_SECRET", "COMPUTE_WEBLOG_SECRET", "FILES_SIGNING_SECRET", "COMPUTE_SECRETS_KEY",
+    "MINER_WEBHOOK_SECRETS_KEY",
 )  # fmt: skip
+AES_KEYS = ("COMPUTE_SECRETS_KEY", "MINER_WEBHOOK_SECRETS_KEY")
 
 
 def new_secret(name: str) -> str:
-    if name == "COMPUTE_SECRETS_KEY":  # an AES-256 key: exactly 32 bytes
+    if name in AES_KEYS:  # an AES-256 key: exactly 32 bytes
         return secrets.token_hex(32)
     return secrets.token_urlsafe(48)
 

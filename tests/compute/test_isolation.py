@@ -92,6 +92,17 @@ ROUTES: dict[str, Route] = {
         "POST", "/api/v1/compute-envs/{env_id}/primary", kind="env"
     ),
     "validate_compute_env": Route("POST", "/api/v1/compute-envs/{env_id}/validate", kind="env"),
+    "list_webhooks": Route("GET", "/api/v1/webhooks", kind="list"),
+    "create_webhook": Route(
+        "POST", "/api/v1/webhooks",
+        {"url": "https://lims.example.org/h", "events": ["run.completed"]}, kind="list",
+    ),
+    "get_webhook": Route("GET", "/api/v1/webhooks/{webhook_id}"),
+    "update_webhook": Route("PATCH", "/api/v1/webhooks/{webhook_id}", {"enabled": False}),
+    "delete_webhook": Route("DELETE", "/api/v1/webhooks/{webhook_id}"),
+    "rotate_webhook_secret": Route("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"),
+    "test_webhook": Route("POST", "/api/v1/webhooks/{webhook_id}/test"),
+    "list_webhook_deliveries": Route("GET", "/api/v1/webhooks/{webhook_id}/deliveries"),
 }  # fmt: skip
 # Org-wide: another project of the same org sees them by design.
 ORG_KINDS = ("pipeline", "env")
@@ -120,6 +131,7 @@ class Victim:
     order_id: str
     secret: dict[str, Any]
     env_id: str
+    webhook_id: str
 
 
 @pytest.fixture
@@ -142,7 +154,16 @@ async def victim(
               "launch_dir": str(tmp_path)},
         headers=team.headers("admin"),
     )  # fmt: skip
-    return Victim(run["id"], hello["id"], "hello", order_id, secret.json(), env.json()["id"])
+    webhook = await compute_client.post(
+        "/api/v1/webhooks",
+        json={"url": "https://lims.example.org/victim", "events": ["run.completed"]},
+        headers=team.headers("admin"),
+    )
+    assert webhook.status_code == 201, webhook.text
+    return Victim(
+        run["id"], hello["id"], "hello", order_id, secret.json(), env.json()["id"],
+        webhook.json()["id"],
+    )  # fmt: skip
 
 
 @pytest.fixture
@@ -159,6 +180,7 @@ def fill(text: str, victim: Victim) -> str:
     return text.format(
         run_id=victim.run_id, pipeline_id=victim.pipeline_id, slug=victim.slug,
         order_id=victim.order_id, name="VICTIM_KEY", env_id=victim.env_id,
+        webhook_id=victim.webhook_id,
     )  # fmt: skip
 
 
@@ -210,6 +232,7 @@ class TestIsolation:
             assert response.status_code in (200, 201, 422), response.text
             assert victim.run_id not in response.text
             assert victim.secret["id"] not in response.text
+            assert victim.webhook_id not in response.text
             if who == "other org":  # a pipeline or an environment is the whole org's
                 assert victim.pipeline_id not in response.text
                 assert victim.env_id not in response.text
@@ -266,6 +289,11 @@ class TestIsolation:
             None, "AVAILABLE", None,
         )  # fmt: skip
         assert env["is_primary"] is False
+        hook = f"/api/v1/webhooks/{victim.webhook_id}"
+        webhook = (await client.get(hook, headers=team.headers("editor"))).json()
+        assert (webhook["enabled"], webhook["previous_secret_until"]) == (True, None)
+        deliveries = await client.get(f"{hook}/deliveries", headers=team.headers("editor"))
+        assert deliveries.json()["count"] == 0
 
 
 class TestWithoutAToken:

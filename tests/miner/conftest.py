@@ -66,6 +66,8 @@ def miner_settings(nfhub_database_url: str) -> Settings:
         ACCESS_CHANGE_LISTENER=False,
         # Nor are compute's announcements of run ends: tests call the follower themselves.
         RUN_FOLLOWER=False,
+        # Webhook deliveries are driven by hand (tests/miner/webhooks).
+        WEBHOOK_DELIVERIES=False,
         ADMIN_URL="http://admin.test",
         FILES_URL="http://files.test",
         COMPUTE_URL="http://compute.test",

@@ -57,6 +57,19 @@ ROUTES: list[Route] = [
     Route("POST", "/api/v1/orders/{order_id}/transition", {"to": "cancelled"}),
     Route("GET", "/api/v1/orders/{order_id}/history"),
     Route("GET", "/api/v1/orders/{order_id}/samplesheet"),
+    Route("GET", "/api/v1/webhooks", kind="list"),
+    Route(
+        "POST",
+        "/api/v1/webhooks",
+        {"url": "https://lims.example.org/h", "events": ["order.transitioned"]},
+        kind="list",
+    ),
+    Route("GET", "/api/v1/webhooks/{webhook_id}"),
+    Route("PATCH", "/api/v1/webhooks/{webhook_id}", {"enabled": False}),
+    Route("DELETE", "/api/v1/webhooks/{webhook_id}"),
+    Route("POST", "/api/v1/webhooks/{webhook_id}/rotate-secret"),
+    Route("POST", "/api/v1/webhooks/{webhook_id}/test"),
+    Route("GET", "/api/v1/webhooks/{webhook_id}/deliveries"),
 ]
 NOT_PROJECT_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
 
@@ -66,11 +79,12 @@ class Victim:
     subject_id: str
     sample_id: str
     order_id: str
+    webhook_id: str
 
     def fill(self, value: Any) -> Any:
         if isinstance(value, str):
             return value.format(subject_id=self.subject_id, sample_id=self.sample_id,
-                                order_id=self.order_id)  # fmt: skip
+                                order_id=self.order_id, webhook_id=self.webhook_id)  # fmt: skip
         if isinstance(value, dict):
             return {key: self.fill(item) for key, item in value.items()}
         if isinstance(value, list):
@@ -84,7 +98,9 @@ async def victim(make: Any, hello: Any) -> Victim:
     sample = await make("samples", display_id="S-SECRET", subject_id=subject["id"])
     order = await make("orders", display_id="ORD-SECRET", pipeline="hello",
                        samples=[{"sample_id": sample["id"]}])  # fmt: skip
-    return Victim(subject["id"], sample["id"], order["id"])
+    webhook = await make("webhooks", url="https://lims.example.org/secret",
+                         events=["order.transitioned"])  # fmt: skip
+    return Victim(subject["id"], sample["id"], order["id"], webhook["id"])
 
 
 @pytest.fixture
@@ -121,6 +137,11 @@ async def unchanged(client: httpx.AsyncClient, team: Any, victim: Victim) -> Non
         1,
         "ORD-SECRET",
     )
+    hook = f"/api/v1/webhooks/{victim.webhook_id}"
+    webhook = (await client.get(hook, headers=team.headers("editor"))).json()
+    assert (webhook["enabled"], webhook["previous_secret_until"]) == (True, None)
+    deliveries = await client.get(f"{hook}/deliveries", headers=team.headers("editor"))
+    assert deliveries.json()["count"] == 0
 
 
 class TestRouteTable:
@@ -146,7 +167,8 @@ class TestIsolation:
 
         if route.kind == "list":
             assert response.status_code in (200, 201, 422), response.text
-            for secret in (victim.subject_id, victim.sample_id, victim.order_id, "SECRET"):
+            for secret in (victim.subject_id, victim.sample_id, victim.order_id,
+                           victim.webhook_id, "SECRET"):  # fmt: skip
                 assert secret not in response.text
         else:
             assert response.status_code == (422 if route.kind == "ref" else 404), response.text

@@ -7,6 +7,7 @@ from nfhub_compute.pipelines.endpoints import router as pipelines_router
 from nfhub_compute.runs.endpoints import router as runs_router
 from nfhub_compute.secrets.endpoints import router as secrets_router
 from nfhub_compute.tower.endpoints import router as tower_router
+from nfhub_compute.webhooks.endpoints import router as webhooks_router
 
 # Events first: Nextflow posts them by the thousand, and routes are matched in order.
 routers: list[APIRouter] = [
@@ -16,5 +17,6 @@ routers: list[APIRouter] = [
     secrets_router,
     compute_envs_router,
     tower_router,
+    webhooks_router,
     internal_router,
 ]

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_valida
 from pydantic_settings import SettingsConfigDict
 
 from nfhub_shared.config import BaseServiceSettings
+from nfhub_shared.webhooks.settings import WebhookSettings
 
 DEV_WEBLOG_SECRET = "dev-compute-weblog-secret-change-me-not-for-production"  # noqa: S105 - refused outside dev
 # 32 bytes, URL-safe base64: refused outside dev.
@@ -20,7 +21,7 @@ NEW_KEY_HINT = (
 )
 
 
-class Settings(BaseServiceSettings):
+class Settings(BaseServiceSettings, WebhookSettings):
     # hide_input_in_errors: a refused setting (a mistyped secrets key) is never printed.
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", env_prefix="COMPUTE_", hide_input_in_errors=True

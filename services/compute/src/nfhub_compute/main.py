@@ -49,6 +49,10 @@ TAGS = [
         "description": "Nextflow's Tower trace protocol (-with-tower): runs started anywhere "
         "report into a project; tower.endpoint = '<compute>/api/v1/tower'",
     },
+    {
+        "name": "webhooks",
+        "description": "Run events POSTed to your URLs, signed (Standard Webhooks)",
+    },
     {"name": "internal", "description": "Service-to-service endpoints"},
     {"name": "health", "description": "Liveness and readiness"},
 ]

@@ -13,6 +13,7 @@ from nfhub_miner.models import audit_events
 from nfhub_miner.orders.follower import RunFollower, RunFollowerTask
 from nfhub_miner.samples.endpoints import IMPORT_PATH
 from nfhub_miner.state import MinerState
+from nfhub_miner.webhooks.delivery import webhook_delivery
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.clients import AdminClient, FilesClient
@@ -31,6 +32,10 @@ TAGS = [
     {"name": "subjects", "description": "Who samples come from"},
     {"name": "samples", "description": "Samples, their files, bulk import, sampleinfo"},
     {"name": "orders", "description": "Orders, their samples, status machine, samplesheets"},
+    {
+        "name": "webhooks",
+        "description": "Order moves POSTed to your URLs, signed (Standard Webhooks)",
+    },
     {"name": "health", "description": "Liveness and readiness"},
 ]
 
@@ -55,17 +60,25 @@ def create_app(
         state.run_follower = RunFollower(
             lambda: state.sessionmaker, state.audit_writer, state.compute_client
         )
-        if not settings.RUN_FOLLOWER:
-            yield
-            return
-        follower = RunFollowerTask(
-            state.run_follower, settings.database_url, settings.RUN_SWEEP_SECONDS
-        )
-        follower.start()
+        follower = None
+        if settings.RUN_FOLLOWER:
+            follower = RunFollowerTask(
+                state.run_follower, settings.database_url, settings.RUN_SWEEP_SECONDS
+            )
+            follower.start()
+        # Order webhooks: miner has no worker, so each API process runs the delivery loop.
+        deliveries = None
+        if settings.WEBHOOK_DELIVERIES:
+            deliveries = webhook_delivery(settings, lambda: state.sessionmaker)
+            deliveries.start()
         try:
             yield
         finally:
-            await follower.stop()
+            if deliveries is not None:
+                await deliveries.stop()
+                await deliveries.deliverer.http.aclose()
+            if follower is not None:
+                await follower.stop()
 
     app = create_service_app(
         settings,

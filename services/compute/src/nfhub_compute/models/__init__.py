@@ -5,10 +5,12 @@ from nfhub_compute.models.run import LIVE_STATES, Run
 from nfhub_compute.models.run_log import RunLogChunk
 from nfhub_compute.models.secret import PipelineSecret
 from nfhub_compute.models.task import Task
+from nfhub_compute.models.webhook import WEBHOOKS_CHANNEL, Webhook, WebhookAttempt, WebhookDelivery
 from nfhub_compute.models.worker import ComputeWorker
 
 __all__ = [
     "LIVE_STATES",
+    "WEBHOOKS_CHANNEL",
     "Base",
     "ComputeEnv",
     "ComputeWorker",
@@ -18,5 +20,8 @@ __all__ = [
     "Run",
     "RunLogChunk",
     "Task",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "audit_events",
 ]

@@ -1,5 +1,5 @@
-"""``python -m nfhub_compute.secrets.rotate``: re-encrypt every pipeline secret with
-COMPUTE_SECRETS_KEY.
+"""``python -m nfhub_compute.secrets.rotate``: re-encrypt every pipeline secret (and every
+webhook's signing secret) with COMPUTE_SECRETS_KEY.
 
 A key rotation: put the current key in COMPUTE_SECRETS_OLD_KEYS, set a new
 COMPUTE_SECRETS_KEY (services and workers restarted with both keep working meanwhile), run
@@ -15,7 +15,29 @@ import uuid
 from nfhub_compute.config import Settings
 from nfhub_compute.secrets.crypto import SecretBox
 from nfhub_compute.secrets.service import reseal_batch
+from nfhub_compute.webhooks.repository import webhook_repository
+from nfhub_compute.webhooks.service import key_ring
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
+from nfhub_shared.webhooks.service import reseal_batch as reseal_webhook_batch
+
+
+async def rotate_webhooks(settings: Settings) -> int:
+    ring = key_ring(settings)
+    engine = create_engine(settings, application_name="compute-secrets-rotate")
+    sessionmaker = create_sessionmaker(engine)
+    total = 0
+    after: uuid.UUID | None = None
+    try:
+        while True:
+            async with sessionmaker() as session, session.begin():
+                resealed, after = await reseal_webhook_batch(
+                    webhook_repository(session), ring, after
+                )
+            total += resealed
+            if after is None:
+                return total
+    finally:
+        await engine.dispose()
 
 
 async def rotate(settings: Settings) -> int:
@@ -36,8 +58,11 @@ async def rotate(settings: Settings) -> int:
 
 
 def main() -> None:
-    total = asyncio.run(rotate(Settings()))
+    settings = Settings()
+    total = asyncio.run(rotate(settings))
     print(f"{total} secret(s) re-encrypted with COMPUTE_SECRETS_KEY")  # noqa: T201 - a command
+    hooks = asyncio.run(rotate_webhooks(settings))
+    print(f"{hooks} webhook secret(s) re-encrypted with COMPUTE_SECRETS_KEY")  # noqa: T201
 
 
 if __name__ == "__main__":

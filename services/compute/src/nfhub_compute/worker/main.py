@@ -1,4 +1,5 @@
-"""``nfhub-compute-worker``: the heartbeat, the dispatcher and the reconcilers.
+"""``nfhub-compute-worker``: the heartbeat, the dispatcher, the reconcilers and the webhook
+deliveries.
 
 Run one per machine that may launch runs (several are fine), each with its host identity
 (COMPUTE_WORKER_HOST). One worker per host reconciles that host's local runs; one worker of
@@ -33,6 +34,7 @@ from nfhub_compute.worker.repository import (
     try_leader_lock,
     try_lock,
 )
+from nfhub_compute.worker.webhooks import webhook_delivery
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
 from nfhub_shared.logging import configure_logging
 
@@ -110,6 +112,7 @@ class Worker:
         self.dispatch_wake = asyncio.Event()
         self.reconcile_wake = asyncio.Event()
         self.coordinator = Coordinator(self.engine, self._notified, settings.WORKER_HOST)
+        self.webhooks = webhook_delivery(settings, lambda: self.sessionmaker)
 
     def _notified(self, payload: str) -> None:
         if payload.startswith("queued:"):
@@ -157,10 +160,12 @@ class Worker:
                 tasks.start_soon(self.coordinator.run)
                 tasks.start_soon(self.dispatch_loop)
                 tasks.start_soon(self.reconcile_loop)
+                tasks.start_soon(self.webhooks.run)
         finally:
             # Shielded: the loops above end by cancellation, and so would these awaits.
             with anyio.CancelScope(shield=True), anyio.move_on_after(CLOSE_SECONDS):
                 await self.backends.close()
+                await self.webhooks.deliverer.http.aclose()
                 await self.engine.dispose()
             logger.info("worker stopped", worker_id=self.worker_id)
 

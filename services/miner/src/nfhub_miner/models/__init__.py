@@ -2,8 +2,10 @@ from nfhub_miner.models.base import Base, audit_events
 from nfhub_miner.models.order import Order, OrderSample, OrderTransition
 from nfhub_miner.models.sample import ProjectCount, Sample
 from nfhub_miner.models.subject import Subject
+from nfhub_miner.models.webhook import WEBHOOKS_CHANNEL, Webhook, WebhookAttempt, WebhookDelivery
 
 __all__ = [
+    "WEBHOOKS_CHANNEL",
     "Base",
     "Order",
     "OrderSample",
@@ -11,5 +13,8 @@ __all__ = [
     "ProjectCount",
     "Sample",
     "Subject",
+    "Webhook",
+    "WebhookAttempt",
+    "WebhookDelivery",
     "audit_events",
 ]

@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from nfhub_miner.models import WEBHOOKS_CHANNEL, Webhook, WebhookAttempt, WebhookDelivery
+from nfhub_shared.db.session import AsyncSession
+from nfhub_shared.webhooks.repository import WebhookRepository
+
+OrderWebhookRepository = WebhookRepository[Webhook, WebhookDelivery, WebhookAttempt]
+
+
+def webhook_repository(session: AsyncSession) -> OrderWebhookRepository:
+    return WebhookRepository(session, Webhook, WebhookDelivery, WebhookAttempt, WEBHOOKS_CHANNEL)
