@@ -1,7 +1,7 @@
 """tower progress: what Nextflow's Tower client reports beside the tasks
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 
 ``progress`` is the latest ``WorkflowProgress`` a progress, heartbeat or complete call carried
 (the run's and each process's pending/submitted/running/succeeded/failed/cached counters, peak
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0008"
-down_revision: str | None = "0005"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
