@@ -15,6 +15,8 @@ from nfhub_compute.events.endpoints import OPENAPI_PATHS
 from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
 from nfhub_compute.state import ComputeState
+from nfhub_compute.stream.endpoints import StreamState
+from nfhub_compute.stream.service import StreamHub
 from nfhub_compute.tower.endpoints import MAX_BODY_BYTES as TOWER_MAX_BODY_BYTES
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
@@ -99,12 +101,17 @@ def create_app(
             pool_size=settings.EVENTS_POOL_SIZE, max_overflow=0, synchronous_commit=False,
         )  # fmt: skip
         state.events_connect = events_engine.connect
+        hub = StreamHub(
+            state.sessionmaker, settings.database_url, buffer_events=settings.STREAM_BUFFER_EVENTS
+        )
+        StreamState.of(app).stream_hub = hub
         if settings.CATALOG_FILE is not None:
             async with state.sessionmaker() as session, session.begin():
                 await sync_catalog(session, settings, settings.CATALOG_FILE)
         try:
             yield
         finally:
+            await hub.stop()
             await state.backends.close()
             await events_engine.dispose()
 
