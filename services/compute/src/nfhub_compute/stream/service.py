@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import structlog
 
@@ -25,7 +26,8 @@ from nfhub_compute.runs.errors import RunNotFound
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.stream.errors import UnknownEventId
 from nfhub_compute.stream.repository import CHANNEL, RunEventRepository
-from nfhub_compute.stream.schemas import PROJECT_KINDS, Cursor, FeedEvent
+from nfhub_compute.stream.schemas import PROJECT_KINDS, Cursor, EventKind, FeedEvent
+from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.listen import ChannelListener
 from nfhub_shared.db.session import AsyncSession
@@ -144,6 +146,17 @@ class StreamHub:
                 logger.exception("stream hub cannot read the run event feed")
                 delay = 1.0
                 continue
+            changed = {
+                event.run_id: event
+                for event in events
+                if event.kind == EventKind.task and self._followed(event)
+            }
+            if changed:
+                try:
+                    async with self.sessions() as session:
+                        events = await with_progress(session, events, changed)
+                except Exception:
+                    logger.exception("stream hub cannot count tasks")
             self._fan_out(events)
             self.position = max(self.position, seen)
             if len(events) == BATCH:
@@ -158,13 +171,23 @@ class StreamHub:
             else:
                 delay = None
 
+    def _followed(self, event: FeedEvent) -> bool:
+        return event.run_id in self.by_run or event.project_id in self.by_project
+
     def _fan_out(self, events: list[FeedEvent]) -> None:
         for event in events:
             for index, key in ((self.by_run, event.run_id), (self.by_project, event.project_id)):
                 for subscription in index.get(key, ()):
-                    if not subscription.live or event.cursor <= subscription.tail:
+                    if not subscription.live or not subscription.wants(event):
                         continue
-                    if not subscription.wants(event):
+                    if event.kind == EventKind.progress:
+                        # Counters take their run's last task event's position: they follow
+                        # it unless this subscriber had it (and its counters) by catching up.
+                        if event.cursor >= subscription.tail:
+                            subscription.queue.append(event)
+                            subscription.wake.set()
+                        continue
+                    if event.cursor <= subscription.tail:
                         continue
                     if len(subscription.queue) >= self.buffer_events:
                         # Too slow: it catches up from the database, by its own position.
@@ -258,17 +281,21 @@ class StreamService:
         """One batch from the database (the connection goes back before the client is
         written to); live again once level with the hub."""
         async with self.hub.sessions() as session:
+            # Task events too on a project's stream: they say whose counters changed.
             events, seen, _held_back = await RunEventRepository(session).read(
                 subscription.cursor,
                 limit=BATCH,
                 run_id=subscription.run_id,
                 project_id=subscription.project_id,
-                kinds=subscription.kinds,
                 states=subscription.states,
             )
+            changed = {event.run_id: event for event in events if event.kind == EventKind.task}
+            if changed:
+                events = await with_progress(session, events, changed)
         for event in events:
             subscription.cursor = event.cursor
-            yield event.sse()
+            if subscription.wants(event):
+                yield event.sse()
         # Checked and switched with no await in between: the hub moves only while we wait.
         subscription.cursor = max(subscription.cursor, seen)
         if subscription.cursor >= self.hub.position:
@@ -276,3 +303,31 @@ class StreamService:
             subscription.live = True
         elif not events:
             await asyncio.sleep(HELD_BACK_FIRST_SECONDS)
+
+
+async def with_progress(
+    session: AsyncSession, events: list[FeedEvent], changed: dict[uuid.UUID, FeedEvent]
+) -> list[FeedEvent]:
+    """``events`` with each changed run's task counters (now) right after its last task event,
+    at that event's position: one grouped query for all of them."""
+    counts: dict[uuid.UUID, dict[str, int]] = {run_id: {} for run_id in changed}
+    for run_id, status, count in await TaskRepository(session).counts_of_runs(list(changed)):
+        counts[run_id][status] = count
+    now = datetime.now(UTC)
+    merged: list[FeedEvent] = []
+    for event in events:
+        merged.append(event)
+        if changed.get(event.run_id) is event:
+            merged.append(
+                FeedEvent(
+                    id=event.id,
+                    xid=event.xid,
+                    run_id=event.run_id,
+                    project_id=event.project_id,
+                    kind=EventKind.progress.value,
+                    state=event.state,
+                    data={"counts": counts[event.run_id]},
+                    at=now,
+                )
+            )
+    return merged

@@ -48,49 +48,33 @@ FUNCTIONS = {
         END IF;
     """,
     # Tasks: one event per task whose status changed (a repeated report of the same status
-    # is no news), then one progress event per run touched: its counters, counted after the
-    # statement (an index-only scan of tasks (run_id, status)).
+    # is no news). Counters are not written here: counting a run's tasks in every statement
+    # would cost the ingestion a scan per event; the streams count once per delivery instead.
     "run_events_of_new_tasks": """
-        WITH changed AS (
-            INSERT INTO compute.run_events (xid, run_id, project_id, kind, state, data)
-            SELECT pg_current_xact_id()::text::bigint, n.run_id, r.project_id, 'task', r.state,
-                   jsonb_build_object(
-                       'task_id', n.task_id, 'status', n.status, 'previous', NULL,
-                       'name', n.name, 'process', n.process, 'tag', n.tag,
-                       'exit_status', n.exit_status, 'attempt', n.attempt)
-            FROM new_rows n JOIN compute.runs r ON r.id = n.run_id
-            ORDER BY n.run_id, n.task_id
-            RETURNING run_id, project_id, state
-        )
         INSERT INTO compute.run_events (xid, run_id, project_id, kind, state, data)
-        SELECT pg_current_xact_id()::text::bigint, c.run_id, c.project_id, 'progress', c.state,
-               compute.run_event_progress(c.run_id)
-        FROM (SELECT DISTINCT run_id, project_id, state FROM changed) c
-        ORDER BY c.run_id;
+        SELECT pg_current_xact_id()::text::bigint, n.run_id, r.project_id, 'task', r.state,
+               jsonb_build_object(
+                   'task_id', n.task_id, 'status', n.status, 'previous', NULL,
+                   'name', n.name, 'process', n.process, 'tag', n.tag,
+                   'exit_status', n.exit_status, 'attempt', n.attempt)
+        FROM new_rows n JOIN compute.runs r ON r.id = n.run_id
+        ORDER BY n.run_id, n.task_id;
         IF FOUND THEN
             PERFORM pg_notify('nfhub_run_events', '');
         END IF;
     """,
     "run_events_of_task_moves": """
-        WITH changed AS (
-            INSERT INTO compute.run_events (xid, run_id, project_id, kind, state, data)
-            SELECT pg_current_xact_id()::text::bigint, n.run_id, r.project_id, 'task', r.state,
-                   jsonb_build_object(
-                       'task_id', n.task_id, 'status', n.status, 'previous', o.status,
-                       'name', n.name, 'process', n.process, 'tag', n.tag,
-                       'exit_status', n.exit_status, 'attempt', n.attempt)
-            FROM new_rows n
-            JOIN old_rows o ON o.run_id = n.run_id AND o.task_id = n.task_id
-            JOIN compute.runs r ON r.id = n.run_id
-            WHERE n.status IS DISTINCT FROM o.status
-            ORDER BY n.run_id, n.task_id
-            RETURNING run_id, project_id, state
-        )
         INSERT INTO compute.run_events (xid, run_id, project_id, kind, state, data)
-        SELECT pg_current_xact_id()::text::bigint, c.run_id, c.project_id, 'progress', c.state,
-               compute.run_event_progress(c.run_id)
-        FROM (SELECT DISTINCT run_id, project_id, state FROM changed) c
-        ORDER BY c.run_id;
+        SELECT pg_current_xact_id()::text::bigint, n.run_id, r.project_id, 'task', r.state,
+               jsonb_build_object(
+                   'task_id', n.task_id, 'status', n.status, 'previous', o.status,
+                   'name', n.name, 'process', n.process, 'tag', n.tag,
+                   'exit_status', n.exit_status, 'attempt', n.attempt)
+        FROM new_rows n
+        JOIN old_rows o ON o.run_id = n.run_id AND o.task_id = n.task_id
+        JOIN compute.runs r ON r.id = n.run_id
+        WHERE n.status IS DISTINCT FROM o.status
+        ORDER BY n.run_id, n.task_id;
         IF FOUND THEN
             PERFORM pg_notify('nfhub_run_events', '');
         END IF;
@@ -171,16 +155,6 @@ def upgrade() -> None:
         schema="compute",
         postgresql_using="brin",
     )
-    op.execute(
-        """
-        CREATE FUNCTION compute.run_event_progress(run uuid) RETURNS jsonb
-        LANGUAGE sql STABLE AS $$
-            SELECT coalesce(jsonb_object_agg(status, n), '{}'::jsonb)
-            FROM (SELECT status, count(*) AS n FROM compute.tasks WHERE run_id = run
-                  GROUP BY status) counted
-        $$
-        """
-    )
     for name, body in FUNCTIONS.items():
         op.execute(
             f"CREATE FUNCTION compute.{name}() RETURNS trigger LANGUAGE plpgsql AS $$\n"
@@ -199,5 +173,4 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER {trigger} ON compute.{table}")
     for name in FUNCTIONS:
         op.execute(f"DROP FUNCTION compute.{name}()")
-    op.execute("DROP FUNCTION compute.run_event_progress(uuid)")
     op.drop_table("run_events", schema="compute")
