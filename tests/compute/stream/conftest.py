@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import secrets
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,6 +39,8 @@ class StreamStack:
     other_project_id: uuid.UUID
     viewer: Actor
     outsider: Actor
+    # Another compute app on the same database and admin (not started).
+    make_app: Callable[[], FastAPI]
 
     def headers(
         self, actor: Actor | None = None, project_id: uuid.UUID | None = None
@@ -122,6 +124,7 @@ async def stream_stack(nfhub_fresh_database: Any) -> AsyncIterator[StreamStack]:
                     yield StreamStack(
                         f"http://127.0.0.1:{port}", app, app.state.sessionmaker, project_id,
                         org_id, other_project_id, viewer, outsider,
+                        lambda: create_app(settings, http_transport=transport),
                     )  # fmt: skip
                 finally:
                     server.should_exit = True
