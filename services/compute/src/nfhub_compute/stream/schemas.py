@@ -5,6 +5,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 
@@ -43,8 +44,10 @@ class FeedEvent:
     def cursor(self) -> Cursor:
         return Cursor(self.xid, self.id)
 
+    @cached_property
     def sse(self) -> bytes:
-        """The event as Server-Sent Events lines (JSON has no newline: one data line)."""
+        """The event as Server-Sent Events lines (JSON has no newline: one data line); made
+        once, however many subscribers it goes to."""
         body = {"run_id": str(self.run_id), "run_state": self.state, "at": self.at.isoformat()}
         body.update(self.data)
         data = json.dumps(body, separators=(",", ":"), default=str)

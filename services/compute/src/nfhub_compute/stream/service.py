@@ -84,12 +84,14 @@ class StreamHub:
         self._start_lock = asyncio.Lock()
         self.reads = 0
 
-    async def start(self) -> None:
+    async def start(self, feed: RunEventRepository) -> None:
+        """Start with the first subscriber, reading the horizon on its request's connection:
+        the others wait here holding theirs, so asking the pool for one more could wait on
+        them all (20 subscribers at once would exhaust a pool of 20)."""
         async with self._start_lock:
             if self._reader is not None:
                 return
-            async with self.sessions() as session:
-                self.position = await RunEventRepository(session).horizon()
+            self.position = await feed.horizon()
             self._listener = ChannelListener(
                 self.database_url,
                 CHANNEL,
@@ -146,19 +148,20 @@ class StreamHub:
                 logger.exception("stream hub cannot read the run event feed")
                 delay = 1.0
                 continue
+            self._fan_out(events)
+            self.position = max(self.position, seen)
             changed = {
                 event.run_id: event
                 for event in events
                 if event.kind == EventKind.task and self._followed(event)
             }
-            if changed:
+            if changed:  # the counters follow, once the events are on their way
                 try:
                     async with self.sessions() as session:
-                        events = await with_progress(session, events, changed)
+                        merged = await with_progress(session, events, changed)
+                    self._fan_out([e for e in merged if e.kind == EventKind.progress])
                 except Exception:
                     logger.exception("stream hub cannot count tasks")
-            self._fan_out(events)
-            self.position = max(self.position, seen)
             if len(events) == BATCH:
                 self._wake.set()
                 delay = None
@@ -181,11 +184,10 @@ class StreamHub:
                     if not subscription.live or not subscription.wants(event):
                         continue
                     if event.kind == EventKind.progress:
-                        # Counters take their run's last task event's position: they follow
-                        # it unless this subscriber had it (and its counters) by catching up.
-                        if event.cursor >= subscription.tail:
-                            subscription.queue.append(event)
-                            subscription.wake.set()
+                        # Counters (as of now) at their run's last task event's position,
+                        # after it; they move no position (a second copy is harmless).
+                        subscription.queue.append(event)
+                        subscription.wake.set()
                         continue
                     if event.cursor <= subscription.tail:
                         continue
@@ -225,7 +227,7 @@ class StreamService:
             if run is None:
                 raise RunNotFound(f"No run {run_id} in this project.")
         start = await self._start(last_event_id)
-        await self.hub.start()
+        await self.hub.start(self.feed)
         kinds = () if run_id is not None else PROJECT_KINDS
         return Subscription(
             self.access.project_id, run_id, kinds, tuple(states), cursor=start, tail=start
@@ -265,9 +267,11 @@ class StreamService:
                         yield chunk
                     continue
                 if subscription.queue:
-                    event = subscription.queue.popleft()
-                    subscription.cursor = event.cursor
-                    yield event.sse()
+                    # All that waits, in one write: one send per wake-up, not per event.
+                    events = list(subscription.queue)
+                    subscription.queue.clear()
+                    subscription.cursor = events[-1].cursor
+                    yield b"".join(event.sse for event in events)
                     continue
                 subscription.wake.clear()
                 try:
@@ -295,7 +299,7 @@ class StreamService:
         for event in events:
             subscription.cursor = event.cursor
             if subscription.wants(event):
-                yield event.sse()
+                yield event.sse
         # Checked and switched with no await in between: the hub moves only while we wait.
         subscription.cursor = max(subscription.cursor, seen)
         if subscription.cursor >= self.hub.position:
