@@ -147,6 +147,16 @@ class StreamHub:
                         delay = None
                         continue
                     events, seen, held_back = await feed.read(self.position, limit=BATCH)
+                    full = len(events) == BATCH
+                    changed = {
+                        event.run_id: event
+                        for event in events
+                        if event.kind == EventKind.task and self._followed(event)
+                    }
+                    if changed:
+                        # The counters go out with the task events, in the same write to
+                        # each subscriber: one send per subscriber per delivery.
+                        events = await with_progress(session, events, changed)
                 self.reads += 1
             except Exception:  # the database is away: the listener reconnects and wakes us
                 logger.exception("stream hub cannot read the run event feed")
@@ -154,19 +164,7 @@ class StreamHub:
                 continue
             self._fan_out(events)
             self.position = max(self.position, seen)
-            changed = {
-                event.run_id: event
-                for event in events
-                if event.kind == EventKind.task and self._followed(event)
-            }
-            if changed:  # the counters follow, once the events are on their way
-                try:
-                    async with self.sessions() as session:
-                        merged = await with_progress(session, events, changed)
-                    self._fan_out([e for e in merged if e.kind == EventKind.progress])
-                except Exception:
-                    logger.exception("stream hub cannot count tasks")
-            if len(events) == BATCH:
+            if full:
                 self._wake.set()
                 delay = None
             elif held_back:
