@@ -73,6 +73,7 @@ ROUTES: dict[str, Route] = {
     "list_run_outputs": Route("GET", "/api/v1/runs/{run_id}/outputs"),
     "list_run_tasks": Route("GET", "/api/v1/runs/{run_id}/tasks"),
     "get_run_progress": Route("GET", "/api/v1/runs/{run_id}/progress"),
+    "stream_run": Route("GET", "/api/v1/runs/{run_id}/stream"),  # 404 before any stream
     # A project's secret: invisible elsewhere; a name is the caller's own in their project.
     "list_secrets": Route("GET", "/api/v1/secrets", kind="list"),
     "create_secret": Route(
@@ -113,6 +114,9 @@ NOT_PROJECT_ROUTES = {
     ("POST", "/api/v1/runs/{run_id}/events"),
     # Services only (a service token, no project): tests/compute/test_internal.py.
     ("POST", "/api/v1/internal/run-states"),
+    # An endless stream of the caller's own project (in-process ASGI would wait for its end):
+    # tests/compute/stream shows another project's runs never appear in it.
+    ("GET", "/api/v1/runs/stream"),
     # Nextflow's Tower client: the project is the ?workspaceId= one, no X-Project-ID;
     # another project's workflow and workspace: tests/compute/tower/test_endpoints.py.
     ("POST", "/api/v1/tower/trace/create"),

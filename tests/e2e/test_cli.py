@@ -1056,6 +1056,7 @@ def test_watch_exits_1_when_the_run_fails(logged_in: Path, sheet_path: str) -> N
     watched = nfhub(logged_in, "runs", "watch", run_id, "--interval", "0.3", check=False)
     assert watched.returncode == 1
     assert "EXECUTOR_ERROR" in watched.stderr
+    assert "no event stream" not in watched.stderr  # it followed GET /runs/{id}/stream
 
 
 def test_cancel_stops_a_running_run_and_watch_reports_it(

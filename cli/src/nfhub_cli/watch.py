@@ -1,19 +1,47 @@
 """Following a run to its end, as ``tw launch --wait`` does: a live per-process table on a
-terminal, one line per state change in a CI log, and an exit code from the final state."""
+terminal, one line per state change in a CI log, and an exit code from the final state.
+
+News comes from the run's event stream (GET /runs/{id}/stream, Server-Sent Events): the
+counters are read again when an event says they changed, at most once per ``interval``. A
+server without the stream (older than the feature) is polled every ``interval`` instead.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+import httpx
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from nfhub_cli.api import Api
+from nfhub_cli.api import Api, ApiError
 
 FINAL_STATES = frozenset({"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"})
 COUNTS = ("submitted", "running", "succeeded", "cached", "failed", "aborted")
+# The server sends a comment every 15 s by default: this long without a byte, the stream is
+# taken for dead and opened again from the last event.
+STREAM_READ_TIMEOUT = 60.0
+STREAM_RECONNECTS = 5
+
+
+class StreamUnavailable(Exception):
+    """The server has no event stream for runs: poll."""
+
+
+class TimedOut(Exception):
+    pass
+
+
+@dataclass
+class Event:
+    id: str | None
+    kind: str
+    data: dict[str, Any]
 
 
 def progress_table(progress: dict[str, Any], run: dict[str, Any]) -> Table:
@@ -27,6 +55,129 @@ def progress_table(progress: dict[str, Any], run: dict[str, Any]) -> Table:
     return table
 
 
+def sse_events(lines: Iterator[str]) -> Iterator[Event | None]:
+    """Server-Sent Events from lines; None for a comment (a heartbeat)."""
+    event_id: str | None = None
+    kind = "message"
+    data: list[str] = []
+    for line in lines:
+        if line == "":
+            if data:
+                yield Event(event_id, kind, json.loads("\n".join(data)))
+            event_id, kind, data = None, "message", []
+        elif line.startswith(":"):
+            yield None
+        else:
+            name, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if name == "id":
+                event_id = value
+            elif name == "event":
+                kind = value
+            elif name == "data":
+                data.append(value)
+
+
+class Watcher:
+    def __init__(
+        self, api: Api, run_id: str, interval: float, console: Console, timeout: float | None
+    ) -> None:
+        self.api = api
+        self.run_id = run_id
+        self.interval = interval
+        self.console = console
+        self.timeout = timeout
+        self.deadline = None if timeout is None else time.monotonic() + timeout
+        self.last_state: str | None = None
+        self.live = Live(console=console, auto_refresh=False) if console.is_terminal else None
+        self.run: dict[str, Any] = {}
+
+    def show(self) -> None:
+        """Read the run and its counters; print a line when its state changed."""
+        run = self.api.json("compute", "GET", f"/runs/{self.run_id}")
+        progress = self.api.json("compute", "GET", f"/runs/{self.run_id}/progress")
+        self.run = run
+        if self.live is not None:
+            self.live.update(progress_table(progress, run), refresh=True)
+        if run["state"] != self.last_state:
+            totals = progress["totals"]
+            failed = f", {totals['failed']} failed" if totals["failed"] else ""
+            self.console.print(
+                f"{time.strftime('%H:%M:%S')} {run['name']} {run['state']}  tasks "
+                f"{totals['succeeded'] + totals['cached']}/{totals['total']} done{failed}"
+            )
+            self.last_state = run["state"]
+
+    def finished(self) -> bool:
+        if self.run.get("state") in FINAL_STATES:
+            return True
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise TimedOut
+        return False
+
+    def poll(self) -> None:
+        while True:
+            self.show()
+            if self.finished():
+                return
+            time.sleep(self.interval)
+
+    def follow(self) -> None:
+        """Follow the event stream, reconnecting from the last event when it breaks."""
+        last_id: str | None = None
+        failures = 0
+        while True:
+            try:
+                last_id = self._follow_once(last_id)
+                return
+            except (httpx.TransportError, httpx.RemoteProtocolError) as exc:
+                failures += 1
+                if failures > STREAM_RECONNECTS:
+                    raise StreamUnavailable(f"the stream broke {failures} times: {exc}") from exc
+                self.api.sleep(min(2.0**failures / 4, 5.0))
+
+    def _follow_once(self, last_id: str | None) -> str | None:
+        client = self.api.client("compute")
+        headers = {**self.api.headers(project=True), "Accept": "text/event-stream"}
+        if last_id is not None:
+            headers["Last-Event-ID"] = last_id
+        timeout = httpx.Timeout(client.timeout.connect, read=STREAM_READ_TIMEOUT)
+        with client.stream(
+            "GET", f"/runs/{self.run_id}/stream", headers=headers, timeout=timeout
+        ) as response:
+            if response.status_code in (404, 405, 406, 501) or not response.headers.get(
+                "content-type", ""
+            ).startswith("text/event-stream"):
+                response.read()
+                # A 404 for a run that exists: a server from before the stream.
+                self.api.json("compute", "GET", f"/runs/{self.run_id}")
+                raise StreamUnavailable(f"HTTP {response.status_code}")
+            if response.status_code != 200:
+                response.read()
+                raise ApiError(f"the run's stream answered HTTP {response.status_code}")
+            # Subscribed: what happens from now on comes as events, so reading the run now
+            # misses nothing.
+            self.show()
+            if self.finished():
+                return last_id
+            shown_at = time.monotonic()
+            stale = False
+            for event in sse_events(response.iter_lines()):
+                if event is not None:
+                    last_id = event.id or last_id
+                    stale = True
+                    final = event.kind == "run" and event.data.get("state") in FINAL_STATES
+                    if final or time.monotonic() - shown_at >= self.interval:
+                        self.show()
+                        shown_at, stale = time.monotonic(), False
+                elif stale and time.monotonic() - shown_at >= self.interval:
+                    self.show()
+                    shown_at, stale = time.monotonic(), False
+                if self.finished():
+                    return last_id
+        raise httpx.RemoteProtocolError("the stream ended")
+
+
 def watch_run(
     api: Api,
     run_id: str,
@@ -34,36 +185,28 @@ def watch_run(
     *,
     console: Console,
     timeout: float | None = None,
+    stream: bool = True,
 ) -> int:
     """0 when the run completed, 1 when it ended otherwise (or ``timeout`` passed first)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
-    last_state = None
-    live = Live(console=console, auto_refresh=False) if console.is_terminal else None
-    if live is not None:
-        live.start()
+    watcher = Watcher(api, run_id, interval, console, timeout)
+    if watcher.live is not None:
+        watcher.live.start()
     try:
-        while True:
-            run = api.json("compute", "GET", f"/runs/{run_id}")
-            progress = api.json("compute", "GET", f"/runs/{run_id}/progress")
-            if live is not None:
-                live.update(progress_table(progress, run), refresh=True)
-            if run["state"] != last_state:
-                totals = progress["totals"]
-                failed = f", {totals['failed']} failed" if totals["failed"] else ""
-                console.print(
-                    f"{time.strftime('%H:%M:%S')} {run['name']} {run['state']}  tasks "
-                    f"{totals['succeeded'] + totals['cached']}/{totals['total']} done{failed}"
-                )
-                last_state = run["state"]
-            if run["state"] in FINAL_STATES:
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                console.print(f"[red]still {run['state']} after {timeout:g} s[/]")
-                return 1
-            time.sleep(interval)
+        if stream:
+            try:
+                watcher.follow()
+            except StreamUnavailable as exc:
+                console.print(f"[dim]no event stream ({exc}); asking every {interval:g} s[/]")
+                watcher.poll()
+        else:
+            watcher.poll()
+    except TimedOut:
+        console.print(f"[red]still {watcher.run.get('state')} after {timeout:g} s[/]")
+        return 1
     finally:
-        if live is not None:
-            live.stop()
+        if watcher.live is not None:
+            watcher.live.stop()
+    run = watcher.run
     if run["state"] == "COMPLETE":
         return 0
     reason = run.get("state_reason") or run.get("error_message") or ""

@@ -179,13 +179,24 @@ def runs_list(
 def runs_watch(
     run_id: RunId,
     interval: Annotated[
-        float, typer.Option(min=0.2, metavar="SECONDS", help="How often to ask for news.")
+        float,
+        typer.Option(
+            min=0.2,
+            metavar="SECONDS",
+            help="How often to redraw the counters (and to ask, with --poll).",
+        ),
     ] = 2.0,
+    poll: Annotated[
+        bool, typer.Option("--poll", help="Ask every interval instead of following the stream.")
+    ] = False,
 ) -> None:
-    """Show a run's live task progress; exit 0 if it completes, 1 if it fails or is canceled."""
+    """Show a run's live task progress; exit 0 if it completes, 1 if it fails or is canceled.
+
+    Follows the run's event stream (falls back to asking every interval when the server has
+    none)."""
     check_uuid(run_id, "run")
     with current_api() as api:
-        raise typer.Exit(watch_run(api, run_id, interval, console=err))
+        raise typer.Exit(watch_run(api, run_id, interval, console=err, stream=not poll))
 
 
 @app.command("cancel")

@@ -6,6 +6,7 @@ from nfhub_compute.internal.endpoints import router as internal_router
 from nfhub_compute.pipelines.endpoints import router as pipelines_router
 from nfhub_compute.runs.endpoints import router as runs_router
 from nfhub_compute.secrets.endpoints import router as secrets_router
+from nfhub_compute.stream.endpoints import router as stream_router
 from nfhub_compute.tower.endpoints import router as tower_router
 from nfhub_compute.webhooks.endpoints import router as webhooks_router
 
@@ -13,6 +14,8 @@ from nfhub_compute.webhooks.endpoints import router as webhooks_router
 routers: list[APIRouter] = [
     events_router,
     pipelines_router,
+    # Before runs: /runs/stream is matched ahead of /runs/{run_id}.
+    stream_router,
     runs_router,
     secrets_router,
     compute_envs_router,

@@ -104,6 +104,14 @@ class Settings(BaseServiceSettings, WebhookSettings):
     # without the launch folder; beyond this many bytes per log, the rest stays on the host.
     LOG_MAX_BYTES: int = Field(default=5 * 1024**2, ge=1024)
 
+    # Live event streams (GET /runs/{id}/stream, /runs/stream): a comment line this often keeps
+    # proxies from closing an idle stream; a subscriber more than STREAM_BUFFER_EVENTS behind
+    # stops being fed from memory and catches up from the database; the worker prunes the
+    # feed's rows after STREAM_RETENTION_HOURS (a client resuming from an older id gets a 400).
+    STREAM_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0, le=300)
+    STREAM_BUFFER_EVENTS: int = Field(default=1000, ge=10)
+    STREAM_RETENTION_HOURS: float = Field(default=72.0, gt=0)
+
     @field_validator("PIPELINE_ROOTS")
     @classmethod
     def _resolve_roots(cls, roots: list[Path]) -> list[Path]:

@@ -16,6 +16,8 @@ from nfhub_compute.events.writer import EventWriter
 from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
 from nfhub_compute.state import ComputeState
+from nfhub_compute.stream.endpoints import StreamState
+from nfhub_compute.stream.service import StreamHub
 from nfhub_compute.tower.endpoints import MAX_BODY_BYTES as TOWER_MAX_BODY_BYTES
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
@@ -114,6 +116,10 @@ def create_app(
         )
         state.event_writer = writer
         writer.start()
+        hub = StreamHub(
+            state.sessionmaker, settings.database_url, buffer_events=settings.STREAM_BUFFER_EVENTS
+        )
+        StreamState.of(app).stream_hub = hub
         if settings.CATALOG_FILE is not None:
             async with state.sessionmaker() as session, session.begin():
                 await sync_catalog(session, settings, settings.CATALOG_FILE)
@@ -121,6 +127,7 @@ def create_app(
             yield
         finally:
             await writer.stop()
+            await hub.stop()
             await state.backends.close()
             await events_engine.dispose()
 

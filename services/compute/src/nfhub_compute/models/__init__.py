@@ -2,6 +2,7 @@ from nfhub_compute.models.base import Base, audit_events
 from nfhub_compute.models.compute_env import ComputeEnv
 from nfhub_compute.models.pipeline import Pipeline, PipelineVersion
 from nfhub_compute.models.run import LIVE_STATES, Run
+from nfhub_compute.models.run_event import RunEvent
 from nfhub_compute.models.run_log import RunLogChunk
 from nfhub_compute.models.secret import PipelineSecret
 from nfhub_compute.models.task import Task
@@ -18,6 +19,7 @@ __all__ = [
     "PipelineSecret",
     "PipelineVersion",
     "Run",
+    "RunEvent",
     "RunLogChunk",
     "Task",
     "Webhook",

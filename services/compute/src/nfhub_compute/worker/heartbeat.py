@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nfhub_compute.config import Settings
 from nfhub_compute.models import ComputeWorker
 from nfhub_compute.runs.repository import RunRepository
+from nfhub_compute.stream.repository import RunEventRepository
 from nfhub_compute.worker.repository import WorkerRepository
 
 logger = structlog.get_logger("nfhub.compute.heartbeat")
@@ -68,6 +69,9 @@ class Heartbeat:
             workers = WorkerRepository(session)
             await workers.beat(self.worker, now)
             await workers.prune(now - PRUNE_AFTER)
+            # The live streams' feed: a client may resume from an event this old at most.
+            retention = timedelta(hours=self.settings.STREAM_RETENTION_HOURS)
+            await RunEventRepository(session).prune(now - retention)
         self.beaten.set()
 
     async def run(self) -> None:

@@ -1,7 +1,7 @@
 """webhooks: run events to a project's webhooks, through a transactional outbox
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 
 The tables (webhooks, the webhook_deliveries outbox, webhook_attempts) and a trigger on
 ``runs``: every change of a run's state, by whichever code path (the API's cancel, the
@@ -18,7 +18,7 @@ from alembic import op
 from nfhub_shared.webhooks.migration import ISO_NOW, create_tables, drop_tables
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
