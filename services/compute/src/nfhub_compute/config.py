@@ -90,6 +90,18 @@ class Settings(BaseServiceSettings):
     # without the launch folder; beyond this many bytes per log, the rest stays on the host.
     LOG_MAX_BYTES: int = Field(default=5 * 1024**2, ge=1024)
 
+    # GA4GH WES (/ga4gh/wes/v1). Attached files (workflow_attachment) are refused unless this
+    # is on; then they go to the project's storage, wes/<run id>/<file name>, and a
+    # workflow_params value naming one of them is that path.
+    WES_ALLOW_ATTACHMENTS: bool = False
+    # What service-info offers and POST /runs accepts: Nextflow DSL versions (workflow type
+    # NFL) and Nextflow versions (workflow_engine_version).
+    WES_DSL_VERSIONS: list[str] = Field(default_factory=lambda: ["DSL2"], min_length=1)
+    WES_NEXTFLOW_VERSIONS: list[str] = Field(default_factory=lambda: ["25.10.7"], min_length=1)
+    # service-info's auth_instructions_url (default: this service's /docs) and organization.
+    WES_AUTH_INSTRUCTIONS_URL: str | None = None
+    WES_ORG_URL: str = "https://nfhub.dev"
+
     @field_validator("PIPELINE_ROOTS")
     @classmethod
     def _resolve_roots(cls, roots: list[Path]) -> list[Path]:

@@ -7,7 +7,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from nfhub_compute.api import routers
+from nfhub_compute.api import root_routers, routers
 from nfhub_compute.backends.factory import create_backend
 from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
@@ -16,6 +16,8 @@ from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
 from nfhub_compute.state import ComputeState
 from nfhub_compute.tower.endpoints import MAX_BODY_BYTES as TOWER_MAX_BODY_BYTES
+from nfhub_compute.wes.endpoints import WES_PREFIX
+from nfhub_compute.wes.middleware import WesErrorMiddleware
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
@@ -47,6 +49,11 @@ TAGS = [
         "name": "tower",
         "description": "Nextflow's Tower trace protocol (-with-tower): runs started anywhere "
         "report into a project; tower.endpoint = '<compute>/api/v1/tower'",
+    },
+    {
+        "name": "wes",
+        "description": "GA4GH WES 1.1 (/ga4gh/wes/v1): launch and follow runs of registered "
+        "pipelines as WES clients do; errors as WES's ErrorResponse",
     },
     {"name": "internal", "description": "Service-to-service endpoints"},
     {"name": "health", "description": "Liveness and readiness"},
@@ -113,6 +120,7 @@ def create_app(
         title="nfhub compute",
         description=DESCRIPTION,
         routers=routers,
+        root_routers=root_routers,
         lifespan=lifespan,
         http_transport=http_transport,
         openapi_tags=TAGS,
@@ -122,6 +130,8 @@ def create_app(
         openapi_paths=OPENAPI_PATHS,
     )
     ComputeState.of(app).audit_writer = AuditWriter(audit_events)
+    # Outermost: WES's error shape for every refusal on its paths, the edge's included.
+    app.add_middleware(WesErrorMiddleware, prefix=WES_PREFIX + "/")
     return app
 
 
