@@ -362,8 +362,6 @@ class TestListing:
             {"page_token": "eyJrIjoidGFza3MiLCJpIjoxfQ"},  # a task list's token
             {"page_token": "eyJrIjoicnVucyIsInQiOiJ4IiwiaSI6InkifQ"},  # damaged inside
             {"page_token": "x" * 201},
-            {"page_size": 0},
-            {"page_size": 501},
             {"page_size": "many"},
         ],
     )
@@ -375,6 +373,26 @@ class TestListing:
         )
 
         wes_error(response, 400)
+
+    async def test_page_size_is_a_preference_kept_within_1_to_500(
+        self, compute_client: httpx.AsyncClient, team: Any,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:  # fmt: skip
+        await add_runs(session_factory, runs_rows(team, 502, datetime.now(UTC)))
+        headers = team.headers("viewer")
+
+        sizes = [
+            len(
+                (
+                    await compute_client.get(
+                        f"{WES}/runs", params={"page_size": size}, headers=headers
+                    )
+                ).json()["runs"]
+            )
+            for size in (0, -3, 501, 10**12)
+        ]
+
+        assert sizes == [1, 1, 500, 500]
 
 
 async def add_tasks(
@@ -425,8 +443,16 @@ class TestTasks:
         task = one.json()
         assert task["id"] == "7" and task["name"] == "HELLO:FASTQC (S7)" and task["exit_code"] == 0
         assert "hash: ab/000007" in task["system_logs"] and task["end_time"]
+        bad_token = await compute_client.get(
+            f"{WES}/runs/{run_id}/tasks", params={"page_token": "bm9wZQ"}, headers=headers
+        )
+        clamped = await compute_client.get(
+            f"{WES}/runs/{run_id}/tasks", params={"page_size": 0}, headers=headers
+        )
         assert "no task '99'" in wes_error(missing, 404)
         wes_error(not_a_number, 404)
+        assert "No page of run" in wes_error(bad_token, 404)  # ListTasks has no 400
+        assert len(clamped.json()["task_logs"]) == 1  # a preference, kept within 1-500
 
 
 OTHER_PROJECT_ROUTES = [
@@ -480,7 +506,7 @@ class TestIsolation:
 
 
 class TestCancel:
-    async def test_a_queued_run_is_canceled_then_cannot_be_again(
+    async def test_a_queued_run_is_canceled_and_canceling_again_changes_nothing(
         self, compute_client: httpx.AsyncClient, hello: Any, post_run: Post, team: Any
     ) -> None:
         run_id = (await post_run()).json()["run_id"]
@@ -496,7 +522,24 @@ class TestCancel:
         )
         assert status.json()["state"] == "CANCELED"
         wes_error(by_viewer, 403)
-        assert "is CANCELED" in wes_error(again, 409)
+        assert again.status_code == 200 and again.json() == {"run_id": run_id}
+
+    async def test_an_ended_run_stays_as_it_ended(
+        self, compute_client: httpx.AsyncClient, hello: Any, post_run: Post, team: Any,
+        set_run: Any,
+    ) -> None:  # fmt: skip
+        run_id = (await post_run()).json()["run_id"]
+        await set_run(run_id, state="COMPLETE")
+
+        response = await compute_client.post(
+            f"{WES}/runs/{run_id}/cancel", headers=team.headers("editor")
+        )
+
+        assert response.status_code == 200
+        status = await compute_client.get(
+            f"{WES}/runs/{run_id}/status", headers=team.headers("viewer")
+        )
+        assert status.json()["state"] == "COMPLETE"
 
 
 class TestServiceInfo:

@@ -55,7 +55,9 @@ router = APIRouter(prefix=WES_PREFIX, tags=["wes"], responses=WES_ERRORS)
 
 WesReader = Annotated[Principal, scoped("runs:read")]
 WesWriter = Annotated[Principal, scoped("runs:write")]
-PageSize = Annotated[int | None, Query(description="Items per page (1-500, default 50)")]
+PageSize = Annotated[
+    int | None, Query(description="Items per page, preferred (kept within 1-500; default 50)")
+]
 PageToken = Annotated[
     str | None, Query(max_length=200, description="next_page_token of the previous page")
 ]
@@ -301,10 +303,14 @@ async def get_wes_run_status(run_id: str, wes: WesDep, principal: WesReader) -> 
 @router.post(
     "/runs/{run_id}/cancel",
     response_model=RunId,
-    responses={409: {**_ERROR, "description": "The run has ended (ErrorResponse)"}},
-)
+    responses={
+        409: {**_ERROR, "description": "A run Nextflow reported from elsewhere (-with-tower), "
+              "which nfhub cannot stop (ErrorResponse)"},
+    },
+)  # fmt: skip
 async def cancel_wes_run(run_id: str, wes: WesDep, principal: WesWriter) -> RunId:
-    """Cancel: CANCELING until the backend confirms the run stopped, then CANCELED."""
+    """Cancel: CANCELING until the backend confirms the run stopped, then CANCELED. A run
+    that has already ended is left as it is (200; its state says how it ended)."""
     run_uuid_ = run_uuid(run_id)
     service = await wes.for_run(principal, run_uuid_, ProjectRole.editor)
     return await service.cancel(run_uuid_)

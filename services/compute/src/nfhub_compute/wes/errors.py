@@ -24,3 +24,7 @@ class WesProjectRefused(Forbidden):
 
 class InvalidPageToken(BadRequest):
     title = "Not a page token of this list"
+
+
+class WesTaskPageNotFound(NotFound):
+    title = "No such page of tasks"

@@ -14,8 +14,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from nfhub_compute.wes.errors import InvalidPageToken
+from nfhub_compute.wes.errors import InvalidPageToken, WesTaskPageNotFound
 from nfhub_compute.wes.schemas import PageKey
+from nfhub_shared.errors import AppError
 
 MAX_TOKEN_CHARS = 200
 
@@ -25,8 +26,8 @@ def _encode(document: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(token: str, kind: str) -> dict[str, Any]:
-    refused = InvalidPageToken(
+def _decode(token: str, kind: str, refused: AppError | None = None) -> dict[str, Any]:
+    refused = refused or InvalidPageToken(
         "page_token is not one this list gave out: pass next_page_token from the previous "
         "answer unchanged, or leave it out for the first page."
     )
@@ -61,8 +62,14 @@ def task_token(task_id: int) -> str:
     return _encode({"k": "tasks", "i": task_id})
 
 
-def task_key(token: str) -> int:
-    value = _decode(token, "tasks").get("i")
+def task_key(token: str, run_id: uuid.UUID) -> int:
+    """ListTasks has no 400 in the spec: a token it did not give out names no page of the
+    run's tasks, a 404."""
+    refused = WesTaskPageNotFound(
+        f"No page of run {run_id}'s tasks has that page_token: pass next_page_token from "
+        f"the previous answer unchanged, or leave it out for the first page."
+    )
+    value = _decode(token, "tasks", refused).get("i")
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-        raise InvalidPageToken("page_token is damaged; start again from the first page.")
+        raise refused
     return value

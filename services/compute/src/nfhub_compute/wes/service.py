@@ -82,11 +82,11 @@ def _split(text: str) -> list[str]:
 
 
 def page_size_of(page_size: int | None) -> int:
+    """The spec's page_size is the caller's preference ("may return fewer"): kept within 1 to
+    MAX_PAGE_SIZE rather than refused (ListTasks has no 400 to refuse it with)."""
     if page_size is None:
         return DEFAULT_PAGE_SIZE
-    if not 1 <= page_size <= MAX_PAGE_SIZE:
-        raise InvalidWesRequest(f"page_size must be between 1 and {MAX_PAGE_SIZE}.")
-    return page_size
+    return max(1, min(page_size, MAX_PAGE_SIZE))
 
 
 class WesService:
@@ -273,7 +273,11 @@ class WesService:
         return run
 
     async def cancel(self, run_id: uuid.UUID) -> RunId:
-        run = await self.runs.cancel(run_id)
+        """RunService.cancel; a run that has already ended is left as it is (its state says
+        how it ended): WES's cancel has no refusal for it, and there is nothing to stop."""
+        run = await self._run(run_id)
+        if not RunState(run.state).terminal:
+            run = await self.runs.cancel(run.id)
         return RunId(run_id=str(run.id))
 
     # -- tasks -------------------------------------------------------------------------------
@@ -282,8 +286,8 @@ class WesService:
         self, run_id: uuid.UUID, page_size: int | None, page_token: str | None, api_url: str
     ) -> TaskListResponse:
         size = page_size_of(page_size)
-        after = task_key(page_token) if page_token else None
         run = await self._run(run_id)
+        after = task_key(page_token, run.id) if page_token else None
         tasks = await self.wes.task_page(run.id, after, size + 1)
         more = len(tasks) > size
         tasks = tasks[:size]
