@@ -45,6 +45,8 @@ class Settings(BaseServiceSettings):
 
     # Connections for Nextflow's weblog events (a pool of their own, beside DATABASE_POOL_SIZE).
     EVENTS_POOL_SIZE: int = Field(default=10, ge=1)
+    # Connections for hot single-statement reads (WES's status and run list).
+    READS_POOL_SIZE: int = Field(default=10, ge=1)
 
     # A YAML file of pipelines registered (and kept up to date) at start-up.
     CATALOG_FILE: Path | None = None

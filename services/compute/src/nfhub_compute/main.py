@@ -106,6 +106,15 @@ def create_app(
             pool_size=settings.EVENTS_POOL_SIZE, max_overflow=0, synchronous_commit=False,
         )  # fmt: skip
         state.events_connect = events_engine.connect
+        # Hot single-statement reads (WES's status and run list): autocommit, no pre-ping, so
+        # one round trip each instead of four (ping, BEGIN, the query, COMMIT). No overflow:
+        # a burst waits for a connection rather than opening (forking a backend) and closing
+        # one per request.
+        reads_engine = create_engine(
+            settings, application_name="compute-reads", autocommit=True, pre_ping=False,
+            pool_size=settings.READS_POOL_SIZE, max_overflow=0,
+        )  # fmt: skip
+        state.reads_connect = reads_engine.connect
         if settings.CATALOG_FILE is not None:
             async with state.sessionmaker() as session, session.begin():
                 await sync_catalog(session, settings, settings.CATALOG_FILE)
@@ -114,6 +123,7 @@ def create_app(
         finally:
             await state.backends.close()
             await events_engine.dispose()
+            await reads_engine.dispose()
 
     app = create_service_app(
         settings,

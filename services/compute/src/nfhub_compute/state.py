@@ -26,6 +26,9 @@ class ComputeState(ServiceState):
     # sessionmaker. Spelled out rather than imported from events.repository: this module is
     # below every domain (their endpoints import it), so it imports none of them.
     events_connect: Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]
+    # Opens a connection of the autocommit read engine (main.lifespan): single-statement reads
+    # on hot paths (WES's status and run list); tests give a sessionmaker.
+    reads_connect: Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]
 
 
 # async: FastAPI runs a plain-def dependency in a worker thread, a round trip per request.

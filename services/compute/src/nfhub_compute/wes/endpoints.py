@@ -75,13 +75,19 @@ class Wes:
         self.audit = audit
 
     async def service(
-        self, principal: Principal, project_id: uuid.UUID, minimum: ProjectRole, refusal: AppError
+        self,
+        principal: Principal,
+        project_id: uuid.UUID,
+        minimum: ProjectRole,
+        run_id: uuid.UUID | None = None,
     ) -> WesService:
-        """The WES service in the project, as the caller; ``refusal`` when they are not a
-        member (a 404 on a run's routes, so another project's run ids stay unknown)."""
+        """The WES service in the project, as the caller. Not a member: 403, or on a run's
+        routes (``run_id``) the run's 404, so another project's run ids stay unknown."""
         membership = await self.state.identity.project_membership(principal, project_id)
         if membership is None:
-            raise refusal
+            if run_id is not None:
+                raise WesRunNotFound(f"No run {run_id} in this project.")
+            raise _unknown_project(project_id)
         if not membership.role.allows(minimum):
             raise WesProjectRefused(
                 f"This needs the {minimum.value} role in the project; you are "
@@ -95,6 +101,7 @@ class Wes:
         return WesService(
             self.session, self.state.settings, self.audit, access,
             admin=self.state.admin_client, files=self.state.files_client,
+            reads=self.state.reads_connect,
         )  # fmt: skip
 
     async def in_project(self, principal: Principal, minimum: ProjectRole) -> WesService:
@@ -104,19 +111,18 @@ class Wes:
                 f"Name the project in the {PROJECT_HEADER} header (a project UUID); a launch "
                 f"may name it in tags.project instead."
             )
-        return await self.service(principal, project_id, minimum, _unknown_project(project_id))
+        return await self.service(principal, project_id, minimum)
 
     async def for_run(
         self, principal: Principal, run_id: uuid.UUID, minimum: ProjectRole
     ) -> WesService:
         """The run's project: the header's, else the run's own (for header-less clients)."""
-        not_found = WesRunNotFound(f"No run {run_id} in this project.")
         project_id = header_project(self.request)
         if project_id is None:
-            project_id = await WesService.project_of(self.session, run_id)
+            project_id = await WesService.project_of(self.state.reads_connect, run_id)
             if project_id is None:
-                raise not_found
-        return await self.service(principal, project_id, minimum, not_found)
+                raise WesRunNotFound(f"No run {run_id} in this project.")
+        return await self.service(principal, project_id, minimum, run_id)
 
     @property
     def base_url(self) -> str:
@@ -277,9 +283,7 @@ async def run_wes_workflow(
                 f"project UUID)."
             )
         project_id = project_uuid(tag_map[TAG_PROJECT], "tags.project")
-    service = await wes.service(
-        principal, project_id, ProjectRole.editor, _unknown_project(project_id)
-    )
+    service = await wes.service(principal, project_id, ProjectRole.editor)
     run = await service.create(launch, bearer_token(wes.request))
     return RunId(run_id=str(run.id))
 

@@ -7,18 +7,27 @@ differ: a keyset page of a few columns rather than ORM objects with an offset an
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy import func, select, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nfhub_compute.models import Pipeline, PipelineVersion, Run, Task
 from nfhub_compute.pipelines.repository import visible_to
 from nfhub_compute.wes.schemas import PageKey, RunRow
 
+# WES's hot reads (status, the run list, counts) are single statements on a connection of
+# compute's autocommit read engine (main.lifespan): no pre-ping, no BEGIN/COMMIT, one round
+# trip each. Tests hand the request's sessionmaker instead.
+ReadConnection = AsyncSession | AsyncConnection
+ReadConnect = Callable[[], AbstractAsyncContextManager[ReadConnection]]
 
-class WesRepository:
-    def __init__(self, session: AsyncSession) -> None:
+
+class WesReads:
+    """Single-statement reads of columns: work on a bare connection as on a session."""
+
+    def __init__(self, session: ReadConnection) -> None:
         self.session = session
 
     async def run_page(
@@ -61,6 +70,13 @@ class WesRepository:
             select(Run.state, func.count()).where(Run.project_id == project_id).group_by(Run.state)
         )
         return {row[0]: int(row[1]) for row in rows}
+
+
+class WesRepository:
+    """Reads of ORM objects (tasks, pipeline versions): on the request's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
 
     async def task_page(self, run_id: uuid.UUID, after: int | None, limit: int) -> Sequence[Task]:
         """A run's tasks in Nextflow's task id order, after task ``after`` (keyset)."""

@@ -25,7 +25,7 @@ from nfhub_compute.runs.service import RunService
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.wes.errors import InvalidWesRequest, WesRunNotFound, WesTaskNotFound
 from nfhub_compute.wes.paging import run_key, run_token, task_key, task_token
-from nfhub_compute.wes.repository import WesRepository
+from nfhub_compute.wes.repository import ReadConnect, WesReads, WesRepository
 from nfhub_compute.wes.schemas import (
     DEFAULT_PAGE_SIZE,
     ENGINE,
@@ -99,24 +99,28 @@ class WesService:
         *,
         admin: AdminClient,
         files: FilesClient,
+        reads: ReadConnect,
     ) -> None:
         self.session = session
         self.settings = settings
         self.access = access
+        self.reads = reads
         self.wes = WesRepository(session)
         self.runs = RunService(session, settings, audit, access, admin=admin, files=files)
         self.files = files
 
     @staticmethod
-    async def project_of(session: AsyncSession, run_id: uuid.UUID) -> uuid.UUID | None:
+    async def project_of(reads: ReadConnect, run_id: uuid.UUID) -> uuid.UUID | None:
         """The project a run is in, whoever asks: for clients that cannot name it (the
         caller's membership of it is checked next)."""
-        return await WesRepository(session).project_of(run_id)
+        async with reads() as connection:
+            return await WesReads(connection).project_of(run_id)
 
     # -- service-info ----------------------------------------------------------------------
 
     async def service_info(self, docs_url: str) -> ServiceInfo:
-        counts = await self.wes.state_counts(self.access.project_id)
+        async with self.reads() as connection:
+            counts = await WesReads(connection).state_counts(self.access.project_id)
         env = await ComputeEnvRepository(self.session).primary(self.access.org_id)
         defaults = [
             DefaultWorkflowEngineParameter(
@@ -163,7 +167,8 @@ class WesService:
     async def list_runs(self, page_size: int | None, page_token: str | None) -> RunListResponse:
         size = page_size_of(page_size)
         after = run_key(page_token) if page_token else None
-        rows = await self.wes.run_page(self.access.project_id, after, size + 1)
+        async with self.reads() as connection:
+            rows = await WesReads(connection).run_page(self.access.project_id, after, size + 1)
         more = len(rows) > size
         rows = rows[:size]
         runs = [
@@ -180,7 +185,8 @@ class WesService:
         return RunListResponse(runs=runs, next_page_token=token)
 
     async def status(self, run_id: uuid.UUID) -> RunStatus:
-        state = await self.wes.state_of(self.access.project_id, run_id)
+        async with self.reads() as connection:
+            state = await WesReads(connection).state_of(self.access.project_id, run_id)
         if state is None:
             raise WesRunNotFound(f"No run {run_id} in this project.")
         return RunStatus(run_id=str(run_id), state=RunState(state))
