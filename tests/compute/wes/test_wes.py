@@ -614,3 +614,37 @@ class TestErrors:
         wes_error(wrong_method, 405)
         assert "X-Project-ID" in wes_error(no_project, 400)
         assert api.status_code == 422 and api.headers["content-type"] == "application/problem+json"
+
+
+class TestAttachments:
+    async def test_when_allowed_attachments_land_in_the_projects_storage(
+        self, compute_app: Any, compute_client: httpx.AsyncClient, hello: Any, post_run: Post,
+        team: Any,
+    ) -> None:  # fmt: skip
+        compute_app.state.settings.WES_ALLOW_ATTACHMENTS = True
+        sheet = b"sample,fastq_1,fastq_2\nS9,raw/S9_R1.fastq.gz,raw/S9_R2.fastq.gz\n"
+
+        response = await post_run(
+            workflow_params={"input": "sheet.csv"},
+            files=[("workflow_attachment", ("sheet.csv", sheet, "text/csv"))],
+        )
+
+        assert response.status_code == 200, response.text
+        run = await compute_client.get(
+            f"/api/v1/runs/{response.json()['run_id']}", headers=team.headers("viewer")
+        )
+        path = run.json()["input"]["path"]
+        assert path.startswith("wes/") and path.endswith("/sheet.csv")
+        assert (team.storage / path).read_bytes() == sheet
+
+    async def test_a_body_over_the_limit_is_a_413_error_response(
+        self, compute_app: Any, hello: Any, post_run: Post
+    ) -> None:
+        limit = compute_app.state.settings.MAX_REQUEST_BODY_BYTES
+        response = await post_run(
+            files=[
+                ("workflow_attachment", ("big.bin", b"x" * (limit + 1), "application/octet-stream"))
+            ]
+        )
+
+        assert "larger than" in wes_error(response, 413)
