@@ -504,6 +504,36 @@ class TestIsolation:
         assert listed.json()["runs"] == []
         assert info.json()["system_state_counts"]["RUNNING"] == 0
 
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [("GET", "/service-info"), ("GET", "/runs"), ("POST", "/runs"), *OTHER_PROJECT_ROUTES],
+    )
+    @pytest.mark.parametrize("authorization", [None, "Bearer nfh_pat_unknown", "Basic eDp5"])
+    async def test_every_route_needs_a_valid_token(
+        self, compute_client: httpx.AsyncClient, team: Any, foreign_run: uuid.UUID,
+        method: str, path: str, authorization: str | None,
+    ) -> None:  # fmt: skip
+        headers = {"X-Project-ID": str(team.project_id)}
+        if authorization is not None:
+            headers["Authorization"] = authorization
+
+        response = await compute_client.request(
+            method, WES + path.format(run_id=foreign_run), headers=headers
+        )
+
+        wes_error(response, 401)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+
+    async def test_a_viewer_of_another_project_cannot_name_it(
+        self, compute_client: httpx.AsyncClient, team: Any, factory: Any
+    ) -> None:
+        elsewhere = await factory.project(team.org_id, members={})
+        headers = {**team.headers("admin"), "X-Project-ID": str(elsewhere)}
+
+        for path in ("/runs", "/service-info"):
+            response = await compute_client.get(WES + path, headers=headers)
+            assert "does not exist or you cannot see it" in wes_error(response, 403)
+
 
 class TestCancel:
     async def test_a_queued_run_is_canceled_and_canceling_again_changes_nothing(
