@@ -35,6 +35,7 @@ from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSession, AsyncSessionDep
 from nfhub_shared.errors import AppError, BadRequest
 from nfhub_shared.logging import bind_request_fields
+from nfhub_shared.openapi import UUID_PATTERN
 
 WES_PREFIX = "/ga4gh/wes/v1"
 MAX_JSON_FIELD_CHARS = 1024**2
@@ -52,6 +53,26 @@ WES_ERRORS: dict[int | str, dict[str, Any]] = {
 }  # fmt: skip
 
 router = APIRouter(prefix=WES_PREFIX, tags=["wes"], responses=WES_ERRORS)
+
+
+def _project_header(required: bool, where: str) -> dict[str, Any]:
+    """X-Project-ID, read by the endpoints themselves (as ProjectRoleAuth does), documented."""
+    return {
+        "parameters": [
+            {
+                "name": PROJECT_HEADER,
+                "in": "header",
+                "required": required,
+                "schema": {"type": "string", "pattern": UUID_PATTERN, "title": PROJECT_HEADER},
+                "description": f"The project this call works in{where}.",
+            }
+        ]
+    }
+
+
+IN_PROJECT = _project_header(True, "")
+FOR_LAUNCH = _project_header(False, "; without it, tags.project names it")
+FOR_RUN = _project_header(False, "; without it, the run's own (you must be a member of it)")
 
 WesReader = Annotated[Principal, scoped("runs:read")]
 WesWriter = Annotated[Principal, scoped("runs:write")]
@@ -222,7 +243,12 @@ async def _attachments(parts: list[UploadFile] | None, max_bytes: int) -> tuple[
 Text = Annotated[str | None, Form(max_length=MAX_JSON_FIELD_CHARS)]
 
 
-@router.get("/service-info", response_model=ServiceInfo, response_model_exclude_none=True)
+@router.get(
+    "/service-info",
+    response_model=ServiceInfo,
+    response_model_exclude_none=True,
+    openapi_extra=IN_PROJECT,
+)
 async def get_wes_service_info(wes: WesDep, principal: WesReader) -> ServiceInfo:
     """GA4GH service-info with WES's fields: workflow types and engines, the engine
     parameters a launch may give (defaults from the org's primary compute environment), and
@@ -232,7 +258,12 @@ async def get_wes_service_info(wes: WesDep, principal: WesReader) -> ServiceInfo
     return await service.service_info(docs)
 
 
-@router.get("/runs", response_model=RunListResponse, response_model_exclude_none=True)
+@router.get(
+    "/runs",
+    response_model=RunListResponse,
+    response_model_exclude_none=True,
+    openapi_extra=IN_PROJECT,
+)
 async def list_wes_runs(
     wes: WesDep, principal: WesReader, page_size: PageSize = None, page_token: PageToken = None
 ) -> RunListResponse:
@@ -241,7 +272,7 @@ async def list_wes_runs(
     return await service.list_runs(page_size, page_token)
 
 
-@router.post("/runs", response_model=RunId)
+@router.post("/runs", response_model=RunId, openapi_extra=FOR_LAUNCH)
 async def run_wes_workflow(
     wes: WesDep,
     principal: WesWriter,
@@ -288,7 +319,12 @@ async def run_wes_workflow(
     return RunId(run_id=str(run.id))
 
 
-@router.get("/runs/{run_id}", response_model=RunLog, response_model_exclude_none=True)
+@router.get(
+    "/runs/{run_id}",
+    response_model=RunLog,
+    response_model_exclude_none=True,
+    openapi_extra=FOR_RUN,
+)
 async def get_wes_run_log(run_id: str, wes: WesDep, principal: WesReader) -> RunLog:
     """The run: the request it was launched with, its state, its log, where its outputs are."""
     run_uuid_ = run_uuid(run_id)
@@ -296,7 +332,7 @@ async def get_wes_run_log(run_id: str, wes: WesDep, principal: WesReader) -> Run
     return await service.run_log(run_uuid_, wes.base_url, wes.api_url)
 
 
-@router.get("/runs/{run_id}/status", response_model=RunStatus)
+@router.get("/runs/{run_id}/status", response_model=RunStatus, openapi_extra=FOR_RUN)
 async def get_wes_run_status(run_id: str, wes: WesDep, principal: WesReader) -> RunStatus:
     """The run's state."""
     run_uuid_ = run_uuid(run_id)
@@ -307,6 +343,7 @@ async def get_wes_run_status(run_id: str, wes: WesDep, principal: WesReader) -> 
 @router.post(
     "/runs/{run_id}/cancel",
     response_model=RunId,
+    openapi_extra=FOR_RUN,
     responses={
         409: {**_ERROR, "description": "A run Nextflow reported from elsewhere (-with-tower), "
               "which nfhub cannot stop (ErrorResponse)"},
@@ -321,7 +358,10 @@ async def cancel_wes_run(run_id: str, wes: WesDep, principal: WesWriter) -> RunI
 
 
 @router.get(
-    "/runs/{run_id}/tasks", response_model=TaskListResponse, response_model_exclude_none=True
+    "/runs/{run_id}/tasks",
+    response_model=TaskListResponse,
+    response_model_exclude_none=True,
+    openapi_extra=FOR_RUN,
 )
 async def list_wes_tasks(
     run_id: str,
@@ -337,7 +377,10 @@ async def list_wes_tasks(
 
 
 @router.get(
-    "/runs/{run_id}/tasks/{task_id}", response_model=TaskLog, response_model_exclude_none=True
+    "/runs/{run_id}/tasks/{task_id}",
+    response_model=TaskLog,
+    response_model_exclude_none=True,
+    openapi_extra=FOR_RUN,
 )
 async def get_wes_task(run_id: str, task_id: str, wes: WesDep, principal: WesReader) -> TaskLog:
     """One task (its id is Nextflow's task id)."""
