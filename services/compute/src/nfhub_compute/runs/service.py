@@ -123,7 +123,15 @@ class RunService:
 
     # -- launching ---------------------------------------------------------------------------
 
-    async def create(self, run_create: RunCreate, caller_token: str) -> Run:
+    async def create(
+        self,
+        run_create: RunCreate,
+        caller_token: str,
+        *,
+        wes_request: dict[str, Any] | None = None,
+    ) -> Run:
+        """``wes_request``: the GA4GH WES request a launch through WES came as (its RunLog
+        echoes it)."""
         pipelines = PipelineService(self.session, self.settings, self.audit, self.access)
         try:
             pipeline, version = await pipelines.resolve(
@@ -185,6 +193,7 @@ class RunService:
             compute_env_id=env.id if env is not None else None,
             workflow={},
             created_by=self.access.principal.subject,
+            wes_request=wes_request,
         )
         self._check_params(run, version)
         await self.runs.add(run)

@@ -264,8 +264,7 @@ class WesService:
                 for error in exc.errors()[:10]
             )
             raise InvalidWesRequest(f"The request is not valid: {problems}.") from None
-        run = await self.runs.create(run_create, caller_token)
-        run.wes_request = {
+        request = {
             "workflow_params": launch.workflow_params,
             "workflow_type": launch.workflow_type,
             "workflow_type_version": launch.workflow_type_version,
@@ -275,8 +274,7 @@ class WesService:
             "workflow_engine_parameters": launch.workflow_engine_parameters,
             "workflow_url": launch.workflow_url,
         }
-        await self.session.flush()
-        return run
+        return await self.runs.create(run_create, caller_token, wes_request=request)
 
     async def cancel(self, run_id: uuid.UUID) -> RunId:
         """RunService.cancel; a run that has already ended is left as it is (its state says
