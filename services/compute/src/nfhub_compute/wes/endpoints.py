@@ -28,7 +28,7 @@ from nfhub_compute.wes.schemas import (
     TaskLog,
     WesLaunch,
 )
-from nfhub_compute.wes.service import TAG_PROJECT, WesService
+from nfhub_compute.wes.service import TAG_PROJECT, WesReadService, WesService
 from nfhub_shared.audit import AuditDep, AuditWriter
 from nfhub_shared.auth.dependencies import PROJECT_HEADER, bearer_token, scoped
 from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
@@ -85,25 +85,42 @@ PageToken = Annotated[
 
 
 class Wes:
-    """What every WES endpoint needs before it knows its project."""
+    """What every WES endpoint needs before it knows its project: the reads (status, lists)
+    without the request's session, the rest with it."""
 
     def __init__(
-        self, request: Request, state: ComputeState, session: AsyncSession, audit: AuditWriter
+        self,
+        request: Request,
+        state: ComputeState,
+        session: AsyncSession | None = None,
+        audit: AuditWriter | None = None,
     ) -> None:
         self.request = request
         self.state = state
         self.session = session
         self.audit = audit
 
-    async def service(
+    def reader(self, access: ProjectAccess) -> WesReadService:
+        return WesReadService(self.state.settings, access, self.state.reads_connect)
+
+    def service(self, access: ProjectAccess) -> WesService:
+        if self.session is None or self.audit is None:  # pragma: no cover - a wiring error
+            raise RuntimeError("this WES route was given no session")
+        return WesService(
+            self.session, self.state.settings, self.audit, access,
+            admin=self.state.admin_client, files=self.state.files_client,
+            reads=self.state.reads_connect,
+        )  # fmt: skip
+
+    async def access(
         self,
         principal: Principal,
         project_id: uuid.UUID,
         minimum: ProjectRole,
         run_id: uuid.UUID | None = None,
-    ) -> WesService:
-        """The WES service in the project, as the caller. Not a member: 403, or on a run's
-        routes (``run_id``) the run's 404, so another project's run ids stay unknown."""
+    ) -> ProjectAccess:
+        """The caller in the project. Not a member: 403, or on a run's routes (``run_id``)
+        the run's 404, so another project's run ids stay unknown."""
         membership = await self.state.identity.project_membership(principal, project_id)
         if membership is None:
             if run_id is not None:
@@ -115,35 +132,30 @@ class Wes:
                 f"{membership.role.value}. Ask a project admin."
             )
         bind_request_fields(project=str(project_id))
-        access = ProjectAccess(
+        return ProjectAccess(
             principal=principal, project_id=project_id, org_id=membership.org_id,
             role=membership.role, org_role=membership.org_role,
         )  # fmt: skip
-        return WesService(
-            self.session, self.state.settings, self.audit, access,
-            admin=self.state.admin_client, files=self.state.files_client,
-            reads=self.state.reads_connect,
-        )  # fmt: skip
 
-    async def in_project(self, principal: Principal, minimum: ProjectRole) -> WesService:
+    async def in_project(self, principal: Principal, minimum: ProjectRole) -> ProjectAccess:
         project_id = header_project(self.request)
         if project_id is None:
             raise BadRequest(
                 f"Name the project in the {PROJECT_HEADER} header (a project UUID); a launch "
                 f"may name it in tags.project instead."
             )
-        return await self.service(principal, project_id, minimum)
+        return await self.access(principal, project_id, minimum)
 
     async def for_run(
         self, principal: Principal, run_id: uuid.UUID, minimum: ProjectRole
-    ) -> WesService:
+    ) -> ProjectAccess:
         """The run's project: the header's, else the run's own (for header-less clients)."""
         project_id = header_project(self.request)
         if project_id is None:
-            project_id = await WesService.project_of(self.state.reads_connect, run_id)
+            project_id = await WesReadService.project_of(self.state.reads_connect, run_id)
             if project_id is None:
                 raise WesRunNotFound(f"No run {run_id} in this project.")
-        return await self.service(principal, project_id, minimum, run_id)
+        return await self.access(principal, project_id, minimum, run_id)
 
     @property
     def base_url(self) -> str:
@@ -160,7 +172,13 @@ async def get_wes(
     return Wes(request, state, session, audit)
 
 
+async def get_wes_reads(request: Request) -> Wes:
+    """For the hot reads: no session to open and commit, one dependency to solve."""
+    return Wes(request, ComputeState.of(request.app))
+
+
 WesDep = Annotated[Wes, Depends(get_wes)]
+WesReadsDep = Annotated[Wes, Depends(get_wes_reads)]
 
 
 def header_project(request: Request) -> uuid.UUID | None:
@@ -249,13 +267,13 @@ Text = Annotated[str | None, Form(max_length=MAX_JSON_FIELD_CHARS)]
     response_model_exclude_none=True,
     openapi_extra=IN_PROJECT,
 )
-async def get_wes_service_info(wes: WesDep, principal: WesReader) -> ServiceInfo:
+async def get_wes_service_info(wes: WesReadsDep, principal: WesReader) -> ServiceInfo:
     """GA4GH service-info with WES's fields: workflow types and engines, the engine
     parameters a launch may give (defaults from the org's primary compute environment), and
     the project's run counts by state."""
-    service = await wes.in_project(principal, ProjectRole.viewer)
+    access = await wes.in_project(principal, ProjectRole.viewer)
     docs = str(wes.request.base_url).rstrip("/") + "/docs"
-    return await service.service_info(docs)
+    return await wes.reader(access).service_info(docs)
 
 
 @router.get(
@@ -265,11 +283,14 @@ async def get_wes_service_info(wes: WesDep, principal: WesReader) -> ServiceInfo
     openapi_extra=IN_PROJECT,
 )
 async def list_wes_runs(
-    wes: WesDep, principal: WesReader, page_size: PageSize = None, page_token: PageToken = None
+    wes: WesReadsDep,
+    principal: WesReader,
+    page_size: PageSize = None,
+    page_token: PageToken = None,
 ) -> RunListResponse:
     """The project's runs, newest first, by keyset pages (stable while runs arrive)."""
-    service = await wes.in_project(principal, ProjectRole.viewer)
-    return await service.list_runs(page_size, page_token)
+    access = await wes.in_project(principal, ProjectRole.viewer)
+    return await wes.reader(access).list_runs(page_size, page_token)
 
 
 @router.post("/runs", response_model=RunId, openapi_extra=FOR_LAUNCH)
@@ -314,8 +335,8 @@ async def run_wes_workflow(
                 f"project UUID)."
             )
         project_id = project_uuid(tag_map[TAG_PROJECT], "tags.project")
-    service = await wes.service(principal, project_id, ProjectRole.editor)
-    run = await service.create(launch, bearer_token(wes.request))
+    access = await wes.access(principal, project_id, ProjectRole.editor)
+    run = await wes.service(access).create(launch, bearer_token(wes.request))
     return RunId(run_id=str(run.id))
 
 
@@ -328,16 +349,16 @@ async def run_wes_workflow(
 async def get_wes_run_log(run_id: str, wes: WesDep, principal: WesReader) -> RunLog:
     """The run: the request it was launched with, its state, its log, where its outputs are."""
     run_uuid_ = run_uuid(run_id)
-    service = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
-    return await service.run_log(run_uuid_, wes.base_url, wes.api_url)
+    access = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
+    return await wes.service(access).run_log(run_uuid_, wes.base_url, wes.api_url)
 
 
 @router.get("/runs/{run_id}/status", response_model=RunStatus, openapi_extra=FOR_RUN)
-async def get_wes_run_status(run_id: str, wes: WesDep, principal: WesReader) -> RunStatus:
+async def get_wes_run_status(run_id: str, wes: WesReadsDep, principal: WesReader) -> RunStatus:
     """The run's state."""
     run_uuid_ = run_uuid(run_id)
-    service = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
-    return await service.status(run_uuid_)
+    access = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
+    return await wes.reader(access).status(run_uuid_)
 
 
 @router.post(
@@ -353,8 +374,8 @@ async def cancel_wes_run(run_id: str, wes: WesDep, principal: WesWriter) -> RunI
     """Cancel: CANCELING until the backend confirms the run stopped, then CANCELED. A run
     that has already ended is left as it is (200; its state says how it ended)."""
     run_uuid_ = run_uuid(run_id)
-    service = await wes.for_run(principal, run_uuid_, ProjectRole.editor)
-    return await service.cancel(run_uuid_)
+    access = await wes.for_run(principal, run_uuid_, ProjectRole.editor)
+    return await wes.service(access).cancel(run_uuid_)
 
 
 @router.get(
@@ -372,8 +393,8 @@ async def list_wes_tasks(
 ) -> TaskListResponse:
     """The run's tasks in Nextflow's task id order, by keyset pages."""
     run_uuid_ = run_uuid(run_id)
-    service = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
-    return await service.tasks(run_uuid_, page_size, page_token, wes.api_url)
+    access = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
+    return await wes.service(access).tasks(run_uuid_, page_size, page_token, wes.api_url)
 
 
 @router.get(
@@ -385,5 +406,5 @@ async def list_wes_tasks(
 async def get_wes_task(run_id: str, task_id: str, wes: WesDep, principal: WesReader) -> TaskLog:
     """One task (its id is Nextflow's task id)."""
     run_uuid_ = run_uuid(run_id)
-    service = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
-    return await service.task(run_uuid_, task_id, wes.api_url)
+    access = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
+    return await wes.service(access).task(run_uuid_, task_id, wes.api_url)

@@ -13,9 +13,9 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy import func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from nfhub_compute.models import Pipeline, PipelineVersion, Run, Task
+from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
 from nfhub_compute.pipelines.repository import visible_to
-from nfhub_compute.wes.schemas import PageKey, RunRow
+from nfhub_compute.wes.schemas import EnvRow, PageKey, RunRow
 
 # WES's hot reads (status, the run list, counts) are single statements on a connection of
 # compute's autocommit read engine (main.lifespan): no pre-ping, no BEGIN/COMMIT, one round
@@ -64,6 +64,16 @@ class WesReads:
     async def project_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
         """The project a run is in, whoever asks (the caller's membership is checked next)."""
         return await self.session.scalar(select(Run.project_id).where(Run.id == run_id))
+
+    async def primary_env(self, org_id: uuid.UUID) -> EnvRow | None:
+        row = (
+            await self.session.execute(
+                select(ComputeEnv.id, ComputeEnv.name, ComputeEnv.backend).where(
+                    ComputeEnv.org_id == org_id, ComputeEnv.is_primary.is_(True)
+                )
+            )
+        ).first()
+        return EnvRow(row[0], row[1], row[2]) if row is not None else None
 
     async def state_counts(self, project_id: uuid.UUID) -> dict[str, int]:
         rows = await self.session.execute(

@@ -184,6 +184,15 @@ class RunRow:
 
 
 @dataclass(frozen=True)
+class EnvRow:
+    """The org's primary compute environment, as service-info names it."""
+
+    id: uuid.UUID
+    name: str
+    backend: str
+
+
+@dataclass(frozen=True)
 class PageKey:
     """Where a page starts: after the run (created_at, id), newest first."""
 

@@ -16,7 +16,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from nfhub_compute.compute_envs.repository import ComputeEnvRepository
 from nfhub_compute.config import Settings
 from nfhub_compute.models import Run, Task
 from nfhub_compute.pipelines.schemas import SLUG_PATTERN, VERSION_PATTERN
@@ -89,25 +88,13 @@ def page_size_of(page_size: int | None) -> int:
     return max(1, min(page_size, MAX_PAGE_SIZE))
 
 
-class WesService:
-    def __init__(
-        self,
-        session: AsyncSession,
-        settings: Settings,
-        audit: AuditWriter,
-        access: ProjectAccess,
-        *,
-        admin: AdminClient,
-        files: FilesClient,
-        reads: ReadConnect,
-    ) -> None:
-        self.session = session
+class WesReadService:
+    """What WES reads in single statements on the read pool: no session needed."""
+
+    def __init__(self, settings: Settings, access: ProjectAccess, reads: ReadConnect) -> None:
         self.settings = settings
         self.access = access
         self.reads = reads
-        self.wes = WesRepository(session)
-        self.runs = RunService(session, settings, audit, access, admin=admin, files=files)
-        self.files = files
 
     @staticmethod
     async def project_of(reads: ReadConnect, run_id: uuid.UUID) -> uuid.UUID | None:
@@ -120,8 +107,9 @@ class WesService:
 
     async def service_info(self, docs_url: str) -> ServiceInfo:
         async with self.reads() as connection:
-            counts = await WesReads(connection).state_counts(self.access.project_id)
-        env = await ComputeEnvRepository(self.session).primary(self.access.org_id)
+            reads = WesReads(connection)
+            counts = await reads.state_counts(self.access.project_id)
+            env = await reads.primary_env(self.access.org_id)
         defaults = [
             DefaultWorkflowEngineParameter(
                 name="compute_env_id", type="string", default_value=str(env.id) if env else None
@@ -190,6 +178,28 @@ class WesService:
         if state is None:
             raise WesRunNotFound(f"No run {run_id} in this project.")
         return RunStatus(run_id=str(run_id), state=RunState(state))
+
+
+class WesService(WesReadService):
+    """WES over the runs domain: launches, cancels, run logs and tasks, on the request's
+    session (one transaction)."""
+
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        audit: AuditWriter,
+        access: ProjectAccess,
+        *,
+        admin: AdminClient,
+        files: FilesClient,
+        reads: ReadConnect,
+    ) -> None:
+        super().__init__(settings, access, reads)
+        self.session = session
+        self.wes = WesRepository(session)
+        self.runs = RunService(session, settings, audit, access, admin=admin, files=files)
+        self.files = files
 
     async def run_log(self, run_id: uuid.UUID, base_url: str, api_url: str) -> RunLog:
         run = await self._run(run_id)
