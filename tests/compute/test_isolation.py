@@ -124,6 +124,16 @@ NOT_PROJECT_ROUTES = {
         ("PUT", f"/api/v1/tower/trace/{{workflow_id}}/{step}")
         for step in ("begin", "progress", "heartbeat", "complete")
     ),
+    # GA4GH WES: errors in WES's shape, the project also from tags or the run itself; its own
+    # table of another project's runs (404) and of token refusals: tests/compute/wes.
+    ("GET", "/ga4gh/wes/v1/service-info"),
+    ("GET", "/ga4gh/wes/v1/runs"),
+    ("POST", "/ga4gh/wes/v1/runs"),
+    ("GET", "/ga4gh/wes/v1/runs/{run_id}"),
+    ("GET", "/ga4gh/wes/v1/runs/{run_id}/status"),
+    ("POST", "/ga4gh/wes/v1/runs/{run_id}/cancel"),
+    ("GET", "/ga4gh/wes/v1/runs/{run_id}/tasks"),
+    ("GET", "/ga4gh/wes/v1/runs/{run_id}/tasks/{task_id}"),
 }
 
 

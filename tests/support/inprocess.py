@@ -128,6 +128,7 @@ async def compute_app(
     async with app.router.lifespan_context(app):
         app.state.sessionmaker = session_factory
         app.state.events_connect = session_factory
+        app.state.reads_connect = session_factory
         yield app
 
 

@@ -9,6 +9,7 @@ from nfhub_compute.secrets.endpoints import router as secrets_router
 from nfhub_compute.stream.endpoints import router as stream_router
 from nfhub_compute.tower.endpoints import router as tower_router
 from nfhub_compute.webhooks.endpoints import router as webhooks_router
+from nfhub_compute.wes.endpoints import router as wes_router
 
 # Events first: Nextflow posts them by the thousand, and routes are matched in order.
 routers: list[APIRouter] = [
@@ -23,3 +24,6 @@ routers: list[APIRouter] = [
     webhooks_router,
     internal_router,
 ]
+
+# At the root, not under /api/v1: GA4GH WES's own base path.
+root_routers: list[APIRouter] = [wes_router]

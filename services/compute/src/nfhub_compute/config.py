@@ -59,6 +59,8 @@ class Settings(BaseServiceSettings, WebhookSettings):
     EVENTS_QUEUE_MAX: int = Field(default=20_000, ge=1)
     # Batches the writer has in flight at once (each on its own connection of the pool).
     EVENTS_WRITERS: int = Field(default=2, ge=1, le=16)
+    # Connections for hot single-statement reads (WES's status and run list).
+    READS_POOL_SIZE: int = Field(default=10, ge=1)
 
     # A YAML file of pipelines registered (and kept up to date) at start-up.
     CATALOG_FILE: Path | None = None
@@ -111,6 +113,17 @@ class Settings(BaseServiceSettings, WebhookSettings):
     STREAM_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0, le=300)
     STREAM_BUFFER_EVENTS: int = Field(default=1000, ge=10)
     STREAM_RETENTION_HOURS: float = Field(default=72.0, gt=0)
+    # GA4GH WES (/ga4gh/wes/v1). Attached files (workflow_attachment) are refused unless this
+    # is on; then they go to the project's storage, wes/<run id>/<file name>, and a
+    # workflow_params value naming one of them is that path.
+    WES_ALLOW_ATTACHMENTS: bool = False
+    # What service-info offers and POST /runs accepts: Nextflow DSL versions (workflow type
+    # NFL) and Nextflow versions (workflow_engine_version).
+    WES_DSL_VERSIONS: list[str] = Field(default_factory=lambda: ["DSL2"], min_length=1)
+    WES_NEXTFLOW_VERSIONS: list[str] = Field(default_factory=lambda: ["25.10.7"], min_length=1)
+    # service-info's auth_instructions_url (default: this service's /docs) and organization.
+    WES_AUTH_INSTRUCTIONS_URL: str | None = None
+    WES_ORG_URL: str = "https://nfhub.dev"
 
     @field_validator("PIPELINE_ROOTS")
     @classmethod

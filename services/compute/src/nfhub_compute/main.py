@@ -7,7 +7,7 @@ import httpx
 import structlog
 from fastapi import FastAPI
 
-from nfhub_compute.api import routers
+from nfhub_compute.api import root_routers, routers
 from nfhub_compute.backends.factory import create_backend
 from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
@@ -19,6 +19,8 @@ from nfhub_compute.state import ComputeState
 from nfhub_compute.stream.endpoints import StreamState
 from nfhub_compute.stream.service import StreamHub
 from nfhub_compute.tower.endpoints import MAX_BODY_BYTES as TOWER_MAX_BODY_BYTES
+from nfhub_compute.wes.endpoints import WES_PREFIX
+from nfhub_compute.wes.middleware import WesErrorMiddleware
 from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
@@ -54,6 +56,11 @@ TAGS = [
     {
         "name": "webhooks",
         "description": "Run events POSTed to your URLs, signed (Standard Webhooks)",
+    },
+    {
+        "name": "wes",
+        "description": "GA4GH WES 1.1 (/ga4gh/wes/v1): launch and follow runs of registered "
+        "pipelines as WES clients do; errors as WES's ErrorResponse",
     },
     {"name": "internal", "description": "Service-to-service endpoints"},
     {"name": "health", "description": "Liveness and readiness"},
@@ -120,6 +127,15 @@ def create_app(
             state.sessionmaker, settings.database_url, buffer_events=settings.STREAM_BUFFER_EVENTS
         )
         StreamState.of(app).stream_hub = hub
+        # Hot single-statement reads (WES's status and run list): autocommit, no pre-ping, so
+        # one round trip each instead of four (ping, BEGIN, the query, COMMIT). No overflow:
+        # a burst waits for a connection rather than opening (forking a backend) and closing
+        # one per request.
+        reads_engine = create_engine(
+            settings, application_name="compute-reads", autocommit=True, pre_ping=False,
+            pool_size=settings.READS_POOL_SIZE, max_overflow=0,
+        )  # fmt: skip
+        state.reads_connect = reads_engine.connect
         if settings.CATALOG_FILE is not None:
             async with state.sessionmaker() as session, session.begin():
                 await sync_catalog(session, settings, settings.CATALOG_FILE)
@@ -130,12 +146,14 @@ def create_app(
             await hub.stop()
             await state.backends.close()
             await events_engine.dispose()
+            await reads_engine.dispose()
 
     app = create_service_app(
         settings,
         title="nfhub compute",
         description=DESCRIPTION,
         routers=routers,
+        root_routers=root_routers,
         lifespan=lifespan,
         http_transport=http_transport,
         openapi_tags=TAGS,
@@ -145,6 +163,8 @@ def create_app(
         openapi_paths=OPENAPI_PATHS,
     )
     ComputeState.of(app).audit_writer = AuditWriter(audit_events)
+    # Outermost: WES's error shape for every refusal on its paths, the edge's included.
+    app.add_middleware(WesErrorMiddleware, prefix=WES_PREFIX + "/")
     return app
 
 

@@ -36,7 +36,8 @@ class Run(RecordMixin, Base):
 
     __tablename__ = "runs"
     __table_args__ = (
-        Index(None, "project_id", "created_at"),
+        # Newest first, and WES's keyset pages over (created_at, id).
+        Index(None, "project_id", "created_at", "id"),
         Index(None, "project_id", "state", "created_at"),
         Index(None, "project_id", "pipeline_slug", "created_at"),
         Index(None, "project_id", "order_id", "created_at"),
@@ -141,6 +142,9 @@ class Run(RecordMixin, Base):
     progress: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     progress_instant: Mapped[int | None] = mapped_column(BigInteger)
     process_metrics: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    # The GA4GH WES request it was launched with (wes.schemas.WesRequestRecord); None for a
+    # run launched through /api/v1/runs or reported by Nextflow.
+    wes_request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
     # What RunRead shows beside the columns.
 

@@ -124,7 +124,15 @@ class RunService:
 
     # -- launching ---------------------------------------------------------------------------
 
-    async def create(self, run_create: RunCreate, caller_token: str) -> Run:
+    async def create(
+        self,
+        run_create: RunCreate,
+        caller_token: str,
+        *,
+        wes_request: dict[str, Any] | None = None,
+    ) -> Run:
+        """``wes_request``: the GA4GH WES request a launch through WES came as (its RunLog
+        echoes it)."""
         pipelines = PipelineService(self.session, self.settings, self.audit, self.access)
         try:
             pipeline, version = await pipelines.resolve(
@@ -187,6 +195,7 @@ class RunService:
             workflow={},
             created_by=self.access.principal.subject,
             **channel_columns(self.settings),
+            wes_request=wes_request,
         )
         self._check_params(run, version)
         await self.runs.add(run)

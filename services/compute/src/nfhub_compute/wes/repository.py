@@ -1,0 +1,120 @@
+"""WES's reads of runs and tasks: keyset pages, state counts, lookups by source URL.
+
+Runs and tasks are the runs domain's rows (one run model); only the shapes WES reads them in
+differ: a keyset page of a few columns rather than ORM objects with an offset and a count.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy import func, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
+from nfhub_compute.pipelines.repository import visible_to
+from nfhub_compute.wes.schemas import EnvRow, PageKey, RunRow
+
+# WES's hot reads (status, the run list, counts) are single statements on a connection of
+# compute's autocommit read engine (main.lifespan): no pre-ping, no BEGIN/COMMIT, one round
+# trip each. Tests hand the request's sessionmaker instead.
+ReadConnection = AsyncSession | AsyncConnection
+ReadConnect = Callable[[], AbstractAsyncContextManager[ReadConnection]]
+
+
+class WesReads:
+    """Single-statement reads of columns: work on a bare connection as on a session."""
+
+    def __init__(self, session: ReadConnection) -> None:
+        self.session = session
+
+    async def run_page(
+        self, project_id: uuid.UUID, after: PageKey | None, limit: int
+    ) -> list[RunRow]:
+        """Up to ``limit`` runs of the project, newest first, after ``after``: one range
+        scan of ix_runs_project_id_created_at_id, however many runs the project has."""
+        statement = select(
+            Run.id,
+            Run.state,
+            Run.created_at,
+            func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at),
+            Run.finished_at,
+            Run.wes_request["tags"],
+        ).where(Run.project_id == project_id)
+        if after is not None:
+            statement = statement.where(
+                tuple_(Run.created_at, Run.id) < tuple_(after.created_at, after.id)
+            )
+        statement = statement.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
+        rows = await self.session.execute(statement)
+        return [
+            RunRow(
+                row[0], row[1], row[2], row[3], row[4], row[5] if isinstance(row[5], dict) else None
+            )
+            for row in rows
+        ]
+
+    async def state_of(self, project_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
+        return await self.session.scalar(
+            select(Run.state).where(Run.id == run_id, Run.project_id == project_id)
+        )
+
+    async def project_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
+        """The project a run is in, whoever asks (the caller's membership is checked next)."""
+        return await self.session.scalar(select(Run.project_id).where(Run.id == run_id))
+
+    async def primary_env(self, org_id: uuid.UUID) -> EnvRow | None:
+        row = (
+            await self.session.execute(
+                select(ComputeEnv.id, ComputeEnv.name, ComputeEnv.backend).where(
+                    ComputeEnv.org_id == org_id, ComputeEnv.is_primary.is_(True)
+                )
+            )
+        ).first()
+        return EnvRow(row[0], row[1], row[2]) if row is not None else None
+
+    async def state_counts(self, project_id: uuid.UUID) -> dict[str, int]:
+        rows = await self.session.execute(
+            select(Run.state, func.count()).where(Run.project_id == project_id).group_by(Run.state)
+        )
+        return {row[0]: int(row[1]) for row in rows}
+
+
+class WesRepository:
+    """Reads of ORM objects (tasks, pipeline versions): on the request's session."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def task_page(self, run_id: uuid.UUID, after: int | None, limit: int) -> Sequence[Task]:
+        """A run's tasks in Nextflow's task id order, after task ``after`` (keyset)."""
+        statement = select(Task).where(Task.run_id == run_id)
+        if after is not None:
+            statement = statement.where(Task.task_id > after)
+        statement = statement.order_by(Task.task_id).limit(limit)
+        return (await self.session.scalars(statement)).all()
+
+    async def task(self, run_id: uuid.UUID, task_id: int) -> Task | None:
+        return await self.session.get(Task, (run_id, task_id))
+
+    async def versions_from_source(
+        self, org_id: uuid.UUID, urls: Sequence[str], revision: str | None
+    ) -> Sequence[tuple[Pipeline, PipelineVersion]]:
+        """Versions the org can see whose git source is one of ``urls`` (at ``revision`` when
+        given), usable ones newest first."""
+        statement = (
+            select(Pipeline, PipelineVersion)
+            .join(PipelineVersion, PipelineVersion.pipeline_id == Pipeline.id)
+            .where(
+                visible_to(org_id),
+                PipelineVersion.source_url.in_(urls),
+                PipelineVersion.deprecated_at.is_(None),
+            )
+        )
+        if revision is not None:
+            statement = statement.where(PipelineVersion.revision == revision)
+        statement = statement.order_by(PipelineVersion.created_at.desc()).limit(20)
+        rows = await self.session.execute(statement)
+        return [(row[0], row[1]) for row in rows]
