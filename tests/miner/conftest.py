@@ -32,6 +32,7 @@ from support.inprocess import (
     team,
 )
 from support.require import require_dir
+from support.settings import settings_of
 
 __all__ = [
     "admin_settings",
@@ -55,8 +56,8 @@ NF_CORE = FIXTURES / "nf-core"
 
 @pytest.fixture
 def miner_settings(nfhub_database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,
+    return settings_of(
+        Settings,
         ENVIRONMENT="test",
         DATABASE_URL=nfhub_database_url,
         DATABASE_POOL_SIZE=2,

@@ -16,16 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nfhub_admin.config import Settings
 from nfhub_admin.main import create_app
 from support.factory import Factory
+from support.settings import settings_of
 
 
 @pytest.fixture
 def admin_settings(nfhub_database_url: str) -> Any:
-    return Settings(
+    return settings_of(
+        Settings,
         DATABASE_URL=nfhub_database_url,
         ENVIRONMENT="test",
         DATABASE_POOL_SIZE=2,
         DATABASE_MAX_OVERFLOW=0,
-        _env_file=None,
     )
 
 

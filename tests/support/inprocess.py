@@ -26,6 +26,7 @@ from nfhub_compute.main import create_app
 from nfhub_files.config import Settings as FilesSettings
 from nfhub_files.main import create_app as create_files_app
 from nfhub_shared.testing.transport import RoutingTransport
+from support.settings import settings_of
 
 REPO = Path(__file__).resolve().parents[2]  # tests/support/ → the repository
 FAKES = REPO / "tests" / "fakes"
@@ -49,13 +50,13 @@ def admin_settings(nfhub_database_url: str, storage_root: Path) -> Any:
     """The plugin's admin settings, with the storage the files service uses."""
     from nfhub_admin.config import Settings as AdminSettings
 
-    return AdminSettings(
+    return settings_of(
+        AdminSettings,
         DATABASE_URL=nfhub_database_url,
         ENVIRONMENT="test",
         DATABASE_POOL_SIZE=2,
         DATABASE_MAX_OVERFLOW=0,
-        STORAGE_LOCAL_ROOT=storage_root,
-        _env_file=None,
+        per_test={"STORAGE_LOCAL_ROOT": storage_root},
     )
 
 
@@ -66,8 +67,8 @@ async def files_app(
     admin_transport: httpx.ASGITransport,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[FastAPI]:
-    settings = FilesSettings(
-        _env_file=None,
+    settings = settings_of(
+        FilesSettings,
         ENVIRONMENT="test",
         DATABASE_URL=nfhub_database_url,
         DATABASE_POOL_SIZE=2,
@@ -76,9 +77,9 @@ async def files_app(
         # announcements never commit, and the TTL tests need the caches left alone.
         ACCESS_CHANGE_LISTENER=False,
         ADMIN_URL="http://admin.test",
-        LOCAL_ROOT=storage_root,
         FILES_URL="http://files.test",
         ARCHIVE_WORKER_ENABLED=False,
+        per_test={"LOCAL_ROOT": storage_root},
     )
     app = create_files_app(settings, http_transport=admin_transport)
     async with app.router.lifespan_context(app):
@@ -95,8 +96,8 @@ def fake_nextflow_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
+    return settings_of(
+        Settings,
         ENVIRONMENT="test",
         DATABASE_URL=nfhub_database_url,
         DATABASE_POOL_SIZE=2,
@@ -107,7 +108,7 @@ def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
         ADMIN_URL="http://admin.test",
         FILES_URL="http://files.test",
         COMPUTE_URL=COMPUTE_BASE_URL,
-        WORK_ROOT=tmp_path / "compute",
+        per_test={"WORK_ROOT": tmp_path / "compute"},
         PIPELINE_ROOTS=[FAKES / "pipelines", REPO / "pipelines"],
         # Tests register git URLs that nothing serves; tests/compute/pipelines checks sources.
         PIPELINE_SOURCE_CHECK=False,
