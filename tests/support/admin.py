@@ -5,6 +5,7 @@ so the shared library imports no service."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -30,14 +31,22 @@ def admin_settings(nfhub_database_url: str) -> Any:
     )
 
 
+@asynccontextmanager
+async def running_admin_app(
+    settings: Any, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        app.state.sessionmaker = sessions
+        yield app
+
+
 @pytest_asyncio.fixture
 async def admin_app(
     admin_settings: Any, session_factory: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[FastAPI]:
     """admin in-process, every request inside the test's transaction."""
-    app = create_app(admin_settings)
-    async with app.router.lifespan_context(app):
-        app.state.sessionmaker = session_factory
+    async with running_admin_app(admin_settings, session_factory) as app:
         yield app
 
 
