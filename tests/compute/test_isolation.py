@@ -10,28 +10,44 @@ answers 404 (never 403, which would confirm the thing exists) and changes nothin
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from support.admin import running_admin_app
-from support.factory import Factory
-from support.inprocess import (
-    COMPUTE_BASE_URL,
-    HELLO_PIPELINE,
-    SAMPLESHEET,
-    Team,
-    admin_settings_for,
-    compute_settings_for,
-    running_compute_app,
-    running_files_app,
+from support.inprocess import Team
+from support.module_setup import (
+    admin_app,
+    admin_transport,
+    compute_app,
+    compute_client,
+    each_test_rolled_back,
+    factory,
+    files_app,
+    module_connection,
+    module_sessions,
+    outsiders,
+    register_hello,
+    storage_root,
+    team,
 )
-from support.module_setup import module_transaction, savepoint, sessions_on
+
+__all__ = [
+    "admin_app",
+    "admin_transport",
+    "compute_app",
+    "compute_client",
+    "each_test_rolled_back",
+    "factory",
+    "files_app",
+    "module_connection",
+    "module_sessions",
+    "outsiders",
+    "storage_root",
+    "team",
+]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -137,84 +153,8 @@ class Victim:
     env_id: str
 
 
-# Every test of this module reads one setup (the victim, the outsiders), built once on the
-# module's connection; each test runs in a savepoint rolled back after it
-# (tests/support/module_setup.py): ~100 tests, one team, one pipeline, one run.
-
-
-@pytest.fixture(scope="module")
-async def module_connection(nfhub_engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    async with module_transaction(nfhub_engine) as connection:
-        yield connection
-
-
-@pytest.fixture(scope="module")
-def module_sessions(module_connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
-    return sessions_on(module_connection)
-
-
-@pytest.fixture(autouse=True)
-async def each_test_rolled_back(module_connection: AsyncConnection) -> AsyncIterator[None]:
-    async with savepoint(module_connection):
-        yield
-
-
-@pytest.fixture(scope="module")
-def storage_root(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    return tmp_path_factory.mktemp("storage")
-
-
-@pytest.fixture(scope="module")
-async def admin_app(
-    nfhub_database_url: str, storage_root: Any, module_sessions: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[FastAPI]:
-    settings = admin_settings_for(nfhub_database_url, storage_root)
-    async with running_admin_app(settings, module_sessions) as app:
-        yield app
-
-
-@pytest.fixture(scope="module")
-def factory(module_sessions: async_sessionmaker[AsyncSession], admin_app: FastAPI) -> Factory:
-    return Factory(module_sessions, admin_app)
-
-
-@pytest.fixture(scope="module")
-async def compute_app(
-    nfhub_database_url: str,
-    storage_root: Any,
-    admin_app: FastAPI,
-    module_sessions: async_sessionmaker[AsyncSession],
-    tmp_path_factory: pytest.TempPathFactory,
-) -> AsyncIterator[FastAPI]:
-    admin_transport = httpx.ASGITransport(app=admin_app)
-    settings = compute_settings_for(nfhub_database_url, tmp_path_factory.mktemp("compute"))
-    async with (
-        running_files_app(
-            nfhub_database_url, storage_root, admin_transport, module_sessions
-        ) as files_app,
-        running_compute_app(settings, admin_transport, files_app, module_sessions) as app,
-    ):
-        yield app
-
-
-@pytest.fixture(scope="module")
-async def compute_client(compute_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=compute_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=COMPUTE_BASE_URL) as client:
-        yield client
-
-
-@pytest.fixture(scope="module")
-async def team(factory: Factory, storage_root: Any) -> Team:
-    owner = await factory.user()
-    admin, editor, viewer = await factory.user(), await factory.user(), await factory.user()
-    org_id = await factory.org(owner)
-    project_id = await factory.project(
-        org_id, members={admin: "admin", editor: "editor", viewer: "viewer"}
-    )
-    return Team(
-        project_id, org_id, admin, editor, viewer, storage_root / "projects" / str(project_id)
-    )
+# Every test of this module reads one setup (the victim, the outsiders), built once per module;
+# each test runs in a savepoint rolled back after it (tests/support/module_setup.py).
 
 
 @pytest.fixture(scope="module")
@@ -223,17 +163,7 @@ async def victim(
     team: Team,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Victim:
-    team.put("sheets/hello.csv", SAMPLESHEET)
-    hello = await compute_client.post(
-        "/api/v1/pipelines",
-        json={
-            "slug": "hello",
-            "name": "Hello (test)",
-            "version": {"version": "1.0.0", "source": {"path": str(HELLO_PIPELINE)}},
-        },
-        headers=team.headers("admin"),
-    )
-    assert hello.status_code == 201, hello.text
+    hello = await register_hello(compute_client, team)
     order_id = str(uuid.uuid4())
     launched = await compute_client.post(
         "/api/v1/runs",
@@ -253,17 +183,7 @@ async def victim(
               "launch_dir": str(tmp_path)},
         headers=team.headers("admin"),
     )  # fmt: skip
-    return Victim(run["id"], hello.json()["id"], "hello", order_id, secret.json(), env.json()["id"])
-
-
-@pytest.fixture(scope="module")
-async def outsiders(factory: Any, team: Any) -> dict[str, tuple[Any, uuid.UUID]]:
-    """An admin of another org's project, and an admin of another project in the same org."""
-    stranger = await factory.user()
-    other_project = await factory.project(await factory.org(stranger), members={stranger: "admin"})
-    neighbour = await factory.user()
-    next_door = await factory.project(team.org_id, members={neighbour: "admin"})
-    return {"other org": (stranger, other_project), "same org": (neighbour, next_door)}
+    return Victim(run["id"], hello["id"], "hello", order_id, secret.json(), env.json()["id"])
 
 
 def fill(text: str, victim: Victim) -> str:
