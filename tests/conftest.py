@@ -7,7 +7,7 @@ from nfhub_admin.migrate import MIGRATIONS_DIR as ADMIN_MIGRATIONS
 from nfhub_compute.migrate import MIGRATIONS_DIR as COMPUTE_MIGRATIONS
 from nfhub_files.migrate import MIGRATIONS_DIR as FILES_MIGRATIONS
 from nfhub_miner.migrate import MIGRATIONS_DIR as MINER_MIGRATIONS
-from support import routecache
+from support import botocache, passwords, routecache, sslcache
 from support.admin import admin_app, admin_client, admin_settings, admin_transport, factory
 from support.require import require_or_skip
 
@@ -23,6 +23,9 @@ SHARED_STACKS = ("https_stack",)
 
 def pytest_configure(config: pytest.Config) -> None:
     routecache.install()
+    sslcache.install()
+    botocache.install()
+    passwords.install()
 
 
 @pytest.fixture(scope="session")

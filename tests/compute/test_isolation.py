@@ -11,12 +11,43 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+
+from support.inprocess import Team
+from support.module_setup import (
+    admin_app,
+    admin_transport,
+    compute_app,
+    compute_client,
+    each_test_rolled_back,
+    factory,
+    files_app,
+    module_connection,
+    module_sessions,
+    outsiders,
+    register_hello,
+    storage_root,
+    team,
+)
+
+__all__ = [
+    "admin_app",
+    "admin_transport",
+    "compute_app",
+    "compute_client",
+    "each_test_rolled_back",
+    "factory",
+    "files_app",
+    "module_connection",
+    "module_sessions",
+    "outsiders",
+    "storage_root",
+    "team",
+]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -148,16 +179,26 @@ class Victim:
     webhook_id: str
 
 
-@pytest.fixture
+# Every test of this module reads one setup (the victim, the outsiders), built once per module;
+# each test runs in a savepoint rolled back after it (tests/support/module_setup.py).
+
+
+@pytest.fixture(scope="module")
 async def victim(
     compute_client: httpx.AsyncClient,
-    hello: dict[str, Any],
-    launch: Any,
-    team: Any,
-    tmp_path: Path,
+    team: Team,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Victim:
+    hello = await register_hello(compute_client, team)
     order_id = str(uuid.uuid4())
-    run = (await launch(input={"path": "sheets/hello.csv", "order_id": order_id})).json()
+    launched = await compute_client.post(
+        "/api/v1/runs",
+        json={"pipeline": "hello", "input": {"path": "sheets/hello.csv", "order_id": order_id}},
+        headers=team.headers("editor"),
+    )
+    assert launched.status_code == 201, launched.text
+    run = launched.json()
+    tmp_path = tmp_path_factory.mktemp("victim")
     secret = await compute_client.post(
         "/api/v1/secrets", json={"name": "VICTIM_KEY", "value": "v"}, headers=team.headers("admin")
     )
@@ -178,16 +219,6 @@ async def victim(
         run["id"], hello["id"], "hello", order_id, secret.json(), env.json()["id"],
         webhook.json()["id"],
     )  # fmt: skip
-
-
-@pytest.fixture
-async def outsiders(factory: Any, team: Any) -> dict[str, tuple[Any, uuid.UUID]]:
-    """An admin of another org's project, and an admin of another project in the same org."""
-    stranger = await factory.user()
-    other_project = await factory.project(await factory.org(stranger), members={stranger: "admin"})
-    neighbour = await factory.user()
-    next_door = await factory.project(team.org_id, members={neighbour: "admin"})
-    return {"other org": (stranger, other_project), "same org": (neighbour, next_door)}
 
 
 def fill(text: str, victim: Victim) -> str:

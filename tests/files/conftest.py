@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_files.config import Settings
 from nfhub_files.main import create_app
+from support.settings import settings_of
 
 FILES_BASE_URL = "http://files.test"
 PROBLEM_JSON = "application/problem+json"
@@ -33,8 +34,8 @@ def storage_root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def files_settings(nfhub_database_url: str, storage_root: Path) -> Settings:
-    return Settings(
-        _env_file=None,
+    return settings_of(
+        Settings,
         ENVIRONMENT="test",
         DATABASE_URL=nfhub_database_url,
         DATABASE_POOL_SIZE=2,
@@ -44,7 +45,7 @@ def files_settings(nfhub_database_url: str, storage_root: Path) -> Settings:
         ACCESS_CHANGE_LISTENER=False,
         ADMIN_URL="http://admin.test",
         STORAGE_BACKEND="local",
-        LOCAL_ROOT=storage_root,
+        per_test={"LOCAL_ROOT": storage_root},
         FILES_URL=FILES_BASE_URL,
         # Tests build archives by calling build_next_archive(): a background loop would share
         # the test's one database connection with the requests.

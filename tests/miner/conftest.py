@@ -13,8 +13,6 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_miner.config import Settings
-from nfhub_miner.main import create_app
-from nfhub_shared.testing.transport import RoutingTransport
 from support.inprocess import (
     FIXTURES,
     Team,
@@ -31,6 +29,7 @@ from support.inprocess import (
     storage_root,
     team,
 )
+from support.miner_app import MINER_BASE_URL, miner_settings_for, running_miner_app
 from support.require import require_dir
 
 __all__ = [
@@ -48,30 +47,13 @@ __all__ = [
     "team",
 ]
 
-MINER_BASE_URL = "http://miner.test"
 PROBLEM_JSON = "application/problem+json"
 NF_CORE = FIXTURES / "nf-core"
 
 
 @pytest.fixture
 def miner_settings(nfhub_database_url: str) -> Settings:
-    return Settings(
-        _env_file=None,
-        ENVIRONMENT="test",
-        DATABASE_URL=nfhub_database_url,
-        DATABASE_POOL_SIZE=2,
-        DATABASE_MAX_OVERFLOW=0,
-        # In-process apps work in the test's rolled-back transaction: admin's access
-        # announcements never commit, and the TTL tests need the caches left alone.
-        ACCESS_CHANGE_LISTENER=False,
-        # Nor are compute's announcements of run ends: tests call the follower themselves.
-        RUN_FOLLOWER=False,
-        # Webhook deliveries are driven by hand (tests/miner/webhooks).
-        WEBHOOK_DELIVERIES=False,
-        ADMIN_URL="http://admin.test",
-        FILES_URL="http://files.test",
-        COMPUTE_URL="http://compute.test",
-    )
+    return miner_settings_for(nfhub_database_url)
 
 
 @pytest_asyncio.fixture
@@ -82,16 +64,9 @@ async def miner_app(
     compute_app: FastAPI,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[FastAPI]:
-    transport = RoutingTransport(
-        {
-            "admin.test": admin_transport,
-            "files.test": httpx.ASGITransport(app=files_app),
-            "compute.test": httpx.ASGITransport(app=compute_app),
-        }
-    )
-    app = create_app(miner_settings, http_transport=transport)
-    async with app.router.lifespan_context(app):
-        app.state.sessionmaker = session_factory
+    async with running_miner_app(
+        miner_settings, admin_transport, files_app, compute_app, session_factory
+    ) as app:
         yield app
 
 

@@ -9,12 +9,47 @@ called with the ids of a project the caller has no role in, from the caller's ow
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from support.inprocess import Team
+from support.miner_app import MINER_BASE_URL, miner_settings_for, running_miner_app
+from support.module_setup import (
+    admin_app,
+    admin_transport,
+    compute_app,
+    compute_client,
+    each_test_rolled_back,
+    factory,
+    files_app,
+    module_connection,
+    module_sessions,
+    outsiders,
+    register_hello,
+    storage_root,
+    team,
+)
+
+__all__ = [
+    "admin_app",
+    "admin_transport",
+    "compute_app",
+    "compute_client",
+    "each_test_rolled_back",
+    "factory",
+    "files_app",
+    "module_connection",
+    "module_sessions",
+    "outsiders",
+    "storage_root",
+    "team",
+]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -92,8 +127,46 @@ class Victim:
         return value
 
 
-@pytest.fixture
-async def victim(make: Any, hello: Any) -> Victim:
+# Every test of this module reads one setup (the victim, the outsiders), built once per module;
+# each test runs in a savepoint rolled back after it (tests/support/module_setup.py).
+
+
+@pytest.fixture(scope="module")
+async def miner_app(
+    nfhub_database_url: str,
+    admin_transport: httpx.ASGITransport,
+    files_app: FastAPI,
+    compute_app: FastAPI,
+    module_sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[FastAPI]:
+    settings = miner_settings_for(nfhub_database_url)
+    async with running_miner_app(
+        settings, admin_transport, files_app, compute_app, module_sessions
+    ) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+async def miner_client(miner_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=miner_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=MINER_BASE_URL) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+async def victim(
+    miner_client: httpx.AsyncClient, compute_client: httpx.AsyncClient, team: Team
+) -> Victim:
+    await register_hello(compute_client, team)
+
+    async def make(collection: str, **body: Any) -> dict[str, Any]:
+        response = await miner_client.post(
+            f"/api/v1/{collection}", json=body, headers=team.headers("editor")
+        )
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
     subject = await make("subjects", display_id="P-SECRET")
     sample = await make("samples", display_id="S-SECRET", subject_id=subject["id"])
     order = await make("orders", display_id="ORD-SECRET", pipeline="hello",
@@ -101,15 +174,6 @@ async def victim(make: Any, hello: Any) -> Victim:
     webhook = await make("webhooks", url="https://lims.example.org/secret",
                          events=["order.transitioned"])  # fmt: skip
     return Victim(subject["id"], sample["id"], order["id"], webhook["id"])
-
-
-@pytest.fixture
-async def outsiders(factory: Any, team: Any) -> dict[str, tuple[Any, uuid.UUID]]:
-    stranger = await factory.user()
-    other_project = await factory.project(await factory.org(stranger), members={stranger: "admin"})
-    neighbour = await factory.user()
-    next_door = await factory.project(team.org_id, members={neighbour: "admin"})
-    return {"other org": (stranger, other_project), "same org": (neighbour, next_door)}
 
 
 async def send(

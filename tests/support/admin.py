@@ -5,6 +5,7 @@ so the shared library imports no service."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -16,17 +17,28 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from nfhub_admin.config import Settings
 from nfhub_admin.main import create_app
 from support.factory import Factory
+from support.settings import settings_of
 
 
 @pytest.fixture
 def admin_settings(nfhub_database_url: str) -> Any:
-    return Settings(
+    return settings_of(
+        Settings,
         DATABASE_URL=nfhub_database_url,
         ENVIRONMENT="test",
         DATABASE_POOL_SIZE=2,
         DATABASE_MAX_OVERFLOW=0,
-        _env_file=None,
     )
+
+
+@asynccontextmanager
+async def running_admin_app(
+    settings: Any, sessions: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        app.state.sessionmaker = sessions
+        yield app
 
 
 @pytest_asyncio.fixture
@@ -34,9 +46,7 @@ async def admin_app(
     admin_settings: Any, session_factory: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[FastAPI]:
     """admin in-process, every request inside the test's transaction."""
-    app = create_app(admin_settings)
-    async with app.router.lifespan_context(app):
-        app.state.sessionmaker = session_factory
+    async with running_admin_app(admin_settings, session_factory) as app:
         yield app
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from nfhub_compute.main import create_app
 from nfhub_files.config import Settings as FilesSettings
 from nfhub_files.main import create_app as create_files_app
 from nfhub_shared.testing.transport import RoutingTransport
+from support.settings import settings_of
 
 REPO = Path(__file__).resolve().parents[2]  # tests/support/ → the repository
 FAKES = REPO / "tests" / "fakes"
@@ -44,19 +46,52 @@ def storage_root(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def admin_settings(nfhub_database_url: str, storage_root: Path) -> Any:
-    """The plugin's admin settings, with the storage the files service uses."""
+def admin_settings_for(database_url: str, storage_root: Path) -> Any:
     from nfhub_admin.config import Settings as AdminSettings
 
-    return AdminSettings(
-        DATABASE_URL=nfhub_database_url,
+    return settings_of(
+        AdminSettings,
+        DATABASE_URL=database_url,
         ENVIRONMENT="test",
         DATABASE_POOL_SIZE=2,
         DATABASE_MAX_OVERFLOW=0,
-        STORAGE_LOCAL_ROOT=storage_root,
-        _env_file=None,
+        per_test={"STORAGE_LOCAL_ROOT": storage_root},
     )
+
+
+@pytest.fixture
+def admin_settings(nfhub_database_url: str, storage_root: Path) -> Any:
+    """The plugin's admin settings, with the storage the files service uses."""
+    return admin_settings_for(nfhub_database_url, storage_root)
+
+
+@asynccontextmanager
+async def running_files_app(
+    database_url: str,
+    storage_root: Path,
+    admin_transport: httpx.AsyncBaseTransport,
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[FastAPI]:
+    settings = settings_of(
+        FilesSettings,
+        ENVIRONMENT="test",
+        DATABASE_URL=database_url,
+        DATABASE_POOL_SIZE=2,
+        DATABASE_MAX_OVERFLOW=0,
+        # In-process apps work in the test's rolled-back transaction: admin's access
+        # announcements never commit, and the TTL tests need the caches left alone.
+        ACCESS_CHANGE_LISTENER=False,
+        ADMIN_URL="http://admin.test",
+        FILES_URL="http://files.test",
+        ARCHIVE_WORKER_ENABLED=False,
+        per_test={"LOCAL_ROOT": storage_root},
+    )
+    app = create_files_app(settings, http_transport=admin_transport)
+    async with app.router.lifespan_context(app):
+        app.state.sessionmaker = sessions
+        app.state.events_connect = sessions
+        app.state.reads_connect = sessions
+        yield app
 
 
 @pytest_asyncio.fixture
@@ -66,24 +101,9 @@ async def files_app(
     admin_transport: httpx.ASGITransport,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[FastAPI]:
-    settings = FilesSettings(
-        _env_file=None,
-        ENVIRONMENT="test",
-        DATABASE_URL=nfhub_database_url,
-        DATABASE_POOL_SIZE=2,
-        DATABASE_MAX_OVERFLOW=0,
-        # In-process apps work in the test's rolled-back transaction: admin's access
-        # announcements never commit, and the TTL tests need the caches left alone.
-        ACCESS_CHANGE_LISTENER=False,
-        ADMIN_URL="http://admin.test",
-        LOCAL_ROOT=storage_root,
-        FILES_URL="http://files.test",
-        ARCHIVE_WORKER_ENABLED=False,
-    )
-    app = create_files_app(settings, http_transport=admin_transport)
-    async with app.router.lifespan_context(app):
-        app.state.sessionmaker = session_factory
-        app.state.events_connect = session_factory
+    async with running_files_app(
+        nfhub_database_url, storage_root, admin_transport, session_factory
+    ) as app:
         yield app
 
 
@@ -93,12 +113,11 @@ def fake_nextflow_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", f"{FAKES}{os.pathsep}{os.environ['PATH']}")
 
 
-@pytest.fixture
-def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
+def compute_settings_for(database_url: str, work_root: Path) -> Settings:
+    return settings_of(
+        Settings,
         ENVIRONMENT="test",
-        DATABASE_URL=nfhub_database_url,
+        DATABASE_URL=database_url,
         DATABASE_POOL_SIZE=2,
         DATABASE_MAX_OVERFLOW=0,
         # In-process apps work in the test's rolled-back transaction: admin's access
@@ -107,11 +126,34 @@ def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
         ADMIN_URL="http://admin.test",
         FILES_URL="http://files.test",
         COMPUTE_URL=COMPUTE_BASE_URL,
-        WORK_ROOT=tmp_path / "compute",
+        per_test={"WORK_ROOT": work_root},
         PIPELINE_ROOTS=[FAKES / "pipelines", REPO / "pipelines"],
         # Tests register git URLs that nothing serves; tests/compute/pipelines checks sources.
         PIPELINE_SOURCE_CHECK=False,
     )
+
+
+@pytest.fixture
+def compute_settings(nfhub_database_url: str, tmp_path: Path) -> Settings:
+    return compute_settings_for(nfhub_database_url, tmp_path / "compute")
+
+
+@asynccontextmanager
+async def running_compute_app(
+    settings: Settings,
+    admin_transport: httpx.AsyncBaseTransport,
+    files_app: FastAPI,
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[FastAPI]:
+    transport = RoutingTransport(
+        {"admin.test": admin_transport, "files.test": httpx.ASGITransport(app=files_app)}
+    )
+    app = create_app(settings, http_transport=transport)
+    async with app.router.lifespan_context(app):
+        app.state.sessionmaker = sessions
+        app.state.events_connect = sessions
+        app.state.reads_connect = sessions
+        yield app
 
 
 @pytest_asyncio.fixture
@@ -121,14 +163,9 @@ async def compute_app(
     files_app: FastAPI,
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[FastAPI]:
-    transport = RoutingTransport(
-        {"admin.test": admin_transport, "files.test": httpx.ASGITransport(app=files_app)}
-    )
-    app = create_app(compute_settings, http_transport=transport)
-    async with app.router.lifespan_context(app):
-        app.state.sessionmaker = session_factory
-        app.state.events_connect = session_factory
-        app.state.reads_connect = session_factory
+    async with running_compute_app(
+        compute_settings, admin_transport, files_app, session_factory
+    ) as app:
         yield app
 
 

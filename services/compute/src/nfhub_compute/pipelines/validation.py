@@ -10,7 +10,9 @@ nf-schema does. Only local ``$ref``s are allowed: the server never fetches a sch
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from jsonschema import Draft202012Validator, validators
@@ -66,7 +68,7 @@ def params_validator(schema: Mapping[str, Any], *, what: str = "params_schema") 
             raise InvalidPipelineSchema(f"{what} refers to {ref!r} at {where}, which is missing.")
     cls = validators.validator_for(schema, default=Draft202012Validator)
     try:
-        cls.check_schema(dict(schema))
+        _check_schema(cls, schema)
     except SchemaError as exc:
         location = "/".join(str(part) for part in exc.absolute_path) or "(root)"
         raise InvalidPipelineSchema(
@@ -74,6 +76,28 @@ def params_validator(schema: Mapping[str, Any], *, what: str = "params_schema") 
         ) from exc
     validator: Validator = cls(dict(schema))
     return validator
+
+
+def _check_schema(cls: type[Validator], schema: Mapping[str, Any]) -> None:
+    """``cls.check_schema``, remembered for the schemas found valid: checking a schema against
+    its metaschema costs milliseconds (tens for an nf-core one), and every launch checks its
+    version's schema again."""
+    try:
+        text = json.dumps(schema, sort_keys=True, allow_nan=False)
+    except (TypeError, ValueError):  # not plain JSON: checked every time
+        cls.check_schema(dict(schema))
+        return
+    try:
+        _check_schema_text(cls, text)
+    except SchemaError:  # raised again from the schema as given, its keys in their order
+        cls.check_schema(dict(schema))
+        raise
+
+
+@lru_cache(maxsize=256)
+def _check_schema_text(cls: type[Validator], text: str) -> None:
+    """Raises SchemaError (not remembered: lru_cache keeps only answers)."""
+    cls.check_schema(json.loads(text))
 
 
 def _properties(schema: Mapping[str, Any]) -> dict[str, Any]:

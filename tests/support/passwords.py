@@ -1,0 +1,27 @@
+"""admin's password hashing with the cheapest argon2id parameters, in the test process only.
+
+admin hashes with argon2's defaults (3 passes over 64 MiB on 4 lanes): tens of milliseconds
+of CPU per hash or verification, hundreds under load, paid by every login, password set and
+user created through the API, and by every login for an unknown name (the timing equaliser).
+The tests check what the code does with a hash, not what a hash costs: the same argon2id
+code runs here with 1 pass over 1 MiB (as tests/support/factory.py's users already are).
+Processes the tests start (live stacks, the CLI) keep the defaults.
+"""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+
+CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+def install() -> None:
+    import nfhub_admin.users.passwords as passwords
+
+    if (
+        getattr(passwords, "_hasher", None) is None
+        or getattr(passwords, "_DUMMY_HASH", None) is None
+    ):
+        return  # admin no longer has these: nothing is changed, the suite is only slower
+    passwords._hasher = CHEAP
+    passwords._DUMMY_HASH = CHEAP.hash("nfhub-timing-equaliser")
