@@ -1,9 +1,10 @@
 """Following a run to its end, as ``tw launch --wait`` does: a live per-process table on a
 terminal, one line per state change in a CI log, and an exit code from the final state.
 
-News comes from the run's event stream (GET /runs/{id}/stream, Server-Sent Events): the
-counters are read again when an event says they changed, at most once per ``interval``. A
-server without the stream (older than the feature) is polled every ``interval`` instead.
+News comes from the run's event stream (GET /runs/{id}/stream, Server-Sent Events, which
+the server ends with an ``end`` event once the run has ended): the counters are read again
+when an event says they changed, at most once per ``interval``. A server without the stream
+(older than the feature) is polled every ``interval`` instead.
 """
 
 from __future__ import annotations
@@ -166,7 +167,9 @@ class Watcher:
                 if event is not None:
                     last_id = event.id or last_id
                     stale = True
-                    final = event.kind == "run" and event.data.get("state") in FINAL_STATES
+                    final = event.kind == "end" or (
+                        event.kind == "run" and event.data.get("state") in FINAL_STATES
+                    )
                     if final or time.monotonic() - shown_at >= self.interval:
                         self.show()
                         shown_at, stale = time.monotonic(), False
@@ -175,6 +178,11 @@ class Watcher:
                     shown_at, stale = time.monotonic(), False
                 if self.finished():
                     return last_id
+        # The server ends a run's stream once the run has ended (after an `end` event): read
+        # the run, and only if it has not ended is this a broken stream to open again.
+        self.show()
+        if self.finished():
+            return last_id
         raise httpx.RemoteProtocolError("the stream ended")
 
 

@@ -28,6 +28,10 @@ from nfhub_shared.testing.transport import RoutingTransport
 from support.factory import Actor, Factory
 from support.ports import free_port
 
+# How long a run's stream goes on after the run's final state (the tests' log lines written
+# just after it must fit; each stream of a freshly ended run waits it out).
+END_GRACE = 0.5
+
 
 @dataclass
 class StreamStack:
@@ -107,6 +111,7 @@ async def stream_stack(nfhub_fresh_database: Any) -> AsyncIterator[StreamStack]:
                 BACKEND="noop",
                 STREAM_HEARTBEAT_SECONDS=0.3,
                 STREAM_BUFFER_EVENTS=10,
+                STREAM_END_GRACE_SECONDS=END_GRACE,
             )
             transport = RoutingTransport({"admin.test": httpx.ASGITransport(app=admin_app)})
             app = create_app(settings, http_transport=transport)

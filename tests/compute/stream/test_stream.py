@@ -15,10 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 
 from nfhub_compute.logs.repository import RunLogRepository
-from nfhub_compute.models import RunEvent
+from nfhub_compute.models import Run, RunEvent
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import TaskRepository
@@ -308,6 +308,111 @@ async def collect_n(events: AsyncIterator[Event | Comment], count: int) -> list[
 
     await asyncio.wait_for(run(), TIMEOUT)
     return found
+
+
+async def to_the_close(events: AsyncIterator[Event | Comment]) -> list[Event]:
+    """Every event until the server closes the stream (a timeout if it does not)."""
+
+    async def run() -> list[Event]:
+        return [item async for item in events if isinstance(item, Event)]
+
+    return await asyncio.wait_for(run(), TIMEOUT)
+
+
+async def ended_long_ago(stack: StreamStack, run_id: uuid.UUID) -> None:
+    """Its grace for late log lines long over (no event: the state does not change)."""
+    async with stack.sessions() as session, session.begin():
+        await session.execute(
+            update(Run).where(Run.id == run_id).values(finished_at=datetime(2020, 1, 1, tzinfo=UTC))
+        )
+
+
+async def an_ended_run(stack: StreamStack) -> uuid.UUID:
+    run_id = await stack.new_run()
+    await a_run_from_start_to_end(stack, run_id)
+    await ended_long_ago(stack, run_id)
+    return run_id
+
+
+class TestRunStreamEnds:
+    async def test_it_ends_after_the_final_state_and_the_log_lines_just_after(
+        self, stream_stack: StreamStack
+    ) -> None:
+        run_id = await stream_stack.new_run()
+        path = f"/api/v1/runs/{run_id}/stream"
+        async with (
+            stream_stack.client() as client,
+            subscribe(client, path, stream_stack.headers()) as stream,
+        ):
+            await hub_listening(stream_stack)
+            reader = asyncio.create_task(to_the_close(stream))
+            await a_run_from_start_to_end(stream_stack, run_id)
+            # Shipped just after the final state, within the grace (END_GRACE).
+            await log(stream_stack, run_id, 1, ["Completed at: now", "Succeeded: 2"])
+            received = await reader
+        *events, end = received
+        feed = await feed_of(stream_stack, run_id)
+        assert journaled(events) == feed[1:]  # all of it, the late log lines included
+        assert [e.event for e in events[-2:]] == ["run", "log"]
+        assert events[-1].data["lines"] == ["Completed at: now", "Succeeded: 2"]
+        assert end.event == "end"
+        assert end.data == {"run_id": str(run_id), "run_state": "COMPLETE"}
+        assert end.id == str(feed[-1])  # resuming from it: nothing more, then end again
+
+    async def test_an_ended_runs_stream_gives_its_state_then_end(
+        self, stream_stack: StreamStack
+    ) -> None:
+        run_id = await an_ended_run(stream_stack)
+        feed = await feed_of(stream_stack, run_id)
+        async with (
+            stream_stack.client() as client,
+            subscribe(client, f"/api/v1/runs/{run_id}/stream", stream_stack.headers()) as s,
+        ):
+            run, end = await to_the_close(s)
+        assert run.event == "run" and end.event == "end"
+        assert run.data["state"] == run.data["run_state"] == "COMPLETE"
+        assert run.data["run_id"] == str(run_id)
+        assert run.id == end.id == str(feed[-1])
+        assert end.data == {"run_id": str(run_id), "run_state": "COMPLETE"}
+
+    async def test_resuming_an_ended_run_replays_what_was_missed_then_ends(
+        self, stream_stack: StreamStack
+    ) -> None:
+        run_id = await an_ended_run(stream_stack)
+        feed = await feed_of(stream_stack, run_id)
+        path = f"/api/v1/runs/{run_id}/stream"
+        async with stream_stack.client() as client:
+            async with subscribe(
+                client, path, stream_stack.headers() | {"Last-Event-ID": str(feed[2])}
+            ) as stream:
+                *missed, end = await to_the_close(stream)
+            async with subscribe(
+                client, path, stream_stack.headers(), last_event_id=end.id
+            ) as stream:
+                again = await to_the_close(stream)
+        assert journaled(missed) == feed[3:]
+        assert [e.data["state"] for e in missed if e.event == "run"] == ["COMPLETE"]
+        assert (end.event, end.id, end.data["run_state"]) == ("end", str(feed[-1]), "COMPLETE")
+        assert again == [end]  # from the end's id: nothing missed, the end again
+
+    async def test_the_project_stream_goes_on_after_a_run_ends(
+        self, stream_stack: StreamStack
+    ) -> None:
+        ended, next_one = await stream_stack.new_run(), await stream_stack.new_run()
+        async with (
+            stream_stack.client() as client,
+            subscribe(client, "/api/v1/runs/stream", stream_stack.headers()) as stream,
+        ):
+            await hub_listening(stream_stack)
+            await a_run_from_start_to_end(stream_stack, ended)
+            await collect(stream, lambda e: e.data["run_id"] == str(ended) and is_end(e))
+            await move(stream_stack, next_one, RunState.INITIALIZING)
+            later = await collect(stream, lambda e: e.data["run_id"] == str(next_one))
+            # Still open: the heartbeat comes (0.3 s here), no end.
+            rest = await asyncio.wait_for(anext(aiter(stream)), TIMEOUT)
+        assert later[-1].data["state"] == "INITIALIZING"
+        assert not any(e.event == "end" for e in later)
+        assert rest == Comment("keep-alive")
 
 
 class TestStreamRefusals:

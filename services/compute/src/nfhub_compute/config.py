@@ -113,6 +113,11 @@ class Settings(BaseServiceSettings, WebhookSettings):
     STREAM_HEARTBEAT_SECONDS: float = Field(default=15.0, gt=0, le=300)
     STREAM_BUFFER_EVENTS: int = Field(default=1000, ge=10)
     STREAM_RETENTION_HOURS: float = Field(default=72.0, gt=0)
+    # A run's own stream ends this long after the event of its final state: the worker ships
+    # the last log lines (Nextflow's closing summary) just after moving the run, a beat
+    # later, and a client should not need to reconnect for them; short, as each stream of an
+    # ended run stays open that long for nothing.
+    STREAM_END_GRACE_SECONDS: float = Field(default=2.0, ge=0, le=30)
     # GA4GH WES (/ga4gh/wes/v1). Attached files (workflow_attachment) are refused unless this
     # is on; then they go to the project's storage, wes/<run id>/<file name>, and a
     # workflow_params value naming one of them is that path.

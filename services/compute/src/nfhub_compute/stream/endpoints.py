@@ -25,11 +25,26 @@ STREAM_HEADERS = {
     # nginx (and others honouring it) would otherwise buffer the stream.
     "X-Accel-Buffering": "no",
 }
+EVENT_LINES = (
+    "`id:` (the event's id, for Last-Event-ID), `event:` (run | progress | task | log) and "
+    "one JSON `data:` line per event; a `: keep-alive` comment line when idle."
+)
 STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "An endless text/event-stream: `id:` (the event's id, for "
-        "Last-Event-ID), `event:` (run | progress | task | log) and one JSON `data:` line "
-        "per event; a `: keep-alive` comment line when idle.",
+        "description": f"An endless text/event-stream: {EVENT_LINES}",
+        "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
+    }
+}
+RUN_STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": f"A text/event-stream: {EVENT_LINES} It ends once the run has ended: "
+        "after the `run` event of its final state (COMPLETE, EXECUTOR_ERROR, SYSTEM_ERROR, "
+        "CANCELED), the run's events of the next COMPUTE_STREAM_END_GRACE_SECONDS (2 s by "
+        "default: the last log lines) come, then `event: end` (`data`: run_id, run_state; "
+        "its `id:` is the run's last event's) and the response closes. A run that has "
+        "already ended: without Last-Event-ID, its current state as a `run` event, then "
+        "`end`; with one, what was missed, then `end`. An EventSource client should close() "
+        "on `end` (it would otherwise reconnect and be told `end` again).",
         "content": {EVENT_STREAM: {"schema": {"type": "string"}}},
     }
 }
@@ -64,7 +79,13 @@ async def get_stream(
     request: Request, settings: SettingsDep, session: AsyncSessionDep, access: RunsViewer
 ) -> StreamService:
     hub = StreamState.of(request.app).stream_hub
-    return StreamService(session, access, hub, heartbeat=settings.STREAM_HEARTBEAT_SECONDS)
+    return StreamService(
+        session,
+        access,
+        hub,
+        heartbeat=settings.STREAM_HEARTBEAT_SECONDS,
+        end_grace=settings.STREAM_END_GRACE_SECONDS,
+    )
 
 
 Stream = Annotated[StreamService, Depends(get_stream)]
@@ -102,7 +123,7 @@ async def stream_runs(
 @router.get(
     "/{run_id}/stream",
     response_class=StreamingResponse,
-    responses=STREAM_RESPONSES,
+    responses=RUN_STREAM_RESPONSES,
 )
 async def stream_run(
     run_id: uuid.UUID,
@@ -110,7 +131,8 @@ async def stream_run(
     last_event_id: LastEventIdQuery = None,
     last_event_id_header: LastEventIdHeader = None,
 ) -> StreamingResponse:
-    """Live events of one run: state, task changes, counters and log lines (Server-Sent Events)."""
+    """Live events of one run: state, task changes, counters and log lines (Server-Sent Events),
+    until the run has ended."""
     subscription = await stream.open(
         run_id=run_id, last_event_id=_resume_from(last_event_id_header, last_event_id)
     )

@@ -35,6 +35,15 @@ class RunEventRepository:
         )
         return None if xid is None else Cursor(int(xid), event_id)
 
+    async def last_id_of_run(self, run_id: uuid.UUID) -> int | None:
+        """The id of the run's last event still kept, in feed order."""
+        return await self.session.scalar(
+            select(RunEvent.id)
+            .where(RunEvent.run_id == run_id)
+            .order_by(RunEvent.xid.desc(), RunEvent.id.desc())
+            .limit(1)
+        )
+
     async def read(
         self,
         after: Cursor,

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ import structlog
 
 from nfhub_compute.runs.errors import RunNotFound
 from nfhub_compute.runs.repository import RunRepository
+from nfhub_compute.runs.states import TERMINAL_STATES
 from nfhub_compute.stream.errors import UnknownEventId
 from nfhub_compute.stream.repository import CHANNEL, RunEventRepository
 from nfhub_compute.stream.schemas import PROJECT_KINDS, Cursor, EventKind, FeedEvent
@@ -43,6 +46,7 @@ HELD_BACK_MAX_SECONDS = 0.25
 # SSE's reconnection delay for EventSource clients (ms).
 RETRY_MS = 2000
 MAX_EVENT_ID_DIGITS = 19
+FINAL_STATES = frozenset(state.value for state in TERMINAL_STATES)
 
 
 @dataclass(eq=False)
@@ -59,6 +63,13 @@ class Subscription:
     queue: deque[FeedEvent] = field(default_factory=deque)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     overflows: int = 0
+    # A run's stream: the run's final state once known, the id of the last event of the feed
+    # handed over, and when (time.monotonic) the stream ends.
+    final_state: str | None = None
+    last_id: int | None = None
+    end_at: float | None = None
+    # An ended run opened without Last-Event-ID: its current state, sent first.
+    opening: bytes = b""
 
     def wants(self, event: FeedEvent) -> bool:
         if self.run_id is not None and event.run_id != self.run_id:
@@ -207,12 +218,19 @@ class StreamHub:
 
 class StreamService:
     def __init__(
-        self, session: AsyncSession, access: ProjectAccess, hub: StreamHub, *, heartbeat: float
+        self,
+        session: AsyncSession,
+        access: ProjectAccess,
+        hub: StreamHub,
+        *,
+        heartbeat: float,
+        end_grace: float = 2.0,
     ) -> None:
         self.session = session
         self.access = access
         self.hub = hub
         self.heartbeat = heartbeat
+        self.end_grace = end_grace
         self.feed = RunEventRepository(session)
 
     async def open(
@@ -223,17 +241,40 @@ class StreamService:
         states: Collection[str] = (),
     ) -> Subscription:
         """Check the caller may follow this (a run of the project: 404 otherwise) and where it
-        starts: after its Last-Event-ID (0: from the beginning of what is kept), else now."""
+        starts: after its Last-Event-ID (0: from the beginning of what is kept), else now.
+
+        A run's stream ends after the run's final state (``events``). The start is read
+        before the run: a final state the run is not in yet has its event beyond the start,
+        so the stream sees it whichever moment the run ends."""
+        start = await self._start(last_event_id)
+        run = None
         if run_id is not None:
             run = await RunRepository(self.session).get_in_project(self.access.project_id, run_id)
             if run is None:
                 raise RunNotFound(f"No run {run_id} in this project.")
-        start = await self._start(last_event_id)
         await self.hub.start(self.feed)
         kinds = () if run_id is not None else PROJECT_KINDS
-        return Subscription(
+        subscription = Subscription(
             self.access.project_id, run_id, kinds, tuple(states), cursor=start, tail=start
         )
+        if run is not None and run.state in FINAL_STATES:
+            # Ended already: the grace for late log lines runs from its end, not from now.
+            ended_at = run.finished_at or run.updated_at
+            left = self.end_grace - (datetime.now(UTC) - ended_at).total_seconds()
+            subscription.final_state = run.state
+            subscription.end_at = time.monotonic() + min(max(left, 0.0), self.end_grace)
+            subscription.last_id = await self.feed.last_id_of_run(run.id)
+            if last_event_id is None:
+                body = {
+                    "run_id": str(run.id),
+                    "run_state": run.state,
+                    "at": ended_at.isoformat(),
+                    "state": run.state,
+                    "reason": run.state_reason,
+                    "exit_code": run.exit_code,
+                }
+                subscription.opening = sse_bytes(subscription.last_id, "run", body)
+        return subscription
 
     async def _start(self, last_event_id: str | None) -> Cursor:
         if last_event_id is None:
@@ -264,7 +305,7 @@ class StreamService:
         if subscription.cursor >= hub.position:  # starts now: nothing to read back first
             subscription.live = True
         try:
-            yield f"retry: {RETRY_MS}\n\n".encode()
+            yield f"retry: {RETRY_MS}\n\n".encode() + subscription.opening
             while True:
                 if not subscription.live:
                     async for chunk in self._catch_up(subscription):
@@ -275,19 +316,57 @@ class StreamService:
                     events = list(subscription.queue)
                     subscription.queue.clear()
                     subscription.cursor = events[-1].cursor
+                    self._handed_over(subscription, events)
                     yield b"".join(event.sse for event in events)
                     continue
+                wait = self.heartbeat
+                if subscription.end_at is not None:
+                    wait = min(wait, subscription.end_at - time.monotonic())
+                    if wait <= 0:
+                        async for chunk in self._end(subscription):
+                            yield chunk
+                        return
                 subscription.wake.clear()
                 try:
-                    await asyncio.wait_for(subscription.wake.wait(), self.heartbeat)
+                    await asyncio.wait_for(subscription.wake.wait(), wait)
                 except TimeoutError:
-                    yield b": keep-alive\n\n"
+                    if wait == self.heartbeat:
+                        yield b": keep-alive\n\n"
         finally:
             hub.remove(subscription)
 
-    async def _catch_up(self, subscription: Subscription) -> AsyncIterator[bytes]:
-        """One batch from the database (the connection goes back before the client is
-        written to); live again once level with the hub."""
+    def _handed_over(self, subscription: Subscription, events: list[FeedEvent]) -> None:
+        """Note, on a run's stream, the last event given and the run's final state: the
+        stream ends ``end_grace`` seconds after it (log lines shipped just after it come)."""
+        if subscription.run_id is None:
+            return
+        for event in events:
+            if event.kind == EventKind.progress:
+                continue
+            subscription.last_id = event.id
+            if event.kind == EventKind.run and event.state in FINAL_STATES:
+                if subscription.end_at is None:
+                    subscription.end_at = time.monotonic() + self.end_grace
+                subscription.final_state = event.state
+
+    async def _end(self, subscription: Subscription) -> AsyncIterator[bytes]:
+        """The run's last events (what committed in the grace but has not come through the
+        hub yet: read from the database), then ``end``, after which the response closes."""
+        self.hub.remove(subscription)
+        subscription.live = False
+        while True:
+            events, complete = await self._read(subscription)
+            if events:
+                yield b"".join(event.sse for event in events)
+            if complete:
+                break
+        body = {"run_id": str(subscription.run_id), "run_state": subscription.final_state}
+        # Its id is the run's last event's: resuming from it replays nothing and ends again.
+        yield sse_bytes(subscription.last_id or 0, "end", body)
+
+    async def _read(self, subscription: Subscription) -> tuple[list[FeedEvent], bool]:
+        """One batch of the subscription's events after its position, from the database; the
+        events it wants, and whether the batch reached the end of what is readable."""
         async with self.hub.sessions() as session:
             # Task events too on a project's stream: they say whose counters changed.
             events, seen, _held_back = await RunEventRepository(session).read(
@@ -297,19 +376,26 @@ class StreamService:
                 project_id=subscription.project_id,
                 states=subscription.states,
             )
+            complete = len(events) < BATCH
             changed = {event.run_id: event for event in events if event.kind == EventKind.task}
             if changed:
                 events = await with_progress(session, events, changed)
-        for event in events:
-            subscription.cursor = event.cursor
-            if subscription.wants(event):
-                yield event.sse
+        wanted = [event for event in events if subscription.wants(event)]
+        subscription.cursor = max([subscription.cursor, seen, *(e.cursor for e in events)])
+        self._handed_over(subscription, wanted)
+        return wanted, complete
+
+    async def _catch_up(self, subscription: Subscription) -> AsyncIterator[bytes]:
+        """One batch from the database (the connection goes back before the client is
+        written to); live again once level with the hub."""
+        events, complete = await self._read(subscription)
+        if events:
+            yield b"".join(event.sse for event in events)
         # Checked and switched with no await in between: the hub moves only while we wait.
-        subscription.cursor = max(subscription.cursor, seen)
         if subscription.cursor >= self.hub.position:
             subscription.tail = subscription.cursor
             subscription.live = True
-        elif not events:
+        elif complete and not events:
             await asyncio.sleep(HELD_BACK_FIRST_SECONDS)
 
 
@@ -339,3 +425,10 @@ async def with_progress(
                 )
             )
     return merged
+
+
+def sse_bytes(event_id: int | None, kind: str, body: Mapping[str, object]) -> bytes:
+    """An event the feed has no row for (the stream's opening state, its end)."""
+    data = json.dumps(body, separators=(",", ":"), default=str)
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {kind}\ndata: {data}\n\n".encode()
