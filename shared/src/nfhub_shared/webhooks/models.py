@@ -1,5 +1,7 @@
 """The columns of a service's webhook tables (each service maps them in its own schema):
-``webhooks``, the ``webhook_deliveries`` outbox, and ``webhook_attempts``."""
+``webhooks``, the ``webhook_deliveries`` outbox, and ``webhook_attempts``. A service's models
+are ``class Webhook(WebhookColumns, Base)`` and so on: the mixins carry the table names and
+indexes too (migration.create_tables makes the same ones)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text
+from sqlalchemy import DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -29,6 +31,8 @@ class DeliveryState(StrEnum):
 class WebhookColumns(RecordMixin):
     """Where a project's events go, which ones, and the (sealed) signing secret."""
 
+    __tablename__ = "webhooks"
+
     project_id: Mapped[uuid.UUID] = mapped_column(index=True)
     org_id: Mapped[uuid.UUID]
     url: Mapped[str] = mapped_column(Text)
@@ -45,6 +49,18 @@ class WebhookColumns(RecordMixin):
 
 class DeliveryColumns(RecordMixin):
     """One event for one webhook (the outbox row), written in the transaction of the change."""
+
+    __tablename__ = "webhook_deliveries"
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Index, ...]:
+        # New Index objects for each service's table (an Index belongs to one table).
+        return (
+            Index(None, "webhook_id", "created_at"),
+            Index("ix_webhook_deliveries_due", "next_attempt_at",
+                  postgresql_where=text("state = 'PENDING'")),
+        )  # fmt: skip
 
     @declared_attr
     @classmethod
@@ -68,6 +84,13 @@ class DeliveryColumns(RecordMixin):
 
 class AttemptColumns(IdMixin):
     """One try of a delivery, and what the receiver answered."""
+
+    __tablename__ = "webhook_attempts"
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Index, ...]:
+        return (Index(None, "delivery_id", "number"),)
 
     @declared_attr
     @classmethod
