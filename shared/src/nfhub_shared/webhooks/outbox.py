@@ -24,11 +24,12 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_shared.db.listen import ChannelListener
-from nfhub_shared.webhooks.http import AttemptOutcome, DeliveryPolicy, post_signed
+from nfhub_shared.webhooks.http import AttemptOutcome, DeliveryPolicy, new_http_client, post_signed
 from nfhub_shared.webhooks.models import DeliveryColumns, DeliveryState, WebhookColumns
 from nfhub_shared.webhooks.repository import WebhookRepository, build
 from nfhub_shared.webhooks.schedule import next_delay
 from nfhub_shared.webhooks.service import Sealer, secret_binding
+from nfhub_shared.webhooks.settings import WebhookSettings
 from nfhub_shared.webhooks.signing import signed_headers
 
 logger = structlog.get_logger("nfhub.webhooks")
@@ -240,3 +241,35 @@ class DeliveryTask:
                     await asyncio.wait_for(self.wake.wait(), timeout=wait)
         finally:
             await self.listener.stop()
+
+
+def new_deliverer(
+    settings: WebhookSettings,
+    sessions: Callable[[], async_sessionmaker[AsyncSession]],
+    repository: Callable[[AsyncSession], WebhookRepository[Any, Any, Any]],
+    sealer: Sealer,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    concurrency: int = 8,
+) -> Deliverer:
+    """A service's deliverer: its tables (``repository``) and key ring, its webhook
+    settings, a new HTTP client."""
+    return Deliverer(
+        sessions,
+        repository,
+        sealer,
+        settings.webhook_policy(),
+        new_http_client(),
+        clock=clock,
+        concurrency=concurrency,
+    )
+
+
+def delivery_task(
+    settings: WebhookSettings,
+    deliverer: Deliverer,
+    database_url: str,
+    channel: str,
+) -> DeliveryTask:
+    """A service's delivery loop, woken on its outbox channel."""
+    return DeliveryTask(deliverer, database_url, channel, settings.WEBHOOK_SWEEP_SECONDS)

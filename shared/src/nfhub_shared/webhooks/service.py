@@ -6,15 +6,20 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, Protocol
 from urllib.parse import urlsplit
 
+from pydantic import SecretStr
+
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
+from nfhub_shared.config import BaseServiceSettings
+from nfhub_shared.db.engine import create_engine, create_sessionmaker
 from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import FieldProblem, ValidationFailed
+from nfhub_shared.sealing import KeyRing
 from nfhub_shared.webhooks.errors import WebhookDisabled, WebhookNotFound
 from nfhub_shared.webhooks.models import DeliveryState
 from nfhub_shared.webhooks.repository import A, D, W, WebhookRepository, build
@@ -25,6 +30,7 @@ from nfhub_shared.webhooks.schemas import (
     WebhookCreateBase,
     WebhookUpdateBase,
 )
+from nfhub_shared.webhooks.settings import WebhookSettings
 from nfhub_shared.webhooks.signing import new_secret
 from nfhub_shared.webhooks.targets import TargetRefused, check_url
 
@@ -61,6 +67,35 @@ async def reseal_batch(
         resealed += 1
     await repository.session.flush()
     return resealed, (rows[-1].id if len(rows) == RESEAL_BATCH else None)
+
+
+async def reseal_all(
+    settings: BaseServiceSettings,
+    repository: Callable[[AsyncSession], WebhookRepository[Any, Any, Any]],
+    sealer: Sealer,
+    *,
+    application_name: str,
+) -> int:
+    """Re-encrypt with the current key every webhook secret sealed with an older one, batch
+    by batch (one transaction each); how many (the key rotation commands)."""
+    engine = create_engine(settings, application_name=application_name)
+    sessionmaker = create_sessionmaker(engine)
+    total = 0
+    after: uuid.UUID | None = None
+    try:
+        while True:
+            async with sessionmaker() as session, session.begin():
+                resealed, after = await reseal_batch(repository(session), sealer, after)
+            total += resealed
+            if after is None:
+                return total
+    finally:
+        await engine.dispose()
+
+
+def key_ring(current: SecretStr, previous: Sequence[SecretStr]) -> KeyRing:
+    """The sealer of a service's webhook secrets: its current key and the older ones."""
+    return KeyRing(current.get_secret_value(), [key.get_secret_value() for key in previous])
 
 
 def secret_binding(webhook_id: uuid.UUID) -> bytes:
@@ -213,3 +248,22 @@ class WebhookService(Generic[W, D, A]):
         await self.audit.record_in_project(
             self.session, self.access, action, "webhook", webhook.id, details
         )
+
+
+def webhook_service(
+    session: AsyncSession,
+    repository: WebhookRepository[W, D, A],
+    sealer: Sealer,
+    settings: WebhookSettings,
+    audit: AuditWriter,
+    access: ProjectAccess,
+) -> WebhookService[W, D, A]:
+    """The webhook service of a request, under the service's webhook settings."""
+    return WebhookService(
+        session,
+        repository,
+        sealer,
+        audit,
+        access,
+        allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    )

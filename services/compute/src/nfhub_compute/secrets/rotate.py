@@ -18,26 +18,16 @@ from nfhub_compute.secrets.service import reseal_batch
 from nfhub_compute.webhooks.repository import webhook_repository
 from nfhub_compute.webhooks.service import key_ring
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
-from nfhub_shared.webhooks.service import reseal_batch as reseal_webhook_batch
+from nfhub_shared.webhooks.service import reseal_all
 
 
 async def rotate_webhooks(settings: Settings) -> int:
-    ring = key_ring(settings)
-    engine = create_engine(settings, application_name="compute-secrets-rotate")
-    sessionmaker = create_sessionmaker(engine)
-    total = 0
-    after: uuid.UUID | None = None
-    try:
-        while True:
-            async with sessionmaker() as session, session.begin():
-                resealed, after = await reseal_webhook_batch(
-                    webhook_repository(session), ring, after
-                )
-            total += resealed
-            if after is None:
-                return total
-    finally:
-        await engine.dispose()
+    return await reseal_all(
+        settings,
+        webhook_repository,
+        key_ring(settings),
+        application_name="compute-secrets-rotate",
+    )
 
 
 async def rotate(settings: Settings) -> int:

@@ -12,26 +12,18 @@ from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.sealing import KeyRing
-from nfhub_shared.webhooks.service import WebhookService
+from nfhub_shared.webhooks import service as shared
 
-RunWebhookService = WebhookService[Webhook, WebhookDelivery, WebhookAttempt]
+RunWebhookService = shared.WebhookService[Webhook, WebhookDelivery, WebhookAttempt]
 
 
 def key_ring(settings: Settings) -> KeyRing:
-    return KeyRing(
-        settings.SECRETS_KEY.get_secret_value(),
-        [key.get_secret_value() for key in settings.SECRETS_OLD_KEYS],
-    )
+    return shared.key_ring(settings.SECRETS_KEY, settings.SECRETS_OLD_KEYS)
 
 
 def run_webhook_service(
     session: AsyncSession, settings: Settings, audit: AuditWriter, access: ProjectAccess
 ) -> RunWebhookService:
-    return WebhookService(
-        session,
-        webhook_repository(session),
-        key_ring(settings),
-        audit,
-        access,
-        allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    return shared.webhook_service(
+        session, webhook_repository(session), key_ring(settings), settings, audit, access
     )

@@ -12,8 +12,13 @@ from nfhub_compute.config import Settings
 from nfhub_compute.models import WEBHOOKS_CHANNEL
 from nfhub_compute.webhooks.repository import webhook_repository
 from nfhub_compute.webhooks.service import key_ring
-from nfhub_shared.webhooks.http import new_http_client
-from nfhub_shared.webhooks.outbox import Deliverer, DeliveryTask, utcnow
+from nfhub_shared.webhooks.outbox import (
+    Deliverer,
+    DeliveryTask,
+    delivery_task,
+    new_deliverer,
+    utcnow,
+)
 
 
 def deliverer(
@@ -23,12 +28,11 @@ def deliverer(
     clock: Callable[[], datetime] = utcnow,
     concurrency: int = 8,
 ) -> Deliverer:
-    return Deliverer(
+    return new_deliverer(
+        settings,
         sessions,
         webhook_repository,
         key_ring(settings),
-        settings.webhook_policy(),
-        new_http_client(),
         clock=clock,
         concurrency=concurrency,
     )
@@ -37,9 +41,6 @@ def deliverer(
 def webhook_delivery(
     settings: Settings, sessions: Callable[[], async_sessionmaker[AsyncSession]]
 ) -> DeliveryTask:
-    return DeliveryTask(
-        deliverer(settings, sessions),
-        settings.database_url,
-        WEBHOOKS_CHANNEL,
-        settings.WEBHOOK_SWEEP_SECONDS,
+    return delivery_task(
+        settings, deliverer(settings, sessions), settings.database_url, WEBHOOKS_CHANNEL
     )

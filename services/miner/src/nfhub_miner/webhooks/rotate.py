@@ -9,30 +9,17 @@ the old key. Running it again is harmless.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 from nfhub_miner.config import Settings
 from nfhub_miner.webhooks.repository import webhook_repository
 from nfhub_miner.webhooks.service import key_ring
-from nfhub_shared.db.engine import create_engine, create_sessionmaker
-from nfhub_shared.webhooks.service import reseal_batch
+from nfhub_shared.webhooks.service import reseal_all
 
 
 async def rotate(settings: Settings) -> int:
-    ring = key_ring(settings)
-    engine = create_engine(settings, application_name="miner-webhooks-rotate")
-    sessionmaker = create_sessionmaker(engine)
-    total = 0
-    after: uuid.UUID | None = None
-    try:
-        while True:
-            async with sessionmaker() as session, session.begin():
-                resealed, after = await reseal_batch(webhook_repository(session), ring, after)
-            total += resealed
-            if after is None:
-                return total
-    finally:
-        await engine.dispose()
+    return await reseal_all(
+        settings, webhook_repository, key_ring(settings), application_name="miner-webhooks-rotate"
+    )
 
 
 def main() -> None:

@@ -11,26 +11,18 @@ from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.sealing import KeyRing
-from nfhub_shared.webhooks.service import WebhookService
+from nfhub_shared.webhooks import service as shared
 
-OrderWebhookService = WebhookService[Webhook, WebhookDelivery, WebhookAttempt]
+OrderWebhookService = shared.WebhookService[Webhook, WebhookDelivery, WebhookAttempt]
 
 
 def key_ring(settings: Settings) -> KeyRing:
-    return KeyRing(
-        settings.WEBHOOK_SECRETS_KEY.get_secret_value(),
-        [key.get_secret_value() for key in settings.WEBHOOK_SECRETS_OLD_KEYS],
-    )
+    return shared.key_ring(settings.WEBHOOK_SECRETS_KEY, settings.WEBHOOK_SECRETS_OLD_KEYS)
 
 
 def order_webhook_service(
     session: AsyncSession, settings: Settings, audit: AuditWriter, access: ProjectAccess
 ) -> OrderWebhookService:
-    return WebhookService(
-        session,
-        webhook_repository(session),
-        key_ring(settings),
-        audit,
-        access,
-        allow_private=settings.WEBHOOK_ALLOW_PRIVATE_TARGETS,
+    return shared.webhook_service(
+        session, webhook_repository(session), key_ring(settings), settings, audit, access
     )
