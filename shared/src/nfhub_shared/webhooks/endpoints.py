@@ -7,7 +7,7 @@ see them: a webhook URL often carries the receiver's own credential."""
 # FastAPI reads their annotations, which name its arguments, at definition time.
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -52,24 +52,22 @@ def webhook_router(
     go into the routes' descriptions."""
     router = APIRouter(prefix="/webhooks", tags=["webhooks"])
     settings_dep = Depends(get_settings)
-    reader_access = project_role(ProjectRole.editor, read_scope)
-    editor_access = project_role(ProjectRole.editor, write_scope)
 
-    async def get_reader(
-        settings: Annotated[Any, settings_dep],
-        session: AsyncSessionDep,
-        audit: AuditDep,
-        access: Annotated[ProjectAccess, reader_access],
-    ) -> AnyWebhookService:
-        return make_service(session, settings, audit, access)
+    def service_of(scope: str) -> Callable[..., Awaitable[AnyWebhookService]]:
+        access_dep = project_role(ProjectRole.editor, scope)
 
-    async def get_editor(
-        settings: Annotated[Any, settings_dep],
-        session: AsyncSessionDep,
-        audit: AuditDep,
-        access: Annotated[ProjectAccess, editor_access],
-    ) -> AnyWebhookService:
-        return make_service(session, settings, audit, access)
+        async def dependency(
+            settings: Annotated[Any, settings_dep],
+            session: AsyncSessionDep,
+            audit: AuditDep,
+            access: Annotated[ProjectAccess, access_dep],
+        ) -> AnyWebhookService:
+            return make_service(session, settings, audit, access)
+
+        return dependency
+
+    get_reader = service_of(read_scope)
+    get_editor = service_of(write_scope)
 
     async def list_webhooks(
         request: Request,

@@ -17,7 +17,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import httpx
 import structlog
@@ -35,6 +35,12 @@ from nfhub_shared.webhooks.signing import signed_headers
 logger = structlog.get_logger("nfhub.webhooks")
 
 Repo = WebhookRepository[Any, Any, Any]
+Sessions = Callable[[], async_sessionmaker[AsyncSession]]
+
+
+class DelivererOptions(TypedDict, total=False):
+    clock: Callable[[], datetime]
+    concurrency: int
 
 
 def utcnow() -> datetime:
@@ -245,23 +251,15 @@ class DeliveryTask:
 
 def new_deliverer(
     settings: WebhookSettings,
-    sessions: Callable[[], async_sessionmaker[AsyncSession]],
-    repository: Callable[[AsyncSession], WebhookRepository[Any, Any, Any]],
+    sessions: Sessions,
+    repository: Callable[[AsyncSession], Repo],
     sealer: Sealer,
-    *,
-    clock: Callable[[], datetime] = utcnow,
-    concurrency: int = 8,
+    **options: Unpack[DelivererOptions],
 ) -> Deliverer:
     """A service's deliverer: its tables (``repository``) and key ring, its webhook
     settings, a new HTTP client."""
     return Deliverer(
-        sessions,
-        repository,
-        sealer,
-        settings.webhook_policy(),
-        new_http_client(),
-        clock=clock,
-        concurrency=concurrency,
+        sessions, repository, sealer, settings.webhook_policy(), new_http_client(), **options
     )
 
 
