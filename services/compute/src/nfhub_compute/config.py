@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import base64
-import contextlib
 import socket
 from pathlib import Path
 from typing import Literal
@@ -10,15 +8,12 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator, model_valida
 from pydantic_settings import SettingsConfigDict
 
 from nfhub_shared.config import BaseServiceSettings
+from nfhub_shared.sealing import NEW_KEY_HINT, parse_key
 from nfhub_shared.webhooks.settings import WebhookSettings
 
 DEV_WEBLOG_SECRET = "dev-compute-weblog-secret-change-me-not-for-production"  # noqa: S105 - refused outside dev
 # 32 bytes, URL-safe base64: refused outside dev.
 DEV_SECRETS_KEY = "bmZodWIgZGV2IHNlY3JldHMga2V5LCBub3QgcHJvZCE="
-NEW_KEY_HINT = (
-    "a key is 32 random bytes, written as 64 hex digits (openssl rand -hex 32) or in URL-safe "
-    "base64 (openssl rand -base64 32 | tr '+/' '-_')"
-)
 
 
 class Settings(BaseServiceSettings, WebhookSettings):
@@ -168,9 +163,7 @@ class Settings(BaseServiceSettings, WebhookSettings):
 def check_secrets_key(key: str) -> bytes:
     """The 32 bytes of a secrets key (hex or URL-safe base64); ValueError, never showing the
     key, otherwise."""
-    raw = b""
-    with contextlib.suppress(ValueError):
-        raw = bytes.fromhex(key) if len(key) == 64 else base64.urlsafe_b64decode(key.encode())
-    if len(raw) != 32:
-        raise ValueError(f"not a secrets key: {NEW_KEY_HINT}")
-    return raw
+    try:
+        return parse_key(key)
+    except ValueError:
+        raise ValueError(f"not a secrets key: {NEW_KEY_HINT}") from None
