@@ -30,7 +30,21 @@ def test_every_shape_of_the_same_moment_reads_the_same(value: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "value", [None, "", "-", 0, -5, True, "yesterday", {"year": "x"}, [2024], 10**20]
+    "value",
+    [
+        None,
+        "",
+        "-",
+        0,
+        -5,
+        True,
+        "yesterday",
+        {"year": "x"},
+        [2024],
+        10**20,
+        float("nan"),
+        float("inf"),
+    ],
 )
 def test_what_is_not_a_time_is_none(value: Any) -> None:
     assert parse_time(value) is None
@@ -49,7 +63,19 @@ def test_a_trace_reads_epoch_ms_bytes_and_the_unset_exit() -> None:
     assert values["cpu_percent"] == 412.3
 
 
-@pytest.mark.parametrize("trace", [{}, {"task_id": "x"}, {"task_id": -1}, {"task_id": None}])
+@pytest.mark.parametrize(
+    "trace",
+    [
+        {},
+        {"task_id": "x"},
+        {"task_id": -1},
+        {"task_id": None},
+        # JSON allows NaN and 1e999 (infinity): one such number must not fail a whole batch
+        {"task_id": float("nan")},
+        {"task_id": float("inf")},
+        {"task_id": "1e999"},
+    ],
+)
 def test_a_trace_without_a_task_id_names_no_task(trace: dict[str, Any]) -> None:
     assert task_values(trace) is None
 

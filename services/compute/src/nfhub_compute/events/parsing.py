@@ -10,6 +10,7 @@ resume. Unknown fields are ignored, missing ones left as they were.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -85,11 +86,9 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
-        millis = int(value)
-        if millis <= 0:
-            return None
-        try:
-            return datetime.fromtimestamp(millis / 1000, UTC)
+        try:  # NaN and infinity (JSON allows them) are no time either
+            millis = int(value)
+            return datetime.fromtimestamp(millis / 1000, UTC) if millis > 0 else None
         except (OverflowError, OSError, ValueError):
             return None
     if isinstance(value, str):
@@ -123,7 +122,7 @@ def _int(value: Any) -> int | None:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
-        return int(value)
+        return int(value) if math.isfinite(value) else None
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -131,7 +130,7 @@ def _int(value: Any) -> int | None:
         except ValueError:
             try:
                 return int(float(text))
-            except ValueError:
+            except (ValueError, OverflowError):  # "nan", "inf", "1e999"
                 return None
     return None
 
