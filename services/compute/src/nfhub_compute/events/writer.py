@@ -100,12 +100,12 @@ class Batch:
         # Sorted by run: two processes' batches lock the same rows in the same order.
         run_ids = sorted(self.rows)
         await events.tasks_of_runs([(run_id, self.rows[run_id]) for run_id in run_ids])
-        with_values = {run_id for run_id, _ in self.values}
-        for run_id in run_ids:
-            if run_id not in with_values:
-                await events.seen(run_id, now, {})
-        for run_id, values in self.values:
-            await events.seen(run_id, now, values)
+        values_of: dict[uuid.UUID, list[dict[str, Any]]] = {}
+        for run_id, values in self.values:  # each run's values in event order
+            values_of.setdefault(run_id, []).append(values)
+        for run_id in sorted(self.rows.keys() | values_of.keys()):  # rows locked in one order
+            for values in values_of.get(run_id) or [{}]:
+                await events.seen(run_id, now, values)
         for run_id in dict.fromkeys(self.completed):
             # The launcher exits next: have the reconciler look soon, not at its next pass.
             await events.notify(f"completed:{run_id}")
