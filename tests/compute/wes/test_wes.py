@@ -361,6 +361,11 @@ class TestListing:
             {"page_token": "!!!"},
             {"page_token": "eyJrIjoidGFza3MiLCJpIjoxfQ"},  # a task list's token
             {"page_token": "eyJrIjoicnVucyIsInQiOiJ4IiwiaSI6InkifQ"},  # damaged inside
+            # a time before year 1 in UTC: 0001-01-01T00:00:00+14:00
+            {
+                "page_token": "eyJrIjoicnVucyIsInQiOiIwMDAxLTAxLTAxVDAwOjAwOjAwKzE0OjAwIiwi"
+                "aSI6IjAwMDAwMDAwLTAwMDAtMDAwMC0wMDAwLTAwMDAwMDAwMDAwMSJ9"
+            },
             {"page_token": "x" * 201},
             {"page_size": "many"},
         ],

@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from nfhub_compute.wes.errors import InvalidPageToken, WesTaskPageNotFound
@@ -51,10 +51,12 @@ def run_key(token: str) -> PageKey:
     try:
         created_at = datetime.fromisoformat(str(document["t"]))
         run_id = uuid.UUID(str(document["i"]))
-    except (KeyError, ValueError):
+        if created_at.tzinfo is None:
+            raise ValueError("no time zone")
+        # In UTC here, not in the driver: 0001-01-01T00:00+14:00 is before year 1.
+        created_at = created_at.astimezone(UTC)
+    except (KeyError, ValueError, OverflowError):
         raise InvalidPageToken("page_token is damaged; start again from the first page.") from None
-    if created_at.tzinfo is None:
-        raise InvalidPageToken("page_token is damaged; start again from the first page.")
     return PageKey(created_at, run_id)
 
 
