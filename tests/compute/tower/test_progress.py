@@ -92,3 +92,16 @@ class TestProgress:
         assert response.status_code == 422
         [run] = await runs_of()
         assert await kept(session_factory, run["id"]) == (None, None, None)
+
+    async def test_an_instant_past_a_bigint_is_refused_and_keeps_nothing(
+        self, nextflow: Nextflow, runs_of: RunsOf, session_factory: Any
+    ) -> None:
+        workflow_id = await nextflow.started()
+        body = payload("progress")
+        body["instant"] = 2**70  # past runs.progress_instant (BIGINT): not a failed write
+
+        response = await nextflow.put(workflow_id, "progress", body)
+
+        assert response.status_code == 422, response.text
+        [run] = await runs_of()
+        assert await kept(session_factory, run["id"]) == (None, None, None)

@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 # The client flushes its task buffer at 100 (TASKS_PER_REQUEST); a little room for others.
 MAX_TASKS_PER_REQUEST = 500
+# What the columns hold (runs.progress_instant BIGINT, runs.exit_code INTEGER): a number past
+# them is a 422 naming the field, not a failed write.
+Instant = Annotated[int, Field(ge=0, le=2**63 - 1)]
+ExitStatus = Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]
 
 
 @dataclass(frozen=True)
@@ -37,7 +41,7 @@ class TraceCreate(TowerPayload):
     repository: str | None = Field(default=None, max_length=255)
     # TOWER_WORKFLOW_ID: set when a platform launched the run and made its record first.
     workflow_id: str | None = Field(default=None, max_length=16)
-    instant: int | None = None
+    instant: Instant | None = None
 
 
 class NextflowInfo(TowerPayload):
@@ -64,7 +68,7 @@ class TowerWorkflow(TowerPayload):
     complete: str | None = Field(default=None, max_length=64)
     resume: bool | None = None
     success: bool | None = None
-    exit_status: int | None = None
+    exit_status: ExitStatus | None = None
     error_message: str | None = Field(default=None, max_length=100_000)
     error_report: str | None = Field(default=None, max_length=100_000)
     nextflow: NextflowInfo | None = None
@@ -76,18 +80,18 @@ class TraceBegin(TowerPayload):
     workflow: TowerWorkflow
     process_names: list[str] = Field(default_factory=list, max_length=10_000)
     tower_launch: bool | None = None
-    instant: int | None = None
+    instant: Instant | None = None
 
 
 class TraceProgress(TowerPayload):
     tasks: list[dict[str, Any]] = Field(default_factory=list, max_length=MAX_TASKS_PER_REQUEST)
     progress: dict[str, Any] | None = None
-    instant: int | None = None
+    instant: Instant | None = None
 
 
 class TraceHeartbeat(TowerPayload):
     progress: dict[str, Any] | None = None
-    instant: int | None = None
+    instant: Instant | None = None
 
 
 class TraceComplete(TowerPayload):
@@ -95,7 +99,7 @@ class TraceComplete(TowerPayload):
     # ResourcesAggregator: one entry per process.
     metrics: list[dict[str, Any]] | None = Field(default=None, max_length=10_000)
     progress: dict[str, Any] | None = None
-    instant: int | None = None
+    instant: Instant | None = None
 
 
 class TraceAnswer(BaseModel):
