@@ -242,3 +242,43 @@ class TestKeyRotation:
             row = await session.scalar(select(Webhook))
         assert row is not None
         assert only_new.open(row.secret_sealed, secret_binding(row.id)) == secret
+
+    async def test_reseal_moves_a_previous_secret_left_under_the_old_key(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Any,
+        team: Team,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """rotate-secret after the key changed: the new secret is under the new key, the one
+        still signing beside it under the old one; a reseal must move that one too."""
+        from pydantic import SecretStr
+
+        from nfhub_compute.webhooks.repository import webhook_repository
+        from nfhub_compute.webhooks.service import key_ring
+        from nfhub_shared.webhooks.service import reseal_batch, secret_binding
+
+        secret = (await create(compute_client, team)).json()["secret"]
+        rotated = compute_settings.model_copy(
+            update={
+                "SECRETS_KEY": SecretStr("cd" * 32),
+                "SECRETS_OLD_KEYS": [compute_settings.SECRETS_KEY],
+            }
+        )
+        old_ring, new_ring = key_ring(compute_settings), key_ring(rotated)
+        async with session_factory() as session, session.begin():
+            row = await session.scalar(select(Webhook))
+            assert row is not None
+            where = secret_binding(row.id)
+            row.previous_secret_sealed = old_ring.seal("whsec_previous", where)
+            row.secret_sealed = new_ring.seal(secret, where)
+        async with session_factory() as session, session.begin():
+            resealed, _ = await reseal_batch(webhook_repository(session), new_ring, None)
+        assert resealed == 1
+        only_new = key_ring(rotated.model_copy(update={"SECRETS_OLD_KEYS": []}))
+        async with session_factory() as session:
+            row = await session.scalar(select(Webhook))
+        assert row is not None and row.previous_secret_sealed is not None
+        where = secret_binding(row.id)
+        assert only_new.open(row.secret_sealed, where) == secret
+        assert only_new.open(row.previous_secret_sealed, where) == "whsec_previous"

@@ -57,14 +57,17 @@ async def reseal_batch(
     rows = await repository.all_for_update(batch=RESEAL_BATCH, after=after)
     resealed = 0
     for row in rows:
-        if sealer.is_current(row.secret_sealed):
-            continue
+        # Each field on its own: after rotate-secret the new secret is under the current key
+        # while the previous one (still signing) may be under an older key.
+        stale = [
+            name
+            for name in ("secret_sealed", "previous_secret_sealed")
+            if getattr(row, name) and not sealer.is_current(getattr(row, name))
+        ]
         where = secret_binding(row.id)
-        row.secret_sealed = sealer.seal(sealer.open(row.secret_sealed, where), where)
-        if row.previous_secret_sealed:
-            previous = sealer.open(row.previous_secret_sealed, where)
-            row.previous_secret_sealed = sealer.seal(previous, where)
-        resealed += 1
+        for name in stale:
+            setattr(row, name, sealer.seal(sealer.open(getattr(row, name), where), where))
+        resealed += bool(stale)
     await repository.session.flush()
     return resealed, (rows[-1].id if len(rows) == RESEAL_BATCH else None)
 
