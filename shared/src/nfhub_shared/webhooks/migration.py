@@ -121,6 +121,24 @@ def create_tables(schema: str) -> None:
     )
 
 
+def create_delivery_state_index(schema: str) -> None:
+    """The deliveries list filtered by state (``GET /webhooks/{id}/deliveries?state=``)."""
+    op.create_index(
+        op.f("ix_webhook_deliveries_webhook_id_state_created_at"),
+        "webhook_deliveries",
+        ["webhook_id", "state", "created_at"],
+        schema=schema,
+    )
+
+
+def drop_delivery_state_index(schema: str) -> None:
+    op.drop_index(
+        op.f("ix_webhook_deliveries_webhook_id_state_created_at"),
+        table_name="webhook_deliveries",
+        schema=schema,
+    )
+
+
 def drop_tables(schema: str) -> None:
     op.execute(f"DROP FUNCTION {schema}.enqueue_webhooks(uuid, text, jsonb)")
     op.drop_table("webhook_attempts", schema=schema)

@@ -58,6 +58,7 @@ class DeliveryColumns(RecordMixin):
         # New Index objects for each service's table (an Index belongs to one table).
         return (
             Index(None, "webhook_id", "created_at"),
+            Index(None, "webhook_id", "state", "created_at"),
             Index("ix_webhook_deliveries_due", "next_attempt_at",
                   postgresql_where=text("state = 'PENDING'")),
         )  # fmt: skip

@@ -20,6 +20,7 @@ class RunEvent(Base):
     __table_args__ = (
         Index(None, "xid", "id"),
         Index(None, "run_id", "xid", "id"),
+        Index(None, "project_id", "xid", "id"),
         Index(None, "created_at", postgresql_using="brin"),
     )
 
