@@ -23,6 +23,7 @@ from nfhub_compute.config import Settings
 from nfhub_compute.models import ComputeWorker, Run
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.weblog import weblog_token
+from nfhub_compute.stream.repository import RunEventRepository
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.heartbeat import Heartbeat
 from nfhub_compute.worker.reconciler import Reconciler
@@ -220,6 +221,35 @@ class TestOwnership:
         else:
             assert back.exit_code == exit_code
 
+    async def test_the_runs_of_every_silent_host_are_marked_in_one_pass_each_with_its_host(
+        self,
+        hello: Any,
+        launch: Any,
+        set_run: Any,
+        session_factory: Any,
+        compute_settings: Settings,
+        reconciler_of: ReconcilerOf,
+        tmp_path: Path,
+    ) -> None:
+        hosts: dict[str, list[str]] = {HOST_B: [], "host-c": []}
+        for host, run_ids in hosts.items():
+            silent = await beat(session_factory, compute_settings, host)
+            await set_last_seen(session_factory, silent, long_ago())
+            for number in range(3):
+                run = (await launch()).json()
+                handle = handle_of(os.getpid(), host, tmp_path / f"{host}-{number}")
+                await set_run(run["id"], state="RUNNING", owner_host=host, backend_handle=handle)
+                run_ids.append(run["id"])
+        await beat(session_factory, compute_settings, HOST_A)
+
+        await reconciler_of(HOST_A).reconcile_once()
+
+        for host, run_ids in hosts.items():
+            for run_id in run_ids:
+                lost = await read_run(session_factory, run_id)
+                assert lost.state == "UNKNOWN" and lost.owner_lost_at is not None
+                assert f"No worker of host {host} has sent" in (lost.state_reason or "")
+
     async def test_a_host_that_heartbeats_keeps_its_runs(
         self,
         hello: Any,
@@ -270,6 +300,25 @@ class TestHeartbeat:
         assert (again.host, again.pid, again.backend) == (HOST_A, os.getpid(), "local")
         assert again.name.startswith(f"{HOST_A}:{os.getpid()}:")
         assert again.version and again.started_at <= first_seen < again.last_seen_at
+
+    async def test_the_beat_is_committed_even_when_pruning_fails(
+        self, session_factory: Any, compute_settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        heartbeat = Heartbeat(
+            session_factory, settings_of(compute_settings, HOST_A), backend="local"
+        )
+
+        async def prune_fails(self: Any, before: datetime) -> int:
+            raise ConnectionError("the prune's statement was cut off")
+
+        monkeypatch.setattr(RunEventRepository, "prune", prune_fails)
+        with pytest.raises(ConnectionError):
+            await heartbeat.beat()
+
+        async with session_factory() as session:
+            row = await session.get(ComputeWorker, heartbeat.worker.id)
+        assert row is not None and row.host == HOST_A
+        assert heartbeat.beaten.is_set()
 
     def test_a_deadline_within_two_heartbeats_is_refused(self, compute_settings: Settings) -> None:
         values = compute_settings.model_dump() | {

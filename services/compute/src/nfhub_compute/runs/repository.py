@@ -275,12 +275,17 @@ class RunRepository(Repository[Run]):
         )
         return [(row[0], str(row[1])) for row in rows]
 
-    async def mark_owner_lost(self, run_id: uuid.UUID, reason: str, now: datetime) -> bool:
-        """RUNNING (or already UNKNOWN) → UNKNOWN because its owner is gone."""
+    async def mark_owner_lost(
+        self, run_ids: Sequence[uuid.UUID], reason: str, now: datetime
+    ) -> list[uuid.UUID]:
+        """RUNNING (or already UNKNOWN) → UNKNOWN because their owner is gone, in one
+        statement; the ids of the runs it moved."""
+        if not run_ids:
+            return []
         result = await self.session.scalars(
             update(Run)
             .where(
-                Run.id == run_id,
+                Run.id.in_(run_ids),
                 Run.state.in_((RunState.RUNNING.value, RunState.UNKNOWN.value)),
                 Run.owner_lost_at.is_(None),
             )
@@ -295,8 +300,9 @@ class RunRepository(Repository[Run]):
                 updated_at=now,
             )
             .returning(Run.id)
+            .execution_options(synchronize_session=False)
         )
-        return result.first() is not None
+        return list(result)
 
     async def states_of(self, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
         if not run_ids:

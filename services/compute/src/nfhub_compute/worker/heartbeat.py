@@ -65,14 +65,16 @@ class Heartbeat:
 
     async def beat(self) -> None:
         now = datetime.now(UTC)
+        # The beat commits on its own: a long prune (or a lock it waits on) must not hold
+        # back the proof of life the other hosts judge this one by.
         async with self.sessionmaker() as session, session.begin():
-            workers = WorkerRepository(session)
-            await workers.beat(self.worker, now)
-            await workers.prune(now - PRUNE_AFTER)
+            await WorkerRepository(session).beat(self.worker, now)
+        self.beaten.set()
+        async with self.sessionmaker() as session, session.begin():
+            await WorkerRepository(session).prune(now - PRUNE_AFTER)
             # The live streams' feed: a client may resume from an event this old at most.
             retention = timedelta(hours=self.settings.STREAM_RETENTION_HOURS)
             await RunEventRepository(session).prune(now - retention)
-        self.beaten.set()
 
     async def run(self) -> None:
         while True:
@@ -98,12 +100,15 @@ async def mark_ownerless_runs(
         found = await runs.ownerless(
             host_bound, now - timedelta(seconds=deadline), limit=OWNERLESS_BATCH
         )
+        by_host: dict[str, list[uuid.UUID]] = {}
         for run_id, host in found:
+            by_host.setdefault(host, []).append(run_id)
+        for host, run_ids in by_host.items():
             reason = (
                 f"No worker of host {host} has sent a heartbeat for over {deadline:g} s, and "
                 f"only that host can watch this run: it may still go on there. It ends once a "
                 f"worker with COMPUTE_WORKER_HOST={host} runs again."
             )
-            if await runs.mark_owner_lost(run_id, reason, now):
+            for run_id in await runs.mark_owner_lost(run_ids, reason, now):
                 logger.warning("run's host is gone", run_id=str(run_id), host=host)
     return len(found)
