@@ -13,11 +13,20 @@ class ComputeEnvRepository(Repository[ComputeEnv]):
     model = ComputeEnv
 
     async def get_in_org(
-        self, org_id: uuid.UUID, env_id: uuid.UUID, *, for_update: bool = False
+        self,
+        org_id: uuid.UUID,
+        env_id: uuid.UUID,
+        *,
+        for_update: bool = False,
+        for_share: bool = False,
     ) -> ComputeEnv | None:
+        """``for_share``: a launch's lock, which a delete (FOR UPDATE) waits for, so the delete
+        then counts the launched run."""
         statement = select(ComputeEnv).where(ComputeEnv.id == env_id, ComputeEnv.org_id == org_id)
         if for_update:
             statement = statement.with_for_update()
+        elif for_share:
+            statement = statement.with_for_update(read=True)
         return await self.session.scalar(statement)
 
     async def get_by_name(self, org_id: uuid.UUID, name: str) -> ComputeEnv | None:
@@ -25,10 +34,11 @@ class ComputeEnvRepository(Repository[ComputeEnv]):
             select(ComputeEnv).where(ComputeEnv.org_id == org_id, ComputeEnv.name == name)
         )
 
-    async def primary(self, org_id: uuid.UUID) -> ComputeEnv | None:
-        return await self.session.scalar(
-            select(ComputeEnv).where(ComputeEnv.org_id == org_id, ComputeEnv.is_primary)
-        )
+    async def primary(self, org_id: uuid.UUID, *, for_share: bool = False) -> ComputeEnv | None:
+        statement = select(ComputeEnv).where(ComputeEnv.org_id == org_id, ComputeEnv.is_primary)
+        if for_share:
+            statement = statement.with_for_update(read=True)
+        return await self.session.scalar(statement)
 
     async def list_in_org(
         self, org_id: uuid.UUID, *, limit: int, offset: int

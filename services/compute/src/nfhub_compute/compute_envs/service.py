@@ -93,14 +93,17 @@ class ComputeEnvService:
     async def for_launch(self, env_id: uuid.UUID | None) -> ComputeEnv | None:
         """The environment a new run goes to: the one named, else the org's primary, else
         None (the worker's own backend: an org that never made an environment). 422 for an
-        unknown id, 409 when the environment is DISABLED or INVALID."""
+        unknown id, 409 when the environment is DISABLED or INVALID.
+
+        The row stays share-locked until the launch commits: a delete waits for it and then
+        sees the new run (409), instead of leaving the run without its environment."""
         if env_id is not None:
-            env = await self.envs.get_in_org(self.access.org_id, env_id)
+            env = await self.envs.get_in_org(self.access.org_id, env_id, for_share=True)
             if env is None:
                 detail = f"No compute environment {env_id} in this org."
                 raise InvalidComputeEnv(detail, errors=[FieldProblem("compute_env_id", detail)])
         else:
-            env = await self.envs.primary(self.access.org_id)
+            env = await self.envs.primary(self.access.org_id, for_share=True)
             if env is None:
                 return None
         if env.status != ComputeEnvStatus.AVAILABLE:
