@@ -26,6 +26,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
@@ -38,9 +39,11 @@ from nfhub_compute.backends import secrets_store
 from nfhub_compute.backends.base import (
     BackendUnavailable,
     LaunchSpec,
-    LogChunk,
+    LogRead,
     LogSource,
     SubmitFailed,
+    TaskFileGone,
+    TaskFileRead,
 )
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -244,34 +247,148 @@ def _carry_cache(previous: Path, launch_dir: Path, session_id: str) -> None:
 
 
 class LaunchDirReader:
-    """The JobBackend protocol's ``logs`` and ``trace``, read from the handle's launch dir."""
+    """The JobBackend protocol's ``logs``, ``trace`` and ``task_file``, read from the handle's
+    launch dir and the run's work dir (this machine's, or a filesystem shared with it)."""
 
     async def logs(
-        self, handle: dict[str, Any], *, source: LogSource, offset: int, limit: int
-    ) -> LogChunk:
-        return await read_log(Path(handle["launch_dir"]), source=source, offset=offset, limit=limit)
+        self,
+        handle: dict[str, Any],
+        *,
+        source: LogSource,
+        start: int,
+        limit: int,
+        final: bool = False,
+        skip_lines: int = 0,
+    ) -> LogRead:
+        return await read_log(
+            Path(handle["launch_dir"]),
+            source=source,
+            start=start,
+            limit=limit,
+            final=final,
+            skip_lines=skip_lines,
+        )
 
     async def trace(self, handle: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
         async for row in read_trace(Path(handle["launch_dir"])):
             yield row
 
+    async def task_file(
+        self, handle: dict[str, Any], path: str, allowed_roots: list[str], *, max_bytes: int
+    ) -> TaskFileRead:
+        return await anyio.to_thread.run_sync(read_task_file, path, allowed_roots, max_bytes)
 
-async def read_log(launch_dir: Path, *, source: LogSource, offset: int, limit: int) -> LogChunk:
+
+def _clean(line: str) -> str:
+    # PostgreSQL text holds no NUL; a binary byte in a log must not stop its shipping.
+    return redact_secrets(line).replace("\x00", "\ufffd")
+
+
+async def read_log(
+    launch_dir: Path,
+    *,
+    source: LogSource,
+    start: int,
+    limit: int,
+    final: bool = False,
+    skip_lines: int = 0,
+) -> LogRead:
+    """Whole lines from byte ``start`` on: only what was written since the last read is read
+    (a log shipped in many passes is read once in all)."""
     path = launch_dir / (".nextflow.log" if source == "nextflow" else "console.log")
 
-    def read() -> LogChunk:
-        chunk = LogChunk()
+    def read() -> LogRead:
         try:
-            with path.open("r", encoding="utf-8", errors="replace") as lines:
-                for number, line in enumerate(lines):
-                    if offset <= number < offset + limit:
-                        chunk.lines.append(redact_secrets(line.rstrip("\n")))
-                    chunk.count = number + 1
+            stream = path.open("rb")
         except FileNotFoundError:
-            pass
-        return chunk
+            return LogRead(end=start)
+        lines: list[str] = []
+        with stream:
+            stream.seek(start)
+            offset = start
+            for _ in range(skip_lines):  # logs shipped before offsets were kept
+                line = stream.readline()
+                if not line.endswith(b"\n"):
+                    return LogRead(end=offset, at_end=True)
+                offset += len(line)
+            while len(lines) < limit:
+                line = stream.readline()
+                if not line:
+                    return LogRead(lines, offset, at_end=True)
+                if not line.endswith(b"\n") and not final:
+                    return LogRead(lines, offset, at_end=True)  # Nextflow is writing it
+                offset += len(line)
+                lines.append(_clean(line.decode("utf-8", errors="replace").rstrip("\n")))
+            at_end = not stream.read(1)
+        return LogRead(lines, offset, at_end=at_end)
 
     return await anyio.to_thread.run_sync(read)
+
+
+def _inside(folder: Path, roots: list[str]) -> bool:
+    for root in roots:
+        try:
+            if folder.is_relative_to(Path(root).resolve()):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def read_task_file(path: str, allowed_roots: list[str], max_bytes: int) -> TaskFileRead:
+    """A task's ``.command.*`` file, at most ``max_bytes`` of it: a longer one keeps its head
+    and its tail (an error is usually at the end) around a line saying what was cut.
+
+    Only a file in a folder inside one of ``allowed_roots`` (the run's work dirs) is read, and
+    never through a symlink: the task's work dir comes from what the pipeline reported.
+    """
+    target = Path(path)
+    if not target.is_absolute() or not allowed_roots:
+        raise TaskFileGone(f"{path} is not inside the run's work directory.")
+    folder = target.parent.resolve()
+    if not folder.is_dir():
+        raise TaskFileGone(f"The task's work dir {target.parent} is gone.")
+    if not _inside(folder, allowed_roots):
+        raise TaskFileGone(f"{target.parent} is not inside the run's work directory.")
+    try:
+        descriptor = os.open(folder / target.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return TaskFileRead("", 0, truncated=False)  # not written (yet): the task never ran
+    except OSError as exc:
+        raise TaskFileGone(f"{path} cannot be read ({exc.strerror}).") from exc
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise TaskFileGone(f"{path} is not a regular file.")
+        size = os.fstat(descriptor).st_size
+        if size <= max_bytes:
+            data = stream.read(max_bytes)
+            text = data.decode("utf-8", errors="replace")
+            return TaskFileRead(_clean_text(text), len(data), truncated=False)
+        half = max_bytes // 2
+        head = stream.read(half)
+        stream.seek(size - half)
+        tail = stream.read(half)
+    # Cut at line ends, so no line is half shown (a line longer than half the bound is cut).
+    head = head[: head.rfind(b"\n") + 1] or head
+    newline = tail.find(b"\n")
+    tail = tail[newline + 1 :] if 0 <= newline < len(tail) - 1 else tail
+    cut = size - len(head) - len(tail)
+    marker = (
+        f"[nfhub] {cut} bytes cut here: the file has {size} bytes and at most "
+        f"COMPUTE_TASK_LOG_MAX_BYTES ({max_bytes}) are kept, its head and its tail; "
+        f"the whole file is {path}.\n"
+    )
+    text = (
+        head.decode("utf-8", errors="replace")
+        + ("" if head.endswith(b"\n") else "\n")
+        + marker
+        + tail.decode("utf-8", errors="replace")
+    )
+    return TaskFileRead(_clean_text(text), size, truncated=True)
+
+
+def _clean_text(text: str) -> str:
+    return "\n".join(_clean(line) for line in text.split("\n"))
 
 
 async def read_trace(launch_dir: Path) -> AsyncIterator[dict[str, str]]:
