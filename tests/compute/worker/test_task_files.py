@@ -18,6 +18,7 @@ from nfhub_compute.backends.local import LocalBackend
 from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import task_values
 from nfhub_compute.models import TaskFileFetch
+from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.reconciler import Reconciler
@@ -227,6 +228,54 @@ class TestOnDemand:
         assert later.status_code == 503, later.text
         assert later.headers["content-type"] == PROBLEM_JSON
         assert "no worker has read them" in later.json()["detail"]
+
+
+class TestShippedOnTheirOwn:
+    async def test_failed_tasks_are_shipped_up_to_the_runs_bound_and_never_twice(
+        self, folders: Folders, session_factory: Any, compute_settings: Settings,
+        compute_client: httpx.AsyncClient, team: Any,
+    ) -> None:  # fmt: skip
+        for task_id in (1, 2, 3):
+            workdir = folders.task(task_id, err=f"task {task_id} failed\n")
+            status = "COMPLETED" if task_id == 1 else "FAILED"
+            await add_task(session_factory, folders.run_id, task_id, workdir, status=status)
+        settings = compute_settings.model_copy(update={"TASK_LOG_AUTO_TASKS": 1})
+        reconciler = worker(session_factory, settings)
+        async with session_factory() as session:
+            run = await RunRepository(session).get(uuid.UUID(folders.run_id))
+        assert run is not None
+
+        await reconciler.task_files.ship_failed(run, reconciler.backend)
+        shutil.rmtree(folders.work)  # a second pass has nothing left to read
+        await reconciler.task_files.ship_failed(run, reconciler.backend)
+        states = [
+            (await get(compute_client, team, f"{folders.run_id}/tasks/{task_id}")).json()
+            for task_id in (1, 2, 3)
+        ]
+        stderr = await get(compute_client, team, f"{folders.run_id}/tasks/2/logs")
+
+        assert [state["files_state"] for state in states] == ["none", "shipped", "none"]
+        assert (stderr.status_code, stderr.text) == (200, "task 2 failed\n")
+
+    async def test_a_running_tasks_files_are_read_again_on_refresh(
+        self, folders: Folders, session_factory: Any, compute_settings: Settings,
+        compute_client: httpx.AsyncClient, team: Any,
+    ) -> None:  # fmt: skip
+        workdir = folders.task(9, out="step 1\n")
+        await add_task(session_factory, folders.run_id, 9, workdir, status="RUNNING")
+        reconciler = worker(session_factory, compute_settings)
+        path = f"{folders.run_id}/tasks/9/logs"
+
+        _, before = await until_shipped(compute_client, team, reconciler, path, file="stdout")
+        (workdir / ".command.out").write_text("step 1\nstep 2\n")
+        same = await get(compute_client, team, path, file="stdout")
+        asked = await get(compute_client, team, path, file="stdout", refresh="true")
+        await reconciler.reconcile_once()
+        after = await get(compute_client, team, path, file="stdout")
+
+        assert (before.text, same.text) == ("step 1\n", "step 1\n")
+        assert asked.status_code == 202
+        assert (after.status_code, after.text) == (200, "step 1\nstep 2\n")
 
 
 class TestBadRequests:
