@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from nfhub_compute.backends import launchdir
 from nfhub_compute.backends.local import LocalBackend
 from nfhub_compute.config import Settings
 from nfhub_compute.models import Run, RunLogChunk
@@ -183,3 +184,29 @@ class TestShipping:
         log = await api_log(compute_client, team, shipping.run_id)
 
         assert log["lines"] == ["weblog at https://hub.example/events?token=[redacted]&x=1"]
+
+
+class TestReadingFromAnOffset:
+    @pytest.mark.parametrize("block", [5, 16, 64 * 1024])
+    async def test_lines_read_in_pieces_are_the_files_lines_whatever_the_block_size(
+        self, block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(launchdir, "READ_BLOCK_BYTES", block)
+        lines = ["", "short", "a line longer than the smaller blocks", "x" * 40, "é ünïcode", ""]
+        (tmp_path / ".nextflow.log").write_bytes(("\n".join(lines) + "\nhalf").encode())
+
+        read: list[str] = []
+        start, passes = 0, 0
+        while True:
+            chunk = await launchdir.read_log(tmp_path, source="nextflow", start=start, limit=2)
+            read.extend(chunk.lines)
+            start, passes = chunk.end, passes + 1
+            if chunk.at_end:
+                break
+        last = await launchdir.read_log(
+            tmp_path, source="nextflow", start=start, limit=2, final=True
+        )
+
+        assert read == lines and passes >= 3  # 2 lines a read; at most one more to see the end
+        assert start == len(("\n".join(lines) + "\n").encode())
+        assert (last.lines, last.at_end) == (["half"], True)

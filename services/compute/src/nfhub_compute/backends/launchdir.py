@@ -31,7 +31,7 @@ import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 
@@ -73,6 +73,7 @@ PASSED_ENV = (
 TRACE_BATCH_ROWS = 1000
 # A weblog URL's secret, wherever a line shows one (a user's own -with-weblog in a log).
 SECRET_IN_URL = re.compile(r"(?i)\b(token|secret|password|access_token)=[^&\s'\"]+")
+SECRET_WORDS = ("token", "secret", "password")
 
 
 ENV_FILE = "nfhub.env"
@@ -112,6 +113,11 @@ def writable_folder_problem(path: Path, what: str) -> str | None:
 
 
 def redact_secrets(line: str) -> str:
+    # The pattern is slow on long text; most text names none of its words (casefold: as the
+    # pattern's IGNORECASE matches).
+    folded = line.casefold()
+    if not any(word in folded for word in SECRET_WORDS):
+        return line
     return SECRET_IN_URL.sub(lambda match: f"{match.group(1)}=[redacted]", line)
 
 
@@ -302,7 +308,6 @@ async def read_log(
             stream = path.open("rb")
         except FileNotFoundError:
             return LogRead(end=start)
-        lines: list[str] = []
         with stream:
             stream.seek(start)
             offset = start
@@ -311,18 +316,52 @@ async def read_log(
                 if not line.endswith(b"\n"):
                     return LogRead(end=offset, at_end=True)
                 offset += len(line)
-            while len(lines) < limit:
-                line = stream.readline()
-                if not line:
-                    return LogRead(lines, offset, at_end=True)
-                if not line.endswith(b"\n") and not final:
-                    return LogRead(lines, offset, at_end=True)  # Nextflow is writing it
-                offset += len(line)
-                lines.append(_clean(line.decode("utf-8", errors="replace").rstrip("\n")))
-            at_end = not stream.read(1)
-        return LogRead(lines, offset, at_end=at_end)
+            return _read_lines(stream, offset, limit, final)
 
     return await anyio.to_thread.run_sync(read)
+
+
+# A log is read in blocks this large (a longer line is read whole).
+READ_BLOCK_BYTES = 64 * 1024
+
+
+def _decoded(raw: list[bytes]) -> list[str]:
+    """Lines of a log, decoded and redacted in one go (no secret spans a newline)."""
+    return _clean(b"\n".join(raw).decode("utf-8", errors="replace")).split("\n")
+
+
+def _read_lines(stream: BinaryIO, offset: int, limit: int, final: bool) -> LogRead:
+    """Up to ``limit`` whole lines from ``offset`` (where ``stream`` is)."""
+    lines: list[str] = []
+    while len(lines) < limit:
+        block = stream.read(READ_BLOCK_BYTES)
+        if not block:
+            return LogRead(lines, offset, at_end=True)
+        parts = block.split(b"\n")
+        partial = parts.pop()  # after the block's last newline: b"" or a line being written
+        if not parts:  # one line longer than a block: read it whole
+            whole = block + stream.readline()
+            if not whole.endswith(b"\n") and not final:
+                return LogRead(lines, offset, at_end=True)
+            lines.extend(_decoded([whole.removesuffix(b"\n")]))
+            offset += len(whole)
+            continue
+        taken = parts[: limit - len(lines)]
+        lines.extend(_decoded(taken))
+        offset += sum(len(part) for part in taken) + len(taken)
+        if len(taken) < len(parts) or (partial and len(block) == READ_BLOCK_BYTES):
+            stream.seek(offset)  # more whole lines than asked, or the block cut a line
+            if len(lines) >= limit:
+                return LogRead(lines, offset, at_end=not stream.read(1))
+            continue
+        if len(block) < READ_BLOCK_BYTES:  # the end of the file
+            if partial and final and len(lines) < limit:
+                lines.extend(_decoded([partial]))
+                offset += len(partial)
+                return LogRead(lines, offset, at_end=True)
+            return LogRead(lines, offset, at_end=not partial or not final)
+        stream.seek(offset)
+    return LogRead(lines, offset, at_end=not stream.read(1))
 
 
 def _inside(folder: Path, roots: list[str]) -> bool:
@@ -363,7 +402,7 @@ def read_task_file(path: str, allowed_roots: list[str], max_bytes: int) -> TaskF
         if size <= max_bytes:
             data = stream.read(max_bytes)
             text = data.decode("utf-8", errors="replace")
-            return TaskFileRead(_clean_text(text), len(data), truncated=False)
+            return TaskFileRead(_clean(text), len(data), truncated=False)
         half = max_bytes // 2
         head = stream.read(half)
         stream.seek(size - half)
@@ -384,11 +423,7 @@ def read_task_file(path: str, allowed_roots: list[str], max_bytes: int) -> TaskF
         + marker
         + tail.decode("utf-8", errors="replace")
     )
-    return TaskFileRead(_clean_text(text), size, truncated=True)
-
-
-def _clean_text(text: str) -> str:
-    return "\n".join(_clean(line) for line in text.split("\n"))
+    return TaskFileRead(_clean(text), size, truncated=True)
 
 
 async def read_trace(launch_dir: Path) -> AsyncIterator[dict[str, str]]:
