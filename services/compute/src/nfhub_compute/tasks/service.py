@@ -33,6 +33,8 @@ from nfhub_shared.db.session import AsyncSession
 RETRY_AFTER_SECONDS = 1
 # A request no worker served in this long is answered 503 (the client may go on asking).
 UNSERVED_AFTER = timedelta(seconds=60)
+# Characters read per stderr line asked for (a longer line shows its end only).
+TAIL_LINE_CHARS = 400
 TERMINAL_STATUSES = ("COMPLETED", "FAILED", "ABORTED", "CACHED")
 # What an exit status usually means, as Nextflow users meet them (shell and signal codes; a
 # scheduler's kill shows as the signal's 128 + n).
@@ -234,8 +236,11 @@ class TaskFileService:
 
     async def stderr_tail(self, run_id: uuid.UUID, task_id: int, *, lines: int) -> list[str]:
         """The last ``lines`` lines of the task's shipped stderr (empty when not shipped)."""
-        text = await self.files.tail(run_id, task_id, "stderr", chars=lines * 400)
+        chars = lines * TAIL_LINE_CHARS
+        text = await self.files.tail(run_id, task_id, "stderr", chars=chars)
         if not text:
             return []
         kept = text.rstrip("\n").split("\n")
+        if len(text) == chars and len(kept) > 1:
+            kept = kept[1:]  # the cut may have fallen inside the first line
         return kept[-lines:]
