@@ -19,7 +19,7 @@ from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import task_values
 from nfhub_compute.models import TaskFileFetch
 from nfhub_compute.runs.repository import RunRepository
-from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.tasks.repository import TaskFileRepository, TaskRepository
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.reconciler import Reconciler
 
@@ -394,6 +394,25 @@ class TestFailedRun:
         assert stderr.status_code == 200
         assert stderr.text.endswith(last_line + "\n")
         assert stderr.text.startswith("fastqc S1: reading input\n")
+
+    async def test_the_stderr_tail_shows_whole_lines_of_a_long_stderr(
+        self, folders: Folders, session_factory: Any, set_run: Any,
+        compute_client: httpx.AsyncClient, team: Any,
+    ) -> None:  # fmt: skip
+        lines = [f"{n:03d} " + "x" * 496 for n in range(30)]  # 500 characters each
+        workdir = folders.task(4)
+        await add_task(session_factory, folders.run_id, 4, workdir, status="FAILED", exit=1)
+        async with session_factory() as session, session.begin():
+            text = "\n".join(lines) + "\n"
+            await TaskFileRepository(session).store(
+                uuid.UUID(folders.run_id), 4, {"stderr": (text, len(text), False)}
+            )
+        await set_run(folders.run_id, state="EXECUTOR_ERROR")
+
+        error = (await get(compute_client, team, folders.run_id)).json()["error"]
+
+        # 20 lines' worth of characters hold 15 whole lines; the one the cut fell in is left out.
+        assert error["stderr_tail"] == lines[15:]
 
     async def test_nextflows_message_is_shown_and_a_run_without_a_failed_task_has_its_own_exit(
         self, hello: Any, launch: Any, set_run: Any, compute_client: httpx.AsyncClient,
