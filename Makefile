@@ -103,4 +103,5 @@ bench:
 	$(UV_RUN) python bench/auth.py
 	$(UV_RUN) python bench/files.py
 	$(UV_RUN) python bench/compute.py
+	$(UV_RUN) python bench/logship.py
 	$(UV_RUN) python bench/miner.py

@@ -104,6 +104,8 @@ ROUTES: dict[str, Route] = {
     "list_run_outputs": Route("GET", "/api/v1/runs/{run_id}/outputs"),
     "list_run_tasks": Route("GET", "/api/v1/runs/{run_id}/tasks"),
     "get_run_progress": Route("GET", "/api/v1/runs/{run_id}/progress"),
+    "get_run_task": Route("GET", "/api/v1/runs/{run_id}/tasks/{task_id}"),
+    "get_run_task_logs": Route("GET", "/api/v1/runs/{run_id}/tasks/{task_id}/logs"),
     "stream_run": Route("GET", "/api/v1/runs/{run_id}/stream"),  # 404 before any stream
     # A project's secret: invisible elsewhere; a name is the caller's own in their project.
     "list_secrets": Route("GET", "/api/v1/secrets", kind="list"),
@@ -225,7 +227,7 @@ def fill(text: str, victim: Victim) -> str:
     return text.format(
         run_id=victim.run_id, pipeline_id=victim.pipeline_id, slug=victim.slug,
         order_id=victim.order_id, name="VICTIM_KEY", env_id=victim.env_id,
-        webhook_id=victim.webhook_id,
+        webhook_id=victim.webhook_id, task_id=1,
     )  # fmt: skip
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from nfhub_cli.api import Api, ApiError
@@ -218,5 +219,32 @@ def watch_run(
     if run["state"] == "COMPLETE":
         return 0
     reason = run.get("state_reason") or run.get("error_message") or ""
-    console.print(f"[red]{run['state']}[/] {reason}".rstrip())
+    console.print(f"[red]{run['state']}[/] {escape(reason)}".rstrip())
+    if run.get("error"):
+        show_error(console, run["error"], shown=reason)
     return 1
+
+
+def show_error(console: Console, error: dict[str, Any], *, shown: str = "") -> None:
+    """A failed run's ``error``: the failing task, its exit status, the end of its stderr
+    (``shown``: the reason already printed, not repeated)."""
+    if error.get("task_name") or error.get("process"):
+        attempt = f", attempt {error['attempt']}" if error.get("attempt") else ""
+        name = error.get("task_name") or error["process"]
+        console.print(f"  failed task: {escape(name)} (task {error.get('task_id')}{attempt})")
+    if error.get("exit_code") is not None:
+        of = "Nextflow's exit status" if error.get("exit_code_of") == "nextflow" else "exit status"
+        meaning = f": {error['exit_meaning']}" if error.get("exit_meaning") else ""
+        console.print(f"  {of} {error['exit_code']}{escape(meaning)}")
+    message = error.get("message")
+    if message and message != shown:
+        console.print(f"  message: {escape(message)}")
+    if error.get("work_dir"):
+        console.print(f"  work dir: {escape(error['work_dir'])}")
+    tail = error.get("stderr_tail") or []
+    if tail:
+        console.print("  last lines of its stderr:")
+        for line in tail:
+            console.print(f"    {escape(line)}", highlight=False)
+    if error.get("logs_url"):
+        console.print(f"  the task's files: GET {escape(error['logs_url'])}")

@@ -120,7 +120,7 @@ class TestSubmit:
         assert [(row["process"], row["status"]) for row in rows] == [
             ("HELLO:FASTQC", "COMPLETED"), ("HELLO:MULTIQC", "COMPLETED"),
         ]  # fmt: skip
-        log = await backend.logs(job.handle, source="console", offset=0, limit=1)
+        log = await backend.logs(job.handle, source="console", start=0, limit=1)
         assert log.lines == ["N E X T F L O W  ~  version 24.04.4"]
         assert (tmp_path / "out" / "pipeline_info" / "params.json").exists()
 

@@ -88,7 +88,7 @@ class TestWhoFollowsARun:
         run_id = (await launch(compute_env_id=env["id"])).json()["id"]
         launch_dir = env_root / "launch" / run_id
         handle = alive_handle(run_id, launch_dir, host=HOST_B)
-        (launch_dir / ".nextflow.log").write_text("one\ntwo\nthree\n")
+        (launch_dir / ".nextflow.log").write_text("one\ntwo\nthr")  # Nextflow is writing
         await set_run(
             run_id, state="UNKNOWN", owner_host=HOST_B, backend_handle=handle,
             launch_dir=str(launch_dir), running_at=datetime.now(UTC),
@@ -107,7 +107,7 @@ class TestWhoFollowsARun:
 
         assert left["state"] == "UNKNOWN" and unshipped.json()["lines"] == []
         assert followed["state"] == "RUNNING"
-        # The last line of a live log waits for the next one (it may be half written).
+        # The last line of a live log waits for its newline (it is half written).
         assert shipped.json()["lines"] == ["one", "two"]
 
 

@@ -122,6 +122,15 @@ class TestFailure:
         assert done["exit_code"] == 1
         assert "terminated with an error exit status (3)" in done["state_reason"]
         assert done["tasks"]["failed"] == 1 and done["tasks"]["succeeded"] == 0
+        error = done["error"]
+        assert error["message"] == (
+            "Process `HELLO:FASTQC (S1)` terminated with an error exit status (3)"
+        )
+        assert (error["task_name"], error["exit_code"]) == ("HELLO:FASTQC (S1)", 3)
+        assert error["stderr_tail"][-1] == "fastqc S1: error: cannot process the input (exit 3)"
+        with stack.client("compute") as compute:
+            stderr = compute.get(error["logs_url"], headers=stack.headers)
+        assert stderr.status_code == 200 and stderr.text.endswith("(exit 3)\n")
 
 
 class TestCancel:

@@ -17,7 +17,9 @@ from rich.console import Console
 from nfhub_cli.api import Api
 from nfhub_cli.config import Config
 from nfhub_cli.watch import watch_run
+from nfhub_compute.events.parsing import task_values
 from nfhub_compute.runs.states import RunState
+from nfhub_compute.tasks.repository import TaskFileRepository, TaskRepository
 from support.ports import free_port
 
 from .conftest import StreamStack
@@ -63,6 +65,18 @@ async def older_server(stream_stack: StreamStack) -> AsyncIterator[str]:
             await asyncio.wait_for(task, 10)
 
 
+async def failed_task(stack: StreamStack, run_id: uuid.UUID) -> None:
+    """Task 3 failed (137), its stderr shipped, as the worker leaves them."""
+    async with stack.sessions() as session, session.begin():
+        row = task_values({"task_id": 3, "status": "FAILED", "process": "HELLO",
+                           "name": "HELLO (3)", "exit": 137, "attempt": 2})  # fmt: skip
+        assert row is not None
+        await TaskRepository(session).upsert(run_id, [row])
+        await TaskFileRepository(session).store(
+            run_id, 3, {"stderr": ("reading [input]\nKilled\n", 23, False)}
+        )
+
+
 async def a_run_to(stack: StreamStack, run_id: uuid.UUID, end: RunState) -> None:
     await move(stack, run_id, RunState.INITIALIZING)
     await move(stack, run_id, RunState.RUNNING)
@@ -85,15 +99,20 @@ class TestWatch:
         assert "COMPLETE  tasks 2/2 done" in output
         assert "no event stream" not in output  # it followed the stream (it subscribed)
 
-    async def test_a_failed_run_exits_1(self, stream_stack: StreamStack) -> None:
+    async def test_a_failed_run_exits_1_and_shows_why(self, stream_stack: StreamStack) -> None:
         run_id = await stream_stack.new_run()
         watching = asyncio.create_task(watch(stream_stack, stream_stack.base_url, run_id))
         hub = stream_stack.app.state.stream_hub
         while run_id not in hub.by_run:  # noqa: ASYNC110 - the watcher has subscribed
             await asyncio.sleep(0.01)
+        await failed_task(stream_stack, run_id)
         await a_run_to(stream_stack, run_id, RunState.EXECUTOR_ERROR)
         code, output = await watching
         assert code == 1 and "EXECUTOR_ERROR" in output
+        assert "failed task: HELLO (3) (task 3, attempt 2)" in output
+        assert "exit status 137: killed (SIGKILL): often out of memory" in output
+        assert "last lines of its stderr:\n    reading [input]\n    Killed\n" in output
+        assert f"GET /api/v1/runs/{run_id}/tasks/3/logs?file=stderr" in output
 
     async def test_an_older_server_is_polled(
         self, stream_stack: StreamStack, older_server: str

@@ -448,6 +448,8 @@ class TestTasks:
         task = one.json()
         assert task["id"] == "7" and task["name"] == "HELLO:FASTQC (S7)" and task["exit_code"] == 0
         assert "hash: ab/000007" in task["system_logs"] and task["end_time"]
+        assert task["stderr"].endswith(f"/api/v1/runs/{run_id}/tasks/7/logs?file=stderr")
+        assert task["stdout"].endswith(f"/api/v1/runs/{run_id}/tasks/7/logs?file=stdout")
         bad_token = await compute_client.get(
             f"{WES}/runs/{run_id}/tasks", params={"page_token": "bm9wZQ"}, headers=headers
         )

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from nfhub_compute.backends import launchdir
 from nfhub_compute.backends.local import LocalBackend
 from nfhub_compute.config import Settings
 from nfhub_compute.models import Run, RunLogChunk
@@ -92,17 +93,51 @@ class TestShipping:
         shipping.append("console\n", name="console.log")
         await shipping.ship()
         second = await api_log(compute_client, team, shipping.run_id)
+        shipping.append("last, no newline")
         await shipping.ship(final=True)  # the run ended: its last line too
         final = await api_log(compute_client, team, shipping.run_id)
         console = await api_log(compute_client, team, shipping.run_id, source="console")
 
         assert (first["lines"], first["count"]) == (["one", "two"], 2)
-        assert second["lines"] == ["one", "two", "half done"]
-        assert final["lines"] == ["one", "two", "half done", "four"]
+        assert second["lines"] == ["one", "two", "half done", "four"]
+        assert final["lines"] == ["one", "two", "half done", "four", "last, no newline"]
         assert console["lines"] == ["console"]
         assert await shipping.chunks() == [
-            ("console", 0, 0), ("nextflow", 0, 0), ("nextflow", 1, 2), ("nextflow", 2, 3),
+            ("console", 0, 0), ("nextflow", 0, 0), ("nextflow", 1, 2), ("nextflow", 2, 4),
         ]  # fmt: skip
+
+    async def test_each_pass_reads_from_where_the_last_one_ended_not_from_the_start(
+        self, shipping: Shipping, compute_client: httpx.AsyncClient, team: Any
+    ) -> None:
+        shipping.append("one\ntwo\n")
+        await shipping.ship()
+        # What was shipped is not read again: rewritten in place (same bytes, now two lines),
+        # it would shift a reader that counts lines from the start.
+        path = shipping.launch_dir / ".nextflow.log"
+        path.write_bytes(b"o\nn\n" + path.read_bytes()[4:])
+        shipping.append("three\n")
+        await shipping.ship()
+
+        log = await api_log(compute_client, team, shipping.run_id)
+
+        assert log["lines"] == ["one", "two", "three"]
+
+    async def test_a_log_shipped_before_offsets_were_kept_goes_on_after_its_lines(
+        self, shipping: Shipping, session_factory: Any, compute_client: httpx.AsyncClient,
+        team: Any,
+    ) -> None:  # fmt: skip
+        async with session_factory() as session, session.begin():
+            session.add(RunLogChunk(run_id=shipping.run_id, source="nextflow", seq=0,
+                                    first_line=0, lines=["one", "two"], byte_count=8,
+                                    truncated=False, file_offset=None))  # fmt: skip
+        shipping.append("one\ntwo\nthree\n")
+        await shipping.ship()
+        shipping.append("four\n")
+        await shipping.ship()
+
+        log = await api_log(compute_client, team, shipping.run_id)
+
+        assert log["lines"] == ["one", "two", "three", "four"]
 
     async def test_a_long_log_is_paged_across_chunks(
         self, shipping: Shipping, compute_client: httpx.AsyncClient, team: Any
@@ -149,3 +184,29 @@ class TestShipping:
         log = await api_log(compute_client, team, shipping.run_id)
 
         assert log["lines"] == ["weblog at https://hub.example/events?token=[redacted]&x=1"]
+
+
+class TestReadingFromAnOffset:
+    @pytest.mark.parametrize("block", [5, 16, 64 * 1024])
+    async def test_lines_read_in_pieces_are_the_files_lines_whatever_the_block_size(
+        self, block: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setattr(launchdir, "READ_BLOCK_BYTES", block)
+        lines = ["", "short", "a line longer than the smaller blocks", "x" * 40, "é ünïcode", ""]
+        (tmp_path / ".nextflow.log").write_bytes(("\n".join(lines) + "\nhalf").encode())
+
+        read: list[str] = []
+        start, passes = 0, 0
+        while True:
+            chunk = await launchdir.read_log(tmp_path, source="nextflow", start=start, limit=2)
+            read.extend(chunk.lines)
+            start, passes = chunk.end, passes + 1
+            if chunk.at_end:
+                break
+        last = await launchdir.read_log(
+            tmp_path, source="nextflow", start=start, limit=2, final=True
+        )
+
+        assert read == lines and passes >= 3  # 2 lines a read; at most one more to see the end
+        assert start == len(("\n".join(lines) + "\n").encode())
+        assert (last.lines, last.at_end) == (["half"], True)

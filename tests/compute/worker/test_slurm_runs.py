@@ -79,9 +79,20 @@ async def test_a_run_completes_on_slurm(
     run = await on_slurm.until(compute_client, team, run_id, lambda r: r["state"] == "COMPLETE")
     # A second worker finds nothing left to submit, and the run on Slurm once.
     again = await worker().dispatcher.dispatch_once()
+    # A task's files on demand: the worker reads them from the shared work dir.
+    logs = f"/api/v1/runs/{run_id}/tasks/2/logs"
+    asked = await compute_client.get(
+        logs, params={"file": "stdout"}, headers=team.headers("viewer")
+    )
+    await on_slurm.reconciler.reconcile_once()
+    stdout = await compute_client.get(
+        logs, params={"file": "stdout"}, headers=team.headers("viewer")
+    )
 
-    assert run["exit_code"] == 0 and run["state_reason"] is None
+    assert run["exit_code"] == 0 and run["state_reason"] is None and run["error"] is None
     assert again == 0
+    assert asked.status_code == 202
+    assert (stdout.status_code, stdout.text) == (200, "multiqc: started\nmultiqc: done\n")
     named = slurm.run("squeue", "-h", "-t", "all", "-n", f"nfhub-{run_id}", "-o", "%i|%T")
     assert len(named.stdout.split()) == 1 and named.stdout.strip().endswith("|COMPLETED")
 
@@ -121,3 +132,38 @@ async def test_a_run_held_in_slurms_queue_shows_why_and_can_be_canceled(
     assert cancel.status_code == 202
     assert canceled["state"] == "CANCELED"
     assert await on_slurm.backend.list_active() == []
+
+
+async def test_a_failed_tasks_stderr_is_shipped_from_slurms_shared_work_dir(
+    compute_client: httpx.AsyncClient, hello: Any, launch: Any, team: Any, set_run: Any,
+    worker: Any, compute_settings: Settings,
+) -> None:  # fmt: skip
+    params = {"fail_process": "FASTQC", "exit_code": 137, "stderr_lines": 3}
+    run = (await launch(params=params)).json()
+    await set_run(run["id"], backend="slurm")
+    on_slurm = worker()
+
+    await on_slurm.dispatcher.dispatch_once()
+    ended = await on_slurm.until(compute_client, team, run["id"], lambda r: r["finished_at"])
+    stderr = await compute_client.get(
+        f"/api/v1/runs/{run['id']}/tasks/1/logs",
+        params={"file": "stderr"},
+        headers=team.headers("viewer"),
+    )
+    script = await compute_client.get(
+        f"/api/v1/runs/{run['id']}/tasks/1/logs",
+        params={"file": "script"},
+        headers=team.headers("viewer"),
+    )
+
+    killed = ".command.sh: line 2:  4242 Killed                  fastqc S1"
+    assert ended["state"] == "EXECUTOR_ERROR"
+    assert (ended["error"]["exit_code"], ended["error"]["process"]) == (137, "HELLO:FASTQC")
+    assert "often out of memory" in ended["error"]["exit_meaning"]
+    assert ended["error"]["stderr_tail"] == [
+        "fastqc S1: reading input",
+        *(f"fastqc S1: stderr line {n} of 3" for n in (1, 2, 3)),
+        killed,
+    ]
+    assert stderr.status_code == 200 and stderr.text.endswith(killed + "\n")
+    assert script.status_code == 200 and script.text.strip() == "fastqc S1"

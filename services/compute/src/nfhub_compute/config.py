@@ -100,6 +100,11 @@ class Settings(BaseServiceSettings, WebhookSettings):
     # The worker ships each run's logs to the database as they grow, for the API to read
     # without the launch folder; beyond this many bytes per log, the rest stays on the host.
     LOG_MAX_BYTES: int = Field(default=5 * 1024**2, ge=1024)
+    # A task's files (.command.out/.err/.log/.sh) shipped by the worker: at most this many bytes
+    # of each (head and tail, the middle cut), and at most TASK_LOG_AUTO_TASKS failed tasks of
+    # a run shipped on their own (others when asked, through the API).
+    TASK_LOG_MAX_BYTES: int = Field(default=1024**2, ge=1024, le=64 * 1024**2)
+    TASK_LOG_AUTO_TASKS: int = Field(default=50, ge=0)
 
     # Live event streams (GET /runs/{id}/stream, /runs/stream): a comment line this often keeps
     # proxies from closing an idle stream; a subscriber more than STREAM_BUFFER_EVENTS behind

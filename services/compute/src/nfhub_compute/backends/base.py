@@ -98,6 +98,32 @@ class LogChunk:
     count: int = 0
 
 
+@dataclass(frozen=True)
+class LogRead:
+    """Whole lines of a log read from a byte offset, redacted: ``end`` is the offset after
+    the last of them (where the next read starts), ``at_end`` whether the file ends there."""
+
+    lines: list[str] = field(default_factory=list)
+    end: int = 0
+    at_end: bool = True
+
+
+class TaskFileGone(Exception):
+    """A task's file cannot be read: its work dir was removed (or is not the run's)."""
+
+
+@dataclass(frozen=True)
+class TaskFileRead:
+    """One file of a task's work dir, as shipped: at most a bound, redacted.
+
+    ``size`` is the file's size on disk; ``truncated`` says the middle was cut (the text then
+    holds the head, a marker line, and the tail)."""
+
+    text: str
+    size: int
+    truncated: bool
+
+
 class JobBackend(Protocol):
     name: str
     # False: a job is reachable from the host that started it only (the local backend's
@@ -113,8 +139,25 @@ class JobBackend(Protocol):
         """Ask the launcher to stop (SIGTERM: Nextflow cleans up); ``force`` kills it."""
 
     async def logs(
-        self, handle: dict[str, Any], *, source: LogSource, offset: int, limit: int
-    ) -> LogChunk: ...
+        self,
+        handle: dict[str, Any],
+        *,
+        source: LogSource,
+        start: int,
+        limit: int,
+        final: bool = False,
+        skip_lines: int = 0,
+    ) -> LogRead:
+        """Up to ``limit`` whole lines from byte ``start`` (after skipping ``skip_lines``);
+        a last line without its newline only when ``final`` (Nextflow may be writing it)."""
+        ...
+
+    async def task_file(
+        self, handle: dict[str, Any], path: str, allowed_roots: list[str], *, max_bytes: int
+    ) -> TaskFileRead:
+        """A task's file (``path``, inside one of ``allowed_roots``), cut to ``max_bytes``;
+        TaskFileGone when it is not there."""
+        ...
 
     def trace(self, handle: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
         """The rows of the run's trace file (Nextflow's own record of every task)."""

@@ -26,11 +26,12 @@ import json
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import anyio
 
@@ -38,9 +39,11 @@ from nfhub_compute.backends import secrets_store
 from nfhub_compute.backends.base import (
     BackendUnavailable,
     LaunchSpec,
-    LogChunk,
+    LogRead,
     LogSource,
     SubmitFailed,
+    TaskFileGone,
+    TaskFileRead,
 )
 
 LAUNCHER = Path(__file__).with_name("launcher.py")
@@ -70,6 +73,7 @@ PASSED_ENV = (
 TRACE_BATCH_ROWS = 1000
 # A weblog URL's secret, wherever a line shows one (a user's own -with-weblog in a log).
 SECRET_IN_URL = re.compile(r"(?i)\b(token|secret|password|access_token)=[^&\s'\"]+")
+SECRET_WORDS = ("token", "secret", "password")
 
 
 ENV_FILE = "nfhub.env"
@@ -109,6 +113,11 @@ def writable_folder_problem(path: Path, what: str) -> str | None:
 
 
 def redact_secrets(line: str) -> str:
+    # The pattern is slow on long text; most text names none of its words (casefold: as the
+    # pattern's IGNORECASE matches).
+    folded = line.casefold()
+    if not any(word in folded for word in SECRET_WORDS):
+        return line
     return SECRET_IN_URL.sub(lambda match: f"{match.group(1)}=[redacted]", line)
 
 
@@ -244,34 +253,177 @@ def _carry_cache(previous: Path, launch_dir: Path, session_id: str) -> None:
 
 
 class LaunchDirReader:
-    """The JobBackend protocol's ``logs`` and ``trace``, read from the handle's launch dir."""
+    """The JobBackend protocol's ``logs``, ``trace`` and ``task_file``, read from the handle's
+    launch dir and the run's work dir (this machine's, or a filesystem shared with it)."""
 
     async def logs(
-        self, handle: dict[str, Any], *, source: LogSource, offset: int, limit: int
-    ) -> LogChunk:
-        return await read_log(Path(handle["launch_dir"]), source=source, offset=offset, limit=limit)
+        self,
+        handle: dict[str, Any],
+        *,
+        source: LogSource,
+        start: int,
+        limit: int,
+        final: bool = False,
+        skip_lines: int = 0,
+    ) -> LogRead:
+        return await read_log(
+            Path(handle["launch_dir"]),
+            source=source,
+            start=start,
+            limit=limit,
+            final=final,
+            skip_lines=skip_lines,
+        )
 
     async def trace(self, handle: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
         async for row in read_trace(Path(handle["launch_dir"])):
             yield row
 
+    async def task_file(
+        self, handle: dict[str, Any], path: str, allowed_roots: list[str], *, max_bytes: int
+    ) -> TaskFileRead:
+        return await anyio.to_thread.run_sync(read_task_file, path, allowed_roots, max_bytes)
 
-async def read_log(launch_dir: Path, *, source: LogSource, offset: int, limit: int) -> LogChunk:
+
+def _clean(line: str) -> str:
+    # PostgreSQL text holds no NUL; a binary byte in a log must not stop its shipping.
+    return redact_secrets(line).replace("\x00", "\ufffd")
+
+
+async def read_log(
+    launch_dir: Path,
+    *,
+    source: LogSource,
+    start: int,
+    limit: int,
+    final: bool = False,
+    skip_lines: int = 0,
+) -> LogRead:
+    """Whole lines from byte ``start`` on: only what was written since the last read is read
+    (a log shipped in many passes is read once in all)."""
     path = launch_dir / (".nextflow.log" if source == "nextflow" else "console.log")
 
-    def read() -> LogChunk:
-        chunk = LogChunk()
+    def read() -> LogRead:
         try:
-            with path.open("r", encoding="utf-8", errors="replace") as lines:
-                for number, line in enumerate(lines):
-                    if offset <= number < offset + limit:
-                        chunk.lines.append(redact_secrets(line.rstrip("\n")))
-                    chunk.count = number + 1
+            stream = path.open("rb")
         except FileNotFoundError:
-            pass
-        return chunk
+            return LogRead(end=start)
+        with stream:
+            stream.seek(start)
+            offset = start
+            for _ in range(skip_lines):  # logs shipped before offsets were kept
+                line = stream.readline()
+                if not line.endswith(b"\n"):
+                    return LogRead(end=offset, at_end=True)
+                offset += len(line)
+            return _read_lines(stream, offset, limit, final)
 
     return await anyio.to_thread.run_sync(read)
+
+
+# A log is read in blocks this large (a longer line is read whole).
+READ_BLOCK_BYTES = 64 * 1024
+
+
+def _decoded(raw: list[bytes]) -> list[str]:
+    """Lines of a log, decoded and redacted in one go (no secret spans a newline)."""
+    return _clean(b"\n".join(raw).decode("utf-8", errors="replace")).split("\n")
+
+
+def _read_lines(stream: BinaryIO, offset: int, limit: int, final: bool) -> LogRead:
+    """Up to ``limit`` whole lines from ``offset`` (where ``stream`` is)."""
+    lines: list[str] = []
+    while len(lines) < limit:
+        block = stream.read(READ_BLOCK_BYTES)
+        if not block:
+            return LogRead(lines, offset, at_end=True)
+        parts = block.split(b"\n")
+        partial = parts.pop()  # after the block's last newline: b"" or a line being written
+        if not parts:  # one line longer than a block: read it whole
+            whole = block + stream.readline()
+            if not whole.endswith(b"\n") and not final:
+                return LogRead(lines, offset, at_end=True)
+            lines.extend(_decoded([whole.removesuffix(b"\n")]))
+            offset += len(whole)
+            continue
+        taken = parts[: limit - len(lines)]
+        lines.extend(_decoded(taken))
+        offset += sum(len(part) for part in taken) + len(taken)
+        if len(taken) < len(parts) or (partial and len(block) == READ_BLOCK_BYTES):
+            stream.seek(offset)  # more whole lines than asked, or the block cut a line
+            if len(lines) >= limit:
+                return LogRead(lines, offset, at_end=not stream.read(1))
+            continue
+        if len(block) < READ_BLOCK_BYTES:  # the end of the file
+            if partial and final and len(lines) < limit:
+                lines.extend(_decoded([partial]))
+                offset += len(partial)
+                return LogRead(lines, offset, at_end=True)
+            return LogRead(lines, offset, at_end=not partial or not final)
+        stream.seek(offset)
+    return LogRead(lines, offset, at_end=not stream.read(1))
+
+
+def _inside(folder: Path, roots: list[str]) -> bool:
+    for root in roots:
+        try:
+            if folder.is_relative_to(Path(root).resolve()):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+def read_task_file(path: str, allowed_roots: list[str], max_bytes: int) -> TaskFileRead:
+    """A task's ``.command.*`` file, at most ``max_bytes`` of it: a longer one keeps its head
+    and its tail (an error is usually at the end) around a line saying what was cut.
+
+    Only a file in a folder inside one of ``allowed_roots`` (the run's work dirs) is read, and
+    never through a symlink: the task's work dir comes from what the pipeline reported.
+    """
+    target = Path(path)
+    if not target.is_absolute() or not allowed_roots:
+        raise TaskFileGone(f"{path} is not inside the run's work directory.")
+    folder = target.parent.resolve()
+    if not folder.is_dir():
+        raise TaskFileGone(f"The task's work dir {target.parent} is gone.")
+    if not _inside(folder, allowed_roots):
+        raise TaskFileGone(f"{target.parent} is not inside the run's work directory.")
+    try:
+        descriptor = os.open(folder / target.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return TaskFileRead("", 0, truncated=False)  # not written (yet): the task never ran
+    except OSError as exc:
+        raise TaskFileGone(f"{path} cannot be read ({exc.strerror}).") from exc
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            raise TaskFileGone(f"{path} is not a regular file.")
+        size = os.fstat(descriptor).st_size
+        if size <= max_bytes:
+            data = stream.read(max_bytes)
+            text = data.decode("utf-8", errors="replace")
+            return TaskFileRead(_clean(text), len(data), truncated=False)
+        half = max_bytes // 2
+        head = stream.read(half)
+        stream.seek(size - half)
+        tail = stream.read(half)
+    # Cut at line ends, so no line is half shown (a line longer than half the bound is cut).
+    head = head[: head.rfind(b"\n") + 1] or head
+    newline = tail.find(b"\n")
+    tail = tail[newline + 1 :] if 0 <= newline < len(tail) - 1 else tail
+    cut = size - len(head) - len(tail)
+    marker = (
+        f"[nfhub] {cut} bytes cut here: the file has {size} bytes and at most "
+        f"COMPUTE_TASK_LOG_MAX_BYTES ({max_bytes}) are kept, its head and its tail; "
+        f"the whole file is {path}.\n"
+    )
+    text = (
+        head.decode("utf-8", errors="replace")
+        + ("" if head.endswith(b"\n") else "\n")
+        + marker
+        + tail.decode("utf-8", errors="replace")
+    )
+    return TaskFileRead(_clean(text), size, truncated=True)
 
 
 async def read_trace(launch_dir: Path) -> AsyncIterator[dict[str, str]]:

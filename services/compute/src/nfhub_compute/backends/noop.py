@@ -14,9 +14,11 @@ from nfhub_compute.backends.base import (
     JobState,
     JobStatus,
     LaunchSpec,
-    LogChunk,
+    LogRead,
     LogSource,
     SubmittedJob,
+    TaskFileGone,
+    TaskFileRead,
 )
 
 
@@ -39,9 +41,21 @@ class NoopBackend:
         self._canceled.add(handle["run_id"])
 
     async def logs(
-        self, handle: dict[str, Any], *, source: LogSource, offset: int, limit: int
-    ) -> LogChunk:
-        return LogChunk()
+        self,
+        handle: dict[str, Any],
+        *,
+        source: LogSource,
+        start: int,
+        limit: int,
+        final: bool = False,
+        skip_lines: int = 0,
+    ) -> LogRead:
+        return LogRead(end=start)
+
+    async def task_file(
+        self, handle: dict[str, Any], path: str, allowed_roots: list[str], *, max_bytes: int
+    ) -> TaskFileRead:
+        raise TaskFileGone("The noop backend runs no task.")
 
     async def trace(self, handle: dict[str, Any]) -> AsyncIterator[dict[str, str]]:
         rows: tuple[dict[str, str], ...] = ()

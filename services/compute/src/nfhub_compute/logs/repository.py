@@ -24,13 +24,20 @@ class RunLogRepository:
                 func.max(chunks.first_line + func.cardinality(chunks.lines)),
                 func.sum(chunks.byte_count),
                 func.bool_or(chunks.truncated),
+                func.max(chunks.file_offset),
             )
             .where(chunks.run_id == run_id)
             .group_by(chunks.source)
         )
         return {
-            str(source): LogProgress(int(seq) + 1, int(lines), int(size), bool(truncated))
-            for source, seq, lines, size, truncated in rows
+            str(source): LogProgress(
+                int(seq) + 1,
+                int(lines),
+                int(size),
+                bool(truncated),
+                None if offset is None else int(offset),
+            )
+            for source, seq, lines, size, truncated, offset in rows
         }
 
     async def append(
@@ -43,6 +50,7 @@ class RunLogRepository:
         lines: list[str],
         byte_count: int,
         truncated: bool,
+        file_offset: int | None = None,
     ) -> bool:
         """Store one chunk; False when that chunk was already shipped (by another worker)."""
         statement = (
@@ -55,6 +63,7 @@ class RunLogRepository:
                 lines=lines,
                 byte_count=byte_count,
                 truncated=truncated,
+                file_offset=file_offset,
             )
             .on_conflict_do_nothing()
             .returning(RunLogChunk.seq)

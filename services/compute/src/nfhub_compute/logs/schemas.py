@@ -11,3 +11,5 @@ class LogProgress:
     lines: int = 0
     byte_count: int = 0
     truncated: bool = False
+    # Where the shipped lines end in the file; None when only chunks of before it was kept are.
+    file_offset: int | None = None

@@ -6,11 +6,13 @@ from nfhub_compute.models.run_event import RunEvent
 from nfhub_compute.models.run_log import RunLogChunk
 from nfhub_compute.models.secret import PipelineSecret
 from nfhub_compute.models.task import Task
+from nfhub_compute.models.task_file import TASK_FILES, TaskFile, TaskFileFetch
 from nfhub_compute.models.webhook import WEBHOOKS_CHANNEL, Webhook, WebhookAttempt, WebhookDelivery
 from nfhub_compute.models.worker import ComputeWorker
 
 __all__ = [
     "LIVE_STATES",
+    "TASK_FILES",
     "WEBHOOKS_CHANNEL",
     "Base",
     "ComputeEnv",
@@ -22,6 +24,8 @@ __all__ = [
     "RunEvent",
     "RunLogChunk",
     "Task",
+    "TaskFile",
+    "TaskFileFetch",
     "Webhook",
     "WebhookAttempt",
     "WebhookDelivery",

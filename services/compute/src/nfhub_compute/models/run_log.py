@@ -3,7 +3,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, func
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, func
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -28,6 +28,9 @@ class RunLogChunk(Base):
     first_line: Mapped[int] = mapped_column(Integer)
     lines: Mapped[list[str]] = mapped_column(ARRAY(Text))
     byte_count: Mapped[int] = mapped_column(Integer)
+    # Where this chunk ends in the file (bytes): the next pass reads from there, not from the
+    # start. None for chunks shipped before it was kept.
+    file_offset: Mapped[int | None] = mapped_column(BigInteger)
     # The last chunk of a log cut at COMPUTE_LOG_MAX_BYTES (its last line says so).
     truncated: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

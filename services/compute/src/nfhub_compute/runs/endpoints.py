@@ -3,7 +3,8 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from nfhub_compute.models import Run
 from nfhub_compute.pipelines.schemas import SLUG_PATTERN
@@ -21,7 +22,15 @@ from nfhub_compute.runs.schemas import (
 from nfhub_compute.runs.service import RunService
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.state import ComputeState, ComputeStateDep
-from nfhub_compute.tasks.schemas import TaskFilter, TaskRead, TaskSort, TaskStatus
+from nfhub_compute.tasks.schemas import (
+    TaskDetail,
+    TaskFileName,
+    TaskFilesPending,
+    TaskFilter,
+    TaskRead,
+    TaskSort,
+    TaskStatus,
+)
 from nfhub_shared.audit import AuditDep, AuditWriter
 from nfhub_shared.auth.dependencies import bearer_token, project_role
 from nfhub_shared.auth.principal import ProjectAccess, ProjectRole
@@ -34,6 +43,28 @@ router = APIRouter(prefix="/runs", tags=["runs"])
 RunsViewer = Annotated[ProjectAccess, project_role(ProjectRole.viewer, "runs:read")]
 RunsEditor = Annotated[ProjectAccess, project_role(ProjectRole.editor, "runs:write")]
 MAX_LOG_LINES = 5000
+# Characters of a task file one answer holds at most.
+MAX_TASK_FILE_CHARS = 1024 * 1024
+TaskId = Annotated[int, Path(ge=0, le=2**63 - 1, description="Nextflow's task id")]
+TASK_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "content": {"text/plain": {"schema": {"type": "string"}}},
+        "description": "The text (characters ``offset`` to ``offset + limit``). Headers: "
+        "X-Total-Length (characters held), X-File-Size (bytes in the work dir), X-Truncated "
+        "(the file was longer than COMPUTE_TASK_LOG_MAX_BYTES: its middle was cut, a line "
+        "says so), X-Shipped-At, and Link rel=next while more follows.",
+    },
+    202: {
+        "model": TaskFilesPending,
+        "description": "Not shipped yet: the run's worker is reading the work dir. Ask "
+        "again after Retry-After seconds.",
+    },
+    404: {
+        "description": "No such run or task, or its files were never shipped and its work "
+        "dir is gone (problem+json)"
+    },
+    503: {"description": "No worker has served the request for a minute (problem+json)"},
+}
 
 
 def _service(
@@ -204,3 +235,58 @@ async def list_run_tasks(
 async def get_run_progress(run_id: uuid.UUID, runs: Reader) -> RunProgress:
     """Task counters per process (submitted, running, succeeded, failed, cached, aborted)."""
     return await runs.progress(run_id)
+
+
+@router.get("/{run_id}/tasks/{task_id}", response_model=TaskDetail)
+async def get_run_task(run_id: uuid.UUID, task_id: TaskId, runs: Reader) -> TaskDetail:
+    """One task: its script, exit status, attempt, work dir, native job id, resources asked and
+    used, and which of its files were shipped."""
+    return await runs.task_detail(run_id, task_id)
+
+
+@router.get("/{run_id}/tasks/{task_id}/logs", responses=TASK_FILE_RESPONSES)
+async def get_run_task_logs(
+    run_id: uuid.UUID,
+    task_id: TaskId,
+    request: Request,
+    runs: Reader,
+    file: Annotated[
+        TaskFileName,
+        Query(
+            description="stdout (.command.out), stderr (.command.err), log (.command.log, "
+            "both), script (.command.sh)"
+        ),
+    ] = "stderr",
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1, description="First character")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_TASK_FILE_CHARS, description="Characters")] = (
+        MAX_TASK_FILE_CHARS
+    ),
+    refresh: Annotated[
+        bool, Query(description="Read a running task's files again (they grow while it runs)")
+    ] = False,
+) -> Response:
+    """A file of the task's work dir, as text: 202 while the run's worker ships it, then 200.
+
+    The API never reads a work dir: the worker that owns the run ships a failed task's files
+    on its own, and any task's when asked here (while its work dir exists).
+    """
+    answer = await runs.task_file(
+        run_id, task_id, file, offset=offset, limit=limit, refresh=refresh
+    )
+    if isinstance(answer, TaskFilesPending):
+        return JSONResponse(
+            answer.model_dump(mode="json"),
+            status_code=status.HTTP_202_ACCEPTED,
+            headers={"Retry-After": str(answer.retry_after_seconds)},
+        )
+    headers = {
+        "X-Total-Length": str(answer.length),
+        "X-File-Size": str(answer.size),
+        "X-Truncated": "true" if answer.truncated else "false",
+        "X-Shipped-At": answer.shipped_at.isoformat(),
+    }
+    end = answer.offset + len(answer.text)
+    if answer.text and end < answer.length:
+        following = request.url.include_query_params(offset=end, limit=limit)
+        headers["Link"] = f'<{following}>; rel="next"'
+    return PlainTextResponse(answer.text, headers=headers)

@@ -123,6 +123,32 @@ class RunInputRead(ReadSchema):
     order_id: uuid.UUID | None = None
 
 
+class RunError(ReadSchema):
+    message: str | None = Field(
+        default=None, description="Nextflow's error message (else why nfhub ended the run)"
+    )
+    process: str | None = Field(default=None, description="The failing task's process")
+    task_id: int | None = Field(default=None, description="The failing task (Nextflow's id)")
+    task_name: str | None = None
+    attempt: int | None = None
+    exit_code: int | None = Field(
+        default=None,
+        description="The failing task's exit status; without a failing task, Nextflow's own",
+    )
+    exit_code_of: Literal["task", "nextflow"] | None = None
+    exit_meaning: str | None = Field(
+        default=None, description="What that exit status usually means"
+    )
+    work_dir: str | None = Field(default=None, description="The failing task's work dir")
+    stderr_tail: list[str] = Field(
+        default_factory=list,
+        description="The last lines of the failing task's stderr (.command.err), as shipped",
+    )
+    logs_url: str | None = Field(
+        default=None, description="Where the failing task's files are read (relative path)"
+    )
+
+
 # Read from a Run: its columns, and the properties it has for this view (no docstring: it
 # would become the schema's description in OpenAPI).
 class RunRead(ReadSchema):
@@ -185,6 +211,10 @@ class RunRead(ReadSchema):
     command_line: str | None = Field(default=None, description="Nextflow's command line")
     user_name: str | None = Field(
         default=None, description="Who ran Nextflow, as its host knows them"
+    )
+    error: RunError | None = Field(
+        default=None,
+        description="Why a failed run failed, at a glance (GET /runs/{id} only; null otherwise)",
     )
 
 

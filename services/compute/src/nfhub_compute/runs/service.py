@@ -32,6 +32,7 @@ from nfhub_compute.runs.schemas import (
     LogPage,
     OutputEntry,
     RunCreate,
+    RunError,
     RunFilter,
     RunProgress,
     RunRead,
@@ -40,13 +41,23 @@ from nfhub_compute.runs.schemas import (
 from nfhub_compute.runs.states import CANCEL_MOVES, RunState
 from nfhub_compute.runs.weblog import channel_columns
 from nfhub_compute.secrets.service import unknown_secret_names
-from nfhub_compute.tasks.schemas import TaskFilter
-from nfhub_compute.tasks.service import TaskService
+from nfhub_compute.tasks.schemas import (
+    TaskDetail,
+    TaskFileName,
+    TaskFilesPending,
+    TaskFileText,
+    TaskFilter,
+)
+from nfhub_compute.tasks.service import TaskFileService, TaskService, exit_meaning
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.db.session import AsyncSession
 from nfhub_shared.errors import BadRequest, FieldProblem
+
+FAILED_STATES = (RunState.EXECUTOR_ERROR, RunState.SYSTEM_ERROR)
+# Lines of the failing task's stderr a failed run shows.
+STDERR_TAIL_LINES = 20
 
 # Set by nfhub for every run, never by the caller.
 RESERVED_PARAMS = {
@@ -74,6 +85,7 @@ class RunService:
         self.files = files
         self.runs = RunRepository(session)
         self.tasks = TaskService(session)
+        self.task_files = TaskFileService(session)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -84,11 +96,71 @@ class RunService:
         return run
 
     async def get_with_tasks(self, run_id: uuid.UUID) -> RunRead:
-        """The run with its task counts."""
+        """The run with its task counts, and why it failed when it did."""
         run = await self.get(run_id)
         read = RunRead.model_validate(run)
         read.tasks = (await self.tasks.totals_of([run.id]))[run.id]
+        if RunState(run.state) in FAILED_STATES:
+            read.error = await self.error_of(run)
         return read
+
+    async def error_of(self, run: Run) -> RunError:
+        """The failing task, its exit status and the end of its stderr, Nextflow's message."""
+        task = await self.task_files.failing_task(run.id)
+        message = run.error_message or run.state_reason
+        if task is None:
+            return RunError(
+                message=message,
+                exit_code=run.exit_code,
+                exit_code_of="nextflow" if run.exit_code is not None else None,
+                exit_meaning=exit_meaning(run.exit_code) if run.exit_code else None,
+            )
+        tail = await self.task_files.stderr_tail(run.id, task.task_id, lines=STDERR_TAIL_LINES)
+        return RunError(
+            message=message,
+            process=task.process,
+            task_id=task.task_id,
+            task_name=task.name,
+            attempt=task.attempt,
+            exit_code=task.exit_status,
+            exit_code_of="task" if task.exit_status is not None else None,
+            exit_meaning=exit_meaning(task.exit_status),
+            work_dir=task.workdir,
+            stderr_tail=tail,
+            logs_url=f"/api/v1/runs/{run.id}/tasks/{task.task_id}/logs?file=stderr",
+        )
+
+    async def task_detail(self, run_id: uuid.UUID, task_id: int) -> TaskDetail:
+        run = await self.get(run_id)
+        return await self.task_files.detail(run.id, task_id)
+
+    async def task_file(
+        self,
+        run_id: uuid.UUID,
+        task_id: int,
+        file: TaskFileName,
+        *,
+        offset: int,
+        limit: int,
+        refresh: bool,
+    ) -> TaskFileText | TaskFilesPending:
+        """One of a task's files as shipped, or a pending request the run's worker serves."""
+        run = await self.get(run_id)
+        unreadable = None
+        if run.source == "external":
+            unreadable = (
+                "the run was reported from elsewhere (-with-tower); its work dir is on the "
+                "machine that ran Nextflow, which nfhub cannot read"
+            )
+        elif run.backend_handle is None:
+            unreadable = "the run was never launched"
+        answer = await self.task_files.read(
+            run.id, task_id, file, offset=offset, limit=limit, refresh=refresh,
+            unreadable=unreadable,
+        )  # fmt: skip
+        if isinstance(answer, TaskFilesPending):
+            await self.runs.notify(f"task-files:{run.id}")
+        return answer
 
     async def list_runs(
         self, run_filter: RunFilter, *, limit: int, offset: int

@@ -2,16 +2,18 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, bindparam, case, cast, func, select
+from sqlalchemy import ColumnElement, Text, and_, bindparam, case, cast, func, not_, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.orm import load_only
 
-from nfhub_compute.models import Run, Task
-from nfhub_compute.tasks.schemas import TaskFilter
+from nfhub_compute.models import Run, Task, TaskFile, TaskFileFetch
+from nfhub_compute.tasks.schemas import TaskFileText, TaskFilter
 from nfhub_shared.db.repository import Repository
+from nfhub_shared.db.session import AsyncSession
 
 MERGED_COLUMNS = (
     "hash", "name", "process", "tag", "native_id", "exit_status", "attempt", "error_action",
@@ -194,3 +196,200 @@ class TaskRepository(Repository[Task]):
         )
         statement = statement.order_by(ordering, Task.task_id)
         return await self.paginate(statement, limit=limit, offset=offset)
+
+
+# A failed task's files first when several failed: the one that ended the run (TERMINATE,
+# FINISH), then the latest.
+ENDED_THE_RUN = case((Task.error_action.in_(("TERMINATE", "FINISH")), 0), else_=1)
+
+
+class TaskFileRepository:
+    """Tasks' shipped work-dir files and the requests for them (models/task_file.py)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def task(self, run_id: uuid.UUID, task_id: int) -> Task | None:
+        return await self.session.get(Task, (run_id, task_id))
+
+    async def failing_task(self, run_id: uuid.UUID) -> Task | None:
+        """The failed task that ended the run, else its latest failed task (run, status index)."""
+        statement = (
+            select(Task)
+            .where(Task.run_id == run_id, Task.status == "FAILED")
+            .order_by(ENDED_THE_RUN, Task.complete_at.desc().nulls_last(), Task.task_id.desc())
+            .limit(1)
+        )
+        return (await self.session.scalars(statement)).first()
+
+    async def fetch(self, run_id: uuid.UUID, task_id: int) -> TaskFileFetch | None:
+        return await self.session.get(TaskFileFetch, (run_id, task_id))
+
+    async def request(self, run_id: uuid.UUID, task_id: int, *, again: bool) -> TaskFileFetch:
+        """A pending request for the task's files (kept as it is when one exists, unless
+        ``again``: then a shipped or gone one is asked anew)."""
+        statement = insert(TaskFileFetch).values(run_id=run_id, task_id=task_id, state="pending")
+        if again:
+            statement = statement.on_conflict_do_update(
+                index_elements=[TaskFileFetch.run_id, TaskFileFetch.task_id],
+                set_={"state": "pending", "detail": None, "requested_at": func.now(),
+                      "done_at": None},
+                where=TaskFileFetch.state != "pending",
+            )  # fmt: skip
+        else:
+            statement = statement.on_conflict_do_nothing()
+        await self.session.execute(statement)
+        fetch = await self.session.get(TaskFileFetch, (run_id, task_id), populate_existing=True)
+        assert fetch is not None
+        return fetch
+
+    async def files(self, run_id: uuid.UUID, task_id: int) -> Sequence[TaskFile]:
+        """The task's shipped files, without their text."""
+        statement = (
+            select(TaskFile)
+            .options(
+                load_only(
+                    TaskFile.file,
+                    TaskFile.size,
+                    TaskFile.truncated,
+                    TaskFile.shipped_at,
+                    raiseload=True,
+                )
+            )
+            .where(TaskFile.run_id == run_id, TaskFile.task_id == task_id)
+            .order_by(TaskFile.file)
+        )
+        return (await self.session.scalars(statement)).all()
+
+    async def page(
+        self, run_id: uuid.UUID, task_id: int, file: str, *, offset: int, limit: int
+    ) -> TaskFileText | None:
+        """Characters ``offset`` to ``offset + limit`` of a shipped file (cut by the database)."""
+        row = (
+            await self.session.execute(
+                select(
+                    func.substr(TaskFile.content, offset + 1, limit),
+                    func.char_length(TaskFile.content),
+                    TaskFile.size,
+                    TaskFile.truncated,
+                    TaskFile.shipped_at,
+                ).where(
+                    TaskFile.run_id == run_id, TaskFile.task_id == task_id, TaskFile.file == file
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        text, length, size, truncated, shipped_at = row
+        return TaskFileText(text, offset, int(length), int(size), bool(truncated), shipped_at)
+
+    async def tail(self, run_id: uuid.UUID, task_id: int, file: str, *, chars: int) -> str | None:
+        """The last ``chars`` characters of a shipped file."""
+        text = await self.session.scalar(
+            select(func.right(TaskFile.content, chars)).where(
+                TaskFile.run_id == run_id, TaskFile.task_id == task_id, TaskFile.file == file
+            )
+        )
+        return text if isinstance(text, str) else None
+
+    # -- the worker's side ------------------------------------------------------------------
+
+    async def unshipped_failed(
+        self, run_id: uuid.UUID, *, limit: int
+    ) -> list[tuple[int, str | None]]:
+        """(task id, work dir) of the run's failed tasks whose files were never read."""
+        done = (
+            select(TaskFileFetch.task_id)
+            .where(
+                TaskFileFetch.run_id == Task.run_id,
+                TaskFileFetch.task_id == Task.task_id,
+                TaskFileFetch.state != "pending",
+            )
+            .exists()
+        )
+        rows = await self.session.execute(
+            select(Task.task_id, Task.workdir)
+            .where(Task.run_id == run_id, Task.status == "FAILED", ~done)
+            .order_by(ENDED_THE_RUN, Task.task_id)
+            .limit(limit)
+        )
+        return [(int(task_id), workdir) for task_id, workdir in rows]
+
+    async def count_shipped(self, run_id: uuid.UUID) -> int:
+        """Tasks of the run whose files were read (shipped or found gone)."""
+        count = await self.session.scalar(
+            select(func.count())
+            .select_from(TaskFileFetch)
+            .where(TaskFileFetch.run_id == run_id, TaskFileFetch.state != "pending")
+        )
+        return int(count or 0)
+
+    async def pending(
+        self, *, owned_by: str | None, host_bound: Sequence[str], limit: int
+    ) -> list[tuple[Run, int, str | None]]:
+        """(run, task id, work dir) of the oldest requests a worker may serve: with
+        ``owned_by``, those of the ``host_bound`` backends' runs that host owns; without, the
+        others (as RunRepository.live divides runs)."""
+        bound = and_(Run.backend.in_(host_bound), Run.owner_host.is_not(None))
+        statement = (
+            select(Run, TaskFileFetch.task_id, Task.workdir)
+            .join(Run, Run.id == TaskFileFetch.run_id)
+            .join(
+                Task,
+                and_(Task.run_id == TaskFileFetch.run_id, Task.task_id == TaskFileFetch.task_id),
+            )
+            .where(TaskFileFetch.state == "pending")
+            .order_by(TaskFileFetch.requested_at)
+            .limit(limit)
+        )
+        if owned_by is not None:
+            statement = statement.where(bound, Run.owner_host == owned_by)
+        elif host_bound:
+            statement = statement.where(not_(bound))
+        rows = await self.session.execute(statement)
+        return [(run, int(task_id), workdir) for run, task_id, workdir in rows]
+
+    async def store(
+        self, run_id: uuid.UUID, task_id: int, files: Mapping[str, tuple[str, int, bool]]
+    ) -> None:
+        """The task's files as read now, name → (text, size, truncated); the request done."""
+        if files:
+            statement = insert(TaskFile).values(
+                [
+                    {
+                        "run_id": run_id,
+                        "task_id": task_id,
+                        "file": name,
+                        "content": text,
+                        "size": size,
+                        "truncated": truncated,
+                    }
+                    for name, (text, size, truncated) in files.items()
+                ]
+            )
+            await self.session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[TaskFile.run_id, TaskFile.task_id, TaskFile.file],
+                    set_={
+                        "content": statement.excluded.content,
+                        "size": statement.excluded.size,
+                        "truncated": statement.excluded.truncated,
+                        "shipped_at": func.now(),
+                    },
+                )
+            )
+        await self._done(run_id, task_id, "shipped", None)
+
+    async def gone(self, run_id: uuid.UUID, task_id: int, detail: str) -> None:
+        await self._done(run_id, task_id, "gone", detail)
+
+    async def _done(self, run_id: uuid.UUID, task_id: int, state: str, detail: str | None) -> None:
+        statement = insert(TaskFileFetch).values(
+            run_id=run_id, task_id=task_id, state=state, detail=detail, done_at=func.now()
+        )
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[TaskFileFetch.run_id, TaskFileFetch.task_id],
+                set_={"state": state, "detail": detail, "done_at": func.now()},
+            )
+        )

@@ -9,6 +9,8 @@ from pydantic import Field
 
 from nfhub_shared.schemas import ReadSchema
 
+TaskFileName = Literal["stdout", "stderr", "log", "script"]
+TaskFilesState = Literal["none", "pending", "shipped", "gone"]
 TaskStatus = Literal["NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "ABORTED", "FAILED"]
 TaskSort = Literal[
     "task_id", "submit", "start", "complete", "duration", "realtime", "peak_rss", "cpu", "name"
@@ -66,3 +68,65 @@ class TaskCounts(ReadSchema):
 
 class ProcessProgress(TaskCounts):
     process: str
+
+
+class TaskRequested(ReadSchema):
+    cpus: int | None = None
+    memory: int | None = Field(default=None, description="Bytes")
+    time_ms: int | None = Field(default=None, description="The time limit, milliseconds")
+    disk: int | None = Field(default=None, description="Bytes")
+    queue: str | None = None
+
+
+class TaskUsed(ReadSchema):
+    realtime_ms: int | None = None
+    cpu_percent: float | None = Field(default=None, description="100 is one CPU busy")
+    peak_rss: int | None = Field(default=None, description="Bytes")
+    peak_vmem: int | None = Field(default=None, description="Bytes")
+    read_bytes: int | None = None
+    write_bytes: int | None = None
+    memory_percent: float | None = Field(
+        default=None, description="Peak RSS against the memory requested, in percent"
+    )
+    cpu_percent_of_requested: float | None = Field(
+        default=None, description="CPU use against the CPUs requested, in percent"
+    )
+
+
+class TaskFileInfo(ReadSchema):
+    file: TaskFileName
+    size: int = Field(description="The file's size in the work dir, bytes")
+    truncated: bool = Field(description="Longer than the bound: its middle was cut")
+    shipped_at: datetime
+
+
+class TaskDetail(TaskRead):
+    script: str | None = Field(default=None, description="The task's script, as Nextflow ran it")
+    requested: TaskRequested
+    used: TaskUsed
+    files_state: TaskFilesState = Field(
+        description="Whether its files (GET .../logs) were shipped from the work dir: none "
+        "(not asked yet), pending (a worker is reading them), shipped, gone (the work dir "
+        "could not be read)"
+    )
+    files_detail: str | None = Field(default=None, description="Why they are gone")
+    files: list[TaskFileInfo] = Field(description="The files shipped")
+
+
+class TaskFilesPending(ReadSchema):
+    state: Literal["pending"] = "pending"
+    detail: str
+    requested_at: datetime
+    retry_after_seconds: int
+
+
+@dataclass(frozen=True)
+class TaskFileText:
+    """A part of a shipped task file."""
+
+    text: str
+    offset: int
+    length: int  # characters held
+    size: int  # bytes in the work dir
+    truncated: bool
+    shipped_at: datetime

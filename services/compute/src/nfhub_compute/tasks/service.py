@@ -6,13 +6,73 @@ caller checks the run is one the principal may read.
 
 from __future__ import annotations
 
+import signal
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 
 from nfhub_compute.models import Task
-from nfhub_compute.tasks.repository import TaskRepository
-from nfhub_compute.tasks.schemas import ProcessProgress, TaskCounts, TaskFilter
+from nfhub_compute.tasks.errors import TaskFilesGone, TaskFilesNotRead, TaskNotFound
+from nfhub_compute.tasks.repository import TaskFileRepository, TaskRepository
+from nfhub_compute.tasks.schemas import (
+    ProcessProgress,
+    TaskCounts,
+    TaskDetail,
+    TaskFileInfo,
+    TaskFileName,
+    TaskFilesPending,
+    TaskFileText,
+    TaskFilter,
+    TaskRead,
+    TaskRequested,
+    TaskUsed,
+)
 from nfhub_shared.db.session import AsyncSession
+
+# How long a client is told to wait before asking again for files a worker is reading.
+RETRY_AFTER_SECONDS = 1
+# A request no worker served in this long is answered 503 (the client may go on asking).
+UNSERVED_AFTER = timedelta(seconds=60)
+# Characters read per stderr line asked for (a longer line shows its end only).
+TAIL_LINE_CHARS = 400
+TERMINAL_STATUSES = ("COMPLETED", "FAILED", "ABORTED", "CACHED")
+# What an exit status usually means, as Nextflow users meet them (shell and signal codes; a
+# scheduler's kill shows as the signal's 128 + n).
+EXIT_MEANINGS = {
+    0: "success",
+    1: "a generic error: the command failed, its stderr says why",
+    2: "a misused shell builtin or a bad command-line argument",
+    126: "the command cannot be executed (not executable, or a permission problem)",
+    127: "command not found: a tool missing from the PATH or the container",
+    130: "interrupted (SIGINT)",
+    134: "aborted (SIGABRT): often a crash or a failed assertion",
+    137: "killed (SIGKILL): often out of memory (the kernel's or the scheduler's OOM killer)",
+    139: "segmentation fault (SIGSEGV): the program crashed",
+    140: "often a scheduler's time limit (SIGUSR2, sent by Slurm or SGE before the kill)",
+    143: "terminated (SIGTERM): canceled, or stopped by the scheduler at a limit",
+}
+
+
+def exit_meaning(code: int | None) -> str | None:
+    """What an exit status usually means (None when nothing useful can be said)."""
+    if code is None:
+        return None
+    if code in EXIT_MEANINGS:
+        return EXIT_MEANINGS[code]
+    if 128 < code < 128 + 65:
+        try:
+            name = signal.Signals(code - 128).name
+        except ValueError:
+            name = f"signal {code - 128}"
+        return f"killed by a signal ({name})"
+    return "an error exit status of the command; its stderr says why"
+
+
+def _ratio(used: float | None, asked: float | None) -> float | None:
+    if used is None or not asked:
+        return None
+    return round(100.0 * used / asked, 1)
+
 
 # Task status → progress counter.
 COUNTER_OF_STATUS = {
@@ -69,3 +129,118 @@ class TaskService:
         self, run_id: uuid.UUID, task_filter: TaskFilter, *, limit: int, offset: int
     ) -> tuple[Sequence[Task], int]:
         return await self.tasks.list_for_run(run_id, task_filter, limit=limit, offset=offset)
+
+
+class TaskFileService:
+    """A task's detail and its work-dir files, as the worker shipped them (the API never reads
+    a work dir). Like TaskService, it knows nothing of runs: the caller checks the run."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.files = TaskFileRepository(session)
+
+    async def task(self, run_id: uuid.UUID, task_id: int) -> Task:
+        task = await self.files.task(run_id, task_id)
+        if task is None:
+            raise TaskNotFound(
+                f"The run has no task {task_id}; GET /runs/{run_id}/tasks lists its tasks "
+                "(task_id is Nextflow's task id)."
+            )
+        return task
+
+    async def failing_task(self, run_id: uuid.UUID) -> Task | None:
+        return await self.files.failing_task(run_id)
+
+    async def detail(self, run_id: uuid.UUID, task_id: int) -> TaskDetail:
+        task = await self.task(run_id, task_id)
+        fetch = await self.files.fetch(run_id, task_id)
+        files = await self.files.files(run_id, task_id)
+        trace = task.trace or {}
+        script = trace.get("script")
+        time_ms, disk = trace.get("time"), trace.get("disk")
+        queue = trace.get("queue")
+        return TaskDetail.model_validate(
+            {
+                **TaskRead.model_validate(task).model_dump(),
+                "script": script if isinstance(script, str) else None,
+                "requested": TaskRequested(
+                    cpus=task.cpus,
+                    memory=task.memory,
+                    time_ms=time_ms if isinstance(time_ms, int) else None,
+                    disk=disk if isinstance(disk, int) else None,
+                    queue=queue if isinstance(queue, str) else None,
+                ),
+                "used": TaskUsed(
+                    realtime_ms=task.realtime_ms,
+                    cpu_percent=task.cpu_percent,
+                    peak_rss=task.peak_rss,
+                    peak_vmem=task.peak_vmem,
+                    read_bytes=task.read_bytes,
+                    write_bytes=task.write_bytes,
+                    memory_percent=_ratio(task.peak_rss, task.memory),
+                    cpu_percent_of_requested=_ratio(
+                        task.cpu_percent, task.cpus * 100 if task.cpus else None
+                    ),
+                ),
+                "files_state": fetch.state if fetch is not None else "none",
+                "files_detail": fetch.detail if fetch is not None else None,
+                "files": [TaskFileInfo.model_validate(file) for file in files],
+            }
+        )  # fmt: skip
+
+    async def read(
+        self,
+        run_id: uuid.UUID,
+        task_id: int,
+        file: TaskFileName,
+        *,
+        offset: int,
+        limit: int,
+        refresh: bool,
+        unreadable: str | None,
+    ) -> TaskFileText | TaskFilesPending:
+        """The shipped text of one file, or the pending request for it (made now when there is
+        none: the run's worker ships it). ``unreadable``: why no worker can read the run's
+        work dirs (then only what was shipped is there)."""
+        task = await self.task(run_id, task_id)
+        fetch = await self.files.fetch(run_id, task_id)
+        ended = task.status in TERMINAL_STATUSES
+        shipped = fetch is not None and fetch.state == "shipped"
+        if shipped and not (refresh and not ended):
+            page = await self.files.page(run_id, task_id, file, offset=offset, limit=limit)
+            if page is not None:
+                return page
+        if fetch is not None and fetch.state == "gone" and not refresh:
+            raise TaskFilesGone(
+                f"Task {task_id}'s files were never shipped and cannot be read now: {fetch.detail}"
+            )
+        if unreadable is not None:
+            raise TaskFilesGone(f"Task {task_id}'s files were never shipped: {unreadable}")
+        if task.workdir is None:
+            raise TaskFilesGone(f"Nextflow reported no work dir for task {task_id} (yet).")
+        again = refresh or (fetch is not None and fetch.state != "pending")
+        fetch = await self.files.request(run_id, task_id, again=again)
+        waited = datetime.now(UTC) - fetch.requested_at
+        if waited > UNSERVED_AFTER:
+            raise TaskFilesNotRead(
+                f"Task {task_id}'s files were asked for {int(waited.total_seconds())} s ago and "
+                "no worker has read them: the worker that runs the run (its host's, for the "
+                "local backend) must be running. The request stays; ask again later.",
+                headers={"Retry-After": "30"},
+            )
+        return TaskFilesPending(
+            detail=f"A worker is reading task {task_id}'s files from {task.workdir}; ask "
+            f"again in {RETRY_AFTER_SECONDS} s.",
+            requested_at=fetch.requested_at,
+            retry_after_seconds=RETRY_AFTER_SECONDS,
+        )
+
+    async def stderr_tail(self, run_id: uuid.UUID, task_id: int, *, lines: int) -> list[str]:
+        """The last ``lines`` lines of the task's shipped stderr (empty when not shipped)."""
+        chars = lines * TAIL_LINE_CHARS
+        text = await self.files.tail(run_id, task_id, "stderr", chars=chars)
+        if not text:
+            return []
+        kept = text.rstrip("\n").split("\n")
+        if len(text) == chars and len(kept) > 1:
+            kept = kept[1:]  # the cut may have fallen inside the first line
+        return kept[-lines:]

@@ -447,5 +447,8 @@ def task_log(task: Task, api_run: str) -> TaskLog:
         start_time=_time(task.start_at or task.submit_at),
         end_time=_time(task.complete_at),
         exit_code=task.exit_status,
+        # The task's .command.out/.err through the API (202 while the worker ships them).
+        stdout=f"{api_run}/tasks/{task.task_id}/logs?file=stdout",
+        stderr=f"{api_run}/tasks/{task.task_id}/logs?file=stderr",
         system_logs=system_logs,
     )

@@ -4,7 +4,10 @@ The worker that reconciles a run — the only one that can read its launch folde
 the lines written since the last pass to ``run_log_chunks``, redacted as the backend reads
 them. The API pages them from there (logs/service.py), for a live run too.
 
-- The last line of a live log may be half written: it waits for the next pass (or the end).
+- Each pass reads a log from where the last chunk ended in the file (its byte offset), so a
+  log is read once in all, however many passes ship it.
+- The last line of a live log may be half written (no newline yet): it waits for the next
+  pass (or the end).
 - Each log keeps at most COMPUTE_LOG_MAX_BYTES; the chunk that reaches it ends with a line
   saying where the rest is, and nothing more of that log is shipped.
 - Chunk numbers make a retry harmless: a chunk shipped twice is kept once.
@@ -77,19 +80,20 @@ class LogShipper:
         final: bool,
     ) -> None:
         progress = progress or LogProgress()
+        # Chunks shipped before offsets were kept: their lines are skipped once, from the start.
+        start = progress.file_offset if progress.file_offset is not None else 0
+        skip = progress.lines if progress.file_offset is None else 0
         for _ in range(CHUNKS_PER_PASS):
             if progress.truncated:
                 return
-            chunk = await backend.logs(
-                handle, source=source, offset=progress.lines, limit=CHUNK_LINES
-            )
-            lines = chunk.lines
-            at_end = progress.lines + len(lines) >= chunk.count
-            if at_end and not final:
-                lines = lines[:-1]
-            if not lines:
+            read = await backend.logs(
+                handle, source=source, start=start, limit=CHUNK_LINES, final=final,
+                skip_lines=skip,
+            )  # fmt: skip
+            skip = 0
+            if not read.lines:
                 return
-            lines, truncated = self._within_bound(run, lines, progress.byte_count)
+            lines, truncated = self._within_bound(run, read.lines, progress.byte_count)
             size = sum(_size(line) for line in lines)
             async with self.sessionmaker() as session, session.begin():
                 stored = await RunLogRepository(session).append(
@@ -100,6 +104,7 @@ class LogShipper:
                     lines=lines,
                     byte_count=size,
                     truncated=truncated,
+                    file_offset=read.end,
                 )
             if not stored:  # another worker shipped this chunk: start again from the database
                 logger.info("log chunk shipped already", run_id=str(run.id), source=source)
@@ -109,8 +114,10 @@ class LogShipper:
                 progress.lines + len(lines),
                 progress.byte_count + size,
                 truncated,
+                read.end,
             )
-            if at_end:
+            start = read.end
+            if read.at_end:
                 return
 
     def _within_bound(self, run: Run, lines: list[str], held: int) -> tuple[list[str], bool]:

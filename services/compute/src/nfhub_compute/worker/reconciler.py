@@ -13,7 +13,8 @@ One worker reconciles a given run at a time (see the end of this note). Each pas
   → UNKNOWN, back to RUNNING with the next event or answer;
 - a claimed run never recorded as submitted (its dispatcher died) is submitted again; a
   launcher still alive for a run that has ended is killed;
-- the logs of every run it can read are shipped to the database (worker/logship.py).
+- the logs of every run it can read are shipped to the database (worker/logship.py), and
+  its failed tasks' files; the task files the API asked for first (worker/taskfiles.py).
 
 Each run is asked of its compute environment's backend (the worker's own for runs without
 one); the jobs alive are listed from every environment's backend.
@@ -55,6 +56,7 @@ from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.heartbeat import mark_ownerless_runs
 from nfhub_compute.worker.logship import LogShipper
+from nfhub_compute.worker.taskfiles import TaskFileShipper
 
 logger = structlog.get_logger("nfhub.compute.reconciler")
 
@@ -83,6 +85,7 @@ class Reconciler:
         self.backends = dispatcher.backends
         self._envs: dict[uuid.UUID, ComputeEnv] = {}
         self.shipper = LogShipper(sessionmaker, settings)
+        self.task_files = TaskFileShipper(sessionmaker, settings)
 
     def backend_of(self, run: Run) -> JobBackend:
         """The backend of the run's environment (as read at the start of the pass)."""
@@ -98,6 +101,8 @@ class Reconciler:
         an environment or not); ``shared``: every other run (Slurm's, and those of no host)."""
         async with self.sessionmaker() as session:
             self._envs = {env.id: env for env in await ComputeEnvRepository(session).all()}
+        # First: a reader of the API waits for these.
+        await self.serve_task_files(owned=owned, shared=shared)
         if shared:
             await mark_ownerless_runs(self.sessionmaker, self.settings, HOST_BOUND_BACKENDS)
         jobs = await self._active_jobs()
@@ -149,6 +154,7 @@ class Reconciler:
         if status is not None:
             await self._alive(run, state, now, status)
             await self._ship_logs(run, final=False)
+            await self._ship_task_files(run)
         if state == RunState.CANCELING:
             await self._stop(run, now)
         elif state == RunState.RUNNING and status is None:
@@ -172,9 +178,12 @@ class Reconciler:
             target = RunState.EXECUTOR_ERROR
             reason = run.error_message or f"Nextflow exited with code {code}; see the run's log."
         await self._ship_logs(run, final=True)
-        now = _now()
         async with self.sessionmaker() as session, session.begin():
             await self._import_trace(session, run)
+        # Before the run ends: a reader of the failed run finds its failed task's stderr.
+        await self._ship_task_files(run)
+        now = _now()
+        async with self.sessionmaker() as session, session.begin():
             # Nextflow's "started" event may never have come (the worker was down, the weblog
             # was lost): its first task, from the weblog or the trace, says when it began.
             # (An aggregate over all its tasks: only when the start is still unknown.)
@@ -199,6 +208,26 @@ class Reconciler:
             await self.shipper.ship(run, self.backend_of(run), final=final)
         except Exception as exc:
             logger.warning("log shipping failed", run_id=str(run.id), error=type(exc).__name__)
+
+    async def _ship_task_files(self, run: Run) -> None:
+        """A failed task's files, like the logs, never keep a run from being followed."""
+        try:
+            await self.task_files.ship_failed(run, self.backend_of(run))
+        except Exception as exc:
+            logger.warning("task file shipping failed", run_id=str(run.id),
+                           error=type(exc).__name__)  # fmt: skip
+
+    async def serve_task_files(self, *, owned: bool, shared: bool) -> None:
+        """The task files the API asked for, of the runs this worker may read (ended ones too:
+        a work dir outlives its run)."""
+        owners = ([self.settings.WORKER_HOST] if owned else []) + ([None] if shared else [])
+        for owner in owners:
+            try:
+                await self.task_files.serve(
+                    self.backend_of, owned_by=owner, host_bound=HOST_BOUND_BACKENDS
+                )
+            except Exception as exc:
+                logger.exception("serving task files failed", error=type(exc).__name__)
 
     async def _import_trace(self, session: AsyncSession, run: Run) -> None:
         assert run.backend_handle is not None
