@@ -6,16 +6,28 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, bindparam, case, cast, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Text,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 
 from nfhub_compute.models import Run, Task
+from nfhub_compute.models.task import METRIC_WHERE
 from nfhub_compute.tasks.schemas import TaskFilter
 from nfhub_shared.db.repository import Repository
 
 MERGED_COLUMNS = (
     "hash", "name", "process", "tag", "native_id", "exit_status", "attempt", "error_action",
-    "workdir", "container", "hostname", "cpus", "memory", "submit_at", "start_at",
+    "workdir", "container", "hostname", "cpus", "memory", "time_ms", "submit_at", "start_at",
     "complete_at", "duration_ms", "realtime_ms", "cpu_percent", "peak_rss", "peak_vmem",
     "read_bytes", "write_bytes",
 )  # fmt: skip
@@ -30,6 +42,65 @@ SORTABLE = {
     "cpu": Task.cpu_percent,
     "name": Task.name,
 }
+
+
+def _double(column: Any) -> ColumnElement[float]:
+    return cast(column, Float)
+
+
+# GET /runs/{id}/metrics: each series of a process's tasks, as double precision. The usage
+# series are Nextflow's report's (ReportSummary): a task without the value or the request (or
+# with 0 of either) has none; a task that asked for no cpus asked for one.
+METRIC_SERIES: dict[str, ColumnElement[float]] = {
+    "cpu_percent": _double(Task.cpu_percent),
+    "peak_rss": _double(Task.peak_rss),
+    "realtime_ms": _double(Task.realtime_ms),
+    "read_bytes": _double(Task.read_bytes),
+    "write_bytes": _double(Task.write_bytes),
+    "cpu_usage": case(
+        (
+            Task.cpu_percent > 0,
+            _double(Task.cpu_percent) / func.coalesce(func.nullif(Task.cpus, 0), 1),
+        )
+    ),
+    "memory_usage": case(
+        (
+            (Task.peak_rss > 0) & (Task.memory > 0),
+            _double(Task.peak_rss) * 100 / _double(Task.memory),
+        )
+    ),
+    "time_usage": case(
+        (
+            (Task.realtime_ms > 0) & (Task.time_ms > 0),
+            _double(Task.realtime_ms) * 100 / _double(Task.time_ms),
+        )
+    ),
+}
+QUARTILES = literal_column("ARRAY[0.25, 0.5, 0.75]::float8[]", type_=ARRAY(Float))
+
+
+def _metrics_statement() -> Any:
+    """Per process: the tasks counted, then per series its count, mean, min, max and
+    quartiles (percentile_cont: one sort of the series' values, nulls left out). One range
+    scan of ix_tasks_metrics, whose predicate is the status filter."""
+    columns: list[Any] = [Task.process, func.count().label("tasks")]
+    for name, value in METRIC_SERIES.items():
+        columns += [
+            func.count(value).label(f"{name}_count"),
+            func.avg(value).label(f"{name}_mean"),
+            func.min(value).label(f"{name}_min"),
+            func.max(value).label(f"{name}_max"),
+            func.percentile_cont(QUARTILES).within_group(value).label(f"{name}_quartiles"),
+        ]
+    return (
+        select(*columns)
+        .where(Task.run_id == bindparam("run_id"), text(METRIC_WHERE))
+        .group_by(Task.process)
+        .order_by(Task.process)
+    )
+
+
+METRICS = _metrics_statement()
 
 
 def merge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -92,8 +163,8 @@ UPSERT_TASK_PARAMS = merge_on_conflict(
 
 def _unnest_statement() -> Any:
     """UPSERT_TASKS with its rows as one array per column (``INSERT ... SELECT FROM
-    unnest(...)``): one statement of a fixed 28 parameters for any number of rows, where
-    executemany binds and sends every row's 28 (a fraction of the time per row, bench/compute.py).
+    unnest(...)``): one statement of a fixed 29 parameters for any number of rows, where
+    executemany binds and sends every row's 29 (a fraction of the time per row, bench/compute.py).
     The trace goes as text and becomes jsonb in the database."""
     table = Task.__table__
     names = ("run_id", *ROW_COLUMNS)
@@ -170,6 +241,12 @@ class TaskRepository(Repository[Task]):
             .group_by(Task.run_id, Task.status)
         )
         return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def metrics(self, run_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Each process's series (see METRICS): ``{"process", "tasks", "<series>_count",
+        "<series>_mean", "_min", "_max", "_quartiles": [q1, median, q3]}``."""
+        rows = await self.session.execute(METRICS, {"run_id": run_id})
+        return [dict(row._mapping) for row in rows]
 
     async def first_seen(self, run_id: uuid.UUID) -> datetime | None:
         """When the run's first task was submitted or started: the workflow had begun by then."""
