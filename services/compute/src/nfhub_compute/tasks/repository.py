@@ -48,6 +48,8 @@ def _double(column: Any) -> ColumnElement[float]:
     return cast(column, Float)
 
 
+# Constants as literals: the statement's one parameter is the run.
+ZERO, ONE, HUNDRED = (literal_column(value) for value in ("0", "1", "100.0"))
 # GET /runs/{id}/metrics: each series of a process's tasks, as double precision. The usage
 # series are Nextflow's report's (ReportSummary): a task without the value or the request (or
 # with 0 of either) has none; a task that asked for no cpus asked for one.
@@ -59,20 +61,20 @@ METRIC_SERIES: dict[str, ColumnElement[float]] = {
     "write_bytes": _double(Task.write_bytes),
     "cpu_usage": case(
         (
-            Task.cpu_percent > 0,
-            _double(Task.cpu_percent) / func.coalesce(func.nullif(Task.cpus, 0), 1),
+            Task.cpu_percent > ZERO,
+            _double(Task.cpu_percent) / _double(func.coalesce(func.nullif(Task.cpus, ZERO), ONE)),
         )
     ),
     "memory_usage": case(
         (
-            (Task.peak_rss > 0) & (Task.memory > 0),
-            _double(Task.peak_rss) * 100 / _double(Task.memory),
+            (Task.peak_rss > ZERO) & (Task.memory > ZERO),
+            _double(Task.peak_rss) * HUNDRED / _double(Task.memory),
         )
     ),
     "time_usage": case(
         (
-            (Task.realtime_ms > 0) & (Task.time_ms > 0),
-            _double(Task.realtime_ms) * 100 / _double(Task.time_ms),
+            (Task.realtime_ms > ZERO) & (Task.time_ms > ZERO),
+            _double(Task.realtime_ms) * HUNDRED / _double(Task.time_ms),
         )
     ),
 }
