@@ -51,18 +51,18 @@ SUMMARY_KEYS = ("mean", "min", "q1", "median", "q3", "max")
 def summary_of_row(row: Mapping[str, Any], name: str) -> MetricSummary | None:
     """The series ``name`` of a TaskRepository.metrics row; None when no task had a value."""
     count = int(row[f"{name}_count"] or 0)
-    quartiles = row[f"{name}_quartiles"]
-    if count == 0 or quartiles is None:
+    numbers = row[f"{name}_numbers"]
+    if count == 0 or numbers is None:
         return None
-    q1, median, q3 = quartiles
+    low, q1, median, q3, high = numbers
     return MetricSummary(
         count=count,
-        mean=row[f"{name}_mean"],
-        min=row[f"{name}_min"],
+        mean=row[f"{name}_sum"] / count,
+        min=low,
         q1=q1,
         median=median,
         q3=q3,
-        max=row[f"{name}_max"],
+        max=high,
     )
 
 
