@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import event
 
 from nfhub_compute.events.parsing import task_values
 from nfhub_compute.tasks.repository import TaskRepository
@@ -68,27 +68,17 @@ ALIGN = [
 ]
 
 
+def measured(row: tuple[float, int, int, int, int, int | None, int, int]) -> dict[str, Any]:
+    """One row of ALIGN as the trace fields Nextflow names them."""
+    names = ("%cpu", "cpus", "peak_rss", "memory", "realtime", "time", "read_bytes", "write_bytes")
+    return dict(zip(names, row, strict=True))
+
+
 def align_rows() -> list[dict[str, Any]]:
     statuses = ["COMPLETED", "COMPLETED", "FAILED", "COMPLETED", "CACHED", "COMPLETED"]
     return [
-        trace(
-            n + 1,
-            "ALIGN",
-            status,
-            **{
-                "%cpu": cpu,
-                "cpus": cpus,
-                "peak_rss": rss,
-                "memory": memory,
-                "realtime": realtime,
-                "time": time,
-                "read_bytes": read,
-                "write_bytes": write,
-            },
-        )  # fmt: skip
-        for n, ((cpu, cpus, rss, memory, realtime, time, read, write), status) in enumerate(
-            zip(ALIGN, statuses, strict=True)
-        )
+        trace(n + 1, "ALIGN", status, **measured(row))
+        for n, (row, status) in enumerate(zip(ALIGN, statuses, strict=True))
     ]
 
 
@@ -102,8 +92,7 @@ class TestMetrics:
         session_factory: Any,
     ) -> None:
         run = (await launch()).json()
-        busy = {"%cpu": 9999.0, "cpus": 1, "peak_rss": 99 * GIB, "memory": GIB,
-                "realtime": 99_999_999, "time": 1000, "read_bytes": 1, "write_bytes": 1}  # fmt: skip
+        busy = measured((9999.0, 1, 99 * GIB, GIB, 99_999_999, 1000, 1, 1))
         await add_tasks(
             session_factory,
             run["id"],
@@ -113,21 +102,7 @@ class TestMetrics:
                 trace(7, "ALIGN", "RUNNING", **busy),
                 trace(8, "ALIGN", "SUBMITTED"),
                 trace(9, "ALIGN", "ABORTED", **busy),
-                trace(
-                    10,
-                    "MULTIQC",
-                    "COMPLETED",
-                    **{
-                        "%cpu": 80.0,
-                        "cpus": 1,
-                        "peak_rss": GIB,
-                        "memory": 2 * GIB,
-                        "realtime": 1000,
-                        "time": 4000,
-                        "read_bytes": 5,
-                        "write_bytes": 7,
-                    },
-                ),  # fmt: skip
+                trace(10, "MULTIQC", **measured((80.0, 1, GIB, 2 * GIB, 1000, 4000, 5, 7))),
             ],
         )
 
