@@ -9,7 +9,7 @@ from __future__ import annotations
 import posixpath
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -390,7 +390,14 @@ class RunService:
         run's end)."""
         run = await self.get(run_id)
         entries, _ = await self._output_folder(
-            run, REPORTS_FOLDER, caller_token, limit=MAX_REPORT_FILES, offset=0
+            run,
+            REPORTS_FOLDER,
+            caller_token,
+            limit=MAX_REPORT_FILES,
+            offset=0,
+            keep=lambda entry: (
+                entry.get("kind") == "file" and report_kind(entry["name"]) is not None
+            ),
         )
         items = [
             ReportEntry(
@@ -411,13 +418,27 @@ class RunService:
         return RunReports(run_id=run.id, items=items)
 
     async def _output_folder(
-        self, run: Run, relative: str, caller_token: str, *, limit: int, offset: int
+        self,
+        run: Run,
+        relative: str,
+        caller_token: str,
+        *,
+        limit: int,
+        offset: int,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
     ) -> tuple[list[OutputEntry], int]:
+        """A folder of the run's outputs (``keep``: only the entries it keeps, the only ones
+        signed); the count is the folder's."""
         base = run.outdir
         folder = base + (relative + "/" if relative else "")
         entries, count = await self.files.list_folder(
             caller_token, self.access.project_id, folder, limit=limit, offset=offset
         )
+        for entry in entries:
+            if not entry.get("name"):
+                entry["name"] = posixpath.basename(str(entry["path"]).rstrip("/"))
+        if keep is not None:
+            entries = [entry for entry in entries if keep(entry)]
         urls = await self.files.download_urls(
             caller_token,
             self.access.project_id,
@@ -430,7 +451,7 @@ class RunService:
                 OutputEntry(
                     path=str(entry["path"]).removeprefix(base),
                     project_path=entry["path"],
-                    name=entry.get("name") or posixpath.basename(entry["path"].rstrip("/")),
+                    name=entry["name"],
                     kind=entry.get("kind", "file"),
                     size=entry.get("size"),
                     modified=entry.get("modified"),
