@@ -10,9 +10,9 @@ has; a tenth with no time asked), and a second run as many again (the table hold
 tasks too). Then ``--requests`` sequential GET /runs/{id}/metrics on one keep-alive
 connection, alternating, round after round, with as many GET /runs/{id} (the same
 authentication, one run row and its task counts): p50 and p99 of each and the ratio of
-their p50s. Measured twice: right after the rows were written (the table not vacuumed yet:
-the index scan reads the rows too), and after VACUUM (an index-only scan, as once autovacuum
-has been by). Then the plan of the query (EXPLAIN ANALYZE, its own time without HTTP).
+their p50s. Measured twice: right after the rows were written (the table not vacuumed yet),
+and after VACUUM (as once autovacuum has been by). Then the plan of the query (EXPLAIN
+ANALYZE, its own time without HTTP).
 
 Beside the wall-clock times, the CPU time each request took in the compute process and in
 the PostgreSQL backends serving it (psutil, per request): what a request costs whatever else
@@ -197,7 +197,7 @@ def main() -> None:
         print(f"\n1. {args.tasks} tasks, {args.processes} processes, just written (not vacuumed):")
         latencies(port, running, compute, run_id, args.requests, args.rounds)
         asyncio.run(sql(running.database_url, "VACUUM (ANALYZE) compute.tasks"))
-        print("\n2. the same after VACUUM (index-only scan):")
+        print("\n2. the same after VACUUM:")
         latencies(port, running, compute, run_id, args.requests, args.rounds)
 
         dialect = postgresql.dialect()  # type: ignore[no-untyped-call]

@@ -89,8 +89,9 @@ def _metrics_statement() -> Any:
     (percentile_cont: one sort of the series' values, nulls left out). Three aggregates a
     series, the cheapest that give them all: avg's transition (which keeps the variance
     too) and separate min and max cost more than the mean's sum / count and the 0th and 100th
-    percentiles of the sort percentile_cont makes anyway. One range scan of ix_tasks_metrics,
-    whose predicate is the status filter and whose order is the grouping's."""
+    percentiles of the sort percentile_cont makes anyway. One range scan of
+    ix_tasks_run_id_process_status (the statuses an index condition), in the grouping's
+    order: nothing to sort but the series' values."""
     columns: list[Any] = [Task.process, func.count().label("tasks")]
     for name, value in METRIC_SERIES.items():
         columns += [
