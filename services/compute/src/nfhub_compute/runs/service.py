@@ -69,7 +69,8 @@ REPORT_KINDS: tuple[tuple[ReportKind, re.Pattern[str]], ...] = (
     ("dag", re.compile(r"(dag|flowchart).*\.(html|dot|mmd|svg|png|pdf|gexf)$", re.I)),
     ("report", re.compile(r"report.*\.html$", re.I)),
 )
-# More files than a reports folder holds: a report's retried runs, nf-core's extras.
+# The files of the reports folder looked at: more than it holds (nf-core pipelines add their
+# parameters, software versions, samplesheet checks…); the files service's page limit.
 MAX_REPORT_FILES = 500
 
 
