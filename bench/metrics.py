@@ -39,7 +39,7 @@ from common import Stack, free_port, insert_pipeline, stack
 from sqlalchemy.dialects import postgresql
 
 from nfhub_compute.migrate import migrate as migrate_compute
-from nfhub_compute.tasks.repository import METRICS
+from nfhub_compute.tasks.repository import METRICS, METRICS_WORK_MEM
 from nfhub_shared.testing.database import _asyncpg_args
 
 TARGET_P99_MS = 200.0
@@ -103,9 +103,13 @@ async def seed(database_url: str, project_id: str, tasks: int, processes: int) -
     return runs
 
 
-async def sql(database_url: str, statement: str, *args: Any) -> list[Any]:
+async def sql(
+    database_url: str, statement: str, *args: Any, before: str | None = None
+) -> list[Any]:
     connection = await asyncpg.connect(**_asyncpg_args(database_url))
     try:
+        if before is not None:
+            await connection.execute(before)
         return list(await connection.fetch(statement, *args))
     finally:
         await connection.close()
@@ -203,12 +207,17 @@ def main() -> None:
         dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
         query = str(METRICS.compile(dialect=dialect)).replace("%(run_id)s", "$1")
         plan = asyncio.run(
-            sql(running.database_url, f"EXPLAIN (ANALYZE, BUFFERS) {query}", uuid.UUID(run_id))
+            sql(
+                running.database_url,
+                f"EXPLAIN (ANALYZE, BUFFERS) {query}",
+                uuid.UUID(run_id),
+                before=f"SET work_mem = '{METRICS_WORK_MEM}'",
+            )
         )
         print("\n3. the query's plan (EXPLAIN ANALYZE, no HTTP):")
         for row in plan:
             line = row[0]
-            if any(key in line for key in ("Scan", "Execution Time", "Heap Fetches", "Sort")):
+            if any(key in line for key in ("Scan", "Execution Time", "Sort", "Aggregate")):
                 print(f"  {line.strip()}")
 
 
