@@ -136,7 +136,9 @@ def latencies(
     paths = {"metrics": f"/api/v1/runs/{run_id}/metrics", "run": f"/api/v1/runs/{run_id}"}
     taken: dict[str, list[float]] = {name: [] for name in paths}
     cpu: dict[str, list[float]] = {name: [] for name in paths}
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=running.headers) as client:
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers=running.headers, timeout=60
+    ) as client:
         for path in paths.values():  # warm-up: connections, caches, the prepared statements
             for _ in range(10):
                 client.get(path).raise_for_status()
