@@ -240,3 +240,62 @@ class TestSecrets:
 
         assert result.returncode == 1
         assert "Required secret is missing: 'GREETING'" in result.stdout
+
+
+class TestReports:
+    """-with-report, -with-timeline, -with-dag [FILE] and their config scopes, as Nextflow."""
+
+    def test_the_options_without_a_file_use_nextflows_default_names(self, tmp_path: Path) -> None:
+        result = run_fake(tmp_path, "-with-report", "-with-timeline", "-with-dag")
+
+        assert result.returncode == 0, result.stderr
+        for scope in ("report", "timeline", "dag"):
+            (written,) = tmp_path.glob(f"{scope}-*.html")
+            # report-<yyyyMMdd>-<milliseconds of the day>.html (TraceHelper.launchTimestampFmt)
+            day, millis = written.stem.split("-")[1:]
+            assert len(day) == 8 and day.isdigit() and 0 <= int(millis) < 86_400_000
+            assert written.read_text().startswith("<!DOCTYPE html>")
+        assert "HELLO:FASTQC" in next(tmp_path.glob("dag-*.html")).read_text()
+
+    def test_a_file_given_to_the_option_wins_over_the_config(self, tmp_path: Path) -> None:
+        (tmp_path / "r.config").write_text(
+            "report {\n    enabled = true\n    file = 'from-config.html'\n}\n"
+        )
+        result = run_fake(tmp_path, "-c", "r.config", "-with-report", "given/report.html")
+
+        assert result.returncode == 0, result.stderr
+        report = (tmp_path / "given" / "report.html").read_text()
+        assert "HELLO:FASTQC" in report and "COMPLETED" in report
+        assert not (tmp_path / "from-config.html").exists()
+
+    def test_the_config_scopes_write_where_they_say_failed_runs_too(self, tmp_path: Path) -> None:
+        folder = tmp_path / "out" / "pipeline_info"
+        (tmp_path / "r.config").write_text(
+            "".join(
+                f"{scope} {{\n    enabled = true\n    file = '{folder}/{scope}.html'\n}}\n"
+                for scope in ("report", "timeline", "dag")
+            )
+            # A later block of the same scope wins, as Nextflow merges them.
+            + "dag {\n    enabled = false\n}\n"
+        )
+        params = {"outdir": str(tmp_path / "out"), "fail_process": "MULTIQC"}
+        result = run_fake(tmp_path, "-c", "r.config", params=params)
+
+        assert result.returncode == 1
+        assert sorted(path.name for path in folder.iterdir()) == ["report.html", "timeline.html"]
+        assert "FAILED" in (folder / "report.html").read_text()
+
+    def test_an_existing_report_without_overwrite_stops_the_run(self, tmp_path: Path) -> None:
+        (tmp_path / "report.html").write_text("earlier")
+        (tmp_path / "o.config").write_text(
+            "timeline {\n    enabled = true\n    file = 'report.html'\n    overwrite = true\n}\n"
+        )
+
+        refused = run_fake(tmp_path, "-with-report", "report.html")
+        overwritten = run_fake(tmp_path, "-c", "o.config")
+
+        assert refused.returncode == 1
+        assert "Report file already exists" in refused.stderr
+        assert "report.overwrite" in refused.stderr
+        assert overwritten.returncode == 0, overwritten.stderr
+        assert "execution timeline" in (tmp_path / "report.html").read_text()

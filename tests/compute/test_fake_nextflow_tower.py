@@ -112,6 +112,26 @@ class TestTowerClient:
         assert finished and all("T" in task["complete"] for task in finished)
         assert "Monitor the execution with Seqera Platform using this URL: " in result.stdout
 
+    def test_complete_carries_each_processs_summary_as_resources_aggregator(
+        self, tmp_path: Path, platform: tuple[Platform, str]
+    ) -> None:
+        state, url = platform
+
+        result = run_fake(tmp_path, url, TOWER_ACCESS_TOKEN="nfh_pat_abc")
+
+        assert result.returncode == 0, result.stderr
+        metrics = state.requests[-1]["body"]["metrics"]
+        assert [entry["process"] for entry in metrics] == ["FASTQC", "MULTIQC"]
+        real = payload("complete")["metrics"][0]
+        for entry in metrics:
+            for series in ("cpu", "time"):
+                assert set(real[series]) == set(entry[series]), series
+        fastqc = metrics[0]
+        assert fastqc["cpu"]["q2"] == 98.5 and fastqc["cpu"]["minLabel"] == "HELLO:FASTQC (sample1)"
+        assert fastqc["cpuUsage"]["max"] == 49.25  # %cpu per CPU asked for (2)
+        assert fastqc["memUsage"]["mean"] == 2.93  # 60 MiB of 2 GiB, rounded as Nextflow
+        assert fastqc["reads"]["max"] == 4096.0
+
     def test_a_jwt_goes_as_a_bearer_token(
         self, tmp_path: Path, platform: tuple[Platform, str]
     ) -> None:

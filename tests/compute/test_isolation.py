@@ -106,6 +106,8 @@ ROUTES: dict[str, Route] = {
     "get_run_progress": Route("GET", "/api/v1/runs/{run_id}/progress"),
     "get_run_task": Route("GET", "/api/v1/runs/{run_id}/tasks/{task_id}"),
     "get_run_task_logs": Route("GET", "/api/v1/runs/{run_id}/tasks/{task_id}/logs"),
+    "list_run_reports": Route("GET", "/api/v1/runs/{run_id}/reports"),
+    "get_run_metrics": Route("GET", "/api/v1/runs/{run_id}/metrics"),
     "stream_run": Route("GET", "/api/v1/runs/{run_id}/stream"),  # 404 before any stream
     # A project's secret: invisible elsewhere; a name is the caller's own in their project.
     "list_secrets": Route("GET", "/api/v1/secrets", kind="list"),

@@ -91,6 +91,75 @@ def task_record(trace: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
+def _ratio(value: Any, request: Any, scale: float) -> float | None:
+    if not value or not request:
+        return None
+    return float(value) / float(request) * scale
+
+
+# ReportSummary's series (nextflow-io/nextflow ReportSummary.groovy): a value per task, None
+# for a task without one.
+SERIES: dict[str, Callable[[Mapping[str, Any]], float | None]] = {
+    "cpu": lambda t: None if t.get("%cpu") is None else float(t["%cpu"]),
+    "mem": lambda t: None if t.get("peak_rss") is None else float(t["peak_rss"]),
+    "vmem": lambda t: None if t.get("peak_vmem") is None else float(t["peak_vmem"]),
+    "time": lambda t: None if t.get("realtime") is None else float(t["realtime"]),
+    "reads": lambda t: None if t.get("rchar") is None else float(t["rchar"]),
+    "writes": lambda t: None if t.get("wchar") is None else float(t["wchar"]),
+    "cpuUsage": lambda t: _ratio(t.get("%cpu"), t.get("cpus") or 1, 1.0),
+    "memUsage": lambda t: _ratio(t.get("peak_rss"), t.get("memory"), 100.0),
+    "timeUsage": lambda t: _ratio(t.get("realtime"), t.get("time"), 100.0),
+}
+
+
+def series_summary(tasks: list[tuple[str, float]]) -> dict[str, Any] | None:
+    """ReportSummary.Summary.compute: mean, min, quartiles (R's summary: linear between
+    ranks), max, rounded to 2 decimals, with the task names; None for no value or all 0."""
+    if not tasks:
+        return None
+    ordered = sorted(tasks, key=lambda task: task[1])
+    names = {}
+
+    def quantile(q: int) -> float:
+        j = (len(ordered) - 1) * q / 100
+        i = int(j)
+        names[q] = ordered[i][0]
+        if j == i:
+            return ordered[i][1]
+        return ordered[i][1] + (j - i) * (ordered[i + 1][1] - ordered[i][1])
+
+    result: dict[str, Any] = {"mean": round(sum(v for _, v in tasks) / len(tasks), 2)}
+    for key, q in (("min", 0), ("q1", 25), ("q2", 50), ("q3", 75), ("max", 100)):
+        result[key] = round(quantile(q), 2)
+    if result["min"] == 0 and result["max"] == 0:
+        return None
+    result.update(minLabel=names[0], maxLabel=names[100], q1Label=names[25],
+                  q2Label=names[50], q3Label=names[75])  # fmt: skip
+    return result
+
+
+class Metrics:
+    """ResourcesAggregator: each completed (or failed) and cached task, by process simple
+    name (the last part of its qualified name)."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, list[Mapping[str, Any]]] = {}
+
+    def add(self, trace: Mapping[str, Any]) -> None:
+        process = str(trace.get("process") or "").rsplit(":", 1)[-1]
+        self.tasks.setdefault(process, []).append(trace)
+
+    def summary(self) -> list[dict[str, Any]]:
+        entries = []
+        for process, traces in self.tasks.items():
+            entry: dict[str, Any] = {"process": process}
+            for name, metric in SERIES.items():
+                values = [(str(t.get("name")), v) for t in traces if (v := metric(t)) is not None]
+                entry[name] = series_summary(values)
+            entries.append(entry)
+        return entries
+
+
 class Tower:
     def __init__(
         self,
@@ -120,6 +189,7 @@ class Tower:
         # names it (makeCreateReq) and begin says towerLaunch (TowerClient.groovy).
         self.launch_workflow_id = os.environ.get("TOWER_WORKFLOW_ID") or None
         self.progress: dict[str, Any] = {}
+        self.metrics = Metrics()
         self.events: queue.Queue[object] = queue.Queue()
         self.sender: threading.Thread | None = None
 
@@ -200,8 +270,11 @@ class Tower:
         return watch_url
 
     def task(self, trace: Mapping[str, Any], progress: dict[str, Any]) -> None:
-        """One task event, for the sender thread."""
+        """One task event, for the sender thread; an ended one is aggregated
+        (onProcessComplete, onProcessCached)."""
         self.progress = progress
+        if trace.get("status") in ("COMPLETED", "FAILED", "CACHED"):
+            self.metrics.add(trace)
         self.events.put(task_record(trace))
 
     def send_tasks(self) -> None:
@@ -241,7 +314,10 @@ class Tower:
         document = {**workflow, "params": params, "id": self.workflow_id, "container": None,
                     "configText": "", "operationId": None, "logFile": None,
                     "outFile": None}  # fmt: skip
-        self.logged("complete", {"workflow": document, "metrics": [], "progress": self.progress})
+        self.logged(
+            "complete",
+            {"workflow": document, "metrics": self.metrics.summary(), "progress": self.progress},
+        )
 
 
 def progress_of(counts: Mapping[str, int], running: int = 0, submitted: int = 0) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import uuid
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,28 @@ class TestSubmit:
         ]  # fmt: skip
         log = await backend.logs(job.handle, source="console", start=0, limit=1)
         assert log.lines == ["N E X T F L O W  ~  version 24.04.4"] and not log.at_end
+        # Nextflow's reports, into the run's outputs (the storage), not the launch dir.
+        reports = tmp_path / "out" / "pipeline_info"
+        assert "HELLO:MULTIQC" in (reports / "execution_report.html").read_text()
+        assert (reports / "execution_timeline.html").exists()
+        assert (reports / "pipeline_dag.html").exists()
+        assert not [name for name in os.listdir(launch_dir) if name.endswith(".html")]
+
+    async def test_the_environments_config_may_turn_a_report_off(
+        self, backend: LocalBackend, tmp_path: Path
+    ) -> None:
+        extra = "timeline {\n    enabled = false\n}\n"
+        job = await backend.submit(
+            spec(params={"outdir": str(tmp_path / "out")}, extra_config=extra)
+        )
+
+        status = await wait_ended(backend, job.handle)
+
+        assert status.exit_code == 0
+        config = (Path(job.launch_dir or "") / "nfhub.config").read_text()
+        assert config.index("timeline {\n    enabled = true") < config.index(extra)
+        reports = sorted(path.name for path in (tmp_path / "out" / "pipeline_info").iterdir())
+        assert reports == ["execution_report.html", "params.json", "pipeline_dag.html"]
 
     async def test_submitting_the_same_run_again_returns_the_first_job(
         self, backend: LocalBackend, invocations: Path
@@ -139,6 +162,20 @@ class TestCommandLine:
 
         assert "weblog {\n    enabled = true\n    url = '" + url + "'\n}" in config
         assert "trace {" in config
+
+    def test_the_reports_go_to_the_outputs_before_the_environments_text(self) -> None:
+        config = nfhub_config(None, "report.enabled = false", "s3://bucket/p/runs/r1/")
+
+        assert (
+            "report {\n    enabled = true\n"
+            "    file = 's3://bucket/p/runs/r1/pipeline_info/execution_report.html'\n"
+            "    overwrite = true\n}"
+        ) in config
+        assert "file = 's3://bucket/p/runs/r1/pipeline_info/pipeline_dag.html'" in config
+        # The environment's text comes after (it wins), nfhub's trace and weblog last.
+        assert config.index("dag {") < config.index("report.enabled = false")
+        assert config.index("report.enabled = false") < config.index("trace {")
+        assert nfhub_config(None).count("enabled = true") == 1  # the trace only
 
     def test_secrets_in_urls_are_redacted_from_log_lines(self) -> None:
         line = "$> nextflow run x -with-weblog https://h/api/v1/runs/r/events?token=abc123&x=1"

@@ -123,6 +123,10 @@ class TestSubmit:
         log = await backend.logs(job.handle, source="console", start=0, limit=1)
         assert log.lines == ["N E X T F L O W  ~  version 24.04.4"]
         assert (tmp_path / "out" / "pipeline_info" / "params.json").exists()
+        # Nextflow's reports, into the run's outputs (the storage), not the launch dir.
+        reports = tmp_path / "out" / "pipeline_info"
+        for name in ("execution_report.html", "execution_timeline.html", "pipeline_dag.html"):
+            assert (reports / name).read_text().startswith("<!DOCTYPE html>"), name
 
     async def test_the_weblog_secret_stays_in_the_private_config(
         self, backend: SlurmBackend, slurm: SlurmCluster

@@ -53,7 +53,8 @@ def test_what_is_not_a_time_is_none(value: Any) -> None:
 def test_a_trace_reads_epoch_ms_bytes_and_the_unset_exit() -> None:
     values = task_values(
         {"task_id": "7", "status": "submitted", "name": "P:Q (s1)", "exit": UNSET_EXIT,
-         "submit": 1715674862870, "memory": "38654705664", "%cpu": "412.3%", "hash": "-"}
+         "submit": 1715674862870, "memory": "38654705664", "%cpu": "412.3%", "hash": "-",
+         "time": "14400000"}
     )  # fmt: skip
 
     assert values is not None
@@ -61,6 +62,7 @@ def test_a_trace_reads_epoch_ms_bytes_and_the_unset_exit() -> None:
     assert values["exit_status"] is None and values["hash"] is None
     assert values["submit_at"] == MAY_14 and values["memory"] == 38654705664
     assert values["cpu_percent"] == 412.3
+    assert values["time_ms"] == 14400000  # the time directive (what the task asked for)
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,26 @@ class TestLifecycle:
         assert log["count"] > 0 and "nextflow.cli.Launcher" in log["lines"][0]
         assert stack.launches()[done["nextflow_run_name"]] == 1
 
+        # Nextflow's report, timeline and DAG are among the outputs, downloadable.
+        reports = get(stack, f"/api/v1/runs/{run['id']}/reports")["items"]
+        assert [(r["kind"], r["path"]) for r in reports] == [
+            ("report", "pipeline_info/execution_report.html"),
+            ("timeline", "pipeline_info/execution_timeline.html"),
+            ("dag", "pipeline_info/pipeline_dag.html"),
+        ]
+        report = httpx.get(reports[0]["download_url"], timeout=10)
+        assert report.status_code == 200 and b"HELLO:FASTQC (S2)" in report.content
+        assert reports[0]["size"] == len(report.content)
+        # Each process's resources, from the task rows the weblog filled.
+        metrics = get(stack, f"/api/v1/runs/{run['id']}/metrics")
+        assert metrics["source"] == "tasks"
+        fastqc, multiqc = metrics["processes"]
+        assert (fastqc["process"], fastqc["tasks"], multiqc["tasks"]) == ("HELLO:FASTQC", 2, 1)
+        assert fastqc["cpu_percent"]["median"] == 98.5
+        assert fastqc["cpu_usage"]["median"] == 49.25  # of the 2 CPUs asked for
+        assert fastqc["memory_usage"]["max"] == 62914560 * 100 / 2147483648
+        assert fastqc["realtime_ms"]["min"] >= 400 and fastqc["time_usage"]["count"] == 2
+
 
 class TestFailure:
     def test_a_failing_task_ends_the_run_in_executor_error(self, stack: LiveStack) -> None:

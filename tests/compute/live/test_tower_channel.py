@@ -79,6 +79,14 @@ class TestTowerChannel:
         assert {item["name"] for item in outputs["items"]} == {
             "S1_fastqc.html", "S2_fastqc.html"
         }  # fmt: skip
+        reports = get(stack, f"/api/v1/runs/{run['id']}/reports")["items"]
+        assert [r["kind"] for r in reports] == ["report", "timeline", "dag"]
+        # The metrics are the summary the Tower client sent with complete.
+        metrics = get(stack, f"/api/v1/runs/{run['id']}/metrics")
+        assert metrics["source"] == "tower"
+        fastqc, multiqc = metrics["processes"]
+        assert (fastqc["process"], multiqc["process"]) == ("FASTQC", "MULTIQC")
+        assert fastqc["cpu_percent"]["median"] == 98.5 and fastqc["cpu_usage"]["max"] == 49.25
         # One run, not a second external one made by Nextflow's create.
         listed = get(stack, "/api/v1/runs")["items"]
         assert [item["id"] for item in listed] == [run["id"]]

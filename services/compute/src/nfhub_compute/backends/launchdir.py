@@ -1,8 +1,8 @@
 """A run's launch directory, as every backend that runs the head job from a folder lays it out.
 
     params.json         the parameters (-params-file)
-    nfhub.config        trace and weblog settings (-c, mode 0600): the weblog URL carries the
-                        run's secret, so it is in no command line and no log
+    nfhub.config        report, trace and weblog settings (-c, mode 0600): the weblog URL
+                        carries the run's secret, so it is in no command line and no log
     nfhub.env           on the Tower channel, Nextflow's TOWER_ACCESS_TOKEN and
                         TOWER_WORKFLOW_ID (mode 0600): the launcher puts them in Nextflow's
                         environment and removes the file
@@ -12,6 +12,10 @@
     .nextflow.log       Nextflow's own log
     trace.txt           Nextflow's trace (raw values)
     .nextflow/cache/    the session cache -resume needs
+
+Nextflow's execution report, timeline and DAG are not here: nfhub.config has Nextflow write
+them into the run's output folder (REPORTS_FOLDER), in the project's storage like every other
+output, so the API lists and serves them (GET /runs/{id}/reports) from any backend.
 
 The local backend starts the launcher as a process on this machine, the Slurm backend as the
 batch script of a job; both read the same files back.
@@ -50,7 +54,7 @@ LAUNCHER = Path(__file__).with_name("launcher.py")
 TRACE_FILE = "trace.txt"
 TRACE_FIELDS = (
     "task_id,hash,native_id,process,tag,name,status,exit,submit,start,complete,duration,"
-    "realtime,%cpu,peak_rss,peak_vmem,read_bytes,write_bytes,workdir,attempt,cpus,memory,"
+    "realtime,%cpu,peak_rss,peak_vmem,read_bytes,write_bytes,workdir,attempt,cpus,memory,time,"
     "container,hostname,error_action"
 )
 NFHUB_CONFIG = f"""// Written by nfhub for every run: a raw trace it reads when the run ends.
@@ -62,6 +66,14 @@ trace {{
     fields = '{TRACE_FIELDS}'
 }}
 """
+# Where Nextflow writes its reports, in the run's output folder (params.outdir), and as what;
+# nf-core pipelines write theirs to the same folder.
+REPORTS_FOLDER = "pipeline_info"
+REPORT_FILES = {
+    "report": "execution_report.html",
+    "timeline": "execution_timeline.html",
+    "dag": "pipeline_dag.html",
+}
 # The launched pipeline runs users' code: it gets this environment, never the worker's own
 # (database URL, service secrets).
 PASSED_ENV = (
@@ -79,19 +91,45 @@ SECRET_WORDS = ("token", "secret", "password")
 ENV_FILE = "nfhub.env"
 
 
-def nfhub_config(weblog_url: str | None, extra: str | None = None) -> str:
-    """The run's own config: the compute environment's config, then the trace nfhub reads at
-    the end and where the weblog goes (last, so the environment's text cannot change them).
+def _groovy(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def reports_config(outdir: str) -> str:
+    """Nextflow's execution report, timeline and DAG, written into the run's output folder
+    (a path or a storage URI, as params.outdir)."""
+    folder = outdir.rstrip("/") + "/" + REPORTS_FOLDER
+    return "".join(
+        f"{scope} {{\n    enabled = true\n    file = {_groovy(folder + '/' + name)}\n"
+        f"    overwrite = true\n}}\n"
+        for scope, name in REPORT_FILES.items()
+    )
+
+
+def nfhub_config(
+    weblog_url: str | None, extra: str | None = None, outdir: str | None = None
+) -> str:
+    """The run's own config: the reports nfhub serves, the compute environment's config, then
+    the trace nfhub reads at the end and where the weblog goes (last, so the environment's
+    text cannot change them).
+
+    Precedence of the report, timeline and DAG settings: Nextflow merges the -c files after
+    the pipeline's own nextflow.config, so nfhub's replace the pipeline's (nf-core's
+    pipeline_info/execution_report_<time>.html becomes pipeline_info/execution_report.html);
+    the compute environment's config comes after them and wins (it may turn them off or name
+    other files; GET /runs/{id}/reports lists what is in REPORTS_FOLDER).
 
     The weblog URL goes here rather than on the command line (-with-weblog): a command line
     is seen by every local user (ps) and is printed into Nextflow's log and its workflow
     metadata, which project viewers read.
     """
+    reports = reports_config(outdir) + "\n" if outdir else ""
     environment = f"// From the run's compute environment.\n{extra.rstrip()}\n\n" if extra else ""
+    head = reports + environment + NFHUB_CONFIG
     if weblog_url is None:  # the Tower channel: -with-tower on the command line
-        return environment + NFHUB_CONFIG + "weblog {\n    enabled = false\n}\n"
+        return head + "weblog {\n    enabled = false\n}\n"
     quoted = weblog_url.replace("\\", "\\\\").replace("'", "\\'")
-    return environment + NFHUB_CONFIG + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
+    return head + f"weblog {{\n    enabled = true\n    url = '{quoted}'\n}}\n"
 
 
 def writable_folder_problem(path: Path, what: str) -> str | None:
@@ -230,7 +268,12 @@ def prepare(spec: LaunchSpec, launch_dir: Path, work_dir: Path) -> None:
     secrets store, the environment's scripts, the cache."""
     work_dir.mkdir(parents=True, exist_ok=True)
     write_atomic(launch_dir / "params.json", json.dumps(spec.params, indent=2))
-    config = nfhub_config(None if spec.tower else spec.weblog_url, spec.extra_config)
+    outdir = spec.params.get("outdir")
+    config = nfhub_config(
+        None if spec.tower else spec.weblog_url,
+        spec.extra_config,
+        outdir if isinstance(outdir, str) and outdir else None,
+    )
     write_atomic(launch_dir / "nfhub.config", config, mode=0o600)
     if spec.tower is not None:
         write_atomic(launch_dir / ENV_FILE, json.dumps(spec.tower.environment()), mode=0o600)

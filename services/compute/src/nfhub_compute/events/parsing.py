@@ -200,6 +200,7 @@ def task_values(trace: Mapping[str, Any]) -> dict[str, Any] | None:
         "hostname": _text(trace.get("hostname"), 255),
         "cpus": _int32(trace.get("cpus")),
         "memory": _int64(trace.get("memory")),
+        "time_ms": _int64(trace.get("time")),
         "submit_at": parse_time(_int(trace.get("submit"))),
         "start_at": parse_time(_int(trace.get("start"))),
         "complete_at": parse_time(_int(trace.get("complete"))),

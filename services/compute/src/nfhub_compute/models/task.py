@@ -21,13 +21,21 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from nfhub_compute.models.base import Base
 
+# The tasks a run's metrics count, as Tower's ResourcesAggregator does: every task that ended
+# (each attempt of a retried one is a task of its own), cached ones with the values of the
+# run that computed them. Aborted tasks were killed part way and count nowhere.
+METRIC_STATUSES = ("COMPLETED", "FAILED", "CACHED")
+# As literals: the metrics statement's one parameter is the run.
+METRIC_WHERE = f"status IN {METRIC_STATUSES!r}"
+
 
 class Task(Base):
     """One Nextflow task of a run, keyed by Nextflow's own task id.
 
     The key is (run_id, task_id) rather than a UUID: events arrive by task id, and one index
     less per row keeps event ingestion cheap. Progress counters are counted from these rows
-    (an index-only scan), so no counter row is locked by every event.
+    (an index-only scan), so no counter row is locked by every event. (run_id, process,
+    status) serves a run's metrics too: its ended tasks in process order (migration 0012).
     """
 
     __tablename__ = "tasks"
@@ -55,6 +63,8 @@ class Task(Base):
     hostname: Mapped[str | None] = mapped_column(String(255))
     cpus: Mapped[int | None] = mapped_column(Integer)
     memory: Mapped[int | None] = mapped_column(BigInteger)
+    # The time directive (Nextflow's trace field ``time``), milliseconds.
+    time_ms: Mapped[int | None] = mapped_column(BigInteger)
     submit_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     start_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     complete_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

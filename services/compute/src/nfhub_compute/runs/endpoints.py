@@ -15,9 +15,11 @@ from nfhub_compute.runs.schemas import (
     OutputEntry,
     RunCreate,
     RunFilter,
+    RunMetrics,
     RunProgress,
     RunRead,
     RunRelaunch,
+    RunReports,
 )
 from nfhub_compute.runs.service import RunService
 from nfhub_compute.runs.states import RunState
@@ -209,6 +211,26 @@ async def list_run_outputs(
     )
     page = PageParams(limit=limit, offset=offset)
     return page_of(request, response, page, items, count)
+
+
+@router.get("/{run_id}/reports", response_model=RunReports)
+async def list_run_reports(run_id: uuid.UUID, request: Request, runs: Reader) -> RunReports:
+    """Nextflow's execution report, timeline and DAG of the run, each with a signed download
+    URL (files service); written when the run ends, into the run's outputs
+    (pipeline_info/).
+
+    Needs the files:read scope too: the listing is the files service's, made as the caller.
+    """
+    return await runs.reports(run_id, bearer_token(request))
+
+
+@router.get("/{run_id}/metrics", response_model=RunMetrics)
+async def get_run_metrics(run_id: uuid.UUID, runs: Reader) -> RunMetrics:
+    """Per process: mean, min, quartiles and max of CPU %, peak RSS, realtime, bytes read and
+    written, and of usage against what the tasks asked for (CPUs, memory, time), over the
+    tasks that ended (completed, failed or cached; each attempt counts). A Tower-channel
+    run's are those Nextflow sent when it completed."""
+    return await runs.metrics(run_id)
 
 
 @router.get("/{run_id}/tasks", response_model=Page[TaskRead])

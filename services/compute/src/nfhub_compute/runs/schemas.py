@@ -11,7 +11,7 @@ from pydantic import ConfigDict, Field, model_validator
 from nfhub_compute.pipelines.schemas import SLUG_PATTERN, VERSION_PATTERN, Profile
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.secrets.schemas import SecretName
-from nfhub_compute.tasks.schemas import ProcessProgress, TaskCounts
+from nfhub_compute.tasks.schemas import ProcessMetrics, ProcessProgress, TaskCounts
 from nfhub_shared.schemas import ReadSchema, Schema
 
 LABEL_PATTERN = r"^[A-Za-z0-9_.:=/-]{1,100}$"
@@ -245,3 +245,37 @@ class OutputEntry(ReadSchema):
     modified: datetime | None = None
     download_url: str | None = Field(default=None, description="A signed GET URL (files)")
     download_url_expires_at: datetime | None = None
+
+
+ReportKind = Literal["report", "timeline", "dag"]
+
+
+class ReportEntry(ReadSchema):
+    kind: ReportKind = Field(
+        description="report: Nextflow's execution report; timeline: its timeline; dag: the "
+        "workflow diagram"
+    )
+    name: str
+    path: str = Field(description="Relative to the run's output folder")
+    project_path: str = Field(description="The same, relative to the project (files service)")
+    size: int | None = None
+    modified: datetime | None = None
+    download_url: str | None = Field(default=None, description="A signed GET URL (files)")
+    download_url_expires_at: datetime | None = None
+
+
+class RunReports(ReadSchema):
+    run_id: uuid.UUID
+    items: list[ReportEntry]
+
+
+class RunMetrics(ReadSchema):
+    run_id: uuid.UUID
+    source: Literal["tasks", "tower"] = Field(
+        description="tasks: computed from the run's task rows; tower: the per-process summary "
+        "Nextflow's Tower client sent when the run completed"
+    )
+    statuses: list[str] = Field(
+        description="The task statuses counted (tasks that ended; each attempt is a task)"
+    )
+    processes: list[ProcessMetrics]

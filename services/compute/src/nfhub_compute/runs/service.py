@@ -7,13 +7,15 @@ submits it to the job backend, and its reconciler follows it to the end.
 from __future__ import annotations
 
 import posixpath
+import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 from nfhub_compute.backends.base import LogSource
+from nfhub_compute.backends.launchdir import REPORTS_FOLDER
 from nfhub_compute.compute_envs.errors import ComputeEnvUnusable
 from nfhub_compute.compute_envs.repository import ComputeEnvRepository
 from nfhub_compute.compute_envs.schemas import ComputeEnvStatus
@@ -21,6 +23,7 @@ from nfhub_compute.compute_envs.service import ComputeEnvService
 from nfhub_compute.config import Settings
 from nfhub_compute.logs.service import RunLogService
 from nfhub_compute.models import PipelineVersion, Run, Task
+from nfhub_compute.models.task import METRIC_STATUSES
 from nfhub_compute.pipelines.errors import PipelineNotFound, PipelineVersionNotFound
 from nfhub_compute.pipelines.repository import PipelineVersionRepository
 from nfhub_compute.pipelines.service import PipelineService
@@ -31,12 +34,16 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.schemas import (
     LogPage,
     OutputEntry,
+    ReportEntry,
+    ReportKind,
     RunCreate,
     RunError,
     RunFilter,
+    RunMetrics,
     RunProgress,
     RunRead,
     RunRelaunch,
+    RunReports,
 )
 from nfhub_compute.runs.states import CANCEL_MOVES, RunState
 from nfhub_compute.runs.weblog import channel_columns
@@ -48,7 +55,7 @@ from nfhub_compute.tasks.schemas import (
     TaskFileText,
     TaskFilter,
 )
-from nfhub_compute.tasks.service import TaskFileService, TaskService, exit_meaning
+from nfhub_compute.tasks.service import TaskFileService, TaskService, exit_meaning, tower_metrics
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
@@ -64,6 +71,22 @@ RESERVED_PARAMS = {
     "input": "give the samplesheet as input.path",
     "outdir": "nfhub writes outputs to the run's folder, runs/<run id>/ in the project",
 }
+
+
+# What a file of the reports folder is, by its name: nfhub's (launchdir.REPORT_FILES), an
+# nf-core pipeline's (execution_report_<time>.html …) or an environment's own names.
+REPORT_KINDS: tuple[tuple[ReportKind, re.Pattern[str]], ...] = (
+    ("timeline", re.compile(r"timeline.*\.html$", re.I)),
+    ("dag", re.compile(r"(dag|flowchart).*\.(html|dot|mmd|svg|png|pdf|gexf)$", re.I)),
+    ("report", re.compile(r"report.*\.html$", re.I)),
+)
+# The files of the reports folder looked at: more than it holds (nf-core pipelines add their
+# parameters, software versions, samplesheet checks…); the files service's page limit.
+MAX_REPORT_FILES = 500
+
+
+def report_kind(name: str) -> ReportKind | None:
+    return next((kind for kind, pattern in REPORT_KINDS if pattern.search(name)), None)
 
 
 class RunService:
@@ -187,6 +210,17 @@ class RunService:
             processes=processes,
             workflow_stats=run.stats,
         )
+
+    async def metrics(self, run_id: uuid.UUID) -> RunMetrics:
+        """Per-process resource summaries: a Tower-channel run's own, once its complete call
+        brought them, else computed from its task rows (one query)."""
+        run = await self.get(run_id)
+        statuses = list(METRIC_STATUSES)
+        if run.channel == "tower" and run.process_metrics:
+            processes = tower_metrics(run.process_metrics)
+            return RunMetrics(run_id=run.id, source="tower", statuses=statuses, processes=processes)
+        processes = await self.tasks.metrics(run.id)
+        return RunMetrics(run_id=run.id, source="tasks", statuses=statuses, processes=processes)
 
     async def list_tasks(
         self, run_id: uuid.UUID, task_filter: TaskFilter, *, limit: int, offset: int
@@ -421,11 +455,63 @@ class RunService:
                 "path must stay inside the run's output folder.",
                 errors=[FieldProblem("path", "leaves the folder")],
             )
+        return await self._output_folder(run, relative, caller_token, limit=limit, offset=offset)
+
+    async def reports(self, run_id: uuid.UUID, caller_token: str) -> RunReports:
+        """Nextflow's execution report, timeline and DAG among the run's outputs (its
+        REPORTS_FOLDER), with signed download URLs; none until Nextflow wrote them (at the
+        run's end)."""
+        run = await self.get(run_id)
+        entries, _ = await self._output_folder(
+            run,
+            REPORTS_FOLDER,
+            caller_token,
+            limit=MAX_REPORT_FILES,
+            offset=0,
+            keep=lambda entry: (
+                entry.get("kind") == "file" and report_kind(entry["name"]) is not None
+            ),
+        )
+        items = [
+            ReportEntry(
+                kind=kind,
+                name=entry.name,
+                path=entry.path,
+                project_path=entry.project_path,
+                size=entry.size,
+                modified=entry.modified,
+                download_url=entry.download_url,
+                download_url_expires_at=entry.download_url_expires_at,
+            )
+            for entry in entries
+            if entry.kind == "file" and (kind := report_kind(entry.name)) is not None
+        ]
+        order = {"report": 0, "timeline": 1, "dag": 2}
+        items.sort(key=lambda item: (order[item.kind], item.name))
+        return RunReports(run_id=run.id, items=items)
+
+    async def _output_folder(
+        self,
+        run: Run,
+        relative: str,
+        caller_token: str,
+        *,
+        limit: int,
+        offset: int,
+        keep: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> tuple[list[OutputEntry], int]:
+        """A folder of the run's outputs (``keep``: only the entries it keeps, the only ones
+        signed); the count is the folder's."""
         base = run.outdir
         folder = base + (relative + "/" if relative else "")
         entries, count = await self.files.list_folder(
             caller_token, self.access.project_id, folder, limit=limit, offset=offset
         )
+        for entry in entries:
+            if not entry.get("name"):
+                entry["name"] = posixpath.basename(str(entry["path"]).rstrip("/"))
+        if keep is not None:
+            entries = [entry for entry in entries if keep(entry)]
         urls = await self.files.download_urls(
             caller_token,
             self.access.project_id,
@@ -438,7 +524,7 @@ class RunService:
                 OutputEntry(
                     path=str(entry["path"]).removeprefix(base),
                     project_path=entry["path"],
-                    name=entry.get("name") or posixpath.basename(entry["path"].rstrip("/")),
+                    name=entry["name"],
                     kind=entry.get("kind", "file"),
                     size=entry.get("size"),
                     modified=entry.get("modified"),

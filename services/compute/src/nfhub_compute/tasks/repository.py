@@ -6,18 +6,32 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Text, and_, bindparam, case, cast, func, not_, select
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Text,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    not_,
+    select,
+    text,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.orm import load_only
 
 from nfhub_compute.models import Run, Task, TaskFile, TaskFileFetch
+from nfhub_compute.models.task import METRIC_WHERE
 from nfhub_compute.tasks.schemas import TaskFileText, TaskFilter
 from nfhub_shared.db.repository import Repository
 from nfhub_shared.db.session import AsyncSession
 
 MERGED_COLUMNS = (
     "hash", "name", "process", "tag", "native_id", "exit_status", "attempt", "error_action",
-    "workdir", "container", "hostname", "cpus", "memory", "submit_at", "start_at",
+    "workdir", "container", "hostname", "cpus", "memory", "time_ms", "submit_at", "start_at",
     "complete_at", "duration_ms", "realtime_ms", "cpu_percent", "peak_rss", "peak_vmem",
     "read_bytes", "write_bytes",
 )  # fmt: skip
@@ -32,6 +46,73 @@ SORTABLE = {
     "cpu": Task.cpu_percent,
     "name": Task.name,
 }
+
+
+def _double(column: Any) -> ColumnElement[float]:
+    return cast(column, Float)
+
+
+# Constants as literals: the statement's one parameter is the run.
+ZERO: ColumnElement[int] = literal_column("0")
+ONE: ColumnElement[int] = literal_column("1")
+HUNDRED: ColumnElement[float] = literal_column("100.0")
+# GET /runs/{id}/metrics: each series of a process's tasks, as double precision. The usage
+# series are Nextflow's report's (ReportSummary): a task without the value or the request (or
+# with 0 of either) has none; a task that asked for no cpus asked for one.
+METRIC_SERIES: dict[str, ColumnElement[float]] = {
+    "cpu_percent": _double(Task.cpu_percent),
+    "peak_rss": _double(Task.peak_rss),
+    "realtime_ms": _double(Task.realtime_ms),
+    "read_bytes": _double(Task.read_bytes),
+    "write_bytes": _double(Task.write_bytes),
+    "cpu_usage": case(
+        (
+            Task.cpu_percent > ZERO,
+            _double(Task.cpu_percent) / _double(func.coalesce(func.nullif(Task.cpus, ZERO), ONE)),
+        )
+    ),
+    "memory_usage": case(
+        (
+            (Task.peak_rss > ZERO) & (Task.memory > ZERO),
+            _double(Task.peak_rss) * HUNDRED / _double(Task.memory),
+        )
+    ),
+    "time_usage": case(
+        (
+            (Task.realtime_ms > ZERO) & (Task.time_ms > ZERO),
+            _double(Task.realtime_ms) * HUNDRED / _double(Task.time_ms),
+        )
+    ),
+}
+# min, q1, median, q3, max in one sort of the series' values.
+FIVE_NUMBERS = literal_column("ARRAY[0, 0.25, 0.5, 0.75, 1]::float8[]", type_=ARRAY(Float))
+
+
+def _metrics_statement() -> Any:
+    """Per process: the tasks counted, then per series its count, sum and five numbers
+    (percentile_cont: one sort of the series' values, nulls left out). Three aggregates a
+    series, the cheapest that give them all: avg's transition (which keeps the variance
+    too) and separate min and max cost more than the mean's sum / count and the 0th and 100th
+    percentiles of the sort percentile_cont makes anyway. One range scan of
+    ix_tasks_run_id_process_status (the statuses an index condition), in the grouping's
+    order: nothing to sort but the series' values."""
+    columns: list[Any] = [Task.process, func.count().label("tasks")]
+    for name, value in METRIC_SERIES.items():
+        columns += [
+            func.count(value).label(f"{name}_count"),
+            func.sum(value).label(f"{name}_sum"),
+            func.percentile_cont(FIVE_NUMBERS).within_group(value).label(f"{name}_numbers"),
+        ]
+    return (
+        select(*columns)
+        .where(Task.run_id == bindparam("run_id"), text(METRIC_WHERE))
+        .group_by(Task.process)
+        .order_by(Task.process)
+    )
+
+
+METRICS = _metrics_statement()
+METRICS_WORK_MEM = "64MB"
 
 
 def merge_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -94,8 +175,8 @@ UPSERT_TASK_PARAMS = merge_on_conflict(
 
 def _unnest_statement() -> Any:
     """UPSERT_TASKS with its rows as one array per column (``INSERT ... SELECT FROM
-    unnest(...)``): one statement of a fixed 28 parameters for any number of rows, where
-    executemany binds and sends every row's 28 (a fraction of the time per row, bench/compute.py).
+    unnest(...)``): one statement of a fixed 29 parameters for any number of rows, where
+    executemany binds and sends every row's 29 (a fraction of the time per row, bench/compute.py).
     The trace goes as text and becomes jsonb in the database."""
     table = Task.__table__
     names = ("run_id", *ROW_COLUMNS)
@@ -172,6 +253,17 @@ class TaskRepository(Repository[Task]):
             .group_by(Task.run_id, Task.status)
         )
         return [(row[0], row[1], int(row[2])) for row in rows]
+
+    async def metrics(self, run_id: uuid.UUID) -> list[dict[str, Any]]:
+        """Each process's series (see METRICS): ``{"process", "tasks", "<series>_count",
+        "<series>_sum", "<series>_numbers": [min, q1, median, q3, max]}``."""
+        # The grouping wants the run's ended tasks in process order. The index gives them so,
+        # but where one run holds much of the table the planner may rather read them unordered
+        # and sort them (some 10 MB at 100,000 tasks): in memory then, not on disk (the
+        # default work_mem is 4 MB). For this transaction only.
+        await self.session.execute(text(f"SET LOCAL work_mem = '{METRICS_WORK_MEM}'"))
+        rows = await self.session.execute(METRICS, {"run_id": run_id})
+        return [dict(row._mapping) for row in rows]
 
     async def first_seen(self, run_id: uuid.UUID) -> datetime | None:
         """When the run's first task was submitted or started: the workflow had begun by then."""

@@ -43,6 +43,7 @@ class TaskRead(ReadSchema):
     hostname: str | None = None
     cpus: int | None = None
     memory: int | None = Field(default=None, description="Bytes requested")
+    time_ms: int | None = Field(default=None, description="Time requested (the time directive)")
     submit_at: datetime | None = None
     start_at: datetime | None = None
     complete_at: datetime | None = None
@@ -130,3 +131,45 @@ class TaskFileText:
     size: int  # bytes in the work dir
     truncated: bool
     shipped_at: datetime
+
+
+class MetricSummary(ReadSchema):
+    """One series of a process's tasks, quartiles as PostgreSQL's percentile_cont (and
+    Nextflow's report) compute them: linear between the two nearest ranks."""
+
+    count: int | None = Field(
+        default=None, description="Tasks with a value (null when Tower's summary gave none)"
+    )
+    mean: float
+    min: float
+    q1: float
+    median: float
+    q3: float
+    max: float
+
+
+class ProcessMetrics(ReadSchema):
+    process: str
+    tasks: int | None = Field(
+        default=None, description="Tasks counted (null when the summary is Tower's)"
+    )
+    cpu_percent: MetricSummary | None = Field(
+        default=None, description="%cpu (100 = one CPU busy all the time)"
+    )
+    peak_rss: MetricSummary | None = Field(default=None, description="Peak resident memory, bytes")
+    realtime_ms: MetricSummary | None = Field(default=None, description="Run time, milliseconds")
+    read_bytes: MetricSummary | None = Field(
+        default=None, description="Bytes read (Tower's summary: rchar, all reads)"
+    )
+    write_bytes: MetricSummary | None = Field(
+        default=None, description="Bytes written (Tower's summary: wchar, all writes)"
+    )
+    cpu_usage: MetricSummary | None = Field(
+        default=None, description="%cpu / cpus requested: percent of the CPUs asked for"
+    )
+    memory_usage: MetricSummary | None = Field(
+        default=None, description="peak_rss / memory requested, percent"
+    )
+    time_usage: MetricSummary | None = Field(
+        default=None, description="realtime / time requested, percent"
+    )

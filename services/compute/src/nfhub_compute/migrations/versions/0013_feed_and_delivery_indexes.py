@@ -1,7 +1,7 @@
 """indexes for the project event stream and the webhook deliveries list by state
 
 Revision ID: 0013
-Revises: 0011
+Revises: 0012
 
 ``GET /runs/stream`` reads a project's events after a cursor (project_id, then xid, id);
 ``GET /webhooks/{id}/deliveries?state=`` filters a webhook's deliveries by state, newest first.
@@ -15,7 +15,7 @@ from alembic import op
 from nfhub_shared.webhooks.migration import create_delivery_state_index, drop_delivery_state_index
 
 revision: str = "0013"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,227 @@
+"""GET /runs/{id}/metrics of a run with many tasks, against GET /runs/{id}, in one run.
+
+    uv run python bench/metrics.py [--tasks 100000] [--processes 20] [--requests 200]
+                                   [--rounds 3]
+
+compute runs under uvicorn (one process, the no-op backend, no worker). A run gets
+``--tasks`` task rows in SQL (as many as its weblog would have left: ``--processes``
+processes, 90 % COMPLETED, the rest FAILED, CACHED, ABORTED or RUNNING, every value a task
+has; a tenth with no time asked), and a second run as many again (the table holds others'
+tasks too). Then ``--requests`` sequential GET /runs/{id}/metrics on one keep-alive
+connection, alternating, round after round, with as many GET /runs/{id} (the same
+authentication, one run row and its task counts): p50 and p99 of each and the ratio of
+their p50s. Measured twice: right after the rows were written (the table not vacuumed yet),
+and after VACUUM (as once autovacuum has been by). Then the plan of the query (EXPLAIN
+ANALYZE, its own time without HTTP).
+
+Beside the wall-clock times, the CPU time each request took in the compute process and in
+the PostgreSQL backends serving it (psutil, per request): what a request costs whatever else
+the machine runs, and close to its latency on an idle machine (one request at a time, the
+work is sequential). On a machine shared with other load, the wall-clock figures stretch
+with it; the ratio and the CPU times do not.
+
+Target: p99 of GET /runs/{id}/metrics < 200 ms at 100,000 tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+import uuid
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+import psutil
+from common import Stack, free_port, insert_pipeline, stack
+from sqlalchemy.dialects import postgresql
+
+from nfhub_compute.migrate import migrate as migrate_compute
+from nfhub_compute.tasks.repository import METRICS, METRICS_WORK_MEM
+from nfhub_shared.testing.database import _asyncpg_args
+
+TARGET_P99_MS = 200.0
+WEBLOG_SECRET = "bench-weblog-secret-0123456789abcdef"  # noqa: S105 - a throw-away bench key
+
+# Every value a task row has, drawn per task; statuses as a run that mostly worked leaves them.
+TASKS_SQL = """
+INSERT INTO compute.tasks (run_id, task_id, status, status_rank, hash, name, process, tag,
+    native_id, exit_status, attempt, workdir, hostname, cpus, memory, time_ms, submit_at,
+    start_at, complete_at, duration_ms, realtime_ms, cpu_percent, peak_rss, peak_vmem,
+    read_bytes, write_bytes, trace)
+SELECT $1, n, s.status, s.rank, lpad(to_hex(n % 256), 2, '0') || '/650b3e',
+    'NFCORE_RNASEQ:RNASEQ:PROC_' || (n % $3) || ' (S' || n || ')',
+    'NFCORE_RNASEQ:RNASEQ:PROC_' || (n % $3), 'S' || n, (4815162 + n)::text,
+    0, 1 + (n % 7 = 0)::int, '/scratch/work/' || n, 'cn' || (n % 64),
+    c.cpus, c.cpus * 4294967296::bigint, CASE WHEN n % 10 = 0 THEN NULL ELSE 14400000 END,
+    now() - interval '2 hours', now() - interval '1 hour', now(), 9000 + n % 5000,
+    (random() * 7200000)::bigint, random() * c.cpus * 100,
+    (random() * c.cpus * 4294967296)::bigint, (random() * 2e10)::bigint,
+    (random() * 1e10)::bigint, (random() * 1e9)::bigint, '{}'::jsonb
+FROM generate_series(1, $2) AS n
+CROSS JOIN LATERAL (SELECT CASE
+    WHEN n % 100 < 90 THEN 'COMPLETED' WHEN n % 100 < 94 THEN 'FAILED'
+    WHEN n % 100 < 98 THEN 'CACHED' WHEN n % 100 < 99 THEN 'ABORTED' ELSE 'RUNNING'
+    END AS status) AS st
+CROSS JOIN LATERAL (SELECT st.status, CASE st.status WHEN 'COMPLETED' THEN 4
+    WHEN 'FAILED' THEN 6 WHEN 'CACHED' THEN 3 WHEN 'ABORTED' THEN 5 ELSE 2 END AS rank) AS s
+CROSS JOIN LATERAL (SELECT (1 + n % 8) AS cpus) AS c
+"""
+
+
+async def seed(database_url: str, project_id: str, tasks: int, processes: int) -> list[str]:
+    """Two runs, each with ``tasks`` task rows; their ids."""
+    connection = await asyncpg.connect(**_asyncpg_args(database_url))
+    try:
+        org_id = await connection.fetchval(
+            "SELECT org_id FROM admin.projects WHERE id = $1", uuid.UUID(project_id)
+        )
+        pipeline_id, version_id = await insert_pipeline(
+            connection, org_id, slug="bench-metrics", name="Bench", version="1",
+            source_url="https://github.com/nf-core/rnaseq", revision="3.14.0",
+        )  # fmt: skip
+        runs = []
+        for _ in range(2):
+            run_id = uuid.uuid4()
+            await connection.execute(
+                "INSERT INTO compute.runs (id, project_id, org_id, pipeline_id, "
+                "pipeline_version_id, pipeline_slug, pipeline_version, name, nextflow_name, state, "
+                "params, profiles, labels, storage_uri, outdir_uri, resume, backend, workflow, "
+                "created_by) VALUES ($1, $2, $3, $4, $5, 'bench-metrics', '1', 'bench', $6, "
+                "'COMPLETE', '{}', '{}', '{}', 'file:///x/', 'file:///x/runs/', false, 'noop', "
+                "'{}', 'bench')",
+                run_id, uuid.UUID(project_id), org_id, pipeline_id, version_id,
+                f"nfhub-{run_id.hex}",
+            )  # fmt: skip
+            await connection.execute(TASKS_SQL, run_id, tasks, processes)
+            runs.append(str(run_id))
+        await connection.execute("ANALYZE compute.tasks")
+    finally:
+        await connection.close()
+    return runs
+
+
+async def sql(
+    database_url: str, statement: str, *args: Any, before: str | None = None
+) -> list[Any]:
+    connection = await asyncpg.connect(**_asyncpg_args(database_url))
+    try:
+        if before is not None:
+            await connection.execute(before)
+        return list(await connection.fetch(statement, *args))
+    finally:
+        await connection.close()
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    total = 0.0
+    for process in processes:
+        times = process.cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def latencies(
+    port: int, running: Stack, compute: psutil.Process, run_id: str, requests: int, rounds: int
+) -> None:
+    """Alternating GETs of the two routes on one keep-alive connection: p50, p99, ratio, and
+    the CPU time of each request in compute and in the database's backends."""
+    paths = {"metrics": f"/api/v1/runs/{run_id}/metrics", "run": f"/api/v1/runs/{run_id}"}
+    taken: dict[str, list[float]] = {name: [] for name in paths}
+    cpu: dict[str, list[float]] = {name: [] for name in paths}
+    with httpx.Client(
+        base_url=f"http://127.0.0.1:{port}", headers=running.headers, timeout=60
+    ) as client:
+        for path in paths.values():  # warm-up: connections, caches, the prepared statements
+            for _ in range(10):
+                client.get(path).raise_for_status()
+        body = client.get(paths["metrics"]).json()
+        assert body["source"] == "tasks"
+        assert len(body["processes"]) > 0
+        backends = [
+            psutil.Process(row["pid"])
+            for row in asyncio.run(
+                sql(
+                    running.database_url,
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND backend_type = 'client backend'",
+                )
+            )
+        ]
+        watched = [compute, *backends]
+        for turn in range(rounds):
+            order = list(paths.items()) if turn % 2 == 0 else list(paths.items())[::-1]
+            for _ in range(requests):
+                for name, path in order:
+                    cpu_before = cpu_seconds(watched)
+                    started = time.perf_counter()
+                    client.get(path).raise_for_status()
+                    taken[name].append((time.perf_counter() - started) * 1000)
+                    cpu[name].append((cpu_seconds(watched) - cpu_before) * 1000)
+    for name, path in paths.items():
+        values = taken[name]
+        print(f"  GET {path.replace(run_id, '{id}'):28} p50 {statistics.median(values):7.1f} ms"
+              f"   p99 {percentile(values, 0.99):7.1f} ms   CPU p50 "
+              f"{statistics.median(cpu[name]):6.1f} ms  ({len(values)} requests)")  # fmt: skip
+    ratio = statistics.median(taken["metrics"]) / statistics.median(taken["run"])
+    cpu_ratio = statistics.median(cpu["metrics"]) / max(statistics.median(cpu["run"]), 0.001)
+    p99 = percentile(taken["metrics"], 0.99)
+    verdict = "met" if p99 < TARGET_P99_MS else "MISSED (wall clock; see the CPU time)"
+    print(f"  ratio metrics / run: p50 {ratio:.1f}x, CPU {cpu_ratio:.1f}x; "
+          f"target p99 < {TARGET_P99_MS:.0f} ms: {verdict}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--tasks", type=int, default=100_000)
+    parser.add_argument("--processes", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    with stack([migrate_compute]) as running:
+        started = time.perf_counter()
+        run_id, _ = asyncio.run(
+            seed(running.database_url, running.project_id, args.tasks, args.processes)
+        )
+        print(f"seeded 2 runs x {args.tasks} tasks in {time.perf_counter() - started:.1f} s")
+        port = free_port()
+        server = running.start(
+            "compute", "nfhub_compute.main:create_app", port,
+            {"COMPUTE_WEBLOG_SECRET": WEBLOG_SECRET, "COMPUTE_URL": f"http://127.0.0.1:{port}",
+             "COMPUTE_BACKEND": "noop"},
+        )  # fmt: skip
+
+        compute = psutil.Process(server.pid)
+        print(f"\n1. {args.tasks} tasks, {args.processes} processes, just written (not vacuumed):")
+        latencies(port, running, compute, run_id, args.requests, args.rounds)
+        asyncio.run(sql(running.database_url, "VACUUM (ANALYZE) compute.tasks"))
+        print("\n2. the same after VACUUM:")
+        latencies(port, running, compute, run_id, args.requests, args.rounds)
+
+        dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+        query = str(METRICS.compile(dialect=dialect)).replace("%(run_id)s", "$1")
+        plan = asyncio.run(
+            sql(
+                running.database_url,
+                f"EXPLAIN (ANALYZE, BUFFERS) {query}",
+                uuid.UUID(run_id),
+                before=f"SET work_mem = '{METRICS_WORK_MEM}'",
+            )
+        )
+        print("\n3. the query's plan (EXPLAIN ANALYZE, no HTTP):")
+        for row in plan:
+            line = row[0]
+            if any(key in line for key in ("Scan", "Execution Time", "Sort", "Aggregate")):
+                print(f"  {line.strip()}")
+
+
+if __name__ == "__main__":
+    main()

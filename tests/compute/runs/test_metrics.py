@@ -1,0 +1,414 @@
+"""GET /runs/{id}/metrics (each process's resource summaries) and GET /runs/{id}/reports
+(Nextflow's execution report, timeline and DAG among the run's outputs).
+
+Quartiles are asserted exactly: the values are chosen so that every interpolation is exact
+in binary floating point, and the expected ones are worked out by hand beside the
+statistics module's "inclusive" quantiles, the definition percentile_cont and Nextflow's
+report share (linear between the two nearest ranks).
+"""
+
+from __future__ import annotations
+
+import statistics
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import event
+
+from nfhub_compute.events.parsing import task_values
+from nfhub_compute.tasks.repository import TaskRepository
+from support.tower import payload
+
+PROBLEM_JSON = "application/problem+json"
+GIB = 2**30
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    """What the API answers for a series of these values."""
+    # One value is every quartile (the statistics module wants two).
+    q1, median, q3 = (
+        statistics.quantiles(values, n=4, method="inclusive") if len(values) > 1 else values * 3
+    )
+    return {
+        "count": len(values),
+        "mean": statistics.fmean(values),
+        "min": min(values),
+        "q1": q1,
+        "median": median,
+        "q3": q3,
+        "max": max(values),
+    }
+
+
+def trace(task_id: int, process: str, status: str = "COMPLETED", **values: Any) -> dict[str, Any]:
+    """A task row as a weblog trace gives it (field names as Nextflow's)."""
+    return task_values({"task_id": task_id, "process": process, "status": status, **values})
+
+
+async def add_tasks(session_factory: Any, run_id: str, rows: list[dict[str, Any]]) -> None:
+    async with session_factory() as session, session.begin():
+        await TaskRepository(session).upsert(uuid.UUID(run_id), rows)
+
+
+async def metrics_of(client: httpx.AsyncClient, team: Any, run_id: str) -> httpx.Response:
+    return await client.get(f"/api/v1/runs/{run_id}/metrics", headers=team.headers("viewer"))
+
+
+# ALIGN: six tasks that ended, each with every value. Quartile ranks for n=6: 1.25, 2.5, 3.75.
+ALIGN = [
+    # %cpu, cpus, peak_rss, memory, realtime, time, read_bytes, write_bytes
+    (100.0, 1, 1 * GIB, 4 * GIB, 36_000, 3_600_000, 1000, 10),
+    (150.0, 2, 2 * GIB, 4 * GIB, 90_000, 3_600_000, 2000, 20),
+    (400.0, 4, 3 * GIB, 4 * GIB, 180_000, 3_600_000, 4000, 40),
+    (50.0, 1, 1 * GIB, 2 * GIB, 30_000, 600_000, 3000, 30),
+    (300.0, 4, 4 * GIB, 8 * GIB, 900_000, 3_600_000, 8000, 80),
+    (200.0, 2, 2 * GIB, 8 * GIB, 1_800_000, 3_600_000, 6000, 60),
+]
+
+
+def measured(row: tuple[float, int, int, int, int, int | None, int, int]) -> dict[str, Any]:
+    """One row of ALIGN as the trace fields Nextflow names them."""
+    names = ("%cpu", "cpus", "peak_rss", "memory", "realtime", "time", "read_bytes", "write_bytes")
+    return dict(zip(names, row, strict=True))
+
+
+def align_rows() -> list[dict[str, Any]]:
+    statuses = ["COMPLETED", "COMPLETED", "FAILED", "COMPLETED", "CACHED", "COMPLETED"]
+    return [
+        trace(n + 1, "ALIGN", status, **measured(row))
+        for n, (row, status) in enumerate(zip(ALIGN, statuses, strict=True))
+    ]
+
+
+class TestMetrics:
+    async def test_each_process_is_summarised_from_the_tasks_that_ended(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        busy = measured((9999.0, 1, 99 * GIB, GIB, 99_999_999, 1000, 1, 1))
+        await add_tasks(
+            session_factory,
+            run["id"],
+            [
+                *align_rows(),
+                # Not ended (or killed part way): none of them counts.
+                trace(7, "ALIGN", "RUNNING", **busy),
+                trace(8, "ALIGN", "SUBMITTED"),
+                trace(9, "ALIGN", "ABORTED", **busy),
+                trace(10, "MULTIQC", **measured((80.0, 1, GIB, 2 * GIB, 1000, 4000, 5, 7))),
+            ],
+        )
+
+        response = await metrics_of(compute_client, team, run["id"])
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["run_id"] == run["id"] and body["source"] == "tasks"
+        assert body["statuses"] == ["COMPLETED", "FAILED", "CACHED"]
+        align, multiqc = body["processes"]
+        assert (align["process"], align["tasks"]) == ("ALIGN", 6)
+        # By hand: %cpu sorted 50 100 150 200 300 400; ranks 1.25, 2.5, 3.75.
+        assert align["cpu_percent"] == {
+            "count": 6, "mean": 200.0, "min": 50.0, "q1": 112.5, "median": 175.0, "q3": 275.0,
+            "max": 400.0,
+        }  # fmt: skip
+        assert align["cpu_percent"] == summary([row[0] for row in ALIGN])
+        assert align["peak_rss"] == summary([row[2] for row in ALIGN])
+        assert align["peak_rss"]["median"] == 2 * GIB
+        assert align["realtime_ms"] == summary([row[4] for row in ALIGN])
+        assert align["read_bytes"] == summary([row[6] for row in ALIGN])
+        assert align["write_bytes"] == summary([row[7] for row in ALIGN])
+        # Usage against the request: %cpu per CPU asked for, memory and time in percent.
+        assert align["cpu_usage"] == summary([row[0] / row[1] for row in ALIGN])
+        assert align["cpu_usage"]["min"] == 50.0 and align["cpu_usage"]["max"] == 100.0
+        assert align["memory_usage"] == summary([row[2] * 100 / row[3] for row in ALIGN])
+        assert align["memory_usage"]["max"] == 75.0
+        assert align["time_usage"] == summary([row[4] * 100 / row[5] for row in ALIGN])
+        assert align["time_usage"]["max"] == 50.0
+        # One task: every quartile is its value.
+        assert multiqc["tasks"] == 1
+        assert multiqc["cpu_percent"] == {
+            "count": 1, "mean": 80.0, "min": 80.0, "q1": 80.0, "median": 80.0, "q3": 80.0,
+            "max": 80.0,
+        }  # fmt: skip
+        assert multiqc["cpu_percent"] == summary([80.0])
+        assert multiqc["memory_usage"]["median"] == 50.0
+        assert multiqc["time_usage"]["median"] == 25.0
+
+    async def test_missing_values_leave_a_task_out_of_that_series_only(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await add_tasks(
+            session_factory,
+            run["id"],
+            [
+                # No cpus asked: one CPU (as Nextflow's report); no memory or time asked: no
+                # usage of them.
+                trace(1, "SORT", **{"%cpu": 150.0, "peak_rss": GIB, "realtime": 4000}),
+                trace(2, "SORT", **{"%cpu": 50.0, "cpus": 2, "realtime": 2000, "time": 8000}),
+                # Nothing measured (a cached task from a run without a trace, "-" values).
+                trace(3, "SORT", "CACHED", **{"%cpu": "-", "peak_rss": "-", "cpus": 2}),
+                # 0 %cpu or 0 peak_rss: no usage (Nextflow's report leaves them out too).
+                trace(4, "SORT", **{"%cpu": 0.0, "cpus": 1, "peak_rss": 0, "memory": GIB}),
+                trace(5, "EMPTY"),
+            ],
+        )
+
+        response = await metrics_of(compute_client, team, run["id"])
+
+        assert response.status_code == 200, response.text
+        empty, sort = response.json()["processes"]
+        assert sort["tasks"] == 4
+        assert sort["cpu_percent"] == summary([150.0, 50.0, 0.0])
+        assert sort["peak_rss"] == summary([GIB, 0])
+        assert sort["realtime_ms"] == summary([4000, 2000])
+        assert sort["cpu_usage"] == summary([150.0, 25.0])
+        assert sort["memory_usage"] is None
+        assert sort["time_usage"] == summary([25.0])
+        assert sort["read_bytes"] is None and sort["write_bytes"] is None
+        assert empty["process"] == "EMPTY" and empty["tasks"] == 1
+        assert all(empty[series] is None for series in (
+            "cpu_percent", "peak_rss", "realtime_ms", "read_bytes", "write_bytes", "cpu_usage",
+            "memory_usage", "time_usage"))  # fmt: skip
+
+    async def test_a_run_without_tasks_has_no_processes(
+        self, compute_client: httpx.AsyncClient, hello: Any, launch: Any, team: Any
+    ) -> None:
+        run = (await launch()).json()
+
+        response = await metrics_of(compute_client, team, run["id"])
+
+        assert response.status_code == 200
+        assert response.json()["processes"] == []
+        assert response.json()["source"] == "tasks"
+
+    async def test_only_running_tasks_make_no_process_yet(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await add_tasks(session_factory, run["id"], [trace(1, "ALIGN", "RUNNING")])
+
+        response = await metrics_of(compute_client, team, run["id"])
+
+        assert response.json()["processes"] == []
+
+    async def test_the_metrics_are_one_query_that_an_index_serves(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await add_tasks(session_factory, run["id"], align_rows())
+        engine = session_factory.kw["bind"].sync_engine
+        statements: list[str] = []
+
+        def record(*args: Any) -> None:
+            statements.append(args[2])
+
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            response = await metrics_of(compute_client, team, run["id"])
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        (query,) = [statement for statement in statements if "FROM compute.tasks" in statement]
+        async with session_factory() as session, session.begin():
+            # Whatever the table's size (a few rows here): (run_id, process, status) can give
+            # the run's ended tasks in process order, so that grouping them sorts nothing; in
+            # the generic plan of the prepared statement too.
+            connection = await session.connection()
+            for setting in ("enable_seqscan", "enable_bitmapscan"):
+                await connection.exec_driver_sql(f"SET LOCAL {setting} = off")
+            await connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+            await connection.exec_driver_sql(f"PREPARE run_metrics(uuid) AS {query}")
+            plan = await connection.exec_driver_sql(f"EXPLAIN EXECUTE run_metrics('{run['id']}')")
+            lines = [row[0] for row in plan]
+            await connection.exec_driver_sql("DEALLOCATE run_metrics")
+
+        assert response.status_code == 200
+        assert "percentile_cont" in query
+        assert any("ix_tasks_run_id_process_status" in line for line in lines), lines
+        assert "GroupAggregate" in lines[0], lines
+        assert not any(line.strip().startswith(("Sort", "->  Sort")) for line in lines), lines
+
+    async def test_a_tower_run_answers_with_the_summary_nextflow_sent(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        sent = payload("complete")["metrics"]
+        sent.append({"process": "BROKEN", "cpu": {"mean": "lots"}, "mem": None})
+        sent.append(["not", "an", "entry"])
+        await set_run(run["id"], channel="tower", process_metrics=sent)
+        await add_tasks(session_factory, run["id"], align_rows())
+
+        response = await metrics_of(compute_client, team, run["id"])
+
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert body["source"] == "tower"
+        broken, fastqc = body["processes"]
+        assert fastqc["process"] == "FASTQC" and fastqc["tasks"] is None
+        assert fastqc["realtime_ms"] == {
+            "count": None, "mean": 64012.0, "min": 61000.0, "q1": 62000.0, "median": 64012.0,
+            "q3": 65000.0, "max": 67000.0,
+        }  # fmt: skip
+        assert fastqc["cpu_percent"]["median"] == 6.0
+        assert fastqc["peak_rss"] is None  # not in what the client sent
+        assert broken["process"] == "BROKEN" and broken["cpu_percent"] is None
+
+    async def test_a_tower_run_before_its_complete_call_is_summarised_from_its_tasks(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await set_run(run["id"], channel="tower")
+        await add_tasks(session_factory, run["id"], align_rows())
+
+        response = await metrics_of(compute_client, team, run["id"])
+
+        assert response.json()["source"] == "tasks"
+        assert response.json()["processes"][0]["tasks"] == 6
+
+
+class TestReports:
+    async def test_the_reports_are_listed_with_download_links(
+        self,
+        compute_client: httpx.AsyncClient,
+        files_app: Any,
+        hello: Any,
+        launch: Any,
+        team: Any,
+    ) -> None:
+        run = (await launch()).json()
+        folder = f"runs/{run['id']}/pipeline_info"
+        team.put(f"{folder}/execution_report.html", b"<html>report</html>")
+        team.put(f"{folder}/execution_timeline.html", b"<html>timeline</html>")
+        team.put(f"{folder}/pipeline_dag.html", b"<html>dag</html>")
+        # nf-core's own names are reports too; other files of the folder are not.
+        team.put(f"{folder}/pipeline_dag_2024-05-14_08-20-11.html", b"<html>old dag</html>")
+        team.put(f"{folder}/params.json", b"{}")
+        team.put(f"{folder}/execution_trace_2024-05-14.txt", b"task_id\n")
+        team.put(f"runs/{run['id']}/multiqc/multiqc_report.html", b"<html>multiqc</html>")
+
+        response = await compute_client.get(
+            f"/api/v1/runs/{run['id']}/reports", headers=team.headers("viewer")
+        )
+
+        assert response.status_code == 200, response.text
+        items = response.json()["items"]
+        assert [(item["kind"], item["name"]) for item in items] == [
+            ("report", "execution_report.html"),
+            ("timeline", "execution_timeline.html"),
+            ("dag", "pipeline_dag.html"),
+            ("dag", "pipeline_dag_2024-05-14_08-20-11.html"),
+        ]
+        report = items[0]
+        assert report["path"] == "pipeline_info/execution_report.html"
+        assert report["project_path"] == f"{folder}/execution_report.html"
+        assert report["size"] == len(b"<html>report</html>")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=files_app), base_url="http://files.test"
+        ) as files:
+            downloaded = [(await files.get(item["download_url"])).content for item in items[:3]]
+        assert downloaded == [b"<html>report</html>", b"<html>timeline</html>", b"<html>dag</html>"]
+
+    async def test_a_run_before_its_end_has_no_reports(
+        self, compute_client: httpx.AsyncClient, hello: Any, launch: Any, team: Any
+    ) -> None:
+        run = (await launch()).json()
+
+        response = await compute_client.get(
+            f"/api/v1/runs/{run['id']}/reports", headers=team.headers("viewer")
+        )
+
+        assert response.status_code == 200
+        assert response.json() == {"run_id": run["id"], "items": []}
+
+    async def test_reports_need_the_files_read_scope_too(
+        self, compute_client: httpx.AsyncClient, hello: Any, launch: Any, team: Any, factory: Any
+    ) -> None:
+        run = (await launch()).json()
+        _, token = await factory.personal_access_token(team.viewer, scopes=["runs:read"])
+        response = await compute_client.get(
+            f"/api/v1/runs/{run['id']}/reports",
+            headers={"Authorization": f"Bearer {token}", "X-Project-ID": str(team.project_id)},
+        )
+
+        assert response.status_code == 403
+        assert "files:read" in response.json()["detail"]
+
+
+class TestOtherRuns:
+    @pytest.mark.parametrize("route", ["metrics", "reports"])
+    async def test_another_projects_run_is_404(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        factory: Any,
+        session_factory: Any,
+        route: str,
+    ) -> None:
+        run = (await launch()).json()
+        await add_tasks(session_factory, run["id"], align_rows())
+        team.put(f"runs/{run['id']}/pipeline_info/execution_report.html", b"<html></html>")
+        # The same viewer, in another project of the same org.
+        other = await factory.project(team.org_id, members={team.viewer: "viewer"})
+
+        response = await compute_client.get(
+            f"/api/v1/runs/{run['id']}/{route}", headers=dict(team.viewer.in_project(other))
+        )
+
+        assert response.status_code == 404
+        assert response.headers["content-type"] == PROBLEM_JSON
+        assert "ALIGN" not in response.text and "execution_report" not in response.text
+
+    @pytest.mark.parametrize("route", ["metrics", "reports"])
+    @pytest.mark.parametrize(("run_id", "status"), [(str(uuid.uuid4()), 404), ("not-a-uuid", 422)])
+    async def test_unknown_and_malformed_ids(
+        self, compute_client: httpx.AsyncClient, team: Any, route: str, run_id: str, status: int
+    ) -> None:
+        response = await compute_client.get(
+            f"/api/v1/runs/{run_id}/{route}", headers=team.headers("viewer")
+        )
+
+        assert response.status_code == status
+        assert response.headers["content-type"] == PROBLEM_JSON
+
+    @pytest.mark.parametrize("route", ["metrics", "reports"])
+    async def test_no_token_is_401(self, compute_client: httpx.AsyncClient, route: str) -> None:
+        response = await compute_client.get(f"/api/v1/runs/{uuid.uuid4()}/{route}")
+
+        assert response.status_code == 401
