@@ -307,7 +307,7 @@ class TestGroupCommit:
         connect = Gated(engine)
         writer = EventWriter(connect, in_flight=1)
         writer.start()
-        odd = {
+        odd: dict[int, dict[str, Any]] = {
             1: {"%cpu": float("nan"), "rchar": float("inf")},
             2: {"%cpu": "412.3%", "vmem": 10**30},
             3: {"%cpu": 12.5},
