@@ -8,7 +8,8 @@
    events.writer) vs a bare FastAPI GET (bench/apps.py bare_app) in the same run: the target
    is a ratio >= 0.5. Beside it, the same task rows inserted with raw asyncpg: prepared
    single-row INSERTs on one connection and on as many connections as compute's events pool
-   holds. Alternating rounds; medians count.
+   holds. Alternating rounds; medians count. Beside the two rates, each server's CPU time per
+   request: steadier than requests/s when other work shares the machine.
 2. Tower progress: task updates/s through PUT /tower/trace/{id}/progress in Nextflow's
    100-task batches (each task SUBMITTED, RUNNING, COMPLETED), target >= 20,000; beside it
    the ceiling, the very upsert compute runs, 100 rows a statement, rows prepared beforehand,
@@ -25,17 +26,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
+import psutil
 from common import REPO, Stack, free_port, hammer, insert_pipeline, request_bytes, stack
 
 from nfhub_compute.config import Settings as ComputeSettings
@@ -159,8 +163,24 @@ def bare_get_rate(port: int, seconds: float, connections: int) -> float:
     return asyncio.run(hammer(port, request, seconds, connections))
 
 
+def with_cpu(pid: int, rate: Callable[[], float]) -> tuple[float, float]:
+    """``rate()`` (requests/s) and the server's CPU time per request in µs (user + system):
+    on a machine others load too, requests/s swings with them; the CPU per request less so."""
+    server = psutil.Process(pid)
+    before, started = sum(server.cpu_times()[:2]), time.perf_counter()
+    value = rate()
+    elapsed, cpu = time.perf_counter() - started, sum(server.cpu_times()[:2]) - before
+    return value, cpu / max(value * elapsed, 1e-9) * 1e6
+
+
 def measure_ingestion(
-    running: Stack, port: int, bare_port: int, run_id: str, base_run: str, args: Any
+    running: Stack,
+    port: int,
+    bare_port: int,
+    run_id: str,
+    base_run: str,
+    args: Any,
+    pids: tuple[int, int],
 ) -> None:
     settings = ComputeSettings(_env_file=None, WEBLOG_SECRET=WEBLOG_SECRET)
     token = weblog_token(settings, uuid.UUID(run_id))
@@ -179,12 +199,17 @@ def measure_ingestion(
     asyncio.run(hammer(port, events(2000), 1.0, args.connections, expect=b"204"))  # warm-up
     results: dict[str, list[float]] = {"endpoint": [], "bare": [], "raw, 1 connection": [],
                                        f"raw, {POOL} connections": []}  # fmt: skip
+    cpu: dict[str, list[float]] = {"endpoint": [], "bare": []}
     raw_start = 1
     for _ in range(args.rounds):
-        results["endpoint"].append(
-            asyncio.run(hammer(port, events(budget), args.seconds, args.connections, expect=b"204"))
-        )
-        results["bare"].append(bare_get_rate(bare_port, args.seconds, args.connections))
+        posting = hammer(port, events(budget), args.seconds, args.connections, expect=b"204")
+        rate, per_event = with_cpu(pids[0], functools.partial(asyncio.run, posting))
+        results["endpoint"].append(rate)
+        cpu["endpoint"].append(per_event)
+        getting = functools.partial(bare_get_rate, bare_port, args.seconds, args.connections)
+        rate, per_request = with_cpu(pids[1], getting)
+        results["bare"].append(rate)
+        cpu["bare"].append(per_request)
         for name, connections in (("raw, 1 connection", 1), (f"raw, {POOL} connections", POOL)):
             results[name].append(
                 asyncio.run(
@@ -197,9 +222,11 @@ def measure_ingestion(
     medians = {name: statistics.median(values) for name, values in results.items()}
     api, bare = medians["endpoint"], medians["bare"]
     print(f"event ingestion, {args.rounds} rounds x {args.seconds:.0f} s, median:")
-    print(f"  POST /runs/{{id}}/events ({args.connections} connections)  {api:8.0f} events/s")
+    cpu_api, cpu_bare = statistics.median(cpu["endpoint"]), statistics.median(cpu["bare"])
+    print(f"  POST /runs/{{id}}/events ({args.connections} connections)  {api:8.0f} events/s"
+          f"     server CPU {cpu_api:5.0f} µs/event")  # fmt: skip
     print(f"  bare FastAPI GET ({args.connections} connections)          {bare:8.0f} requests/s"
-          f"   ratio {api / bare:.2f}")  # fmt: skip
+          f"   server CPU {cpu_bare:5.0f} µs/request   ratio {api / bare:.2f}")  # fmt: skip
     for name in list(medians)[2:]:
         print(f"  raw asyncpg INSERT, {name[5:]:<14}            {medians[name]:8.0f} rows/s   "
               f"ratio {api / medians[name]:.2f}")  # fmt: skip
@@ -495,10 +522,12 @@ def main() -> None:
     with stack(migrations=[migrate_compute]) as running:
         _, run_id, base_run = asyncio.run(seed(running.database_url, running.project_id))
         port = start_compute(running)
+        compute_pid = running.processes[-1].pid
         if args.only in (None, "ingestion"):
             bare_port = free_port()
-            running.start("bare", "apps:bare_app", bare_port)
-            measure_ingestion(running, port, bare_port, run_id, base_run, args)
+            bare = running.start("bare", "apps:bare_app", bare_port)
+            pids = (compute_pid, bare.pid)
+            measure_ingestion(running, port, bare_port, run_id, base_run, args, pids)
         if args.only in (None, "tower"):
             measure_tower(running, port, args, base_run)
         if args.only in (None, "dispatch"):

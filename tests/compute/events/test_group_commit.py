@@ -12,6 +12,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -296,6 +297,95 @@ class TestGroupCommit:
             await writer.stop()
 
         assert sorted(await stored_tasks(engine, run_id)) == [1]
+
+    async def test_numbers_jsonb_cannot_hold_do_not_fail_the_batch(
+        self, engine: AsyncEngine, run_id: uuid.UUID
+    ) -> None:
+        # The batch goes to PostgreSQL as one jsonb document: NaN and infinity (JSON allows
+        # them, jsonb does not) and an integer past 64 bits (JSON allows it, orjson does not
+        # write it) must neither fail the batch nor the other events in it.
+        connect = Gated(engine)
+        writer = EventWriter(connect, in_flight=1)
+        writer.start()
+        odd: dict[int, dict[str, Any]] = {
+            1: {"%cpu": float("nan"), "rchar": float("inf")},
+            2: {"%cpu": "412.3%", "vmem": 10**30},
+            3: {"%cpu": 12.5},
+        }
+        try:
+            first = asyncio.create_task(writer.store(run_id, task_event(99)))
+            await until(lambda: connect.batches == 1)
+            stores = []
+            for task_id, fields in odd.items():
+                event = task_event(task_id)
+                assert event.trace is not None
+                stores.append(
+                    asyncio.create_task(
+                        writer.store(run_id, replace(event, trace={**event.trace, **fields}))
+                    )
+                )
+            await until_queued(writer, len(odd))
+            connect.gate.set()
+            await asyncio.gather(first, *stores)
+        finally:
+            await writer.stop()
+
+        assert connect.batches == 2  # the three odd events shared one transaction
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT task_id, cpu_percent, trace->'%cpu', trace->'rchar', trace->'vmem' "
+                    "FROM compute.tasks WHERE run_id = :run AND task_id IN (1, 2, 3) "
+                    "ORDER BY task_id"
+                ),
+                {"run": run_id},
+            )
+            stored = [tuple(row) for row in rows]
+        assert stored == [
+            (1, None, None, None, None),  # NaN and infinity: no number, in the row and the trace
+            (2, 412.3, "412.3%", None, 10**30),  # the big integer kept as it came
+            (3, 12.5, 12.5, None, None),
+        ]
+
+    async def test_a_lost_connection_fails_one_batch_and_the_next_reconnects(
+        self, database_url: str, engine: AsyncEngine, run_id: uuid.UUID
+    ) -> None:
+        # Batches run on the driver's own statement (exec_driver_sql): a connection lost
+        # between batches must still be dropped from the pool, not fail every batch after it.
+        lossy = create_async_engine(
+            database_url,
+            pool_size=1,
+            max_overflow=0,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"server_settings": {"application_name": "lost-events"}},
+        )
+        writer = EventWriter(lossy.connect, in_flight=1)
+        writer.start()
+        try:
+            await writer.store(run_id, task_event(1))
+            async with engine.connect() as admin:
+                killed = await admin.scalar(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = 'lost-events'"
+                    )
+                )
+            assert killed == 1  # the pool's one connection, idle between batches
+            outcomes: list[BaseException | None] = []
+            for task_id in (2, 3, 4):
+                try:
+                    await writer.store(run_id, task_event(task_id))
+                    outcomes.append(None)
+                except EventBatchFailed as failure:
+                    outcomes.append(failure)
+        finally:
+            await writer.stop()
+            await lossy.dispose()
+
+        # At most the batch on the dead connection fails; the pool drops it and reconnects.
+        assert outcomes[1:] == [None, None]
+        stored = await stored_tasks(engine, run_id)
+        assert {1, 3, 4} <= set(stored)
 
 
 class TestOverHttp:

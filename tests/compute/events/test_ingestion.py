@@ -93,6 +93,10 @@ def write_trace(path: Path, traces: dict[int, dict[str, Any]]) -> None:
 Post = Callable[..., Any]
 
 
+def body_task_id(body: bytes) -> int:
+    return int(json.loads(body)["trace"]["task_id"])
+
+
 @pytest.fixture
 def post_event(compute_client: httpx.AsyncClient, compute_settings: Settings) -> Post:
     async def post(run_id: str, event: Any, *, token: str | None = None) -> httpx.Response:
@@ -483,6 +487,69 @@ class TestBadEvents:
         event["metadata"]["parameters"]["huge"] = "x" * (1024 * 1024)
 
         assert (await post_event(run["id"], event)).status_code == 413
+
+    @pytest.mark.parametrize(
+        ("query", "status"),
+        [
+            ("token={good}", 204),
+            ("token={encoded}", 204),  # percent-encoded, as any client may
+            ("x=1&token={good}", 204),
+            ("token=wrong&token={good}", 204),  # the last one counts, as everywhere
+            ("token={good}&token=wrong", 401),
+            ("token={good}x", 401),
+            ("token=", 401),
+            ("tok=en", 401),
+        ],
+    )
+    async def test_the_token_is_read_however_the_query_spells_it(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Settings,
+        hello: Any,
+        launch: Any,
+        query: str,
+        status: int,
+    ) -> None:
+        run = (await launch()).json()
+        good = weblog_token(compute_settings, uuid.UUID(run["id"]))
+        encoded = "".join(f"%{ord(c):02X}" for c in good)
+        url = f"/api/v1/runs/{run['id']}/events?" + query.format(good=good, encoded=encoded)
+
+        response = await compute_client.post(url, json=fixture("02-process_submitted.json"))
+
+        assert response.status_code == status
+        if status != 204:
+            assert response.headers["content-type"] == PROBLEM_JSON
+        assert response.headers["x-request-id"]
+
+    async def test_a_chunked_event_is_read_whole_and_limited_as_it_streams(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Settings,
+        hello: Any,
+        launch: Any,
+        team: Any,
+    ) -> None:
+        run = (await launch()).json()
+        token = weblog_token(compute_settings, uuid.UUID(run["id"]))
+        body = json.dumps(fixture("02-process_submitted.json")).encode()
+
+        async def chunks(data: bytes, size: int) -> Any:
+            for start in range(0, len(data), size):
+                yield data[start : start + size]
+
+        url = f"/api/v1/runs/{run['id']}/events"
+        small = await compute_client.post(url, params={"token": token}, content=chunks(body, 7))
+        huge = json.dumps({"event": "started", "pad": "x" * (2 * 1024 * 1024)}).encode()
+        large = await compute_client.post(
+            url, params={"token": token}, content=chunks(huge, 64 * 1024)
+        )
+
+        assert small.status_code == 204
+        seen = await snapshot(compute_client, team, run["id"])
+        assert [task["task_id"] for task in seen["tasks"]] == [body_task_id(body)]
+        assert large.status_code == 413
+        assert large.headers["content-type"] == PROBLEM_JSON
 
     async def test_events_are_not_rate_limited_but_the_api_is(
         self,

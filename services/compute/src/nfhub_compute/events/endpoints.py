@@ -1,13 +1,22 @@
-"""Nextflow's weblog target. A plain Starlette route, not a FastAPI one: Nextflow posts every
-task change of every run here, and FastAPI's per-request parameter machinery cost a fifth of
-the throughput (bench/compute.py). It is documented in OpenAPI by OPENAPI_PATHS."""
+"""Nextflow's weblog target. A bare ASGI route, not a FastAPI one nor a Starlette endpoint:
+Nextflow posts every task change of every run here, and FastAPI's per-request parameter
+machinery cost a fifth of the throughput, Starlette's Request and Response objects another
+tenth (bench/compute.py). It is documented in OpenAPI by OPENAPI_PATHS.
+
+Errors are raised as AppErrors like anywhere else: the app's exception middleware renders them
+as problem+json, and the edge (request id, body limit, metrics, access log) is the same as for
+every route."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter
+from starlette.requests import ClientDisconnect
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from nfhub_compute.events.service import EventService
 from nfhub_compute.state import ComputeState
@@ -17,22 +26,60 @@ router = APIRouter(tags=["events"])
 MAX_TOKEN_CHARS = 128
 
 
-async def ingest_run_event(request: Request) -> Response:
-    """Nextflow's weblog target for one run; the secret in the URL is the credential."""
-    state = ComputeState.of(request.app)
-    try:
-        run_id = uuid.UUID(request.path_params["run_id"])
-    except ValueError as exc:
-        raise NotFound("No such run: the URL is not one nfhub gave to Nextflow.") from exc
-    events = EventService(state.settings, state.event_writer)
-    events.authenticate(run_id, request.query_params.get("token", "")[:MAX_TOKEN_CHARS])
-    event = events.read(await request.body())
-    await events.store(run_id, event)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+def _token(query: bytes) -> str:
+    """The ``token`` query parameter (the last one, as Starlette's QueryParams would give it),
+    at most MAX_TOKEN_CHARS; "" without one. The URL nfhub gives Nextflow has nothing else."""
+    if query.startswith(b"token=") and not any(c in query for c in b"&%+;"):
+        return query[6 : 6 + MAX_TOKEN_CHARS].decode("latin-1")
+    values = [
+        v for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True) if k == "token"
+    ]
+    return values[-1][:MAX_TOKEN_CHARS] if values else ""
 
 
-router.add_route(
-    "/runs/{run_id}/events", ingest_run_event, methods=["POST"], include_in_schema=False
+async def _body(receive: Receive) -> bytes:
+    """The request body; the edge has refused one declared too large already, and limits one
+    that streams (chunked) as it comes."""
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+class RunEventIngest:
+    """Nextflow's weblog target for one run; the secret in the URL is the credential.
+
+    An ASGI app rather than a function: Starlette hands it the scope as it is (a function
+    would be wrapped in a Request and a Response)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = ComputeState.of(scope["app"])
+        try:
+            run_id = uuid.UUID(scope["path_params"]["run_id"])
+        except ValueError as exc:
+            raise NotFound("No such run: the URL is not one nfhub gave to Nextflow.") from exc
+        events = EventService(state.settings, state.event_writer)
+        events.authenticate(run_id, _token(scope["query_string"]))
+        event = events.read(await _body(receive))
+        await events.store(run_id, event)
+        # New messages each time: the middleware adds its headers to them.
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+ingest_run_event = RunEventIngest()
+router.routes.append(
+    Route(
+        "/runs/{run_id}/events",
+        ingest_run_event,
+        methods=["POST"],
+        name="ingest_run_event",
+        include_in_schema=False,
+    )
 )
 
 WEBLOG_EVENT_SCHEMA = {
@@ -55,7 +102,8 @@ OPENAPI_PATHS: dict[str, dict[str, Any]] = {
         "post": {
             "tags": ["events"],
             "summary": "Ingest Run Event",
-            "description": str(ingest_run_event.__doc__),
+            "description": "Nextflow's weblog target for one run; the secret in the URL is the "
+            "credential.",
             "operationId": "ingest_run_event",
             "parameters": [
                 {

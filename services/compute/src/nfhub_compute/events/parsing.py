@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
+
 from nfhub_shared.errors import BadRequest
 
 UNSET_EXIT = 2147483647
@@ -59,7 +61,7 @@ def read_event(body: bytes) -> Event:
             "The event contains the NUL character (\\u0000), which nfhub cannot store."
         )
     try:
-        document = json.loads(body)
+        document = _loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest(f"The event is not valid JSON: {exc}.") from exc
     if not isinstance(document, dict):
@@ -77,6 +79,16 @@ def read_event(body: bytes) -> Event:
         trace=trace if isinstance(trace, dict) else None,
         params=params if isinstance(params, dict) else None,
     )
+
+
+def _loads(body: bytes) -> Any:
+    """orjson where it can (several times faster); the standard library for the documents it
+    refuses and json accepts (NaN, Infinity, a lone surrogate, UTF-16, a byte order mark), so
+    that the same bodies are accepted as before, and a refusal reads as json's."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return json.loads(body)
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -116,7 +128,13 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
+# The helpers below look at ``type(value) is ...`` first: a trace is nearly all plain ints
+# and strings, and the exact-type test skips the isinstance chain (bool is no int here).
+
+
 def _int(value: Any) -> int | None:
+    if type(value) is int:
+        return value
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int):
@@ -136,16 +154,22 @@ def _int(value: Any) -> int | None:
 
 
 def _float(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return float(str(value).rstrip("%")) if isinstance(value, str) else float(value)
-    except (TypeError, ValueError):
-        return None
+    """A finite float: NaN and infinity (JSON allows them, "nan" is a float's text) are no
+    number, as for the integers."""
+    if type(value) is not float:
+        if value is None or isinstance(value, bool):
+            return None
+        try:
+            value = float(value.rstrip("%")) if isinstance(value, str) else float(value)
+        except (TypeError, ValueError, OverflowError):
+            return None
+    return value if math.isfinite(value) else None
 
 
 def _text(value: Any, limit: int = 500) -> str | None:
-    if value is None or value == "-" or value == "":
+    if type(value) is str:
+        return value[:limit] if value and value != "-" else None
+    if value is None:
         return None
     return str(value)[:limit]
 
@@ -161,11 +185,26 @@ def _bounded(value: int | None, limit: int) -> int | None:
 
 
 def _int32(value: Any) -> int | None:
+    if type(value) is int:
+        return value if -INT32 - 1 <= value <= INT32 else None
     return _bounded(_int(value), INT32)
 
 
 def _int64(value: Any) -> int | None:
+    if type(value) is int:
+        return value if -INT64 - 1 <= value <= INT64 else None
     return _bounded(_int(value), INT64)
+
+
+def _epoch_ms(value: Any) -> datetime | None:
+    """A trace's time (epoch milliseconds, 0 = not yet): parse_time of its integer."""
+    millis = _int(value)
+    if millis is None or millis <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(millis / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def task_values(trace: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -201,9 +240,9 @@ def task_values(trace: Mapping[str, Any]) -> dict[str, Any] | None:
         "cpus": _int32(trace.get("cpus")),
         "memory": _int64(trace.get("memory")),
         "time_ms": _int64(trace.get("time")),
-        "submit_at": parse_time(_int(trace.get("submit"))),
-        "start_at": parse_time(_int(trace.get("start"))),
-        "complete_at": parse_time(_int(trace.get("complete"))),
+        "submit_at": _epoch_ms(trace.get("submit")),
+        "start_at": _epoch_ms(trace.get("start")),
+        "complete_at": _epoch_ms(trace.get("complete")),
         "duration_ms": _int64(trace.get("duration")),
         "realtime_ms": _int64(trace.get("realtime")),
         "cpu_percent": _float(trace.get("%cpu")),

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import json
+import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
+import orjson
 from sqlalchemy import (
     DateTime,
     Uuid,
@@ -13,22 +17,27 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    column,
     func,
     literal_column,
     or_,
+    select,
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from nfhub_compute.models import Run
+from nfhub_compute.models import Run, Task
 from nfhub_compute.runs.repository import NOTIFY_CHANNEL
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import (
     ROW_COLUMNS,
     UPSERT_TASK_PARAMS,
     UPSERT_TASKS_UNNEST,
+    merge_on_conflict,
+    merge_rows,
     unnest_parameters,
     upsert_parameters,
 )
@@ -111,15 +120,101 @@ def _touch_runs_statement() -> Any:
     )
 
 
+def _json_rows_upsert() -> Any:
+    """The tasks upsert (tasks.repository.merge_on_conflict) with its rows as ONE jsonb array
+    of objects, one per task, keyed by column (``jsonb_to_recordset``): Python encodes a batch
+    with one orjson call, where one array per column costs a conversion per value on both sides
+    (a third of a weblog event's CPU, bench/compute.py). Rows of a run that is not there are
+    left out (one stale URL must not fail the other requests' events with a foreign key), and
+    the rows go in (run, task) order: concurrent batches lock the same tasks in the same order."""
+    table = Task.__table__
+    runs = Run.__table__
+    names = ("run_id", *ROW_COLUMNS)
+    rows = (
+        func.jsonb_to_recordset(bindparam("rows", type_=JSONB))
+        .table_valued(*(column(name, table.c[name].type) for name in names))
+        .render_derived(name="row_values", with_types=True)
+    )
+    source = (
+        select(*(rows.c[name] for name in names))
+        .select_from(rows.join(runs, runs.c.id == rows.c.run_id))
+        .order_by(rows.c.run_id, rows.c.task_id)
+    )
+    return merge_on_conflict(insert(table).from_select(names, source))  # type: ignore[arg-type]
+
+
+class DriverStatement:
+    """A statement compiled once for asyncpg and run on the driver's connection itself: its
+    parameters go to asyncpg as they are, without SQLAlchemy's execution machinery around
+    them (a compile-cache lookup, bind processing, a cursor, greenlet hops: ~10 us per event
+    in a batch of 8, bench/compute.py). Only for a connection of the autocommit events engine,
+    or one already inside a transaction (a test's session): the statement is its own
+    transaction, or a part of that one.
+
+    SQLAlchemy does not see the statement fail, so a connection lost underneath is invalidated
+    here, as SQLAlchemy would: the pool drops it instead of handing it to the next batch."""
+
+    def __init__(self, statement: Any) -> None:
+        compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        self.sql = str(compiled)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self.defaults: dict[str, Any] = {
+            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+        }
+
+    async def execute(self, session: EventsConnection, values: dict[str, Any]) -> None:
+        defaults = self.defaults
+        parameters = [values[n] if n in values else defaults[n] for n in self.names]
+        connection = await session.connection() if isinstance(session, AsyncSession) else session
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None  # an open connection of the pool
+        try:
+            await driver.execute(self.sql, *parameters)
+        except BaseException as exc:
+            if driver.is_closed() or isinstance(exc, OSError | asyncpg.InterfaceError):
+                await connection.invalidate(exc if isinstance(exc, Exception) else None)
+            raise
+
+
 # A batch of plain task events in one statement: on the autocommit engine its own transaction,
 # one round trip (where BEGIN, upsert, touch, COMMIT are four): the tasks upserted in a CTE,
 # the runs touched.
 BATCH_EVENT = _touch_runs_statement().add_cte(
-    UPSERT_TASKS_UNNEST.returning(literal_column("1")).cte("upserted")
+    _json_rows_upsert().returning(literal_column("1")).cte("upserted")
 )
+BATCH_EVENT_DRIVER = DriverStatement(BATCH_EVENT)
 # A task event in one statement (one round trip, its own transaction): the task upserted in a
 # CTE, the run touched.
 TASK_EVENT = TOUCH_RUN.add_cte(UPSERT_TASK_PARAMS.returning(literal_column("1")).cte("upserted"))
+
+
+def json_rows(runs: Sequence[tuple[uuid.UUID, Sequence[dict[str, Any]]]]) -> str:
+    """BATCH_EVENT's ``rows``: the task rows of several runs (task_values' dicts, whose keys are
+    the columns), one per task (a task twice in a batch merged: one INSERT may not touch a row
+    twice), in (run, task) order, as one JSON array. orjson writes NaN and infinity as null
+    (jsonb has neither); a value it cannot write (an integer past 64 bits, only in the raw trace)
+    sends the batch through the standard library instead."""
+    ordered: list[dict[str, Any]] = []
+    for run_id, rows in sorted(runs, key=lambda run: run[0]):
+        if len({row["task_id"] for row in rows}) != len(rows):
+            rows = merge_rows(rows)
+        for row in sorted(rows, key=lambda row: row["task_id"]):
+            ordered.append({**row, "run_id": run_id})
+    try:
+        return orjson.dumps(ordered).decode()
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(_finite(ordered), separators=(",", ":"), default=str)
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with NaN and infinity (which jsonb cannot hold) as None, at any depth."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _ordered_rows(runs: list[tuple[uuid.UUID, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
@@ -160,13 +255,15 @@ class RunEventRepository:
     ) -> None:
         """Plain task events of several runs in one statement (BATCH_EVENT): tasks upserted
         in (run, task) order, each run noted alive (INITIALIZING/UNKNOWN → RUNNING)."""
-        parameters: dict[str, Any] = dict(unnest_parameters(_ordered_rows(runs)))
-        parameters.update(
-            seen_run_ids=sorted(run_id for run_id, _ in runs),
-            seen_at=now,
-            stale=now - TOUCH_INTERVAL,
+        await BATCH_EVENT_DRIVER.execute(
+            self.session,
+            {
+                "rows": json_rows(runs),
+                "seen_run_ids": sorted(run_id for run_id, _ in runs),
+                "seen_at": now,
+                "stale": now - TOUCH_INTERVAL,
+            },
         )
-        await self.session.execute(BATCH_EVENT, parameters)
 
     async def tasks_of_runs(self, runs: list[tuple[uuid.UUID, list[dict[str, Any]]]]) -> None:
         """Several runs' task rows in one multi-row upsert (a task's rows merged first, later

@@ -8,6 +8,7 @@ the Tower run token is accepted for the calls about its own run only, never as a
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -20,8 +21,14 @@ from nfhub_shared.auth.tokens import secrets_match
 
 
 def weblog_token(settings: Settings, run_id: uuid.UUID) -> str:
-    key = settings.WEBLOG_SECRET.get_secret_value().encode()
-    return hmac.new(key, b"nfhub-weblog:" + run_id.bytes, hashlib.sha256).hexdigest()
+    return _weblog_mac(settings.WEBLOG_SECRET.get_secret_value(), run_id)
+
+
+# Every event of a run checks the same token: the HMAC is computed once per run (and secret),
+# for the few thousand runs busy at once.
+@functools.lru_cache(maxsize=4096)
+def _weblog_mac(secret: str, run_id: uuid.UUID) -> str:
+    return hmac.new(secret.encode(), b"nfhub-weblog:" + run_id.bytes, hashlib.sha256).hexdigest()
 
 
 def weblog_token_valid(settings: Settings, run_id: uuid.UUID, token: str) -> bool:
