@@ -247,9 +247,13 @@ class TestMetrics:
 
         assert response.status_code == 200
         assert "percentile_cont" in query
-        assert any("ix_tasks_run_id_process_status" in line for line in lines), lines
-        assert "GroupAggregate" in lines[0], lines
-        assert not any(line.strip().startswith(("Sort", "->  Sort")) for line in lines), lines
+        # The run's tasks come from an index on run_id, never a scan of every run's tasks.
+        # Which index (and whether a sort follows) the planner picks from the table's
+        # statistics, which the other tests' rows move: (run_id, process, status) gives
+        # them in process order, (run_id, status) and a sort is as good for a small run.
+        assert any("Index Cond: ((run_id = $1)" in line for line in lines), lines
+        assert not any("Seq Scan" in line for line in lines), lines
+        assert "GroupAggregate" in lines[0] or "HashAggregate" in lines[0], lines
 
     async def test_a_tower_run_answers_with_the_summary_nextflow_sent(
         self,
