@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from nfhub_compute.events.text import json_holds_nul
 from nfhub_shared.errors import BadRequest
 
 UNSET_EXIT = 2147483647
@@ -54,7 +55,7 @@ def read_event(body: bytes) -> Event:
     """The event in a request body; 400 when it is not a JSON object, or holds the NUL
     character PostgreSQL cannot store (it would fail the whole batch of events it is
     written with, events.writer)."""
-    if b"\\u0000" in body:
+    if json_holds_nul(body):
         raise BadRequest(
             "The event contains the NUL character (\\u0000), which nfhub cannot store."
         )

@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from nfhub_compute.events.parsing import parse_time, task_values
+from nfhub_compute.events.parsing import _int, parse_time, task_values
 
 DATE_FIELDS = ("submit", "start", "complete")
 RENAMED = {"pcpu": "%cpu", "pmem": "%mem"}
@@ -38,3 +38,31 @@ def task_row(task: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def task_rows(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row for row in map(task_row, tasks) if row is not None]
+
+
+def _valid_ms(millis: int | None) -> int | None:
+    """``millis`` when events.parsing.parse_time takes it for a time, else None."""
+    return millis if millis is not None and parse_time(millis) is not None else None
+
+
+def progress_times(tasks: list[dict[str, Any]]) -> dict[str, list[int | None]]:
+    """The task dates of a progress batch, record by record, for tower.repository.PROGRESS:
+    ``<field>_ms``, what task_row puts in the trace for an ISO-8601 string (None: leave it
+    out), and ``<field>_at``, the milliseconds of the task's column (None: no time), as
+    task_row and events.parsing.task_values read them."""
+    times: dict[str, list[int | None]] = {}
+    for field in DATE_FIELDS:
+        traced: list[int | None] = []
+        column: list[int | None] = []
+        for task in tasks:
+            value = task.get(field)
+            if isinstance(value, str):
+                moment = parse_time(value)
+                millis = int(moment.timestamp() * 1000) if moment is not None else None
+                traced.append(millis)
+                column.append(_valid_ms(millis))
+            else:
+                traced.append(None)
+                column.append(_valid_ms(_int(value)))
+        times[f"{field}_ms"], times[f"{field}_at"] = traced, column
+    return times
