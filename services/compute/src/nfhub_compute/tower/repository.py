@@ -60,7 +60,7 @@ KNOWN_FIELDS = (
     "syscr", "syscw", "readBytes", "writeBytes", "pmem", "vmem", "rss", "peakVmem", "peakRss",
     "volCtxt", "invCtxt", "nativeId", "executor", "cloudZone", "machineType", "priceModel",
     "hostname", "gpuMetrics", "logStreamId", "acceleratorType", "accelerator", "cost",
-    "numSpotInterruptions", "container", "errorReport",
+    "numSpotInterruptions", "errorReport",
 )  # fmt: skip
 WHITESPACE = r"[ \t\n\r\f\v]*"
 # What Python's int(float(text)) and float(text) read, as far as a column can hold it: decimal
@@ -76,30 +76,38 @@ def _quote(value: str) -> str:
 
 def _integer(field: str, limit: int) -> str:
     """events.parsing._int bounded to ``limit`` (_int32, _int64): a JSON number truncated, a
-    string holding a number, else NULL (NaN, infinity, out of range, anything else)."""
+    string holding a number, else NULL (NaN, infinity, out of range, anything else). Plain
+    digits, what Nextflow sends, are read as text; only the others go through numeric."""
     value, textual = f"t.t -> {_quote(field)}", f"t.t ->> {_quote(field)}"
     bounds = f"BETWEEN {-limit - 1} AND {limit}"
+    plain = (  # 18 digits fit in a bigint
+        f"({textual})::bigint"
+        if limit == INT64
+        else f"CASE WHEN ({textual})::bigint {bounds} THEN ({textual})::bigint END"
+    )
     return (
-        f"CASE jsonb_typeof({value})"
+        f"CASE WHEN {textual} ~ '^-?[0-9]{{1,18}}$' THEN {plain}"
+        f" ELSE CASE jsonb_typeof({value})"
         f" WHEN 'number' THEN CASE WHEN trunc(({value})::numeric) {bounds}"
         f" THEN trunc(({value})::numeric)::bigint END"
         f" WHEN 'string' THEN CASE WHEN {textual} ~ {_quote(NUMBER)}"
         f" AND trunc(({textual})::numeric) {bounds}"
-        f" THEN trunc(({textual})::numeric)::bigint END END"
+        f" THEN trunc(({textual})::numeric)::bigint END END END"
     )
 
 
 def _float(field: str) -> str:
     """events.parsing._float without NaN and infinity: a number (a string's ``%`` dropped)
-    PostgreSQL's double precision holds, else NULL."""
+    PostgreSQL's double precision holds, else NULL. Short decimals are read as text."""
     value, textual = f"t.t -> {_quote(field)}", f"rtrim(t.t ->> {_quote(field)}, '%')"
     fits = "BETWEEN -1e308 AND 1e308 AND (({0}) = 0 OR abs({0}) > 1e-307)"
     number, from_text = f"({value})::numeric", f"({textual})::numeric"
     return (
-        f"CASE jsonb_typeof({value})"
+        f"CASE WHEN {textual} ~ '^-?[0-9]{{1,15}}(\\.[0-9]{{1,15}})?$' THEN ({textual})::float8"
+        f" ELSE CASE jsonb_typeof({value})"
         f" WHEN 'number' THEN CASE WHEN {number} {fits.format(number)} THEN {number}::float8 END"
         f" WHEN 'string' THEN CASE WHEN (t.t ->> {_quote(field)}) ~ {_quote(PERCENT)}"
-        f" AND {from_text} {fits.format(from_text)} THEN {from_text}::float8 END END"
+        f" AND {from_text} {fits.format(from_text)} THEN {from_text}::float8 END END END"
     )
 
 
@@ -115,32 +123,64 @@ def _time(field: str) -> str:
 
 STATUS = "upper(btrim(t.t ->> 'status', E' \\t\\n\\r\\f\\v'))"
 RANK = " ".join(f"WHEN {_quote(name)} THEN {rank}" for name, rank in TASK_STATUS_RANK.items())
-NAMES = json.dumps(
-    {field: snake_case(field) for field in KNOWN_FIELDS}, separators=(",", ":"), sort_keys=True
-)
-# The trace's key for a record's key (tower.parsing.snake_case), its value as the trace keeps
-# it: null and "-" left out, the script cut, dates in epoch milliseconds (tower.parsing).
+# The trace's key for a record's key (tower.parsing.snake_case).
 SNAKE = (
-    f"coalesce({_quote(NAMES)}::jsonb ->> e.key, "
+    f"coalesce({_quote(json.dumps({f: snake_case(f) for f in KNOWN_FIELDS}))}::jsonb ->> e.key, "
     "lower(left(e.key, 1) || regexp_replace(substr(e.key, 2), '([A-Z])', '_\\1', 'g')))"
 )
 DATE_VALUE = " ".join(
     f"WHEN {_quote(field)} THEN to_jsonb((CAST(:{field}_ms AS bigint[]))[t.n])"
     for field in DATE_FIELDS
 )
-TRACE = f"""(
-    SELECT coalesce(jsonb_object_agg(k.key, k.value), '{{}}')
-    FROM (
-        SELECT s.key, CASE
-            WHEN jsonb_typeof(e.value) <> 'string' THEN e.value
-            WHEN s.key = 'script' THEN to_jsonb(left(e.value #>> '{{}}', {MAX_SCRIPT_CHARS}))
-            ELSE CASE s.key {DATE_VALUE} ELSE e.value END
-        END AS value
-        FROM jsonb_each(t.t) AS e, LATERAL (SELECT {SNAKE} AS key) AS s
-        WHERE e.value <> 'null'::jsonb AND e.value <> '"-"'::jsonb
-    ) AS k
-    WHERE k.value <> 'null'::jsonb
-)"""  # noqa: S608 - built once from this module's constants, not input
+
+
+# Known fields the trace keeps under another name, or in another form (tower.parsing).
+RESHAPED = tuple(
+    field
+    for field in KNOWN_FIELDS
+    if snake_case(field) != field or field == "script" or field in DATE_FIELDS
+)
+
+
+def _reshaped(field: str) -> str:
+    """A RESHAPED field's trace value (SQL NULL: left out): the script cut, a date string in
+    epoch milliseconds."""
+    value = f"t.t -> {_quote(field)}"
+    if field == "script":
+        cut = f"to_jsonb(left(t.t ->> 'script', {MAX_SCRIPT_CHARS}))"
+        return f"CASE WHEN jsonb_typeof({value}) = 'string' THEN {cut} ELSE {value} END"
+    if field in DATE_FIELDS:
+        millis = f"to_jsonb((CAST(:{field}_ms AS bigint[]))[t.n])"
+        return f"CASE WHEN jsonb_typeof({value}) = 'string' THEN {millis} ELSE {value} END"
+    return value
+
+
+def _array(names: tuple[str, ...]) -> str:
+    return "ARRAY[" + ", ".join(map(_quote, names)) + "]::text[]"
+
+
+# The trace (tower.parsing.task_row): the record, its null and "-" values left out, its keys
+# in snake case. A record of known fields only (what Nextflow sends) is the record, its
+# reshaped fields replaced and its nulls stripped (nested nulls too, unlike the Python
+# mapping); one with a "-" or an unknown field goes key by key.
+TRACE = f"""(CASE
+    WHEN t.t - {_array(KNOWN_FIELDS)} = '{{}}'::jsonb AND NOT t.t @? '$.* ? (@ == "-")'
+    THEN jsonb_strip_nulls(t.t - {_array(RESHAPED)} || jsonb_build_object(
+        {", ".join(f"{_quote(snake_case(f))}, {_reshaped(f)}" for f in RESHAPED)}))
+    ELSE (
+        SELECT coalesce(jsonb_object_agg(k.key, k.value), '{{}}')
+        FROM (
+            SELECT s.key, CASE
+                WHEN jsonb_typeof(e.value) <> 'string' THEN e.value
+                WHEN s.key = 'script' THEN to_jsonb(left(e.value #>> '{{}}', {MAX_SCRIPT_CHARS}))
+                ELSE CASE s.key {DATE_VALUE} ELSE e.value END
+            END AS value
+            FROM jsonb_each(t.t) AS e, LATERAL (SELECT {SNAKE} AS key) AS s
+            WHERE e.value <> 'null'::jsonb AND e.value <> '"-"'::jsonb
+        ) AS k
+        WHERE k.value <> 'null'::jsonb
+    )
+END)"""  # noqa: S608 - built once from this module's constants, not input
 # One row per record naming a task, as events.parsing.task_values maps a trace.
 MAPPED = f"""
 SELECT t.n, m.*
@@ -188,7 +228,7 @@ _MERGED = ",\n".join(
     for name in MERGED_COLUMNS
 )
 ROWS = f"""
-WITH mapped AS ({MAPPED}),
+WITH mapped AS MATERIALIZED ({MAPPED}),
 counted AS (SELECT *, count(*) OVER (PARTITION BY task_id) AS copies FROM mapped)
 SELECT {", ".join(ROW_COLUMNS)} FROM counted WHERE copies = 1
 UNION ALL
