@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nfhub_compute.events.parsing import _int, parse_time, task_values
@@ -40,9 +41,29 @@ def task_rows(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row for row in map(task_row, tasks) if row is not None]
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+# What datetime.fromtimestamp takes (events.parsing.parse_time): up to the end of year 9999.
+MAX_MILLIS = 253_402_300_799_999
+
+
 def _valid_ms(millis: int | None) -> int | None:
     """``millis`` when events.parsing.parse_time takes it for a time, else None."""
-    return millis if millis is not None and parse_time(millis) is not None else None
+    return millis if millis is not None and 0 < millis <= MAX_MILLIS else None
+
+
+def iso_millis(value: str) -> int | None:
+    """task_row's milliseconds of an ISO-8601 string (parse_time's reading, digits being
+    epoch milliseconds), counted exactly rather than through a float."""
+    if value.isdigit():
+        return int(value) if _valid_ms(int(value)) is not None else None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // MILLISECOND
 
 
 def progress_times(tasks: list[dict[str, Any]]) -> dict[str, list[int | None]]:
@@ -57,8 +78,7 @@ def progress_times(tasks: list[dict[str, Any]]) -> dict[str, list[int | None]]:
         for task in tasks:
             value = task.get(field)
             if isinstance(value, str):
-                moment = parse_time(value)
-                millis = int(moment.timestamp() * 1000) if moment is not None else None
+                millis = iso_millis(value)
                 traced.append(millis)
                 column.append(_valid_ms(millis))
             else:
