@@ -22,6 +22,7 @@ from nfhub_compute.runs.weblog import is_run_token, run_of_token
 from nfhub_compute.state import ComputeState, ComputeStateDep
 from nfhub_compute.tower.errors import for_nextflow, missing_workspace, unknown_workspace
 from nfhub_compute.tower.schemas import (
+    ProgressBatch,
     RunGrant,
     TraceAnswer,
     TraceBegin,
@@ -196,11 +197,12 @@ PROGRESS_BODY = {
 }
 
 
-def read_progress(body: bytes) -> TraceProgress:
-    """The body as TraceProgress, validated straight from its bytes: FastAPI would decode it
-    with json.loads and validate the objects after, at twice the cost (bench/compute.py)."""
+def read_progress(body: bytes) -> ProgressBatch:
+    """The body as TraceProgress, validated straight from its bytes (ProgressBatch): FastAPI
+    would decode it whole with json.loads and validate the objects after, at four times the
+    cost."""
     try:
-        return TraceProgress.model_validate_json(body)
+        return ProgressBatch.model_validate_json(body)
     except ValidationError as exc:
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         raise RequestValidationError(errors, body=body) from exc

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nfhub_compute.events.parsing import _int, parse_time, task_values
+from nfhub_compute.tower.schemas import TaskTimes
 
 DATE_FIELDS = ("submit", "start", "complete")
 RENAMED = {"pcpu": "%cpu", "pmem": "%mem"}
@@ -66,7 +67,7 @@ def iso_millis(value: str) -> int | None:
     return (moment - EPOCH) // MILLISECOND
 
 
-def progress_times(tasks: list[dict[str, Any]]) -> dict[str, list[int | None]]:
+def progress_times(tasks: Sequence[TaskTimes]) -> dict[str, list[int | None]]:
     """The task dates of a progress batch, record by record, for tower.repository.PROGRESS:
     ``<field>_ms``, what task_row puts in the trace for an ISO-8601 string (None: leave it
     out), and ``<field>_at``, the milliseconds of the task's column (None: no time), as
@@ -76,7 +77,7 @@ def progress_times(tasks: list[dict[str, Any]]) -> dict[str, list[int | None]]:
         traced: list[int | None] = []
         column: list[int | None] = []
         for task in tasks:
-            value = task.get(field)
+            value = getattr(task, field)
             if isinstance(value, str):
                 millis = iso_millis(value)
                 traced.append(millis)

@@ -26,6 +26,7 @@ from nfhub_compute.tower.errors import run_token_creates, workflow_not_found
 from nfhub_compute.tower.parsing import progress_times
 from nfhub_compute.tower.repository import TowerProgressRepository, TowerRunRepository
 from nfhub_compute.tower.schemas import (
+    ProgressBatch,
     RunGrant,
     TowerWorkflow,
     TraceAnswer,
@@ -33,7 +34,6 @@ from nfhub_compute.tower.schemas import (
     TraceComplete,
     TraceCreate,
     TraceHeartbeat,
-    TraceProgress,
 )
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
@@ -238,7 +238,7 @@ class TowerProgressService:
         self.connect = connect
 
     async def progress(
-        self, access: Caller, workflow_id: str, trace_progress: TraceProgress, body: bytes
+        self, access: Caller, workflow_id: str, trace_progress: ProgressBatch, body: bytes
     ) -> TraceAnswer:
         """Upsert the batch's tasks (the latest news of each wins, by status rank), keep the
         counters unless newer ones are there, note the run alive. ``body`` is the request's
@@ -248,7 +248,8 @@ class TowerProgressService:
         now = datetime.now(UTC)
         tasks, progress = trace_progress.tasks, trace_progress.progress
         if any(word in body for word in NON_FINITE):  # NaN and infinity are no number: null
-            body = pydantic_core.to_json({"tasks": tasks}, inf_nan_mode="null")
+            records = pydantic_core.from_json(body).get("tasks")
+            body = pydantic_core.to_json({"tasks": records}, inf_nan_mode="null")
         counters = (
             pydantic_core.to_json(progress, inf_nan_mode="null").decode()
             if progress is not None
