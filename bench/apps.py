@@ -1,6 +1,7 @@
 """Baseline apps for the benchmarks, started by uvicorn as factories.
 
-``bare_app``: plain FastAPI returning the JSON. ``guarded_app``: the same endpoint in an nfhub
+``bare_app``: plain FastAPI returning the JSON (and a PUT that reads its body, keeps
+nothing). ``guarded_app``: the same endpoint in an nfhub
 service (the shared app factory's full middleware stack, rate limit, JWT verified against
 admin's JWKS, project role from the 60 s cache); bench/auth.py compares the two.
 ``transfer_floor_app``: the least a Python service on uvicorn does to move a file
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 
 from nfhub_shared.app import create_app
 from nfhub_shared.auth.dependencies import ProjectViewer
@@ -29,6 +30,11 @@ def bare_app() -> FastAPI:
     @app.get("/api/v1/whoami")
     async def whoami() -> dict[str, Any]:
         return {"project_id": PROJECT_ID, "role": "admin"}
+
+    @app.put("/api/v1/sink")
+    async def sink(request: Request) -> dict[str, Any]:
+        """Takes a body and keeps nothing: what moving a request costs (bench/compute.py)."""
+        return {"bytes": len(await request.body())}
 
     return app
 

@@ -12,8 +12,9 @@
    request: steadier than requests/s when other work shares the machine.
 2. Tower progress: task updates/s through PUT /tower/trace/{id}/progress in Nextflow's
    100-task batches (each task SUBMITTED, RUNNING, COMPLETED), target >= 20,000; beside it
-   the ceiling, the very upsert compute runs, 100 rows a statement, rows prepared beforehand,
-   on raw asyncpg connections.
+   the ceiling, the Python path's upsert (tasks.repository.UPSERT_TASKS_UNNEST), 100 rows a
+   statement, rows prepared beforehand, on raw asyncpg connections, and the floor of HTTP
+   alone: the same PUTs to a bare FastAPI route that reads the body and keeps nothing.
 3. Dispatch latency: POST /runs to the backend's submit (submitted_at - created_at) for
    ``--runs`` runs, one after the other, with a worker on the no-op backend; p50 and p99.
    Then ``--backend-runs`` runs, each posted once the one before was submitted, with a worker
@@ -311,9 +312,11 @@ async def raw_tower_upserts(
     return sum(done) / (time.perf_counter() - started)
 
 
-def measure_tower(running: Stack, port: int, args: Any, base_run: str) -> None:
+def measure_tower(running: Stack, port: int, bare_port: int, args: Any, base_run: str) -> None:
     """Task updates/s through PUT /tower/trace/{id}/progress in Nextflow's 100-task batches:
-    each task reported SUBMITTED, RUNNING, then COMPLETED (three batches), as a busy run's."""
+    each task reported SUBMITTED, RUNNING, then COMPLETED (three batches), as a busy run's.
+    Beside it the floors any implementation stands on: the same requests PUT to a bare
+    FastAPI route that reads the body and keeps nothing (HTTP alone), and the raw upsert."""
     base = f"http://127.0.0.1:{port}/api/v1/tower/trace"
     with httpx.Client(headers=running.headers) as client:
         workspace = client.get(f"{running.admin_url}/api/v1/projects/{running.project_id}").json()[
@@ -332,30 +335,35 @@ def measure_tower(running: Stack, port: int, args: Any, base_run: str) -> None:
     next_block = iter(range(0, 2**40))
     batch = 100
 
-    def batches(count: int) -> list[bytes]:
+    def batches(count: int, to: str = path) -> list[bytes]:
         requests: list[bytes] = []
         while len(requests) < count:
             first = next(next_block) * batch + 1
             for status in ("SUBMITTED", "RUNNING", "COMPLETED"):
                 tasks = [tower_task(task_id, status) for task_id in range(first, first + batch)]
                 body = json.dumps({"tasks": tasks, "progress": {"pending": 0}}).encode()
-                requests.append(request_bytes(path, headers, method="PUT", body=body))
+                requests.append(request_bytes(to, headers, method="PUT", body=body))
         return requests
 
     asyncio.run(hammer(port, batches(60), 1.0, args.connections))  # warm-up
-    rates, ceilings = [], []
+    rates, ceilings, sinks = [], [], []
+    sink = batches(int(args.seconds * 600), "/api/v1/sink")  # nothing kept: reused each round
     for turn in range(args.rounds):
         requests = batches(int(args.seconds * 600))
         rates.append(asyncio.run(hammer(port, requests, args.seconds, args.connections)) * batch)
+        sinks.append(asyncio.run(hammer(bare_port, sink, args.seconds, args.connections)) * batch)
         ceilings.append(asyncio.run(raw_tower_upserts(
             running.database_url, base_run, args.seconds, POOL, 10**6 * (turn + 1))))  # fmt: skip
     rate, ceiling = statistics.median(rates), statistics.median(ceilings)
+    floor = statistics.median(sinks)
     verdict = "meets" if rate >= TARGET_TOWER_TASKS_PER_SECOND else "MISSES"
     print(f"tower progress, {args.rounds} rounds x {args.seconds:.0f} s, median:")
     print(f"  PUT /tower/trace/{{id}}/progress, {batch}-task batches ({args.connections} "
           f"connections)  {rate:8.0f} task updates/s")  # fmt: skip
     print(f"  ceiling: the same upsert, 100 rows a statement, raw asyncpg, {POOL} connections "
           f"{ceiling:8.0f} task updates/s   ratio {rate / ceiling:.2f}")  # fmt: skip
+    print(f"  floor: the same PUTs to a bare FastAPI route keeping nothing ({args.connections} "
+          f"connections)  {floor:8.0f} task updates/s   ratio {rate / floor:.2f}")  # fmt: skip
     print(f"  {verdict} the {TARGET_TOWER_TASKS_PER_SECOND} task updates/s target  "
           f"(uv run python bench/compute.py --only tower)")  # fmt: skip
 
@@ -523,13 +531,16 @@ def main() -> None:
         _, run_id, base_run = asyncio.run(seed(running.database_url, running.project_id))
         port = start_compute(running)
         compute_pid = running.processes[-1].pid
-        if args.only in (None, "ingestion"):
-            bare_port = free_port()
+        bare_port = free_port()
+        bare = None
+        if args.only in (None, "ingestion", "tower"):
             bare = running.start("bare", "apps:bare_app", bare_port)
+        if args.only in (None, "ingestion"):
+            assert bare is not None
             pids = (compute_pid, bare.pid)
             measure_ingestion(running, port, bare_port, run_id, base_run, args, pids)
         if args.only in (None, "tower"):
-            measure_tower(running, port, args, base_run)
+            measure_tower(running, port, bare_port, args, base_run)
         if args.only in (None, "dispatch"):
             measure_dispatch(running, port, args.runs, "no-op backend", {"COMPUTE_BACKEND": "noop"})
             measure_backends(running, port, args)

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from nfhub_compute.events.text import json_holds_nul
 from nfhub_shared.errors import BadRequest
 
 UNSET_EXIT = 2147483647
@@ -56,7 +57,7 @@ def read_event(body: bytes) -> Event:
     """The event in a request body; 400 when it is not a JSON object, or holds the NUL
     character PostgreSQL cannot store (it would fail the whole batch of events it is
     written with, events.writer)."""
-    if b"\\u0000" in body:
+    if json_holds_nul(body):
         raise BadRequest(
             "The event contains the NUL character (\\u0000), which nfhub cannot store."
         )

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nfhub_compute.events.parsing import parse_time, task_values
+from nfhub_compute.events.parsing import _int, parse_time, task_values
+from nfhub_compute.tower.schemas import TaskTimes
 
 DATE_FIELDS = ("submit", "start", "complete")
 RENAMED = {"pcpu": "%cpu", "pmem": "%mem"}
@@ -38,3 +40,50 @@ def task_row(task: Mapping[str, Any]) -> dict[str, Any] | None:
 
 def task_rows(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [row for row in map(task_row, tasks) if row is not None]
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
+# What datetime.fromtimestamp takes (events.parsing.parse_time): up to the end of year 9999.
+MAX_MILLIS = 253_402_300_799_999
+
+
+def _valid_ms(millis: int | None) -> int | None:
+    """``millis`` when events.parsing.parse_time takes it for a time, else None."""
+    return millis if millis is not None and 0 < millis <= MAX_MILLIS else None
+
+
+def iso_millis(value: str) -> int | None:
+    """task_row's milliseconds of an ISO-8601 string (parse_time's reading, digits being
+    epoch milliseconds), counted exactly rather than through a float."""
+    if value.isdigit():
+        return int(value) if _valid_ms(int(value)) is not None else None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - EPOCH) // MILLISECOND
+
+
+def progress_times(tasks: Sequence[TaskTimes]) -> dict[str, list[int | None]]:
+    """The task dates of a progress batch, record by record, for tower.repository.PROGRESS:
+    ``<field>_ms``, what task_row puts in the trace for an ISO-8601 string (None: leave it
+    out), and ``<field>_at``, the milliseconds of the task's column (None: no time), as
+    task_row and events.parsing.task_values read them."""
+    times: dict[str, list[int | None]] = {}
+    for field in DATE_FIELDS:
+        traced: list[int | None] = []
+        column: list[int | None] = []
+        for task in tasks:
+            value = getattr(task, field)
+            if isinstance(value, str):
+                millis = iso_millis(value)
+                traced.append(millis)
+                column.append(_valid_ms(millis))
+            else:
+                traced.append(None)
+                column.append(_valid_ms(_int(value)))
+        times[f"{field}_ms"], times[f"{field}_at"] = traced, column
+    return times

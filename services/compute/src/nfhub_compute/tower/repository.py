@@ -1,11 +1,334 @@
+"""The Tower runs, and a progress batch written in one statement (PROGRESS).
+
+A progress call of Nextflow's is up to 100 task records and the run's counters. Python
+validates the body's shape and reads the task dates (``tower.parsing.progress_times``); the
+body itself goes to PostgreSQL as one parameter, where the records are mapped to task rows
+(the same columns and rules as ``events.parsing.task_values``), merged per task and upserted,
+and the run noted alive with its counters kept: one statement, one round trip, where mapping
+each record in Python and binding 28 arrays cost most of a request (bench/compute.py).
+"""
+
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Float,
+    Integer,
+    SmallInteger,
+    String,
+    Text,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    cast,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 
-from nfhub_compute.models import Run
+from nfhub_compute.events.parsing import (
+    INT32,
+    INT64,
+    MAX_SCRIPT_CHARS,
+    MAX_TEXT_CHARS,
+    TASK_STATUS_RANK,
+    UNSET_EXIT,
+)
+from nfhub_compute.events.repository import EventsConnection, _heard_from, _waking
+from nfhub_compute.models import Run, Task
+from nfhub_compute.tasks.repository import MERGED_COLUMNS, ROW_COLUMNS, merge_on_conflict
+from nfhub_compute.tower.parsing import DATE_FIELDS, snake_case
 from nfhub_shared.db.repository import Repository
+
+# The fields of Nextflow's TraceRecord (and Tower's additions), the names the trace keeps them
+# under: looked up, where any other name is converted in SQL (as tower.parsing.snake_case).
+KNOWN_FIELDS = (
+    "taskId", "status", "hash", "name", "exit", "submit", "start", "complete", "process", "tag",
+    "module", "container", "attempt", "script", "scratch", "workdir", "queue", "cpus", "memory",
+    "disk", "time", "env", "errorAction", "duration", "realtime", "pcpu", "rchar", "wchar",
+    "syscr", "syscw", "readBytes", "writeBytes", "pmem", "vmem", "rss", "peakVmem", "peakRss",
+    "volCtxt", "invCtxt", "nativeId", "executor", "cloudZone", "machineType", "priceModel",
+    "hostname", "gpuMetrics", "logStreamId", "acceleratorType", "accelerator", "cost",
+    "numSpotInterruptions", "errorReport",
+)  # fmt: skip
+WHITESPACE = r"[ \t\n\r\f\v]*"
+# What Python's int(float(text)) and float(text) read, as far as a column can hold it: decimal
+# digits, a point, an exponent of up to 3 digits (PostgreSQL's numeric takes no more).
+NUMBER = rf"^{WHITESPACE}[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]{{1,3}})?{WHITESPACE}"
+PERCENT = f"{NUMBER}%*$"
+NUMBER = f"{NUMBER}$"
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _integer(field: str, limit: int) -> str:
+    """events.parsing._int bounded to ``limit`` (_int32, _int64): a JSON number truncated, a
+    string holding a number, else NULL (NaN, infinity, out of range, anything else). Plain
+    digits, what Nextflow sends, are read as text; only the others go through numeric."""
+    value, textual = f"t.t -> {_quote(field)}", f"t.t ->> {_quote(field)}"
+    bounds = f"BETWEEN {-limit - 1} AND {limit}"
+    plain = (  # 18 digits fit in a bigint
+        f"({textual})::bigint"
+        if limit == INT64
+        else f"CASE WHEN ({textual})::bigint {bounds} THEN ({textual})::bigint END"
+    )
+    return (
+        f"CASE WHEN {textual} ~ '^-?[0-9]{{1,18}}$' THEN {plain}"
+        f" ELSE CASE jsonb_typeof({value})"
+        f" WHEN 'number' THEN CASE WHEN trunc(({value})::numeric) {bounds}"
+        f" THEN trunc(({value})::numeric)::bigint END"
+        f" WHEN 'string' THEN CASE WHEN {textual} ~ {_quote(NUMBER)}"
+        f" AND trunc(({textual})::numeric) {bounds}"
+        f" THEN trunc(({textual})::numeric)::bigint END END END"
+    )
+
+
+def _float(field: str) -> str:
+    """events.parsing._float without NaN and infinity: a number (a string's ``%`` dropped)
+    PostgreSQL's double precision holds, else NULL. Short decimals are read as text."""
+    value, textual = f"t.t -> {_quote(field)}", f"rtrim(t.t ->> {_quote(field)}, '%')"
+    fits = "BETWEEN -1e308 AND 1e308 AND (({0}) = 0 OR abs({0}) > 1e-307)"
+    number, from_text = f"({value})::numeric", f"({textual})::numeric"
+    return (
+        f"CASE WHEN {textual} ~ '^-?[0-9]{{1,15}}(\\.[0-9]{{1,15}})?$' THEN ({textual})::float8"
+        f" ELSE CASE jsonb_typeof({value})"
+        f" WHEN 'number' THEN CASE WHEN {number} {fits.format(number)} THEN {number}::float8 END"
+        f" WHEN 'string' THEN CASE WHEN (t.t ->> {_quote(field)}) ~ {_quote(PERCENT)}"
+        f" AND {from_text} {fits.format(from_text)} THEN {from_text}::float8 END END END"
+    )
+
+
+def _text(field: str, limit: int = 500) -> str:
+    """events.parsing._text: the value as text, cut to ``limit``; NULL for null, "" and "-"."""
+    return f"nullif(nullif(left(t.t ->> {_quote(field)}, {limit}), ''), '-')"
+
+
+def _time(field: str) -> str:
+    """A task date column from the milliseconds tower.parsing.progress_times read."""
+    return f"timestamptz 'epoch' + (CAST(:{field}_at AS bigint[]))[t.n] * interval '1 ms'"
+
+
+STATUS = "upper(btrim(t.t ->> 'status', E' \\t\\n\\r\\f\\v'))"
+RANK = " ".join(f"WHEN {_quote(name)} THEN {rank}" for name, rank in TASK_STATUS_RANK.items())
+# The trace's key for a record's key (tower.parsing.snake_case).
+SNAKE = (
+    f"coalesce({_quote(json.dumps({f: snake_case(f) for f in KNOWN_FIELDS}))}::jsonb ->> e.key, "
+    "lower(left(e.key, 1) || regexp_replace(substr(e.key, 2), '([A-Z])', '_\\1', 'g')))"
+)
+DATE_VALUE = " ".join(
+    f"WHEN {_quote(field)} THEN to_jsonb((CAST(:{field}_ms AS bigint[]))[t.n])"
+    for field in DATE_FIELDS
+)
+
+
+# Known fields the trace keeps under another name, or in another form (tower.parsing).
+RESHAPED = tuple(
+    field
+    for field in KNOWN_FIELDS
+    if snake_case(field) != field or field == "script" or field in DATE_FIELDS
+)
+
+
+def _reshaped(field: str) -> str:
+    """A RESHAPED field's trace value (SQL NULL: left out): the script cut, a date string in
+    epoch milliseconds."""
+    value = f"t.t -> {_quote(field)}"
+    if field == "script":
+        cut = f"to_jsonb(left(t.t ->> 'script', {MAX_SCRIPT_CHARS}))"
+        return f"CASE WHEN jsonb_typeof({value}) = 'string' THEN {cut} ELSE {value} END"
+    if field in DATE_FIELDS:
+        millis = f"to_jsonb((CAST(:{field}_ms AS bigint[]))[t.n])"
+        return f"CASE WHEN jsonb_typeof({value}) = 'string' THEN {millis} ELSE {value} END"
+    return value
+
+
+def _array(names: tuple[str, ...]) -> str:
+    return "ARRAY[" + ", ".join(map(_quote, names)) + "]::text[]"
+
+
+# The trace (tower.parsing.task_row): the record, its null and "-" values left out, its keys
+# in snake case. A record of known fields only (what Nextflow sends) is the record, its
+# reshaped fields replaced and its nulls stripped (nested nulls too, unlike the Python
+# mapping); one with a "-" or an unknown field goes key by key.
+TRACE = f"""(CASE
+    WHEN t.t - {_array(KNOWN_FIELDS)} = '{{}}'::jsonb AND NOT t.t @? '$.* ? (@ == "-")'
+    THEN jsonb_strip_nulls(t.t - {_array(RESHAPED)} || jsonb_build_object(
+        {", ".join(f"{_quote(snake_case(f))}, {_reshaped(f)}" for f in RESHAPED)}))
+    ELSE (
+        SELECT coalesce(jsonb_object_agg(k.key, k.value), '{{}}')
+        FROM (
+            SELECT s.key, CASE
+                WHEN jsonb_typeof(e.value) <> 'string' THEN e.value
+                WHEN s.key = 'script' THEN to_jsonb(left(e.value #>> '{{}}', {MAX_SCRIPT_CHARS}))
+                ELSE CASE s.key {DATE_VALUE} ELSE e.value END
+            END AS value
+            FROM jsonb_each(t.t) AS e, LATERAL (SELECT {SNAKE} AS key) AS s
+            WHERE e.value <> 'null'::jsonb AND e.value <> '"-"'::jsonb
+        ) AS k
+        WHERE k.value <> 'null'::jsonb
+    )
+END)"""  # noqa: S608 - built once from this module's constants, not input
+# One row per record naming a task, as events.parsing.task_values maps a trace.
+MAPPED = f"""
+SELECT t.n, m.*
+FROM jsonb_array_elements(CAST(:body AS jsonb) -> 'tasks') WITH ORDINALITY AS t (t, n),
+LATERAL (SELECT {_integer("taskId", INT64)} AS task_id, {STATUS} AS status,
+                {_text("name", MAX_TEXT_CHARS)} AS name) AS k,
+LATERAL (SELECT
+    k.task_id,
+    CASE WHEN k.status IN ({", ".join(map(_quote, TASK_STATUS_RANK))}) THEN k.status
+         ELSE 'NEW' END AS status,
+    CASE k.status {RANK} ELSE 0 END AS status_rank,
+    {_text("hash", 64)} AS hash,
+    k.name,
+    left(coalesce({_text("process")}, nullif(split_part(k.name, ' (', 1), ''), 'unknown'), 500)
+        AS process,
+    {_text("tag", MAX_TEXT_CHARS)} AS tag,
+    {_text("nativeId", 200)} AS native_id,
+    nullif({_integer("exit", INT32)}, {UNSET_EXIT}) AS exit_status,
+    {_integer("attempt", INT32)} AS attempt,
+    {_text("errorAction", 16)} AS error_action,
+    {_text("workdir", MAX_TEXT_CHARS)} AS workdir,
+    {_text("container", MAX_TEXT_CHARS)} AS container,
+    {_text("hostname", 255)} AS hostname,
+    {_integer("cpus", INT32)} AS cpus,
+    {_integer("memory", INT64)} AS memory,
+    {_integer("time", INT64)} AS time_ms,
+    {_time("submit")} AS submit_at,
+    {_time("start")} AS start_at,
+    {_time("complete")} AS complete_at,
+    {_integer("duration", INT64)} AS duration_ms,
+    {_integer("realtime", INT64)} AS realtime_ms,
+    {_float("pcpu")} AS cpu_percent,
+    {_integer("peakRss", INT64)} AS peak_rss,
+    {_integer("peakVmem", INT64)} AS peak_vmem,
+    {_integer("readBytes", INT64)} AS read_bytes,
+    {_integer("writeBytes", INT64)} AS write_bytes,
+    {TRACE} AS trace
+) AS m
+WHERE k.task_id >= 0
+"""  # noqa: S608 - built once from this module's constants, not input
+# A task named twice in a batch: merged as tasks.repository.merge_rows merges, the higher
+# status rank (then the later record) winning, gaps filled from the others.
+_LATEST = "ORDER BY status_rank DESC, n DESC"
+_MERGED = ",\n".join(
+    f"(array_agg({name} {_LATEST}) FILTER (WHERE {name} IS NOT NULL))[1] AS {name}"
+    for name in MERGED_COLUMNS
+)
+ROWS = f"""
+WITH mapped AS MATERIALIZED ({MAPPED}),
+counted AS (SELECT *, count(*) OVER (PARTITION BY task_id) AS copies FROM mapped)
+SELECT {", ".join(ROW_COLUMNS)} FROM counted WHERE copies = 1
+UNION ALL
+SELECT task_id, (array_agg(status {_LATEST}))[1] AS status, max(status_rank) AS status_rank,
+    {_MERGED},
+    (SELECT coalesce(jsonb_object_agg(e.key, e.value ORDER BY c.status_rank, c.n), '{{}}')
+     FROM counted AS c, jsonb_each(c.trace) AS e WHERE c.task_id = g.task_id) AS trace
+FROM counted AS g WHERE copies > 1 GROUP BY task_id
+"""  # noqa: S608 - built once from this module's constants, not input
+_TYPES: dict[str, Any] = {
+    "task_id": BigInteger, "status": String, "status_rank": SmallInteger, "hash": String,
+    "name": Text, "process": String, "tag": Text, "native_id": String, "exit_status": Integer,
+    "attempt": Integer, "error_action": String, "workdir": Text, "container": Text,
+    "hostname": String, "cpus": Integer, "memory": BigInteger, "time_ms": BigInteger,
+    "submit_at": DateTime(timezone=True), "start_at": DateTime(timezone=True),
+    "complete_at": DateTime(timezone=True), "duration_ms": BigInteger,
+    "realtime_ms": BigInteger, "cpu_percent": Float, "peak_rss": BigInteger,
+    "peak_vmem": BigInteger, "read_bytes": BigInteger, "write_bytes": BigInteger, "trace": JSONB,
+}  # fmt: skip
+
+
+def _progress_statement() -> tuple[Any, Any]:
+    """PROGRESS: the run (by workflow id, in the caller's project or the caller's own), its
+    tasks upserted in task order, its counters kept unless newer ones are there (by the
+    client's instant), and it noted alive (INITIALIZING/UNKNOWN → RUNNING); answers the run's
+    id when the run row changed (no row: no such run, and nothing written, or nothing new to
+    note). RUN_OF_WORKFLOW: that run's id, to tell the two apart."""
+    runs = Run.__table__
+    project_id: Any = bindparam("caller_project_id", type_=Uuid())
+    run_id: Any = bindparam("caller_run_id", type_=Uuid())
+    run = (
+        select(runs.c.id)
+        .where(
+            runs.c.tower_workflow_id == bindparam("caller_workflow_id", type_=String()),
+            or_(project_id.is_(None), runs.c.project_id == project_id),
+            or_(run_id.is_(None), runs.c.id == run_id),
+        )
+        .cte("run")
+    )
+    rows = (
+        text(ROWS)
+        .bindparams(
+            bindparam("body", type_=Text()),
+            *(
+                bindparam(f"{f}_{kind}", type_=ARRAY(BigInteger))
+                for f in DATE_FIELDS
+                for kind in ("at", "ms")
+            ),
+        )
+        .columns(*(literal_column(name, _TYPES[name]) for name in ROW_COLUMNS))
+        .subquery("task_rows")
+    )
+    names = ("run_id", *ROW_COLUMNS)
+    source = (
+        select(run.c.id, *(rows.c[name] for name in ROW_COLUMNS))
+        .select_from(rows.join(run, true()))
+        .order_by(rows.c.task_id)
+    )
+    upserted = merge_on_conflict(
+        insert(Task.__table__).from_select(names, source, include_defaults=False)  # type: ignore[arg-type]
+    )
+    now: Any = bindparam("now", type_=DateTime(timezone=True))
+    progress: Any = cast(bindparam("progress", type_=Text()), JSONB)
+    instant: Any = bindparam("instant", type_=BigInteger())
+    waking = _waking(runs.c)
+    touch = or_(
+        waking,
+        runs.c.last_event_at.is_(None),
+        runs.c.last_event_at < bindparam("stale", type_=DateTime(timezone=True)),
+    )
+    newer = and_(
+        progress.is_not(None),
+        or_(runs.c.progress_instant.is_(None), runs.c.progress_instant <= instant),
+    )
+    values: dict[str, Any] = {
+        name: case((touch, value), else_=runs.c[name])
+        for name, value in _heard_from(now, waking).items()
+    }
+    values.update(
+        updated_at=now,
+        progress=case((newer, progress), else_=runs.c.progress),
+        progress_instant=case((newer, instant), else_=runs.c.progress_instant),
+    )
+    # The UPDATE is the statement, not a CTE of it: SQLAlchemy's cache loses the literal
+    # parameters of an UPDATE embedded as a CTE (_heard_from's states).
+    statement = (
+        update(runs)  # type: ignore[arg-type]
+        .where(runs.c.id == run.c.id, or_(touch, newer))
+        .values(values)
+        .add_cte(upserted.returning(literal_column("1")).cte("upserted"))
+        .returning(runs.c.id)
+    )
+    return statement, select(run.c.id)
+
+
+PROGRESS, RUN_OF_WORKFLOW = _progress_statement()
+
+
+RUN_PARAMETERS = ("caller_workflow_id", "caller_project_id", "caller_run_id")
 
 
 class TowerRunRepository(Repository[Run]):
@@ -29,3 +352,41 @@ class TowerRunRepository(Repository[Run]):
                 Run.name == run_name,
             )
         )
+
+
+class TowerProgressRepository:
+    """A progress batch on a connection of the autocommit events engine (one statement, its
+    own transaction) or, in tests, a session."""
+
+    def __init__(self, connection: EventsConnection) -> None:
+        self.connection = connection
+
+    async def report(
+        self,
+        workflow_id: str,
+        *,
+        project_id: uuid.UUID | None,
+        run_id: uuid.UUID | None,
+        body: str,
+        times: dict[str, list[int | None]],
+        progress: str | None,
+        instant: int,
+        now: datetime,
+        stale: datetime,
+    ) -> uuid.UUID | None:
+        """Write the batch; the run's id, None when the caller has no such run (nothing
+        written then). ``body``: the request's JSON (its ``tasks``), ``progress``: the
+        counters as JSON, ``times``: tower.parsing.progress_times."""
+        parameters: dict[str, Any] = {
+            "caller_workflow_id": workflow_id, "caller_project_id": project_id,
+            "caller_run_id": run_id,
+            "body": body, "progress": progress, "instant": instant, "now": now, "stale": stale,
+            **times,
+        }  # fmt: skip
+        found = await self.connection.scalar(PROGRESS, parameters)
+        if found is None:  # rare: counters older than the run's, and the run noted recently
+            found = await self.connection.scalar(
+                RUN_OF_WORKFLOW, {name: parameters[name] for name in RUN_PARAMETERS}
+            )
+        await self.connection.commit()
+        return found if isinstance(found, uuid.UUID) else None

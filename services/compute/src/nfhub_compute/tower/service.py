@@ -13,17 +13,20 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import pydantic_core
+
 from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import parse_time
-from nfhub_compute.events.repository import RunEventRepository
+from nfhub_compute.events.repository import TOUCH_INTERVAL, EventsConnect, RunEventRepository
 from nfhub_compute.models import Run
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.runs.weblog import new_workflow_id
 from nfhub_compute.tower.errors import run_token_creates, workflow_not_found
-from nfhub_compute.tower.parsing import task_rows
-from nfhub_compute.tower.repository import TowerRunRepository
+from nfhub_compute.tower.parsing import progress_times
+from nfhub_compute.tower.repository import TowerProgressRepository, TowerRunRepository
 from nfhub_compute.tower.schemas import (
+    ProgressBatch,
     RunGrant,
     TowerWorkflow,
     TraceAnswer,
@@ -31,7 +34,6 @@ from nfhub_compute.tower.schemas import (
     TraceComplete,
     TraceCreate,
     TraceHeartbeat,
-    TraceProgress,
 )
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
@@ -45,6 +47,14 @@ KEPT_WORKFLOW_FIELDS = (
     "script_name", "launch_dir", "work_dir", "user_name", "profile", "container_engine",
     "command_line", "resume",
 )  # fmt: skip
+
+
+# JSON's non-finite numbers, which Python's parser takes and PostgreSQL's jsonb does not.
+NON_FINITE = (b"NaN", b"Infinity")
+
+
+def watch_url(settings: Settings, run_id: uuid.UUID) -> str:
+    return f"{str(settings.COMPUTE_URL).rstrip('/')}/api/v1/runs/{run_id}"
 
 
 def workflow_summary(workflow: TowerWorkflow) -> dict[str, Any]:
@@ -71,12 +81,11 @@ class TowerService:
         self.runs = TowerRunRepository(session)
         self.events = RunEventRepository(session)
 
-    def watch_url(self, run: Run) -> str:
-        return f"{str(self.settings.COMPUTE_URL).rstrip('/')}/api/v1/runs/{run.id}"
-
     def _answer(self, run: Run) -> TraceAnswer:
         assert run.tower_workflow_id is not None
-        return TraceAnswer(workflow_id=run.tower_workflow_id, watch_url=self.watch_url(run))
+        return TraceAnswer(
+            workflow_id=run.tower_workflow_id, watch_url=watch_url(self.settings, run.id)
+        )
 
     async def _run(self, access: Caller, workflow_id: str, *, for_update: bool = False) -> Run:
         """The project's run Nextflow knows by ``workflow_id``; another project's is not found,
@@ -169,18 +178,6 @@ class TowerService:
             sent = instant if instant is not None else int(now.timestamp() * 1000)
             await self.events.progress(run.id, progress, sent)
 
-    async def progress(
-        self, access: Caller, workflow_id: str, trace_progress: TraceProgress
-    ) -> TraceAnswer:
-        run = await self._run(access, workflow_id)
-        now = datetime.now(UTC)
-        rows = task_rows(trace_progress.tasks)
-        if rows:
-            await self.events.tasks(run.id, rows)
-        await self._keep_progress(run, trace_progress.progress, trace_progress.instant, now)
-        await self.events.seen(run.id, now, {})
-        return self._answer(run)
-
     async def heartbeat(
         self, access: Caller, workflow_id: str, trace_heartbeat: TraceHeartbeat
     ) -> TraceAnswer:
@@ -230,3 +227,50 @@ class TowerService:
             fill={"workflow_started_at": parse_time(workflow.start)},
         )
         return self._answer(run)
+
+
+class TowerProgressService:
+    """Progress calls, the bulk of what Nextflow sends: each batch one statement on the
+    autocommit events engine (tower.repository.PROGRESS), no session, no ORM."""
+
+    def __init__(self, settings: Settings, connect: EventsConnect) -> None:
+        self.settings = settings
+        self.connect = connect
+
+    async def progress(
+        self, access: Caller, workflow_id: str, trace_progress: ProgressBatch, body: bytes
+    ) -> TraceAnswer:
+        """Upsert the batch's tasks (the latest news of each wins, by status rank), keep the
+        counters unless newer ones are there, note the run alive. ``body`` is the request's
+        JSON, ``trace_progress`` what it validated to."""
+        if len(workflow_id) > WORKFLOW_ID_MAX_CHARS:
+            raise workflow_not_found(workflow_id[:32])
+        now = datetime.now(UTC)
+        tasks, progress = trace_progress.tasks, trace_progress.progress
+        if any(word in body for word in NON_FINITE):  # NaN and infinity are no number: null
+            records = pydantic_core.from_json(body).get("tasks")
+            body = pydantic_core.to_json({"tasks": records}, inf_nan_mode="null")
+        counters = (
+            pydantic_core.to_json(progress, inf_nan_mode="null").decode()
+            if progress is not None
+            else None
+        )
+        async with self.connect() as connection:
+            run_id = await TowerProgressRepository(connection).report(
+                workflow_id,
+                project_id=access.project_id if isinstance(access, ProjectAccess) else None,
+                run_id=access.run_id if isinstance(access, RunGrant) else None,
+                body=body.decode(),
+                times=progress_times(tasks),
+                progress=counters,
+                instant=(
+                    trace_progress.instant
+                    if trace_progress.instant is not None
+                    else int(now.timestamp() * 1000)
+                ),
+                now=now,
+                stale=now - TOUCH_INTERVAL,
+            )
+        if run_id is None:
+            raise workflow_not_found(workflow_id[:32])
+        return TraceAnswer(workflow_id=workflow_id, watch_url=watch_url(self.settings, run_id))
