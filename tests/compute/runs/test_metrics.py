@@ -400,7 +400,9 @@ class TestOtherRuns:
         assert "ALIGN" not in response.text and "execution_report" not in response.text
 
     @pytest.mark.parametrize("route", ["metrics", "reports"])
-    @pytest.mark.parametrize(("run_id", "status"), [(str(uuid.uuid4()), 404), ("not-a-uuid", 422)])
+    @pytest.mark.parametrize(
+        ("run_id", "status"), [("3f1c9a52-7d0e-4c41-9b1e-2a6f0d8e5c17", 404), ("not-a-uuid", 422)]
+    )
     async def test_unknown_and_malformed_ids(
         self, compute_client: httpx.AsyncClient, team: Any, route: str, run_id: str, status: int
     ) -> None:
