@@ -56,10 +56,16 @@ class WesReads:
             for row in rows
         ]
 
-    async def state_of(self, project_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
-        return await self.session.scalar(
-            select(Run.state).where(Run.id == run_id, Run.project_id == project_id)
-        )
+    async def run_state(
+        self, run_id: uuid.UUID, project_id: uuid.UUID | None
+    ) -> tuple[uuid.UUID, str] | None:
+        """(project, state) of the run, in ``project_id`` when given, else in whichever
+        project it is (the caller's membership of that one is checked next)."""
+        statement = select(Run.project_id, Run.state).where(Run.id == run_id)
+        if project_id is not None:
+            statement = statement.where(Run.project_id == project_id)
+        row = (await self.session.execute(statement)).first()
+        return (row[0], row[1]) if row is not None else None
 
     async def project_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
         """The project a run is in, whoever asks (the caller's membership is checked next)."""

@@ -172,12 +172,17 @@ class WesReadService:
         token = run_token(PageKey(rows[-1].created_at, rows[-1].id)) if more else ""
         return RunListResponse(runs=runs, next_page_token=token)
 
-    async def status(self, run_id: uuid.UUID) -> RunStatus:
-        async with self.reads() as connection:
-            state = await WesReads(connection).state_of(self.access.project_id, run_id)
-        if state is None:
+    @staticmethod
+    async def status(
+        reads: ReadConnect, run_id: uuid.UUID, project_id: uuid.UUID | None
+    ) -> tuple[uuid.UUID, RunStatus]:
+        """The run's project and status in one read: in ``project_id`` when the client named
+        it (its membership checked before), else wherever it is (checked after)."""
+        async with reads() as connection:
+            found = await WesReads(connection).run_state(run_id, project_id)
+        if found is None:
             raise WesRunNotFound(f"No run {run_id} in this project.")
-        return RunStatus(run_id=str(run_id), state=RunState(state))
+        return found[0], RunStatus(run_id=str(run_id), state=RunState(found[1]))
 
 
 class WesService(WesReadService):
