@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import Integer, bindparam, func, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
@@ -24,6 +24,33 @@ ReadConnection = AsyncSession | AsyncConnection
 ReadConnect = Callable[[], AbstractAsyncContextManager[ReadConnection]]
 
 
+# The hot statements, built once: a statement built per call costs more to build and to key
+# for SQLAlchemy's compiled cache than the database takes to answer it (bench/wes.py).
+_PAGE_COLUMNS = select(
+    Run.id,
+    Run.state,
+    Run.created_at,
+    func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at),
+    Run.finished_at,
+    Run.wes_request["tags"],
+).where(Run.project_id == bindparam("project_id"))
+_NEWEST_FIRST = (Run.created_at.desc(), Run.id.desc())
+_FIRST_PAGE = _PAGE_COLUMNS.order_by(*_NEWEST_FIRST).limit(bindparam("limit", type_=Integer))
+_NEXT_PAGE = (
+    _PAGE_COLUMNS.where(
+        tuple_(Run.created_at, Run.id)
+        < tuple_(
+            bindparam("after_created_at", type_=Run.created_at.type),
+            bindparam("after_id", type_=Run.id.type),
+        )
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit", type_=Integer))
+)
+_RUN_STATE = select(Run.project_id, Run.state).where(Run.id == bindparam("run_id"))
+_RUN_STATE_IN_PROJECT = _RUN_STATE.where(Run.project_id == bindparam("project_id"))
+
+
 class WesReads:
     """Single-statement reads of columns: work on a bare connection as on a session."""
 
@@ -35,20 +62,16 @@ class WesReads:
     ) -> list[RunRow]:
         """Up to ``limit`` runs of the project, newest first, after ``after``: one range
         scan of ix_runs_project_id_created_at_id, however many runs the project has."""
-        statement = select(
-            Run.id,
-            Run.state,
-            Run.created_at,
-            func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at),
-            Run.finished_at,
-            Run.wes_request["tags"],
-        ).where(Run.project_id == project_id)
-        if after is not None:
-            statement = statement.where(
-                tuple_(Run.created_at, Run.id) < tuple_(after.created_at, after.id)
+        if after is None:
+            rows = await self.session.execute(
+                _FIRST_PAGE, {"project_id": project_id, "limit": limit}
             )
-        statement = statement.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
-        rows = await self.session.execute(statement)
+        else:
+            rows = await self.session.execute(
+                _NEXT_PAGE,
+                {"project_id": project_id, "limit": limit,
+                 "after_created_at": after.created_at, "after_id": after.id},
+            )  # fmt: skip
         return [
             RunRow(
                 row[0], row[1], row[2], row[3], row[4], row[5] if isinstance(row[5], dict) else None
@@ -61,10 +84,13 @@ class WesReads:
     ) -> tuple[uuid.UUID, str] | None:
         """(project, state) of the run, in ``project_id`` when given, else in whichever
         project it is (the caller's membership of that one is checked next)."""
-        statement = select(Run.project_id, Run.state).where(Run.id == run_id)
-        if project_id is not None:
-            statement = statement.where(Run.project_id == project_id)
-        row = (await self.session.execute(statement)).first()
+        if project_id is None:
+            result = await self.session.execute(_RUN_STATE, {"run_id": run_id})
+        else:
+            result = await self.session.execute(
+                _RUN_STATE_IN_PROJECT, {"run_id": run_id, "project_id": project_id}
+            )
+        row = result.first()
         return (row[0], row[1]) if row is not None else None
 
     async def project_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
