@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event, insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_compute.models import Run, Task
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_shared.db.engine import create_engine
 from support.inprocess import HELLO_PIPELINE
 
 WES = "/ga4gh/wes/v1"
@@ -565,19 +566,21 @@ class TestStatus:
         headers = team.headers("viewer")
         if not with_header:
             del headers["X-Project-ID"]
-        engine = session_factory.kw["bind"].sync_engine
+        # Every statement the driver sends, whichever layer sends it (the read goes to
+        # asyncpg directly, past SQLAlchemy's events).
+        driver = (await session_factory.kw["bind"].get_raw_connection()).driver_connection
         statements: list[str] = []
 
-        def record(*args: Any) -> None:
-            statements.append(args[2])
+        def record(logged: Any) -> None:
+            statements.append(logged.query)
 
-        event.listen(engine, "before_cursor_execute", record)
+        driver.add_query_logger(record)
         try:
             response = await compute_client.get(
                 f"{WES}/runs/{rows[0]['id']}/status", headers=headers
             )
         finally:
-            event.remove(engine, "before_cursor_execute", record)
+            driver.remove_query_logger(record)
 
         assert response.status_code == 200, response.text
         assert response.json() == {"run_id": str(rows[0]["id"]), "state": "RUNNING"}
@@ -602,6 +605,42 @@ class TestStatus:
 
         wes_error(named, 404)
         assert own.json() == {"run_id": str(rows[0]["id"]), "state": "COMPLETE"}
+
+
+class TestReadsOnTheirOwnPool:
+    async def test_a_dropped_read_connection_is_a_503_then_replaced(
+        self, compute_app: Any, compute_client: httpx.AsyncClient, team: Any,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:  # fmt: skip
+        """The hot reads go to asyncpg past SQLAlchemy, which would otherwise discard a
+        broken connection: the read discards it itself, so the next request gets a new one
+        (one connection in the pool, no pre-ping: a kept dead one would fail every time)."""
+        name = f"wes-reads-{uuid.uuid4().hex[:8]}"
+        engine = create_engine(
+            compute_app.state.settings, application_name=name, autocommit=True,
+            pre_ping=False, pool_size=1, max_overflow=0,
+        )  # fmt: skip
+        compute_app.state.reads_connect = engine.connect
+        url = f"{WES}/runs/{uuid.uuid4()}/status"
+        headers = team.headers("viewer")
+        try:
+            before = await compute_client.get(url, headers=headers)
+            async with session_factory() as session:
+                killed = await session.scalar(
+                    text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE application_name = :name"),
+                    {"name": name},
+                )  # fmt: skip
+            dropped = await compute_client.get(url, headers=headers)
+            after = await compute_client.get(url, headers=headers)
+        finally:
+            await engine.dispose()
+
+        wes_error(before, 404)
+        assert killed == 1
+        wes_error(dropped, 503)
+        assert int(dropped.headers["retry-after"]) >= 1
+        wes_error(after, 404)
 
 
 class TestRateLimits:

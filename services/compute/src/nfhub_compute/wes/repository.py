@@ -9,13 +9,17 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, select, tuple_
+from sqlalchemy import ClauseElement, Integer, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
 from nfhub_compute.pipelines.repository import visible_to
 from nfhub_compute.wes.schemas import EnvRow, PageKey, RunRow
+from nfhub_shared.errors import database_unavailable
 
 # WES's hot reads (status, the run list, counts) are single statements on a connection of
 # compute's autocommit read engine (main.lifespan): no pre-ping, no BEGIN/COMMIT, one round
@@ -24,8 +28,53 @@ ReadConnection = AsyncSession | AsyncConnection
 ReadConnect = Callable[[], AbstractAsyncContextManager[ReadConnection]]
 
 
-# The hot statements, built once: a statement built per call costs more to build and to key
-# for SQLAlchemy's compiled cache than the database takes to answer it (bench/wes.py).
+class DriverStatement:
+    """A Core statement compiled once, run on the asyncpg connection under SQLAlchemy's.
+
+    For the hottest reads SQLAlchemy's execution (building the statement, keying its compiled
+    cache, the greenlet hop, the result's row processing) cost several times what asyncpg
+    and the database take (bench/wes.py): the statement is written in Core as every other,
+    compiled for asyncpg at import, and sent as it is; asyncpg keeps it prepared per
+    connection. The connection still comes from (and goes back to) SQLAlchemy's pool, with
+    its codecs (JSONB decoded as everywhere else).
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        self.names = tuple(compiled.positiontup or ())
+        # The statement's own values (the JSON key 'tags'); the rest come with each call.
+        self.defaults: dict[str, Any] = {
+            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+        }
+
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        return [values[name] if name in values else self.defaults[name] for name in self.names]
+
+    async def fetch(self, connection: ReadConnection, **values: Any) -> list[Any]:
+        driver, pooled = await _driver(connection)
+        try:
+            return list(await driver.fetch(self.sql, *self.arguments(values)))
+        except Exception as exc:
+            # SQLAlchemy never sees this error: a connection it would have discarded must
+            # not go back to its pool (no pre-ping on the read engine to catch it later).
+            if pooled is not None and database_unavailable(exc):
+                await pooled.invalidate()
+            raise
+
+
+async def _driver(connection: ReadConnection) -> tuple[Any, AsyncConnection | None]:
+    """The asyncpg connection, and the pooled one to discard if it fails (a test's session:
+    none, its connection is the test's)."""
+    if isinstance(connection, AsyncSession):
+        raw = await (await connection.connection()).get_raw_connection()
+        return raw.driver_connection, None
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection, connection
+
+
+# The hot statements, in Core, compiled once (DriverStatement).
 _PAGE_COLUMNS = select(
     Run.id,
     Run.state,
@@ -35,8 +84,10 @@ _PAGE_COLUMNS = select(
     Run.wes_request["tags"],
 ).where(Run.project_id == bindparam("project_id"))
 _NEWEST_FIRST = (Run.created_at.desc(), Run.id.desc())
-_FIRST_PAGE = _PAGE_COLUMNS.order_by(*_NEWEST_FIRST).limit(bindparam("limit", type_=Integer))
-_NEXT_PAGE = (
+_FIRST_PAGE = DriverStatement(
+    _PAGE_COLUMNS.order_by(*_NEWEST_FIRST).limit(bindparam("limit", type_=Integer))
+)
+_NEXT_PAGE = DriverStatement(
     _PAGE_COLUMNS.where(
         tuple_(Run.created_at, Run.id)
         < tuple_(
@@ -48,7 +99,8 @@ _NEXT_PAGE = (
     .limit(bindparam("limit", type_=Integer))
 )
 _RUN_STATE = select(Run.project_id, Run.state).where(Run.id == bindparam("run_id"))
-_RUN_STATE_IN_PROJECT = _RUN_STATE.where(Run.project_id == bindparam("project_id"))
+_RUN_STATE_ANYWHERE = DriverStatement(_RUN_STATE)
+_RUN_STATE_IN_PROJECT = DriverStatement(_RUN_STATE.where(Run.project_id == bindparam("project_id")))
 
 
 class WesReads:
@@ -63,14 +115,11 @@ class WesReads:
         """Up to ``limit`` runs of the project, newest first, after ``after``: one range
         scan of ix_runs_project_id_created_at_id, however many runs the project has."""
         if after is None:
-            rows = await self.session.execute(
-                _FIRST_PAGE, {"project_id": project_id, "limit": limit}
-            )
+            rows = await _FIRST_PAGE.fetch(self.session, project_id=project_id, limit=limit)
         else:
-            rows = await self.session.execute(
-                _NEXT_PAGE,
-                {"project_id": project_id, "limit": limit,
-                 "after_created_at": after.created_at, "after_id": after.id},
+            rows = await _NEXT_PAGE.fetch(
+                self.session, project_id=project_id, limit=limit,
+                after_created_at=after.created_at, after_id=after.id,
             )  # fmt: skip
         return [
             RunRow(
@@ -85,13 +134,12 @@ class WesReads:
         """(project, state) of the run, in ``project_id`` when given, else in whichever
         project it is (the caller's membership of that one is checked next)."""
         if project_id is None:
-            result = await self.session.execute(_RUN_STATE, {"run_id": run_id})
+            rows = await _RUN_STATE_ANYWHERE.fetch(self.session, run_id=run_id)
         else:
-            result = await self.session.execute(
-                _RUN_STATE_IN_PROJECT, {"run_id": run_id, "project_id": project_id}
+            rows = await _RUN_STATE_IN_PROJECT.fetch(
+                self.session, run_id=run_id, project_id=project_id
             )
-        row = result.first()
-        return (row[0], row[1]) if row is not None else None
+        return (rows[0][0], rows[0][1]) if rows else None
 
     async def project_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
         """The project a run is in, whoever asks (the caller's membership is checked next)."""
