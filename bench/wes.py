@@ -15,7 +15,10 @@ generator (keep-alive HTTP/1.1 connections, on a core of its own).
    same multipart form), each the same number: runs/s over the fill, and p50/p99.
 2. GET /runs?page_size=50 (the newest page) at ``--runs`` runs, and GET /runs/{id}/status of
    runs picked in turn: requests/s and p99, for ``--seconds``.
-3. nfhub alone: GET /runs?page_size=50 at each count of ``--flat`` (runs added in SQL beyond
+3. The ceiling: a bare FastAPI route, and the nfhub stack with its authentication answering
+   without a database (bench/apps.py), on the same core: no WES route can beat the second,
+   so ``ceiling / sapporo`` is the best ratio this machine allows right now.
+4. nfhub alone: GET /runs?page_size=50 at each count of ``--flat`` (runs added in SQL beyond
    the ones posted): requests/s and p99 should stay flat.
 
 Targets (printed as ratios nfhub / sapporo): GET /runs >= 30x with p99 < 50 ms and flat from
@@ -316,6 +319,29 @@ def wait_sapporo_done(server: Server, run_ids: Sequence[str], timeout: float = 6
                 time.sleep(0.5)
 
 
+CEILINGS = (
+    ("bare FastAPI", "bare", "apps:bare_app", "/api/v1/whoami"),
+    ("nfhub stack + auth, no DB", "guarded", "apps:guarded_app", "/api/v1/whoami"),
+)
+
+
+def measure_ceilings(running: Stack, seconds: float, connections: int) -> dict[str, Result]:
+    """What a route without a database costs on the servers' cores right now: a bare FastAPI
+    app, and the nfhub stack (edge, rate limit, the token and project role from the caches)
+    answering a constant JSON (bench/apps.py). No WES route can do better than the second."""
+    results = {}
+    for label, name, target, path in CEILINGS:
+        port = free_port()
+        process = running.start(name, target, port)
+        request = raw_request("GET", path, running.headers)
+        same = lambda _, request=request: request  # noqa: E731
+        asyncio.run(drive(port, same, connections, seconds=min(seconds, 1.0)))
+        results[label] = asyncio.run(drive(port, same, connections, seconds=seconds))[0]
+        process.terminate()
+        process.wait(timeout=30)
+    return results
+
+
 def ratio_line(name: str, ours: Result, theirs: Result, target: float, extra: str = "") -> None:
     ratio = ours.rate / theirs.rate if theirs.rate else float("inf")
     verdict = "meets" if ratio >= target and not extra.startswith("MISS") else "MISSES"
@@ -389,6 +415,18 @@ def main() -> None:
 
         sapporo.process.terminate()
         sapporo.process.wait(timeout=30)
+        ceilings = measure_ceilings(running, args.seconds, args.connections)
+        print("\nthe ceiling here and now: routes without a database on the same core")
+        for label, result in ceilings.items():
+            print(result.line(label))
+        roof = ceilings[CEILINGS[1][0]]
+        for name, label in (
+            ("list", "GET /runs?page_size=50"),
+            ("status", "GET /runs/{id}/status"),
+        ):
+            reachable = roof.rate / theirs[name].rate if theirs[name].rate else float("inf")
+            print(f"  {label:<34} nfhub at {ours[name].rate / roof.rate:6.1%} of the ceiling; "
+                  f"the ceiling / sapporo = {reachable:.1f}x")  # fmt: skip
         print("\nnfhub GET /runs?page_size=50 as the project grows (runs beyond the posted "
               "ones added in SQL):")  # fmt: skip
         for total in flat:

@@ -67,6 +67,7 @@ def create_app(
     token_url: str | None = None,
     readiness_checks: Mapping[str, ReadinessCheck] | None = None,
     rate_limit_exempt: Callable[[str], bool] | None = None,
+    rate_limited_prefixes: tuple[str, ...] = (),
     openapi_paths: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> FastAPI:
     """Build a service: ``routers`` go under /api/v1 with rate limits, ``root_routers`` at /.
@@ -74,6 +75,7 @@ def create_app(
     ``http_transport`` lets tests route service-to-service HTTP to an in-process app.
     ``readiness_checks`` are what /readyz checks after the database, by name (``storage``).
     ``rate_limit_exempt`` names API paths that are not rate limited (they have their own guard).
+    ``rate_limited_prefixes`` are paths outside /api/v1 that are (another API: compute's WES).
     ``body_limit_overrides`` gives path prefixes a body limit of their own (bytes) in place of
     MAX_REQUEST_BODY_BYTES.
     ``openapi_paths`` documents plain Starlette routes (hot paths kept out of FastAPI's
@@ -133,7 +135,11 @@ def create_app(
     install_error_handlers(app)
     # One set of rules: the middleware enforces them, the OpenAPI document lists their answers.
     edge_rules = EdgeRules(
-        API_PREFIX, body_limit_exempt_prefixes, rate_limit_exempt, body_limit_overrides
+        API_PREFIX,
+        body_limit_exempt_prefixes,
+        rate_limit_exempt,
+        body_limit_overrides,
+        rate_limited_prefixes,
     )
     install_openapi(
         app,

@@ -120,13 +120,16 @@ class EdgeRules:
     rate_limit_exempt: Callable[[str], bool] | None = None
     # (path prefix, bytes): paths whose bodies may be larger than MAX_REQUEST_BODY_BYTES.
     body_limit_overrides: tuple[tuple[str, int], ...] = ()
+    # Path prefixes outside the API prefix that are rate limited as API calls are (WES).
+    rate_limited_prefixes: tuple[str, ...] = ()
 
     def is_api(self, path: str) -> bool:
         return path.startswith(self.api_prefix + "/")
 
     def rate_limited(self, path: str) -> bool:
-        exempt = self.rate_limit_exempt is not None and self.rate_limit_exempt(path)
-        return self.is_api(path) and not exempt
+        if not (self.is_api(path) or path.startswith(self.rate_limited_prefixes)):
+            return False
+        return self.rate_limit_exempt is None or not self.rate_limit_exempt(path)
 
     def body_limited(self, path: str) -> bool:
         return not path.startswith(self.body_limit_exempt_prefixes)

@@ -15,11 +15,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_compute.models import Run, Task
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_shared.db.engine import create_engine
 from support.inprocess import HELLO_PIPELINE
 
 WES = "/ga4gh/wes/v1"
@@ -289,9 +290,15 @@ class TestLaunch:
         stranger = await factory.project(team.org_id, members={})
         no_project = {"Authorization": team.headers("editor")["Authorization"]}
 
-        response = await post_run(headers=no_project, tags={"project": str(stranger)})
+        nowhere = uuid.uuid4()
 
-        assert "does not exist or you cannot see it" in wes_error(response, 403)
+        response = await post_run(headers=no_project, tags={"project": str(stranger)})
+        unknown = await post_run(headers=no_project, tags={"project": str(nowhere)})
+
+        # As on every project-scoped route of compute: the same 404 for both.
+        message = "Project {} does not exist or you cannot see it."
+        assert wes_error(response, 404) == message.format(stranger)
+        assert wes_error(unknown, 404) == message.format(nowhere)
 
 
 class TestListing:
@@ -530,15 +537,163 @@ class TestIsolation:
             wes_error(response, 401)
             assert response.headers["www-authenticate"].startswith("Bearer"), (method, path)
 
-    async def test_a_viewer_of_another_project_cannot_name_it(
-        self, compute_client: httpx.AsyncClient, team: Any, factory: Any
-    ) -> None:
-        elsewhere = await factory.project(team.org_id, members={})
+    @pytest.mark.parametrize("exists", [True, False])
+    async def test_a_project_you_are_not_in_is_not_found_as_elsewhere_in_compute(
+        self, compute_client: httpx.AsyncClient, team: Any, factory: Any, post_run: Post,
+        exists: bool,
+    ) -> None:  # fmt: skip
+        elsewhere = await factory.project(team.org_id, members={}) if exists else uuid.uuid4()
         headers = {**team.headers("admin"), "X-Project-ID": str(elsewhere)}
+        expected = f"Project {elsewhere} does not exist or you cannot see it."
 
-        for path in ("/runs", "/service-info"):
-            response = await compute_client.get(WES + path, headers=headers)
-            assert "does not exist or you cannot see it" in wes_error(response, 403)
+        api = await compute_client.get("/api/v1/runs", headers=headers)
+        answers = [await compute_client.get(WES + path, headers=headers)
+                   for path in ("/runs", "/service-info")]  # fmt: skip
+        answers.append(await post_run(headers=headers))
+
+        assert api.status_code == 404 and api.json()["detail"] == expected
+        for response in answers:
+            assert wes_error(response, 404) == expected
+
+
+class TestStatus:
+    @pytest.mark.parametrize("with_header", [True, False])
+    async def test_status_reads_the_run_once_with_or_without_the_project_header(
+        self, compute_client: httpx.AsyncClient, team: Any,
+        session_factory: async_sessionmaker[AsyncSession], with_header: bool,
+    ) -> None:  # fmt: skip
+        rows = runs_rows(team, 1, datetime.now(UTC))
+        rows[0]["state"] = "RUNNING"
+        await add_runs(session_factory, rows)
+        headers = team.headers("viewer")
+        if not with_header:
+            del headers["X-Project-ID"]
+        # Every statement the driver sends, whichever layer sends it (the read goes to
+        # asyncpg directly, past SQLAlchemy's events).
+        driver = (await session_factory.kw["bind"].get_raw_connection()).driver_connection
+        statements: list[str] = []
+
+        def record(logged: Any) -> None:
+            statements.append(logged.query)
+
+        driver.add_query_logger(record)
+        try:
+            response = await compute_client.get(
+                f"{WES}/runs/{rows[0]['id']}/status", headers=headers
+            )
+        finally:
+            driver.remove_query_logger(record)
+
+        assert response.status_code == 200, response.text
+        assert response.json() == {"run_id": str(rows[0]["id"]), "state": "RUNNING"}
+        assert sum("FROM compute.runs" in statement for statement in statements) == 1
+
+    async def test_a_run_in_the_named_project_only(
+        self, compute_client: httpx.AsyncClient, team: Any, factory: Any,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:  # fmt: skip
+        """The header names a project the caller is in; the run is in another one they are
+        in too: not this project's run, a 404 (the project filter is the query's)."""
+        other = await factory.project(team.org_id, members={team.viewer: "viewer"})
+        rows = runs_rows(team, 1, datetime.now(UTC))
+        rows[0]["project_id"] = other
+        await add_runs(session_factory, rows)
+        url = f"{WES}/runs/{rows[0]['id']}/status"
+
+        named = await compute_client.get(url, headers=team.headers("viewer"))
+        own = await compute_client.get(
+            url, headers={**team.headers("viewer"), "X-Project-ID": str(other)}
+        )
+
+        wes_error(named, 404)
+        assert own.json() == {"run_id": str(rows[0]["id"]), "state": "COMPLETE"}
+
+
+class TestReadsOnTheirOwnPool:
+    async def test_a_dropped_read_connection_is_a_503_then_replaced(
+        self, compute_app: Any, compute_client: httpx.AsyncClient, team: Any,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:  # fmt: skip
+        """The hot reads go to asyncpg past SQLAlchemy, which would otherwise discard a
+        broken connection: the read discards it itself, so the next request gets a new one
+        (one connection in the pool, no pre-ping: a kept dead one would fail every time)."""
+        name = f"wes-reads-{uuid.uuid4().hex[:8]}"
+        engine = create_engine(
+            compute_app.state.settings, application_name=name, autocommit=True,
+            pre_ping=False, pool_size=1, max_overflow=0,
+        )  # fmt: skip
+        compute_app.state.reads_connect = engine.connect
+        url = f"{WES}/runs/{uuid.uuid4()}/status"
+        headers = team.headers("viewer")
+        try:
+            before = await compute_client.get(url, headers=headers)
+            async with session_factory() as session:
+                killed = await session.scalar(
+                    text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                         "WHERE application_name = :name"),
+                    {"name": name},
+                )  # fmt: skip
+            dropped = await compute_client.get(url, headers=headers)
+            after = await compute_client.get(url, headers=headers)
+        finally:
+            await engine.dispose()
+
+        wes_error(before, 404)
+        assert killed == 1
+        wes_error(dropped, 503)
+        assert int(dropped.headers["retry-after"]) >= 1
+        wes_error(after, 404)
+
+
+class TestRateLimits:
+    """WES calls spend the caller's /api/v1 budgets, and a refusal is an ErrorResponse."""
+
+    async def test_reads_past_the_limit_are_a_429_error_response_with_retry_after(
+        self, compute_app: Any, compute_client: httpx.AsyncClient, team: Any
+    ) -> None:
+        compute_app.state.settings.RATE_LIMIT_READ = 3
+        headers = team.headers("viewer")
+
+        allowed = [await compute_client.get(f"{WES}/runs", headers=headers) for _ in range(2)]
+        status = await compute_client.get(f"{WES}/runs/{uuid.uuid4()}/status", headers=headers)
+        refused = [
+            await compute_client.get(f"{WES}/runs", headers=headers),
+            await compute_client.get(f"{WES}/service-info", headers=headers),
+            await compute_client.get("/api/v1/runs", headers=headers),
+        ]
+        other_token = await compute_client.get(f"{WES}/runs", headers=team.headers("admin"))
+
+        assert [r.headers["x-ratelimit-remaining"] for r in allowed] == ["2", "1"]
+        assert wes_error(status, 404) and status.headers["x-ratelimit-remaining"] == "0"
+        for response in refused[:2]:
+            assert "Too many read requests from this token" in wes_error(response, 429)
+            assert 1 <= int(response.headers["retry-after"]) <= 60
+            assert response.headers["x-ratelimit-limit"] == "3"
+            assert response.headers["x-ratelimit-remaining"] == "0"
+        # The same budget as the rest of the API, in problem+json there.
+        assert refused[2].status_code == 429
+        assert refused[2].headers["content-type"].startswith("application/problem+json")
+        assert other_token.status_code == 200
+
+    async def test_writes_have_their_budget_and_callers_without_a_token_their_address(
+        self, compute_app: Any, compute_client: httpx.AsyncClient, team: Any, post_run: Post
+    ) -> None:
+        compute_app.state.settings.RATE_LIMIT_WRITE = 2
+        compute_app.state.settings.RATE_LIMIT_READ = 2
+
+        writes = [await post_run(workflow_url=None) for _ in range(3)]
+        cancel = await compute_client.post(
+            f"{WES}/runs/{uuid.uuid4()}/cancel", headers=team.headers("editor")
+        )
+        anonymous = [await compute_client.get(f"{WES}/runs") for _ in range(3)]
+
+        assert [r.status_code for r in writes] == [400, 400, 429]
+        assert "Too many write requests from this token" in wes_error(writes[2], 429)
+        assert "retry-after" in writes[2].headers
+        wes_error(cancel, 429)
+        assert [r.status_code for r in anonymous] == [401, 401, 429]
+        assert "from this address" in wes_error(anonymous[2], 429)
+        assert "retry-after" in anonymous[2].headers
 
 
 class TestCancel:

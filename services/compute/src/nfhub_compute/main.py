@@ -158,6 +158,8 @@ def create_app(
         http_transport=http_transport,
         openapi_tags=TAGS,
         rate_limit_exempt=is_nextflow_path,
+        # WES clients spend the same budgets as /api/v1 callers (a 429 in WES's shape).
+        rate_limited_prefixes=(WES_PREFIX + "/",),
         # Nextflow's task batches (see tower.endpoints.MAX_BODY_BYTES).
         body_limit_overrides=((TOWER_PATH_PREFIX, TOWER_MAX_BODY_BYTES),),
         openapi_paths=OPENAPI_PATHS,

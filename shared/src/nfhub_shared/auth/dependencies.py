@@ -223,6 +223,61 @@ def _parse_project_id(value: str) -> tuple[uuid.UUID, str]:
     return project_id, str(project_id)
 
 
+class ProjectNotFound(NotFound):
+    """A project that does not exist or that the caller cannot see: one answer for both."""
+
+
+class ProjectAccessCheck:
+    """The caller's access to a project with at least ``minimum`` role: 404 for a project
+    they cannot see (whether it exists or not), 403 for too low a role.
+
+    What ``ProjectRoleAuth`` runs for the X-Project-ID project, and what routes that learn
+    their project otherwise (WES: from tags.project or from the run) run for theirs. The role
+    comes from the identity's cache, which admin's announcements empty on every change of
+    access, so an access is never older than the membership it was made from.
+    """
+
+    def __init__(self, minimum: ProjectRole) -> None:
+        self.minimum = minimum
+        # (principal, membership, project) → the access already checked for them. Principal
+        # and membership come from the caches on every request; the same two objects make the
+        # same access, so it is not rebuilt and re-checked each time. They are keyed by
+        # identity: the entry keeps both alive, so no other object can take their ids.
+        self._checked: dict[tuple[int, int, int], tuple[Principal, Membership, ProjectAccess]] = {}
+
+    async def __call__(
+        self, state: ServiceState, principal: Principal, project_id: uuid.UUID
+    ) -> ProjectAccess:
+        membership = await state.identity.project_membership(principal, project_id)
+        if membership is None:
+            raise ProjectNotFound(f"Project {project_id} does not exist or you cannot see it.")
+        checked = self._checked.get((id(principal), id(membership), project_id.int))
+        if checked is not None:
+            return checked[2]
+        return self._check(principal, membership, project_id)
+
+    def _check(
+        self, principal: Principal, membership: Membership, project_id: uuid.UUID
+    ) -> ProjectAccess:
+        if not membership.role.allows(self.minimum):
+            raise Forbidden(
+                f"This needs the {self.minimum.value} role in the project; you are "
+                f"{membership.role.value}. Ask a project admin."
+            )
+        access = ProjectAccess(
+            principal=principal,
+            project_id=project_id,
+            org_id=membership.org_id,
+            role=membership.role,
+            org_role=membership.org_role,
+        )
+        if len(self._checked) >= CHECKED_ACCESS_ENTRIES:
+            self._checked.clear()
+        key = (id(principal), id(membership), project_id.int)
+        self._checked[key] = (principal, membership, access)
+        return access
+
+
 class ProjectRoleAuth(RequestAuth):
     """The caller's access to the X-Project-ID project, with at least ``minimum`` role and
     the ``scopes`` (those of the ``Security`` declaration, see ``project_role``).
@@ -248,11 +303,7 @@ class ProjectRoleAuth(RequestAuth):
         self.minimum = minimum
         self.scopes = tuple(scopes)
         self.build = build
-        # (principal, membership, project) → the access already checked for them. Principal
-        # and membership come from the caches on every request; the same two objects make the
-        # same access, so it is not rebuilt and re-checked each time. They are keyed by
-        # identity: the entry keeps both alive, so no other object can take their ids.
-        self._checked: dict[tuple[int, int, int], tuple[Principal, Membership, ProjectAccess]] = {}
+        self.check = ProjectAccessCheck(minimum)
 
     async def __call__(self, request: Request) -> Any:  # type: ignore[override]
         return await self.authenticate_request(request, self.scopes)
@@ -266,39 +317,11 @@ class ProjectRoleAuth(RequestAuth):
         if scopes:
             _require_scopes(principal, scopes)
         project_id, project_text = parse_project_header(project_header)
-        membership = await state.identity.project_membership(principal, project_id)
-        if membership is None:
-            raise NotFound(f"Project {project_id} does not exist or you cannot see it.")
-        checked = self._checked.get((id(principal), id(membership), project_id.int))
-        if checked is not None:
-            access = checked[2]
-        else:
-            access = self._check(principal, membership, project_id)
+        access = await self.check(state, principal, project_id)
         bind_request_fields(
             principal=principal.subject, principal_kind=principal.kind, project=project_text
         )
         return access if self.build is None else self.build(request, access)
-
-    def _check(
-        self, principal: Principal, membership: Membership, project_id: uuid.UUID
-    ) -> ProjectAccess:
-        if not membership.role.allows(self.minimum):
-            raise Forbidden(
-                f"This needs the {self.minimum.value} role in the project; you are "
-                f"{membership.role.value}. Ask a project admin."
-            )
-        access = ProjectAccess(
-            principal=principal,
-            project_id=project_id,
-            org_id=membership.org_id,
-            role=membership.role,
-            org_role=membership.org_role,
-        )
-        if len(self._checked) >= CHECKED_ACCESS_ENTRIES:
-            self._checked.clear()
-        key = (id(principal), id(membership), project_id.int)
-        self._checked[key] = (principal, membership, access)
-        return access
 
 
 get_current_principal = PrincipalAuth()

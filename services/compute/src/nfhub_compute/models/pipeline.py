@@ -49,6 +49,9 @@ class PipelineVersion(RecordMixin, Base):
     __table_args__ = (
         UniqueConstraint("pipeline_id", "version"),
         Index(None, "pipeline_id", "created_at"),
+        # WES finds the versions a workflow_url names by their source URL. A hash index: an
+        # equality lookup, and a URL (up to 2,000 characters) may be too long for a btree.
+        Index(None, "source_url", postgresql_using="hash"),
     )
 
     pipeline_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pipelines.id", ondelete="CASCADE"))

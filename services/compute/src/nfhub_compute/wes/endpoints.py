@@ -15,9 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from nfhub_compute.state import ComputeState, ComputeStateDep
-from nfhub_compute.wes.errors import InvalidWesRequest, WesProjectRefused, WesRunNotFound
-from nfhub_compute.wes.schemas import Attachment as WesAttachment
+from nfhub_compute.wes.errors import InvalidWesRequest, WesRunNotFound
 from nfhub_compute.wes.schemas import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
     ErrorResponse,
     RunId,
     RunListResponse,
@@ -28,12 +29,19 @@ from nfhub_compute.wes.schemas import (
     TaskLog,
     WesLaunch,
 )
+from nfhub_compute.wes.schemas import Attachment as WesAttachment
 from nfhub_compute.wes.service import TAG_PROJECT, WesReadService, WesService
 from nfhub_shared.audit import AuditDep, AuditWriter
-from nfhub_shared.auth.dependencies import PROJECT_HEADER, bearer_token, scoped
+from nfhub_shared.auth.dependencies import (
+    PROJECT_HEADER,
+    ProjectAccessCheck,
+    ProjectNotFound,
+    bearer_token,
+    scoped,
+)
 from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
 from nfhub_shared.db.session import AsyncSession, AsyncSessionDep
-from nfhub_shared.errors import AppError, BadRequest
+from nfhub_shared.errors import BadRequest
 from nfhub_shared.logging import bind_request_fields
 from nfhub_shared.openapi import UUID_PATTERN
 
@@ -46,8 +54,11 @@ WES_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {**_ERROR, "description": "Missing, invalid or expired token (ErrorResponse)"},
     403: {**_ERROR, "description": "The token lacks the scope, or its user the role or the "
           "project (ErrorResponse)"},
-    404: {**_ERROR, "description": "No such run or task in the project (ErrorResponse)"},
+    404: {**_ERROR, "description": "No such project for you, or no such run or task in it "
+          "(ErrorResponse)"},
     413: {**_ERROR, "description": "The request body is too large (ErrorResponse)"},
+    429: {**_ERROR, "description": "Too many requests from this token or address; retry "
+          "after Retry-After seconds (ErrorResponse)"},
     500: {**_ERROR, "description": "An unexpected error (ErrorResponse)"},
     503: {**_ERROR, "description": "The database is not reachable; retry (ErrorResponse)"},
 }  # fmt: skip
@@ -74,10 +85,17 @@ IN_PROJECT = _project_header(True, "")
 FOR_LAUNCH = _project_header(False, "; without it, tags.project names it")
 FOR_RUN = _project_header(False, "; without it, the run's own (you must be a member of it)")
 
+# One check per role, each keeping the accesses it has made (as ProjectRoleAuth's do).
+_ACCESS_CHECKS = {role: ProjectAccessCheck(role) for role in ProjectRole}
+
 WesReader = Annotated[Principal, scoped("runs:read")]
 WesWriter = Annotated[Principal, scoped("runs:write")]
 PageSize = Annotated[
-    int | None, Query(description="Items per page, preferred (kept within 1-500; default 50)")
+    int | None,
+    Query(
+        description=f"Items per page, preferred (kept within 1-{MAX_PAGE_SIZE}; default "
+        f"{DEFAULT_PAGE_SIZE})"
+    ),
 ]
 PageToken = Annotated[
     str | None, Query(max_length=200, description="next_page_token of the previous page")
@@ -119,23 +137,18 @@ class Wes:
         minimum: ProjectRole,
         run_id: uuid.UUID | None = None,
     ) -> ProjectAccess:
-        """The caller in the project. Not a member: 403, or on a run's routes (``run_id``)
-        the run's 404, so another project's run ids stay unknown."""
-        membership = await self.state.identity.project_membership(principal, project_id)
-        if membership is None:
+        """The caller in the project, checked as every project-scoped route of compute checks
+        it (ProjectRoleAuth's check): a project they cannot see is a 404, too low a role a
+        403. On a run's routes (``run_id``) the 404 is the run's, whichever project the
+        client named, so another project's run ids stay unknown."""
+        try:
+            access = await _ACCESS_CHECKS[minimum](self.state, principal, project_id)
+        except ProjectNotFound:
             if run_id is not None:
-                raise WesRunNotFound(f"No run {run_id} in this project.")
-            raise _unknown_project(project_id)
-        if not membership.role.allows(minimum):
-            raise WesProjectRefused(
-                f"This needs the {minimum.value} role in the project; you are "
-                f"{membership.role.value}. Ask a project admin."
-            )
+                raise WesRunNotFound(f"No run {run_id} in this project.") from None
+            raise
         bind_request_fields(project=str(project_id))
-        return ProjectAccess(
-            principal=principal, project_id=project_id, org_id=membership.org_id,
-            role=membership.role, org_role=membership.org_role,
-        )  # fmt: skip
+        return access
 
     async def in_project(self, principal: Principal, minimum: ProjectRole) -> ProjectAccess:
         project_id = header_project(self.request)
@@ -193,10 +206,6 @@ def project_uuid(value: str, where: str) -> uuid.UUID:
         return uuid.UUID(value.strip())
     except ValueError:
         raise BadRequest(f"{where} {value[:64]!r} is not a project UUID.") from None
-
-
-def _unknown_project(project_id: uuid.UUID) -> AppError:
-    return WesProjectRefused(f"Project {project_id} does not exist or you cannot see it.")
 
 
 def run_uuid(run_id: str) -> uuid.UUID:
@@ -357,8 +366,16 @@ async def get_wes_run_log(run_id: str, wes: WesDep, principal: WesReader) -> Run
 async def get_wes_run_status(run_id: str, wes: WesReadsDep, principal: WesReader) -> RunStatus:
     """The run's state."""
     run_uuid_ = run_uuid(run_id)
-    access = await wes.for_run(principal, run_uuid_, ProjectRole.viewer)
-    return await wes.reader(access).status(run_uuid_)
+    project_id = header_project(wes.request)
+    if project_id is not None:
+        await wes.access(principal, project_id, ProjectRole.viewer, run_uuid_)
+    # One read either way: without the header, the run names its project, checked after.
+    run_project, status = await WesReadService.status(
+        wes.state.reads_connect, run_uuid_, project_id
+    )
+    if project_id is None:
+        await wes.access(principal, run_project, ProjectRole.viewer, run_uuid_)
+    return status
 
 
 @router.post(

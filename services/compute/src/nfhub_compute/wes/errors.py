@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from nfhub_shared.errors import BadRequest, Forbidden, NotFound
+from nfhub_shared.errors import BadRequest, NotFound
 
 
 class InvalidWesRequest(BadRequest):
@@ -16,10 +16,6 @@ class WesRunNotFound(NotFound):
 
 class WesTaskNotFound(NotFound):
     title = "No such task"
-
-
-class WesProjectRefused(Forbidden):
-    title = "No such project for you"
 
 
 class InvalidPageToken(BadRequest):

@@ -9,19 +9,98 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import ClauseElement, Integer, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
 from nfhub_compute.pipelines.repository import visible_to
 from nfhub_compute.wes.schemas import EnvRow, PageKey, RunRow
+from nfhub_shared.errors import database_unavailable
 
 # WES's hot reads (status, the run list, counts) are single statements on a connection of
 # compute's autocommit read engine (main.lifespan): no pre-ping, no BEGIN/COMMIT, one round
 # trip each. Tests hand the request's sessionmaker instead.
 ReadConnection = AsyncSession | AsyncConnection
 ReadConnect = Callable[[], AbstractAsyncContextManager[ReadConnection]]
+
+
+class DriverStatement:
+    """A Core statement compiled once, run on the asyncpg connection under SQLAlchemy's.
+
+    For the hottest reads SQLAlchemy's execution (building the statement, keying its compiled
+    cache, the greenlet hop, the result's row processing) cost several times what asyncpg
+    and the database take (bench/wes.py): the statement is written in Core as every other,
+    compiled for asyncpg at import, and sent as it is; asyncpg keeps it prepared per
+    connection. The connection still comes from (and goes back to) SQLAlchemy's pool, with
+    its codecs (JSONB decoded as everywhere else).
+    """
+
+    def __init__(self, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        assert isinstance(compiled, SQLCompiler)
+        self.sql = compiled.string
+        self.names = tuple(compiled.positiontup or ())
+        # The statement's own values (the JSON key 'tags'); the rest come with each call.
+        self.defaults: dict[str, Any] = {
+            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+        }
+
+    def arguments(self, values: dict[str, Any]) -> list[Any]:
+        return [values[name] if name in values else self.defaults[name] for name in self.names]
+
+    async def fetch(self, connection: ReadConnection, **values: Any) -> list[Any]:
+        driver, pooled = await _driver(connection)
+        try:
+            return list(await driver.fetch(self.sql, *self.arguments(values)))
+        except Exception as exc:
+            # SQLAlchemy never sees this error: a connection it would have discarded must
+            # not go back to its pool (no pre-ping on the read engine to catch it later).
+            if pooled is not None and database_unavailable(exc):
+                await pooled.invalidate()
+            raise
+
+
+async def _driver(connection: ReadConnection) -> tuple[Any, AsyncConnection | None]:
+    """The asyncpg connection, and the pooled one to discard if it fails (a test's session:
+    none, its connection is the test's)."""
+    if isinstance(connection, AsyncSession):
+        raw = await (await connection.connection()).get_raw_connection()
+        return raw.driver_connection, None
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection, connection
+
+
+# The hot statements, in Core, compiled once (DriverStatement).
+_PAGE_COLUMNS = select(
+    Run.id,
+    Run.state,
+    Run.created_at,
+    func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at),
+    Run.finished_at,
+    Run.wes_request["tags"],
+).where(Run.project_id == bindparam("project_id"))
+_NEWEST_FIRST = (Run.created_at.desc(), Run.id.desc())
+_FIRST_PAGE = DriverStatement(
+    _PAGE_COLUMNS.order_by(*_NEWEST_FIRST).limit(bindparam("limit", type_=Integer))
+)
+_NEXT_PAGE = DriverStatement(
+    _PAGE_COLUMNS.where(
+        tuple_(Run.created_at, Run.id)
+        < tuple_(
+            bindparam("after_created_at", type_=Run.created_at.type),
+            bindparam("after_id", type_=Run.id.type),
+        )
+    )
+    .order_by(*_NEWEST_FIRST)
+    .limit(bindparam("limit", type_=Integer))
+)
+_RUN_STATE = select(Run.project_id, Run.state).where(Run.id == bindparam("run_id"))
+_RUN_STATE_ANYWHERE = DriverStatement(_RUN_STATE)
+_RUN_STATE_IN_PROJECT = DriverStatement(_RUN_STATE.where(Run.project_id == bindparam("project_id")))
 
 
 class WesReads:
@@ -35,20 +114,13 @@ class WesReads:
     ) -> list[RunRow]:
         """Up to ``limit`` runs of the project, newest first, after ``after``: one range
         scan of ix_runs_project_id_created_at_id, however many runs the project has."""
-        statement = select(
-            Run.id,
-            Run.state,
-            Run.created_at,
-            func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at),
-            Run.finished_at,
-            Run.wes_request["tags"],
-        ).where(Run.project_id == project_id)
-        if after is not None:
-            statement = statement.where(
-                tuple_(Run.created_at, Run.id) < tuple_(after.created_at, after.id)
-            )
-        statement = statement.order_by(Run.created_at.desc(), Run.id.desc()).limit(limit)
-        rows = await self.session.execute(statement)
+        if after is None:
+            rows = await _FIRST_PAGE.fetch(self.session, project_id=project_id, limit=limit)
+        else:
+            rows = await _NEXT_PAGE.fetch(
+                self.session, project_id=project_id, limit=limit,
+                after_created_at=after.created_at, after_id=after.id,
+            )  # fmt: skip
         return [
             RunRow(
                 row[0], row[1], row[2], row[3], row[4], row[5] if isinstance(row[5], dict) else None
@@ -56,10 +128,18 @@ class WesReads:
             for row in rows
         ]
 
-    async def state_of(self, project_id: uuid.UUID, run_id: uuid.UUID) -> str | None:
-        return await self.session.scalar(
-            select(Run.state).where(Run.id == run_id, Run.project_id == project_id)
-        )
+    async def run_state(
+        self, run_id: uuid.UUID, project_id: uuid.UUID | None
+    ) -> tuple[uuid.UUID, str] | None:
+        """(project, state) of the run, in ``project_id`` when given, else in whichever
+        project it is (the caller's membership of that one is checked next)."""
+        if project_id is None:
+            rows = await _RUN_STATE_ANYWHERE.fetch(self.session, run_id=run_id)
+        else:
+            rows = await _RUN_STATE_IN_PROJECT.fetch(
+                self.session, run_id=run_id, project_id=project_id
+            )
+        return (rows[0][0], rows[0][1]) if rows else None
 
     async def project_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
         """The project a run is in, whoever asks (the caller's membership is checked next)."""

@@ -14,12 +14,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from nfhub_compute.runs.states import RunState
+from nfhub_shared.pagination import DEFAULT_LIMIT, MAX_LIMIT
 
 WES_VERSION = "1.1.0"
 WORKFLOW_TYPE = "NFL"
 ENGINE = "nextflow"
-MAX_PAGE_SIZE = 500
-DEFAULT_PAGE_SIZE = 50
+# WES's page_size within the bounds of every other list's limit.
+MAX_PAGE_SIZE = MAX_LIMIT
+DEFAULT_PAGE_SIZE = DEFAULT_LIMIT
 
 
 class WesSchema(BaseModel):
