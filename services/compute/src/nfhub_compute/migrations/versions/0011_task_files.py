@@ -1,7 +1,7 @@
 """task files: a task's .command.* files shipped by the worker; log offsets
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 
 ``task_files`` holds the files of a task's work dir (stdout, stderr, log, script) as the
 worker that owns the run shipped them, so the API serves them from any backend and after the
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
