@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
 from nfhub_compute.state import ComputeState, ComputeStateDep
-from nfhub_compute.wes.errors import InvalidWesRequest, WesRunNotFound
+from nfhub_compute.wes.errors import InvalidWesRequest, WesProjectRefused, WesRunNotFound
 from nfhub_compute.wes.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -53,9 +53,8 @@ WES_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {**_ERROR, "description": "The request is not valid (ErrorResponse)"},
     401: {**_ERROR, "description": "Missing, invalid or expired token (ErrorResponse)"},
     403: {**_ERROR, "description": "The token lacks the scope, or its user the role or the "
-          "project (ErrorResponse)"},
-    404: {**_ERROR, "description": "No such project for you, or no such run or task in it "
-          "(ErrorResponse)"},
+          "project: a project you cannot see, or that does not exist (ErrorResponse)"},
+    404: {**_ERROR, "description": "No such run or task in the project (ErrorResponse)"},
     413: {**_ERROR, "description": "The request body is too large (ErrorResponse)"},
     429: {**_ERROR, "description": "Too many requests from this token or address; retry "
           "after Retry-After seconds (ErrorResponse)"},
@@ -138,15 +137,16 @@ class Wes:
         run_id: uuid.UUID | None = None,
     ) -> ProjectAccess:
         """The caller in the project, checked as every project-scoped route of compute checks
-        it (ProjectRoleAuth's check): a project they cannot see is a 404, too low a role a
-        403. On a run's routes (``run_id``) the 404 is the run's, whichever project the
-        client named, so another project's run ids stay unknown."""
+        it (ProjectRoleAuth's check); too low a role is a 403. A project they cannot see: on
+        a run's routes (``run_id``) the run's 404, whichever project the client named, so
+        another project's run ids stay unknown; elsewhere a 403, the status the WES spec
+        gives those routes (it lists no 404 for them), alike for a project that is not there."""
         try:
             access = await _ACCESS_CHECKS[minimum](self.state, principal, project_id)
-        except ProjectNotFound:
+        except ProjectNotFound as exc:
             if run_id is not None:
                 raise WesRunNotFound(f"No run {run_id} in this project.") from None
-            raise
+            raise WesProjectRefused(exc.detail) from None
         bind_request_fields(project=str(project_id))
         return access
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from nfhub_shared.errors import BadRequest, NotFound
+from nfhub_shared.errors import BadRequest, Forbidden, NotFound
 
 
 class InvalidWesRequest(BadRequest):
@@ -24,3 +24,11 @@ class InvalidPageToken(BadRequest):
 
 class WesTaskPageNotFound(NotFound):
     title = "No such page of tasks"
+
+
+class WesProjectRefused(Forbidden):
+    """A project the caller cannot see, on a route whose answers the spec lists without a
+    404 (service-info, the run list, a launch): its 403, the same for a project that does not
+    exist, so neither tells which projects there are."""
+
+    title = "Not a project of yours"
