@@ -34,7 +34,7 @@ help:
 	@echo "make demo           against a running make run: upload, samples, order, run, outputs"
 	@echo "make test           tests, OpenAPI drift check and lint: what CI runs"
 	@echo "                    (PYTEST_WORKERS=4 pytest-xdist workers; PYTEST_ARGS=... for pytest)"
-	@echo "make test-fast      the unit and in-process tests only, for the inner loop (< 2 min):"
+	@echo "make test-fast      the unit and in-process tests only, for the inner loop:"
 	@echo "                    no e2e, live, deploy, browser or slurm tests (markers, pyproject)"
 	@echo "make lint           ruff check, ruff format --check, mypy, layering contracts (lint-imports)"
 	@echo "make format         ruff check --fix, ruff format"
