@@ -40,7 +40,7 @@ help:
 	@echo "make format         ruff check --fix, ruff format"
 	@echo "make openapi        regenerate openapi/<service>.json"
 	@echo "make openapi-check  fail when openapi/ differs from the code"
-	@echo "make bench          run the benchmarks"
+	@echo "make bench          run the benchmarks (bench/load.py apart: it loads a whole stack)"
 
 setup: uv
 	$(UV) sync --frozen
@@ -104,4 +104,8 @@ bench:
 	$(UV_RUN) python bench/files.py
 	$(UV_RUN) python bench/compute.py
 	$(UV_RUN) python bench/logship.py
+	$(UV_RUN) python bench/metrics.py
+	$(UV_RUN) python bench/stream.py
+	$(UV_RUN) python bench/webhooks.py
 	$(UV_RUN) python bench/miner.py
+	$(UV_RUN) python bench/wes.py
