@@ -279,3 +279,10 @@ class RunMetrics(ReadSchema):
         description="The task statuses counted (tasks that ended; each attempt is a task)"
     )
     processes: list[ProcessMetrics]
+    computed_at: datetime | None = Field(
+        default=None,
+        description="When nfhub computed the summaries from the task rows (null for source "
+        "tower). A running run's are at most COMPUTE_RUNNING_METRICS_MAX_AGE_SECONDS (10 s by "
+        "default) old; an ended run's are computed once and stand until a task of the run is "
+        "reported again (a late event), which has them computed anew.",
+    )
