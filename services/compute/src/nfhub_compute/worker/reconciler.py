@@ -53,6 +53,7 @@ from nfhub_compute.models import ComputeEnv, Run
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.tasks.service import TaskService
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.heartbeat import mark_ownerless_runs
 from nfhub_compute.worker.logship import LogShipper
@@ -201,6 +202,18 @@ class Reconciler:
             )
         if moved:
             logger.info("run finished", run_id=str(run.id), state=target.value, exit_code=code)
+            await self._store_metrics(run)
+
+    async def _store_metrics(self, run: Run) -> None:
+        """The ended run's metrics computed and stored now, while nobody waits for them: its
+        first reader gets them stored (TaskService.final_metrics). A failure here only
+        leaves them to that reader."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await TaskService(session).final_metrics(run.id)
+        except Exception as exc:
+            logger.warning("storing the run's metrics failed", run_id=str(run.id),
+                           error=type(exc).__name__)  # fmt: skip
 
     async def _ship_logs(self, run: Run, *, final: bool) -> None:
         """A log that cannot be shipped (unreadable) never keeps a run from being followed."""
