@@ -19,11 +19,14 @@ import httpx
 import pytest
 from sqlalchemy import event, select, update
 
+from nfhub_compute.backends.local import LocalBackend
 from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import task_values
 from nfhub_compute.models import StoredRunMetrics
 from nfhub_compute.runs.weblog import weblog_token
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.worker.dispatcher import Dispatcher
+from nfhub_compute.worker.reconciler import Reconciler
 from support.tower import payload
 
 PROBLEM_JSON = "application/problem+json"
@@ -322,14 +325,14 @@ def computed_at(body: dict[str, Any]) -> datetime:
 
 
 async def age(session_factory: Any, run_id: str, seconds: float) -> None:
-    """The run's stored summaries as if computed ``seconds`` earlier."""
+    """The run's stored summaries as if computed just over ``seconds`` earlier."""
     async with session_factory() as session, session.begin():
         row = await session.get(StoredRunMetrics, uuid.UUID(run_id))
         assert row is not None
         await session.execute(
             update(StoredRunMetrics)
             .where(StoredRunMetrics.run_id == row.run_id)
-            .values(computed_at=row.computed_at - timedelta(seconds=seconds))
+            .values(computed_at=row.computed_at - timedelta(seconds=seconds + 1))
         )
 
 
@@ -371,6 +374,14 @@ def post_event(compute_client: httpx.AsyncClient, compute_settings: Settings) ->
         assert response.status_code == 204, response.text
 
     return post
+
+
+@pytest.fixture
+def reconciler(session_factory: Any, compute_settings: Settings) -> Reconciler:
+    """The worker's reconciler (the leader's part: it computes the metrics asked for)."""
+    backend = LocalBackend(compute_settings.WORK_ROOT)
+    dispatcher = Dispatcher(session_factory, backend, compute_settings, "test")
+    return Reconciler(session_factory, backend, compute_settings, dispatcher)
 
 
 # A seventh ALIGN task: %cpu 250 moves the quartiles (ranks 1.5, 3, 4.5 of 7 values).
@@ -475,7 +486,65 @@ class TestStoredMetrics:
         reads = [9000] + [row[6] for row in ALIGN[1:]]
         assert after["processes"][0]["read_bytes"] == summary(reads)
 
-    async def test_a_running_runs_metrics_are_kept_for_the_max_age(
+    async def test_a_running_runs_metrics_younger_than_the_max_age_are_answered_as_stored(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await set_run(run["id"], state="RUNNING")
+        await add_tasks(session_factory, run["id"], align_rows())
+        first = (await metrics_of(compute_client, team, run["id"])).json()
+        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+
+        young = (await metrics_of(compute_client, team, run["id"])).json()
+
+        assert young == first
+        assert young["processes"][0]["tasks"] == 6
+        row = await stored(session_factory, run["id"])
+        assert row is not None and not row.final and row.refresh_requested_at is None
+
+    async def test_older_ones_are_answered_while_the_worker_computes_them_anew(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Settings,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+        reconciler: Reconciler,
+    ) -> None:
+        run = (await launch()).json()
+        await set_run(run["id"], state="RUNNING")
+        await add_tasks(session_factory, run["id"], align_rows())
+        first = (await metrics_of(compute_client, team, run["id"])).json()
+        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+        # Just older than the max age.
+        await age(session_factory, run["id"], compute_settings.RUNNING_METRICS_MAX_AGE_SECONDS)
+
+        stale = (await metrics_of(compute_client, team, run["id"])).json()
+        asked = await stored(session_factory, run["id"])
+        await reconciler.reconcile_once()
+        refreshed = await stored(session_factory, run["id"])
+        fresh = (await metrics_of(compute_client, team, run["id"])).json()
+
+        # Answered at once with what was stored, the worker asked to compute them anew.
+        assert stale["processes"] == first["processes"]
+        assert computed_at(stale) < computed_at(first)  # aged
+        assert asked is not None and asked.refresh_requested_at is not None
+        assert refreshed is not None and refreshed.refresh_requested_at is None
+        assert not refreshed.final
+        assert fresh["processes"][0]["tasks"] == 7
+        assert fresh["processes"][0]["cpu_percent"]["median"] == 200.0
+        assert computed_at(fresh) > computed_at(first)
+        assert fresh["processes"] == refreshed.processes
+
+    async def test_ones_older_than_the_stale_max_are_computed_by_the_request(
         self,
         compute_client: httpx.AsyncClient,
         compute_settings: Settings,
@@ -489,21 +558,16 @@ class TestStoredMetrics:
         await set_run(run["id"], state="RUNNING")
         await add_tasks(session_factory, run["id"], align_rows())
         first = (await metrics_of(compute_client, team, run["id"])).json()
-        late = trace(7, "ALIGN", **measured(LATE))
-        await add_tasks(session_factory, run["id"], [late])
+        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+        # No worker computed them: older than the stale max.
+        await age(session_factory, run["id"], compute_settings.RUNNING_METRICS_STALE_MAX_SECONDS)
 
-        young = (await metrics_of(compute_client, team, run["id"])).json()
-        # Just older than the max age: computed anew.
-        await age(session_factory, run["id"], compute_settings.RUNNING_METRICS_MAX_AGE_SECONDS)
         old = (await metrics_of(compute_client, team, run["id"])).json()
 
-        assert young == first
-        assert young["processes"][0]["tasks"] == 6
         assert old["processes"][0]["tasks"] == 7
-        assert old["processes"][0]["cpu_percent"]["median"] == 200.0
         assert computed_at(old) > computed_at(first)
         row = await stored(session_factory, run["id"])
-        assert row is not None and not row.final
+        assert row is not None and not row.final and row.refresh_requested_at is None
 
     async def test_metrics_kept_while_it_ran_are_computed_anew_once_the_run_ends(
         self,

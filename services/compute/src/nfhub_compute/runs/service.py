@@ -223,6 +223,7 @@ class RunService:
             run.id,
             ended=RunState(run.state).terminal,
             max_age=timedelta(seconds=self.settings.RUNNING_METRICS_MAX_AGE_SECONDS),
+            stale_max=timedelta(seconds=self.settings.RUNNING_METRICS_STALE_MAX_SECONDS),
         )
         return RunMetrics(
             run_id=run.id,

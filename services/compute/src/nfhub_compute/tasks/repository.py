@@ -19,6 +19,7 @@ from sqlalchemy import (
     not_,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.orm import load_only
@@ -304,10 +305,34 @@ class TaskRepository(Repository[Task]):
                     "final": statement.excluded.final,
                     "processes": statement.excluded.processes,
                     "computed_at": statement.excluded.computed_at,
+                    "refresh_requested_at": None,
                 },
                 where=statement.excluded.final | not_(StoredRunMetrics.final),
             )
         )
+
+    async def request_metrics_refresh(self, run_id: uuid.UUID, now: datetime) -> None:
+        """Ask the worker to compute a running run's summaries anew (once: a request already
+        pending stays as it is)."""
+        await self.session.execute(
+            update(StoredRunMetrics)
+            .where(
+                StoredRunMetrics.run_id == run_id,
+                not_(StoredRunMetrics.final),
+                StoredRunMetrics.refresh_requested_at.is_(None),
+            )
+            .values(refresh_requested_at=now)
+        )
+
+    async def metrics_to_refresh(self, *, limit: int) -> list[uuid.UUID]:
+        """Runs whose summaries a reader asked for anew, the longest waiting first."""
+        rows = await self.session.scalars(
+            select(StoredRunMetrics.run_id)
+            .where(StoredRunMetrics.refresh_requested_at.is_not(None))
+            .order_by(StoredRunMetrics.refresh_requested_at)
+            .limit(limit)
+        )
+        return list(rows)
 
     async def first_seen(self, run_id: uuid.UUID) -> datetime | None:
         """When the run's first task was submitted or started: the workflow had begun by then."""

@@ -196,18 +196,31 @@ class TaskService:
         return {run_id: TaskCounts(**counts) for run_id, counts in totals.items()}
 
     async def metrics(
-        self, run_id: uuid.UUID, *, ended: bool, max_age: timedelta
+        self, run_id: uuid.UUID, *, ended: bool, max_age: timedelta, stale_max: timedelta
     ) -> ComputedMetrics:
         """The run's summaries as stored, when they still hold: an ended run's (``ended``)
         until a task of the run changes (a trigger deletes them), a running run's while
-        computed at most ``max_age`` ago. Otherwise computed now and stored."""
+        computed at most ``max_age`` ago. A running run's older than that but not older
+        than ``stale_max`` are answered while the worker computes them anew (asked for
+        here); otherwise they are computed now and stored."""
         stored = await self.tasks.stored_metrics(run_id)
-        if stored is not None and (
-            stored.final or (not ended and datetime.now(UTC) - stored.computed_at <= max_age)
-        ):
+        if stored is not None and stored.final:
             return _of_stored(stored)
         if ended:
             return await self.final_metrics(run_id)
+        now = datetime.now(UTC)
+        if stored is not None:
+            age = now - stored.computed_at
+            if age <= max_age:
+                return _of_stored(stored)
+            if age <= stale_max:
+                await self.tasks.request_metrics_refresh(run_id, now)
+                return _of_stored(stored)
+        return await self.refresh_metrics(run_id)
+
+    async def refresh_metrics(self, run_id: uuid.UUID) -> ComputedMetrics:
+        """A running run's summaries, computed now and stored (what the worker does when a
+        reader asked)."""
         computed = ComputedMetrics(await self.live_metrics(run_id), datetime.now(UTC))
         await self._store(run_id, computed, final=False)
         return computed

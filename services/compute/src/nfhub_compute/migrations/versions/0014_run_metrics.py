@@ -6,8 +6,9 @@ Revises: 0013
 ``GET /runs/{id}/metrics`` sorts every series of a run's ended tasks (percentile_cont), too
 slow to do on every request of a large run (bench/metrics.py). ``run_metrics`` keeps the
 answer: ``final`` for a run that had ended when it was computed (it stands until a task of
-the run changes), else a running run's, served while younger than
-COMPUTE_RUNNING_METRICS_MAX_AGE_SECONDS.
+the run changes), else a running run's: served as it is while younger than
+COMPUTE_RUNNING_METRICS_MAX_AGE_SECONDS; older, a reader asks for it anew
+(``refresh_requested_at``, the worker computes it) and is served the stored one meanwhile.
 
 A task written after the end (a late weblog event, the trace file read at the end) drops the
 final row, whichever statement writes it: statement-level triggers on tasks (the tasks
@@ -62,6 +63,7 @@ def upgrade() -> None:
         sa.Column("final", sa.Boolean(), nullable=False),
         sa.Column("processes", postgresql.JSONB(), nullable=False),
         sa.Column("computed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("refresh_requested_at", sa.DateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["compute.runs.id"],
@@ -70,6 +72,13 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("run_id", name=op.f("pk_run_metrics")),
         schema="compute",
+    )
+    op.create_index(
+        op.f("ix_run_metrics_refresh_requested_at"),
+        "run_metrics",
+        ["refresh_requested_at"],
+        schema="compute",
+        postgresql_where=sa.text("refresh_requested_at IS NOT NULL"),
     )
     op.execute(LOCK_KEY)
     op.execute(INVALIDATE)
@@ -86,4 +95,7 @@ def downgrade() -> None:
         op.execute(f"DROP TRIGGER {trigger} ON compute.tasks")
     op.execute("DROP FUNCTION compute.run_metrics_of_changed_tasks()")
     op.execute("DROP FUNCTION compute.run_metrics_lock_key(uuid)")
+    op.drop_index(
+        op.f("ix_run_metrics_refresh_requested_at"), table_name="run_metrics", schema="compute"
+    )
     op.drop_table("run_metrics", schema="compute")
