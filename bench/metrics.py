@@ -3,31 +3,34 @@
     uv run python bench/metrics.py [--tasks 100000] [--processes 20] [--requests 200]
                                    [--rounds 3]
 
-compute runs under uvicorn (one process, the no-op backend, no worker). Three runs get
-``--tasks`` task rows each in SQL (as many as a weblog would have left: ``--processes``
-processes, 90 % COMPLETED, the rest FAILED, CACHED, ABORTED or RUNNING, every value a task
-has; a tenth with no time asked), then VACUUM (ANALYZE). The table holds the other runs'
-tasks too. Measured:
+compute runs under uvicorn (one process, the no-op backend) with a worker (which computes
+running runs' summaries anew when asked). Four runs get ``--tasks`` task rows each in SQL (as
+many as a weblog would have left: ``--processes`` processes, 90 % COMPLETED, the rest
+FAILED, CACHED, ABORTED or RUNNING, every value a task has; a tenth with no time asked), then
+VACUUM (ANALYZE). The table holds the other runs' tasks too. Measured:
 
 1. An ended run (COMPLETE). The first request computes the summaries and stores them
-   (compute.run_metrics); with a worker, the worker does that as it ends the run. Then
+   (compute.run_metrics); a worker does that as it ends a run it launched. Then
    ``--requests`` requests answered from the stored row.
-2. A running run (RUNNING), its summaries kept for COMPUTE_RUNNING_METRICS_MAX_AGE_SECONDS
-   (10 s): ``--requests`` requests, as many as come in (the figure says how many computed
-   anew).
-3. A running run whose summaries are older than that before every request, so every
-   request computes them anew (the live query, as every request did before they were
-   stored): a fifth as many requests.
+2. A running run (RUNNING) whose stored summaries are younger than
+   COMPUTE_RUNNING_METRICS_MAX_AGE_SECONDS (10 s): ``--requests`` requests.
+3. A running run whose summaries are made just older than that before every request (as a
+   client polling less often finds them), the requests a quarter of a second apart: each is
+   answered with them and asks the worker to compute them anew, which it does meanwhile, on
+   the same database (the figure says how many times).
+4. A running run whose summaries are older than COMPUTE_RUNNING_METRICS_STALE_MAX_SECONDS
+   before every request (no worker computed them), so every request computes them (the live
+   query, as every request did before they were stored): a fifth as many requests.
 
 Each metrics request alternates, on one keep-alive connection and round after round, with
 a GET /runs/{id} of the same run (the same authentication, one run row and its task
 counts). For each: p50, p99, the ratio of the p50s and the verdict against the target.
 Beside the wall-clock times: the CPU time each request took in the compute process and in
-the PostgreSQL backends serving it (psutil). That is what a request costs whatever else the
-machine runs, and close to its latency on an idle machine (one request at a time, the work
-is sequential). On a machine shared with other load, the wall-clock figures stretch with it;
-the ratio and the CPU times do not. Last, the plan of the live query (EXPLAIN ANALYZE, its
-own time without HTTP).
+the PostgreSQL backends serving it (psutil; the worker's backend is not counted). That is
+what a request costs whatever else the machine runs, and close to its latency on an idle
+machine (one request at a time, the work is sequential). On a machine shared with other
+load, the wall-clock figures stretch with it; the ratio and the CPU times do not. Last, the
+plan of the live query (EXPLAIN ANALYZE, its own time without HTTP).
 
 Target: p99 of GET /runs/{id}/metrics < 200 ms at 100,000 tasks.
 """
@@ -47,15 +50,19 @@ import psutil
 from common import Stack, free_port, insert_pipeline, insert_run, stack
 from sqlalchemy.dialects import postgresql
 
+from nfhub_compute.config import Settings
 from nfhub_compute.migrate import migrate as migrate_compute
 from nfhub_compute.tasks.repository import METRICS, METRICS_WORK_MEM
 from nfhub_shared.testing.database import _asyncpg_args
 
 TARGET_P99_MS = 200.0
 WEBLOG_SECRET = "bench-weblog-secret-0123456789abcdef"  # noqa: S105 - a throw-away bench key
-# A running run's stored summaries, made older than any max age: the next request computes.
+# Between the requests of case 3: the worker (a pass a second) computes meanwhile.
+POLL_PAUSE = 0.25
+# A running run's stored summaries made older: $2 seconds old.
 AGE_SQL = (
-    "UPDATE compute.run_metrics SET computed_at = computed_at - interval '1 day' WHERE run_id = $1"
+    "UPDATE compute.run_metrics SET computed_at = now() - make_interval(secs => $2) "
+    "WHERE run_id = $1 RETURNING computed_at"
 )
 
 # Every value a task row has, drawn per task; statuses as a run that mostly worked leaves them.
@@ -145,12 +152,37 @@ class Database:
             asyncpg.connect(**_asyncpg_args(database_url))
         )
 
-    def execute(self, statement: str, *args: Any) -> None:
-        self.loop.run_until_complete(self.connection.execute(statement, *args))
+    def fetchval(self, statement: str, *args: Any) -> Any:
+        return self.loop.run_until_complete(self.connection.fetchval(statement, *args))
 
     def close(self) -> None:
         self.loop.run_until_complete(self.connection.close())
         self.loop.close()
+
+
+class Aging:
+    """Before each request: the run's stored summaries made ``seconds`` old; counts the times
+    they were computed anew since the last time (by the worker, or by the request). ``pause``:
+    a wait first, as between a client's polls (the worker's passes come every second)."""
+
+    def __init__(
+        self, database: Database, run_id: str, seconds: float, *, pause: float = 0.0
+    ) -> None:
+        self.database = database
+        self.run_id = uuid.UUID(run_id)
+        self.seconds = seconds
+        self.pause = pause
+        self.made: Any = None
+        self.computed = 0
+
+    def __call__(self) -> None:
+        time.sleep(self.pause)
+        current = self.database.fetchval(
+            "SELECT computed_at FROM compute.run_metrics WHERE run_id = $1", self.run_id
+        )
+        if self.made is not None and current != self.made:
+            self.computed += 1
+        self.made = self.database.fetchval(AGE_SQL, self.run_id, self.seconds)
 
 
 def backends_of(running: Stack) -> list[psutil.Process]:
@@ -172,7 +204,7 @@ def latencies(
     run_id: str,
     requests: int,
     rounds: int,
-    before_metrics: Any = None,
+    before_metrics: Aging | None = None,
 ) -> None:
     """Alternating GETs of the two routes on one keep-alive connection: p50, p99, ratio, the
     CPU time of each request in compute and in the database's backends. ``before_metrics``,
@@ -193,6 +225,8 @@ def latencies(
         assert body["source"] == "tasks"
         assert len(body["processes"]) > 0
         watched = [compute, *backends_of(running)]
+        if before_metrics is not None:
+            before_metrics.computed = 0  # counted over the measured requests only
         for turn in range(rounds):
             order = list(paths.items()) if turn % 2 == 0 else list(paths.items())[::-1]
             for _ in range(requests):
@@ -216,7 +250,10 @@ def latencies(
     cpu_ratio = statistics.median(cpu["metrics"]) / max(statistics.median(cpu["run"]), 0.001)
     p99 = percentile(taken["metrics"], 0.99)
     verdict = "met" if p99 < TARGET_P99_MS else "MISSED (wall clock; see the CPU time)"
-    print(f"  summaries computed {len(computed)} time(s) over these requests")
+    if before_metrics is None:
+        print(f"  summaries computed {len(computed)} time(s) over these requests")
+    else:
+        print(f"  summaries computed anew {before_metrics.computed} time(s) meanwhile")
     print(f"  ratio metrics / run: p50 {ratio:.1f}x, CPU {cpu_ratio:.1f}x; "
           f"p99 {p99:.1f} ms, target p99 < {TARGET_P99_MS:.0f} ms: {verdict}")  # fmt: skip
 
@@ -244,38 +281,49 @@ def main() -> None:
 
     with stack([migrate_compute]) as running:
         started = time.perf_counter()
-        ended, live, stale = asyncio.run(
+        ended, young, polled, stale = asyncio.run(
             seed(
                 running.database_url, running.project_id, args.tasks, args.processes,
-                ["COMPLETE", "RUNNING", "RUNNING"],
+                ["COMPLETE", "RUNNING", "RUNNING", "RUNNING"],
             )
         )  # fmt: skip
-        print(f"seeded 3 runs x {args.tasks} tasks in {time.perf_counter() - started:.1f} s")
+        print(f"seeded 4 runs x {args.tasks} tasks in {time.perf_counter() - started:.1f} s")
         port = free_port()
-        server = running.start(
-            "compute", "nfhub_compute.main:create_app", port,
-            {"COMPUTE_WEBLOG_SECRET": WEBLOG_SECRET, "COMPUTE_URL": f"http://127.0.0.1:{port}",
-             "COMPUTE_BACKEND": "noop"},
-        )  # fmt: skip
+        env = {"COMPUTE_WEBLOG_SECRET": WEBLOG_SECRET, "COMPUTE_URL": f"http://127.0.0.1:{port}",
+               "COMPUTE_BACKEND": "noop", "COMPUTE_RECONCILE_INTERVAL_SECONDS": "1"}  # fmt: skip
+        server = running.start("compute", "nfhub_compute.main:create_app", port, env)
+        worker = running.start_process("worker", ["-m", "nfhub_compute.worker"], env)
         compute = psutil.Process(server.pid)
         shape = f"{args.tasks} tasks, {args.processes} processes"
+        # The defaults: neither is set for the server.
+        max_age = float(Settings.model_fields["RUNNING_METRICS_MAX_AGE_SECONDS"].default)
+        stale_max = float(Settings.model_fields["RUNNING_METRICS_STALE_MAX_SECONDS"].default)
 
         print(f"\n1. an ended run, {shape}:")
         first_request(port, running, ended)
         latencies(port, running, compute, ended, args.requests, args.rounds)
 
-        print(f"\n2. a running run, {shape}, its summaries kept up to the max age:")
-        latencies(port, running, compute, live, args.requests, args.rounds)
+        print(f"\n2. a running run, {shape}, its summaries younger than {max_age:g} s:")
+        latencies(port, running, compute, young, args.requests, args.rounds)
 
-        print(f"\n3. a running run, {shape}, its summaries too old before each request:")
         database = Database(running.database_url)
         try:
+            print(f"\n3. a running run, {shape}, its summaries {max_age + 1:g} s old before "
+                  f"each request, {POLL_PAUSE:g} s apart (the worker computes them anew):"
+                  )  # fmt: skip
+            latencies(
+                port, running, compute, polled, args.requests, args.rounds,
+                before_metrics=Aging(database, polled, max_age + 1, pause=POLL_PAUSE),
+            )  # fmt: skip
+            print(f"\n4. a running run, {shape}, its summaries {stale_max + 1:g} s old before "
+                  "each request (the request computes them):")  # fmt: skip
             latencies(
                 port, running, compute, stale, max(10, args.requests // 5), args.rounds,
-                before_metrics=lambda: database.execute(AGE_SQL, uuid.UUID(stale)),
+                before_metrics=Aging(database, stale, stale_max + 1),
             )  # fmt: skip
         finally:
             database.close()
+        assert worker.poll() is None, "the worker died"
 
         dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
         query = str(METRICS.compile(dialect=dialect)).replace("%(run_id)s", "$1")
@@ -287,7 +335,7 @@ def main() -> None:
                 before=f"SET work_mem = '{METRICS_WORK_MEM}'",
             )
         )
-        print("\n4. the live query's plan (EXPLAIN ANALYZE, no HTTP):")
+        print("\n5. the live query's plan (EXPLAIN ANALYZE, no HTTP):")
         for row in plan:
             line = row[0]
             if any(key in line for key in ("Scan", "Execution Time", "Sort", "Aggregate")):
