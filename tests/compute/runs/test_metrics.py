@@ -25,6 +25,7 @@ from nfhub_compute.events.parsing import task_values
 from nfhub_compute.models import StoredRunMetrics
 from nfhub_compute.runs.weblog import weblog_token
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.tasks.service import TaskService
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.reconciler import Reconciler
 from support.tower import payload
@@ -419,12 +420,16 @@ class TestStoredMetrics:
         }  # fmt: skip
         assert align["memory_usage"] == summary([row[2] * 100 / row[3] for row in ALIGN])
         assert computed_at(body) <= datetime.now(UTC)
-        # The second answer is the stored one, to the last digit, without reading a task.
+        # The second answer is the stored one, to the last digit, without reading a task,
+        # and what the live query computes now.
         assert second.json() == body
         assert statements.over_tasks == []
         row = await stored(session_factory, run["id"])
         assert row is not None and row.final
         assert row.processes == body["processes"]
+        async with session_factory() as session:
+            live = await TaskService(session).live_metrics(uuid.UUID(run["id"]))
+        assert [process.model_dump(mode="json") for process in live] == body["processes"]
 
     @pytest.mark.parametrize("path", ["weblog", "trace"])
     async def test_a_task_reported_after_the_end_has_them_computed_again(
