@@ -267,6 +267,30 @@ async def insert_pipeline(
     return pipeline_id, version_id
 
 
+async def insert_run(
+    connection: Any,
+    project_id: uuid.UUID,
+    org_id: uuid.UUID,
+    pipeline_id: uuid.UUID,
+    version_id: uuid.UUID,
+    *,
+    slug: str,
+    state: str,
+) -> uuid.UUID:
+    """A run of that pipeline version in ``state`` (the no-op backend, version "1"), inserted
+    on an asyncpg ``connection``; its id."""
+    run_id = uuid.uuid4()
+    await connection.execute(
+        "INSERT INTO compute.runs (id, project_id, org_id, pipeline_id, pipeline_version_id, "
+        "pipeline_slug, pipeline_version, name, nextflow_name, state, params, profiles, labels, "
+        "storage_uri, outdir_uri, resume, backend, workflow, created_by) VALUES ($1, $2, $3, "
+        "$4, $5, $6, '1', 'bench', $7, $8, '{}', '{}', '{}', 'file:///x/', 'file:///x/runs/', "
+        "false, 'noop', '{}', 'bench')",
+        run_id, project_id, org_id, pipeline_id, version_id, slug, f"nfhub-{run_id.hex}", state,
+    )  # fmt: skip
+    return run_id
+
+
 async def hammer(
     port: int,
     request: bytes | Sequence[bytes],

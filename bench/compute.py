@@ -41,7 +41,16 @@ from typing import Any
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 import psutil
-from common import REPO, Stack, free_port, hammer, insert_pipeline, request_bytes, stack
+from common import (
+    REPO,
+    Stack,
+    free_port,
+    hammer,
+    insert_pipeline,
+    insert_run,
+    request_bytes,
+    stack,
+)
 
 from nfhub_compute.config import Settings as ComputeSettings
 from nfhub_compute.migrate import migrate as migrate_compute
@@ -88,16 +97,9 @@ async def seed(database_url: str, project_id: str) -> tuple[str, str, str]:
         )  # fmt: skip
         runs = []
         for _ in range(2):
-            run_id = uuid.uuid4()
-            await connection.execute(
-                "INSERT INTO compute.runs (id, project_id, org_id, pipeline_id, "
-                "pipeline_version_id, pipeline_slug, pipeline_version, name, nextflow_name, state, "
-                "params, profiles, labels, storage_uri, outdir_uri, resume, backend, workflow, "
-                "created_by) VALUES ($1, $2, $3, $4, $5, 'bench-noop', '1', 'bench', $6, "
-                "'RUNNING', '{}', '{}', '{}', 'file:///x/', 'file:///x/runs/', false, 'noop', "
-                "'{}', 'bench')",
-                run_id, uuid.UUID(project_id), org_id, pipeline_id, version_id,
-                f"nfhub-{run_id.hex}",
+            run_id = await insert_run(
+                connection, uuid.UUID(project_id), org_id, pipeline_id, version_id,
+                slug="bench-noop", state="RUNNING",
             )  # fmt: skip
             runs.append(str(run_id))
     finally:

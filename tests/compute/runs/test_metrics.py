@@ -9,16 +9,25 @@ report share (linear between the two nearest ranks).
 
 from __future__ import annotations
 
+import json
 import statistics
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select, update
 
+from nfhub_compute.backends.local import LocalBackend
+from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import task_values
+from nfhub_compute.models import StoredRunMetrics
+from nfhub_compute.runs.weblog import weblog_token
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.tasks.service import TaskService
+from nfhub_compute.worker.dispatcher import Dispatcher
+from nfhub_compute.worker.reconciler import Reconciler
 from support.tower import payload
 
 PROBLEM_JSON = "application/problem+json"
@@ -305,6 +314,311 @@ class TestMetrics:
         assert response.json()["processes"][0]["tasks"] == 6
 
 
+async def stored(session_factory: Any, run_id: str) -> StoredRunMetrics | None:
+    async with session_factory() as session:
+        return await session.scalar(
+            select(StoredRunMetrics).where(StoredRunMetrics.run_id == uuid.UUID(run_id))
+        )
+
+
+def computed_at(body: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(body["computed_at"])
+
+
+async def age(session_factory: Any, run_id: str, seconds: float) -> None:
+    """The run's stored summaries as if computed just over ``seconds`` earlier."""
+    async with session_factory() as session, session.begin():
+        row = await session.get(StoredRunMetrics, uuid.UUID(run_id))
+        assert row is not None
+        await session.execute(
+            update(StoredRunMetrics)
+            .where(StoredRunMetrics.run_id == row.run_id)
+            .values(computed_at=row.computed_at - timedelta(seconds=seconds + 1))
+        )
+
+
+class Statements:
+    """The SQL statements the app sends while recording."""
+
+    def __init__(self, session_factory: Any) -> None:
+        self.engine = session_factory.kw["bind"].sync_engine
+        self.sent: list[str] = []
+
+    def _record(self, *args: Any) -> None:
+        self.sent.append(args[2])
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    @property
+    def over_tasks(self) -> list[str]:
+        return [statement for statement in self.sent if "FROM compute.tasks" in statement]
+
+
+@pytest.fixture
+def post_event(compute_client: httpx.AsyncClient, compute_settings: Settings) -> Any:
+    """A weblog event of the run, as Nextflow posts it (the events writer, its batch upsert)."""
+
+    async def post(run_id: str, trace: dict[str, Any]) -> None:
+        body = {"event": "process_completed", "runName": "late", "runId": "late",
+                "utcTime": "2024-05-14T09:00:00Z", "trace": trace}  # fmt: skip
+        response = await compute_client.post(
+            f"/api/v1/runs/{run_id}/events",
+            params={"token": weblog_token(compute_settings, uuid.UUID(run_id))},
+            content=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 204, response.text
+
+    return post
+
+
+@pytest.fixture
+def reconciler(session_factory: Any, compute_settings: Settings) -> Reconciler:
+    """The worker's reconciler (the leader's part: it computes the metrics asked for)."""
+    backend = LocalBackend(compute_settings.WORK_ROOT)
+    dispatcher = Dispatcher(session_factory, backend, compute_settings, "test")
+    return Reconciler(session_factory, backend, compute_settings, dispatcher)
+
+
+# A seventh ALIGN task: %cpu 250 moves the quartiles (ranks 1.5, 3, 4.5 of 7 values).
+LATE = (250.0, 2, 1 * GIB, 4 * GIB, 60_000, 3_600_000, 500, 5)
+
+
+class TestStoredMetrics:
+    """An ended run's summaries are computed once and kept (compute.run_metrics) until a task
+    of the run is written again; a running run's are kept for at most
+    COMPUTE_RUNNING_METRICS_MAX_AGE_SECONDS."""
+
+    async def test_an_ended_runs_metrics_are_computed_once_then_read_as_stored(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await add_tasks(session_factory, run["id"], align_rows())
+        await set_run(run["id"], state="COMPLETE")
+
+        first = await metrics_of(compute_client, team, run["id"])
+        with Statements(session_factory) as statements:
+            second = await metrics_of(compute_client, team, run["id"])
+
+        assert first.status_code == 200, first.text
+        body = first.json()
+        align = body["processes"][0]
+        assert align["cpu_percent"] == {
+            "count": 6, "mean": 200.0, "min": 50.0, "q1": 112.5, "median": 175.0, "q3": 275.0,
+            "max": 400.0,
+        }  # fmt: skip
+        assert align["memory_usage"] == summary([row[2] * 100 / row[3] for row in ALIGN])
+        assert computed_at(body) <= datetime.now(UTC)
+        # The second answer is the stored one, to the last digit, without reading a task,
+        # and what the live query computes now.
+        assert second.json() == body
+        assert statements.over_tasks == []
+        row = await stored(session_factory, run["id"])
+        assert row is not None and row.final
+        assert row.processes == body["processes"]
+        async with session_factory() as session:
+            live = await TaskService(session).live_metrics(uuid.UUID(run["id"]))
+        assert [process.model_dump(mode="json") for process in live] == body["processes"]
+
+    @pytest.mark.parametrize("path", ["weblog", "trace"])
+    async def test_a_task_reported_after_the_end_has_them_computed_again(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+        post_event: Any,
+        path: str,
+    ) -> None:
+        run = (await launch()).json()
+        await add_tasks(session_factory, run["id"], align_rows())
+        await set_run(run["id"], state="EXECUTOR_ERROR")
+        before = (await metrics_of(compute_client, team, run["id"])).json()
+
+        # A late weblog event (the events writer's batch upsert) or the trace file the
+        # worker reads at the end (TaskRepository.upsert): either drops the stored row.
+        late = {"task_id": 7, "process": "ALIGN", "status": "COMPLETED", **measured(LATE)}
+        if path == "weblog":
+            await post_event(run["id"], late)
+        else:
+            await add_tasks(session_factory, run["id"], [trace(**late)])
+        assert await stored(session_factory, run["id"]) is None
+        after = (await metrics_of(compute_client, team, run["id"])).json()
+
+        align = after["processes"][0]
+        assert align["tasks"] == 7
+        values = [row[0] for row in ALIGN] + [LATE[0]]
+        assert align["cpu_percent"] == summary(values)
+        # By hand: 50 100 150 200 250 300 400; ranks 1.5, 3, 4.5.
+        assert (align["cpu_percent"]["q1"], align["cpu_percent"]["median"]) == (125.0, 200.0)
+        assert align["cpu_percent"]["q3"] == 275.0
+        assert computed_at(after) > computed_at(before)
+        row = await stored(session_factory, run["id"])
+        assert row is not None and row.final and row.processes == after["processes"]
+
+    async def test_a_late_change_to_a_known_task_has_them_computed_again(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        rows = align_rows()
+        await add_tasks(session_factory, run["id"], rows)
+        await set_run(run["id"], state="COMPLETE")
+        await metrics_of(compute_client, team, run["id"])
+
+        # The same task, the same status, a value filled in later (as from the trace file).
+        await add_tasks(session_factory, run["id"], [{**rows[0], "read_bytes": 9000}])
+        after = (await metrics_of(compute_client, team, run["id"])).json()
+
+        reads = [9000] + [row[6] for row in ALIGN[1:]]
+        assert after["processes"][0]["read_bytes"] == summary(reads)
+
+    async def test_a_running_runs_metrics_younger_than_the_max_age_are_answered_as_stored(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await set_run(run["id"], state="RUNNING")
+        await add_tasks(session_factory, run["id"], align_rows())
+        first = (await metrics_of(compute_client, team, run["id"])).json()
+        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+
+        young = (await metrics_of(compute_client, team, run["id"])).json()
+
+        assert young == first
+        assert young["processes"][0]["tasks"] == 6
+        row = await stored(session_factory, run["id"])
+        assert row is not None and not row.final and row.refresh_requested_at is None
+
+    async def test_older_ones_are_answered_while_the_worker_computes_them_anew(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Settings,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+        reconciler: Reconciler,
+    ) -> None:
+        run = (await launch()).json()
+        await set_run(run["id"], state="RUNNING")
+        await add_tasks(session_factory, run["id"], align_rows())
+        first = (await metrics_of(compute_client, team, run["id"])).json()
+        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+        # Just older than the max age.
+        await age(session_factory, run["id"], compute_settings.RUNNING_METRICS_MAX_AGE_SECONDS)
+
+        stale = (await metrics_of(compute_client, team, run["id"])).json()
+        asked = await stored(session_factory, run["id"])
+        await reconciler.reconcile_once()
+        refreshed = await stored(session_factory, run["id"])
+        fresh = (await metrics_of(compute_client, team, run["id"])).json()
+
+        # Answered at once with what was stored, the worker asked to compute them anew.
+        assert stale["processes"] == first["processes"]
+        assert computed_at(stale) < computed_at(first)  # aged
+        assert asked is not None and asked.refresh_requested_at is not None
+        assert refreshed is not None and refreshed.refresh_requested_at is None
+        assert not refreshed.final
+        assert fresh["processes"][0]["tasks"] == 7
+        assert fresh["processes"][0]["cpu_percent"]["median"] == 200.0
+        assert computed_at(fresh) > computed_at(first)
+        assert fresh["processes"] == refreshed.processes
+
+    async def test_ones_older_than_the_stale_max_are_computed_by_the_request(
+        self,
+        compute_client: httpx.AsyncClient,
+        compute_settings: Settings,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await set_run(run["id"], state="RUNNING")
+        await add_tasks(session_factory, run["id"], align_rows())
+        first = (await metrics_of(compute_client, team, run["id"])).json()
+        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+        # No worker computed them: older than the stale max.
+        await age(session_factory, run["id"], compute_settings.RUNNING_METRICS_STALE_MAX_SECONDS)
+
+        old = (await metrics_of(compute_client, team, run["id"])).json()
+
+        assert old["processes"][0]["tasks"] == 7
+        assert computed_at(old) > computed_at(first)
+        row = await stored(session_factory, run["id"])
+        assert row is not None and not row.final and row.refresh_requested_at is None
+
+    async def test_metrics_kept_while_it_ran_are_computed_anew_once_the_run_ends(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await set_run(run["id"], state="RUNNING")
+        await add_tasks(session_factory, run["id"], align_rows())
+        await metrics_of(compute_client, team, run["id"])
+        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+        await set_run(run["id"], state="COMPLETE")
+
+        ended = (await metrics_of(compute_client, team, run["id"])).json()
+
+        assert ended["processes"][0]["tasks"] == 7
+        row = await stored(session_factory, run["id"])
+        assert row is not None and row.final
+
+    async def test_an_ended_tower_run_answers_with_its_summary_and_stores_nothing(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        await add_tasks(session_factory, run["id"], align_rows())
+        sent = payload("complete")["metrics"]
+        await set_run(run["id"], channel="tower", process_metrics=sent, state="COMPLETE")
+
+        first = (await metrics_of(compute_client, team, run["id"])).json()
+        second = (await metrics_of(compute_client, team, run["id"])).json()
+
+        assert first == second
+        assert first["source"] == "tower" and first["computed_at"] is None
+        assert [process["process"] for process in first["processes"]] == ["FASTQC"]
+        assert await stored(session_factory, run["id"]) is None
+
+
 class TestReports:
     async def test_the_reports_are_listed_with_download_links(
         self,
@@ -383,11 +697,15 @@ class TestOtherRuns:
         team: Any,
         factory: Any,
         session_factory: Any,
+        set_run: Any,
         route: str,
     ) -> None:
         run = (await launch()).json()
         await add_tasks(session_factory, run["id"], align_rows())
         team.put(f"runs/{run['id']}/pipeline_info/execution_report.html", b"<html></html>")
+        await set_run(run["id"], state="COMPLETE")
+        # Its summaries stored: the other project does not read them either.
+        assert (await metrics_of(compute_client, team, run["id"])).status_code == 200
         # The same viewer, in another project of the same org.
         other = await factory.project(team.org_id, members={team.viewer: "viewer"})
 

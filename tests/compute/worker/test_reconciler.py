@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 
 from nfhub_compute.backends.local import LocalBackend, _boot_id, process_identity
 from nfhub_compute.config import Settings
+from nfhub_compute.models import StoredRunMetrics
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.reconciler import Reconciler
 
@@ -235,6 +237,48 @@ class TestEndedLaunchers:
         started = datetime.fromisoformat(seen["workflow_started_at"])
         assert started == datetime.fromtimestamp(first / 1000, UTC)
         assert seen["tasks"]["succeeded"] == 2
+
+    async def test_the_ended_runs_metrics_are_stored_with_the_trace_counted(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        set_run: Any,
+        handle: Handle,
+        reconciler: Reconciler,
+        session_factory: Any,
+    ) -> None:
+        run = (await launch()).json()
+        ended = handle()
+        ended["start_ticks"] -= 1
+        launch_dir = Path(ended["launch_dir"])
+        (launch_dir / "exit.json").write_text('{"exit_code": 0}')
+        # Only the trace file knows these tasks (no weblog event came).
+        (launch_dir / "trace.txt").write_text(
+            "task_id\tprocess\tstatus\t%cpu\tcpus\n"
+            "1\tHELLO\tCOMPLETED\t50.0\t1\n2\tHELLO\tCOMPLETED\t150.0\t2\n"
+            "3\tHELLO\tFAILED\t100.0\t4\n"
+        )
+        await set_run(run["id"], state="RUNNING", backend_handle=ended)
+
+        await reconciler.reconcile_once()
+
+        async with session_factory() as session:
+            stored = await session.get(StoredRunMetrics, uuid.UUID(run["id"]))
+        assert stored is not None and stored.final
+        response = await compute_client.get(
+            f"/api/v1/runs/{run['id']}/metrics", headers=team.headers("viewer")
+        )
+        body = response.json()
+        assert body["computed_at"] == stored.computed_at.isoformat().replace("+00:00", "Z")
+        (hello_metrics,) = body["processes"]
+        assert hello_metrics["tasks"] == 3
+        assert hello_metrics["cpu_percent"] == {
+            "count": 3, "mean": 100.0, "min": 50.0, "q1": 75.0, "median": 100.0, "q3": 125.0,
+            "max": 150.0,
+        }  # fmt: skip
+        assert hello_metrics["cpu_usage"]["median"] == 50.0  # 50/1, 75/2, 25/4
 
     async def test_the_started_event_keeps_its_time(
         self,

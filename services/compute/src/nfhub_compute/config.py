@@ -118,6 +118,14 @@ class Settings(BaseServiceSettings, WebhookSettings):
     # later, and a client should not need to reconnect for them; short, as each stream of an
     # ended run stays open that long for nothing.
     STREAM_END_GRACE_SECONDS: float = Field(default=2.0, ge=0, le=30)
+    # GET /runs/{id}/metrics of a run still running answers with the summaries computed at
+    # most MAX_AGE ago (their computed_at). Older, but not older than STALE_MAX, they are
+    # answered as they are while the worker computes them anew (a large run's cost a sort per
+    # series of all its tasks, bench/metrics.py); older still (no worker computed them), the
+    # request computes them. An ended run's are computed once and kept until a task of the
+    # run changes.
+    RUNNING_METRICS_MAX_AGE_SECONDS: float = Field(default=10.0, ge=0, le=3600)
+    RUNNING_METRICS_STALE_MAX_SECONDS: float = Field(default=60.0, ge=0, le=86400)
     # GA4GH WES (/ga4gh/wes/v1). Attached files (workflow_attachment) are refused unless this
     # is on; then they go to the project's storage, wes/<run id>/<file name>, and a
     # workflow_params value naming one of them is that path.

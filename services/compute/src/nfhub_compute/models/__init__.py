@@ -4,6 +4,7 @@ from nfhub_compute.models.pipeline import Pipeline, PipelineVersion
 from nfhub_compute.models.run import LIVE_STATES, Run
 from nfhub_compute.models.run_event import RunEvent
 from nfhub_compute.models.run_log import RunLogChunk
+from nfhub_compute.models.run_metrics import StoredRunMetrics
 from nfhub_compute.models.secret import PipelineSecret
 from nfhub_compute.models.task import Task
 from nfhub_compute.models.task_file import TASK_FILES, TaskFile, TaskFileFetch
@@ -23,6 +24,7 @@ __all__ = [
     "Run",
     "RunEvent",
     "RunLogChunk",
+    "StoredRunMetrics",
     "Task",
     "TaskFile",
     "TaskFileFetch",

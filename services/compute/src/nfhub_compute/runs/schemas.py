@@ -279,3 +279,12 @@ class RunMetrics(ReadSchema):
         description="The task statuses counted (tasks that ended; each attempt is a task)"
     )
     processes: list[ProcessMetrics]
+    computed_at: datetime | None = Field(
+        default=None,
+        description="When nfhub computed the summaries from the task rows (null for source "
+        "tower). A running run's are computed anew by the worker once a request finds them "
+        "older than COMPUTE_RUNNING_METRICS_MAX_AGE_SECONDS (10 s by default); that request "
+        "is answered with them as they are, up to COMPUTE_RUNNING_METRICS_STALE_MAX_SECONDS "
+        "(60 s) old. An ended run's are computed once and stand until a task of the run is "
+        "reported again (a late event), which has them computed anew.",
+    )

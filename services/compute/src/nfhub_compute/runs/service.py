@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nfhub_compute.backends.base import LogSource
@@ -213,14 +213,25 @@ class RunService:
 
     async def metrics(self, run_id: uuid.UUID) -> RunMetrics:
         """Per-process resource summaries: a Tower-channel run's own, once its complete call
-        brought them, else computed from its task rows (one query)."""
+        brought them, else computed from its task rows (and kept: TaskService.metrics)."""
         run = await self.get(run_id)
         statuses = list(METRIC_STATUSES)
         if run.channel == "tower" and run.process_metrics:
             processes = tower_metrics(run.process_metrics)
             return RunMetrics(run_id=run.id, source="tower", statuses=statuses, processes=processes)
-        processes = await self.tasks.metrics(run.id)
-        return RunMetrics(run_id=run.id, source="tasks", statuses=statuses, processes=processes)
+        computed = await self.tasks.metrics(
+            run.id,
+            ended=RunState(run.state).terminal,
+            max_age=timedelta(seconds=self.settings.RUNNING_METRICS_MAX_AGE_SECONDS),
+            stale_max=timedelta(seconds=self.settings.RUNNING_METRICS_STALE_MAX_SECONDS),
+        )
+        return RunMetrics(
+            run_id=run.id,
+            source="tasks",
+            statuses=statuses,
+            processes=computed.processes,
+            computed_at=computed.computed_at,
+        )
 
     async def list_tasks(
         self, run_id: uuid.UUID, task_filter: TaskFilter, *, limit: int, offset: int

@@ -19,11 +19,12 @@ from sqlalchemy import (
     not_,
     select,
     text,
+    update,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.orm import load_only
 
-from nfhub_compute.models import Run, Task, TaskFile, TaskFileFetch
+from nfhub_compute.models import Run, StoredRunMetrics, Task, TaskFile, TaskFileFetch
 from nfhub_compute.models.task import METRIC_WHERE
 from nfhub_compute.tasks.schemas import TaskFileText, TaskFilter
 from nfhub_shared.db.repository import Repository
@@ -264,6 +265,74 @@ class TaskRepository(Repository[Task]):
         await self.session.execute(text(f"SET LOCAL work_mem = '{METRICS_WORK_MEM}'"))
         rows = await self.session.execute(METRICS, {"run_id": run_id})
         return [dict(row._mapping) for row in rows]
+
+    async def stored_metrics(self, run_id: uuid.UUID) -> StoredRunMetrics | None:
+        """The run's summaries as last stored (read anew: another transaction may have just
+        stored them)."""
+        statement = (
+            select(StoredRunMetrics)
+            .where(StoredRunMetrics.run_id == run_id)
+            .execution_options(populate_existing=True)
+        )
+        return await self.session.scalar(statement)
+
+    async def lock_metrics(self, run_id: uuid.UUID) -> None:
+        """Until this transaction ends, no statement writes the run's tasks (each takes the
+        lock shared, in a trigger; migration 0014): taken before computing summaries to
+        store as final, it waits for the writers in flight, and a write after it waits for
+        the stored row, then deletes it."""
+        await self.session.execute(
+            select(func.pg_advisory_xact_lock(func.compute.run_metrics_lock_key(run_id)))
+        )
+
+    async def store_metrics(
+        self,
+        run_id: uuid.UUID,
+        processes: list[dict[str, Any]],
+        *,
+        final: bool,
+        computed_at: datetime,
+    ) -> None:
+        """Keep the run's summaries; a running run's never replace an ended run's (a reader
+        that began before the end may store after it)."""
+        statement = insert(StoredRunMetrics).values(
+            run_id=run_id, final=final, processes=processes, computed_at=computed_at
+        )
+        await self.session.execute(
+            statement.on_conflict_do_update(
+                index_elements=[StoredRunMetrics.run_id],
+                set_={
+                    "final": statement.excluded.final,
+                    "processes": statement.excluded.processes,
+                    "computed_at": statement.excluded.computed_at,
+                    "refresh_requested_at": None,
+                },
+                where=statement.excluded.final | not_(StoredRunMetrics.final),
+            )
+        )
+
+    async def request_metrics_refresh(self, run_id: uuid.UUID, now: datetime) -> None:
+        """Ask the worker to compute a running run's summaries anew (once: a request already
+        pending stays as it is)."""
+        await self.session.execute(
+            update(StoredRunMetrics)
+            .where(
+                StoredRunMetrics.run_id == run_id,
+                not_(StoredRunMetrics.final),
+                StoredRunMetrics.refresh_requested_at.is_(None),
+            )
+            .values(refresh_requested_at=now)
+        )
+
+    async def metrics_to_refresh(self, *, limit: int) -> list[uuid.UUID]:
+        """Runs whose summaries a reader asked for anew, the longest waiting first."""
+        rows = await self.session.scalars(
+            select(StoredRunMetrics.run_id)
+            .where(StoredRunMetrics.refresh_requested_at.is_not(None))
+            .order_by(StoredRunMetrics.refresh_requested_at)
+            .limit(limit)
+        )
+        return list(rows)
 
     async def first_seen(self, run_id: uuid.UUID) -> datetime | None:
         """When the run's first task was submitted or started: the workflow had begun by then."""

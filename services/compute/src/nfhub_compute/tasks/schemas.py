@@ -173,3 +173,11 @@ class ProcessMetrics(ReadSchema):
     time_usage: MetricSummary | None = Field(
         default=None, description="realtime / time requested, percent"
     )
+
+
+@dataclass(frozen=True)
+class ComputedMetrics:
+    """A run's per-process summaries and when they were computed from its task rows."""
+
+    processes: list[ProcessMetrics]
+    computed_at: datetime

@@ -13,10 +13,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nfhub_compute.models import Task
+from pydantic import TypeAdapter
+
+from nfhub_compute.models import StoredRunMetrics, Task
 from nfhub_compute.tasks.errors import TaskFilesGone, TaskFilesNotRead, TaskNotFound
 from nfhub_compute.tasks.repository import TaskFileRepository, TaskRepository
 from nfhub_compute.tasks.schemas import (
+    ComputedMetrics,
     MetricSummary,
     ProcessMetrics,
     ProcessProgress,
@@ -102,6 +105,8 @@ TOWER_SERIES = {
     "timeUsage": "time_usage",
 }  # fmt: skip
 SUMMARY_KEYS = ("mean", "min", "q1", "median", "q3", "max")
+# The summaries as run_metrics keeps them (JSON: floats as Python writes them, read back equal).
+STORED_PROCESSES = TypeAdapter(list[ProcessMetrics])
 
 
 def summary_of_row(row: Mapping[str, Any], name: str) -> MetricSummary | None:
@@ -190,7 +195,55 @@ class TaskService:
             counts["total"] += tasks
         return {run_id: TaskCounts(**counts) for run_id, counts in totals.items()}
 
-    async def metrics(self, run_id: uuid.UUID) -> list[ProcessMetrics]:
+    async def metrics(
+        self, run_id: uuid.UUID, *, ended: bool, max_age: timedelta, stale_max: timedelta
+    ) -> ComputedMetrics:
+        """The run's summaries as stored, when they still hold: an ended run's (``ended``)
+        until a task of the run changes (a trigger deletes them), a running run's while
+        computed at most ``max_age`` ago. A running run's older than that but not older
+        than ``stale_max`` are answered while the worker computes them anew (asked for
+        here); otherwise they are computed now and stored."""
+        stored = await self.tasks.stored_metrics(run_id)
+        if stored is not None and stored.final:
+            return _of_stored(stored)
+        if ended:
+            return await self.final_metrics(run_id)
+        now = datetime.now(UTC)
+        if stored is not None:
+            age = now - stored.computed_at
+            if age <= max_age:
+                return _of_stored(stored)
+            if age <= stale_max:
+                await self.tasks.request_metrics_refresh(run_id, now)
+                return _of_stored(stored)
+        return await self.refresh_metrics(run_id)
+
+    async def refresh_metrics(self, run_id: uuid.UUID) -> ComputedMetrics:
+        """A running run's summaries, computed now and stored (what the worker does when a
+        reader asked)."""
+        computed = ComputedMetrics(await self.live_metrics(run_id), datetime.now(UTC))
+        await self._store(run_id, computed, final=False)
+        return computed
+
+    async def final_metrics(self, run_id: uuid.UUID) -> ComputedMetrics:
+        """An ended run's summaries, computed and stored unless another transaction stored
+        them first. No task of the run is written meanwhile (TaskRepository.lock_metrics):
+        what is stored is what the tasks hold until the next write deletes it."""
+        await self.tasks.lock_metrics(run_id)
+        stored = await self.tasks.stored_metrics(run_id)
+        if stored is not None and stored.final:
+            return _of_stored(stored)
+        computed = ComputedMetrics(await self.live_metrics(run_id), datetime.now(UTC))
+        await self._store(run_id, computed, final=True)
+        return computed
+
+    async def _store(self, run_id: uuid.UUID, computed: ComputedMetrics, *, final: bool) -> None:
+        processes = STORED_PROCESSES.dump_python(computed.processes, mode="json")
+        await self.tasks.store_metrics(
+            run_id, processes, final=final, computed_at=computed.computed_at
+        )
+
+    async def live_metrics(self, run_id: uuid.UUID) -> list[ProcessMetrics]:
         """Per process, each series' summary over the tasks that ended (one query)."""
         return [
             ProcessMetrics(
@@ -205,6 +258,10 @@ class TaskService:
         self, run_id: uuid.UUID, task_filter: TaskFilter, *, limit: int, offset: int
     ) -> tuple[Sequence[Task], int]:
         return await self.tasks.list_for_run(run_id, task_filter, limit=limit, offset=offset)
+
+
+def _of_stored(stored: StoredRunMetrics) -> ComputedMetrics:
+    return ComputedMetrics(STORED_PROCESSES.validate_python(stored.processes), stored.computed_at)
 
 
 class TaskFileService:

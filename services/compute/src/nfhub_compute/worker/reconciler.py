@@ -53,6 +53,7 @@ from nfhub_compute.models import ComputeEnv, Run
 from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.tasks.service import TaskService
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.heartbeat import mark_ownerless_runs
 from nfhub_compute.worker.logship import LogShipper
@@ -105,6 +106,7 @@ class Reconciler:
         await self.serve_task_files(owned=owned, shared=shared)
         if shared:
             await mark_ownerless_runs(self.sessionmaker, self.settings, HOST_BOUND_BACKENDS)
+            await self.refresh_metrics()
         jobs = await self._active_jobs()
         active = {run_id: job.handle for run_id, (_, job) in jobs.items()}
         live: set[uuid.UUID] = set()
@@ -201,6 +203,31 @@ class Reconciler:
             )
         if moved:
             logger.info("run finished", run_id=str(run.id), state=target.value, exit_code=code)
+            await self._store_metrics(run)
+
+    async def refresh_metrics(self) -> None:
+        """Running runs' metrics that readers found too old, computed anew (a reader is
+        answered the stored ones meanwhile: TaskService.metrics)."""
+        async with self.sessionmaker() as session:
+            run_ids = await TaskRepository(session).metrics_to_refresh(limit=BATCH)
+        for run_id in run_ids:
+            try:
+                async with self.sessionmaker() as session, session.begin():
+                    await TaskService(session).refresh_metrics(run_id)
+            except Exception as exc:
+                logger.warning("refreshing the run's metrics failed", run_id=str(run_id),
+                               error=type(exc).__name__)  # fmt: skip
+
+    async def _store_metrics(self, run: Run) -> None:
+        """The ended run's metrics computed and stored now, while nobody waits for them: its
+        first reader gets them stored (TaskService.final_metrics). A failure here only
+        leaves them to that reader."""
+        try:
+            async with self.sessionmaker() as session, session.begin():
+                await TaskService(session).final_metrics(run.id)
+        except Exception as exc:
+            logger.warning("storing the run's metrics failed", run_id=str(run.id),
+                           error=type(exc).__name__)  # fmt: skip
 
     async def _ship_logs(self, run: Run, *, final: bool) -> None:
         """A log that cannot be shipped (unreadable) never keeps a run from being followed."""
