@@ -1,0 +1,54 @@
+"""web's test helpers: its settings for in-process tests, and a browser's login as a form."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from nfhub_web.config import Settings
+from support.inprocess import COMPUTE_BASE_URL
+from support.settings import settings_of
+
+WEB_BASE_URL = "https://web.test"
+LOGIN_TOKEN = re.compile(r'name="login_token" value="([^"]+)"')
+CSRF_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def web_settings_for(database_url: str, *, secure: bool = True) -> Settings:
+    return settings_of(
+        Settings,
+        ENVIRONMENT="test",
+        DATABASE_URL=database_url,
+        DATABASE_POOL_SIZE=2,
+        DATABASE_MAX_OVERFLOW=0,
+        ADMIN_URL="http://admin.test",
+        COMPUTE_URL=COMPUTE_BASE_URL,
+        FILES_URL="http://files.test",
+        MINER_URL="http://miner.test",
+        COOKIE_SECURE=secure,
+    )
+
+
+async def log_in(
+    client: httpx.AsyncClient, username: str, password: str, next_path: str = "/runs"
+) -> httpx.Response:
+    """The login form as a browser fills it: its page first (the login token), then POST."""
+    page = await client.get("/login", params={"next": next_path})
+    match = LOGIN_TOKEN.search(page.text)
+    assert match is not None, page.text
+    return await client.post(
+        "/login",
+        data={
+            "username": username,
+            "password": password,
+            "login_token": match.group(1),
+            "next": next_path,
+        },
+    )
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF_TOKEN.search(html)
+    assert match is not None, html
+    return match.group(1)

@@ -1,0 +1,94 @@
+"""web in-process, with admin, files and compute in-process behind it (RoutingTransport), all
+on the test's rolled-back transaction; a browser-like client (cookies, HTTPS)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from nfhub_shared.testing.transport import RoutingTransport
+from nfhub_web.config import Settings
+from nfhub_web.main import create_app
+from support.inprocess import (
+    Team,
+    admin_settings,
+    compute_app,
+    compute_client,
+    compute_settings,
+    fake_nextflow_on_path,
+    files_app,
+    hello,
+    launch,
+    register_pipeline,
+    set_run,
+    storage_root,
+    team,
+)
+from support.web import WEB_BASE_URL, csrf_of, log_in, web_settings_for
+
+__all__ = [
+    "admin_settings",
+    "compute_app",
+    "compute_client",
+    "compute_settings",
+    "fake_nextflow_on_path",
+    "files_app",
+    "hello",
+    "launch",
+    "register_pipeline",
+    "set_run",
+    "storage_root",
+    "team",
+]
+
+
+@pytest.fixture
+def web_settings(nfhub_database_url: str) -> Settings:
+    return web_settings_for(nfhub_database_url)
+
+
+@pytest_asyncio.fixture
+async def web_app(
+    web_settings: Settings,
+    admin_transport: httpx.ASGITransport,
+    files_app: FastAPI,
+    compute_app: FastAPI,
+    session_factory: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[FastAPI]:
+    transport = RoutingTransport(
+        {
+            "admin.test": admin_transport,
+            "files.test": httpx.ASGITransport(app=files_app),
+            "compute.test": httpx.ASGITransport(app=compute_app),
+        }
+    )
+    app = create_app(web_settings, http_transport=transport)
+    async with app.router.lifespan_context(app):
+        app.state.sessionmaker = session_factory
+        yield app
+
+
+@pytest_asyncio.fixture
+async def browser(web_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser's view of web: HTTPS, cookies kept, redirects not followed."""
+    transport = httpx.ASGITransport(app=web_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url=WEB_BASE_URL) as client:
+        yield client
+
+
+@pytest_asyncio.fixture
+async def editor_browser(browser: httpx.AsyncClient, team: Team) -> httpx.AsyncClient:
+    """Logged in as the team's editor, the team's project picked."""
+    response = await log_in(browser, team.editor.username, team.editor.password)
+    assert response.status_code == 303, response.text
+    context = await browser.get("/context")
+    picked = await browser.post(
+        "/context", data={"project_id": str(team.project_id), "csrf_token": csrf_of(context.text)}
+    )
+    assert picked.status_code == 303, picked.text
+    return browser
