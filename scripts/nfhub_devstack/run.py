@@ -54,6 +54,10 @@ def child_env(
         url = service.url(scheme)
         if url is not None and service.available():
             env[f"{service.name.upper()}_URL"] = url
+    if tls is None:
+        # Plain HTTP (make run HTTP=1): a browser drops Secure cookies there, so web's session
+        # cookie goes without Secure (and without the __Host- prefix, which needs it).
+        env.setdefault("WEB_COOKIE_SECURE", "false")
     if tls is not None:
         # The services call each other (and admin calls OIDC providers) over HTTPS: trust the
         # public CAs and the dev CA. Runs launched by the worker inherit it too.
