@@ -54,6 +54,9 @@ def child_env(
         url = service.url(scheme)
         if url is not None and service.available():
             env[f"{service.name.upper()}_URL"] = url
+    if "WEB_URL" in env:
+        # OpenID Connect logins come back to the web app (admin hands it the tokens).
+        env.setdefault("ADMIN_FRONTEND_URL", env["WEB_URL"])
     if tls is None:
         # Plain HTTP (make run HTTP=1): a browser drops Secure cookies there, so web's session
         # cookie goes without Secure (and without the __Host- prefix, which needs it).

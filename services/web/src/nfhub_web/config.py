@@ -23,6 +23,9 @@ class Settings(BaseServiceSettings):
     FILES_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8003")
     MINER_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8004")
     API_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
+    # Where browsers reach admin, for OpenID Connect logins (they start at admin); ADMIN_URL
+    # when unset. admin's ADMIN_FRONTEND_URL must be web's own URL for the login to come back.
+    ADMIN_PUBLIC_URL: AnyHttpUrl | None = None
 
     # Encrypts the refresh and access tokens kept in the session table (AES-256-GCM): 32 random
     # bytes, as 64 hex digits (openssl rand -hex 32) or URL-safe base64. Earlier keys, still

@@ -15,9 +15,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nfhub_shared.errors import AppError, render_app_error
 from nfhub_web.apis import ApiProblem
-from nfhub_web.deps import CsrfRefused, NoProject
+from nfhub_web.deps import (
+    CsrfRefused,
+    NoProject,
+    clear_cookie,
+    make_session_service,
+    session_cookie,
+)
 from nfhub_web.sessions.errors import LoginRequired
 from nfhub_web.sessions.service import ActiveSession
+from nfhub_web.state import WebState
 
 logger = structlog.get_logger("nfhub.web")
 
@@ -117,7 +124,17 @@ def install_page_errors(app: FastAPI) -> None:
     async def handle_api_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiProblem)
         if exc.status == 401:
-            return login_redirect(request)  # the login ended at admin meanwhile
+            # The login ended at admin (logged out elsewhere, revoked, disabled) while the
+            # access token had time left: forget the session too, or the login page would
+            # send the user straight back here.
+            state = WebState.of(request.app)
+            secret = request.cookies.get(session_cookie(state.settings))
+            if secret:
+                async with state.sessionmaker() as db, db.begin():
+                    await make_session_service(state, db).forget(secret)
+            response = login_redirect(request)
+            clear_cookie(response, state.settings, session_cookie(state.settings))
+            return response
         return error_page(request, exc.status, exc.detail, problem=exc)
 
     async def handle_validation(request: Request, exc: Exception) -> Response:

@@ -40,6 +40,16 @@ class TokenPair(ApiModel):
     refresh_expires_in: int
 
 
+class LoginProvider(ApiModel):
+    name: str
+    display_name: str
+    kind: str
+
+
+class LoginProviders(ApiModel):
+    providers: list[LoginProvider]
+
+
 class Me(ApiModel):
     id: uuid.UUID
     username: str

@@ -109,6 +109,26 @@ class SessionService:
             method="POST",
             json={"username": username, "password": password},
         )
+        return await self._start(pair)
+
+    async def log_in_with_handed_tokens(self, refresh_token: str) -> tuple[str, ActiveSession]:
+        """Adopt a login admin handed to the browser (OpenID Connect: admin's callback puts the
+        pair in the URL fragment of web's page, whose script posts it here).
+
+        The pair is exchanged at once: the refresh token the browser saw stops working, and
+        the session holds tokens that never left this process. Raises admin's ApiProblem
+        (401) when the refresh token is not a live one.
+        """
+        pair = await self.apis.read(
+            TokenPair,
+            "admin",
+            "/auth/refresh",
+            method="POST",
+            json={"refresh_token": refresh_token},
+        )
+        return await self._start(pair)
+
+    async def _start(self, pair: TokenPair) -> tuple[str, ActiveSession]:
         me = await self.apis.read(Me, "admin", "/users/me", token=pair.access_token)
         now = self.clock()
         await self.repository.purge_expired(now, now - self.settings.idle)
@@ -210,6 +230,12 @@ class SessionService:
             # expires with its refresh token.
             logger.warning("logout not revoked at admin", error=str(exc))
         await self.repository.delete(row)
+
+    async def forget(self, secret: str) -> None:
+        """Drop the session without asking admin: its login has already ended there."""
+        row = await self.repository.by_secret_hash(secret_hash(secret))
+        if row is not None:
+            await self.repository.delete(row)
 
     async def set_context(self, session_id: uuid.UUID, org: Org, project: Project) -> None:
         row = await self.repository.by_id(session_id)
