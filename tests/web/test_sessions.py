@@ -5,12 +5,14 @@ from __future__ import annotations
 import hashlib
 from datetime import timedelta
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import nfhub_web
 from nfhub_shared.db.base import utcnow
 from nfhub_web.models import WebSession
 from nfhub_web.state import WebState
@@ -272,3 +274,13 @@ class TestHeaders:
     async def test_health(self, browser: httpx.AsyncClient) -> None:
         assert (await browser.get("/healthz")).json() == {"status": "ok"}
         assert (await browser.get("/readyz")).status_code == 200
+
+
+class TestWeight:
+    def test_no_page_ships_more_than_150_kb_of_javascript(self) -> None:
+        """Every script a page can load is in static/ (the CSP allows no other): all of them
+        together stay under the issue's budget."""
+        static = Path(nfhub_web.__file__).parent / "static"
+        scripts = {path.name: path.stat().st_size for path in static.glob("*.js")}
+        assert "htmx-2.0.11.min.js" in scripts
+        assert sum(scripts.values()) < 150 * 1024, scripts
