@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 import pytest
 from markupsafe import escape
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nfhub_compute.events.parsing import TASK_STATUS_RANK
+from nfhub_compute.models import RunLogChunk, Task
 from support.inprocess import Launch, Team
 from support.web import csrf_of
 
@@ -233,3 +238,88 @@ class TestTokens:
 
         assert response.status_code == 403
         assert "sneaky" not in (await editor_browser.get("/tokens")).text
+
+
+@pytest.fixture
+def add_tasks_and_log(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> Callable[..., Awaitable[None]]:
+    """Tasks and log lines of a run, as event ingestion and the worker would have stored them."""
+
+    async def add(run_id: str, tasks: list[tuple[str, str]], log_lines: list[str]) -> None:
+        async with session_factory() as db, db.begin():
+            for number, (process, status) in enumerate(tasks, start=1):
+                db.add(
+                    Task(
+                        run_id=uuid.UUID(run_id),
+                        task_id=number,
+                        status=status,
+                        status_rank=TASK_STATUS_RANK[status],
+                        process=process,
+                        name=f"{process} ({number})",
+                    )
+                )
+            db.add(
+                RunLogChunk(
+                    run_id=uuid.UUID(run_id),
+                    source="console",
+                    seq=0,
+                    first_line=0,
+                    lines=log_lines,
+                    byte_count=sum(len(line) + 1 for line in log_lines),
+                )
+            )
+
+    return add
+
+
+class TestRunTasksAndLog:
+    async def test_tasks_filter_sort_and_the_logs_tail(
+        self,
+        editor_browser: httpx.AsyncClient,
+        queued_run: dict[str, Any],
+        add_tasks_and_log: Callable[..., Awaitable[None]],
+    ) -> None:
+        lines = [f"line {n} <b>" for n in range(250)]
+        await add_tasks_and_log(
+            queued_run["id"],
+            [("HELLO", "COMPLETED"), ("HELLO", "FAILED"), ("BYE", "COMPLETED")],
+            lines,
+        )
+        url = f"/runs/{queued_run['id']}"
+
+        page = await editor_browser.get(url)
+        failed = await editor_browser.get(url, params={"task_status": "FAILED"})
+        byes = await editor_browser.get(url, params={"process": "BYE"})
+        by_name = await editor_browser.get(url, params={"sort": "name", "order": "desc"})
+
+        assert page.status_code == 200, page.text
+        assert "3 tasks" in page.text
+        assert "1 task<" in failed.text and "HELLO (2)" in failed.text
+        assert "1 task<" in byes.text and "BYE (3)" in byes.text
+        assert by_name.text.index("HELLO (1)") < by_name.text.index("BYE (3)")
+        assert 'aria-sort="descending"' in by_name.text
+        # The log's last 200 lines, escaped, and a poll that starts where they start.
+        assert "line 249 &lt;b&gt;" in page.text and "line 49 &lt;b&gt;" not in page.text
+        assert "Lines 51\u2013250 of 250" in page.text
+        assert f'hx-get="/runs/{queued_run["id"]}/log?source=console&amp;start=50"' in page.text
+
+    async def test_the_log_poll_follows_new_lines(
+        self,
+        editor_browser: httpx.AsyncClient,
+        queued_run: dict[str, Any],
+        add_tasks_and_log: Callable[..., Awaitable[None]],
+    ) -> None:
+        await add_tasks_and_log(queued_run["id"], [], ["first", "second"])
+
+        fragment = await editor_browser.get(
+            f"/runs/{queued_run['id']}/log", params={"source": "console", "start": 1}
+        )
+        other = await editor_browser.get(
+            f"/runs/{queued_run['id']}/log", params={"source": "nextflow"}
+        )
+
+        assert fragment.status_code == 200
+        assert fragment.text.lstrip().startswith('<section id="run-log"')
+        assert "second" in fragment.text and "first" not in fragment.text
+        assert "Nothing logged yet" in other.text

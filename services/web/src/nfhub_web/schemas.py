@@ -174,6 +174,13 @@ class TaskRead(ApiModel):
     realtime_ms: int | None = None
 
 
+class LogPage(ApiModel):
+    source: str
+    lines: list[str]
+    count: int
+    offset: int
+
+
 class OutputEntry(ApiModel):
     path: str
     name: str

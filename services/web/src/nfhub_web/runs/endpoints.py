@@ -14,6 +14,7 @@ from nfhub_web.pages import error_page, render
 from nfhub_web.runs.schemas import (
     RUNS_PER_PAGE,
     TASKS_PER_PAGE,
+    LogSource,
     RunFilters,
     RunState,
     SortOrder,
@@ -110,9 +111,11 @@ async def get_run(
     task_offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     path: Annotated[str, Query(max_length=4096)] = "",
     output_offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    process: Annotated[str | None, Query(max_length=500)] = None,
+    log: Annotated[LogSource, Query()] = "console",
 ) -> Response:
-    query = TaskQuery(tuple(task_status or ()), sort, order, task_offset)
-    view = await RunsService(apis, session).view(run_id, query, path, output_offset)
+    query = TaskQuery(tuple(task_status or ()), sort, order, task_offset, process or None)
+    view = await RunsService(apis, session).view(run_id, query, path, output_offset, log)
     return render(
         request,
         "runs/detail.html",
@@ -144,6 +147,23 @@ async def get_run_live(
         run=run,
         progress=progress,
         poll_seconds=settings.POLL_SECONDS,
+    )
+
+
+@router.get("/runs/{run_id}/log")
+async def get_run_log(
+    request: Request,
+    run_id: uuid.UUID,
+    session: ProjectSession,
+    apis: ApisDep,
+    settings: SettingsDep,
+    source: Annotated[LogSource, Query()] = "console",
+    start: Annotated[int | None, Query(ge=0, le=MAX_OFFSET)] = None,
+) -> Response:
+    """The log section: its last lines, polled while the run is not finished."""
+    run, log = await RunsService(apis, session).log_view(run_id, source, start)
+    return render(
+        request, "runs/_log.html", session, run=run, log=log, poll_seconds=settings.POLL_SECONDS
     )
 
 

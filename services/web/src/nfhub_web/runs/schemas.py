@@ -10,6 +10,7 @@ RunState = Literal[
     "QUEUED", "INITIALIZING", "RUNNING", "UNKNOWN", "CANCELING",
     "COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED",
 ]  # fmt: skip
+LogSource = Literal["console", "nextflow"]
 TaskStatus = Literal["NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "ABORTED", "FAILED"]
 TaskSort = Literal[
     "task_id", "submit", "start", "complete", "duration", "realtime", "peak_rss", "cpu", "name"
@@ -19,6 +20,9 @@ SortOrder = Literal["asc", "desc"]
 RUNS_PER_PAGE = 50
 TASKS_PER_PAGE = 50
 OUTPUTS_PER_PAGE = 100
+# The log shows its last lines; a poll asks from where the last one's window began.
+LOG_TAIL_LINES = 200
+LOG_READ_LINES = 5000  # compute's largest page
 
 
 @dataclass(frozen=True)
@@ -62,9 +66,12 @@ class TaskQuery:
     sort: str = "task_id"
     order: str = "asc"
     offset: int = 0
+    process: str | None = None
 
     def api_params(self) -> list[tuple[str, str | int]]:
         params: list[tuple[str, str | int]] = [("status", status) for status in self.statuses]
+        if self.process:
+            params.append(("process", self.process))
         params += [
             ("sort", self.sort),
             ("order", self.order),
@@ -85,7 +92,22 @@ class TaskQuery:
         return f"/runs/{run_id}?" + urlencode([*params, ("task_offset", "")])
 
     def _status_params(self) -> list[tuple[str, str]]:
-        return [("task_status", status) for status in self.statuses]
+        params = [("task_status", status) for status in self.statuses]
+        return params + ([("process", self.process)] if self.process else [])
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """The last lines of one of a run's logs."""
+
+    source: str
+    lines: list[str]
+    first_line: int  # the number (from 0) of lines[0]
+    count: int  # lines in the log so far
+
+    @property
+    def next_start(self) -> int:
+        return max(0, self.count - LOG_TAIL_LINES)
 
 
 @dataclass(frozen=True)
@@ -96,5 +118,6 @@ class RunView:
     progress: RunProgress
     tasks: Page[TaskRead]
     outputs: Page[OutputEntry] | None
+    log: LogTail
     task_query: TaskQuery = field(default_factory=TaskQuery)
     output_path: str = ""

@@ -5,8 +5,16 @@ from __future__ import annotations
 import uuid
 
 from nfhub_web.apis import ApiProblem, Apis
-from nfhub_web.runs.schemas import OUTPUTS_PER_PAGE, RunFilters, RunView, TaskQuery
-from nfhub_web.schemas import OutputEntry, Page, RunProgress, RunRead, TaskRead
+from nfhub_web.runs.schemas import (
+    LOG_READ_LINES,
+    LOG_TAIL_LINES,
+    OUTPUTS_PER_PAGE,
+    LogTail,
+    RunFilters,
+    RunView,
+    TaskQuery,
+)
+from nfhub_web.schemas import LogPage, OutputEntry, Page, RunProgress, RunRead, TaskRead
 from nfhub_web.sessions.service import ActiveSession
 
 
@@ -70,8 +78,44 @@ class RunsService:
                 return None
             raise
 
+    async def _log_page(self, run_id: uuid.UUID, source: str, offset: int, limit: int) -> LogPage:
+        try:
+            return await self.apis.read(
+                LogPage,
+                "compute",
+                f"/runs/{run_id}/log",
+                token=self.token,
+                project_id=self.project_id,
+                params={"source": source, "offset": offset, "limit": limit},
+            )
+        except ApiProblem as problem:
+            if problem.status != 404:
+                raise
+            return LogPage(source=source, lines=[], count=0, offset=offset)  # none written yet
+
+    async def log_tail(self, run_id: uuid.UUID, source: str, start: int | None) -> LogTail:
+        """The log's last lines. ``start``: where the previous tail began (a poll); without
+        it, one more call finds how long the log is."""
+        if start is None:
+            start = max(0, (await self._log_page(run_id, source, 0, 1)).count - LOG_TAIL_LINES)
+        page = await self._log_page(run_id, source, start, LOG_READ_LINES)
+        lines = page.lines[-LOG_TAIL_LINES:]
+        return LogTail(source, lines, start + len(page.lines) - len(lines), page.count)
+
+    async def log_view(
+        self, run_id: uuid.UUID, source: str, start: int | None
+    ) -> tuple[RunRead, LogTail]:
+        """What the log section polls: the run (is it finished?) and the log's tail."""
+        run = await self.get_run(run_id)
+        return run, await self.log_tail(run_id, source, start)
+
     async def view(
-        self, run_id: uuid.UUID, query: TaskQuery, output_path: str, output_offset: int
+        self,
+        run_id: uuid.UUID,
+        query: TaskQuery,
+        output_path: str,
+        output_offset: int,
+        log_source: str = "console",
     ) -> RunView:
         # The run first: another project's id (or none) stops here with compute's 404.
         # One call after another: a page's calls are each a few milliseconds, and in-process
@@ -80,7 +124,8 @@ class RunsService:
         progress = await self.progress(run_id)
         tasks = await self.tasks(run_id, query)
         outputs = await self.outputs(run_id, output_path, output_offset)
-        return RunView(run, progress, tasks, outputs, query, output_path)
+        log = await self.log_tail(run_id, log_source, None)
+        return RunView(run, progress, tasks, outputs, log, query, output_path)
 
     async def cancel(self, run_id: uuid.UUID) -> RunRead:
         return await self.apis.read(
