@@ -105,3 +105,4 @@ bench:
 	$(UV_RUN) python bench/compute.py
 	$(UV_RUN) python bench/logship.py
 	$(UV_RUN) python bench/miner.py
+	$(UV_RUN) python bench/web.py
