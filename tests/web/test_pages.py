@@ -323,3 +323,48 @@ class TestRunTasksAndLog:
         assert fragment.text.lstrip().startswith('<section id="run-log"')
         assert "second" in fragment.text and "first" not in fragment.text
         assert "Nothing logged yet" in other.text
+
+
+class TestRelaunch:
+    async def test_a_finished_run_relaunches_from_its_page(
+        self,
+        editor_browser: httpx.AsyncClient,
+        queued_run: dict[str, Any],
+        set_run: Any,
+    ) -> None:
+        await set_run(queued_run["id"], state="COMPLETE")
+        page = await editor_browser.get(f"/runs/{queued_run['id']}")
+        assert "Relaunch" in page.text and "Resume" in page.text
+
+        refused = await editor_browser.post(f"/runs/{queued_run['id']}/relaunch")
+        relaunched = await editor_browser.post(
+            f"/runs/{queued_run['id']}/relaunch",
+            data={"csrf_token": csrf_of(page.text), "resume": "false"},
+        )
+
+        assert refused.status_code == 403
+        assert relaunched.status_code == 303
+        new_run = relaunched.headers["location"]
+        assert new_run.startswith("/runs/") and queued_run["id"] not in new_run
+        shown = await editor_browser.get(new_run)
+        assert shown.status_code == 200
+        assert "queued" in shown.text
+
+    async def test_computes_refusal_to_resume_is_shown(
+        self,
+        editor_browser: httpx.AsyncClient,
+        queued_run: dict[str, Any],
+        set_run: Any,
+    ) -> None:
+        # Never started: no Nextflow session to resume.
+        await set_run(queued_run["id"], state="SYSTEM_ERROR")
+        page = await editor_browser.get(f"/runs/{queued_run['id']}")
+
+        response = await editor_browser.post(
+            f"/runs/{queued_run['id']}/relaunch",
+            data={"csrf_token": csrf_of(page.text), "resume": "true"},
+        )
+
+        assert response.status_code in (409, 422), response.text
+        assert "<h1>Cannot resume</h1>" in response.text
+        assert 'role="alert"' in response.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from nfhub_web.apis import ApiProblem
@@ -165,6 +165,26 @@ async def get_run_log(
     return render(
         request, "runs/_log.html", session, run=run, log=log, poll_seconds=settings.POLL_SECONDS
     )
+
+
+@router.post("/runs/{run_id}/relaunch")
+async def relaunch_run(
+    request: Request,
+    run_id: uuid.UUID,
+    session: CheckedProjectSession,
+    apis: ApisDep,
+    resume: Annotated[bool, Form()] = False,
+) -> Response:
+    try:
+        run = await RunsService(apis, session).relaunch(run_id, resume=resume)
+    except ApiProblem as problem:
+        if problem.status not in (400, 409, 422):
+            raise
+        title = "Cannot resume" if resume else "Cannot relaunch"
+        return error_page(
+            request, problem.status, problem.detail, session=session, title=title, problem=problem
+        )
+    return RedirectResponse(f"/runs/{run.id}", status_code=303)
 
 
 @router.post("/runs/{run_id}/cancel")

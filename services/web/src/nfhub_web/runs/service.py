@@ -127,6 +127,19 @@ class RunsService:
         log = await self.log_tail(run_id, log_source, None)
         return RunView(run, progress, tasks, outputs, log, query, output_path)
 
+    async def relaunch(self, run_id: uuid.UUID, *, resume: bool) -> RunRead:
+        """A new run from this one; ``resume`` reuses its cached tasks (compute says when it
+        cannot)."""
+        return await self.apis.read(
+            RunRead,
+            "compute",
+            f"/runs/{run_id}/relaunch",
+            method="POST",
+            token=self.token,
+            project_id=self.project_id,
+            json={"resume": resume},
+        )
+
     async def cancel(self, run_id: uuid.UUID) -> RunRead:
         return await self.apis.read(
             RunRead,
