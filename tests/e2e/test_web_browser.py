@@ -81,7 +81,12 @@ def xss_run(https_stack: LiveStack) -> str:
     with https_stack.client("compute") as compute:
         created = compute.post(
             "/api/v1/runs",
-            json={"pipeline": "hello", "input": {"path": "sheets/hello.csv"}, "name": XSS_NAME},
+            json={
+                "pipeline": "hello",
+                "input": {"path": "sheets/hello.csv"},
+                "name": XSS_NAME,
+                "params": {"greeting": XSS_NAME},
+            },
             headers=https_stack.headers,
         )
     assert created.status_code == 201, created.text
@@ -145,6 +150,9 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     expect(page.locator("#run-live .state")).to_have_text("complete", timeout=20_000)
     page.reload()
     expect(page.locator("#tasks table tbody tr").first).to_be_visible()
+    expect(page.locator("table.params td code")).to_have_text(XSS_NAME)
+    assert page.evaluate("() => window.pwned") is None
+    assert page.locator("main img").count() == 0
     violations["run"] = axe_violations(page)
 
     # Tokens: the new secret shown once, then gone; revoked at admin.

@@ -21,7 +21,7 @@ XSS_NAME = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 
 @pytest.fixture
 async def queued_run(hello: dict[str, Any], launch: Launch) -> dict[str, Any]:
-    response = await launch(name=XSS_NAME, labels=["batch:7"])
+    response = await launch(name=XSS_NAME, labels=["batch:7"], params={"greeting": XSS_NAME})
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
@@ -95,6 +95,8 @@ class TestRunPage:
 
         assert page.status_code == 200, page.text
         assert str(escape(XSS_NAME)) in page.text and XSS_NAME not in page.text
+        assert page.text.count(str(escape(XSS_NAME))) >= 3  # title, heading, the greeting param
+        assert '<th scope="row">greeting</th>' in page.text
         assert 'id="run-live"' in page.text
         assert f'hx-get="/runs/{queued_run["id"]}/live"' in page.text
         assert "Cancel run" in page.text
@@ -125,10 +127,19 @@ class TestRunPage:
         )
         assert picked.status_code == 303
 
-        page = await editor_browser.get(f"/runs/{queued_run['id']}")
+        run_url = f"/runs/{queued_run['id']}"
+        pages = [
+            await editor_browser.get(run_url),
+            await editor_browser.get(f"{run_url}/live"),
+            await editor_browser.get(f"{run_url}/log"),
+        ]
+        cancel = await editor_browser.post(
+            f"{run_url}/cancel", data={"csrf_token": csrf_of(context.text)}
+        )
 
-        assert page.status_code == 404
-        assert str(escape(XSS_NAME)) not in page.text
+        for page in [*pages, cancel]:
+            assert page.status_code == 404, page.text
+            assert str(escape(XSS_NAME)) not in page.text
 
     async def test_cancel_needs_the_csrf_token(
         self, editor_browser: httpx.AsyncClient, queued_run: dict[str, Any]
