@@ -1,5 +1,5 @@
 """The web app in headless Chromium against the HTTPS stack, as a user meets it: log in, pick
-the project, follow a run, make and revoke a token, log out. axe-core (vendored in
+the project, follow a run, make and revoke a token, see the members, log out. axe-core (vendored in
 tests/e2e/axe) checks each page for WCAG 2.1 A/AA violations; the session cookie's flags, the
 absence of any token in what the browser receives, and a script-laden run name rendered as
 text are checked on the way.
@@ -171,6 +171,10 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     assert secret not in page.content()
     page.get_by_role("button", name="Revoke from the browser").click()
     expect(page.get_by_role("row", name=re.compile("from the browser"))).to_have_count(0)
+
+    page.get_by_role("link", name="Members").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Members of Live")
+    violations["members"] = axe_violations(page)
 
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(f"{web}/login")

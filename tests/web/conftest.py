@@ -3,7 +3,9 @@ on the test's rolled-back transaction; a browser-like client (cookies, HTTPS).""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -81,14 +83,26 @@ async def browser(web_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+async def logged_in(client: httpx.AsyncClient, actor: Any, project_id: uuid.UUID) -> None:
+    """Log ``actor`` in through the form and pick ``project_id``."""
+    response = await log_in(client, actor.username, actor.password)
+    assert response.status_code == 303, response.text
+    context = await client.get("/context")
+    picked = await client.post(
+        "/context", data={"project_id": str(project_id), "csrf_token": csrf_of(context.text)}
+    )
+    assert picked.status_code == 303, picked.text
+
+
 @pytest_asyncio.fixture
 async def editor_browser(browser: httpx.AsyncClient, team: Team) -> httpx.AsyncClient:
     """Logged in as the team's editor, the team's project picked."""
-    response = await log_in(browser, team.editor.username, team.editor.password)
-    assert response.status_code == 303, response.text
-    context = await browser.get("/context")
-    picked = await browser.post(
-        "/context", data={"project_id": str(team.project_id), "csrf_token": csrf_of(context.text)}
-    )
-    assert picked.status_code == 303, picked.text
+    await logged_in(browser, team.editor, team.project_id)
+    return browser
+
+
+@pytest_asyncio.fixture
+async def admin_browser(browser: httpx.AsyncClient, team: Team) -> httpx.AsyncClient:
+    """Logged in as the team's project admin, the team's project picked."""
+    await logged_in(browser, team.admin, team.project_id)
     return browser

@@ -20,6 +20,7 @@ from nfhub_web.apis import Apis
 from nfhub_web.auth.endpoints import router as auth_router
 from nfhub_web.config import Settings
 from nfhub_web.context.endpoints import router as context_router
+from nfhub_web.members.endpoints import router as members_router
 from nfhub_web.pages import PACKAGE, install_page_errors
 from nfhub_web.runs.endpoints import router as runs_router
 from nfhub_web.security import SecurityHeaders
@@ -78,7 +79,7 @@ def create_app(
     state.metrics_registry = CollectorRegistry(auto_describe=True)
 
     install_page_errors(app)
-    for router in (auth_router, context_router, runs_router, tokens_router):
+    for router in (auth_router, context_router, runs_router, members_router, tokens_router):
         app.include_router(router)
     install_health(app, {})
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")

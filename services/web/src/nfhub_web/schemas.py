@@ -16,6 +16,7 @@ RUN_STATES = (
     "QUEUED", "INITIALIZING", "RUNNING", "UNKNOWN", "CANCELING",
     "COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED",
 )  # fmt: skip
+PROJECT_ROLES = ("viewer", "editor", "admin")
 TASK_STATUSES = ("NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "ABORTED", "FAILED")
 TASK_SORTS = (
     "task_id", "submit", "start", "complete", "duration", "realtime", "peak_rss", "cpu", "name",
@@ -74,6 +75,14 @@ class Project(ApiModel):
     slug: str
     name: str
     role: str
+
+
+class ProjectMember(ApiModel):
+    user_id: uuid.UUID
+    username: str
+    display_name: str | None = None
+    role: str
+    created_at: datetime
 
 
 class TokenRead(ApiModel):
