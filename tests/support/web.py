@@ -52,3 +52,8 @@ def csrf_of(html: str) -> str:
     match = CSRF_TOKEN.search(html)
     assert match is not None, html
     return match.group(1)
+
+
+def admin_only(admin_transport: httpx.AsyncBaseTransport) -> dict[str, httpx.AsyncBaseTransport]:
+    """web's routes for tests whose pages call admin alone (see tests/web/conftest.py)."""
+    return {"admin.test": admin_transport}

@@ -54,22 +54,26 @@ def web_settings(nfhub_database_url: str) -> Settings:
     return web_settings_for(nfhub_database_url)
 
 
+@pytest.fixture
+def web_routes(
+    admin_transport: httpx.ASGITransport, files_app: FastAPI, compute_app: FastAPI
+) -> dict[str, httpx.AsyncBaseTransport]:
+    """The services web reaches, by host. Modules whose pages call admin alone override it
+    with ``admin_only``: files and compute in-process cost a second of setup per test."""
+    return {
+        "admin.test": admin_transport,
+        "files.test": httpx.ASGITransport(app=files_app),
+        "compute.test": httpx.ASGITransport(app=compute_app),
+    }
+
+
 @pytest_asyncio.fixture
 async def web_app(
     web_settings: Settings,
-    admin_transport: httpx.ASGITransport,
-    files_app: FastAPI,
-    compute_app: FastAPI,
+    web_routes: dict[str, httpx.AsyncBaseTransport],
     session_factory: async_sessionmaker[AsyncSession],
 ) -> AsyncIterator[FastAPI]:
-    transport = RoutingTransport(
-        {
-            "admin.test": admin_transport,
-            "files.test": httpx.ASGITransport(app=files_app),
-            "compute.test": httpx.ASGITransport(app=compute_app),
-        }
-    )
-    app = create_app(web_settings, http_transport=transport)
+    app = create_app(web_settings, http_transport=RoutingTransport(web_routes))
     async with app.router.lifespan_context(app):
         app.state.sessionmaker = session_factory
         yield app

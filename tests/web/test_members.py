@@ -5,9 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 
 from support.inprocess import Team
-from support.web import csrf_of
+from support.web import admin_only, csrf_of
+
+
+@pytest.fixture
+def web_routes(admin_transport: httpx.ASGITransport) -> dict[str, httpx.AsyncBaseTransport]:
+    """Its pages call admin alone."""
+    return admin_only(admin_transport)
 
 
 class TestMembers:

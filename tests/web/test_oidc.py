@@ -21,7 +21,7 @@ from werkzeug.serving import BaseWSGIServer
 
 from nfhub_admin.config import OidcProviderSettings
 from nfhub_web.models import WebSession
-from support.web import LOGIN_TOKEN, WEB_BASE_URL
+from support.web import LOGIN_TOKEN, WEB_BASE_URL, admin_only
 
 with warnings.catch_warnings():
     # As in tests/admin/auth/test_oidc.py: oidc-provider-mock imports deprecated authlib parts.
@@ -36,6 +36,13 @@ with warnings.catch_warnings():
 pytestmark = pytest.mark.filterwarnings(
     r"ignore:get_jwt_config\(self, grant\) is deprecated:DeprecationWarning"
 )
+
+
+@pytest.fixture
+def web_routes(admin_transport: httpx.ASGITransport) -> dict[str, httpx.AsyncBaseTransport]:
+    """Its pages call admin alone."""
+    return admin_only(admin_transport)
+
 
 ADMIN_BASE_URL = "http://admin.test"
 ALICE = oidc_provider_mock.User(

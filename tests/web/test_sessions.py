@@ -8,6 +8,7 @@ from http.cookies import SimpleCookie
 from pathlib import Path
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +18,7 @@ from nfhub_shared.db.base import utcnow
 from nfhub_web.models import WebSession
 from nfhub_web.state import WebState
 from support.inprocess import Team
-from support.web import csrf_of, log_in
+from support.web import admin_only, csrf_of, log_in
 
 SESSION_COOKIE = "__Host-nfhub_session"
 
@@ -41,6 +42,12 @@ def set_cookie_header(response: httpx.Response, name: str) -> str:
     headers = [h for h in response.headers.get_list("set-cookie") if h.startswith(f"{name}=")]
     assert len(headers) == 1, response.headers.get_list("set-cookie")
     return headers[0]
+
+
+@pytest.fixture
+def web_routes(admin_transport: httpx.ASGITransport) -> dict[str, httpx.AsyncBaseTransport]:
+    """Its pages call admin alone."""
+    return admin_only(admin_transport)
 
 
 class TestLogin:
@@ -148,7 +155,7 @@ class TestRefresh:
                 update(WebSession).values(access_expires_at=utcnow() - timedelta(seconds=1))
             )
 
-        page = await editor_browser.get("/runs")
+        page = await editor_browser.get("/tokens")
 
         assert page.status_code == 200, page.text
         after = await only_session(session_factory)
@@ -178,7 +185,7 @@ class TestRefresh:
                 update(WebSession).values(access_expires_at=utcnow() - timedelta(seconds=1))
             )
 
-        page = await editor_browser.get("/runs")
+        page = await editor_browser.get("/tokens")
 
         assert page.status_code == 303
         assert page.headers["location"].startswith("/login")
@@ -193,7 +200,7 @@ class TestRefresh:
         async with session_factory() as db, db.begin():
             await db.execute(update(WebSession).values(last_seen_at=utcnow() - timedelta(days=1)))
 
-        page = await editor_browser.get("/runs")
+        page = await editor_browser.get("/tokens")
 
         assert page.status_code == 303
         async with session_factory() as db:
@@ -210,7 +217,7 @@ class TestLogout:
     ) -> None:
         row = await only_session(session_factory)
         _, refresh = tokens_of(web_app, row)
-        page = await editor_browser.get("/runs")
+        page = await editor_browser.get("/tokens")
 
         response = await editor_browser.post("/logout", data={"csrf_token": csrf_of(page.text)})
 
@@ -221,7 +228,7 @@ class TestLogout:
             assert list(await db.scalars(select(WebSession))) == []
         again = await admin_client.post("/api/v1/auth/refresh", json={"refresh_token": refresh})
         assert again.status_code == 401
-        assert (await editor_browser.get("/runs")).status_code == 303
+        assert (await editor_browser.get("/tokens")).status_code == 303
 
 
 class TestCsrf:
@@ -245,7 +252,7 @@ class TestCsrf:
         session_factory: async_sessionmaker[AsyncSession],
     ) -> None:
         row = await only_session(session_factory)
-        page = await editor_browser.get("/runs")
+        page = await editor_browser.get("/tokens")
         assert f'hx-headers=\'{{"X-CSRF-Token": "{row.csrf_token}"}}\'' in page.text
 
         response = await editor_browser.post(
