@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import nfhub_web
 from nfhub_shared.db.base import utcnow
+from nfhub_shared.logging import begin_request_fields, end_request_fields
 from nfhub_web.models import WebSession
 from nfhub_web.state import WebState
 from support.inprocess import Team
@@ -291,3 +292,16 @@ class TestWeight:
         scripts = {path.name: path.stat().st_size for path in static.glob("*.js")}
         assert "htmx-2.0.11.min.js" in scripts
         assert sum(scripts.values()) < 150 * 1024, scripts
+
+
+class TestRequestIds:
+    async def test_the_pages_request_id_reaches_the_api(self, web_app: FastAPI) -> None:
+        """admin echoes the id it was given: what web's Apis sent along, read back."""
+        apis = WebState.of(web_app).apis
+        token = begin_request_fields(request_id="web-page-request-1")
+        try:
+            response = await apis.call("admin", "GET", "/auth/providers")
+        finally:
+            end_request_fields(token)
+
+        assert response.headers["x-request-id"] == "web-page-request-1"

@@ -12,6 +12,8 @@ import httpx
 import structlog
 from pydantic import BaseModel, ValidationError
 
+from nfhub_shared.logging import request_fields
+
 logger = structlog.get_logger("nfhub.web.apis")
 
 Service = Literal["admin", "compute", "files", "miner"]
@@ -94,6 +96,10 @@ class Apis:
             headers["Authorization"] = f"Bearer {token}"
         if project_id is not None:
             headers["X-Project-ID"] = str(project_id)
+        request_id = request_fields().get("request_id")
+        if request_id:
+            # The page's request id goes on: one id in web's log lines and the API's.
+            headers["X-Request-ID"] = str(request_id)
         try:
             response = await self.http.request(
                 method,
