@@ -1,5 +1,6 @@
 """The web app in headless Chromium against the HTTPS stack, as a user meets it: log in, pick
-the project, follow a run, make and revoke a token, see the members, log out. axe-core (vendored in
+the project, follow a run, open a launch form, make and revoke a token, see the members, log
+out. axe-core (vendored in
 tests/e2e/axe) checks each page for WCAG 2.1 A/AA violations; the session cookie's flags, the
 absence of any token in what the browser receives, and a script-laden run name rendered as
 text are checked on the way.
@@ -155,6 +156,17 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     assert page.locator("main img").count() == 0
     violations["run"] = axe_violations(page)
 
+    # Launch: the form from the pipeline's schema; compute's refusal shown beside the field.
+    page.get_by_role("link", name="Launch").click()
+    page.get_by_role("link", name="Hello (test)").click()
+    expect(page.get_by_label("Greeting")).to_have_value("hello")
+    violations["launch"] = axe_violations(page)
+    page.get_by_label("Input samplesheet").fill("sheets/nope.csv")
+    page.get_by_role("button", name="Launch", exact=True).click()
+    expect(page.locator("#launch-input-error")).to_be_visible()
+    expect(page.get_by_label("Input samplesheet")).to_have_attribute("aria-invalid", "true")
+    violations["launch refused"] = axe_violations(page)
+
     # Tokens: the new secret shown once, then gone; revoked at admin.
     page.get_by_role("link", name="Tokens").click()
     page.get_by_label("Name").fill("from the browser")
@@ -184,6 +196,8 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     context.close()
     assert {name: found for name, found in violations.items() if found} == {}
     assert dialogs == []
-    assert errors == []
+    # Chromium logs a page answered 422 (the refused launch form, on purpose) as an error.
+    refused_form = "Failed to load resource: the server responded with a status of 422"
+    assert [e for e in errors if not e.startswith(refused_form)] == []
     leaked = [body[:200] for body in bodies if JWT.search(body)]
     assert leaked == [], "an access token reached the browser"

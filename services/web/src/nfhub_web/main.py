@@ -20,6 +20,7 @@ from nfhub_web.apis import Apis
 from nfhub_web.auth.endpoints import router as auth_router
 from nfhub_web.config import Settings
 from nfhub_web.context.endpoints import router as context_router
+from nfhub_web.launch.endpoints import router as launch_router
 from nfhub_web.members.endpoints import router as members_router
 from nfhub_web.pages import PACKAGE, install_page_errors
 from nfhub_web.runs.endpoints import router as runs_router
@@ -79,7 +80,8 @@ def create_app(
     state.metrics_registry = CollectorRegistry(auto_describe=True)
 
     install_page_errors(app)
-    for router in (auth_router, context_router, runs_router, members_router, tokens_router):
+    routers = (auth_router, context_router, runs_router, launch_router, members_router)
+    for router in (*routers, tokens_router):
         app.include_router(router)
     install_health(app, {})
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")

@@ -183,6 +183,27 @@ class TaskRead(ApiModel):
     realtime_ms: int | None = None
 
 
+class PipelineVersion(ApiModel):
+    version: str
+    deprecated: bool = False
+    has_params_schema: bool = False
+
+
+class Pipeline(ApiModel):
+    id: uuid.UUID
+    slug: str
+    name: str
+    description: str | None = None
+    version: PipelineVersion | None = None
+
+
+class ComputeEnv(ApiModel):
+    id: uuid.UUID
+    name: str
+    backend: str
+    is_primary: bool = False
+
+
 class LogPage(ApiModel):
     source: str
     lines: list[str]
