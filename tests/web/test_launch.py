@@ -150,3 +150,43 @@ class TestLaunchPages:
         page = await editor_browser.get("/launch/no-such-pipeline")
 
         assert page.status_code == 404
+
+
+class TestSamplesheetPicker:
+    async def test_folders_open_and_a_csv_fills_the_field(
+        self, editor_browser: httpx.AsyncClient, hello: dict[str, Any], team: Team
+    ) -> None:
+        team.put("sheets/notes.txt", b"not a samplesheet")
+        root = await editor_browser.get("/launch-picker/files", headers={"HX-Request": "true"})
+        sheets = await editor_browser.get(
+            "/launch-picker/files", params={"path": "sheets/"}, headers={"HX-Request": "true"}
+        )
+        picked = await editor_browser.get(
+            "/launch-picker/pick", params={"path": "sheets/hello.csv"}
+        )
+
+        assert root.status_code == 200 and "<html" not in root.text
+        assert 'hx-get="/launch-picker/files?path=sheets/"' in root.text
+        assert 'aria-label="Use sheets/hello.csv"' in sheets.text
+        assert "notes.txt" not in sheets.text
+        assert 'hx-get="/launch-picker/files?path="' in sheets.text  # up, to the root
+        assert picked.text.lstrip().startswith('<div class="field" id="launch-input-field">')
+        assert 'value="sheets/hello.csv"' in picked.text
+
+    async def test_an_order_can_be_the_input(
+        self, editor_browser: httpx.AsyncClient, hello: dict[str, Any]
+    ) -> None:
+        form = await editor_browser.get("/launch/hello")
+        assert '<select id="launch-order" name="order_id"' in form.text
+
+        unknown_order = await editor_browser.post(
+            "/launch/hello",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "order_id": "00000000-0000-4000-8000-000000000000",
+            },
+        )
+
+        # compute looks the order up at miner and says it is not there, beside the field.
+        assert unknown_order.status_code in (404, 422), unknown_order.text
+        assert 'role="alert"' in unknown_order.text

@@ -204,6 +204,20 @@ class ComputeEnv(ApiModel):
     is_primary: bool = False
 
 
+class FileEntry(ApiModel):
+    path: str
+    name: str
+    kind: str
+    size: int | None = None
+
+
+class OrderSummary(ApiModel):
+    id: uuid.UUID
+    display_id: str
+    status: str
+    sample_count: int = 0
+
+
 class LogPage(ApiModel):
     source: str
     lines: list[str]

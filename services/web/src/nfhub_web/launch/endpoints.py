@@ -48,6 +48,37 @@ def form_page(
     )
 
 
+def chosen_id(value: str) -> uuid.UUID | None:
+    """A select's id (the options are ids; anything else chooses nothing)."""
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None
+
+
+FolderQuery = Annotated[str, Query(max_length=1024)]
+
+
+@router.get("/launch-picker/files")
+async def pick_samplesheet_folder(
+    request: Request, session: ProjectSession, apis: ApisDep, path: FolderQuery = ""
+) -> Response:
+    """The samplesheet picker's listing of one folder (an htmx fragment)."""
+    entries = await LaunchService(apis, session).files(path)
+    parent = path.rstrip("/").rpartition("/")[0] + "/" if "/" in path.rstrip("/") else ""
+    return render(
+        request, "launch/_files.html", session, entries=entries, folder=path, parent=parent
+    )
+
+
+@router.get("/launch-picker/pick")
+async def pick_samplesheet(
+    request: Request, session: ProjectSession, path: FolderQuery = ""
+) -> Response:
+    """The samplesheet field holding the picked file (an htmx fragment)."""
+    return render(request, "launch/_input.html", session, values={"input_path": path}, errors={})
+
+
 @router.get("/launch")
 async def list_pipelines(request: Request, session: ProjectSession, apis: ApisDep) -> Response:
     pipelines = await LaunchService(apis, session).pipelines()
@@ -78,16 +109,12 @@ async def launch_pipeline(
     }
     service = LaunchService(apis, session)
     form = await service.form(slug, values.get("version") or None)
-    env = values.get("compute_env_id", "")
-    try:
-        env_id = uuid.UUID(env) if env else None
-    except ValueError:
-        env_id = None
     launch = LaunchRequest(
         version=form.version,
         params=params_from_form(form.groups, values),
         input_path=values.get("input_path", "").strip(),
-        compute_env_id=env_id,
+        order_id=chosen_id(values.get("order_id", "")),
+        compute_env_id=chosen_id(values.get("compute_env_id", "")),
         name=values.get("run_name", "").strip(),
     )
     try:

@@ -9,7 +9,15 @@ from typing import Any
 
 from nfhub_web.apis import ApiProblem, Apis
 from nfhub_web.launch.schemas import ParamGroup, form_from_schema
-from nfhub_web.schemas import ComputeEnv, Page, Pipeline, PipelineVersion, RunRead
+from nfhub_web.schemas import (
+    ComputeEnv,
+    FileEntry,
+    OrderSummary,
+    Page,
+    Pipeline,
+    PipelineVersion,
+    RunRead,
+)
 from nfhub_web.sessions.service import ActiveSession
 
 MAX_LISTED = 500
@@ -22,6 +30,7 @@ class LaunchForm:
     versions: list[PipelineVersion]
     groups: list[ParamGroup]
     compute_envs: list[ComputeEnv]
+    orders: list[OrderSummary]
 
 
 @dataclass(frozen=True)
@@ -29,13 +38,19 @@ class LaunchRequest:
     version: str
     params: dict[str, Any]
     input_path: str
+    order_id: uuid.UUID | None
     compute_env_id: uuid.UUID | None
     name: str
 
     def body(self, slug: str) -> dict[str, Any]:
         body: dict[str, Any] = {"pipeline": slug, "version": self.version, "params": self.params}
+        given: dict[str, str] = {}
         if self.input_path:
-            body["input"] = {"path": self.input_path}
+            given["path"] = self.input_path
+        if self.order_id is not None:
+            given["order_id"] = str(self.order_id)
+        if given:  # both given: compute says which one it takes, or that it takes one
+            body["input"] = given
         if self.compute_env_id is not None:
             body["compute_env_id"] = str(self.compute_env_id)
         if self.name:
@@ -85,7 +100,37 @@ class LaunchService:
         envs: Page[ComputeEnv] = await self._read(
             Page[ComputeEnv], "/compute-envs", params={"limit": MAX_LISTED}
         )
-        return LaunchForm(pipeline, chosen, versions.items, groups, envs.items)
+        return LaunchForm(pipeline, chosen, versions.items, groups, envs.items, await self.orders())
+
+    async def orders(self) -> list[OrderSummary]:
+        """The project's recent orders, whose samplesheet a run can take as input (none when
+        miner does not answer: the samplesheet path still works)."""
+        try:
+            page = await self.apis.read(
+                Page[OrderSummary],
+                "miner",
+                "/orders",
+                token=self.token,
+                project_id=self.project_id,
+                params={"limit": 100},
+            )
+        except ApiProblem as problem:
+            if problem.status < 500:
+                raise
+            return []
+        return page.items
+
+    async def files(self, folder: str) -> Page[FileEntry]:
+        """A folder of the project's files, for the samplesheet picker."""
+        page: Page[FileEntry] = await self.apis.read(
+            Page[FileEntry],
+            "files",
+            "/files",
+            token=self.token,
+            project_id=self.project_id,
+            params={"path": folder, "limit": MAX_LISTED},
+        )
+        return page
 
     async def launch(self, slug: str, request: LaunchRequest) -> RunRead:
         run: RunRead = await self._read(RunRead, "/runs", method="POST", json=request.body(slug))
