@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import uuid
+from typing import Any
 
 import httpx
 
@@ -57,3 +59,14 @@ def csrf_of(html: str) -> str:
 def admin_only(admin_transport: httpx.AsyncBaseTransport) -> dict[str, httpx.AsyncBaseTransport]:
     """web's routes for tests whose pages call admin alone (see tests/web/conftest.py)."""
     return {"admin.test": admin_transport}
+
+
+async def logged_in(client: httpx.AsyncClient, actor: Any, project_id: uuid.UUID) -> None:
+    """Log ``actor`` in through the form and pick ``project_id``."""
+    response = await log_in(client, actor.username, actor.password)
+    assert response.status_code == 303, response.text
+    context = await client.get("/context")
+    picked = await client.post(
+        "/context", data={"project_id": str(project_id), "csrf_token": csrf_of(context.text)}
+    )
+    assert picked.status_code == 303, picked.text

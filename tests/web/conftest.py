@@ -3,9 +3,7 @@ on the test's rolled-back transaction; a browser-like client (cookies, HTTPS).""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
@@ -31,7 +29,7 @@ from support.inprocess import (
     storage_root,
     team,
 )
-from support.web import WEB_BASE_URL, csrf_of, log_in, web_settings_for
+from support.web import WEB_BASE_URL, logged_in, web_settings_for
 
 __all__ = [
     "admin_settings",
@@ -85,17 +83,6 @@ async def browser(web_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=web_app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url=WEB_BASE_URL) as client:
         yield client
-
-
-async def logged_in(client: httpx.AsyncClient, actor: Any, project_id: uuid.UUID) -> None:
-    """Log ``actor`` in through the form and pick ``project_id``."""
-    response = await log_in(client, actor.username, actor.password)
-    assert response.status_code == 303, response.text
-    context = await client.get("/context")
-    picked = await client.post(
-        "/context", data={"project_id": str(project_id), "csrf_token": csrf_of(context.text)}
-    )
-    assert picked.status_code == 303, picked.text
 
 
 @pytest_asyncio.fixture

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from support.inprocess import Team
-from support.web import admin_only, csrf_of
+from support.web import admin_only, csrf_of, logged_in
 
 
 @pytest.fixture
@@ -90,3 +90,46 @@ class TestMembers:
         assert refused.status_code == 403
         assert 'role="alert"' in refused.text
         assert f"({team.viewer.username})" in (await editor_browser.get("/members")).text
+
+
+class TestOrgMembers:
+    async def test_an_org_owner_manages_the_orgs_members(
+        self, browser: httpx.AsyncClient, factory: Any
+    ) -> None:
+        owner, newcomer = await factory.user(), await factory.user()
+        org = await factory.org(owner)
+        project = await factory.project(org)
+        await logged_in(browser, owner, project)
+        page = await browser.get("/org/members")
+        csrf = csrf_of(page.text)
+        assert page.status_code == 200, page.text
+        assert 'aria-current="page">Organisation</a>' in page.text
+        assert '<select id="member-role" name="role">' in page.text
+        assert '<option value="owner">' in page.text
+
+        added = await browser.post(
+            "/org/members",
+            data={"username": newcomer.username, "role": "member", "csrf_token": csrf},
+        )
+        assert added.status_code == 303
+        assert added.headers["location"] == "/org/members"
+        made_admin = await browser.post(
+            f"/org/members/{newcomer.id}/role", data={"role": "admin", "csrf_token": csrf}
+        )
+        assert made_admin.status_code == 303
+        row = (await browser.get("/org/members")).text.split(f"({newcomer.username})")[1]
+        assert '<option value="admin" selected>' in row.split("</tr>")[0]
+        # Now in the org, the newcomer can join the project.
+        joined = await browser.post(
+            "/members", data={"username": newcomer.username, "role": "viewer", "csrf_token": csrf}
+        )
+        assert joined.status_code == 303
+
+    async def test_a_plain_org_member_only_reads(
+        self, editor_browser: httpx.AsyncClient, team: Team
+    ) -> None:
+        page = await editor_browser.get("/org/members")
+
+        assert page.status_code == 200
+        assert "Your role: <strong>member</strong>" in page.text
+        assert "Add a member" not in page.text

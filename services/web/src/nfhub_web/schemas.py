@@ -16,7 +16,6 @@ RUN_STATES = (
     "QUEUED", "INITIALIZING", "RUNNING", "UNKNOWN", "CANCELING",
     "COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED",
 )  # fmt: skip
-PROJECT_ROLES = ("viewer", "editor", "admin")
 TASK_STATUSES = ("NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "ABORTED", "FAILED")
 TASK_SORTS = (
     "task_id", "submit", "start", "complete", "duration", "realtime", "peak_rss", "cpu", "name",
@@ -78,6 +77,8 @@ class Project(ApiModel):
 
 
 class ProjectMember(ApiModel):
+    """A member of a project or of an org (admin answers both alike)."""
+
     user_id: uuid.UUID
     username: str
     display_name: str | None = None
