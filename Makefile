@@ -109,3 +109,4 @@ bench:
 	$(UV_RUN) python bench/webhooks.py
 	$(UV_RUN) python bench/miner.py
 	$(UV_RUN) python bench/wes.py
+	$(UV_RUN) python bench/web.py

@@ -9,7 +9,8 @@ usage() {
     cat >&2 <<'EOF'
 usage: nfhub-entrypoint ROLE [ARGS]
 
-  admin | compute | files | miner   migrate that service's schema, then serve it
+  admin | compute | files | miner | web
+                                    migrate that service's schema, then serve it
   worker                            the compute worker (dispatcher and reconciler)
   migrate SERVICE                   only apply SERVICE's migrations, then exit
   create-bucket                     create FILES_S3_BUCKET if it is missing, then exit
@@ -38,11 +39,12 @@ case "$role" in
     compute) serve compute 8002 ;;
     files) serve files 8003 ;;
     miner) serve miner 8004 ;;
+    web) serve web 8005 ;;
     worker) exec python -m nfhub_compute.worker ;;
     migrate)
         [ "$#" -eq 1 ] || usage
         case "$1" in
-            admin | compute | files | miner) exec python -m "nfhub_$1.migrate" ;;
+            admin | compute | files | miner | web) exec python -m "nfhub_$1.migrate" ;;
             *) usage ;;
         esac
         ;;

@@ -7,6 +7,7 @@ from nfhub_admin.migrate import MIGRATIONS_DIR as ADMIN_MIGRATIONS
 from nfhub_compute.migrate import MIGRATIONS_DIR as COMPUTE_MIGRATIONS
 from nfhub_files.migrate import MIGRATIONS_DIR as FILES_MIGRATIONS
 from nfhub_miner.migrate import MIGRATIONS_DIR as MINER_MIGRATIONS
+from nfhub_web.migrate import MIGRATIONS_DIR as WEB_MIGRATIONS
 from support import botocache, passwords, routecache, sslcache
 from support.admin import admin_app, admin_client, admin_settings, admin_transport, factory
 from support.require import require_or_skip
@@ -35,7 +36,13 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def nfhub_migration_dirs() -> list[Path]:
-    return [ADMIN_MIGRATIONS, FILES_MIGRATIONS, COMPUTE_MIGRATIONS, MINER_MIGRATIONS]
+    return [
+        ADMIN_MIGRATIONS,
+        FILES_MIGRATIONS,
+        COMPUTE_MIGRATIONS,
+        MINER_MIGRATIONS,
+        WEB_MIGRATIONS,
+    ]
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist turns the groups into node ids

@@ -25,6 +25,8 @@ def print_banner(
         url = child.service.url(stack.scheme)
         if url is None:
             lines.append(name + Text("(background worker)", style="dim"))
+        elif not child.service.docs:
+            lines.append(name + Text(f"{url}   (the browser app: log in as the demo user)"))
         else:
             lines.append(name + Text(f"{url}   docs {url}/docs   redoc {url}/redoc"))
     where = f"embedded, data in {db.state.pgdata}" if db.embedded else "external, DATABASE_URL"

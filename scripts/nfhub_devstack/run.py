@@ -54,6 +54,13 @@ def child_env(
         url = service.url(scheme)
         if url is not None and service.available():
             env[f"{service.name.upper()}_URL"] = url
+    if "WEB_URL" in env:
+        # OpenID Connect logins come back to the web app (admin hands it the tokens).
+        env.setdefault("ADMIN_FRONTEND_URL", env["WEB_URL"])
+    if tls is None:
+        # Plain HTTP (make run HTTP=1): a browser drops Secure cookies there, so web's session
+        # cookie goes without Secure (and without the __Host- prefix, which needs it).
+        env.setdefault("WEB_COOKIE_SECURE", "false")
     if tls is not None:
         # The services call each other (and admin calls OIDC providers) over HTTPS: trust the
         # public CAs and the dev CA. Runs launched by the worker inherit it too.

@@ -14,8 +14,8 @@ from nfhub_shared.devtls import DevTls
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
-# admin's port; compute, files and miner take the next three (NFHUB_BASE_PORT moves them all,
-# e.g. to run a second stack beside this one).
+# admin's port; compute, files, miner and web take the next four (NFHUB_BASE_PORT moves them
+# all, e.g. to run a second stack beside this one).
 BASE_PORT = int(os.environ.get("NFHUB_BASE_PORT", "8001"))
 
 
@@ -34,6 +34,7 @@ class Service:
     port: int | None = None
     module: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    docs: bool = True
 
     def url(self, scheme: str) -> str | None:
         return f"{scheme}://{HOST}:{self.port}" if self.port is not None else None
@@ -76,6 +77,8 @@ SERVICES: tuple[Service, ...] = (
     Service("compute", "nfhub_compute", port=BASE_PORT + 1, env=COMPUTE_ENV),
     Service("files", "nfhub_files", port=BASE_PORT + 2, env={"FILES_LOCAL_ROOT": "{storage}"}),
     Service("miner", "nfhub_miner", port=BASE_PORT + 3),
+    # The browser app; it publishes no API, so no /docs.
+    Service("web", "nfhub_web", port=BASE_PORT + 4, docs=False),
     Service("worker", "nfhub_compute", module="nfhub_compute.worker", env=COMPUTE_ENV),
 )
 SEED_MODULE = "nfhub_admin.seed"

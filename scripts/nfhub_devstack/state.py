@@ -22,9 +22,9 @@ from nfhub_shared.devtls import DevTls, write_atomic
 # Made once per state folder and kept in secrets.env (0600); the environment or .env wins.
 GENERATED_SECRETS = (
     "SERVICE_SECRET", "COMPUTE_WEBLOG_SECRET", "FILES_SIGNING_SECRET", "COMPUTE_SECRETS_KEY",
-    "MINER_WEBHOOK_SECRETS_KEY",
+    "MINER_WEBHOOK_SECRETS_KEY", "WEB_SESSION_KEY",
 )  # fmt: skip
-AES_KEYS = ("COMPUTE_SECRETS_KEY", "MINER_WEBHOOK_SECRETS_KEY")
+AES_KEYS = ("COMPUTE_SECRETS_KEY", "MINER_WEBHOOK_SECRETS_KEY", "WEB_SESSION_KEY")
 
 
 def new_secret(name: str) -> str:

@@ -26,7 +26,7 @@ CADDYFILE = REPO / "deploy" / "Caddyfile"
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 ENTRYPOINT = REPO / "deploy" / "entrypoint.sh"
 
-SERVICES = ("admin", "compute", "files", "miner")
+SERVICES = ("admin", "compute", "files", "miner", "web")
 # The services and one-shots run the runtime image; the worker its own, with Nextflow.
 NFHUB_IMAGES = {"nfhub:local": "runtime", "nfhub-worker:local": "worker"}
 # What a variable given as ${NAME} in compose stands for in these tests.

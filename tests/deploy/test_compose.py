@@ -25,13 +25,14 @@ from pydantic import ValidationError
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO / ".env.example"
-SERVICES = ("admin", "compute", "files", "miner")
+SERVICES = ("admin", "compute", "files", "miner", "web")
 # Whose settings each entrypoint role reads (the one-shots read a service's variables).
 ROLE_SETTINGS = {
     "admin": "admin",
     "compute": "compute",
     "files": "files",
     "miner": "miner",
+    "web": "web",
     "worker": "compute",
     "create-bucket": "files",
     "jwt-key": "admin",
@@ -117,7 +118,7 @@ class TestRoles:
 
 
 class TestGateway:
-    def test_gateway_serves_the_four_hostnames_with_local_tls(
+    def test_gateway_serves_the_five_hostnames_with_local_tls(
         self, caddy_blocks: dict[tuple[str, ...], list[list[str]]]
     ) -> None:
         sites = {address for block in caddy_blocks for address in block}
@@ -204,6 +205,7 @@ class TestDependencies:
             "compute": {"postgres"},
             "files": {"postgres", "create-bucket"},
             "miner": {"postgres"},
+            "web": {"postgres"},
             "worker": {"compute"},  # compute's migrations create the worker's tables
         }
         for role, targets in needs.items():

@@ -30,7 +30,7 @@ from support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "deploy" / "tasks.py"
-SERVICES = ("admin", "compute", "files", "miner")
+SERVICES = ("admin", "compute", "files", "miner", "web")
 USAGE_EXIT = 64
 
 
@@ -93,7 +93,7 @@ class TestEntrypoint:
             assert run.calls == [["python", "-m", f"nfhub_{service}.migrate"]]
 
     @pytest.mark.parametrize(
-        "args", [(), ("web",), ("migrate",), ("migrate", "worker"), ("probe",), ("--help",)]
+        "args", [(), ("gui",), ("migrate",), ("migrate", "worker"), ("probe",), ("--help",)]
     )
     def test_anything_else_is_a_usage_error(
         self, args: tuple[str, ...], run_entrypoint: Callable[..., Any]

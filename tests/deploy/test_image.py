@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[2]
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
 HADOLINT_CONFIG = REPO / ".hadolint.yaml"
 NON_ROOT_UID = 10001
-SERVICES = ("admin", "compute", "files", "miner")
+SERVICES = ("admin", "compute", "files", "miner", "web")
 # Never in the build context: secrets, the dev database, history, environments, test output.
 MUST_BE_IGNORED = (
     ".git/HEAD",

@@ -1,6 +1,7 @@
 """The stack as ``make run`` serves it, for the tests that use it as a user would (the demo,
-the nfhub CLI, the docs pages in a browser): every service under uvicorn over HTTPS with a dev
-CA, the shipped catalog (the demo pipeline), a compute worker, one per test session."""
+the nfhub CLI, the docs pages and the web app in a browser): every service under uvicorn over
+HTTPS with a dev CA, the shipped catalog (the demo pipeline), a compute worker, one per test
+session."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ def https_stack(
         live_stack(
             tmp_path_factory.mktemp("https-stack"),
             database_url,
+            ("admin", "files", "compute", "miner", "web"),
             tls=True,
             extra_env={"COMPUTE_CATALOG_FILE": str(CATALOG)},
         ) as running,

@@ -27,7 +27,7 @@ from support.live import REPO, wait_until
 from support.ports import free_ports
 
 pytestmark = pytest.mark.timeout(420)
-SERVICES = ("admin", "compute", "files", "miner")
+SERVICES = ("admin", "compute", "files", "miner", "web")
 START_TIMEOUT = 180.0
 
 
@@ -164,11 +164,11 @@ def test_https_ready_ctrl_c_leaves_nothing_and_data_survives_a_restart(
     assert json.loads(seed_file.read_text())["token"] == seed["token"]
 
     first_log = devstack.log.read_text()
-    assert "migrating admin, compute, files, miner…" in first_log  # side by side
+    assert "migrating admin, compute, files, miner, web…" in first_log  # side by side
 
     second = devstack.start()
     # Every schema is at head already: no migrate process is started at all.
-    assert "already migrated to head: admin, compute, files, miner" in devstack.log.read_text()
+    assert "already migrated to head: admin, compute, files, miner, web" in devstack.log.read_text()
     assert "migrating" not in devstack.log.read_text()
     assert second["ca_file"] == ca_file  # the same CA: trusted once, trusted again
     reseeded = second["seed"]

@@ -27,12 +27,15 @@ from nfhub_miner.migrate import MIGRATIONS_DIR as MINER_MIGRATIONS
 from nfhub_miner.models import Base as MinerBase
 from nfhub_shared.db.migrations import downgrade, upgrade
 from nfhub_shared.testing.database import create_database, drop_database
+from nfhub_web.migrate import MIGRATIONS_DIR as WEB_MIGRATIONS
+from nfhub_web.models import Base as WebBase
 
 SERVICES: dict[str, tuple[Path, MetaData]] = {
     "admin": (ADMIN_MIGRATIONS, AdminBase.metadata),
     "files": (FILES_MIGRATIONS, FilesBase.metadata),
     "compute": (COMPUTE_MIGRATIONS, ComputeBase.metadata),
     "miner": (MINER_MIGRATIONS, MinerBase.metadata),
+    "web": (WEB_MIGRATIONS, WebBase.metadata),
 }
 
 

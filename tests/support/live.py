@@ -356,6 +356,8 @@ def live_stack(
     )
     if dev_tls is not None:
         env["SSL_CERT_FILE"] = str(dev_tls.bundle)
+    else:
+        env["WEB_COOKIE_SECURE"] = "false"  # a browser drops Secure cookies over plain HTTP
     env.update(extra_env or {})
     stack = LiveStack(root=root, database_url=database_url, env=env, urls=urls, tls=dev_tls)
     try:

@@ -1,0 +1,137 @@
+"""Launching a pipeline from a form: what compute offers (pipelines, versions, their schema,
+the org's compute environments), and the launch itself."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from nfhub_web.apis import ApiProblem, Apis
+from nfhub_web.launch.schemas import ParamGroup, form_from_schema
+from nfhub_web.schemas import (
+    ComputeEnv,
+    FileEntry,
+    OrderSummary,
+    Page,
+    Pipeline,
+    PipelineVersion,
+    RunRead,
+)
+from nfhub_web.sessions.service import ActiveSession
+
+MAX_LISTED = 500
+
+
+@dataclass(frozen=True)
+class LaunchForm:
+    pipeline: Pipeline
+    version: str
+    versions: list[PipelineVersion]
+    groups: list[ParamGroup]
+    compute_envs: list[ComputeEnv]
+    orders: list[OrderSummary]
+
+
+@dataclass(frozen=True)
+class LaunchRequest:
+    version: str
+    params: dict[str, Any]
+    input_path: str
+    order_id: uuid.UUID | None
+    compute_env_id: uuid.UUID | None
+    name: str
+
+    def body(self, slug: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"pipeline": slug, "version": self.version, "params": self.params}
+        given: dict[str, str] = {}
+        if self.input_path:
+            given["path"] = self.input_path
+        if self.order_id is not None:
+            given["order_id"] = str(self.order_id)
+        if given:  # both given: compute says which one it takes, or that it takes one
+            body["input"] = given
+        if self.compute_env_id is not None:
+            body["compute_env_id"] = str(self.compute_env_id)
+        if self.name:
+            body["name"] = self.name
+        return body
+
+
+class LaunchService:
+    def __init__(self, apis: Apis, session: ActiveSession) -> None:
+        assert session.project_id is not None, "launch pages need a project"
+        self.apis = apis
+        self.token = session.access_token
+        self.project_id: uuid.UUID = session.project_id
+
+    async def _read(self, model: Any, path: str, **kwargs: Any) -> Any:
+        return await self.apis.read(
+            model, "compute", path, token=self.token, project_id=self.project_id, **kwargs
+        )
+
+    async def pipelines(self) -> Page[Pipeline]:
+        page: Page[Pipeline] = await self._read(
+            Page[Pipeline], "/pipelines", params={"limit": MAX_LISTED}
+        )
+        return page
+
+    async def form(self, slug: str, version: str | None) -> LaunchForm:
+        pipeline: Pipeline = await self._read(Pipeline, f"/pipelines/slug/{slug}")
+        versions: Page[PipelineVersion] = await self._read(
+            Page[PipelineVersion], f"/pipelines/slug/{slug}/versions", params={"limit": 100}
+        )
+        chosen = version or (pipeline.version.version if pipeline.version else None)
+        if chosen is None:
+            raise ApiProblem(409, "No version", f"{slug} has no version to launch yet.")
+        groups: list[ParamGroup] = []
+        try:
+            schema = await self.apis.call(
+                "compute",
+                "GET",
+                f"/pipelines/slug/{slug}/versions/{chosen}/schema",
+                token=self.token,
+                project_id=self.project_id,
+            )
+            groups = form_from_schema(schema.json())
+        except ApiProblem as problem:
+            if problem.status != 404:  # a version without a schema: no parameter fields
+                raise
+        envs: Page[ComputeEnv] = await self._read(
+            Page[ComputeEnv], "/compute-envs", params={"limit": MAX_LISTED}
+        )
+        return LaunchForm(pipeline, chosen, versions.items, groups, envs.items, await self.orders())
+
+    async def orders(self) -> list[OrderSummary]:
+        """The project's recent orders, whose samplesheet a run can take as input (none when
+        miner does not answer: the samplesheet path still works)."""
+        try:
+            page = await self.apis.read(
+                Page[OrderSummary],
+                "miner",
+                "/orders",
+                token=self.token,
+                project_id=self.project_id,
+                params={"limit": 100},
+            )
+        except ApiProblem as problem:
+            if problem.status < 500:
+                raise
+            return []
+        return page.items
+
+    async def files(self, folder: str) -> Page[FileEntry]:
+        """A folder of the project's files, for the samplesheet picker."""
+        page: Page[FileEntry] = await self.apis.read(
+            Page[FileEntry],
+            "files",
+            "/files",
+            token=self.token,
+            project_id=self.project_id,
+            params={"path": folder, "limit": MAX_LISTED},
+        )
+        return page
+
+    async def launch(self, slug: str, request: LaunchRequest) -> RunRead:
+        run: RunRead = await self._read(RunRead, "/runs", method="POST", json=request.body(slug))
+        return run
