@@ -211,6 +211,18 @@ def test_without_the_dev_ca_the_certificate_is_refused(stack: LiveStack, tmp_pat
     assert "CERTIFICATE_VERIFY_FAILED" in result.stderr or "certificate" in result.stderr.lower()
 
 
+def test_an_untrusted_certificate_is_said_at_once_not_retried(stack: LiveStack) -> None:
+    """A retry meets the same certificate: no backoff (seconds of it) before the error."""
+    waits: list[float] = []
+    config = Config(urls={"admin": stack.urls["admin"]}, token=stack.token)
+    with (
+        Api(config, sleep=waits.append) as api,
+        pytest.raises(ApiError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        api.request("admin", "GET", "/users/me", project=False)
+    assert waits == []
+
+
 def test_logout_revokes_the_token(stack: LiveStack, stack_password: str, tmp_path: Path) -> None:
     password_login(stack, tmp_path, stack_password)
     token = json.loads((tmp_path / "config.json").read_text())["token"]
