@@ -211,6 +211,18 @@ def test_without_the_dev_ca_the_certificate_is_refused(stack: LiveStack, tmp_pat
     assert "CERTIFICATE_VERIFY_FAILED" in result.stderr or "certificate" in result.stderr.lower()
 
 
+def test_an_untrusted_certificate_is_said_at_once_not_retried(stack: LiveStack) -> None:
+    """A retry meets the same certificate: no backoff (seconds of it) before the error."""
+    waits: list[float] = []
+    config = Config(urls={"admin": stack.urls["admin"]}, token=stack.token)
+    with (
+        Api(config, sleep=waits.append) as api,
+        pytest.raises(ApiError, match="CERTIFICATE_VERIFY_FAILED"),
+    ):
+        api.request("admin", "GET", "/users/me", project=False)
+    assert waits == []
+
+
 def test_logout_revokes_the_token(stack: LiveStack, stack_password: str, tmp_path: Path) -> None:
     password_login(stack, tmp_path, stack_password)
     token = json.loads((tmp_path / "config.json").read_text())["token"]
@@ -581,21 +593,28 @@ def test_a_folder_download_refuses_a_name_outside_its_folder(tmp_path: Path, rel
         _local_path(tmp_path / "out", relative)
 
 
-def uploaded_with_nfhub(config_dir: Path, tmp_path: Path, folder: str) -> tuple[bytes, str]:
-    """3 MiB and 7 bytes of random data, uploaded with `nfhub files upload` to a new path in
-    ``folder``: the bytes and the path."""
+def upload_in_process(config_dir: Path, local: Path, remote: str) -> None:
+    """What `nfhub files upload LOCAL REMOTE` does, without starting the executable: for the
+    tests about downloads, which need a file there (the upload tests above run `nfhub`)."""
+    with api_for(config_dir) as api:
+        upload(api, local, remote)
+
+
+def uploaded(config_dir: Path, tmp_path: Path, folder: str) -> tuple[bytes, str]:
+    """3 MiB and 7 bytes of random data, uploaded to a new path in ``folder``: the bytes and
+    the path."""
     data = os.urandom(3 * 1024 * 1024 + 7)
     local = tmp_path / "source.bin"
     local.write_bytes(data)
     remote = f"{folder}/{uuid.uuid4().hex}.bin"
-    nfhub(config_dir, "files", "upload", str(local), remote)
+    upload_in_process(config_dir, local, remote)
     return data, remote
 
 
 def test_a_half_written_download_continues_with_a_range_request(
     logged_in: Path, tmp_path: Path
 ) -> None:
-    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/partial")
+    data, remote = uploaded(logged_in, tmp_path, "cli/partial")
     target = tmp_path / "copy.bin"
 
     api = api_for(logged_in)
@@ -629,7 +648,7 @@ def test_a_file_replaced_before_the_rest_is_asked_for_comes_whole_in_its_new_ver
     """The resume names the version its first bytes came from (If-Range, and the ETag of the
     answer): a file replaced by one of the same size since then is sent whole, never its tail
     after the old one's head."""
-    old, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/replaced")
+    old, remote = uploaded(logged_in, tmp_path, "cli/replaced")
     api = api_for(logged_in)
     entry = api.json("files", "GET", "/files/stat", params={"path": remote})
     target = tmp_path / "copy.bin"
@@ -639,7 +658,7 @@ def test_a_file_replaced_before_the_rest_is_asked_for_comes_whole_in_its_new_ver
     )
     new = os.urandom(len(old))
     (tmp_path / "source.bin").write_bytes(new)
-    nfhub(logged_in, "files", "upload", str(tmp_path / "source.bin"), remote)
+    upload_in_process(logged_in, tmp_path / "source.bin", remote)
 
     transport = IfRangeDroppingTransport if store_ignores_if_range else CountingTransport
     counting = blobs_through(api, transport(api.verify))
@@ -697,7 +716,7 @@ def test_a_download_cut_off_midway_goes_on_from_the_last_byte_written(
     """The bytes received before the break are all in the file (the write buffer is flushed),
     and the retry asks for exactly the rest."""
     # 3 MiB: less than the write buffer, so all of it is buffered when the break comes.
-    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/cut")
+    data, remote = uploaded(logged_in, tmp_path, "cli/cut")
     target = tmp_path / "copy.bin"
 
     api = api_for(logged_in)
@@ -710,7 +729,7 @@ def test_a_download_cut_off_midway_goes_on_from_the_last_byte_written(
     assert [r.headers.get("Range") for r in cutting.requests] == [None, "bytes=1500000-"]
 
 
-# Ranged downloads, in ranges of a MiB: uploaded_with_nfhub's 3 MiB and 7 bytes are 4 ranges.
+# Ranged downloads, in ranges of a MiB: uploaded's 3 MiB and 7 bytes are 4 ranges.
 RANGE = 1024 * 1024
 RANGES = [
     f"bytes={start}-{min(start + RANGE, 3 * RANGE + 7) - 1}" for start in range(0, 4 * RANGE, RANGE)
@@ -724,7 +743,7 @@ def ranged_download(api: Api, remote: str, target: Path, **kwargs: Any) -> Path:
 def test_a_big_file_comes_in_ranges_at_once_each_naming_its_version(
     logged_in: Path, tmp_path: Path
 ) -> None:
-    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/ranged")
+    data, remote = uploaded(logged_in, tmp_path, "cli/ranged")
     api = api_for(logged_in)
     etag = api.json("files", "GET", "/files/stat", params={"path": remote})["etag"]
     gathering = blobs_through(api, GatheringTransport(api.verify, together=PART_WORKERS))
@@ -760,7 +779,7 @@ def test_an_interrupted_ranged_download_fetches_only_the_missing_ranges_again(
     logged_in: Path, tmp_path: Path
 ) -> None:
     assert len(RANGES) <= PART_WORKERS  # all in flight when one is refused
-    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/ranged")
+    data, remote = uploaded(logged_in, tmp_path, "cli/ranged")
     target = tmp_path / "copy.bin"
     api = api_for(logged_in)
     blobs_through(api, RefuseRangeTransport(api.verify, together=4, refuse=RANGES[2]))
@@ -781,7 +800,7 @@ def test_an_interrupted_ranged_download_fetches_only_the_missing_ranges_again(
 def test_a_range_cut_off_midway_goes_on_from_its_last_byte_written(
     logged_in: Path, tmp_path: Path
 ) -> None:
-    data, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/ranged")
+    data, remote = uploaded(logged_in, tmp_path, "cli/ranged")
     target = tmp_path / "copy.bin"
     api = api_for(logged_in)
     cutting = blobs_through(
@@ -802,7 +821,7 @@ def test_a_file_replaced_since_some_ranges_came_comes_whole_in_its_new_version(
 ) -> None:
     """Ranges of the old version are on the disk, the rest is asked for (with the entry listed
     before the replacement): the new version is fetched whole, never glued onto the old."""
-    old, remote = uploaded_with_nfhub(logged_in, tmp_path, "cli/ranged")
+    old, remote = uploaded(logged_in, tmp_path, "cli/ranged")
     target = tmp_path / "copy.bin"
     api = api_for(logged_in)
     entry = api.json("files", "GET", "/files/stat", params={"path": remote})
@@ -811,7 +830,7 @@ def test_a_file_replaced_since_some_ranges_came_comes_whole_in_its_new_version(
         ranged_download(api, remote, target)
     new = os.urandom(len(old))  # the same size: only its version tells it apart
     (tmp_path / "new.bin").write_bytes(new)
-    nfhub(logged_in, "files", "upload", str(tmp_path / "new.bin"), remote)
+    upload_in_process(logged_in, tmp_path / "new.bin", remote)
 
     api = api_for(logged_in)
     transport = IfRangeDroppingTransport if store_ignores_if_range else CountingTransport

@@ -2,7 +2,8 @@
 real HTTP between them, a committed database, workers started and killed by the test.
 
 Only the ``nextflow`` executable is a stand-in (tests/fakes/nextflow), found on the workers'
-PATH as production finds the real one.
+PATH as production finds the real one. admin hashes passwords with the cheapest argon2id
+parameters, as in the in-process tests (support/serve.py).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from support.ports import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 FAKES = REPO / "tests" / "fakes"
+SERVE = Path(__file__).with_name("serve.py")
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 PASSWORD = "live-stack-password-1"
@@ -139,8 +141,10 @@ class LiveStack:
 
     def start_service(self, name: str, extra_env: Mapping[str, str] | None = None) -> Process:
         port = int(self.urls[name].rsplit(":", 1)[1])
+        # admin through support/serve.py: uvicorn with the tests' cheap password hashing.
+        launcher = [str(SERVE)] if name == "admin" else ["-m", "uvicorn"]
         command = [
-            sys.executable, "-m", "uvicorn", f"nfhub_{name}.main:create_app", "--factory",
+            sys.executable, *launcher, f"nfhub_{name}.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
         ]  # fmt: skip
         if self.tls is not None:

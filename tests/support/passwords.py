@@ -5,7 +5,8 @@ of CPU per hash or verification, hundreds under load, paid by every login, passw
 user created through the API, and by every login for an unknown name (the timing equaliser).
 The tests check what the code does with a hash, not what a hash costs: the same argon2id
 code runs here with 1 pass over 1 MiB (as tests/support/factory.py's users already are).
-Processes the tests start (live stacks, the CLI) keep the defaults.
+The live stacks' admin processes start with them too (support/serve.py); ``make run``'s stack
+(tests/e2e/test_make_run.py) keeps the defaults.
 """
 
 from __future__ import annotations

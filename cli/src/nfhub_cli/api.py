@@ -52,6 +52,17 @@ def ssl_context(ca_file: str | None) -> ssl.SSLContext | bool:
     return context
 
 
+def certificate_refused(error: BaseException) -> bool:
+    """Whether the server's certificate was not trusted (anywhere in the error's causes): the
+    same certificate comes again on a retry, so it is said at once, not after every backoff."""
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def retry_delay(response: httpx.Response | None, attempt: int) -> float:
     """Retry-After when the server says (seconds or a date), else exponential with jitter."""
     if response is not None:
@@ -195,7 +206,7 @@ class Api:
             try:
                 response = attempt_once()
             except httpx.TransportError as exc:
-                if not idempotent or attempt == MAX_ATTEMPTS:
+                if not idempotent or attempt == MAX_ATTEMPTS or certificate_refused(exc):
                     raise ApiError(f"{method} failed: {exc.__class__.__name__}: {exc}") from exc
                 self.sleep(retry_delay(None, attempt))
                 continue

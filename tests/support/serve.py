@@ -1,0 +1,29 @@
+"""A live stack's admin process: ``python -m uvicorn``'s command line, run after admin's
+password hashing is set to the cheapest argon2id parameters (support/passwords.py), as it is
+in the in-process tests.
+
+Run as a script (``python tests/support/serve.py nfhub_admin.main:create_app --factory ...``):
+the arguments are uvicorn's. The same argon2id code hashes and verifies every password; only
+what a hash costs changes, which no test is about, and a live admin pays it at every login,
+password set and user created (the fuzzer sends hundreds). ``make run``'s stack
+(scripts/devstack.py) keeps the defaults.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+
+def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for `support`
+    from support import passwords
+
+    passwords.install()
+    from uvicorn.main import main as uvicorn
+
+    uvicorn()  # reads sys.argv, as `python -m uvicorn` does
+
+
+if __name__ == "__main__":
+    main()
