@@ -365,7 +365,8 @@ def main() -> None:
           f"generator on {sorted(LOAD_GENERATOR_CORES)}; load average {load[0]:.2f} "
           f"{load[1]:.2f} {load[2]:.2f}")  # fmt: skip
 
-    with stack([migrate_compute]) as running:
+    # A personal access token: filling sapporo with 10,000 runs outlasts an access token.
+    with stack([migrate_compute], personal_token=True) as running:
         org_id = asyncio.run(seed_pipeline(running.database_url, running.project_id))
         nfhub = start_nfhub(running)
         sapporo = start_sapporo(running.workdir, args.sapporo)
