@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_compute.models import Run, Task
 from nfhub_compute.tasks.repository import TaskRepository
+from nfhub_compute.wes.schemas import RunListResponse
 from nfhub_shared.db.engine import create_engine
 from support.inprocess import HELLO_PIPELINE
 
@@ -361,6 +362,58 @@ class TestListing:
             ],
             "next_page_token": "",
         }  # fmt: skip
+
+    async def test_summaries_are_the_models_to_the_microsecond(
+        self, compute_client: httpx.AsyncClient, team: Any, set_run: Any,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:  # fmt: skip
+        """The database renders the page: it must be what RunListResponse would have made
+        (times as datetime.isoformat() in UTC, a fraction only when there is one, absent
+        times left out, tags {} for a run launched through /api/v1)."""
+        now = datetime.now(UTC)
+        tagged = runs_rows(team, 1, now, tags={"batch": "7", "note": 'say "hi"'})
+        plain = runs_rows(team, 1, now - timedelta(seconds=1))
+        await add_runs(session_factory, tagged + plain)
+        started = datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+        # In another zone: the answer is in UTC whatever the run was stored with.
+        ended = datetime(2026, 1, 2, 9, 0, 0, 1, tzinfo=timezone(timedelta(hours=5)))
+        await set_run(tagged[0]["id"], workflow_started_at=started, finished_at=ended)
+
+        response = await compute_client.get(
+            f"{WES}/runs", params={"page_size": 1}, headers=team.headers("viewer")
+        )
+        following = await compute_client.get(
+            f"{WES}/runs",
+            params={"page_size": 1, "page_token": response.json()["next_page_token"]},
+            headers=team.headers("viewer"),
+        )
+
+        assert response.status_code == 200 and response.headers["content-type"] == (
+            "application/json"
+        )
+        page = RunListResponse.model_validate_json(response.content)
+        assert response.json() == page.model_dump(exclude_none=True)
+        assert response.json()["runs"] == [
+            {
+                "run_id": str(tagged[0]["id"]), "state": "COMPLETE",
+                "start_time": "2026-01-02T03:04:05.120000+00:00",
+                "end_time": "2026-01-02T04:00:00.000001+00:00",
+                "tags": {"batch": "7", "note": 'say "hi"'},
+            }
+        ]  # fmt: skip
+        assert page.next_page_token
+        assert following.json() == {
+            "runs": [{"run_id": str(plain[0]["id"]), "state": "COMPLETE", "tags": {}}],
+            "next_page_token": "",
+        }
+
+    async def test_a_project_without_runs_has_an_empty_page(
+        self, compute_client: httpx.AsyncClient, team: Any
+    ) -> None:
+        response = await compute_client.get(f"{WES}/runs", headers=team.headers("viewer"))
+
+        assert response.status_code == 200
+        assert response.json() == {"runs": [], "next_page_token": ""}
 
     @pytest.mark.parametrize(
         "params",

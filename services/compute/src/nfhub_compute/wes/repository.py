@@ -11,14 +11,29 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import ClauseElement, Integer, bindparam, func, select, tuple_
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Integer,
+    Subquery,
+    Text,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
 from nfhub_compute.pipelines.repository import visible_to
-from nfhub_compute.wes.schemas import EnvRow, PageKey, RunRow
+from nfhub_compute.wes.schemas import EnvRow, PageKey, RunPage
 from nfhub_shared.errors import database_unavailable
 
 # WES's hot reads (status, the run list, counts) are single statements on a connection of
@@ -75,29 +90,87 @@ async def _driver(connection: ReadConnection) -> tuple[Any, AsyncConnection | No
 
 
 # The hot statements, in Core, compiled once (DriverStatement).
-_PAGE_COLUMNS = select(
-    Run.id,
-    Run.state,
-    Run.created_at,
-    func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at),
-    Run.finished_at,
-    Run.wes_request["tags"],
-).where(Run.project_id == bindparam("project_id"))
+def _iso_utc(moment: ColumnElement[Any]) -> ColumnElement[str]:
+    """A timestamp as Python's ``datetime.isoformat()`` writes one in UTC (what a read
+    model's string field holds): seconds, a fraction only when there is one, ``+00:00``."""
+    utc = func.timezone(literal_column("'UTC'"), moment)
+    fraction = case(
+        (
+            extract("microseconds", moment) % 1_000_000 != 0,
+            func.to_char(utc, literal_column("'.US'")),
+        ),
+        else_=literal_column("''"),
+    )
+    # || rather than concat(): NULL in, NULL out (json_strip_nulls then leaves the field out).
+    whole_seconds = func.to_char(utc, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'"))
+    return whole_seconds.op("||")(fraction).op("||")(literal_column("'+00:00'"))
+
+
 _NEWEST_FIRST = (Run.created_at.desc(), Run.id.desc())
-_FIRST_PAGE = DriverStatement(
-    _PAGE_COLUMNS.order_by(*_NEWEST_FIRST).limit(bindparam("limit", type_=Integer))
-)
-_NEXT_PAGE = DriverStatement(
-    _PAGE_COLUMNS.where(
-        tuple_(Run.created_at, Run.id)
-        < tuple_(
-            bindparam("after_created_at", type_=Run.created_at.type),
-            bindparam("after_id", type_=Run.id.type),
+_TAGS = Run.wes_request["tags"]
+
+
+def _page_rows(after: bool) -> Subquery:
+    """Up to ``limit`` runs of the project, newest first (after a key when ``after``),
+    numbered from 1."""
+    statement = select(
+        Run.id,
+        Run.state,
+        Run.created_at,
+        func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at).label("start"),
+        Run.finished_at,
+        case((func.jsonb_typeof(_TAGS) == literal_column("'object'"), _TAGS)).label("tags"),
+        func.row_number().over(order_by=_NEWEST_FIRST).label("number"),
+    ).where(Run.project_id == bindparam("project_id"))
+    if after:
+        statement = statement.where(
+            tuple_(Run.created_at, Run.id)
+            < tuple_(
+                bindparam("after_created_at", type_=Run.created_at.type),
+                bindparam("after_id", type_=Run.id.type),
+            )
+        )
+    return statement.order_by(*_NEWEST_FIRST).limit(bindparam("limit", type_=Integer)).subquery()
+
+
+def _page_statement(after: bool) -> DriverStatement:
+    """One page as the database renders it: the RunSummary objects of the first ``size``
+    rows as one JSON array (in RunSummary's field order, absent times left out), how many
+    rows came (``size`` + 1 when there are more), and the key of the ``size``-th row."""
+    rows = _page_rows(after)
+    size = bindparam("size", type_=Integer)
+    fields = {
+        "run_id": rows.c.id,
+        "state": rows.c.state,
+        "start_time": _iso_utc(rows.c.start),
+        "end_time": _iso_utc(rows.c.finished_at),
+        "tags": func.coalesce(rows.c.tags, literal_column("'{}'::jsonb")),
+    }
+    summary = func.json_strip_nulls(
+        func.json_build_object(
+            *(
+                part
+                for name, value in fields.items()
+                for part in (literal_column(f"'{name}'"), value)
+            )
         )
     )
-    .order_by(*_NEWEST_FIRST)
-    .limit(bindparam("limit", type_=Integer))
-)
+    summaries = func.json_agg(aggregate_order_by(summary, rows.c.number)).filter(
+        rows.c.number <= size
+    )
+    last = rows.c.number == size
+    return DriverStatement(
+        select(
+            cast(func.coalesce(summaries, literal_column("'[]'::json")), Text),
+            func.count(),
+            func.max(rows.c.created_at).filter(last),
+            func.max(cast(rows.c.id, Text)).filter(last),
+        )
+    )
+
+
+_FIRST_PAGE = _page_statement(after=False)
+_NEXT_PAGE = _page_statement(after=True)
 _RUN_STATE = select(Run.project_id, Run.state).where(Run.id == bindparam("run_id"))
 _RUN_STATE_ANYWHERE = DriverStatement(_RUN_STATE)
 _RUN_STATE_IN_PROJECT = DriverStatement(_RUN_STATE.where(Run.project_id == bindparam("project_id")))
@@ -109,24 +182,23 @@ class WesReads:
     def __init__(self, session: ReadConnection) -> None:
         self.session = session
 
-    async def run_page(
-        self, project_id: uuid.UUID, after: PageKey | None, limit: int
-    ) -> list[RunRow]:
-        """Up to ``limit`` runs of the project, newest first, after ``after``: one range
-        scan of ix_runs_project_id_created_at_id, however many runs the project has."""
+    async def run_page(self, project_id: uuid.UUID, after: PageKey | None, size: int) -> RunPage:
+        """Up to ``size`` runs of the project, newest first, after ``after``, rendered as
+        RunSummary JSON by the database: one range scan of
+        ix_runs_project_id_created_at_id, however many runs the project has."""
+        values: dict[str, Any] = {"project_id": project_id, "limit": size + 1, "size": size}
         if after is None:
-            rows = await _FIRST_PAGE.fetch(self.session, project_id=project_id, limit=limit)
+            rows = await _FIRST_PAGE.fetch(self.session, **values)
         else:
             rows = await _NEXT_PAGE.fetch(
-                self.session, project_id=project_id, limit=limit,
-                after_created_at=after.created_at, after_id=after.id,
-            )  # fmt: skip
-        return [
-            RunRow(
-                row[0], row[1], row[2], row[3], row[4], row[5] if isinstance(row[5], dict) else None
+                self.session, after_created_at=after.created_at, after_id=after.id, **values
             )
-            for row in rows
-        ]
+        summaries, count, last_created_at, last_id = rows[0]
+        more = count > size
+        return RunPage(
+            summaries=summaries,
+            last=PageKey(last_created_at, uuid.UUID(last_id)) if more else None,
+        )
 
     async def run_state(
         self, run_id: uuid.UUID, project_id: uuid.UUID | None
