@@ -28,30 +28,29 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
 from nfhub_compute.pipelines.repository import visible_to
 from nfhub_compute.wes.schemas import EnvRow, PageKey, RunPage
-from nfhub_shared.errors import database_unavailable
 
 # WES's hot reads (status, the run list, counts) are single statements on a connection of
-# compute's autocommit read engine (main.lifespan): no pre-ping, no BEGIN/COMMIT, one round
-# trip each. Tests hand the request's sessionmaker instead.
-ReadConnection = AsyncSession | AsyncConnection
+# compute's read pool, asyncpg's own (main.lifespan): autocommit, no pre-ping, no
+# BEGIN/COMMIT, one round trip each. Tests hand the request's sessionmaker instead: its
+# session's connection, inside the test's transaction.
+ReadConnection = AsyncSession | Any  # Any: an asyncpg connection (the driver is untyped)
 ReadConnect = Callable[[], AbstractAsyncContextManager[ReadConnection]]
 
 
 class DriverStatement:
-    """A Core statement compiled once, run on the asyncpg connection under SQLAlchemy's.
+    """A Core statement compiled once, sent to asyncpg as it is.
 
     For the hottest reads SQLAlchemy's execution (building the statement, keying its compiled
     cache, the greenlet hop, the result's row processing) cost several times what asyncpg
     and the database take (bench/wes.py): the statement is written in Core as every other,
     compiled for asyncpg at import, and sent as it is; asyncpg keeps it prepared per
-    connection. The connection still comes from (and goes back to) SQLAlchemy's pool, with
-    its codecs (JSONB decoded as everywhere else).
+    connection. No codecs of SQLAlchemy's: JSON comes back as text.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
@@ -68,25 +67,16 @@ class DriverStatement:
         return [values[name] if name in values else self.defaults[name] for name in self.names]
 
     async def fetch(self, connection: ReadConnection, **values: Any) -> list[Any]:
-        driver, pooled = await _driver(connection)
-        try:
-            return list(await driver.fetch(self.sql, *self.arguments(values)))
-        except Exception as exc:
-            # SQLAlchemy never sees this error: a connection it would have discarded must
-            # not go back to its pool (no pre-ping on the read engine to catch it later).
-            if pooled is not None and database_unavailable(exc):
-                await pooled.invalidate()
-            raise
+        driver = await _driver(connection)
+        return list(await driver.fetch(self.sql, *self.arguments(values)))
 
 
-async def _driver(connection: ReadConnection) -> tuple[Any, AsyncConnection | None]:
-    """The asyncpg connection, and the pooled one to discard if it fails (a test's session:
-    none, its connection is the test's)."""
+async def _driver(connection: ReadConnection) -> Any:
+    """The asyncpg connection: the pool's itself, or the one under a test's session."""
     if isinstance(connection, AsyncSession):
         raw = await (await connection.connection()).get_raw_connection()
-        return raw.driver_connection, None
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection, connection
+        return raw.driver_connection
+    return connection
 
 
 # The hot statements, in Core, compiled once (DriverStatement).
@@ -174,6 +164,16 @@ _NEXT_PAGE = _page_statement(after=True)
 _RUN_STATE = select(Run.project_id, Run.state).where(Run.id == bindparam("run_id"))
 _RUN_STATE_ANYWHERE = DriverStatement(_RUN_STATE)
 _RUN_STATE_IN_PROJECT = DriverStatement(_RUN_STATE.where(Run.project_id == bindparam("project_id")))
+_PRIMARY_ENV = DriverStatement(
+    select(ComputeEnv.id, ComputeEnv.name, ComputeEnv.backend)
+    .where(ComputeEnv.org_id == bindparam("org_id"), ComputeEnv.is_primary.is_(True))
+    .limit(1)
+)
+_STATE_COUNTS = DriverStatement(
+    select(Run.state, func.count())
+    .where(Run.project_id == bindparam("project_id"))
+    .group_by(Run.state)
+)
 
 
 class WesReads:
@@ -215,22 +215,15 @@ class WesReads:
 
     async def project_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
         """The project a run is in, whoever asks (the caller's membership is checked next)."""
-        return await self.session.scalar(select(Run.project_id).where(Run.id == run_id))
+        rows = await _RUN_STATE_ANYWHERE.fetch(self.session, run_id=run_id)
+        return rows[0][0] if rows else None
 
     async def primary_env(self, org_id: uuid.UUID) -> EnvRow | None:
-        row = (
-            await self.session.execute(
-                select(ComputeEnv.id, ComputeEnv.name, ComputeEnv.backend).where(
-                    ComputeEnv.org_id == org_id, ComputeEnv.is_primary.is_(True)
-                )
-            )
-        ).first()
-        return EnvRow(row[0], row[1], row[2]) if row is not None else None
+        rows = await _PRIMARY_ENV.fetch(self.session, org_id=org_id)
+        return EnvRow(rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     async def state_counts(self, project_id: uuid.UUID) -> dict[str, int]:
-        rows = await self.session.execute(
-            select(Run.state, func.count()).where(Run.project_id == project_id).group_by(Run.state)
-        )
+        rows = await _STATE_COUNTS.fetch(self.session, project_id=project_id)
         return {row[0]: int(row[1]) for row in rows}
 
 
