@@ -369,7 +369,7 @@ async def get_wes_run_log(run_id: str, wes: WesDep, principal: WesReader) -> Run
 
 
 @router.get("/runs/{run_id}/status", response_model=RunStatus, openapi_extra=FOR_RUN)
-async def get_wes_run_status(run_id: str, wes: WesReadsDep, principal: WesReader) -> RunStatus:
+async def get_wes_run_status(run_id: str, wes: WesReadsDep, principal: WesReader) -> Response:
     """The run's state."""
     run_uuid_ = run_uuid(run_id)
     project_id = header_project(wes.request)
@@ -381,7 +381,7 @@ async def get_wes_run_status(run_id: str, wes: WesReadsDep, principal: WesReader
     )
     if project_id is None:
         await wes.access(principal, run_project, ProjectRole.viewer, run_uuid_)
-    return status
+    return json_response(status)
 
 
 @router.post(

@@ -37,7 +37,6 @@ from nfhub_compute.wes.schemas import (
     RunId,
     RunLog,
     RunRequest,
-    RunStatus,
     ServiceInfo,
     ServiceOrganization,
     ServiceType,
@@ -166,14 +165,17 @@ class WesReadService:
     @staticmethod
     async def status(
         reads: ReadConnect, run_id: uuid.UUID, project_id: uuid.UUID | None
-    ) -> tuple[uuid.UUID, RunStatus]:
-        """The run's project and status in one read: in ``project_id`` when the client named
-        it (its membership checked before), else wherever it is (checked after)."""
+    ) -> tuple[uuid.UUID, JsonDocument]:
+        """The run's project and its RunStatus in one read: in ``project_id`` when the client
+        named it (its membership checked before), else wherever it is (checked after)."""
         async with reads() as connection:
             found = await WesReads(connection).run_state(run_id, project_id)
         if found is None:
             raise WesRunNotFound(f"No run {run_id} in this project.")
-        return found[0], RunStatus(run_id=str(run_id), state=RunState(found[1]))
+        # Two fields with no character to escape (a UUID, a state's name): written out
+        # rather than a RunStatus validated, then re-validated and serialised by FastAPI.
+        state = RunState(found[1]).value
+        return found[0], JsonDocument(f'{{"run_id":"{run_id}","state":"{state}"}}'.encode())
 
 
 class WesService(WesReadService):
