@@ -27,6 +27,7 @@ from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.clients import AdminClient, FilesClient
 from nfhub_shared.db.engine import create_engine, create_read_pool
+from nfhub_shared.routing import match_first
 
 DESCRIPTION = """
 Pipelines (nf-core and your own) and their versions, with the parameter schemas that drive a
@@ -168,6 +169,8 @@ def create_app(
         openapi_paths=OPENAPI_PATHS,
     )
     ComputeState.of(app).audit_writer = AuditWriter(audit_events)
+    # WES's routes come after every /api/v1 one: found first, by their prefix alone.
+    match_first(app, WES_PREFIX + "/")
     # Outermost: WES's error shape for every refusal on its paths, the edge's included.
     app.add_middleware(WesErrorMiddleware, prefix=WES_PREFIX + "/")
     return app
