@@ -1,7 +1,8 @@
 """WES's reads of runs and tasks: keyset pages, state counts, lookups by source URL.
 
 Runs and tasks are the runs domain's rows (one run model); only the shapes WES reads them in
-differ: a keyset page of a few columns rather than ORM objects with an offset and a count.
+differ: a keyset page the database renders as WES's JSON, rather than ORM objects with an
+offset and a count.
 """
 
 from __future__ import annotations
