@@ -27,8 +27,16 @@ from nfhub_admin.auth.service import issue_access_token
 from nfhub_admin.config import Settings as AdminSettings
 from nfhub_admin.keys import SigningKeys
 from nfhub_admin.migrate import migrate as migrate_admin
-from nfhub_admin.models import Org, OrgMembership, Project, ProjectMembership, User
+from nfhub_admin.models import (
+    Org,
+    OrgMembership,
+    PersonalAccessToken,
+    Project,
+    ProjectMembership,
+    User,
+)
 from nfhub_shared.auth.scopes import ALL_SCOPES
+from nfhub_shared.auth.tokens import PAT_PREFIX, hash_token, new_opaque_token
 from nfhub_shared.db.engine import create_engine, create_sessionmaker
 from nfhub_shared.testing.database import create_database, drop_database, postgres_server
 
@@ -167,8 +175,15 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
     raise SystemExit(f"{url} not ready in 60 s:\n{log.read_text()[-2000:]}")
 
 
-async def _seed(settings: AdminSettings, keys: SigningKeys) -> tuple[str, str]:
+async def _seed(
+    settings: AdminSettings, keys: SigningKeys, *, personal_token: bool
+) -> tuple[str, str]:
+    """The bench user, an editor of project bench; (project id, its bearer token): an access
+    token (at most ACCESS_TOKEN_TTL_SECONDS, 15 min), or with ``personal_token`` a personal
+    access token that never expires, for benchmarks that run longer than that."""
     engine = create_engine(settings)
+    scopes = sorted(ALL_SCOPES)
+    secret = new_opaque_token(PAT_PREFIX)
     async with create_sessionmaker(engine)() as session, session.begin():
         user = User(username="bench", display_name="Bench")
         org = Org(slug="bench", name="Bench")
@@ -179,14 +194,27 @@ async def _seed(settings: AdminSettings, keys: SigningKeys) -> tuple[str, str]:
         await session.flush()
         session.add(OrgMembership(org_id=org.id, user_id=user.id, role="member"))
         session.add(ProjectMembership(project_id=project.id, user_id=user.id, role="editor"))
+        if personal_token:
+            session.add(
+                PersonalAccessToken(
+                    user_id=user.id, name="bench", token_hash=hash_token(secret),
+                    token_hint=secret[: len(PAT_PREFIX) + 4], scopes=scopes, expires_at=None,
+                )
+            )  # fmt: skip
     await engine.dispose()
-    return str(project.id), issue_access_token(keys, settings, user, " ".join(sorted(ALL_SCOPES)))
+    if personal_token:
+        return str(project.id), secret
+    return str(project.id), issue_access_token(keys, settings, user, " ".join(scopes))
 
 
 @contextmanager
-def stack(migrations: list[object] | None = None) -> Iterator[Stack]:
+def stack(
+    migrations: list[object] | None = None, *, personal_token: bool = False
+) -> Iterator[Stack]:
     """A throw-away folder (``Stack.workdir``), a database (embedded unless
-    TEST_DATABASE_URL), admin under uvicorn, a seeded editor."""
+    TEST_DATABASE_URL), admin under uvicorn, a seeded editor; its ``Stack.token`` an access
+    token that expires in 15 minutes, or with ``personal_token`` a personal access token
+    that does not (services resolve it through admin and cache it, as they do a JWT)."""
     with (
         tempfile.TemporaryDirectory(prefix="nfhub-bench-") as tmp,
         postgres_server() as server,
@@ -224,7 +252,9 @@ def stack(migrations: list[object] | None = None) -> Iterator[Stack]:
                 SERVICE_SECRET=env["SERVICE_SECRET"],
                 JWT_PRIVATE_KEY_FILE=key_path,
             )
-            project_id, token = asyncio.run(_seed(settings, SigningKeys.from_settings(settings)))
+            project_id, token = asyncio.run(
+                _seed(settings, SigningKeys.from_settings(settings), personal_token=personal_token)
+            )
             env["BENCH_PROJECT_ID"] = project_id
             running = Stack(
                 workdir, database_url, env, env["ADMIN_URL"], project_id, token, processes

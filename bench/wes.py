@@ -21,6 +21,11 @@ generator (keep-alive HTTP/1.1 connections, on a core of its own).
 4. nfhub alone: GET /runs?page_size=50 at each count of ``--flat`` (runs added in SQL beyond
    the ones posted): requests/s and p99 should stay flat.
 
+Each read measure also gives the CPU time a request cost the server process and, for nfhub,
+the PostgreSQL backends of its database: on a busy machine requests/s follows the scheduler
+(nfhub needs a backend scheduled for every request, sapporo reads files in its own process),
+CPU per request much less.
+
 Targets (printed as ratios nfhub / sapporo): GET /runs >= 30x with p99 < 50 ms and flat from
 1,000 to 100,000 runs; POST /runs >= 5x; status >= 1.5x.
 """
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -41,6 +47,7 @@ from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import httpx
+import psutil
 from common import (
     LOAD_GENERATOR_CORES,
     SERVER_CORES,
@@ -52,6 +59,7 @@ from common import (
     stack,
     wait_ready,
 )
+from sqlalchemy.engine import make_url
 
 from nfhub_compute.migrate import migrate as migrate_compute
 from nfhub_shared.testing.database import _asyncpg_args
@@ -71,6 +79,7 @@ class Server:
     headers: dict[str, str]
     workflow_url: str
     process: subprocess.Popen[bytes]
+    cpu: CpuMeter
 
 
 @dataclass
@@ -78,6 +87,13 @@ class Result:
     count: int
     seconds: float
     latencies_ms: list[float]
+    # CPU seconds over the measure: (the server process, the database's backends of the
+    # bench database; 0 for sapporo, which has none).
+    cpu_seconds: tuple[float, float] | None = None
+
+    def cpu_us(self) -> tuple[float, float]:
+        server, database = self.cpu_seconds or (0.0, 0.0)
+        return server / self.count * 1e6, database / self.count * 1e6
 
     @property
     def rate(self) -> float:
@@ -88,10 +104,44 @@ class Result:
         return values[min(len(values) - 1, int(len(values) * fraction))] if values else 0.0
 
     def line(self, label: str) -> str:
+        cpu = ""
+        if self.cpu_seconds is not None:
+            server, database = self.cpu_us()
+            cpu = f"   CPU/req {server:5.0f} + db {database:4.0f} us"
         return (
             f"  {label:<34} {self.rate:9.1f} req/s   p50 {self.percentile(0.5):7.1f} ms   "
-            f"p99 {self.percentile(0.99):7.1f} ms   ({self.count} requests)"
+            f"p99 {self.percentile(0.99):7.1f} ms{cpu}   ({self.count} requests)"
         )
+
+
+class CpuMeter:
+    """CPU time (user + system) a measure costs the server process and, for nfhub, the
+    PostgreSQL backends connected to the bench database. Per request it moves far less
+    with the machine's load than requests/s does: on a busy machine compare these."""
+
+    def __init__(self, pid: int, database: str | None) -> None:
+        self.server = psutil.Process(pid)
+        self.database = database
+
+    def _backends(self) -> dict[int, float]:
+        if self.database is None:
+            return {}
+        times = {}
+        for process in psutil.process_iter(["cmdline"]):
+            title = " ".join(process.info["cmdline"] or ())
+            if title.startswith("postgres: ") and f" {self.database} " in title:
+                with contextlib.suppress(psutil.Error):
+                    times[process.pid] = sum(process.cpu_times()[:2])
+        return times
+
+    def start(self) -> tuple[float, dict[int, float]]:
+        return sum(self.server.cpu_times()[:2]), self._backends()
+
+    def since(self, started: tuple[float, dict[int, float]]) -> tuple[float, float]:
+        server_before, backends_before = started
+        backends = self._backends()
+        database = sum(cpu - backends_before.get(pid, 0.0) for pid, cpu in backends.items())
+        return sum(self.server.cpu_times()[:2]) - server_before, database
 
 
 def raw_request(
@@ -187,10 +237,20 @@ def list_request(server: Server) -> bytes:
     return raw_request("GET", server.prefix + "/runs?page_size=50", server.headers)
 
 
+def measured(server: Server, run: Callable[[], Result]) -> Result:
+    started = server.cpu.start()
+    result = run()
+    result.cpu_seconds = server.cpu.since(started)
+    return result
+
+
 def measure_list(server: Server, seconds: float, connections: int) -> Result:
     request = list_request(server)
     asyncio.run(drive(server.port, lambda _: request, connections, seconds=min(seconds, 1.0)))
-    return asyncio.run(drive(server.port, lambda _: request, connections, seconds=seconds))[0]
+    return measured(
+        server,
+        lambda: asyncio.run(drive(server.port, lambda _: request, connections, seconds=seconds))[0],
+    )
 
 
 def measure_status(
@@ -202,7 +262,9 @@ def measure_status(
     ]
     pick = lambda number: requests[number % len(requests)]  # noqa: E731
     asyncio.run(drive(server.port, pick, connections, seconds=min(seconds, 1.0)))
-    return asyncio.run(drive(server.port, pick, connections, seconds=seconds))[0]
+    return measured(
+        server, lambda: asyncio.run(drive(server.port, pick, connections, seconds=seconds))[0]
+    )
 
 
 # -- the two servers ---------------------------------------------------------------------------
@@ -212,7 +274,11 @@ def start_nfhub(running: Stack) -> Server:
     port = free_port()
     env = {"COMPUTE_URL": f"http://127.0.0.1:{port}", "COMPUTE_BACKEND": "noop"}
     process = running.start("compute", "nfhub_compute.main:create_app", port, env)
-    return Server("nfhub", port, WES, running.headers, "bench-noop/1", process)
+    database = make_url(running.database_url).database
+    return Server(
+        "nfhub", port, WES, running.headers, "bench-noop/1", process,
+        CpuMeter(process.pid, database),
+    )  # fmt: skip
 
 
 async def seed_pipeline(database_url: str, project_id: str) -> uuid.UUID:
@@ -304,7 +370,10 @@ def start_sapporo(folder: Path, venv: Path) -> Server:
     process = subprocess.Popen(command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
     pin_server(process.pid)
     wait_ready(f"http://127.0.0.1:{port}/service-info", process, log)
-    return Server("sapporo", port, "", {}, "https://github.com/nf-core/demo", process)
+    return Server(
+        "sapporo", port, "", {}, "https://github.com/nf-core/demo", process,
+        CpuMeter(process.pid, None),
+    )  # fmt: skip
 
 
 def wait_sapporo_done(server: Server, run_ids: Sequence[str], timeout: float = 600) -> None:
@@ -365,7 +434,8 @@ def main() -> None:
           f"generator on {sorted(LOAD_GENERATOR_CORES)}; load average {load[0]:.2f} "
           f"{load[1]:.2f} {load[2]:.2f}")  # fmt: skip
 
-    with stack([migrate_compute]) as running:
+    # A personal access token: filling sapporo with 10,000 runs outlasts an access token.
+    with stack([migrate_compute], personal_token=True) as running:
         org_id = asyncio.run(seed_pipeline(running.database_url, running.project_id))
         nfhub = start_nfhub(running)
         sapporo = start_sapporo(running.workdir, args.sapporo)
@@ -412,6 +482,14 @@ def main() -> None:
                    p99_note)  # fmt: skip
         ratio_line("POST /runs", ours["post"], theirs["post"], TARGETS["post"])
         ratio_line("GET /runs/{id}/status", ours["status"], theirs["status"], TARGETS["status"])
+        print("\nCPU per request, sapporo / nfhub (steadier than req/s on a busy machine; nfhub "
+              "with and without its database backends' share):")  # fmt: skip
+        for name, label in (("list", "GET /runs?page_size=50"),
+                            ("status", "GET /runs/{id}/status")):  # fmt: skip
+            ours_us, database_us = ours[name].cpu_us()
+            theirs_us = theirs[name].cpu_us()[0]
+            print(f"  {label:<34} {theirs_us / ours_us:6.1f}x server alone, "
+                  f"{theirs_us / (ours_us + database_us):6.1f}x with the database")  # fmt: skip
 
         sapporo.process.terminate()
         sapporo.process.wait(timeout=30)

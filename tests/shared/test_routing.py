@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from nfhub_shared.auth.dependencies import CurrentPrincipal, ProjectEditor, project_role, scoped
 from nfhub_shared.auth.principal import Principal, ProjectAccess, ProjectRole
-from nfhub_shared.routing import AuthFirstRoute
+from nfhub_shared.routing import AuthFirstRoute, PrefixRouteGroup, match_first
 
 from .test_app import assert_problem
 
@@ -196,3 +196,36 @@ class TestAuthFirst:
             # Not GET/PATCH /items/{item_id} with a bad id (422): a method /items/import lacks.
             assert_problem(answer, 405)
             assert answer.headers["allow"] == "POST"
+
+
+class TestMatchFirst:
+    async def test_grouped_routes_answer_as_from_the_list(self, service_app, factory) -> None:
+        actor = await factory.user()
+        item = uuid.uuid4()
+        async with service_app([routing_probe()]) as (app, client):
+            before = app.openapi()
+            app.openapi_schema = None
+            match_first(app, "/api/v1/routing/items/")
+            group = app.router.routes[0]
+            found = await client.get(f"/api/v1/routing/items/{item}", headers=actor.headers)
+            patched = await client.patch(f"/api/v1/routing/items/{item}", headers=actor.headers)
+            imported = await client.post("/api/v1/routing/items/import", headers=actor.headers)
+            bad_id = await client.get("/api/v1/routing/items/not-a-uuid", headers=actor.headers)
+            wrong_method = await client.get("/api/v1/routing/items/import", headers=actor.headers)
+            elsewhere = await client.get("/api/v1/routing/request-too", headers=actor.headers)
+            after = app.openapi()
+            url = app.url_path_for("item", item_id=str(item))
+
+        assert isinstance(group, PrefixRouteGroup)
+        assert {route.path for route in group.routes} == {  # type: ignore[attr-defined]
+            "/api/v1/routing/items/{item_id}", "/api/v1/routing/items/import"
+        }  # fmt: skip
+        assert found.json() == patched.json() == {"id": str(item)}
+        assert imported.json() == {"imported": "yes"}
+        assert_problem(bad_id, 422)
+        # No grouped route takes GET there: the app's list answers, as without the group.
+        assert_problem(wrong_method, 405)
+        assert wrong_method.headers["allow"] == "POST"
+        assert elsewhere.json()["path"] == "/api/v1/routing/request-too"
+        assert after == before
+        assert url == f"/api/v1/routing/items/{item}"

@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_compute.models import Run, Task
 from nfhub_compute.tasks.repository import TaskRepository
-from nfhub_shared.db.engine import create_engine
+from nfhub_compute.wes.schemas import RunListResponse
+from nfhub_shared.db.engine import create_read_pool
 from support.inprocess import HELLO_PIPELINE
 
 WES = "/ga4gh/wes/v1"
@@ -362,6 +364,58 @@ class TestListing:
             "next_page_token": "",
         }  # fmt: skip
 
+    async def test_summaries_are_the_models_to_the_microsecond(
+        self, compute_client: httpx.AsyncClient, team: Any, set_run: Any,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:  # fmt: skip
+        """The database renders the page: it must be what RunListResponse would have made
+        (times as datetime.isoformat() in UTC, a fraction only when there is one, absent
+        times left out, tags {} for a run launched through /api/v1)."""
+        now = datetime.now(UTC)
+        tagged = runs_rows(team, 1, now, tags={"batch": "7", "note": 'say "hi"'})
+        plain = runs_rows(team, 1, now - timedelta(seconds=1))
+        await add_runs(session_factory, tagged + plain)
+        started = datetime(2026, 1, 2, 3, 4, 5, 120000, tzinfo=UTC)
+        # In another zone: the answer is in UTC whatever the run was stored with.
+        ended = datetime(2026, 1, 2, 9, 0, 0, 1, tzinfo=timezone(timedelta(hours=5)))
+        await set_run(tagged[0]["id"], workflow_started_at=started, finished_at=ended)
+
+        response = await compute_client.get(
+            f"{WES}/runs", params={"page_size": 1}, headers=team.headers("viewer")
+        )
+        following = await compute_client.get(
+            f"{WES}/runs",
+            params={"page_size": 1, "page_token": response.json()["next_page_token"]},
+            headers=team.headers("viewer"),
+        )
+
+        assert response.status_code == 200 and response.headers["content-type"] == (
+            "application/json"
+        )
+        page = RunListResponse.model_validate_json(response.content)
+        assert response.json() == page.model_dump(exclude_none=True)
+        assert response.json()["runs"] == [
+            {
+                "run_id": str(tagged[0]["id"]), "state": "COMPLETE",
+                "start_time": "2026-01-02T03:04:05.120000+00:00",
+                "end_time": "2026-01-02T04:00:00.000001+00:00",
+                "tags": {"batch": "7", "note": 'say "hi"'},
+            }
+        ]  # fmt: skip
+        assert page.next_page_token
+        assert following.json() == {
+            "runs": [{"run_id": str(plain[0]["id"]), "state": "COMPLETE", "tags": {}}],
+            "next_page_token": "",
+        }
+
+    async def test_a_project_without_runs_has_an_empty_page(
+        self, compute_client: httpx.AsyncClient, team: Any
+    ) -> None:
+        response = await compute_client.get(f"{WES}/runs", headers=team.headers("viewer"))
+
+        assert response.status_code == 200
+        assert response.json() == {"runs": [], "next_page_token": ""}
+
     @pytest.mark.parametrize(
         "params",
         [
@@ -613,39 +667,58 @@ class TestStatus:
 
 
 class TestReadsOnTheirOwnPool:
-    async def test_a_dropped_read_connection_is_a_503_then_replaced(
+    async def test_a_dropped_read_connection_is_replaced_at_the_next_read(
         self, compute_app: Any, compute_client: httpx.AsyncClient, team: Any,
         session_factory: async_sessionmaker[AsyncSession],
     ) -> None:  # fmt: skip
-        """The hot reads go to asyncpg past SQLAlchemy, which would otherwise discard a
-        broken connection: the read discards it itself, so the next request gets a new one
-        (one connection in the pool, no pre-ping: a kept dead one would fail every time)."""
+        """The hot reads go to asyncpg's own pool (no pre-ping): a connection the server
+        dropped is not handed out again (a pool of one: a kept dead one would fail every
+        time); the next read opens another."""
         name = f"wes-reads-{uuid.uuid4().hex[:8]}"
-        engine = create_engine(
-            compute_app.state.settings, application_name=name, autocommit=True,
-            pre_ping=False, pool_size=1, max_overflow=0,
-        )  # fmt: skip
-        compute_app.state.reads_connect = engine.connect
+        pool = await create_read_pool(compute_app.state.settings, application_name=name, size=1)
+        compute_app.state.reads_connect = pool.acquire
         url = f"{WES}/runs/{uuid.uuid4()}/status"
         headers = team.headers("viewer")
+        backends = text("SELECT pid FROM pg_stat_activity WHERE application_name = :name")
         try:
             before = await compute_client.get(url, headers=headers)
             async with session_factory() as session:
-                killed = await session.scalar(
-                    text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                         "WHERE application_name = :name"),
-                    {"name": name},
-                )  # fmt: skip
-            dropped = await compute_client.get(url, headers=headers)
+                first = (await session.scalars(backends, {"name": name})).all()
+                # Waits (up to 5 s) until the backend has gone.
+                await session.execute(
+                    text("SELECT pg_terminate_backend(:pid, 5000)"), {"pid": first[0]}
+                )
             after = await compute_client.get(url, headers=headers)
+            async with session_factory() as session:
+                # The test's transaction keeps a snapshot of pg_stat_activity: a fresh one.
+                await session.execute(text("SELECT pg_stat_clear_snapshot()"))
+                second = (await session.scalars(backends, {"name": name})).all()
         finally:
-            await engine.dispose()
+            await pool.close()
 
         wes_error(before, 404)
-        assert killed == 1
-        wes_error(dropped, 503)
-        assert int(dropped.headers["retry-after"]) >= 1
         wes_error(after, 404)
+        assert len(first) == len(second) == 1 and first != second
+
+    async def test_an_unreachable_database_is_a_503_to_retry(
+        self, compute_app: Any, compute_client: httpx.AsyncClient, team: Any
+    ) -> None:
+        settings = compute_app.state.settings.model_copy(
+            update={"DATABASE_URL": SecretStr("postgresql+asyncpg://nfhub@127.0.0.1:1/nfhub")}
+        )
+        pool = await create_read_pool(settings, application_name="wes-reads-nowhere", size=1)
+        compute_app.state.reads_connect = pool.acquire
+        try:
+            status = await compute_client.get(
+                f"{WES}/runs/{uuid.uuid4()}/status", headers=team.headers("viewer")
+            )
+            listing = await compute_client.get(f"{WES}/runs", headers=team.headers("viewer"))
+        finally:
+            await pool.close()
+
+        for response in (status, listing):
+            assert "database" in wes_error(response, 503).lower()
+            assert int(response.headers["retry-after"]) >= 1
 
 
 class TestRateLimits:

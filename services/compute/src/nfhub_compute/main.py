@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,7 +26,8 @@ from nfhub_shared.app import API_PREFIX
 from nfhub_shared.app import create_app as create_service_app
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.clients import AdminClient, FilesClient
-from nfhub_shared.db.engine import create_engine
+from nfhub_shared.db.engine import create_engine, create_read_pool
+from nfhub_shared.routing import match_first
 
 DESCRIPTION = """
 Pipelines (nf-core and your own) and their versions, with the parameter schemas that drive a
@@ -127,15 +129,17 @@ def create_app(
             state.sessionmaker, settings.database_url, buffer_events=settings.STREAM_BUFFER_EVENTS
         )
         StreamState.of(app).stream_hub = hub
-        # Hot single-statement reads (WES's status and run list): autocommit, no pre-ping, so
-        # one round trip each instead of four (ping, BEGIN, the query, COMMIT). No overflow:
-        # a burst waits for a connection rather than opening (forking a backend) and closing
-        # one per request.
-        reads_engine = create_engine(
-            settings, application_name="compute-reads", autocommit=True, pre_ping=False,
-            pool_size=settings.READS_POOL_SIZE, max_overflow=0,
-        )  # fmt: skip
-        state.reads_connect = reads_engine.connect
+        # Hot single-statement reads (WES's status and run list): asyncpg's own pool,
+        # autocommit, no pre-ping and no reset, so one round trip each instead of four (ping,
+        # BEGIN, the query, COMMIT) and no SQLAlchemy connection around them. A burst waits
+        # for one of its connections rather than opening (forking a backend) and closing one
+        # per request.
+        reads_pool = await create_read_pool(
+            settings, application_name="compute-reads", size=settings.READS_POOL_SIZE
+        )
+        state.reads_connect = functools.partial(
+            reads_pool.acquire, timeout=settings.DATABASE_POOL_TIMEOUT_SECONDS
+        )
         if settings.CATALOG_FILE is not None:
             async with state.sessionmaker() as session, session.begin():
                 await sync_catalog(session, settings, settings.CATALOG_FILE)
@@ -146,7 +150,7 @@ def create_app(
             await hub.stop()
             await state.backends.close()
             await events_engine.dispose()
-            await reads_engine.dispose()
+            await reads_pool.close()
 
     app = create_service_app(
         settings,
@@ -165,6 +169,8 @@ def create_app(
         openapi_paths=OPENAPI_PATHS,
     )
     ComputeState.of(app).audit_writer = AuditWriter(audit_events)
+    # WES's routes come after every /api/v1 one: found first, by their prefix alone.
+    match_first(app, WES_PREFIX + "/")
     # Outermost: WES's error shape for every refusal on its paths, the edge's included.
     app.add_middleware(WesErrorMiddleware, prefix=WES_PREFIX + "/")
     return app

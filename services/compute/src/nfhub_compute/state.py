@@ -35,9 +35,9 @@ class ComputeState(ServiceState):
     events_connect: Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]
     # The process's one writer of weblog events, on events_connect (group commit).
     event_writer: EventSink
-    # Opens a connection of the autocommit read engine (main.lifespan): single-statement reads
-    # on hot paths (WES's status and run list); tests give a sessionmaker.
-    reads_connect: Callable[[], AbstractAsyncContextManager[AsyncConnection | AsyncSession]]
+    # Checks out a connection of the read pool (asyncpg's, main.lifespan): single-statement
+    # reads on hot paths (WES's status and run list); tests give a sessionmaker.
+    reads_connect: Callable[[], AbstractAsyncContextManager[Any]]
 
 
 # async: FastAPI runs a plain-def dependency in a worker thread, a round trip per request.

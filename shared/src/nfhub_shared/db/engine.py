@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from nfhub_shared.config import BaseServiceSettings
+from nfhub_shared.db.listen import asyncpg_dsn
 
 
 def create_engine(
@@ -40,3 +44,30 @@ def create_engine(
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:  # type: ignore[type-arg]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+async def _keep_session(_connection: Any) -> None:
+    """Nothing to reset: the pool's statements change no session state (a transaction left
+    open is rolled back by asyncpg before this is called)."""
+
+
+async def create_read_pool(
+    settings: BaseServiceSettings, *, application_name: str, size: int
+) -> Any:
+    """An asyncpg pool for hot single-statement reads, past SQLAlchemy: checking a connection
+    out of SQLAlchemy's pool (a Connection object, its event dispatch, greenlet hops) cost
+    more than the query it ran (bench/wes.py). Autocommit, no pre-ping, no reset query on
+    release (asyncpg's default, RESET ALL and friends, is a round trip per checkout);
+    connections open on first use, as an engine's do. A connection the server dropped is
+    closed by asyncpg and replaced at the next checkout."""
+    return await asyncpg.create_pool(
+        asyncpg_dsn(settings.database_url),
+        min_size=0,
+        max_size=size,
+        reset=_keep_session,
+        timeout=10,
+        server_settings={
+            "application_name": application_name,
+            "statement_timeout": str(settings.DATABASE_STATEMENT_TIMEOUT_MS),
+        },
+    )

@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
 from nfhub_compute.state import ComputeState, ComputeStateDep
 from nfhub_compute.wes.errors import InvalidWesRequest, WesProjectRefused, WesRunNotFound
@@ -20,6 +20,7 @@ from nfhub_compute.wes.schemas import (
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
     ErrorResponse,
+    JsonDocument,
     RunId,
     RunListResponse,
     RunLog,
@@ -194,6 +195,11 @@ WesDep = Annotated[Wes, Depends(get_wes)]
 WesReadsDep = Annotated[Wes, Depends(get_wes_reads)]
 
 
+def json_response(document: JsonDocument) -> Response:
+    """A body the service rendered already, as it is: response_model documents it."""
+    return Response(document.body, media_type="application/json")
+
+
 def header_project(request: Request) -> uuid.UUID | None:
     value = request.headers.get(PROJECT_HEADER)
     if value is None or not value.strip():
@@ -296,10 +302,10 @@ async def list_wes_runs(
     principal: WesReader,
     page_size: PageSize = None,
     page_token: PageToken = None,
-) -> RunListResponse:
+) -> Response:
     """The project's runs, newest first, by keyset pages (stable while runs arrive)."""
     access = await wes.in_project(principal, ProjectRole.viewer)
-    return await wes.reader(access).list_runs(page_size, page_token)
+    return json_response(await wes.reader(access).list_runs(page_size, page_token))
 
 
 @router.post("/runs", response_model=RunId, openapi_extra=FOR_LAUNCH)
@@ -363,7 +369,7 @@ async def get_wes_run_log(run_id: str, wes: WesDep, principal: WesReader) -> Run
 
 
 @router.get("/runs/{run_id}/status", response_model=RunStatus, openapi_extra=FOR_RUN)
-async def get_wes_run_status(run_id: str, wes: WesReadsDep, principal: WesReader) -> RunStatus:
+async def get_wes_run_status(run_id: str, wes: WesReadsDep, principal: WesReader) -> Response:
     """The run's state."""
     run_uuid_ = run_uuid(run_id)
     project_id = header_project(wes.request)
@@ -375,7 +381,7 @@ async def get_wes_run_status(run_id: str, wes: WesReadsDep, principal: WesReader
     )
     if project_id is None:
         await wes.access(principal, run_project, ProjectRole.viewer, run_uuid_)
-    return status
+    return json_response(status)
 
 
 @router.post(

@@ -1,7 +1,8 @@
 """WES's reads of runs and tasks: keyset pages, state counts, lookups by source URL.
 
 Runs and tasks are the runs domain's rows (one run model); only the shapes WES reads them in
-differ: a keyset page of a few columns rather than ORM objects with an offset and a count.
+differ: a keyset page the database renders as WES's JSON, rather than ORM objects with an
+offset and a count.
 """
 
 from __future__ import annotations
@@ -11,32 +12,46 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any
 
-from sqlalchemy import ClauseElement, Integer, bindparam, func, select, tuple_
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Integer,
+    Subquery,
+    Text,
+    bindparam,
+    case,
+    cast,
+    extract,
+    func,
+    literal_column,
+    select,
+    tuple_,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
 from nfhub_compute.pipelines.repository import visible_to
-from nfhub_compute.wes.schemas import EnvRow, PageKey, RunRow
-from nfhub_shared.errors import database_unavailable
+from nfhub_compute.wes.schemas import EnvRow, PageKey, RunPage
 
 # WES's hot reads (status, the run list, counts) are single statements on a connection of
-# compute's autocommit read engine (main.lifespan): no pre-ping, no BEGIN/COMMIT, one round
-# trip each. Tests hand the request's sessionmaker instead.
-ReadConnection = AsyncSession | AsyncConnection
+# compute's read pool, asyncpg's own (main.lifespan): autocommit, no pre-ping, no
+# BEGIN/COMMIT, one round trip each. Tests hand the request's sessionmaker instead: its
+# session's connection, inside the test's transaction.
+ReadConnection = AsyncSession | Any  # Any: an asyncpg connection (the driver is untyped)
 ReadConnect = Callable[[], AbstractAsyncContextManager[ReadConnection]]
 
 
 class DriverStatement:
-    """A Core statement compiled once, run on the asyncpg connection under SQLAlchemy's.
+    """A Core statement compiled once, sent to asyncpg as it is.
 
     For the hottest reads SQLAlchemy's execution (building the statement, keying its compiled
     cache, the greenlet hop, the result's row processing) cost several times what asyncpg
     and the database take (bench/wes.py): the statement is written in Core as every other,
     compiled for asyncpg at import, and sent as it is; asyncpg keeps it prepared per
-    connection. The connection still comes from (and goes back to) SQLAlchemy's pool, with
-    its codecs (JSONB decoded as everywhere else).
+    connection. No codecs of SQLAlchemy's: JSON comes back as text.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
@@ -53,54 +68,113 @@ class DriverStatement:
         return [values[name] if name in values else self.defaults[name] for name in self.names]
 
     async def fetch(self, connection: ReadConnection, **values: Any) -> list[Any]:
-        driver, pooled = await _driver(connection)
-        try:
-            return list(await driver.fetch(self.sql, *self.arguments(values)))
-        except Exception as exc:
-            # SQLAlchemy never sees this error: a connection it would have discarded must
-            # not go back to its pool (no pre-ping on the read engine to catch it later).
-            if pooled is not None and database_unavailable(exc):
-                await pooled.invalidate()
-            raise
+        driver = await _driver(connection)
+        return list(await driver.fetch(self.sql, *self.arguments(values)))
 
 
-async def _driver(connection: ReadConnection) -> tuple[Any, AsyncConnection | None]:
-    """The asyncpg connection, and the pooled one to discard if it fails (a test's session:
-    none, its connection is the test's)."""
+async def _driver(connection: ReadConnection) -> Any:
+    """The asyncpg connection: the pool's itself, or the one under a test's session."""
     if isinstance(connection, AsyncSession):
         raw = await (await connection.connection()).get_raw_connection()
-        return raw.driver_connection, None
-    raw = await connection.get_raw_connection()
-    return raw.driver_connection, connection
+        return raw.driver_connection
+    return connection
 
 
 # The hot statements, in Core, compiled once (DriverStatement).
-_PAGE_COLUMNS = select(
-    Run.id,
-    Run.state,
-    Run.created_at,
-    func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at),
-    Run.finished_at,
-    Run.wes_request["tags"],
-).where(Run.project_id == bindparam("project_id"))
+def _iso_utc(moment: ColumnElement[Any]) -> ColumnElement[str]:
+    """A timestamp as Python's ``datetime.isoformat()`` writes one in UTC (what a read
+    model's string field holds): seconds, a fraction only when there is one, ``+00:00``."""
+    utc = func.timezone(literal_column("'UTC'"), moment)
+    fraction = case(
+        (
+            extract("microseconds", moment) % 1_000_000 != 0,
+            func.to_char(utc, literal_column("'.US'")),
+        ),
+        else_=literal_column("''"),
+    )
+    # || rather than concat(): NULL in, NULL out (json_strip_nulls then leaves the field out).
+    whole_seconds = func.to_char(utc, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'"))
+    return whole_seconds.op("||")(fraction).op("||")(literal_column("'+00:00'"))
+
+
 _NEWEST_FIRST = (Run.created_at.desc(), Run.id.desc())
-_FIRST_PAGE = DriverStatement(
-    _PAGE_COLUMNS.order_by(*_NEWEST_FIRST).limit(bindparam("limit", type_=Integer))
-)
-_NEXT_PAGE = DriverStatement(
-    _PAGE_COLUMNS.where(
-        tuple_(Run.created_at, Run.id)
-        < tuple_(
-            bindparam("after_created_at", type_=Run.created_at.type),
-            bindparam("after_id", type_=Run.id.type),
+_TAGS = Run.wes_request["tags"]
+
+
+def _page_rows(after: bool) -> Subquery:
+    """Up to ``limit`` runs of the project, newest first (after a key when ``after``),
+    numbered from 1."""
+    statement = select(
+        Run.id,
+        Run.state,
+        Run.created_at,
+        func.coalesce(Run.running_at, Run.workflow_started_at, Run.initializing_at).label("start"),
+        Run.finished_at,
+        case((func.jsonb_typeof(_TAGS) == literal_column("'object'"), _TAGS)).label("tags"),
+        func.row_number().over(order_by=_NEWEST_FIRST).label("number"),
+    ).where(Run.project_id == bindparam("project_id"))
+    if after:
+        statement = statement.where(
+            tuple_(Run.created_at, Run.id)
+            < tuple_(
+                bindparam("after_created_at", type_=Run.created_at.type),
+                bindparam("after_id", type_=Run.id.type),
+            )
+        )
+    return statement.order_by(*_NEWEST_FIRST).limit(bindparam("limit", type_=Integer)).subquery()
+
+
+def _page_statement(after: bool) -> DriverStatement:
+    """One page as the database renders it: the RunSummary objects of the first ``size``
+    rows as one JSON array (in RunSummary's field order, absent times left out), how many
+    rows came (``size`` + 1 when there are more), and the key of the ``size``-th row."""
+    rows = _page_rows(after)
+    size = bindparam("size", type_=Integer)
+    fields = {
+        "run_id": rows.c.id,
+        "state": rows.c.state,
+        "start_time": _iso_utc(rows.c.start),
+        "end_time": _iso_utc(rows.c.finished_at),
+        "tags": func.coalesce(rows.c.tags, literal_column("'{}'::jsonb")),
+    }
+    summary = func.json_strip_nulls(
+        func.json_build_object(
+            *(
+                part
+                for name, value in fields.items()
+                for part in (literal_column(f"'{name}'"), value)
+            )
         )
     )
-    .order_by(*_NEWEST_FIRST)
-    .limit(bindparam("limit", type_=Integer))
-)
+    summaries = func.json_agg(aggregate_order_by(summary, rows.c.number)).filter(
+        rows.c.number <= size
+    )
+    last = rows.c.number == size
+    return DriverStatement(
+        select(
+            cast(func.coalesce(summaries, literal_column("'[]'::json")), Text),
+            func.count(),
+            func.max(rows.c.created_at).filter(last),
+            func.max(cast(rows.c.id, Text)).filter(last),
+        )
+    )
+
+
+_FIRST_PAGE = _page_statement(after=False)
+_NEXT_PAGE = _page_statement(after=True)
 _RUN_STATE = select(Run.project_id, Run.state).where(Run.id == bindparam("run_id"))
 _RUN_STATE_ANYWHERE = DriverStatement(_RUN_STATE)
 _RUN_STATE_IN_PROJECT = DriverStatement(_RUN_STATE.where(Run.project_id == bindparam("project_id")))
+_PRIMARY_ENV = DriverStatement(
+    select(ComputeEnv.id, ComputeEnv.name, ComputeEnv.backend)
+    .where(ComputeEnv.org_id == bindparam("org_id"), ComputeEnv.is_primary.is_(True))
+    .limit(1)
+)
+_STATE_COUNTS = DriverStatement(
+    select(Run.state, func.count())
+    .where(Run.project_id == bindparam("project_id"))
+    .group_by(Run.state)
+)
 
 
 class WesReads:
@@ -109,24 +183,23 @@ class WesReads:
     def __init__(self, session: ReadConnection) -> None:
         self.session = session
 
-    async def run_page(
-        self, project_id: uuid.UUID, after: PageKey | None, limit: int
-    ) -> list[RunRow]:
-        """Up to ``limit`` runs of the project, newest first, after ``after``: one range
-        scan of ix_runs_project_id_created_at_id, however many runs the project has."""
+    async def run_page(self, project_id: uuid.UUID, after: PageKey | None, size: int) -> RunPage:
+        """Up to ``size`` runs of the project, newest first, after ``after``, rendered as
+        RunSummary JSON by the database: one range scan of
+        ix_runs_project_id_created_at_id, however many runs the project has."""
+        values: dict[str, Any] = {"project_id": project_id, "limit": size + 1, "size": size}
         if after is None:
-            rows = await _FIRST_PAGE.fetch(self.session, project_id=project_id, limit=limit)
+            rows = await _FIRST_PAGE.fetch(self.session, **values)
         else:
             rows = await _NEXT_PAGE.fetch(
-                self.session, project_id=project_id, limit=limit,
-                after_created_at=after.created_at, after_id=after.id,
-            )  # fmt: skip
-        return [
-            RunRow(
-                row[0], row[1], row[2], row[3], row[4], row[5] if isinstance(row[5], dict) else None
+                self.session, after_created_at=after.created_at, after_id=after.id, **values
             )
-            for row in rows
-        ]
+        summaries, count, last_created_at, last_id = rows[0]
+        more = count > size
+        return RunPage(
+            summaries=summaries,
+            last=PageKey(last_created_at, uuid.UUID(last_id)) if more else None,
+        )
 
     async def run_state(
         self, run_id: uuid.UUID, project_id: uuid.UUID | None
@@ -143,22 +216,15 @@ class WesReads:
 
     async def project_of(self, run_id: uuid.UUID) -> uuid.UUID | None:
         """The project a run is in, whoever asks (the caller's membership is checked next)."""
-        return await self.session.scalar(select(Run.project_id).where(Run.id == run_id))
+        rows = await _RUN_STATE_ANYWHERE.fetch(self.session, run_id=run_id)
+        return rows[0][0] if rows else None
 
     async def primary_env(self, org_id: uuid.UUID) -> EnvRow | None:
-        row = (
-            await self.session.execute(
-                select(ComputeEnv.id, ComputeEnv.name, ComputeEnv.backend).where(
-                    ComputeEnv.org_id == org_id, ComputeEnv.is_primary.is_(True)
-                )
-            )
-        ).first()
-        return EnvRow(row[0], row[1], row[2]) if row is not None else None
+        rows = await _PRIMARY_ENV.fetch(self.session, org_id=org_id)
+        return EnvRow(rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
     async def state_counts(self, project_id: uuid.UUID) -> dict[str, int]:
-        rows = await self.session.execute(
-            select(Run.state, func.count()).where(Run.project_id == project_id).group_by(Run.state)
-        )
+        rows = await _STATE_COUNTS.fetch(self.session, project_id=project_id)
         return {row[0]: int(row[1]) for row in rows}
 
 

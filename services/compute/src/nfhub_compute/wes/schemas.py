@@ -174,15 +174,21 @@ class Attachment:
 
 
 @dataclass(frozen=True)
-class RunRow:
-    """What a page of RunSummary needs of a run (columns only, no ORM object)."""
+class RunPage:
+    """A page of runs as the database rendered it: ``summaries`` the JSON array of its
+    RunSummary objects; ``last`` the key of its last run when more follow, else None."""
 
-    id: uuid.UUID
-    state: str
-    created_at: datetime
-    start: datetime | None
-    end: datetime | None
-    tags: dict[str, str] | None
+    summaries: str
+    last: PageKey | None
+
+
+@dataclass(frozen=True)
+class JsonDocument:
+    """A response body already rendered as JSON, valid against the route's response_model
+    (which documents it): for hot reads whose objects would cost more to build and
+    serialise one by one than to read."""
+
+    body: bytes
 
 
 @dataclass(frozen=True)
