@@ -45,20 +45,18 @@ def nfhub_migration_dirs() -> list[Path]:
 @pytest.hookimpl(tryfirst=True)  # before xdist turns the groups into node ids
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark tests by folder (tests/e2e → e2e, tests/<service>/live → live, tests/deploy →
-    deploy) and keep the tests of one stack (or of the one Slurm), or of one explicit
-    ``xdist_group`` (a module's stack, as tests/compute/stream's), on one worker."""
+    deploy) and keep the tests of one stack (or of the one Slurm) on one worker."""
     for item in items:
         parts = item.path.resolve().relative_to(TESTS).parts
         kind = "live" if len(parts) > 2 and parts[1] == "live" else KIND_OF_FOLDER.get(parts[0])
         if kind is None and item.get_closest_marker("slurm") is not None:
             kind = "slurm"  # one Slurm per machine: its tests share a group (support/slurm.py)
-        explicit = item.get_closest_marker("xdist_group")
-        if kind is None and explicit is None:
+        if kind is None:
             continue
-        if kind is not None:
-            item.add_marker(kind)
+        item.add_marker(kind)
         if kind == "deploy":
             continue
+        explicit = item.get_closest_marker("xdist_group")
         if explicit is not None:  # a test's own group (e.g. one per fuzzed service)
             group = str(explicit.args[0] if explicit.args else explicit.kwargs["name"])
         else:
