@@ -8,7 +8,7 @@ from nfhub_compute.migrate import MIGRATIONS_DIR as COMPUTE_MIGRATIONS
 from nfhub_files.migrate import MIGRATIONS_DIR as FILES_MIGRATIONS
 from nfhub_miner.migrate import MIGRATIONS_DIR as MINER_MIGRATIONS
 from nfhub_web.migrate import MIGRATIONS_DIR as WEB_MIGRATIONS
-from support import botocache, passwords, routecache, sslcache
+from support import botocache, heap, passwords, routecache, sslcache
 from support.admin import admin_app, admin_client, admin_settings, admin_transport, factory
 from support.require import require_or_skip
 
@@ -32,6 +32,10 @@ def pytest_configure(config: pytest.Config) -> None:
     sslcache.install()
     botocache.install()
     passwords.install()
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    heap.settle()  # the modules and tests collected live to the end: the collector skips them
 
 
 @pytest.fixture(scope="session")

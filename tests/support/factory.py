@@ -11,7 +11,6 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from argon2 import PasswordHasher
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -22,6 +21,7 @@ from nfhub_admin.tokens.schemas import TokenCreate
 from nfhub_admin.tokens.service import TokenService
 from nfhub_shared.auth.principal import Principal
 from nfhub_shared.auth.scopes import scopes_allowed
+from support.passwords import CHEAP
 
 
 @dataclass(frozen=True)
@@ -65,11 +65,9 @@ class Factory:
                 email=email,
                 display_name=username.title(),
                 is_platform_admin=platform_admin,
-                # The cheapest argon2id parameters: verification reads them from the hash, so
-                # login works as usual, and a test does not spend ~0.5 s of CPU per user.
-                password_hash=PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(
-                    password
-                ),
+                # The cheapest argon2id parameters (support.passwords, admin's in the tests):
+                # verification reads them from the hash, so login works as usual.
+                password_hash=CHEAP.hash(password),
             )
             session.add(user)
             await session.flush()

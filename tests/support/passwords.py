@@ -4,16 +4,17 @@ admin hashes with argon2's defaults (3 passes over 64 MiB on 4 lanes): tens of m
 of CPU per hash or verification, hundreds under load, paid by every login, password set and
 user created through the API, and by every login for an unknown name (the timing equaliser).
 The tests check what the code does with a hash, not what a hash costs: the same argon2id
-code runs here with 1 pass over 1 MiB (as tests/support/factory.py's users already are).
-The live stacks' admin processes start with them too (support/serve.py); ``make run``'s stack
-(tests/e2e/test_make_run.py) keeps the defaults.
+code runs here with 1 pass over argon2's least memory, 8 KiB (tests/support/factory.py's
+users are hashed alike). The live stacks' admin processes start with them too
+(support/serve.py); ``make run``'s stack (tests/e2e/test_make_run.py) and the CLI keep the
+defaults.
 """
 
 from __future__ import annotations
 
 from argon2 import PasswordHasher
 
-CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
 
 
 def install() -> None:

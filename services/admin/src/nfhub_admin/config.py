@@ -35,6 +35,8 @@ class Settings(BaseServiceSettings):
     OIDC_PROVIDERS: list[OidcProviderSettings] = []
     OIDC_LOGIN_TTL_SECONDS: int = Field(default=600, ge=60, le=3600)
     OIDC_CREATE_USERS: bool = True
+    # How long admin waits for a provider (discovery, keys, code exchange) before a 503.
+    OIDC_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=60)
     FRONTEND_URL: AnyHttpUrl | None = None
 
     BOOTSTRAP_USERNAME: str | None = None

@@ -49,7 +49,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = AdminState.of(app)
-        state.oidc_metadata = OidcMetadataCache(state.http_client)
+        state.oidc_metadata = OidcMetadataCache(state.http_client, settings.OIDC_TIMEOUT_SECONDS)
         state.sts_issuer = (
             StsCredentialIssuer(settings)
             if settings.STORAGE_BACKEND == "s3" and settings.STORAGE_STS_ROLE_ARN

@@ -35,8 +35,9 @@ DISCOVERY_TTL_SECONDS = 3600
 class OidcMetadataCache:
     """Providers' discovery documents and key sets, fetched lazily and kept for an hour."""
 
-    def __init__(self, client: httpx.AsyncClient) -> None:
+    def __init__(self, client: httpx.AsyncClient, timeout_seconds: float) -> None:
         self.client = client
+        self.timeout_seconds = timeout_seconds
         self._documents: dict[str, tuple[float, dict[str, Any]]] = {}
 
     async def document(self, provider: OidcProviderSettings) -> dict[str, Any]:
@@ -59,7 +60,7 @@ class OidcMetadataCache:
 
     async def _get_json(self, url: str, name: str) -> dict[str, Any]:
         try:
-            response = await self.client.get(url, timeout=10.0)
+            response = await self.client.get(url, timeout=self.timeout_seconds)
             response.raise_for_status()
             body = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -174,7 +175,7 @@ class OidcService:
                 str(document["token_endpoint"]),
                 data=form,
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
-                timeout=10.0,
+                timeout=self.metadata.timeout_seconds,
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(
