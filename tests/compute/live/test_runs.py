@@ -301,8 +301,13 @@ class TestWorkerRestarts:
         assert "left no exit code" in done["state_reason"]
 
 
+# As many runs as the Slurm backend's same test (test_slurm_runs.py): both workers are woken
+# by each one and race to claim it, a hundred races per run of the suite.
+RACED_RUNS = 100
+
+
 class TestTwoDispatchers:
-    def test_two_workers_submit_each_of_200_queued_runs_exactly_once(
+    def test_two_workers_submit_each_of_100_queued_runs_exactly_once(
         self, stack: LiveStack
     ) -> None:
         workers = [
@@ -317,7 +322,7 @@ class TestTwoDispatchers:
                     what=f"{worker.name} to start",
                 )
             # Both are listening: every new run wakes both, and they race to claim it.
-            runs = [launch(stack, params={"task_seconds": 0}) for _ in range(200)]
+            runs = [launch(stack, params={"task_seconds": 0}) for _ in range(RACED_RUNS)]
             names = {run["nextflow_run_name"] for run in runs}
 
             def all_ended() -> bool:
@@ -325,7 +330,7 @@ class TestTwoDispatchers:
                 ended = {run["nextflow_run_name"] for run in listed["items"]}
                 return names <= ended
 
-            wait_until(all_ended, timeout=240, interval=1.0, what="200 runs to end")
+            wait_until(all_ended, timeout=240, interval=1.0, what=f"{RACED_RUNS} runs to end")
         finally:
             for worker in workers:
                 worker.stop()
@@ -341,4 +346,4 @@ class TestTwoDispatchers:
         assert states == {"COMPLETE"}
         # Both took part: each submitted some of the runs.
         submitted = [worker.log.read_text().count('"run submitted"') for worker in workers]
-        assert sum(submitted) == 200 and min(submitted) > 0, submitted
+        assert sum(submitted) == RACED_RUNS and min(submitted) > 0, submitted
