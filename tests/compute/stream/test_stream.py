@@ -381,6 +381,29 @@ class TestRunStreamEnds:
         assert run.id == end.id == str(feed[-1])
         assert end.data == {"run_id": str(run_id), "run_state": "COMPLETE"}
 
+    async def test_an_ended_runs_stream_waits_for_events_an_older_transaction_holds_back(
+        self, stream_stack: StreamStack
+    ) -> None:
+        # A transaction with an xid older than every event of the run, open meanwhile: the
+        # feed holds back what committed after it (xids are the whole server's, so a test of
+        # another xdist worker, or a long migration, does this in earnest).
+        async with stream_stack.sessions() as blocker:
+            await blocker.execute(text("SELECT pg_current_xact_id()"))
+            run_id = await an_ended_run(stream_stack)
+            feed = await feed_of(stream_stack, run_id)
+            headers = stream_stack.headers() | {"Last-Event-ID": str(feed[2])}
+            async with (
+                stream_stack.client() as client,
+                subscribe(client, f"/api/v1/runs/{run_id}/stream", headers) as stream,
+            ):
+                reader = asyncio.create_task(to_the_close(stream))
+                await asyncio.sleep(0.5)
+                assert not reader.done(), "the stream ended with events still held back"
+                await blocker.rollback()
+                *missed, end = await reader
+        assert journaled(missed) == feed[3:]
+        assert end.event == "end" and end.id == str(feed[-1])
+
     async def test_resuming_an_ended_run_replays_what_was_missed_then_ends(
         self, stream_stack: StreamStack
     ) -> None:

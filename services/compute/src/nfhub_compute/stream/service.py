@@ -354,22 +354,31 @@ class StreamService:
         hub yet: read from the database), then ``end``, after which the response closes."""
         self.hub.remove(subscription)
         subscription.live = False
+        delay = HELD_BACK_FIRST_SECONDS
         while True:
-            events, complete = await self._read(subscription)
+            events, complete, held_back = await self._read(subscription)
             if events:
                 yield b"".join(event.sse for event in events)
+            if held_back:
+                # A transaction older than the run's last events is still open (anywhere on
+                # the server: xids are cluster-wide). Ending now would skip them for good, as
+                # `end` carries the run's last event id: wait until they are readable.
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, HELD_BACK_MAX_SECONDS)
+                continue
             if complete:
                 break
         body = {"run_id": str(subscription.run_id), "run_state": subscription.final_state}
         # Its id is the run's last event's: resuming from it replays nothing and ends again.
         yield sse_bytes(subscription.last_id or 0, "end", body)
 
-    async def _read(self, subscription: Subscription) -> tuple[list[FeedEvent], bool]:
+    async def _read(self, subscription: Subscription) -> tuple[list[FeedEvent], bool, bool]:
         """One batch of the subscription's events after its position, from the database; the
-        events it wants, and whether the batch reached the end of what is readable."""
+        events it wants, whether the batch reached the end of what is readable, and whether
+        events past it are held back (an older transaction is still open)."""
         async with self.hub.sessions() as session:
             # Task events too on a project's stream: they say whose counters changed.
-            events, seen, _held_back = await RunEventRepository(session).read(
+            events, seen, held_back = await RunEventRepository(session).read(
                 subscription.cursor,
                 limit=BATCH,
                 run_id=subscription.run_id,
@@ -383,12 +392,12 @@ class StreamService:
         wanted = [event for event in events if subscription.wants(event)]
         subscription.cursor = max([subscription.cursor, seen, *(e.cursor for e in events)])
         self._handed_over(subscription, wanted)
-        return wanted, complete
+        return wanted, complete, held_back
 
     async def _catch_up(self, subscription: Subscription) -> AsyncIterator[bytes]:
         """One batch from the database (the connection goes back before the client is
         written to); live again once level with the hub."""
-        events, complete = await self._read(subscription)
+        events, complete, _held_back = await self._read(subscription)
         if events:
             yield b"".join(event.sse for event in events)
         # Checked and switched with no await in between: the hub moves only while we wait.
