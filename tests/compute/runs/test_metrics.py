@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import statistics
 import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -389,6 +391,38 @@ def reconciler(session_factory: Any, compute_settings: Settings) -> Reconciler:
 LATE = (250.0, 2, 1 * GIB, 4 * GIB, 60_000, 3_600_000, 500, 5)
 
 
+@dataclass
+class RunningRun:
+    """A running run whose six ALIGN tasks' summaries were read (so stored: ``first``),
+    then a seventh task (LATE) written."""
+
+    id: str
+    first: dict[str, Any]
+    metrics: Callable[[], Awaitable[dict[str, Any]]]
+
+
+@pytest.fixture
+async def running(
+    compute_client: httpx.AsyncClient,
+    hello: Any,
+    launch: Any,
+    team: Any,
+    set_run: Any,
+    session_factory: Any,
+) -> RunningRun:
+    run_id = (await launch()).json()["id"]
+
+    async def metrics() -> dict[str, Any]:
+        body: dict[str, Any] = (await metrics_of(compute_client, team, run_id)).json()
+        return body
+
+    await set_run(run_id, state="RUNNING")
+    await add_tasks(session_factory, run_id, align_rows())
+    first = await metrics()
+    await add_tasks(session_factory, run_id, [trace(7, "ALIGN", **measured(LATE))])
+    return RunningRun(run_id, first, metrics)
+
+
 class TestStoredMetrics:
     """An ended run's summaries are computed once and kept (compute.run_metrics) until a task
     of the run is written again; a running run's are kept for at most
@@ -492,51 +526,31 @@ class TestStoredMetrics:
         assert after["processes"][0]["read_bytes"] == summary(reads)
 
     async def test_a_running_runs_metrics_younger_than_the_max_age_are_answered_as_stored(
-        self,
-        compute_client: httpx.AsyncClient,
-        hello: Any,
-        launch: Any,
-        team: Any,
-        set_run: Any,
-        session_factory: Any,
+        self, running: RunningRun, session_factory: Any
     ) -> None:
-        run = (await launch()).json()
-        await set_run(run["id"], state="RUNNING")
-        await add_tasks(session_factory, run["id"], align_rows())
-        first = (await metrics_of(compute_client, team, run["id"])).json()
-        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+        young = await running.metrics()
 
-        young = (await metrics_of(compute_client, team, run["id"])).json()
-
-        assert young == first
+        assert young == running.first
         assert young["processes"][0]["tasks"] == 6
-        row = await stored(session_factory, run["id"])
+        row = await stored(session_factory, running.id)
         assert row is not None and not row.final and row.refresh_requested_at is None
 
     async def test_older_ones_are_answered_while_the_worker_computes_them_anew(
         self,
-        compute_client: httpx.AsyncClient,
+        running: RunningRun,
         compute_settings: Settings,
-        hello: Any,
-        launch: Any,
-        team: Any,
-        set_run: Any,
         session_factory: Any,
         reconciler: Reconciler,
     ) -> None:
-        run = (await launch()).json()
-        await set_run(run["id"], state="RUNNING")
-        await add_tasks(session_factory, run["id"], align_rows())
-        first = (await metrics_of(compute_client, team, run["id"])).json()
-        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
+        first = running.first
         # Just older than the max age.
-        await age(session_factory, run["id"], compute_settings.RUNNING_METRICS_MAX_AGE_SECONDS)
+        await age(session_factory, running.id, compute_settings.RUNNING_METRICS_MAX_AGE_SECONDS)
 
-        stale = (await metrics_of(compute_client, team, run["id"])).json()
-        asked = await stored(session_factory, run["id"])
+        stale = await running.metrics()
+        asked = await stored(session_factory, running.id)
         await reconciler.reconcile_once()
-        refreshed = await stored(session_factory, run["id"])
-        fresh = (await metrics_of(compute_client, team, run["id"])).json()
+        refreshed = await stored(session_factory, running.id)
+        fresh = await running.metrics()
 
         # Answered at once with what was stored, the worker asked to compute them anew.
         assert stale["processes"] == first["processes"]
@@ -550,50 +564,27 @@ class TestStoredMetrics:
         assert fresh["processes"] == refreshed.processes
 
     async def test_ones_older_than_the_stale_max_are_computed_by_the_request(
-        self,
-        compute_client: httpx.AsyncClient,
-        compute_settings: Settings,
-        hello: Any,
-        launch: Any,
-        team: Any,
-        set_run: Any,
-        session_factory: Any,
+        self, running: RunningRun, compute_settings: Settings, session_factory: Any
     ) -> None:
-        run = (await launch()).json()
-        await set_run(run["id"], state="RUNNING")
-        await add_tasks(session_factory, run["id"], align_rows())
-        first = (await metrics_of(compute_client, team, run["id"])).json()
-        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
         # No worker computed them: older than the stale max.
-        await age(session_factory, run["id"], compute_settings.RUNNING_METRICS_STALE_MAX_SECONDS)
+        await age(session_factory, running.id, compute_settings.RUNNING_METRICS_STALE_MAX_SECONDS)
 
-        old = (await metrics_of(compute_client, team, run["id"])).json()
+        old = await running.metrics()
 
         assert old["processes"][0]["tasks"] == 7
-        assert computed_at(old) > computed_at(first)
-        row = await stored(session_factory, run["id"])
+        assert computed_at(old) > computed_at(running.first)
+        row = await stored(session_factory, running.id)
         assert row is not None and not row.final and row.refresh_requested_at is None
 
     async def test_metrics_kept_while_it_ran_are_computed_anew_once_the_run_ends(
-        self,
-        compute_client: httpx.AsyncClient,
-        hello: Any,
-        launch: Any,
-        team: Any,
-        set_run: Any,
-        session_factory: Any,
+        self, running: RunningRun, set_run: Any, session_factory: Any
     ) -> None:
-        run = (await launch()).json()
-        await set_run(run["id"], state="RUNNING")
-        await add_tasks(session_factory, run["id"], align_rows())
-        await metrics_of(compute_client, team, run["id"])
-        await add_tasks(session_factory, run["id"], [trace(7, "ALIGN", **measured(LATE))])
-        await set_run(run["id"], state="COMPLETE")
+        await set_run(running.id, state="COMPLETE")
 
-        ended = (await metrics_of(compute_client, team, run["id"])).json()
+        ended = await running.metrics()
 
         assert ended["processes"][0]["tasks"] == 7
-        row = await stored(session_factory, run["id"])
+        row = await stored(session_factory, running.id)
         assert row is not None and row.final
 
     async def test_an_ended_tower_run_answers_with_its_summary_and_stores_nothing(
