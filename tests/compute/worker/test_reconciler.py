@@ -57,6 +57,22 @@ def handle(backend: LocalBackend, tmp_path: Path) -> Handle:
     return make
 
 
+@pytest.fixture
+def ended_launcher(handle: Handle) -> Callable[[str], dict[str, Any]]:
+    """The handle of a launcher that has ended (this pid, but started at another time),
+    having left exit.json (exit code 0) and ``trace`` as its trace file."""
+
+    def make(trace: str) -> dict[str, Any]:
+        ended = handle()
+        ended["start_ticks"] -= 1
+        launch_dir = Path(ended["launch_dir"])
+        (launch_dir / "exit.json").write_text('{"exit_code": 0}')
+        (launch_dir / "trace.txt").write_text(trace)
+        return ended
+
+    return make
+
+
 async def state_of(client: httpx.AsyncClient, team: Any, run_id: str) -> dict[str, Any]:
     response = await client.get(f"/api/v1/runs/{run_id}", headers=team.headers("viewer"))
     body: dict[str, Any] = response.json()
@@ -212,17 +228,13 @@ class TestEndedLaunchers:
         launch: Any,
         team: Any,
         set_run: Any,
-        handle: Handle,
+        ended_launcher: Callable[[str], dict[str, Any]],
         reconciler: Reconciler,
     ) -> None:
         run = (await launch()).json()
         # The worker died while Nextflow ran: no weblog event came, only exit.json and the trace.
-        ended = handle()
-        ended["start_ticks"] -= 1
-        launch_dir = Path(ended["launch_dir"])
-        (launch_dir / "exit.json").write_text('{"exit_code": 0}')
         first, second = 1_700_000_000_000, 1_700_000_060_000
-        (launch_dir / "trace.txt").write_text(
+        ended = ended_launcher(
             "task_id\tprocess\tstatus\tsubmit\tstart\tcomplete\n"
             f"2\tHELLO\tCOMPLETED\t{second}\t{second}\t{second + 1000}\n"
             f"1\tHELLO\tCOMPLETED\t{first}\t{first + 500}\t{first + 1000}\n"
@@ -245,17 +257,13 @@ class TestEndedLaunchers:
         launch: Any,
         team: Any,
         set_run: Any,
-        handle: Handle,
+        ended_launcher: Callable[[str], dict[str, Any]],
         reconciler: Reconciler,
         session_factory: Any,
     ) -> None:
         run = (await launch()).json()
-        ended = handle()
-        ended["start_ticks"] -= 1
-        launch_dir = Path(ended["launch_dir"])
-        (launch_dir / "exit.json").write_text('{"exit_code": 0}')
         # Only the trace file knows these tasks (no weblog event came).
-        (launch_dir / "trace.txt").write_text(
+        ended = ended_launcher(
             "task_id\tprocess\tstatus\t%cpu\tcpus\n"
             "1\tHELLO\tCOMPLETED\t50.0\t1\n2\tHELLO\tCOMPLETED\t150.0\t2\n"
             "3\tHELLO\tFAILED\t100.0\t4\n"
@@ -287,15 +295,11 @@ class TestEndedLaunchers:
         launch: Any,
         team: Any,
         set_run: Any,
-        handle: Handle,
+        ended_launcher: Callable[[str], dict[str, Any]],
         reconciler: Reconciler,
     ) -> None:
         run = (await launch()).json()
-        ended = handle()
-        ended["start_ticks"] -= 1
-        launch_dir = Path(ended["launch_dir"])
-        (launch_dir / "exit.json").write_text('{"exit_code": 0}')
-        (launch_dir / "trace.txt").write_text(
+        ended = ended_launcher(
             "task_id\tprocess\tstatus\tsubmit\n1\tHELLO\tCOMPLETED\t1700000000000\n"
         )
         started = long_ago()
