@@ -67,6 +67,28 @@ async def metrics_of(client: httpx.AsyncClient, team: Any, run_id: str) -> httpx
     return await client.get(f"/api/v1/runs/{run_id}/metrics", headers=team.headers("viewer"))
 
 
+class Statements:
+    """The SQL statements the app sends while recording."""
+
+    def __init__(self, session_factory: Any) -> None:
+        self.engine = session_factory.kw["bind"].sync_engine
+        self.sent: list[str] = []
+
+    def _record(self, *args: Any) -> None:
+        self.sent.append(args[2])
+
+    def __enter__(self) -> Statements:
+        event.listen(self.engine, "before_cursor_execute", self._record)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._record)
+
+    @property
+    def over_tasks(self) -> list[str]:
+        return [statement for statement in self.sent if "FROM compute.tasks" in statement]
+
+
 # ALIGN: six tasks that ended, each with every value. Quartile ranks for n=6: 1.25, 2.5, 3.75.
 ALIGN = [
     # %cpu, cpus, peak_rss, memory, realtime, time, read_bytes, write_bytes
@@ -231,18 +253,9 @@ class TestMetrics:
     ) -> None:
         run = (await launch()).json()
         await add_tasks(session_factory, run["id"], align_rows())
-        engine = session_factory.kw["bind"].sync_engine
-        statements: list[str] = []
-
-        def record(*args: Any) -> None:
-            statements.append(args[2])
-
-        event.listen(engine, "before_cursor_execute", record)
-        try:
+        with Statements(session_factory) as statements:
             response = await metrics_of(compute_client, team, run["id"])
-        finally:
-            event.remove(engine, "before_cursor_execute", record)
-        (query,) = [statement for statement in statements if "FROM compute.tasks" in statement]
+        (query,) = statements.over_tasks
         async with session_factory() as session, session.begin():
             # Whatever the table's size (a few rows here): (run_id, process, status) can give
             # the run's ended tasks in process order, so that grouping them sorts nothing; in
@@ -337,28 +350,6 @@ async def age(session_factory: Any, run_id: str, seconds: float) -> None:
             .where(StoredRunMetrics.run_id == row.run_id)
             .values(computed_at=row.computed_at - timedelta(seconds=seconds + 1))
         )
-
-
-class Statements:
-    """The SQL statements the app sends while recording."""
-
-    def __init__(self, session_factory: Any) -> None:
-        self.engine = session_factory.kw["bind"].sync_engine
-        self.sent: list[str] = []
-
-    def _record(self, *args: Any) -> None:
-        self.sent.append(args[2])
-
-    def __enter__(self) -> Statements:
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._record)
-
-    @property
-    def over_tasks(self) -> list[str]:
-        return [statement for statement in self.sent if "FROM compute.tasks" in statement]
 
 
 @pytest.fixture
