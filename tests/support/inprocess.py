@@ -22,8 +22,11 @@ import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nfhub_compute.backends.local import LocalBackend
 from nfhub_compute.config import Settings
 from nfhub_compute.main import create_app
+from nfhub_compute.worker.dispatcher import Dispatcher
+from nfhub_compute.worker.reconciler import Reconciler
 from nfhub_files.config import Settings as FilesSettings
 from nfhub_files.main import create_app as create_files_app
 from nfhub_shared.testing.transport import RoutingTransport
@@ -273,3 +276,14 @@ def set_run(session_factory: async_sessionmaker[AsyncSession]) -> SetRun:
             )
 
     return apply
+
+
+@pytest.fixture
+def reconciler(
+    session_factory: async_sessionmaker[AsyncSession], compute_settings: Settings
+) -> Reconciler:
+    """The worker's reconciler on the local backend, in the test's transaction:
+    ``reconcile_once()`` is a leader's pass."""
+    backend = LocalBackend(compute_settings.WORK_ROOT)
+    dispatcher = Dispatcher(session_factory, backend, compute_settings, "test")
+    return Reconciler(session_factory, backend, compute_settings, dispatcher)

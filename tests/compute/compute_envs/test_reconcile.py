@@ -10,20 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from nfhub_compute.backends.local import LocalBackend
-from nfhub_compute.config import Settings
 from nfhub_compute.runs.repository import RunRepository
-from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.reconciler import Reconciler
-
-
-@pytest.fixture
-def reconciler(session_factory: Any, compute_settings: Settings) -> Reconciler:
-    default = LocalBackend(compute_settings.WORK_ROOT)
-    dispatcher = Dispatcher(session_factory, default, compute_settings, "test")
-    return Reconciler(session_factory, default, compute_settings, dispatcher)
 
 
 async def run_of(client: httpx.AsyncClient, team: Any, run_id: str) -> dict[str, Any]:

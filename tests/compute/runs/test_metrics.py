@@ -21,14 +21,12 @@ import httpx
 import pytest
 from sqlalchemy import event, select, update
 
-from nfhub_compute.backends.local import LocalBackend
 from nfhub_compute.config import Settings
 from nfhub_compute.events.parsing import task_values
 from nfhub_compute.models import StoredRunMetrics
 from nfhub_compute.runs.weblog import weblog_token
 from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.tasks.service import TaskService
-from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.reconciler import Reconciler
 from support.tower import payload
 
@@ -368,14 +366,6 @@ def post_event(compute_client: httpx.AsyncClient, compute_settings: Settings) ->
         assert response.status_code == 204, response.text
 
     return post
-
-
-@pytest.fixture
-def reconciler(session_factory: Any, compute_settings: Settings) -> Reconciler:
-    """The worker's reconciler (the leader's part: it computes the metrics asked for)."""
-    backend = LocalBackend(compute_settings.WORK_ROOT)
-    dispatcher = Dispatcher(session_factory, backend, compute_settings, "test")
-    return Reconciler(session_factory, backend, compute_settings, dispatcher)
 
 
 # A seventh ALIGN task: %cpu 250 moves the quartiles (ranks 1.5, 3, 4.5 of 7 values).
