@@ -12,18 +12,25 @@ defaults.
 
 from __future__ import annotations
 
+import anyio
 from argon2 import PasswordHasher
 
 CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+MOVED = (
+    "admin's password hashing is not where tests/support/passwords.py sets it "
+    "(nfhub_admin.users.passwords: _hasher, _DUMMY_HASH, hash_password): update it"
+)
 
 
 def install() -> None:
     import nfhub_admin.users.passwords as passwords
 
-    if (
-        getattr(passwords, "_hasher", None) is None
-        or getattr(passwords, "_DUMMY_HASH", None) is None
-    ):
-        return  # admin no longer has these: nothing is changed, the suite is only slower
+    # admin's own code, not a library's: when its hashing moves, fail, rather than leave every
+    # test (and every live admin) hashing at full cost unnoticed.
+    if not (hasattr(passwords, "_hasher") and hasattr(passwords, "_DUMMY_HASH")):
+        raise RuntimeError(MOVED)
     passwords._hasher = CHEAP
     passwords._DUMMY_HASH = CHEAP.hash("nfhub-timing-equaliser")
+    # A hash names the parameters it was made with: admin's are CHEAP's now, or it moved.
+    if CHEAP.check_needs_rehash(anyio.run(passwords.hash_password, "nfhub-probe")):
+        raise RuntimeError(MOVED)

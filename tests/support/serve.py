@@ -16,7 +16,11 @@ from pathlib import Path
 
 
 def main() -> None:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for `support`
+    # tests/, for `support`; not the script's own folder (Python puts it first), where
+    # support's modules (settings, web, admin, openapi, ...) would pass for top-level ones.
+    support = Path(__file__).resolve().parent
+    sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != support]
+    sys.path.insert(0, str(support.parent))
     from support import passwords
 
     passwords.install()

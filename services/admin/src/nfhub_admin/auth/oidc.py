@@ -175,7 +175,7 @@ class OidcService:
                 str(document["token_endpoint"]),
                 data=form,
                 auth=auth or httpx.USE_CLIENT_DEFAULT,
-                timeout=self.metadata.timeout_seconds,
+                timeout=self.settings.OIDC_TIMEOUT_SECONDS,
             )
         except httpx.HTTPError as exc:
             raise ServiceUnavailable(
