@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import nfhub_web
 from nfhub_shared.db.base import utcnow
 from nfhub_shared.logging import begin_request_fields, end_request_fields
+from nfhub_web.main import create_app
 from nfhub_web.models import WebSession
 from nfhub_web.state import WebState
 from support.inprocess import Team
-from support.web import admin_only, csrf_of, log_in
+from support.web import WEB_BASE_URL, admin_only, csrf_of, log_in, web_settings_for
 
 SESSION_COOKIE = "__Host-nfhub_session"
 
@@ -305,3 +306,19 @@ class TestRequestIds:
             end_request_fields(token)
 
         assert response.headers["x-request-id"] == "web-page-request-1"
+
+
+class TestDatabaseDown:
+    async def test_a_page_is_a_503_to_retry_not_a_500(self) -> None:
+        """Every page reads its session from the database first: with it down, the page says
+        to try again (as the APIs' 503 does) instead of reporting a fault of web's."""
+        app = create_app(web_settings_for("postgresql://u@127.0.0.1:1/none"))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url=WEB_BASE_URL) as client:
+                client.cookies.set(SESSION_COOKIE, "a-session-secret")
+                response = await client.get("/runs")
+
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+        assert "try again shortly" in response.text
