@@ -238,7 +238,7 @@ class SessionService:
             await self.repository.delete(row)
 
     async def set_context(self, session_id: uuid.UUID, org: Org, project: Project) -> None:
-        row = await self.repository.by_id(session_id)
+        row = await self.repository.get(session_id)
         if row is not None:
             self._set_context(row, org, project)
 
