@@ -29,6 +29,8 @@ from nfhub_web.state import WebState
 logger = structlog.get_logger("nfhub.web")
 
 PACKAGE = Path(__file__).resolve().parent
+# The largest offset a paged list takes from a query string (past it, a 400 page).
+MAX_OFFSET = 10_000_000
 templates = Jinja2Templates(directory=PACKAGE / "templates")
 # Pages answered as problem+json, as every service answers them (probes read these).
 MACHINE_PATHS = ("/healthz", "/readyz", "/metrics")

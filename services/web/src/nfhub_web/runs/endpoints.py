@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from nfhub_web.apis import ApiProblem
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
-from nfhub_web.pages import error_page, render
+from nfhub_web.pages import MAX_OFFSET, error_page, render
 from nfhub_web.runs.schemas import (
     RUNS_PER_PAGE,
     TASKS_PER_PAGE,
@@ -27,8 +27,6 @@ from nfhub_web.schemas import RUN_STATES, TASK_SORTS, TASK_STATUSES, Page, RunRe
 from nfhub_web.state import ApisDep, SettingsDep
 
 router = APIRouter()
-
-MAX_OFFSET = 10_000_000
 
 
 def run_filters(
