@@ -78,10 +78,30 @@ class TestLogin:
         assert access not in row.access_token_sealed
         assert refresh not in row.refresh_token_sealed
         assert row.user_id == team.editor.id
+
         page = await browser.get("/tokens")
         assert page.status_code == 200
         assert access not in page.text and refresh not in page.text
         assert cookie.value not in page.text
+
+    async def test_a_login_purges_sessions_that_ended(
+        self,
+        browser: httpx.AsyncClient,
+        team: Team,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        await log_in(browser, team.editor.username, team.editor.password)
+        ended = await only_session(session_factory)
+        async with session_factory() as db, db.begin():
+            await db.execute(
+                update(WebSession).values(refresh_expires_at=utcnow() - timedelta(seconds=1))
+            )
+        browser.cookies.clear()
+
+        response = await log_in(browser, team.viewer.username, team.viewer.password)
+
+        assert response.status_code == 303, response.text
+        assert (await only_session(session_factory)).id != ended.id
 
     async def test_wrong_password_shows_admins_answer_and_no_session(
         self,
