@@ -9,6 +9,7 @@ import httpx
 from markupsafe import escape
 
 from nfhub_web.launch.schemas import form_from_schema, params_from_form
+from nfhub_web.launch.service import FILES_PER_PAGE
 from support.inprocess import Team
 from support.web import csrf_of
 
@@ -172,6 +173,32 @@ class TestSamplesheetPicker:
         assert 'hx-get="/launch-picker/files?path="' in sheets.text  # up, to the root
         assert picked.text.lstrip().startswith('<div class="field" id="launch-input-field">')
         assert 'value="sheets/hello.csv"' in picked.text
+
+    async def test_a_long_folder_is_listed_a_page_at_a_time(
+        self, editor_browser: httpx.AsyncClient, team: Team
+    ) -> None:
+        """A folder of more entries than a page: the samplesheet past the first page is one
+        Next away, not cut off."""
+        for i in range(FILES_PER_PAGE):
+            team.put(f"big/reads-{i:04d}.fastq", b"@r")
+        team.put("big/zz-samplesheet.csv", b"sample\n")
+        htmx = {"HX-Request": "true"}
+
+        first = await editor_browser.get(
+            "/launch-picker/files", params={"path": "big/"}, headers=htmx
+        )
+        second = await editor_browser.get(
+            "/launch-picker/files",
+            params={"path": "big/", "offset": FILES_PER_PAGE},
+            headers=htmx,
+        )
+
+        assert first.status_code == 200, first.text
+        assert "zz-samplesheet.csv" not in first.text
+        assert f"Entries 1\u2013{FILES_PER_PAGE} of {FILES_PER_PAGE + 1}" in first.text
+        assert f'hx-get="/launch-picker/files?path=big/&amp;offset={FILES_PER_PAGE}"' in first.text
+        assert 'aria-label="Use big/zz-samplesheet.csv"' in second.text
+        assert 'hx-get="/launch-picker/files?path=big/&amp;offset=0"' in second.text
 
     async def test_an_order_can_be_the_input(
         self, editor_browser: httpx.AsyncClient, hello: dict[str, Any]
