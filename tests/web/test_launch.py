@@ -74,6 +74,20 @@ class TestFormFromSchema:
         assert params == {"genome": "GRCh38", "save_reference": True, "max_cpus": 8}
         assert wrong == {"max_cpus": "eight"}  # compute says what is wrong, beside the field
 
+    def test_numbers_json_cannot_carry_stay_text(self) -> None:
+        """More digits than int() reads, a float past the largest: text for compute to refuse
+        (as numbers they raised, or could not be sent as JSON: a 500 page)."""
+        groups = form_from_schema(
+            {"properties": {"count": {"type": "integer"}, "ratio": {"type": "number"}}}
+        )
+        digits = "9" * 5000
+
+        params = params_from_form(groups, {"count": digits, "ratio": "1e999"})
+        usual = params_from_form(groups, {"count": "-3", "ratio": "2.5e3"})
+
+        assert params == {"count": digits, "ratio": "1e999"}
+        assert usual == {"count": -3, "ratio": 2500.0}
+
 
 class TestLaunchPages:
     async def test_the_form_follows_the_schema_and_launches(
