@@ -162,6 +162,38 @@ class TestLogin:
         assert cookie["samesite"] == "lax"
 
 
+class CountingTransport(httpx.AsyncBaseTransport):
+    """admin's transport, keeping the path of every call web makes through it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self.inner.handle_async_request(request)
+
+
+class TestLoginPage:
+    @pytest.fixture
+    def counted_admin(self, admin_transport: httpx.ASGITransport) -> CountingTransport:
+        return CountingTransport(admin_transport)
+
+    @pytest.fixture
+    def web_routes(self, counted_admin: CountingTransport) -> dict[str, httpx.AsyncBaseTransport]:
+        return {"admin.test": counted_admin}
+
+    async def test_admins_login_providers_are_asked_once_not_per_view(
+        self, browser: httpx.AsyncClient, counted_admin: CountingTransport
+    ) -> None:
+        """Every call of web's to admin's /auth/ paths draws on one rate-limit budget (web's
+        address): showing the login form does not spend it each time."""
+        pages = [await browser.get("/login") for _ in range(3)]
+
+        assert [page.status_code for page in pages] == [200, 200, 200]
+        assert counted_admin.paths.count("/api/v1/auth/providers") == 1
+
+
 class TestRefresh:
     async def test_expired_access_token_is_refreshed_for_the_user(
         self,
