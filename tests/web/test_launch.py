@@ -9,6 +9,7 @@ import httpx
 from markupsafe import escape
 
 from nfhub_web.launch.schemas import form_from_schema, params_from_form
+from nfhub_web.launch.service import FILES_PER_PAGE
 from support.inprocess import Team
 from support.web import csrf_of
 
@@ -72,6 +73,20 @@ class TestFormFromSchema:
 
         assert params == {"genome": "GRCh38", "save_reference": True, "max_cpus": 8}
         assert wrong == {"max_cpus": "eight"}  # compute says what is wrong, beside the field
+
+    def test_numbers_json_cannot_carry_stay_text(self) -> None:
+        """More digits than int() reads, a float past the largest: text for compute to refuse
+        (as numbers they raised, or could not be sent as JSON: a 500 page)."""
+        groups = form_from_schema(
+            {"properties": {"count": {"type": "integer"}, "ratio": {"type": "number"}}}
+        )
+        digits = "9" * 5000
+
+        params = params_from_form(groups, {"count": digits, "ratio": "1e999"})
+        usual = params_from_form(groups, {"count": "-3", "ratio": "2.5e3"})
+
+        assert params == {"count": digits, "ratio": "1e999"}
+        assert usual == {"count": -3, "ratio": 2500.0}
 
 
 class TestLaunchPages:
@@ -172,6 +187,32 @@ class TestSamplesheetPicker:
         assert 'hx-get="/launch-picker/files?path="' in sheets.text  # up, to the root
         assert picked.text.lstrip().startswith('<div class="field" id="launch-input-field">')
         assert 'value="sheets/hello.csv"' in picked.text
+
+    async def test_a_long_folder_is_listed_a_page_at_a_time(
+        self, editor_browser: httpx.AsyncClient, team: Team
+    ) -> None:
+        """A folder of more entries than a page: the samplesheet past the first page is one
+        Next away, not cut off."""
+        for i in range(FILES_PER_PAGE):
+            team.put(f"big/reads-{i:04d}.fastq", b"@r")
+        team.put("big/zz-samplesheet.csv", b"sample\n")
+        htmx = {"HX-Request": "true"}
+
+        first = await editor_browser.get(
+            "/launch-picker/files", params={"path": "big/"}, headers=htmx
+        )
+        second = await editor_browser.get(
+            "/launch-picker/files",
+            params={"path": "big/", "offset": FILES_PER_PAGE},
+            headers=htmx,
+        )
+
+        assert first.status_code == 200, first.text
+        assert "zz-samplesheet.csv" not in first.text
+        assert f"Entries 1\u2013{FILES_PER_PAGE} of {FILES_PER_PAGE + 1}" in first.text
+        assert f'hx-get="/launch-picker/files?path=big/&amp;offset={FILES_PER_PAGE}"' in first.text
+        assert 'aria-label="Use big/zz-samplesheet.csv"' in second.text
+        assert 'hx-get="/launch-picker/files?path=big/&amp;offset=0"' in second.text
 
     async def test_an_order_can_be_the_input(
         self, editor_browser: httpx.AsyncClient, hello: dict[str, Any]

@@ -6,8 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nfhub_admin.models import OrgMembership, User
+from nfhub_web.members.service import MEMBERS_PER_PAGE
 from support.inprocess import Team
+from support.passwords import CHEAP
 from support.web import admin_only, csrf_of, logged_in
 
 
@@ -133,3 +137,40 @@ class TestOrgMembers:
         assert page.status_code == 200
         assert "Your role: <strong>member</strong>" in page.text
         assert "Add a member" not in page.text
+
+
+class TestPaging:
+    async def test_a_long_member_list_is_paged(
+        self,
+        editor_browser: httpx.AsyncClient,
+        team: Team,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """More members than a page: the first page says how many and links to the next,
+        which shows the rest (admin lists them by username: the added ones sort last)."""
+        password_hash = CHEAP.hash("unused")
+        async with session_factory() as db, db.begin():
+            users = [
+                User(username=f"zz-paged-{i:03d}", password_hash=password_hash)
+                for i in range(MEMBERS_PER_PAGE)
+            ]
+            db.add_all(users)
+            await db.flush()
+            db.add_all(
+                OrgMembership(org_id=team.org_id, user_id=u.id, role="member") for u in users
+            )
+        last = users[-1].username
+
+        first = await editor_browser.get("/org/members")
+        count = first.text.split("<caption>")[1].split(" member")[0]
+        second = await editor_browser.get(f"/org/members?offset={MEMBERS_PER_PAGE}")
+        beyond = await editor_browser.get("/org/members?offset=-1")
+
+        assert int(count) > MEMBERS_PER_PAGE
+        assert f"1\u2013{MEMBERS_PER_PAGE} of {count}" in first.text
+        assert f'href="/org/members?offset={MEMBERS_PER_PAGE}" rel="next"' in first.text
+        assert f"({last})" not in first.text
+        assert second.status_code == 200
+        assert f"({last})" in second.text
+        assert 'href="/org/members?offset=0" rel="prev"' in second.text
+        assert beyond.status_code == 400

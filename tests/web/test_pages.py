@@ -240,9 +240,16 @@ class TestTokens:
             "/tokens",
             data={"name": "x", "expires_in_days": "0", "csrf_token": csrf_of(page.text)},
         )
+        # A digit int() does not read (str.isdigit() takes it): admin's refusal, not a 500.
+        superscript = await editor_browser.post(
+            "/tokens",
+            data={"name": "x", "expires_in_days": "\u00b2", "csrf_token": csrf_of(page.text)},
+        )
 
         assert response.status_code == 422
         assert 'id="token-days-error"' in response.text
+        assert superscript.status_code == 422, superscript.text
+        assert 'id="token-days-error"' in superscript.text
 
     async def test_create_without_csrf_is_refused(self, editor_browser: httpx.AsyncClient) -> None:
         response = await editor_browser.post("/tokens", data={"name": "sneaky"})

@@ -16,10 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 import nfhub_web
 from nfhub_shared.db.base import utcnow
 from nfhub_shared.logging import begin_request_fields, end_request_fields
+from nfhub_web.main import create_app
 from nfhub_web.models import WebSession
 from nfhub_web.state import WebState
 from support.inprocess import Team
-from support.web import admin_only, csrf_of, log_in
+from support.web import WEB_BASE_URL, admin_only, csrf_of, log_in, web_settings_for
 
 SESSION_COOKIE = "__Host-nfhub_session"
 
@@ -77,10 +78,30 @@ class TestLogin:
         assert access not in row.access_token_sealed
         assert refresh not in row.refresh_token_sealed
         assert row.user_id == team.editor.id
+
         page = await browser.get("/tokens")
         assert page.status_code == 200
         assert access not in page.text and refresh not in page.text
         assert cookie.value not in page.text
+
+    async def test_a_login_purges_sessions_that_ended(
+        self,
+        browser: httpx.AsyncClient,
+        team: Team,
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:
+        await log_in(browser, team.editor.username, team.editor.password)
+        ended = await only_session(session_factory)
+        async with session_factory() as db, db.begin():
+            await db.execute(
+                update(WebSession).values(refresh_expires_at=utcnow() - timedelta(seconds=1))
+            )
+        browser.cookies.clear()
+
+        response = await log_in(browser, team.viewer.username, team.viewer.password)
+
+        assert response.status_code == 303, response.text
+        assert (await only_session(session_factory)).id != ended.id
 
     async def test_wrong_password_shows_admins_answer_and_no_session(
         self,
@@ -139,6 +160,38 @@ class TestLogin:
         assert cookie["httponly"] is True
         assert not cookie["secure"]
         assert cookie["samesite"] == "lax"
+
+
+class CountingTransport(httpx.AsyncBaseTransport):
+    """admin's transport, keeping the path of every call web makes through it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.paths: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return await self.inner.handle_async_request(request)
+
+
+class TestLoginPage:
+    @pytest.fixture
+    def counted_admin(self, admin_transport: httpx.ASGITransport) -> CountingTransport:
+        return CountingTransport(admin_transport)
+
+    @pytest.fixture
+    def web_routes(self, counted_admin: CountingTransport) -> dict[str, httpx.AsyncBaseTransport]:
+        return {"admin.test": counted_admin}
+
+    async def test_admins_login_providers_are_asked_once_not_per_view(
+        self, browser: httpx.AsyncClient, counted_admin: CountingTransport
+    ) -> None:
+        """Every call of web's to admin's /auth/ paths draws on one rate-limit budget (web's
+        address): showing the login form does not spend it each time."""
+        pages = [await browser.get("/login") for _ in range(3)]
+
+        assert [page.status_code for page in pages] == [200, 200, 200]
+        assert counted_admin.paths.count("/api/v1/auth/providers") == 1
 
 
 class TestRefresh:
@@ -305,3 +358,19 @@ class TestRequestIds:
             end_request_fields(token)
 
         assert response.headers["x-request-id"] == "web-page-request-1"
+
+
+class TestDatabaseDown:
+    async def test_a_page_is_a_503_to_retry_not_a_500(self) -> None:
+        """Every page reads its session from the database first: with it down, the page says
+        to try again (as the APIs' 503 does) instead of reporting a fault of web's."""
+        app = create_app(web_settings_for("postgresql://u@127.0.0.1:1/none"))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+            async with httpx.AsyncClient(transport=transport, base_url=WEB_BASE_URL) as client:
+                client.cookies.set(SESSION_COOKIE, "a-session-secret")
+                response = await client.get("/runs")
+
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "5"
+        assert "try again shortly" in response.text

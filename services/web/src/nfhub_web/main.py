@@ -18,6 +18,7 @@ from nfhub_shared.middleware import EdgeMiddleware, EdgeRules, HttpMetrics
 from nfhub_shared.sealing import KeyRing
 from nfhub_web.apis import Apis
 from nfhub_web.auth.endpoints import router as auth_router
+from nfhub_web.auth.service import providers_cache
 from nfhub_web.config import Settings
 from nfhub_web.context.endpoints import router as context_router
 from nfhub_web.launch.endpoints import router as launch_router
@@ -78,6 +79,7 @@ def create_app(
         [key.get_secret_value() for key in settings.SESSION_OLD_KEYS],
     )
     state.metrics_registry = CollectorRegistry(auto_describe=True)
+    state.login_providers = providers_cache()
 
     install_page_errors(app)
     routers = (auth_router, context_router, runs_router, launch_router, members_router)

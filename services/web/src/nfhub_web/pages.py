@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nfhub_shared.errors import AppError, render_app_error
+from nfhub_shared.errors import AppError, database_unavailable, render_app_error
 from nfhub_web.apis import ApiProblem
 from nfhub_web.deps import (
     CsrfRefused,
@@ -29,6 +29,8 @@ from nfhub_web.state import WebState
 logger = structlog.get_logger("nfhub.web")
 
 PACKAGE = Path(__file__).resolve().parent
+# The largest offset a paged list takes from a query string (past it, a 400 page).
+MAX_OFFSET = 10_000_000
 templates = Jinja2Templates(directory=PACKAGE / "templates")
 # Pages answered as problem+json, as every service answers them (probes read these).
 MACHINE_PATHS = ("/healthz", "/readyz", "/metrics")
@@ -159,6 +161,15 @@ def install_page_errors(app: FastAPI) -> None:
         return error_page(request, exc.status_code, exc.detail)
 
     async def handle_unexpected(request: Request, exc: Exception) -> Response:
+        if database_unavailable(exc):
+            # Every page reads its session first: the database down is a 503 to retry, as the
+            # APIs answer it (nfhub_shared.errors), not a fault of ours.
+            logger.error("dependency unavailable", error=type(exc).__name__)
+            response = error_page(
+                request, 503, "The service is not reachable right now; try again shortly."
+            )
+            response.headers["Retry-After"] = "5"
+            return response
         logger.exception("unhandled error", error=type(exc).__name__)
         return error_page(
             request, 500, "Something went wrong on our side; try again, or tell your admin."

@@ -12,14 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field
 T = TypeVar("T")
 
 TERMINAL_RUN_STATES = frozenset({"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"})
-RUN_STATES = (
-    "QUEUED", "INITIALIZING", "RUNNING", "UNKNOWN", "CANCELING",
-    "COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED",
-)  # fmt: skip
-TASK_STATUSES = ("NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "ABORTED", "FAILED")
-TASK_SORTS = (
-    "task_id", "submit", "start", "complete", "duration", "realtime", "peak_rss", "cpu", "name",
-)  # fmt: skip
 
 
 class ApiModel(BaseModel):

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from nfhub_shared.sealing import KeyRing
 from nfhub_shared.state import ServiceState
 from nfhub_web.apis import Apis
+from nfhub_web.auth.service import ProvidersCache
 from nfhub_web.config import Settings
 
 
@@ -16,6 +17,7 @@ class WebState(ServiceState):
     settings: Settings
     apis: Apis
     session_keys: KeyRing
+    login_providers: ProvidersCache
 
 
 async def get_web_state(request: Request) -> WebState:

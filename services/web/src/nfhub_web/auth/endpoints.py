@@ -61,7 +61,7 @@ async def login_form(
     error: str | None = None,
     status_code: int = 200,
 ) -> Response:
-    providers = await LoginService(state.apis).oidc_providers()
+    providers = await LoginService(state.apis, state.login_providers).oidc_providers()
     return with_login_token(
         request,
         state,

@@ -11,8 +11,8 @@ from fastapi.responses import RedirectResponse, Response
 from nfhub_web.apis import ApiProblem
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
 from nfhub_web.launch.schemas import params_from_form
-from nfhub_web.launch.service import LaunchForm, LaunchRequest, LaunchService
-from nfhub_web.pages import render
+from nfhub_web.launch.service import FILES_PER_PAGE, LaunchForm, LaunchRequest, LaunchService
+from nfhub_web.pages import MAX_OFFSET, render
 from nfhub_web.sessions.service import ActiveSession
 from nfhub_web.state import ApisDep
 
@@ -61,13 +61,23 @@ FolderQuery = Annotated[str, Query(max_length=1024)]
 
 @router.get("/launch-picker/files")
 async def pick_samplesheet_folder(
-    request: Request, session: ProjectSession, apis: ApisDep, path: FolderQuery = ""
+    request: Request,
+    session: ProjectSession,
+    apis: ApisDep,
+    path: FolderQuery = "",
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> Response:
-    """The samplesheet picker's listing of one folder (an htmx fragment)."""
-    entries = await LaunchService(apis, session).files(path)
+    """The samplesheet picker's listing of one folder (an htmx fragment), a page at a time."""
+    entries = await LaunchService(apis, session).files(path, offset)
     parent = path.rstrip("/").rpartition("/")[0] + "/" if "/" in path.rstrip("/") else ""
     return render(
-        request, "launch/_files.html", session, entries=entries, folder=path, parent=parent
+        request,
+        "launch/_files.html",
+        session,
+        entries=entries,
+        folder=path,
+        parent=parent,
+        per_page=FILES_PER_PAGE,
     )
 
 

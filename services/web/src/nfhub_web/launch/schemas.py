@@ -5,6 +5,7 @@ against the same schema and its errors are shown beside the fields they name."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -107,6 +108,20 @@ def form_from_schema(schema: Mapping[str, Any]) -> list[ParamGroup]:
     return [group for group in groups if group.fields]
 
 
+def _number(raw: str, kind: str) -> int | float | None:
+    """``raw`` as an integer or number field's JSON value; None when it is not one JSON can
+    carry (more digits than int() reads, or a float that overflows to infinity)."""
+    try:
+        if INTEGER.match(raw):
+            return int(raw)
+        if kind == "number" and NUMBER.match(raw):
+            value = float(raw)
+            return value if math.isfinite(value) else None
+    except ValueError:  # past int()'s limit on digits
+        return None
+    return None
+
+
 def params_from_form(groups: list[ParamGroup], form: Mapping[str, str]) -> dict[str, Any]:
     """The parameters the user set: empty fields left out (the pipeline's default applies),
     numbers and booleans as JSON values; text that is not a number stays text, for compute to
@@ -117,10 +132,9 @@ def params_from_form(groups: list[ParamGroup], form: Mapping[str, str]) -> dict[
             raw = form.get(param.name, "").strip()
             if not raw:
                 continue
-            if param.kind == "integer" and INTEGER.match(raw):
-                params[param.name] = int(raw)
-            elif param.kind == "number" and NUMBER.match(raw):
-                params[param.name] = float(raw) if not INTEGER.match(raw) else int(raw)
+            if param.kind in ("integer", "number"):
+                number = _number(raw, param.kind)
+                params[param.name] = raw if number is None else number
             elif param.kind == "boolean" and raw in ("true", "false"):
                 params[param.name] = raw == "true"
             else:

@@ -21,6 +21,8 @@ from nfhub_web.schemas import (
 from nfhub_web.sessions.service import ActiveSession
 
 MAX_LISTED = 500
+# The samplesheet picker shows a folder this many entries at a time.
+FILES_PER_PAGE = 500
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ class LaunchService:
             return []
         return page.items
 
-    async def files(self, folder: str) -> Page[FileEntry]:
+    async def files(self, folder: str, offset: int = 0) -> Page[FileEntry]:
         """A folder of the project's files, for the samplesheet picker."""
         page: Page[FileEntry] = await self.apis.read(
             Page[FileEntry],
@@ -128,7 +130,7 @@ class LaunchService:
             "/files",
             token=self.token,
             project_id=self.project_id,
-            params={"path": folder, "limit": MAX_LISTED},
+            params={"path": folder, "limit": FILES_PER_PAGE, "offset": offset},
         )
         return page
 

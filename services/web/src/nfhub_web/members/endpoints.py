@@ -7,13 +7,13 @@ import uuid
 from collections.abc import Awaitable
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
 from nfhub_web.apis import ApiProblem
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
-from nfhub_web.members.service import ROLES, MembersService, Scope
-from nfhub_web.pages import render
+from nfhub_web.members.service import MEMBERS_PER_PAGE, ROLES, MembersService, Scope
+from nfhub_web.pages import MAX_OFFSET, render
 from nfhub_web.sessions.service import ActiveSession
 from nfhub_web.state import ApisDep
 
@@ -32,9 +32,10 @@ async def members_page(
     problem: ApiProblem | None = None,
     username: str = "",
     status_code: int = 200,
+    offset: int = 0,
 ) -> Response:
     membership = await service.membership()
-    members = await service.list_members()
+    members = await service.list_members(offset)
     field_errors = {e.field: e.message for e in problem.errors} if problem else {}
     return render(
         request,
@@ -46,6 +47,8 @@ async def members_page(
         problem=problem,
         field_errors=field_errors,
         username=username,
+        offset=offset,
+        per_page=MEMBERS_PER_PAGE,
     )
 
 
@@ -68,8 +71,14 @@ def add_routes(scope: Scope) -> None:
     path = PATHS[scope]
 
     @router.get(path, name=f"list_{scope}_members")
-    async def list_members(request: Request, session: ProjectSession, apis: ApisDep) -> Response:
-        return await members_page(request, session, MembersService(apis, session, scope))
+    async def list_members(
+        request: Request,
+        session: ProjectSession,
+        apis: ApisDep,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    ) -> Response:
+        service = MembersService(apis, session, scope)
+        return await members_page(request, session, service, offset=offset)
 
     @router.post(path, name=f"add_{scope}_member")
     async def add_member(

@@ -11,7 +11,7 @@ from nfhub_web.apis import Apis
 from nfhub_web.schemas import Org, Page, Project, ProjectMember
 from nfhub_web.sessions.service import ActiveSession
 
-MAX_LISTED = 500
+MEMBERS_PER_PAGE = 100
 Scope = Literal["project", "org"]
 ROLES: dict[Scope, tuple[str, ...]] = {
     "project": ("viewer", "editor", "admin"),
@@ -59,13 +59,13 @@ class MembersService:
         )
         return Membership(self.scope, found.name, found.role, ROLES[self.scope])
 
-    async def list_members(self) -> Page[ProjectMember]:
+    async def list_members(self, offset: int = 0) -> Page[ProjectMember]:
         return await self.apis.read(
             Page[ProjectMember],
             "admin",
             f"{self.base}/members",
             token=self.token,
-            params={"limit": MAX_LISTED},
+            params={"limit": MEMBERS_PER_PAGE, "offset": offset},
         )
 
     async def add_member(self, username: str, role: str) -> ProjectMember:

@@ -10,9 +10,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from nfhub_web.apis import ApiProblem
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
-from nfhub_web.pages import error_page, render
+from nfhub_web.pages import MAX_OFFSET, error_page, render
 from nfhub_web.runs.schemas import (
+    RUN_STATES,
     RUNS_PER_PAGE,
+    TASK_SORTS,
+    TASK_STATUSES,
     TASKS_PER_PAGE,
     LogSource,
     RunFilters,
@@ -23,12 +26,10 @@ from nfhub_web.runs.schemas import (
     TaskStatus,
 )
 from nfhub_web.runs.service import RunsService
-from nfhub_web.schemas import RUN_STATES, TASK_SORTS, TASK_STATUSES, Page, RunRead
+from nfhub_web.schemas import Page, RunRead
 from nfhub_web.state import ApisDep, SettingsDep
 
 router = APIRouter()
-
-MAX_OFFSET = 10_000_000
 
 
 def run_filters(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 from urllib.parse import urlencode
 
 from nfhub_web.schemas import OutputEntry, Page, RunProgress, RunRead, TaskRead
@@ -16,6 +16,10 @@ TaskSort = Literal[
     "task_id", "submit", "start", "complete", "duration", "realtime", "peak_rss", "cpu", "name"
 ]
 SortOrder = Literal["asc", "desc"]
+# The same values in order, for the pages' checkboxes and column headers.
+RUN_STATES: tuple[str, ...] = get_args(RunState)
+TASK_STATUSES: tuple[str, ...] = get_args(TaskStatus)
+TASK_SORTS: tuple[str, ...] = get_args(TaskSort)
 
 RUNS_PER_PAGE = 50
 TASKS_PER_PAGE = 50

@@ -131,7 +131,6 @@ class SessionService:
     async def _start(self, pair: TokenPair) -> tuple[str, ActiveSession]:
         me = await self.apis.read(Me, "admin", "/users/me", token=pair.access_token)
         now = self.clock()
-        await self.repository.purge_expired(now, now - self.settings.idle)
         secret = secrets.token_urlsafe(32)
         row = WebSession(
             id=uuid.uuid4(),
@@ -144,6 +143,9 @@ class SessionService:
         )
         self._store_pair(row, pair, now)
         await self._adopt_default_context(row, pair.access_token)
+        # The database last, after every call to admin: the login's transaction takes a pooled
+        # connection at its first statement and holds it to the end (as deps.optional_session).
+        await self.repository.purge_expired(now, now - self.settings.idle)
         await self.repository.add(row)
         return secret, self._active(row)
 
@@ -238,7 +240,7 @@ class SessionService:
             await self.repository.delete(row)
 
     async def set_context(self, session_id: uuid.UUID, org: Org, project: Project) -> None:
-        row = await self.repository.by_id(session_id)
+        row = await self.repository.get(session_id)
         if row is not None:
             self._set_context(row, org, project)
 

@@ -59,8 +59,10 @@ async def create_token(
 ) -> Response:
     service = TokensService(apis, session)
     typed = expires_in_days.strip()
-    # Whatever was typed goes to admin, which says what is wrong with it.
-    days: int | str | None = (int(typed) if typed.isdigit() else typed) if typed else None
+    # Whatever was typed goes to admin, which says what is wrong with it. ASCII digits only
+    # become a number: str.isdigit() also takes "²", which int() refuses.
+    number = typed.isascii() and typed.isdigit()
+    days: int | str | None = (int(typed) if number else typed) if typed else None
     try:
         created = await service.create_token(name, days)
     except ApiProblem as problem:
