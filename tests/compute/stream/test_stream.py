@@ -503,6 +503,25 @@ class TestStreamRefusals:
 
 
 class TestProjectStream:
+    async def test_from_now_skips_what_committed_before_past_an_older_open_transaction(
+        self, stream_stack: StreamStack
+    ) -> None:
+        before, after = await stream_stack.new_run(), await stream_stack.new_run()
+        # An xid older than ``before``'s events, open while the stream opens: those events
+        # have committed but lie beyond the horizon the stream starts from.
+        async with stream_stack.sessions() as blocker:
+            await blocker.execute(text("SELECT pg_current_xact_id()"))
+            await move(stream_stack, before, RunState.INITIALIZING)
+            async with (
+                stream_stack.client() as client,
+                subscribe(client, "/api/v1/runs/stream", stream_stack.headers()) as everything,
+            ):
+                await hub_listening(stream_stack)
+                await blocker.rollback()
+                await move(stream_stack, after, RunState.INITIALIZING)
+                [first] = await collect_n(everything, 1)
+        assert first.data["run_id"] == str(after)
+
     async def test_state_filter_and_project_scope(self, stream_stack: StreamStack) -> None:
         done, failed = await stream_stack.new_run(), await stream_stack.new_run()
         theirs = await stream_stack.new_run(stream_stack.other_project_id)

@@ -11,12 +11,13 @@ from sqlalchemy import ColumnClause, delete, func, literal_column, select, true,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from nfhub_compute.models import RunEvent
-from nfhub_compute.stream.schemas import Cursor, FeedEvent
+from nfhub_compute.stream.schemas import Cursor, FeedEvent, Snapshot
 
 CHANNEL = "nfhub_run_events"
 # The oldest transaction still running, as a 64-bit xid: rows of older transactions have all
 # committed or rolled back, so nothing can appear below it any more.
 XMIN: ColumnClause[int] = literal_column("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+SNAPSHOT: ColumnClause[str] = literal_column("pg_current_snapshot()::text")
 
 
 class RunEventRepository:
@@ -27,6 +28,10 @@ class RunEventRepository:
         """The position before every row not yet readable: where a new reader starts."""
         xmin = await self.session.scalar(select(XMIN))
         return Cursor(int(xmin or 0), 0)
+
+    async def snapshot(self) -> Snapshot:
+        """What had committed now: where a reader "from now" starts, and what it skips."""
+        return Snapshot.parse(str(await self.session.scalar(select(SNAPSHOT))))
 
     async def position_of(self, event_id: int, project_id: uuid.UUID) -> Cursor | None:
         """The position of one event of a project (None when unknown, or pruned)."""

@@ -17,6 +17,31 @@ class Cursor:
     id: int
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """Which transactions had committed at one moment (``pg_current_snapshot()``): a stream
+    opened "from now" skips the events of those, wherever they stand in the feed. Its start,
+    the horizon, lies below every transaction still running, so committed events can lie
+    beyond it (xids are the whole server's: another database's open transaction suffices)."""
+
+    xmin: int
+    xmax: int
+    running: frozenset[int]
+
+    @classmethod
+    def parse(cls, text: str) -> Snapshot:
+        """``xmin:xmax:xip,...`` as PostgreSQL writes a pg_snapshot."""
+        xmin, xmax, running = text.split(":")
+        return cls(int(xmin), int(xmax), frozenset(int(x) for x in running.split(",") if x))
+
+    @property
+    def start(self) -> Cursor:
+        return Cursor(self.xmin, 0)
+
+    def committed(self, xid: int) -> bool:
+        return xid < self.xmin or (xid < self.xmax and xid not in self.running)
+
+
 class EventKind(StrEnum):
     run = "run"
     progress = "progress"

@@ -29,7 +29,7 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import TERMINAL_STATES
 from nfhub_compute.stream.errors import UnknownEventId
 from nfhub_compute.stream.repository import CHANNEL, RunEventRepository
-from nfhub_compute.stream.schemas import PROJECT_KINDS, Cursor, EventKind, FeedEvent
+from nfhub_compute.stream.schemas import PROJECT_KINDS, Cursor, EventKind, FeedEvent, Snapshot
 from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.db.listen import ChannelListener
@@ -70,8 +70,12 @@ class Subscription:
     end_at: float | None = None
     # An ended run opened without Last-Event-ID: its current state, sent first.
     opening: bytes = b""
+    # Opened without Last-Event-ID: what had committed then, which it never sends.
+    started: Snapshot | None = None
 
     def wants(self, event: FeedEvent) -> bool:
+        if self.started is not None and self.started.committed(event.xid):
+            return False
         if self.run_id is not None and event.run_id != self.run_id:
             return False
         if self.kinds and event.kind not in self.kinds:
@@ -246,7 +250,12 @@ class StreamService:
         A run's stream ends after the run's final state (``events``). The start is read
         before the run: a final state the run is not in yet has its event beyond the start,
         so the stream sees it whichever moment the run ends."""
-        start = await self._start(last_event_id)
+        started: Snapshot | None = None
+        if last_event_id is None:
+            started = await self.feed.snapshot()
+            start = started.start
+        else:
+            start = await self._start(last_event_id)
         run = None
         if run_id is not None:
             run = await RunRepository(self.session).get_in_project(self.access.project_id, run_id)
@@ -255,8 +264,9 @@ class StreamService:
         await self.hub.start(self.feed)
         kinds = () if run_id is not None else PROJECT_KINDS
         subscription = Subscription(
-            self.access.project_id, run_id, kinds, tuple(states), cursor=start, tail=start
-        )
+            self.access.project_id, run_id, kinds, tuple(states), cursor=start, tail=start,
+            started=started,
+        )  # fmt: skip
         if run is not None and run.state in FINAL_STATES:
             # Ended already: the grace for late log lines runs from its end, not from now.
             ended_at = run.finished_at or run.updated_at
@@ -276,9 +286,7 @@ class StreamService:
                 subscription.opening = sse_bytes(subscription.last_id, "run", body)
         return subscription
 
-    async def _start(self, last_event_id: str | None) -> Cursor:
-        if last_event_id is None:
-            return await self.feed.horizon()
+    async def _start(self, last_event_id: str) -> Cursor:
         text = last_event_id.strip()
         if not text.isascii() or not text.isdigit() or len(text) > MAX_EVENT_ID_DIGITS:
             raise UnknownEventId(
