@@ -8,30 +8,24 @@ text are checked on the way.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Response, expect, sync_playwright
 
+from support.browser import (
+    CHROMIUM,
+    JWT,
+    UI_TIMEOUT_MS,
+    axe_violations,
+    launch_chromium,
+    screenshot,
+)
 from support.live import PASSWORD, LiveStack
 
-CHROMIUM = Path("/usr/bin/chromium")
-AXE = Path(__file__).resolve().parent / "axe" / "axe-4.14.1.min.js"
-WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-LAUNCH_ARGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-)  # fmt: skip
 XSS_NAME = '<script>window.pwned=1</script><img src=x onerror="window.pwned=2">'
-JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ")
 
 pytestmark = [
     pytest.mark.browser,
@@ -40,37 +34,12 @@ pytestmark = [
 ]
 
 
-def spki_pin(certificate: Path) -> str:
-    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
-    der = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
 @pytest.fixture(scope="module")
 def chromium(https_stack: LiveStack) -> Iterator[Browser]:
-    assert https_stack.tls is not None
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                *LAUNCH_ARGS,
-                f"--ignore-certificate-errors-spki-list={spki_pin(https_stack.tls.server_cert)}",
-            ],
-        )
+        browser = launch_chromium(playwright, https_stack)
         yield browser
         browser.close()
-
-
-def axe_violations(page: Page) -> list[str]:
-    """WCAG 2.1 A/AA violations axe-core finds on the page (DevTools evaluation: the page's
-    CSP, which allows no injected script, does not apply to it)."""
-    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
-    results: dict[str, Any] = page.evaluate(
-        "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})",
-        WCAG_21_AA,
-    )
-    return [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in results["violations"]]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +69,8 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
 ) -> None:
     web = https_stack.urls["web"]
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(UI_TIMEOUT_MS)
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     page = context.new_page()
     bodies: list[str] = []
     errors: list[str] = []
@@ -120,6 +90,7 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     page.goto(f"{web}/runs")
     expect(page).to_have_url(re.compile(r"/login\?next=/runs$"))
     violations["login"] = axe_violations(page)
+    screenshot(page, "login")
     page.get_by_label("Username or email").fill("live")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
@@ -142,6 +113,7 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     assert page.evaluate("() => window.pwned") is None
     assert page.locator("main img").count() == 0
     violations["runs"] = axe_violations(page)
+    screenshot(page, "runs")
 
     link.click()
     expect(page).to_have_url(f"{web}/runs/{xss_run}")
@@ -155,6 +127,7 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     assert page.evaluate("() => window.pwned") is None
     assert page.locator("main img").count() == 0
     violations["run"] = axe_violations(page)
+    screenshot(page, "run")
 
     # Launch: the form from the pipeline's schema; compute's refusal shown beside the field.
     page.get_by_role("link", name="Launch").click()
@@ -165,6 +138,7 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     page.get_by_role("button", name="Use sheets/hello.csv").click()
     expect(page.get_by_label("Input samplesheet")).to_have_value("sheets/hello.csv")
     violations["launch"] = axe_violations(page)
+    screenshot(page, "launch")
     page.get_by_label("Input samplesheet").fill("sheets/nope.csv")
     page.get_by_role("button", name="Launch", exact=True).click()
     expect(page.locator("#launch-input-error")).to_be_visible()
@@ -183,6 +157,7 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
         )
         assert me.status_code == 200
     violations["tokens"] = axe_violations(page)
+    screenshot(page, "tokens")
     page.goto(f"{web}/tokens")
     assert secret not in page.content()
     page.get_by_role("button", name="Revoke from the browser").click()
@@ -191,6 +166,7 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     page.get_by_role("link", name="Members").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Members of Live")
     violations["members"] = axe_violations(page)
+    screenshot(page, "members")
 
     page.get_by_role("button", name="Log out").click()
     expect(page).to_have_url(f"{web}/login")
