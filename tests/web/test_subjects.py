@@ -15,7 +15,7 @@ from markupsafe import escape
 from nfhub_web.subjects import endpoints as subject_endpoints
 from nfhub_web.subjects import schemas as subject_schemas
 from support.inprocess import Team
-from support.web import csrf_of
+from support.web import csrf_of, logged_in
 from support.web_miner import miner_app, miner_client, web_routes
 
 __all__ = ["miner_app", "miner_client", "web_routes"]
@@ -199,6 +199,26 @@ class TestSubjectForms:
 
         assert refused.status_code == 403 and forged.status_code == 403
         assert "CSRF" in refused.text
+        listed = await miner_client.get("/api/v1/subjects", headers=team.headers("editor"))
+        assert listed.json()["count"] == 0
+
+    async def test_a_viewer_is_told_miner_refused(
+        self,
+        browser: httpx.AsyncClient,
+        miner_client: httpx.AsyncClient,
+        team: Team,
+    ) -> None:
+        """Who may edit is miner's rule: a viewer gets the form, and miner's 403 as a page."""
+        await logged_in(browser, team.viewer, team.project_id)
+        form = await browser.get("/subjects/new")
+
+        refused = await browser.post(
+            "/subjects/new", data={"csrf_token": csrf_of(form.text), "display_id": "PAT-1"}
+        )
+
+        assert form.status_code == 200
+        assert refused.status_code == 403, refused.text
+        assert "<h1>Not allowed</h1>" in refused.text
         listed = await miner_client.get("/api/v1/subjects", headers=team.headers("editor"))
         assert listed.json()["count"] == 0
 
