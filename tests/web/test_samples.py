@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from markupsafe import escape
 
 from nfhub_web.apis import ApiProblem, FieldError
@@ -341,6 +342,40 @@ class TestImport:
         assert "the sheet is empty" in empty.text
         assert unknown_pipeline.status_code == 422, unknown_pipeline.text
         assert "pipeline: " in unknown_pipeline.text
+
+    async def test_a_sheet_larger_than_web_takes_never_reaches_miner(
+        self,
+        editor_browser: httpx.AsyncClient,
+        web_app: FastAPI,
+        miner_client: httpx.AsyncClient,
+        team: Team,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        monkeypatch.setattr(web_app.state.settings, "IMPORT_MAX_BYTES", 1024)
+        put_fastqs(team, "S1", "S2")
+        form = await editor_browser.get("/samples/import")
+        padded = GOOD_SHEET + "\n" * 1024
+
+        refused = await editor_browser.post(
+            "/samples/import",
+            data={"csrf_token": csrf_of(form.text)},
+            files={"sheet": ("big.csv", padded.encode(), "text/csv")},
+        )
+
+        assert refused.status_code == 413, refused.text
+        assert "at most 1024 bytes" in refused.text
+        assert await count_samples(miner_client, team) == 0
+
+    def test_json_lines_are_shown_a_line_a_row(self) -> None:
+        problem = ApiProblem(422, "Import refused", "1 problem", [FieldError(None, "no", row=2)])
+
+        view = import_view(b'{"sample": "S1"}\n{"sample": 1\n', "rows.JSONL", problem)
+
+        assert view.header == ["line"]
+        assert [(row.number, row.cells, row.errors) for row in view.rows] == [
+            (1, ['{"sample": "S1"}'], []),
+            (2, ['{"sample": 1'], ["no"]),
+        ]
 
     def test_rows_are_numbered_as_miner_numbers_them(self) -> None:
         """Blank lines count (miner's row numbers do), semicolons split like commas, and a
