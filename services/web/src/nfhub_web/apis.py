@@ -24,6 +24,8 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 class FieldError:
     field: str | None
     message: str
+    # The data row it is about, when the request carried a sheet (miner's imports).
+    row: int | None = None
 
 
 @dataclass
@@ -51,6 +53,7 @@ class ApiProblem(Exception):
             FieldError(
                 str(item["field"]) if item.get("field") is not None else None,
                 str(item.get("message", "")),
+                item["row"] if type(item.get("row")) is int else None,
             )
             for item in body.get("errors") or []
             if isinstance(item, dict)
@@ -90,6 +93,7 @@ class Apis:
         project_id: uuid.UUID | None = None,
         params: Any = None,
         json: Any = None,
+        files: Any = None,
     ) -> httpx.Response:
         headers = {"Accept": "application/json"}
         if token is not None:
@@ -107,6 +111,7 @@ class Apis:
                 headers=headers,
                 params=params,
                 json=json,
+                files=files,
                 timeout=self.timeout,
             )
         except httpx.HTTPError as exc:

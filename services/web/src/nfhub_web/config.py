@@ -43,6 +43,9 @@ class Settings(BaseServiceSettings):
     COOKIE_SECURE: bool = True
     # How often pages with live parts (runs not finished yet) ask for fresh state.
     POLL_SECONDS: float = Field(default=3.0, ge=0.5, le=60)
+    # The largest samplesheet the import form takes (miner has its own limit, by default the
+    # same): a larger upload is refused before web holds it in memory.
+    IMPORT_MAX_BYTES: int = Field(default=20 * 1024**2, ge=1024, le=1024**3)
 
     @field_validator("SESSION_KEY")
     @classmethod

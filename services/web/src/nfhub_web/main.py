@@ -25,8 +25,10 @@ from nfhub_web.launch.endpoints import router as launch_router
 from nfhub_web.members.endpoints import router as members_router
 from nfhub_web.pages import PACKAGE, install_page_errors
 from nfhub_web.runs.endpoints import router as runs_router
+from nfhub_web.samples.endpoints import router as samples_router
 from nfhub_web.security import SecurityHeaders
 from nfhub_web.state import WebState
+from nfhub_web.subjects.endpoints import router as subjects_router
 from nfhub_web.tokens.endpoints import router as tokens_router
 
 # web has no API of its own: EdgeMiddleware's API rules (rate limits, Accept-Version) apply
@@ -83,7 +85,7 @@ def create_app(
 
     install_page_errors(app)
     routers = (auth_router, context_router, runs_router, launch_router, members_router)
-    for router in (*routers, tokens_router):
+    for router in (*routers, tokens_router, subjects_router, samples_router):
         app.include_router(router)
     install_health(app, {})
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
