@@ -128,6 +128,7 @@ class TestCreate:
         listed = await editor_browser.get("/orders")
         created_only = await editor_browser.get("/orders", params={"status": "created"})
         completed_only = await editor_browser.get("/orders", params={"status": "completed"})
+        any_status = await editor_browser.get("/orders", params={"status": ""})
         bad_status = await editor_browser.get("/orders", params={"status": "lost"})
 
         assert page.status_code == 200, page.text
@@ -139,6 +140,7 @@ class TestCreate:
         assert f'href="{created.headers["location"]}">ORD-42</a>' in listed.text
         assert "ORD-42" in created_only.text and "ORD-42" not in completed_only.text
         assert "No orders with this status yet." in completed_only.text
+        assert any_status.status_code == 200 and "ORD-42" in any_status.text
         assert bad_status.status_code == 400
 
     async def test_miner_refusals_are_shown_beside_their_fields(

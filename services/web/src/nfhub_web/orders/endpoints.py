@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
@@ -48,10 +48,11 @@ def as_uuid(value: str) -> uuid.UUID | None:
 
 
 def order_filters(
-    status: Annotated[OrderStatus | None, Query()] = None,
+    # "" is the filter form's "(any)".
+    status: Annotated[OrderStatus | Literal[""] | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> OrderFilters:
-    return OrderFilters(status, offset)
+    return OrderFilters(status or None, offset)
 
 
 OrderFiltersDep = Annotated[OrderFilters, Depends(order_filters)]
