@@ -16,6 +16,9 @@ from fastapi import FastAPI
 from markupsafe import escape
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nfhub_web.apis import ApiProblem, FieldError
+from nfhub_web.orders.endpoints import errors_by_field
+from nfhub_web.orders.schemas import ORDERS_PER_PAGE, OrderFilters, Samplesheet
 from support.inprocess import Team
 from support.miner_app import MINER_BASE_URL, miner_settings_for, running_miner_app
 from support.web import csrf_of
@@ -101,6 +104,46 @@ async def order(miner: httpx.AsyncClient, team: Team, hello: dict[str, Any]) -> 
 
 def offered_moves(html: str) -> list[str]:
     return BUTTON.findall(html)
+
+
+class TestPieces:
+    def test_filters_page_and_keep_the_status(self) -> None:
+        filters = OrderFilters("sign_off", 100)
+
+        assert filters.api_params() == {
+            "limit": ORDERS_PER_PAGE,
+            "offset": 100,
+            "status": "sign_off",
+        }
+        assert filters.page_prefix() == "/orders?status=sign_off&offset="
+        assert OrderFilters().page_prefix() == "/orders?offset="
+
+    def test_miners_field_errors_land_on_the_form_fields(self) -> None:
+        problem = ApiProblem(
+            422,
+            "Not valid",
+            "check",
+            [
+                FieldError("samples.0.role", "bad role"),
+                FieldError("samples.1.role", "second bad role"),
+                FieldError("tags.2", "bad tag"),
+                FieldError(None, "whole request"),
+            ],
+        )
+
+        assert errors_by_field(problem) == {
+            "role": "bad role",
+            "tags": "bad tag",
+            "": "whole request",
+        }
+        assert errors_by_field(None) == {}
+
+    def test_a_samplesheet_reads_back_as_header_and_rows(self) -> None:
+        sheet = Samplesheet.parse('sample,fastq_1\nS1,"raw/a,b.fq"\n')
+
+        assert sheet.header == ["sample", "fastq_1"]
+        assert sheet.rows == [["S1", "raw/a,b.fq"]]
+        assert Samplesheet.parse("") == Samplesheet([], [])
 
 
 class TestCreate:
