@@ -466,6 +466,9 @@ class TestSecurity:
         )  # fmt: skip
 
         assert moved.status_code == 303, moved.text
+        # Who, by name: the editor made it (admin names the project's members), the admin moved it.
+        created_by = re.escape(f"Created by</dt><dd>{team.editor.username},")
+        assert re.search(created_by, after.text, re.IGNORECASE)  # the display name, or the login
         for html in (after.text, refused.text):
             assert XSS not in html and "<script>alert" not in html and 'onerror="' not in html
         # notes, the greeting's value, a parameter's name, the move's note; the form's values.
