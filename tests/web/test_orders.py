@@ -21,7 +21,7 @@ from nfhub_web.orders.endpoints import errors_by_field
 from nfhub_web.orders.schemas import ORDERS_PER_PAGE, OrderFilters, Samplesheet
 from support.inprocess import Team
 from support.miner_app import MINER_BASE_URL, miner_settings_for, running_miner_app
-from support.web import csrf_of
+from support.web import csrf_of, logged_in
 
 XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 BUTTON = re.compile(r'<button type="submit" name="to" value="([a-z_]+)"')
@@ -336,7 +336,7 @@ class TestMoves:
         self, admin_browser: httpx.AsyncClient, order: dict[str, Any]
     ) -> None:
         page = await admin_browser.get(f"/orders/{order['id']}")
-        assert offered_moves(page.text) == order["allowed_transitions"]
+        assert offered_moves(page.text) == order["allowed_transitions"]  # an admin may make all
         assert offered_moves(page.text) == ["analyzing", "cancelled"]
 
         moved = await admin_browser.post(
@@ -366,10 +366,12 @@ class TestMoves:
         assert done.text.split('id="history"', 1)[1].count("<td>you</td>") == 3
 
     async def test_a_move_miner_refuses_shows_its_message(
-        self, editor_browser: httpx.AsyncClient, order: dict[str, Any]
+        self, editor_browser: httpx.AsyncClient, order: dict[str, Any], team: Team
     ) -> None:
         page = await editor_browser.get(f"/orders/{order['id']}")
         token = csrf_of(page.text)
+        # miner allows analyzing and cancelled from created; an editor may make the first.
+        assert offered_moves(page.text) == ["analyzing"]
 
         illegal = await editor_browser.post(
             f"/orders/{order['id']}/transition", data={"csrf_token": token, "to": "completed"}
@@ -385,12 +387,26 @@ class TestMoves:
         assert illegal.status_code == 409, illegal.text
         problem = illegal.text.split('id="move-problem"', 1)[1]
         assert "Order ORD-1 is &#39;created&#39;" in problem
-        assert offered_moves(illegal.text) == ["analyzing", "cancelled"]
+        assert offered_moves(illegal.text) == ["analyzing"]
         assert not_a_status.status_code == 422
         assert 'id="move-problem"' in not_a_status.text
         assert not_allowed.status_code == 403, not_allowed.text
         assert 'id="move-problem"' in not_allowed.text
         assert 'id="order-status">created</span>' in after.text
+
+        # A viewer is offered no move, and miner refuses the viewer's changes.
+        editor_browser.cookies.clear()
+        await logged_in(editor_browser, team.viewer, team.project_id)
+        as_viewer = await editor_browser.get(f"/orders/{order['id']}")
+        add = await editor_browser.post(
+            f"/orders/{order['id']}/samples",
+            data={"csrf_token": csrf_of(as_viewer.text), "sample_id": order["s1_id"]},
+        )
+
+        assert offered_moves(as_viewer.text) == []
+        assert "may make none of its next moves (analyzing, cancelled)" in as_viewer.text
+        assert add.status_code == 403
+        assert 'id="samples-problem"' in add.text
 
 
 class TestSecurity:

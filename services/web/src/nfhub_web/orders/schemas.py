@@ -1,7 +1,8 @@
 """Orders as miner answers them, and what the orders pages hold: their filters, the create
 form's values, a samplesheet read back as a table. The status machine is miner's: its statuses
 are listed here only to filter by them; the moves a page offers are the order's
-``allowed_transitions``, as miner says them."""
+``permitted_transitions``: miner's allowed moves from its status that the user's role may
+make."""
 
 from __future__ import annotations
 
@@ -53,6 +54,8 @@ class OrderRead(ApiModel):
     properties: dict[str, Any] = Field(default_factory=dict)
     status: str
     allowed_transitions: list[str] = Field(default_factory=list)
+    # The allowed moves the user's role may make (miner says both: web decides neither).
+    permitted_transitions: list[str] = Field(default_factory=list)
     sample_count: int = 0
     samplesheet_path: str | None = None
     run: RunRef | None = None
