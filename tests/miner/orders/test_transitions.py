@@ -94,6 +94,42 @@ class TestStatusMachine:
         assert history.json()["items"][0]["run_id"] is not None
         assert all(h["occurred_at"] for h in history.json()["items"])
 
+    @pytest.mark.parametrize(
+        ("status", "permitted"),
+        [
+            (
+                OrderStatus.created,
+                {"viewer": [], "editor": ["analyzing"], "admin": ["analyzing", "cancelled"]},
+            ),
+            (
+                OrderStatus.sign_off,
+                {"viewer": [], "editor": [], "admin": ["completed", "cancelled"]},
+            ),
+            (OrderStatus.completed, {"viewer": [], "editor": [], "admin": []}),
+        ],
+        ids=lambda value: value.value if isinstance(value, OrderStatus) else "",
+    )
+    async def test_each_caller_reads_the_moves_its_role_may_make(
+        self,
+        miner_client: httpx.AsyncClient,
+        team: Any,
+        order: dict[str, Any],
+        put_in: Any,
+        status: OrderStatus,
+        permitted: dict[str, list[str]],
+    ) -> None:
+        await put_in(order["id"], status)
+
+        for role, moves in permitted.items():
+            one = await miner_client.get(
+                f"/api/v1/orders/{order['id']}", headers=team.headers(role)
+            )
+            listed = await miner_client.get("/api/v1/orders", headers=team.headers(role))
+
+            assert one.json()["permitted_transitions"] == moves, role
+            assert one.json()["allowed_transitions"] == [m.value for m in MOVES[status]]
+            assert listed.json()["items"][0]["permitted_transitions"] == moves, role
+
 
 class TestAnalyzing:
     async def test_writes_the_samplesheet_and_submits_a_run_on_it(

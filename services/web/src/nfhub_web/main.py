@@ -23,6 +23,7 @@ from nfhub_web.config import Settings
 from nfhub_web.context.endpoints import router as context_router
 from nfhub_web.launch.endpoints import router as launch_router
 from nfhub_web.members.endpoints import router as members_router
+from nfhub_web.orders.endpoints import router as orders_router
 from nfhub_web.pages import PACKAGE, install_page_errors
 from nfhub_web.runs.endpoints import router as runs_router
 from nfhub_web.samples.endpoints import router as samples_router
@@ -85,7 +86,7 @@ def create_app(
 
     install_page_errors(app)
     routers = (auth_router, context_router, runs_router, launch_router, members_router)
-    for router in (*routers, tokens_router, subjects_router, samples_router):
+    for router in (*routers, tokens_router, subjects_router, samples_router, orders_router):
         app.include_router(router)
     install_health(app, {})
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")

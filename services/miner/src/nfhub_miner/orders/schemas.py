@@ -8,11 +8,12 @@ from pydantic import Field
 
 from nfhub_miner.compute_client import SLUG_PATTERN
 from nfhub_miner.fields import DisplayId, Properties, Tags
-from nfhub_miner.orders.states import MOVES, OrderStatus
+from nfhub_miner.orders.states import MOVES, OrderStatus, permitted_moves
 from nfhub_shared.schemas import ReadSchema, Schema, read_model
 
 if TYPE_CHECKING:
     from nfhub_miner.models import Order
+    from nfhub_shared.auth.principal import ProjectRole
 
 VERSION_PATTERN = r"^[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,98}[A-Za-z0-9])?$"
 ROLE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
@@ -90,6 +91,10 @@ class OrderRead(ReadSchema):
     properties: dict[str, Any]
     status: OrderStatus
     allowed_transitions: list[OrderStatus]
+    permitted_transitions: list[OrderStatus] = Field(
+        description="The allowed_transitions the caller's project role may make (signing "
+        "off and cancelling need a project admin)"
+    )
     sample_count: int
     samplesheet_path: str | None = None
     run: RunRef | None = None
@@ -99,9 +104,11 @@ class OrderRead(ReadSchema):
     status_changed_at: datetime
 
     @classmethod
-    def of(cls, order: Order, sample_count: int, run: RunRef | None = None) -> OrderRead:
-        """The order as the API shows it; ``run`` carries compute's state on single reads, else
-        the run's end once miner has recorded it."""
+    def of(
+        cls, order: Order, sample_count: int, role: ProjectRole, run: RunRef | None = None
+    ) -> OrderRead:
+        """The order as the API shows it to a caller of ``role``; ``run`` carries compute's
+        state on single reads, else the run's end once miner has recorded it."""
         if order.run_id is None:
             run = None
         elif run is None:
@@ -116,6 +123,7 @@ class OrderRead(ReadSchema):
             order,
             pipeline=PipelineRef(slug=order.pipeline_slug, version=order.pipeline_version),
             allowed_transitions=list(MOVES[OrderStatus(order.status)]),
+            permitted_transitions=list(permitted_moves(OrderStatus(order.status), role)),
             sample_count=sample_count,
             run=run,
         )

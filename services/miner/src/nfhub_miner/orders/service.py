@@ -116,7 +116,9 @@ class OrderService:
     async def list_orders(self, **filters: Any) -> tuple[list[OrderRead], int]:
         orders, count = await self.orders.list_in_project(self.access.project_id, **filters)
         counts = await self.orders.sample_counts([order.id for order in orders])
-        return [OrderRead.of(order, counts.get(order.id, 0)) for order in orders], count
+        return [
+            OrderRead.of(order, counts.get(order.id, 0), self.access.role) for order in orders
+        ], count
 
     async def list_samples(
         self, order_id: uuid.UUID, *, limit: int, offset: int
@@ -343,7 +345,7 @@ class OrderService:
 
     async def _read(self, order: Order, run: RunRef | None = None) -> OrderRead:
         counts = await self.orders.sample_counts([order.id])
-        return OrderRead.of(order, counts.get(order.id, 0), run)
+        return OrderRead.of(order, counts.get(order.id, 0), self.access.role, run)
 
     async def _record(self, action: str, order: Order, details: dict[str, Any]) -> None:
         await self.audit.record_in_project(

@@ -38,3 +38,8 @@ ROLE_TO_ENTER: dict[OrderStatus, ProjectRole] = {
 }
 EDITABLE = frozenset({OrderStatus.created})
 DELETABLE = frozenset({OrderStatus.created, OrderStatus.cancelled})
+
+
+def permitted_moves(status: OrderStatus, role: ProjectRole) -> tuple[OrderStatus, ...]:
+    """The moves from ``status`` that ``role`` may make: what a page offers this caller."""
+    return tuple(move for move in MOVES[status] if role.allows(ROLE_TO_ENTER[move]))
