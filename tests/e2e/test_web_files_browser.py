@@ -1,8 +1,9 @@
 """The Files pages in headless Chromium against the HTTPS stack: files and a folder uploaded
 from the page straight to the files service's signed URLs (CORS and the CSP's connect-src as a
 real browser enforces them), progress bars to the end, a multipart upload cut off and resumed
-after a reload, a download compared byte for byte, move, delete and a zip archive; axe-core on
-each page, no token in anything the browser receives, a script-laden file name kept as text.
+after a reload, a download compared byte for byte, move, delete (a folder after a second
+question) and a zip archive; axe-core on each page, no token in anything the browser receives,
+a script-laden file name kept as text.
 """
 
 from __future__ import annotations
@@ -207,6 +208,14 @@ def test_upload_browse_download_move_delete_and_zip(
             f"{folder}/batch/{name}" for name in ("a.txt", "sub/b.txt", "moved.bin")
         )
         assert archive.read(f"{folder}/batch/moved.bin") == small
+
+    # A folder is deleted after a second question, on a page of its own.
+    page.goto(f"{web}/files?path={folder}/")
+    page.get_by_role("link", name="Delete batch").click()
+    violations["delete folder"] = axe_violations(page)
+    page.get_by_role("button", name=f"Delete {folder}/batch/").click()
+    expect(page.get_by_role("link", name="batch/")).to_have_count(0)
+    expect(page.get_by_role("link", name="reads.fastq")).to_be_visible()
 
     context.close()
     assert {name: found for name, found in violations.items() if found} == {}

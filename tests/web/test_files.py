@@ -210,6 +210,25 @@ class TestForms:
         assert (team.storage / "in" / "c.txt").read_bytes() == b"alpha"
         assert not (team.storage / "in" / "sub").exists()
 
+    async def test_a_folder_is_deleted_after_a_second_question(
+        self, editor_browser: httpx.AsyncClient, team: Team
+    ) -> None:
+        team.put("in/sub/a.txt", b"alpha")
+        listing, _ = await page_and_csrf(editor_browser, "/files?path=in/")
+        assert 'href="/files/delete?path=in/sub/&amp;folder=in/"' in listing
+
+        question = await editor_browser.get("/files/delete?path=in/sub/&folder=in/")
+        assert question.status_code == 200
+        assert "every file and folder inside it" in question.text
+        assert (team.storage / "in" / "sub" / "a.txt").exists()  # asking deletes nothing
+        answered = await editor_browser.post(
+            "/files/delete",
+            data={"folder": "in/", "path": "in/sub/", "csrf_token": csrf_of(question.text)},
+        )
+
+        assert answered.status_code == 303
+        assert not (team.storage / "in" / "sub").exists()
+
     @pytest.mark.parametrize(
         ("url", "data"),
         [

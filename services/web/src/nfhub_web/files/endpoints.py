@@ -172,6 +172,24 @@ async def transfer_file(
     return RedirectResponse(folder_url(as_folder(folder)), status_code=303)
 
 
+@router.get("/files/delete")
+async def confirm_delete(
+    request: Request,
+    session: ProjectSession,
+    path: Annotated[str, Query(max_length=MAX_PATH)],
+    folder: FolderQuery = "",
+) -> Response:
+    """Deleting a folder deletes everything in it: the user says so once more."""
+    return render(
+        request,
+        "files/delete.html",
+        session,
+        path=path,
+        folder=as_folder(folder),
+        back=folder_url(as_folder(folder)),
+    )
+
+
 @router.post("/files/delete")
 async def delete_file(
     request: Request,
