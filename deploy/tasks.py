@@ -1,6 +1,7 @@
 """One-shot steps of the container stack, run with the nfhub image (deploy/entrypoint.sh).
 
-    python tasks.py create-bucket   FILES_S3_BUCKET exists afterwards (created when missing)
+    python tasks.py create-bucket   FILES_S3_BUCKET exists afterwards (created when missing), and
+                                    lets FILES_CORS_ORIGINS' pages upload to it from the browser
     python tasks.py jwt-key         ADMIN_JWT_PRIVATE_KEY_FILE exists afterwards (Ed25519, 0600)
     python tasks.py probe URL       exit 0 when URL answers 200: the containers' healthcheck
 
@@ -17,6 +18,7 @@ import sys
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Any
 
 S3_WAIT_SECONDS = 60.0
 PROBE_TIMEOUT_SECONDS = 4.0
@@ -46,7 +48,7 @@ def create_bucket(wait_seconds: float = S3_WAIT_SECONDS) -> int:
         try:
             client.head_bucket(Bucket=bucket)
             say(f"bucket {bucket!r} exists")
-            return 0
+            return allow_browser_origins(client, bucket, settings.CORS_ORIGINS)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
             if code not in {"404", "NoSuchBucket", "NotFound"}:
@@ -73,7 +75,32 @@ def create_bucket(wait_seconds: float = S3_WAIT_SECONDS) -> int:
                 say(f"S3 refused CreateBucket {bucket!r}: {code or exc}")
                 return 1
         say(f"bucket {bucket!r} created")
+        return allow_browser_origins(client, bucket, settings.CORS_ORIGINS)
+
+
+def allow_browser_origins(client: Any, bucket: str, origins: list[str]) -> int:
+    """The bucket's CORS rule for FILES_CORS_ORIGINS: the web app's pages PUT and GET the
+    presigned URLs straight from the browser, and read each part's ETag. Set on every run, so
+    a changed list takes effect; left alone when the list is empty."""
+    from botocore.exceptions import ClientError
+
+    if not origins:
         return 0
+    rule = {
+        "AllowedOrigins": origins,
+        "AllowedMethods": ["GET", "HEAD", "PUT"],
+        "AllowedHeaders": ["content-type", "content-md5", "x-amz-checksum-sha256"],
+        "ExposeHeaders": ["ETag"],
+        "MaxAgeSeconds": 600,
+    }
+    try:
+        client.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [rule]})
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        say(f"S3 refused PutBucketCors on {bucket!r}: {code or exc}")
+        return 1
+    say(f"bucket {bucket!r} accepts browser uploads from {', '.join(origins)}")
+    return 0
 
 
 def jwt_key() -> int:

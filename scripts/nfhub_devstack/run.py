@@ -57,6 +57,8 @@ def child_env(
     if "WEB_URL" in env:
         # OpenID Connect logins come back to the web app (admin hands it the tokens).
         env.setdefault("ADMIN_FRONTEND_URL", env["WEB_URL"])
+        # The web app's Files page uploads straight to the files service's signed URLs.
+        env.setdefault("FILES_CORS_ORIGINS", json.dumps([env["WEB_URL"]]))
     if tls is None:
         # Plain HTTP (make run HTTP=1): a browser drops Secure cookies there, so web's session
         # cookie goes without Secure (and without the __Host- prefix, which needs it).

@@ -214,6 +214,11 @@ class TestCreateBucket:
         assert env["FILES_S3_BUCKET"] in names
         again = run_task("create-bucket", env=env)
         assert again.returncode == 0 and "exists" in again.stderr
+        # The web app's origin may PUT presigned URLs from the browser and read parts' ETags.
+        (rule,) = client.get_bucket_cors(Bucket=env["FILES_S3_BUCKET"])["CORSRules"]
+        assert rule["AllowedOrigins"] == ["https://web.localhost"]
+        assert "PUT" in rule["AllowedMethods"]
+        assert rule["ExposeHeaders"] == ["ETag"]
 
     def test_an_unreachable_store_fails_the_step(
         self,

@@ -357,3 +357,17 @@ def test_kill_9_of_the_worker_or_a_service_restarts_it_and_runs_still_complete(
         assert miner.get("/api/v1/subjects", headers=headers).status_code == 200
     assert devstack.interrupt() == 0
     assert processes_mentioning(str(devstack.state)) == []
+
+
+def test_the_files_service_lets_web_upload_from_the_browser(tmp_path: Path) -> None:
+    """make run's files service lists web's origin for CORS on its signed URLs (web's Files
+    page uploads straight to them), unless the user set FILES_CORS_ORIGINS."""
+    run = devstack_module("run")
+    state = type("State", (), {"jwt_key": tmp_path / "jwt.pem"})()
+
+    env = run.child_env(state, "postgresql://db", {}, "https", None)
+    mine = os.environ.get("FILES_CORS_ORIGINS")
+
+    assert "WEB_URL" in env
+    expected = mine if mine is not None else json.dumps([env["WEB_URL"]])
+    assert env["FILES_CORS_ORIGINS"] == expected

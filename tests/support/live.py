@@ -362,6 +362,9 @@ def live_stack(
         env["SSL_CERT_FILE"] = str(dev_tls.bundle)
     else:
         env["WEB_COOKIE_SECURE"] = "false"  # a browser drops Secure cookies over plain HTTP
+    if "web" in urls:
+        # The web app's pages upload straight to the files service's signed URLs.
+        env["FILES_CORS_ORIGINS"] = json.dumps([urls["web"]])
     env.update(extra_env or {})
     stack = LiveStack(root=root, database_url=database_url, env=env, urls=urls, tls=dev_tls)
     try:

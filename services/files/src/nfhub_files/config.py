@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import AnyHttpUrl, Field, SecretStr
+from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
 from nfhub_shared.config import BaseServiceSettings
@@ -26,6 +27,10 @@ class Settings(BaseServiceSettings):
     LOCAL_UPLOAD_MEMORY_BYTES: int = Field(default=256 * 1024**2, ge=1024**2)
     # Base of the signed blob URLs of the local backend: where clients reach this service.
     FILES_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8003")
+    # Web origins (scheme://host[:port]) whose pages may PUT and GET the signed blob URLs
+    # straight from the browser (the web app's uploads): CORS on /blobs/ only, the API itself
+    # stays closed to pages of other origins. Empty: no CORS at all.
+    CORS_ORIGINS: list[str] = Field(default_factory=list)
     SIGNING_SECRET: SecretStr = SecretStr(DEV_SIGNING_SECRET)
     URL_TTL_SECONDS: int = Field(default=900, ge=10, le=7 * 24 * 3600)
     MAX_OBJECT_BYTES: int = Field(default=5 * 1024**4, ge=1)
@@ -44,6 +49,20 @@ class Settings(BaseServiceSettings):
     ARCHIVE_WORKER_ENABLED: bool = True
     ARCHIVE_POLL_SECONDS: float = Field(default=1.0, gt=0)
     ARCHIVE_MAX_BYTES: int = Field(default=100 * 1024**3, ge=1)
+
+    @field_validator("CORS_ORIGINS")
+    @classmethod
+    def _cors_origins(cls, origins: list[str]) -> list[str]:
+        """An origin as browsers send it: no path, no trailing slash, no wildcard."""
+        cleaned = []
+        for origin in origins:
+            url = urlsplit(origin)
+            if url.scheme not in ("http", "https") or not url.netloc or url.path not in ("", "/"):
+                raise ValueError(f"{origin!r} is not an origin such as https://web.example.org")
+            if url.query or url.fragment or "*" in origin:
+                raise ValueError(f"{origin!r} is not an origin such as https://web.example.org")
+            cleaned.append(f"{url.scheme}://{url.netloc}".lower())
+        return cleaned
 
     def default_secrets(self) -> dict[str, bool]:
         return {

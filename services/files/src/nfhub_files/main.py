@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from nfhub_files.api import root_routers, routers
 from nfhub_files.archives.worker import archive_worker
 from nfhub_files.config import Settings
+from nfhub_files.cors import BlobCors
 from nfhub_files.files.download_url import OPENAPI_PATHS
 from nfhub_files.models import audit_events
 from nfhub_files.state import FilesState
@@ -100,6 +101,9 @@ def create_app(
     # specific, and Starlette picks the handler by the exception's class hierarchy.
     app.add_exception_handler(OSError, storage_failed)
     FilesState.of(app).audit_writer = AuditWriter(audit_events)
+    if settings.CORS_ORIGINS:
+        # Outermost: a preflight is answered before the edge's rules, which know no OPTIONS.
+        app.add_middleware(BlobCors, origins=settings.CORS_ORIGINS)
     return app
 
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -22,6 +24,15 @@ class Settings(BaseServiceSettings):
     COMPUTE_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8002")
     FILES_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8003")
     MINER_URL: AnyHttpUrl = AnyHttpUrl("http://127.0.0.1:8004")
+    # Where browsers reach the files service's signed URLs (its FILES_URL; for S3 storage, the
+    # S3 endpoint): pages upload to it straight from the browser, so the Content-Security-Policy
+    # lets scripts connect there. FILES_URL when unset. The files service must list web's own
+    # origin in its FILES_CORS_ORIGINS.
+    FILES_PUBLIC_URL: AnyHttpUrl | None = None
+    # Files larger than this go up in parts of this size (the files API's multipart uploads;
+    # larger parts when a file would need more than 10,000), and resume after a page reload
+    # from the last part the store holds; smaller files in one PUT. At least S3's 5 MiB.
+    UPLOAD_MULTIPART_BYTES: int = Field(default=8 * 1024**2, ge=5 * 1024**2)
     API_TIMEOUT_SECONDS: float = Field(default=10.0, gt=0, le=120)
     # Where browsers reach admin, for OpenID Connect logins (they start at admin); ADMIN_URL
     # when unset. admin's ADMIN_FRONTEND_URL must be web's own URL for the login to come back.
@@ -46,6 +57,11 @@ class Settings(BaseServiceSettings):
     # The largest samplesheet the import form takes (miner has its own limit, by default the
     # same): a larger upload is refused before web holds it in memory.
     IMPORT_MAX_BYTES: int = Field(default=20 * 1024**2, ge=1024, le=1024**3)
+
+    @property
+    def files_origin(self) -> str:
+        url = urlsplit(str(self.FILES_PUBLIC_URL or self.FILES_URL))
+        return f"{url.scheme}://{url.netloc}"
 
     @field_validator("SESSION_KEY")
     @classmethod

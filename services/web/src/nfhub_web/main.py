@@ -21,6 +21,7 @@ from nfhub_web.auth.endpoints import router as auth_router
 from nfhub_web.auth.service import providers_cache
 from nfhub_web.config import Settings
 from nfhub_web.context.endpoints import router as context_router
+from nfhub_web.files.endpoints import router as files_router
 from nfhub_web.launch.endpoints import router as launch_router
 from nfhub_web.members.endpoints import router as members_router
 from nfhub_web.orders.endpoints import router as orders_router
@@ -86,12 +87,15 @@ def create_app(
 
     install_page_errors(app)
     routers = (auth_router, context_router, runs_router, launch_router, members_router)
-    for router in (*routers, tokens_router, subjects_router, samples_router, orders_router):
+    domains = (files_router, subjects_router, samples_router, orders_router)
+    for router in (*routers, tokens_router, *domains):
         app.include_router(router)
     install_health(app, {})
     app.mount("/static", StaticFiles(directory=PACKAGE / "static"), name="static")
 
-    app.add_middleware(SecurityHeaders, hsts=settings.COOKIE_SECURE)
+    app.add_middleware(
+        SecurityHeaders, hsts=settings.COOKIE_SECURE, connect_origins=(settings.files_origin,)
+    )
     app.add_middleware(
         EdgeMiddleware,
         settings=settings,

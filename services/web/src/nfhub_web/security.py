@@ -6,26 +6,32 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-CSP = "; ".join(
-    (
-        "default-src 'none'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data:",
-        "connect-src 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-        "base-uri 'none'",
+
+def content_security_policy(connect_origins: tuple[str, ...] = ()) -> str:
+    """The policy; ``connect_origins``: where scripts may send bytes besides web itself (the
+    files service's signed URLs, which the Files page uploads to)."""
+    return "; ".join(
+        (
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "img-src 'self' data:",
+            " ".join(("connect-src 'self'", *connect_origins)),
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+            "base-uri 'none'",
+        )
     )
-)
+
+
 STATIC_PREFIX = "/static/"
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    def __init__(self, app: ASGIApp, *, hsts: bool, connect_origins: tuple[str, ...] = ()) -> None:
         self.app = app
         common = [
-            (b"content-security-policy", CSP.encode()),
+            (b"content-security-policy", content_security_policy(connect_origins).encode()),
             (b"x-frame-options", b"DENY"),
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"same-origin"),
