@@ -34,6 +34,13 @@ class LaunchForm:
     compute_envs: list[ComputeEnv]
     orders: list[OrderSummary]
 
+    def samplesheet_of(self, order_id: uuid.UUID | None) -> str:
+        """The samplesheet miner wrote for a listed order ("" for any other)."""
+        for order in self.orders:
+            if order.id == order_id:
+                return order.samplesheet_path or ""
+        return ""
+
 
 @dataclass(frozen=True)
 class LaunchRequest:
@@ -105,8 +112,9 @@ class LaunchService:
         return LaunchForm(pipeline, chosen, versions.items, groups, envs.items, await self.orders())
 
     async def orders(self) -> list[OrderSummary]:
-        """The project's recent orders, whose samplesheet a run can take as input (none when
-        miner does not answer: the samplesheet path still works)."""
+        """The project's recent orders with a samplesheet miner wrote for their runs, which a
+        run can take as input (none when miner does not answer: the samplesheet path still
+        works)."""
         try:
             page = await self.apis.read(
                 Page[OrderSummary],
@@ -120,7 +128,7 @@ class LaunchService:
             if problem.status < 500:
                 raise
             return []
-        return page.items
+        return [order for order in page.items if order.samplesheet_path]
 
     async def files(self, folder: str, offset: int = 0) -> Page[FileEntry]:
         """A folder of the project's files, for the samplesheet picker."""
