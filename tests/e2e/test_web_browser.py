@@ -378,6 +378,7 @@ def test_launch_from_the_form_follow_it_relaunch_and_resume(
     page.get_by_role("button", name=f"Use {SAMPLESHEET}").click()
     sheet = page.get_by_label("Input samplesheet")
     expect(sheet).to_have_value(SAMPLESHEET)
+    expect(page.locator("label[for=launch-input] .required")).to_have_text("(required)")
     page.get_by_label("Compute environment").select_option(label="lab-server (local)")
     page.get_by_label("Run name").fill(RUN_NAME)
     genome.select_option("GRCm39")

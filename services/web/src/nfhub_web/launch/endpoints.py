@@ -85,7 +85,8 @@ async def pick_samplesheet_folder(
 async def pick_samplesheet(
     request: Request, session: ProjectSession, path: FolderQuery = ""
 ) -> Response:
-    """The samplesheet field holding the picked file (an htmx fragment)."""
+    """The samplesheet input holding the picked file (an htmx fragment; the field's label
+    and error stay the form's)."""
     return render(request, "launch/_input.html", session, values={"input_path": path}, errors={})
 
 
