@@ -123,6 +123,7 @@ def test_log_in_through_the_organisations_sso_then_out(
     expect(page).to_have_url(f"{web}/context")
     expect(page.locator("header .user")).to_have_text("Ada Lovelace")
     expect(page.get_by_text("You are in no organisation yet")).to_be_visible()
+    assert axe_violations(page) == []
     session = {c["name"]: c for c in context.cookies()}["__Host-nfhub_session"]
     assert session["httpOnly"] and session["secure"]
 
