@@ -26,7 +26,8 @@ MYPY_PATHS := shared/src $(wildcard services/*/src) cli/src scripts bench
 # again, at every start.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: help setup uv run demo test test-fast pytest lint format openapi openapi-check bench
+.PHONY: help setup uv run demo test test-fast pytest lint format openapi openapi-check bench \
+	screenshots
 
 help:
 	@echo "make setup          install uv if needed, then the locked environment (.venv)"
@@ -41,6 +42,8 @@ help:
 	@echo "make openapi        regenerate openapi/<service>.json"
 	@echo "make openapi-check  fail when openapi/ differs from the code"
 	@echo "make bench          run the benchmarks (bench/load.py apart: it loads a whole stack)"
+	@echo "make screenshots    the README's pictures of the web app (docs/screenshots), by its"
+	@echo "                    browser tests in headless Chromium"
 
 setup: uv
 	$(UV) sync --frozen
@@ -110,3 +113,12 @@ bench:
 	$(UV_RUN) python bench/miner.py
 	$(UV_RUN) python bench/wes.py
 	$(UV_RUN) python bench/web.py
+
+# The README's screenshots of the web app: its browser tests (one shared stack, in file order)
+# save each page they name with support.browser.screenshot(page, "<name>") as
+# $(SCREENSHOTS_DIR)/<name>.png; tests/web/test_screenshots.py checks the README shows no other.
+SCREENSHOTS_DIR := docs/screenshots
+SCREENSHOT_TESTS := tests/e2e/test_web*.py
+screenshots: setup
+	NFHUB_SCREENSHOTS_DIR="$(CURDIR)/$(SCREENSHOTS_DIR)" $(UV_RUN) pytest -n 0 -p no:randomly \
+	  -m browser $(wildcard $(SCREENSHOT_TESTS)) $(PYTEST_ARGS)

@@ -358,6 +358,8 @@ def live_stack(
             {"NFHUB_FAKE_NEXTFLOW_INVOCATIONS": str(root / "nextflow-invocations.jsonl")}
         ),
     )
+    if "web" in urls:  # as `make run`: admin sends an OIDC login back to web
+        env["ADMIN_FRONTEND_URL"] = urls["web"]
     if dev_tls is not None:
         env["SSL_CERT_FILE"] = str(dev_tls.bundle)
     else:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 from markupsafe import escape
 
-from nfhub_web.launch.schemas import form_from_schema, params_from_form
+from nfhub_web.launch.schemas import form_from_schema, input_required, params_from_form
 from nfhub_web.launch.service import FILES_PER_PAGE
 from support.inprocess import Team
 from support.web import csrf_of
@@ -74,6 +74,15 @@ class TestFormFromSchema:
         assert params == {"genome": "GRCh38", "save_reference": True, "max_cpus": 8}
         assert wrong == {"max_cpus": "eight"}  # compute says what is wrong, beside the field
 
+    def test_a_required_input_is_found_in_a_group_or_at_the_top(self) -> None:
+        top = {"required": ["input"], "properties": {"input": {"type": "string"}}}
+        nowhere = {"$defs": {"io": {"required": ["outdir"]}}, "required": "input"}
+
+        assert input_required(NF_CORE_LIKE)
+        assert input_required(top)
+        assert not input_required(nowhere)
+        assert not input_required({"properties": {"greeting": {"type": "string"}}})
+
     def test_numbers_json_cannot_carry_stay_text(self) -> None:
         """More digits than int() reads, a float past the largest: text for compute to refuse
         (as numbers they raised, or could not be sent as JSON: a 500 page)."""
@@ -103,6 +112,11 @@ class TestLaunchPages:
         assert '<option value="FASTQC">' in form.text
         assert 'id="param-greeting" name="greeting" value="hello"' in form.text
         assert 'name="input"' not in form.text and 'name="outdir"' not in form.text
+        # hello's schema requires input: the samplesheet field says so.
+        assert (
+            '<label for="launch-input">Input samplesheet <span class="required">(required)</span>'
+            in form.text
+        )
 
         launched = await editor_browser.post(
             "/launch/hello",
@@ -185,8 +199,9 @@ class TestSamplesheetPicker:
         assert 'aria-label="Use sheets/hello.csv"' in sheets.text
         assert "notes.txt" not in sheets.text
         assert 'hx-get="/launch-picker/files?path="' in sheets.text  # up, to the root
-        assert picked.text.lstrip().startswith('<div class="field" id="launch-input-field">')
-        assert 'value="sheets/hello.csv"' in picked.text
+        assert picked.text.strip() == (
+            '<input id="launch-input" name="input_path" value="sheets/hello.csv">'
+        )
 
     async def test_a_long_folder_is_listed_a_page_at_a_time(
         self, editor_browser: httpx.AsyncClient, team: Team

@@ -103,6 +103,55 @@ class TestRunPage:
         assert "No tasks" in page.text
         assert "No outputs yet" in page.text
 
+    async def test_names_who_launched_it(
+        self, admin_browser: httpx.AsyncClient, queued_run: dict[str, Any], team: Team
+    ) -> None:
+        page = await admin_browser.get(f"/runs/{queued_run['id']}")
+
+        assert page.status_code == 200, page.text
+        assert queued_run["created_by"] == str(team.editor.id)
+        assert f"<dt>Launched by</dt><dd>{team.editor.username.title()}, " in page.text
+        assert str(team.editor.id) not in page.text
+
+    async def test_a_launcher_gone_from_the_project_is_named_from_its_org(
+        self,
+        admin_browser: httpx.AsyncClient,
+        admin_client: httpx.AsyncClient,
+        queued_run: dict[str, Any],
+        team: Team,
+    ) -> None:
+        removed = await admin_client.delete(
+            f"/api/v1/projects/{team.project_id}/members/{team.editor.id}",
+            headers=team.admin.headers,
+        )
+        assert removed.status_code == 204, removed.text
+
+        page = await admin_browser.get(f"/runs/{queued_run['id']}")
+
+        assert page.status_code == 200, page.text
+        assert f"<dt>Launched by</dt><dd>{team.editor.username.title()}, " in page.text
+
+    async def test_a_launcher_neither_lists_is_shown_by_id(
+        self,
+        admin_browser: httpx.AsyncClient,
+        admin_client: httpx.AsyncClient,
+        queued_run: dict[str, Any],
+        team: Team,
+        factory: Any,
+    ) -> None:
+        owner = await factory.user()
+        await factory.join_org(team.org_id, owner, "owner")
+        for place in (f"projects/{team.project_id}", f"orgs/{team.org_id}"):
+            removed = await admin_client.delete(
+                f"/api/v1/{place}/members/{team.editor.id}", headers=owner.headers
+            )
+            assert removed.status_code == 204, removed.text
+
+        page = await admin_browser.get(f"/runs/{queued_run['id']}")
+
+        assert page.status_code == 200, page.text
+        assert f"<dt>Launched by</dt><dd>{team.editor.id}, " in page.text
+
     async def test_unknown_and_malformed_ids_are_404_pages(
         self, editor_browser: httpx.AsyncClient
     ) -> None:

@@ -209,6 +209,8 @@ class OrderSummary(ApiModel):
     display_id: str
     status: str
     sample_count: int = 0
+    # Where miner wrote the order's samplesheet for its runs (from ``analyzing`` on).
+    samplesheet_path: str | None = None
 
 
 class LogPage(ApiModel):

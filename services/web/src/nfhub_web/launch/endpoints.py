@@ -85,7 +85,8 @@ async def pick_samplesheet_folder(
 async def pick_samplesheet(
     request: Request, session: ProjectSession, path: FolderQuery = ""
 ) -> Response:
-    """The samplesheet field holding the picked file (an htmx fragment)."""
+    """The samplesheet input holding the picked file (an htmx fragment; the field's label
+    and error stay the form's)."""
     return render(request, "launch/_input.html", session, values={"input_path": path}, errors={})
 
 
@@ -119,11 +120,13 @@ async def launch_pipeline(
     }
     service = LaunchService(apis, session)
     form = await service.form(slug, values.get("version") or None)
+    order_id = chosen_id(values.get("order_id", ""))
     launch = LaunchRequest(
         version=form.version,
         params=params_from_form(form.groups, values),
-        input_path=values.get("input_path", "").strip(),
-        order_id=chosen_id(values.get("order_id", "")),
+        # An order picked alone: the run takes the samplesheet miner wrote for it.
+        input_path=values.get("input_path", "").strip() or form.samplesheet_of(order_id),
+        order_id=order_id,
         compute_env_id=chosen_id(values.get("compute_env_id", "")),
         name=values.get("run_name", "").strip(),
     )

@@ -108,6 +108,19 @@ def form_from_schema(schema: Mapping[str, Any]) -> list[ParamGroup]:
     return [group for group in groups if group.fields]
 
 
+def input_required(schema: Mapping[str, Any]) -> bool:
+    """Whether the schema requires ``input`` (the samplesheet, which nfhub sets from the
+    form's file or order), at its top or in one of its groups."""
+    definitions = schema.get("$defs") or schema.get("definitions") or {}
+    blocks = [schema, *(definitions.values() if isinstance(definitions, Mapping) else ())]
+    return any(
+        isinstance(block, Mapping)
+        and isinstance(block.get("required"), list)
+        and "input" in block["required"]
+        for block in blocks
+    )
+
+
 def _number(raw: str, kind: str) -> int | float | None:
     """``raw`` as an integer or number field's JSON value; None when it is not one JSON can
     carry (more digits than int() reads, or a float that overflows to infinity)."""

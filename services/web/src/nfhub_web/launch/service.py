@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nfhub_web.apis import ApiProblem, Apis
-from nfhub_web.launch.schemas import ParamGroup, form_from_schema
+from nfhub_web.launch.schemas import ParamGroup, form_from_schema, input_required
 from nfhub_web.schemas import (
     ComputeEnv,
     FileEntry,
@@ -33,6 +33,15 @@ class LaunchForm:
     groups: list[ParamGroup]
     compute_envs: list[ComputeEnv]
     orders: list[OrderSummary]
+    # The schema requires a samplesheet (compute refuses the launch without one).
+    input_required: bool = False
+
+    def samplesheet_of(self, order_id: uuid.UUID | None) -> str:
+        """The samplesheet miner wrote for a listed order ("" for any other)."""
+        for order in self.orders:
+            if order.id == order_id:
+                return order.samplesheet_path or ""
+        return ""
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class LaunchService:
         if chosen is None:
             raise ApiProblem(409, "No version", f"{slug} has no version to launch yet.")
         groups: list[ParamGroup] = []
+        needs_input = False
         try:
             schema = await self.apis.call(
                 "compute",
@@ -95,18 +105,21 @@ class LaunchService:
                 token=self.token,
                 project_id=self.project_id,
             )
-            groups = form_from_schema(schema.json())
+            document = schema.json()
+            groups, needs_input = form_from_schema(document), input_required(document)
         except ApiProblem as problem:
             if problem.status != 404:  # a version without a schema: no parameter fields
                 raise
         envs: Page[ComputeEnv] = await self._read(
             Page[ComputeEnv], "/compute-envs", params={"limit": MAX_LISTED}
         )
-        return LaunchForm(pipeline, chosen, versions.items, groups, envs.items, await self.orders())
+        orders = await self.orders()
+        return LaunchForm(pipeline, chosen, versions.items, groups, envs.items, orders, needs_input)
 
     async def orders(self) -> list[OrderSummary]:
-        """The project's recent orders, whose samplesheet a run can take as input (none when
-        miner does not answer: the samplesheet path still works)."""
+        """The project's recent orders with a samplesheet miner wrote for their runs, which a
+        run can take as input (none when miner does not answer: the samplesheet path still
+        works)."""
         try:
             page = await self.apis.read(
                 Page[OrderSummary],
@@ -120,7 +133,7 @@ class LaunchService:
             if problem.status < 500:
                 raise
             return []
-        return page.items
+        return [order for order in page.items if order.samplesheet_path]
 
     async def files(self, folder: str, offset: int = 0) -> Page[FileEntry]:
         """A folder of the project's files, for the samplesheet picker."""

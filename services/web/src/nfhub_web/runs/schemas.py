@@ -123,5 +123,6 @@ class RunView:
     tasks: Page[TaskRead]
     outputs: Page[OutputEntry] | None
     log: LogTail
+    launched_by: str
     task_query: TaskQuery = field(default_factory=TaskQuery)
     output_path: str = ""
