@@ -4,6 +4,9 @@ real browser enforces them), progress bars to the end, a multipart upload cut of
 after a reload, a download compared byte for byte, move, delete (a folder after a second
 question) and a zip archive; axe-core on each page, no token in anything the browser receives,
 a script-laden file name kept as text.
+
+The README's picture (``make screenshots``) is of a sequencing run's FASTQs uploaded for it,
+never of the script-laden name.
 """
 
 from __future__ import annotations
@@ -11,9 +14,11 @@ from __future__ import annotations
 import io
 import os
 import re
+import secrets
 import uuid
 import zipfile
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -137,7 +142,6 @@ def test_upload_browse_download_move_delete_and_zip(
     assert page.evaluate("() => window.pwned") is None
     assert page.locator("main img").count() == 0
     violations["files"] = axe_violations(page)
-    screenshot(page, "files")
 
     # A download is the same bytes.
     assert download_bytes(page, listing.get_by_role("link", name="small.bin")) == small
@@ -202,7 +206,6 @@ def test_upload_browse_download_move_delete_and_zip(
     download = page.get_by_role("link", name="Download batch.zip")
     expect(download).to_be_visible()
     violations["archive"] = axe_violations(page)
-    screenshot(page, "files-archive")
     with zipfile.ZipFile(io.BytesIO(download_bytes(page, download))) as archive:
         assert sorted(archive.namelist()) == sorted(
             f"{folder}/batch/{name}" for name in ("a.txt", "sub/b.txt", "moved.bin")
@@ -216,6 +219,31 @@ def test_upload_browse_download_move_delete_and_zip(
     page.get_by_role("button", name=f"Delete {folder}/batch/").click()
     expect(page.get_by_role("link", name="batch/")).to_have_count(0)
     expect(page.get_by_role("link", name="reads.fastq")).to_be_visible()
+
+    # For the README: a sequencing run's FASTQs uploaded into a folder of their own (its name
+    # random, so a rerun on the same stack makes another), the upload list finished.
+    run_folder = f"fastq/{datetime.now(UTC):%Y-%m}-RNA-{secrets.token_hex(2)}"
+    with https_stack.client("files") as files_api:
+        made = files_api.post(
+            "/api/v1/files/folders", json={"path": run_folder}, headers=https_stack.headers
+        )
+        assert made.status_code == 201, made.text
+    page.goto(f"{web}/files?path={run_folder}/")
+    fastqs = [
+        FilePayload(
+            name=f"S{sample}_R{read}.fastq.gz",
+            mimeType="application/gzip",
+            buffer=os.urandom(300_000 + 90_000 * sample + 7_000 * read),
+        )
+        for sample in (1, 2)
+        for read in (1, 2)
+    ]
+    page.get_by_label("Upload files").set_input_files(fastqs)
+    for fastq in fastqs:
+        row = upload_row(page, f"{run_folder}/{fastq['name']}")
+        expect(row.locator(".upload-status")).to_have_text("Uploaded")
+        expect(listing.get_by_role("link", name=fastq["name"])).to_be_visible()
+    screenshot(page, "files")
 
     context.close()
     assert {name: found for name, found in violations.items() if found} == {}

@@ -2,13 +2,18 @@
 create an order, find its samples with the picker and add them with a role, preview and
 download the samplesheet, move the order through the status machine by the only moves miner
 allows, read its history. axe-core checks each page for WCAG 2.1 A/AA violations; no token
-reaches the browser; a script-laden note is rendered as text."""
+reaches the browser; a script-laden note is rendered as text.
+
+The README's pictures (``make screenshots``) are of an order of friendly data made for them,
+never of the script-laden one."""
 
 from __future__ import annotations
 
 import re
 import secrets
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -63,13 +68,75 @@ def batch(https_stack: LiveStack) -> str:
     return batch
 
 
+@dataclass(frozen=True)
+class ReadmeOrder:
+    id: str
+    display_id: str
+    patient: str
+
+
+@pytest.fixture(scope="module")
+def readme_order(https_stack: LiveStack) -> ReadmeOrder:
+    """What the README shows of orders: a patient's tumour and normal RNA-seq, a note in plain
+    words, analysed (so its history has a move and a run). Its number is random, so a
+    rerun on the same stack makes another."""
+    https_stack.register_fake("rnaseq", "RNA-seq quantification")
+    number = secrets.randbelow(900) + 100
+    order_name, patient = f"ORD-{datetime.now(UTC):%Y}-{number}", f"PT-{number}"
+    samples = []
+    with https_stack.client("miner") as miner:
+        for name, role in ((f"{patient}-T", "tumour"), (f"{patient}-N", "normal")):
+            paths = {}
+            for read in (1, 2):
+                paths[f"fastq_{read}"] = f"fastq/{name}_R{read}.fastq.gz"
+                https_stack.upload(paths[f"fastq_{read}"], b"@r1\nACGT\n+\nIIII\n")
+            sample = miner.post(
+                "/api/v1/samples",
+                json={
+                    "display_id": name,
+                    "sample_type": "somatic" if role == "tumour" else "germline",
+                    "tissue": "liver" if role == "tumour" else "blood",
+                    "files": [{"lane": "L001", "paths": paths}],
+                },
+                headers=https_stack.headers,
+            )
+            assert sample.status_code == 201, sample.text
+            samples.append({"sample_id": sample.json()["id"], "role": role})
+        order = miner.post(
+            "/api/v1/orders",
+            json={
+                "display_id": order_name,
+                "pipeline": "rnaseq",
+                "params": {"genome": "GRCh38", "trimmer": "fastp"},
+                "priority": "high",
+                "notes": "Liver biopsy and blood of the same patient. Please compare expression "
+                "in the tumour against the normal tissue.",
+                "tags": ["rna-seq", "liver"],
+                "samples": samples,
+            },
+            headers=https_stack.headers,
+        )
+        assert order.status_code == 201, order.text
+        moved = miner.post(
+            f"/api/v1/orders/{order.json()['id']}/transition",
+            json={"to": "analyzing", "note": "Both samples passed QC."},
+            headers=https_stack.headers,
+        )
+        assert moved.status_code == 200, moved.text
+    return ReadmeOrder(order.json()["id"], order_name, patient)
+
+
 def moves(page: Page) -> list[str]:
     buttons = page.locator("form.moves button[name=to]")
     return [buttons.nth(i).get_attribute("value") or "" for i in range(buttons.count())]
 
 
 def test_create_fill_preview_download_and_move_an_order(
-    chromium: Browser, https_stack: LiveStack, batch: str, tmp_path: Path
+    chromium: Browser,
+    https_stack: LiveStack,
+    batch: str,
+    readme_order: ReadmeOrder,
+    tmp_path: Path,
 ) -> None:
     web = https_stack.urls["web"]
     context = chromium.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
@@ -128,15 +195,12 @@ def test_create_fill_preview_download_and_move_an_order(
     # Only the moves miner allows from 'created'.
     assert moves(page) == ["analyzing", "cancelled"]
     violations["order"] = axe_violations(page)
-    page.evaluate("() => window.scrollTo(0, 0)")
-    screenshot(page, "order")
 
     # The samplesheet: miner's CSV as a table, and the CSV itself as the download.
     page.get_by_role("link", name="Preview the samplesheet").click()
     expect(page.locator("table.samplesheet caption")).to_contain_text("2 rows")
     expect(page.locator("table.samplesheet tbody")).to_contain_text(f"{batch}-T")
     violations["samplesheet"] = axe_violations(page)
-    screenshot(page, "samplesheet")
     with page.expect_download() as download_info:
         page.get_by_role("link", name="Download the samplesheet (CSV)").click()
     download = download_info.value
@@ -174,6 +238,17 @@ def test_create_fill_preview_download_and_move_an_order(
     expect(history.last).to_contain_text("you")
     assert history.count() >= 3
     violations["order completed"] = axe_violations(page)
+
+    # For the README: the friendly order, its facts, then (at the page's end) its samples, the
+    # picker finding the patient's, its samplesheet and history.
+    page.goto(f"{web}/orders/{readme_order.id}?q={readme_order.patient}")
+    expect(page.locator("h1 .order-name")).to_have_text(readme_order.display_id)
+    expect(page.locator("table.order-samples caption")).to_have_text("2 samples")
+    expect(page.locator("#picker-results legend")).to_contain_text("(2)")
+    expect(page.locator("table.history")).to_contain_text("Both samples passed QC.")
+    screenshot(page, "order")
+    page.evaluate("() => window.scrollTo(0, document.body.scrollHeight)")
+    screenshot(page, "order-history")
 
     context.close()
     assert {name: found for name, found in violations.items() if found} == {}
