@@ -203,6 +203,12 @@ class TestCreate:
             "/orders",
             data={"csrf_token": token, "display_id": "ORD-3", "pipeline": "hello", "params": "{"},
         )
+        # Deeper than Python's JSON parser goes: still the form's own refusal, not a 500.
+        too_deep = await editor_browser.post(
+            "/orders",
+            data={"csrf_token": token, "display_id": "ORD-4", "pipeline": "hello",
+                  "params": "[" * 5000},
+        )  # fmt: skip
         listed = await editor_browser.get("/orders")
 
         assert refused.status_code == 422, refused.text
@@ -217,6 +223,8 @@ class TestCreate:
         assert 'class="problem"' in unknown.text and "nope" in unknown.text
         assert not_json.status_code == 422
         assert 'id="order-params-error">Not JSON' in not_json.text
+        assert too_deep.status_code == 422, too_deep.text
+        assert 'id="order-params-error">Not JSON' in too_deep.text
         assert "0 orders" in listed.text
 
 

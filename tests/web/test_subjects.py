@@ -174,6 +174,15 @@ class TestSubjectForms:
         taken = await editor_browser.post(
             "/subjects/new", data={"csrf_token": csrf_of(form.text), "display_id": "PAT-1"}
         )
+        # Deeper than Python's JSON parser goes: miner's refusal beside the box, not a 500.
+        too_deep = await editor_browser.post(
+            "/subjects/new",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "display_id": "PAT-2",
+                "properties": "[" * 5000,
+            },
+        )
 
         assert refused.status_code == 422, refused.text
         for field in ("display-id", "date-of-birth", "properties"):
@@ -186,6 +195,8 @@ class TestSubjectForms:
         # A conflict names no field: above the form.
         assert taken.status_code == 409
         assert re.search(r'id="form-problem">\s*<p>This project already has a subject', taken.text)
+        assert too_deep.status_code == 422, too_deep.text
+        assert 'id="subject-properties-error"' in too_deep.text
         listed = await miner_client.get("/api/v1/subjects", headers=team.headers("editor"))
         assert listed.json()["count"] == 1
 

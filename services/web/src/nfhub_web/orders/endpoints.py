@@ -3,7 +3,6 @@ and history. Whatever miner refuses is shown beside the field or the action it c
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
@@ -12,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from nfhub_web.apis import ApiProblem, FieldError
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
+from nfhub_web.forms import read_json
 from nfhub_web.orders.schemas import (
     ORDER_SAMPLES_PER_PAGE,
     ORDER_STATUSES,
@@ -125,7 +125,7 @@ def order_body(form: OrderForm) -> dict[str, Any]:
     if form.notes.strip():
         body["notes"] = form.notes
     if form.params.strip():
-        body["params"] = json.loads(form.params)
+        body["params"] = read_json(form.params)
     return body
 
 
