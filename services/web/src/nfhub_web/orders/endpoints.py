@@ -101,7 +101,7 @@ async def form_page(
         form=form,
         problem=problem,
         errors=errors_by_field(problem),
-        pipelines=await service.pipelines(),
+        pipelines=await service.pipeline_choices(),
         priorities=PRIORITIES,
     )
 

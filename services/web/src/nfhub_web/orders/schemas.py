@@ -98,11 +98,6 @@ class SampleBrief(ApiModel):
     tissue: str | None = None
 
 
-class PipelineBrief(ApiModel):
-    slug: str
-    name: str
-
-
 @dataclass(frozen=True)
 class OrderFilters:
     """The orders list's filter and page, as miner's GET /orders takes them."""

@@ -165,7 +165,7 @@ async def create_sample(
 
 @router.get("/samples/import")
 async def import_form(request: Request, session: ProjectSession, apis: ApisDep) -> Response:
-    pipelines = await SamplesService(apis, session).pipelines()
+    pipelines = await SamplesService(apis, session).pipeline_choices()
     return render(
         request, "samples/import.html", session, pipelines=pipelines, view=None, pipeline=""
     )
@@ -204,7 +204,7 @@ async def import_samples(
             "samples/import.html",
             session,
             status_code=problem.status,
-            pipelines=await service.pipelines(),
+            pipelines=await service.pipeline_choices(),
             pipeline=pipeline,
             view=import_view(bytes(body), filename, problem),
         )
