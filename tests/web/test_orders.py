@@ -121,7 +121,7 @@ class TestCreate:
                 "display_id": "ORD-42",
                 "pipeline": "hello",
                 "priority": "high",
-                "tags": "batch7, urgent",
+                "tags": "batch7, urgent rush",  # as the subjects and samples forms take them
                 "notes": "two lanes",
                 "params": '{"greeting": "bonjour"}',
             },
@@ -136,7 +136,8 @@ class TestCreate:
 
         assert page.status_code == 200, page.text
         assert '<span class="order-name">ORD-42</span>' in page.text
-        assert '<span class="label">urgent</span>' in page.text
+        for tag in ("batch7", "urgent", "rush"):
+            assert f'<span class="label">{tag}</span>' in page.text
         assert "<code>bonjour</code>" in page.text
         assert 'hello <span class="version">1.0.0</span>' in page.text
         assert "Created by</dt><dd>you," in page.text

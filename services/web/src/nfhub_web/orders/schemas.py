@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from pydantic import Field
 
+from nfhub_web.forms import tags as split_tags
 from nfhub_web.schemas import ApiModel
 
 OrderStatus = Literal["created", "analyzing", "review", "sign_off", "completed", "cancelled"]
@@ -131,7 +132,7 @@ class OrderForm:
     params: str = ""
 
     def tag_list(self) -> list[str]:
-        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+        return split_tags(self.tags)
 
 
 @dataclass(frozen=True)
