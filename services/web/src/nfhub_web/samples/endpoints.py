@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from nfhub_web.apis import ApiProblem
+from nfhub_web.apis import ApiProblem, unless_refused
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
 from nfhub_web.forms import FormErrors
 from nfhub_web.pages import MAX_OFFSET, error_page, is_htmx, render
@@ -26,7 +26,6 @@ from nfhub_web.samples.schemas import (
     import_view,
 )
 from nfhub_web.samples.service import SamplesService
-from nfhub_web.schemas import Page
 from nfhub_web.sessions.service import ActiveSession
 from nfhub_web.state import ApisDep, SettingsDep
 from nfhub_web.subjects.schemas import SubjectRead
@@ -35,6 +34,7 @@ router = APIRouter()
 
 # What miner may refuse about a form or a search, shown on the page that sent it.
 FORM_PROBLEMS = (400, 409, 422)
+SEARCH_PROBLEMS = (400, 422)
 IMPORT_PROBLEMS = (400, 413, 415, 422)
 SEARCH_FIELDS = ("q", "sample_type", "subject_id", "tag")
 READ_CHUNK = 1024 * 1024
@@ -55,23 +55,13 @@ def sample_filters(
 SampleFiltersDep = Annotated[SampleFilters, Depends(sample_filters)]
 
 
-async def search(
-    service: SamplesService, filters: SampleFilters
-) -> tuple[Page[SampleRead] | None, ApiProblem | None]:
-    """A page of samples, or miner's verdict on the search (shown beside its fields)."""
-    try:
-        return await service.list_samples(filters), None
-    except ApiProblem as problem:
-        if problem.status not in (400, 422):
-            raise
-        return None, problem
-
-
 @router.get("/samples")
 async def list_samples(
     request: Request, session: ProjectSession, apis: ApisDep, filters: SampleFiltersDep
 ) -> Response:
-    samples, problem = await search(SamplesService(apis, session), filters)
+    samples, problem = await unless_refused(
+        SamplesService(apis, session).list_samples(filters), SEARCH_PROBLEMS
+    )
     return render(
         request,
         "samples/list.html",
@@ -91,7 +81,9 @@ async def search_samples(
     request: Request, session: ProjectSession, apis: ApisDep, filters: SampleFiltersDep
 ) -> Response:
     """The list's results alone, for the search as the user types (an htmx fragment)."""
-    samples, problem = await search(SamplesService(apis, session), filters)
+    samples, problem = await unless_refused(
+        SamplesService(apis, session).list_samples(filters), SEARCH_PROBLEMS
+    )
     # 200 even when miner refuses the search: htmx swaps in only 2xx answers, and the
     # refusal is what the user must see.
     response = render(
