@@ -157,6 +157,8 @@ class TestSampleForms:
         page = await editor_browser.get(sample_url)
         assert page.status_code == 200
         assert f'href="/subjects/{subject_id}">P1</a>' in page.text
+        # Who made it, by name (admin names the project's members), not by user id.
+        assert re.search(f"Created by</dt><dd>{re.escape(team.editor.username)}, ", page.text, re.I)
         assert "<code>raw/S1_R2.fastq.gz</code>" in page.text and "L001" in page.text
         assert '<th scope="row">read_length</th><td><code>150</code>' in page.text
         # miner's pipeline-ready JSON, resolved paths included.

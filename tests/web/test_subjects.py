@@ -129,6 +129,9 @@ class TestSubjectForms:
         assert "1980-02-03" in page.text and "MRN-44" in page.text
         assert '<span class="label">batch-2</span>' in page.text
         assert '<th scope="row">consent</th><td><code>true</code>' in page.text
+        # Who made it, by name (admin names the project's members), not by user id.
+        assert re.search(f"Created by</dt><dd>{re.escape(team.editor.username)}, ", page.text, re.I)
+        assert str(team.editor.id) not in page.text
 
         edit = await editor_browser.get(f"{subject_url}/edit")
         assert 'value="PAT-1"' in edit.text and "cohort-a batch-2" in edit.text

@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from nfhub_web.apis import ApiProblem
 from nfhub_web.orders.schemas import (
     HISTORY_PER_PAGE,
     ORDER_SAMPLES_PER_PAGE,
@@ -22,9 +21,7 @@ from nfhub_web.orders.schemas import (
     TransitionRead,
 )
 from nfhub_web.project_apis import ProjectApis
-from nfhub_web.schemas import Page, ProjectMember
-
-MAX_LISTED = 500
+from nfhub_web.schemas import Page
 
 
 @dataclass(frozen=True)
@@ -69,26 +66,8 @@ class OrdersService(ProjectApis):
         )
 
     async def names(self, actor_ids: set[str]) -> dict[str, str]:
-        """Names for the user ids an order records (the project's members, and "you"); an id
-        admin does not name here (an org admin, a removed member) stays an id."""
-        names = {self.user_id: "you"}
-        if not actor_ids - names.keys():
-            return names
-        try:
-            members = await self.apis.read(
-                Page[ProjectMember],
-                "admin",
-                f"/projects/{self.project_id}/members",
-                token=self.token,
-                params={"limit": MAX_LISTED},
-            )
-        except ApiProblem as problem:
-            if problem.status == 401:  # the login ended: the page's handler logs out
-                raise
-            return names  # names are a courtesy: the ids still say who
-        for member in members.items:
-            names.setdefault(str(member.user_id), member.display_name or member.username)
-        return names
+        """Names for the user ids an order records, the user's own as "you"."""
+        return {**await self.member_names(actor_ids - {self.user_id}), self.user_id: "you"}
 
     async def create(self, body: dict[str, Any]) -> OrderRead:
         return await self.read(OrderRead, "miner", "/orders", method="POST", json=body)

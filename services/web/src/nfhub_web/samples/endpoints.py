@@ -217,6 +217,7 @@ async def get_sample(
         "samples/detail.html",
         session,
         sample=sample,
+        created_by=await service.member_name(sample.created_by),
         sampleinfo=sampleinfo,
         sampleinfo_problem=sampleinfo_problem,
     )

@@ -137,7 +137,14 @@ async def get_subject(
     service = SubjectsService(apis, session)
     subject = await service.get_subject(subject_id)
     samples = await service.samples_of(subject_id)
-    return render(request, "subjects/detail.html", session, subject=subject, samples=samples)
+    return render(
+        request,
+        "subjects/detail.html",
+        session,
+        subject=subject,
+        samples=samples,
+        created_by=await service.member_name(subject.created_by),
+    )
 
 
 @router.get("/subjects/{subject_id}/edit")
