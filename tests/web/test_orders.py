@@ -133,6 +133,7 @@ class TestCreate:
         completed_only = await editor_browser.get("/orders", params={"status": "completed"})
         any_status = await editor_browser.get("/orders", params={"status": ""})
         bad_status = await editor_browser.get("/orders", params={"status": "lost"})
+        past_the_end = await editor_browser.get("/orders", params={"offset": 100})
 
         assert page.status_code == 200, page.text
         assert '<span class="order-name">ORD-42</span>' in page.text
@@ -146,6 +147,8 @@ class TestCreate:
         assert "No orders with this status yet." in completed_only.text
         assert any_status.status_code == 200 and "ORD-42" in any_status.text
         assert bad_status.status_code == 400
+        assert "None on this page." in past_the_end.text and "yet" not in past_the_end.text
+        assert 'href="/orders?offset=0" rel="prev">Back to the last page' in past_the_end.text
 
     async def test_miner_refusals_are_shown_beside_their_fields(
         self, editor_browser: httpx.AsyncClient, hello: dict[str, Any]

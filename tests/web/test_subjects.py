@@ -52,6 +52,7 @@ class TestSubjectsList:
 
         first = await editor_browser.get("/subjects")
         second = await editor_browser.get("/subjects", params={"offset": 2})
+        past_the_end = await editor_browser.get("/subjects", params={"offset": 50})
         found = await editor_browser.get("/subjects", params={"q": "lyon"})
         tagged = await editor_browser.get("/subjects", params={"tag": "cohort-a"})
 
@@ -62,6 +63,10 @@ class TestSubjectsList:
         assert ">PAT-1</a>" not in first.text
         assert 'href="/subjects?offset=2" rel="next"' in first.text
         assert ">PAT-1</a>" in second.text and ">PAT-0</a>" in second.text
+        # A stale link past the end: not "no subjects yet", and the way back to the last page.
+        assert "None on this page." in past_the_end.text
+        assert "in this project yet" not in past_the_end.text
+        assert 'href="/subjects?offset=2" rel="prev">Back to the last page' in past_the_end.text
         assert ">OTHER-9</a>" in found.text and ">PAT-" not in found.text
         assert "3 subjects matching the search" in tagged.text
 
