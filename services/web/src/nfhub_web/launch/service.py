@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nfhub_web.apis import ApiProblem
-from nfhub_web.launch.schemas import ParamGroup, form_from_schema, input_required
+from nfhub_web.launch.schemas import VERSION, ParamGroup, form_from_schema, input_required
 from nfhub_web.project_apis import ProjectApis
 from nfhub_web.schemas import (
     ComputeEnv,
@@ -86,6 +86,8 @@ class LaunchService(ProjectApis):
         chosen = version or (pipeline.version.version if pipeline.version else None)
         if chosen is None:
             raise ApiProblem(409, "No version", f"{slug} has no version to launch yet.")
+        if not VERSION.fullmatch(chosen):
+            raise ApiProblem(404, "Not Found", f"{slug} has no version {chosen!r}.")
         groups: list[ParamGroup] = []
         needs_input = False
         try:
