@@ -113,8 +113,16 @@ async def form_page(
 ) -> Response:
     subjects = await service.subjects()
     subjects_offered: list[SubjectRead | SubjectBrief] = list(subjects)
-    if sample and sample.subject and all(s.id != sample.subject.id for s in subjects):
-        subjects_offered.insert(0, sample.subject)  # older than the newest offered
+    if form.subject_id and all(str(s.id) != form.subject_id for s in subjects):
+        # Older than the newest offered, yet the one picked (the sample's, or the subject
+        # page's "Add a sample"): offered too, or the select would fall back to none.
+        picked: SubjectRead | SubjectBrief | None = None
+        if sample and sample.subject and str(sample.subject.id) == form.subject_id:
+            picked = sample.subject
+        else:
+            picked = await service.picked_subject(form.subject_id)
+        if picked is not None:
+            subjects_offered.insert(0, picked)
     return render(
         request,
         "samples/form.html",

@@ -40,6 +40,17 @@ class SamplesService(ProjectApis):
         )
         return page.items
 
+    async def picked_subject(self, subject_id: str) -> SubjectRead | None:
+        """The subject a form names by id, or none when the id names none of the project's."""
+        try:
+            return await self.read(SubjectRead, "miner", f"/subjects/{uuid.UUID(subject_id)}")
+        except ValueError:
+            return None
+        except ApiProblem as problem:
+            if problem.status != 404:
+                raise
+            return None
+
     async def create(self, body: dict[str, Any]) -> SampleRead:
         return await self.read(SampleRead, "miner", "/samples", method="POST", json=body)
 
