@@ -180,6 +180,25 @@ class TestLaunchPages:
 
         assert page.status_code == 404
 
+    async def test_a_version_that_is_no_version_walks_nowhere(
+        self, editor_browser: httpx.AsyncClient, hello: dict[str, Any]
+    ) -> None:
+        """The version goes into compute's URL path: '..', '/', '?' or '#' in it reached
+        other paths of compute's API (1.0.0/../1.0.0 read 1.0.0's schema)."""
+        form = await editor_browser.get("/launch/hello")
+        walking = ["../../../../runs", "1.0.0/../1.0.0", "1.0.0?limit=1", "1.0.0#x"]
+
+        shown = [await editor_browser.get("/launch/hello", params={"version": v}) for v in walking]
+        launched = await editor_browser.post(
+            "/launch/hello",
+            data={"csrf_token": csrf_of(form.text), "version": "1.0.0/../1.0.0", "greeting": "x"},
+        )
+
+        assert [page.status_code for page in shown] == [404] * len(walking)
+        assert all("hello has no version" in page.text for page in shown)
+        assert launched.status_code == 404, launched.text
+        assert "No runs in this project yet" in (await editor_browser.get("/runs")).text
+
 
 class TestSamplesheetPicker:
     async def test_folders_open_and_a_csv_fills_the_field(

@@ -6,93 +6,53 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
-import pytest
 import pytest_asyncio
-from fastapi import FastAPI
 from markupsafe import escape
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_web.apis import ApiProblem, FieldError
 from nfhub_web.orders.endpoints import errors_by_field
 from nfhub_web.orders.schemas import ORDERS_PER_PAGE, OrderFilters, Samplesheet
 from support.inprocess import Team
-from support.miner_app import MINER_BASE_URL, miner_settings_for, running_miner_app
 from support.web import csrf_of, logged_in
+from support.web_miner import miner_app, miner_client, web_routes
+
+__all__ = ["miner_app", "miner_client", "web_routes"]
 
 XSS = '<script>alert(1)</script><img src=x onerror="alert(2)">'
 BUTTON = re.compile(r'<button type="submit" name="to" value="([a-z_]+)"')
 
 
-@pytest_asyncio.fixture
-async def miner_app(
-    nfhub_database_url: str,
-    admin_transport: httpx.ASGITransport,
-    files_app: FastAPI,
-    compute_app: FastAPI,
-    session_factory: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[FastAPI]:
-    async with running_miner_app(
-        miner_settings_for(nfhub_database_url),
-        admin_transport,
-        files_app,
-        compute_app,
-        session_factory,
-    ) as app:
-        yield app
-
-
-@pytest.fixture
-def web_routes(
-    admin_transport: httpx.ASGITransport,
-    files_app: FastAPI,
-    compute_app: FastAPI,
-    miner_app: FastAPI,
-) -> dict[str, httpx.AsyncBaseTransport]:
-    return {
-        "admin.test": admin_transport,
-        "files.test": httpx.ASGITransport(app=files_app),
-        "compute.test": httpx.ASGITransport(app=compute_app),
-        "miner.test": httpx.ASGITransport(app=miner_app),
-    }
-
-
-@pytest_asyncio.fixture
-async def miner(miner_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=miner_app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url=MINER_BASE_URL) as client:
-        yield client
-
-
 async def made(
-    miner: httpx.AsyncClient, headers: dict[str, str], collection: str, **body: Any
+    miner_client: httpx.AsyncClient, headers: dict[str, str], collection: str, **body: Any
 ) -> dict[str, Any]:
-    response = await miner.post(f"/api/v1/{collection}", json=body, headers=headers)
+    response = await miner_client.post(f"/api/v1/{collection}", json=body, headers=headers)
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
 
 
-async def sample(miner: httpx.AsyncClient, team: Team, name: str) -> dict[str, Any]:
+async def sample(miner_client: httpx.AsyncClient, team: Team, name: str) -> dict[str, Any]:
     """A sample with its two FASTQs in the project's storage."""
     paths = {}
     for read in ("1", "2"):
         paths[f"fastq_{read}"] = f"raw/{name}_R{read}.fastq.gz"
         team.put(paths[f"fastq_{read}"], b"@r1\nACGT\n+\nIIII\n")
     return await made(
-        miner, team.headers("editor"), "samples", display_id=name, files=[{"paths": paths}]
+        miner_client, team.headers("editor"), "samples", display_id=name, files=[{"paths": paths}]
     )
 
 
 @pytest_asyncio.fixture
-async def order(miner: httpx.AsyncClient, team: Team, hello: dict[str, Any]) -> dict[str, Any]:
+async def order(
+    miner_client: httpx.AsyncClient, team: Team, hello: dict[str, Any]
+) -> dict[str, Any]:
     """ORD-1 for hello, with S1 as the proband."""
-    s1 = await sample(miner, team, "S1")
+    s1 = await sample(miner_client, team, "S1")
     created = await made(
-        miner,
+        miner_client,
         team.headers("editor"),
         "orders",
         display_id="ORD-1",
@@ -161,7 +121,7 @@ class TestCreate:
                 "display_id": "ORD-42",
                 "pipeline": "hello",
                 "priority": "high",
-                "tags": "batch7, urgent",
+                "tags": "batch7, urgent rush",  # as the subjects and samples forms take them
                 "notes": "two lanes",
                 "params": '{"greeting": "bonjour"}',
             },
@@ -173,10 +133,12 @@ class TestCreate:
         completed_only = await editor_browser.get("/orders", params={"status": "completed"})
         any_status = await editor_browser.get("/orders", params={"status": ""})
         bad_status = await editor_browser.get("/orders", params={"status": "lost"})
+        past_the_end = await editor_browser.get("/orders", params={"offset": 100})
 
         assert page.status_code == 200, page.text
         assert '<span class="order-name">ORD-42</span>' in page.text
-        assert '<span class="label">urgent</span>' in page.text
+        for tag in ("batch7", "urgent", "rush"):
+            assert f'<span class="label">{tag}</span>' in page.text
         assert "<code>bonjour</code>" in page.text
         assert 'hello <span class="version">1.0.0</span>' in page.text
         assert "Created by</dt><dd>you," in page.text
@@ -185,6 +147,8 @@ class TestCreate:
         assert "No orders with this status yet." in completed_only.text
         assert any_status.status_code == 200 and "ORD-42" in any_status.text
         assert bad_status.status_code == 400
+        assert "None on this page." in past_the_end.text and "yet" not in past_the_end.text
+        assert 'href="/orders?offset=0" rel="prev">Back to the last page' in past_the_end.text
 
     async def test_miner_refusals_are_shown_beside_their_fields(
         self, editor_browser: httpx.AsyncClient, hello: dict[str, Any]
@@ -203,6 +167,12 @@ class TestCreate:
             "/orders",
             data={"csrf_token": token, "display_id": "ORD-3", "pipeline": "hello", "params": "{"},
         )
+        # Deeper than Python's JSON parser goes: still the form's own refusal, not a 500.
+        too_deep = await editor_browser.post(
+            "/orders",
+            data={"csrf_token": token, "display_id": "ORD-4", "pipeline": "hello",
+                  "params": "[" * 5000},
+        )  # fmt: skip
         listed = await editor_browser.get("/orders")
 
         assert refused.status_code == 422, refused.text
@@ -217,6 +187,8 @@ class TestCreate:
         assert 'class="problem"' in unknown.text and "nope" in unknown.text
         assert not_json.status_code == 422
         assert 'id="order-params-error">Not JSON' in not_json.text
+        assert too_deep.status_code == 422, too_deep.text
+        assert 'id="order-params-error">Not JSON' in too_deep.text
         assert "0 orders" in listed.text
 
 
@@ -224,11 +196,14 @@ class TestSamples:
     async def test_samples_are_found_added_with_a_role_and_removed(
         self,
         editor_browser: httpx.AsyncClient,
-        miner: httpx.AsyncClient,
+        miner_client: httpx.AsyncClient,
         team: Team,
         order: dict[str, Any],
     ) -> None:
-        mother, father = await sample(miner, team, "M1"), await sample(miner, team, "F1")
+        mother, father = (
+            await sample(miner_client, team, "M1"),
+            await sample(miner_client, team, "F1"),
+        )
         page = await editor_browser.get(f"/orders/{order['id']}")
         found = await editor_browser.get(
             f"/orders/{order['id']}/sample-picker",
@@ -286,10 +261,10 @@ class TestSamples:
 
 class TestSamplesheet:
     async def test_preview_is_miners_csv_as_a_table_and_download_is_the_csv(
-        self, editor_browser: httpx.AsyncClient, miner: httpx.AsyncClient, team: Team,
+        self, editor_browser: httpx.AsyncClient, miner_client: httpx.AsyncClient, team: Team,
         order: dict[str, Any],
     ) -> None:  # fmt: skip
-        from_miner = await miner.get(
+        from_miner = await miner_client.get(
             f"/api/v1/orders/{order['id']}/samplesheet", headers=team.headers("viewer")
         )
         preview = await editor_browser.get(f"/orders/{order['id']}/samplesheet")
@@ -308,12 +283,12 @@ class TestSamplesheet:
         )
 
     async def test_a_samplesheet_miner_cannot_build_shows_its_reasons(
-        self, editor_browser: httpx.AsyncClient, miner: httpx.AsyncClient, team: Team,
+        self, editor_browser: httpx.AsyncClient, miner_client: httpx.AsyncClient, team: Team,
         hello: dict[str, Any],
     ) -> None:  # fmt: skip
-        bare = await made(miner, team.headers("editor"), "samples", display_id="BARE")
+        bare = await made(miner_client, team.headers("editor"), "samples", display_id="BARE")
         broken = await made(
-            miner,
+            miner_client,
             team.headers("editor"),
             "orders",
             display_id="ORD-9",
@@ -430,14 +405,14 @@ class TestSecurity:
     async def test_another_projects_order_is_a_404_page(
         self,
         editor_browser: httpx.AsyncClient,
-        miner: httpx.AsyncClient,
+        miner_client: httpx.AsyncClient,
         team: Team,
         factory: Any,
         hello: dict[str, Any],
     ) -> None:
         other_project = await factory.project(team.org_id, members={team.admin: "admin"})
         elsewhere = await made(
-            miner,
+            miner_client,
             dict(team.admin.in_project(other_project)),
             "orders",
             display_id="ORD-X",
@@ -457,11 +432,11 @@ class TestSecurity:
         assert all("ORD-X" not in p.text for p in pages)
 
     async def test_script_laden_fields_are_rendered_as_text(
-        self, admin_browser: httpx.AsyncClient, miner: httpx.AsyncClient, team: Team,
+        self, admin_browser: httpx.AsyncClient, miner_client: httpx.AsyncClient, team: Team,
         hello: dict[str, Any],
     ) -> None:  # fmt: skip
         laden = await made(
-            miner,
+            miner_client,
             team.headers("editor"),
             "orders",
             display_id="ORD-XSS",

@@ -17,6 +17,7 @@ from markupsafe import escape
 from nfhub_web.apis import ApiProblem, FieldError
 from nfhub_web.samples import endpoints as sample_endpoints
 from nfhub_web.samples import schemas as sample_schemas
+from nfhub_web.samples import service as sample_service
 from nfhub_web.samples.schemas import import_view
 from support.inprocess import Team
 from support.web import csrf_of
@@ -157,6 +158,8 @@ class TestSampleForms:
         page = await editor_browser.get(sample_url)
         assert page.status_code == 200
         assert f'href="/subjects/{subject_id}">P1</a>' in page.text
+        # Who made it, by name (admin names the project's members), not by user id.
+        assert re.search(f"Created by</dt><dd>{re.escape(team.editor.username)}, ", page.text, re.I)
         assert "<code>raw/S1_R2.fastq.gz</code>" in page.text and "L001" in page.text
         assert '<th scope="row">read_length</th><td><code>150</code>' in page.text
         # miner's pipeline-ready JSON, resolved paths included.
@@ -182,6 +185,42 @@ class TestSampleForms:
         ).json()
         assert stored["sample_type"] == "somatic" and stored["subject"] is None
         assert stored["tissue"] is None and stored["files"] == []
+
+    async def test_a_subject_older_than_those_offered_stays_picked(
+        self,
+        editor_browser: httpx.AsyncClient,
+        miner_client: httpx.AsyncClient,
+        team: Team,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        """The select offers the newest subjects only: the subject page's "Add a sample" for
+        an older one must not fall back to no subject."""
+        monkeypatch.setattr(sample_service, "SUBJECTS_OFFERED", 1)
+        older = await miner_client.post(
+            "/api/v1/subjects", json={"display_id": "OLD-1"}, headers=team.headers("editor")
+        )
+        await miner_client.post(
+            "/api/v1/subjects", json={"display_id": "NEW-1"}, headers=team.headers("editor")
+        )
+        older_id = older.json()["id"]
+
+        form = await editor_browser.get("/samples/new", params={"subject_id": older_id})
+        created = await editor_browser.post(
+            "/samples/new",
+            data={"csrf_token": csrf_of(form.text), "display_id": "S9", "subject_id": older_id},
+        )
+        nobody = str(uuid.uuid4())
+        unknown = await editor_browser.get("/samples/new", params={"subject_id": nobody})
+
+        assert f'<option value="{older_id}" selected>OLD-1</option>' in form.text
+        assert ">NEW-1</option>" in form.text
+        assert created.status_code == 303, created.text
+        sample = await miner_client.get(
+            f"/api/v1/samples/{created.headers['location'].rsplit('/', 1)[1]}",
+            headers=team.headers("editor"),
+        )
+        assert sample.json()["subject"]["display_id"] == "OLD-1"
+        assert unknown.status_code == 200 and f'value="{nobody}"' not in unknown.text
 
     async def test_miners_errors_are_shown_beside_their_fields(
         self, editor_browser: httpx.AsyncClient, miner_client: httpx.AsyncClient, team: Team

@@ -52,6 +52,7 @@ class TestSubjectsList:
 
         first = await editor_browser.get("/subjects")
         second = await editor_browser.get("/subjects", params={"offset": 2})
+        past_the_end = await editor_browser.get("/subjects", params={"offset": 50})
         found = await editor_browser.get("/subjects", params={"q": "lyon"})
         tagged = await editor_browser.get("/subjects", params={"tag": "cohort-a"})
 
@@ -62,6 +63,10 @@ class TestSubjectsList:
         assert ">PAT-1</a>" not in first.text
         assert 'href="/subjects?offset=2" rel="next"' in first.text
         assert ">PAT-1</a>" in second.text and ">PAT-0</a>" in second.text
+        # A stale link past the end: not "no subjects yet", and the way back to the last page.
+        assert "None on this page." in past_the_end.text
+        assert "in this project yet" not in past_the_end.text
+        assert 'href="/subjects?offset=2" rel="prev">Back to the last page' in past_the_end.text
         assert ">OTHER-9</a>" in found.text and ">PAT-" not in found.text
         assert "3 subjects matching the search" in tagged.text
 
@@ -129,6 +134,9 @@ class TestSubjectForms:
         assert "1980-02-03" in page.text and "MRN-44" in page.text
         assert '<span class="label">batch-2</span>' in page.text
         assert '<th scope="row">consent</th><td><code>true</code>' in page.text
+        # Who made it, by name (admin names the project's members), not by user id.
+        assert re.search(f"Created by</dt><dd>{re.escape(team.editor.username)}, ", page.text, re.I)
+        assert str(team.editor.id) not in page.text
 
         edit = await editor_browser.get(f"{subject_url}/edit")
         assert 'value="PAT-1"' in edit.text and "cohort-a batch-2" in edit.text
@@ -174,6 +182,15 @@ class TestSubjectForms:
         taken = await editor_browser.post(
             "/subjects/new", data={"csrf_token": csrf_of(form.text), "display_id": "PAT-1"}
         )
+        # Deeper than Python's JSON parser goes: miner's refusal beside the box, not a 500.
+        too_deep = await editor_browser.post(
+            "/subjects/new",
+            data={
+                "csrf_token": csrf_of(form.text),
+                "display_id": "PAT-2",
+                "properties": "[" * 5000,
+            },
+        )
 
         assert refused.status_code == 422, refused.text
         for field in ("display-id", "date-of-birth", "properties"):
@@ -186,6 +203,8 @@ class TestSubjectForms:
         # A conflict names no field: above the form.
         assert taken.status_code == 409
         assert re.search(r'id="form-problem">\s*<p>This project already has a subject', taken.text)
+        assert too_deep.status_code == 422, too_deep.text
+        assert 'id="subject-properties-error"' in too_deep.text
         listed = await miner_client.get("/api/v1/subjects", headers=team.headers("editor"))
         assert listed.json()["count"] == 1
 

@@ -5,6 +5,7 @@ problem+json, which the pages show as it is: no rule is decided here."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Container
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar
 
@@ -18,6 +19,7 @@ logger = structlog.get_logger("nfhub.web.apis")
 
 Service = Literal["admin", "compute", "files", "miner"]
 ModelT = TypeVar("ModelT", bound=BaseModel)
+AnswerT = TypeVar("AnswerT")
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,20 @@ class ApiProblem(Exception):
             errors=errors,
             error_id=str(body["error_id"]) if body.get("error_id") else None,
         )
+
+
+async def unless_refused(
+    answer: Awaitable[AnswerT], statuses: Container[int]
+) -> tuple[AnswerT | None, ApiProblem | None]:
+    """The API's answer, or its refusal when its status is one of ``statuses`` (what a page
+    shows beside the search or form that caused it); any other problem goes on up, to the
+    error page."""
+    try:
+        return await answer, None
+    except ApiProblem as problem:
+        if problem.status not in statuses:
+            raise
+        return None, problem
 
 
 def unavailable(service: str) -> ApiProblem:

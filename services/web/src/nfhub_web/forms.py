@@ -34,13 +34,22 @@ def tags(value: str) -> list[str]:
     return [tag for tag in TAG_SEPARATORS.split(value) if tag]
 
 
+def read_json(value: str) -> Any:
+    """``json.loads``, with text nested deeper than the parser goes (``[[[[…``, which it
+    answers with RecursionError) refused as not JSON, like any other text it cannot read."""
+    try:
+        return json.loads(value)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
 def json_value(value: str, empty: Any) -> Any:
     """The JSON a box holds; ``empty`` when it is empty; the text itself when it is not JSON
     (the API refuses it beside the field)."""
     if not value:
         return empty
     try:
-        return json.loads(value)
+        return read_json(value)
     except ValueError:
         return value
 

@@ -6,10 +6,12 @@ and the user's token never reaches the browser)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel
 
 from nfhub_web.apis import ApiProblem
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
@@ -307,16 +309,24 @@ def problem_json(problem: ApiProblem) -> JSONResponse:
     )
 
 
+async def script_answer(answer: Awaitable[BaseModel | None], status_code: int = 200) -> Response:
+    """The files API's answer as the script reads it: JSON (no content for none), or the
+    API's refusal as problem+json."""
+    try:
+        result = await answer
+    except ApiProblem as problem:
+        return problem_json(problem)
+    if result is None:
+        return Response(status_code=204)
+    return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
+
+
 @router.post("/files/uploads")
 async def start_upload(
     upload: UploadStart, session: CheckedProjectSession, apis: ApisDep
 ) -> Response:
     """A signed URL to PUT one (small) file in one request."""
-    try:
-        signed = await FilesService(apis, session).upload_url(upload)
-    except ApiProblem as problem:
-        return problem_json(problem)
-    return JSONResponse(signed.model_dump(mode="json"))
+    return await script_answer(FilesService(apis, session).upload_url(upload))
 
 
 @router.post("/files/uploads/multipart")
@@ -324,11 +334,7 @@ async def start_multipart_upload(
     upload: UploadStart, session: CheckedProjectSession, apis: ApisDep
 ) -> Response:
     """A large file's upload in parts, each with its signed URL."""
-    try:
-        started = await FilesService(apis, session).start_multipart(upload)
-    except ApiProblem as problem:
-        return problem_json(problem)
-    return JSONResponse(started.model_dump(mode="json"), status_code=201)
+    return await script_answer(FilesService(apis, session).start_multipart(upload), status_code=201)
 
 
 @router.get("/files/uploads/multipart/{upload_id}")
@@ -336,30 +342,18 @@ async def get_multipart_upload(
     upload_id: uuid.UUID, session: ProjectSession, apis: ApisDep
 ) -> Response:
     """Which parts the store holds and fresh URLs for the rest: how a reloaded page resumes."""
-    try:
-        upload = await FilesService(apis, session).get_multipart(upload_id)
-    except ApiProblem as problem:
-        return problem_json(problem)
-    return JSONResponse(upload.model_dump(mode="json"))
+    return await script_answer(FilesService(apis, session).get_multipart(upload_id))
 
 
 @router.post("/files/uploads/multipart/{upload_id}/complete")
 async def complete_multipart_upload(
     upload_id: uuid.UUID, finish: UploadFinish, session: CheckedProjectSession, apis: ApisDep
 ) -> Response:
-    try:
-        entry = await FilesService(apis, session).complete_multipart(upload_id, finish)
-    except ApiProblem as problem:
-        return problem_json(problem)
-    return JSONResponse(entry.model_dump(mode="json"))
+    return await script_answer(FilesService(apis, session).complete_multipart(upload_id, finish))
 
 
 @router.delete("/files/uploads/multipart/{upload_id}")
 async def abort_multipart_upload(
     upload_id: uuid.UUID, session: CheckedProjectSession, apis: ApisDep
 ) -> Response:
-    try:
-        await FilesService(apis, session).abort_multipart(upload_id)
-    except ApiProblem as problem:
-        return problem_json(problem)
-    return Response(status_code=204)
+    return await script_answer(FilesService(apis, session).abort_multipart(upload_id))

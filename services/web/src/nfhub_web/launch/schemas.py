@@ -15,6 +15,9 @@ from typing import Any
 RESERVED_PARAMS = frozenset({"input", "outdir"})
 INTEGER = re.compile(r"^-?\d+$")
 NUMBER = re.compile(r"^-?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$")
+# What compute takes as a pipeline version (its VERSION_PATTERN): no '/', '?', '#', nor a
+# '..' segment, so that a version put in compute's URL path stays one segment of it.
+VERSION = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._+-]{0,98}[A-Za-z0-9])?$")
 
 
 @dataclass(frozen=True)

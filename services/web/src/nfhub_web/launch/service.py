@@ -7,8 +7,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from nfhub_web.apis import ApiProblem, Apis
-from nfhub_web.launch.schemas import ParamGroup, form_from_schema, input_required
+from nfhub_web.apis import ApiProblem
+from nfhub_web.launch.schemas import VERSION, ParamGroup, form_from_schema, input_required
+from nfhub_web.project_apis import ProjectApis
 from nfhub_web.schemas import (
     ComputeEnv,
     FileEntry,
@@ -18,7 +19,6 @@ from nfhub_web.schemas import (
     PipelineVersion,
     RunRead,
 )
-from nfhub_web.sessions.service import ActiveSession
 
 MAX_LISTED = 500
 # The samplesheet picker shows a folder this many entries at a time.
@@ -69,49 +69,38 @@ class LaunchRequest:
         return body
 
 
-class LaunchService:
-    def __init__(self, apis: Apis, session: ActiveSession) -> None:
-        assert session.project_id is not None, "launch pages need a project"
-        self.apis = apis
-        self.token = session.access_token
-        self.project_id: uuid.UUID = session.project_id
-
-    async def _read(self, model: Any, path: str, **kwargs: Any) -> Any:
-        return await self.apis.read(
-            model, "compute", path, token=self.token, project_id=self.project_id, **kwargs
-        )
-
+class LaunchService(ProjectApis):
     async def pipelines(self) -> Page[Pipeline]:
-        page: Page[Pipeline] = await self._read(
-            Page[Pipeline], "/pipelines", params={"limit": MAX_LISTED}
+        return await self.read(
+            Page[Pipeline], "compute", "/pipelines", params={"limit": MAX_LISTED}
         )
-        return page
 
     async def form(self, slug: str, version: str | None) -> LaunchForm:
-        pipeline: Pipeline = await self._read(Pipeline, f"/pipelines/slug/{slug}")
-        versions: Page[PipelineVersion] = await self._read(
-            Page[PipelineVersion], f"/pipelines/slug/{slug}/versions", params={"limit": 100}
+        pipeline = await self.read(Pipeline, "compute", f"/pipelines/slug/{slug}")
+        versions = await self.read(
+            Page[PipelineVersion],
+            "compute",
+            f"/pipelines/slug/{slug}/versions",
+            params={"limit": 100},
         )
         chosen = version or (pipeline.version.version if pipeline.version else None)
         if chosen is None:
             raise ApiProblem(409, "No version", f"{slug} has no version to launch yet.")
+        if not VERSION.fullmatch(chosen):
+            raise ApiProblem(404, "Not Found", f"{slug} has no version {chosen!r}.")
         groups: list[ParamGroup] = []
         needs_input = False
         try:
-            schema = await self.apis.call(
-                "compute",
-                "GET",
-                f"/pipelines/slug/{slug}/versions/{chosen}/schema",
-                token=self.token,
-                project_id=self.project_id,
+            schema = await self.call(
+                "compute", "GET", f"/pipelines/slug/{slug}/versions/{chosen}/schema"
             )
             document = schema.json()
             groups, needs_input = form_from_schema(document), input_required(document)
         except ApiProblem as problem:
             if problem.status != 404:  # a version without a schema: no parameter fields
                 raise
-        envs: Page[ComputeEnv] = await self._read(
-            Page[ComputeEnv], "/compute-envs", params={"limit": MAX_LISTED}
+        envs = await self.read(
+            Page[ComputeEnv], "compute", "/compute-envs", params={"limit": MAX_LISTED}
         )
         orders = await self.orders()
         return LaunchForm(pipeline, chosen, versions.items, groups, envs.items, orders, needs_input)
@@ -121,14 +110,7 @@ class LaunchService:
         run can take as input (none when miner does not answer: the samplesheet path still
         works)."""
         try:
-            page = await self.apis.read(
-                Page[OrderSummary],
-                "miner",
-                "/orders",
-                token=self.token,
-                project_id=self.project_id,
-                params={"limit": 100},
-            )
+            page = await self.read(Page[OrderSummary], "miner", "/orders", params={"limit": 100})
         except ApiProblem as problem:
             if problem.status < 500:
                 raise
@@ -137,16 +119,12 @@ class LaunchService:
 
     async def files(self, folder: str, offset: int = 0) -> Page[FileEntry]:
         """A folder of the project's files, for the samplesheet picker."""
-        page: Page[FileEntry] = await self.apis.read(
+        return await self.read(
             Page[FileEntry],
             "files",
             "/files",
-            token=self.token,
-            project_id=self.project_id,
             params={"path": folder, "limit": FILES_PER_PAGE, "offset": offset},
         )
-        return page
 
     async def launch(self, slug: str, request: LaunchRequest) -> RunRead:
-        run: RunRead = await self._read(RunRead, "/runs", method="POST", json=request.body(slug))
-        return run
+        return await self.read(RunRead, "compute", "/runs", method="POST", json=request.body(slug))

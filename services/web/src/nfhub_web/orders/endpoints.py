@@ -3,15 +3,15 @@ and history. Whatever miner refuses is shown beside the field or the action it c
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from nfhub_web.apis import ApiProblem, FieldError
+from nfhub_web.apis import ApiProblem, FieldError, unless_refused
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
+from nfhub_web.forms import read_json
 from nfhub_web.orders.schemas import (
     ORDER_SAMPLES_PER_PAGE,
     ORDER_STATUSES,
@@ -21,11 +21,9 @@ from nfhub_web.orders.schemas import (
     OrderFilters,
     OrderForm,
     OrderStatus,
-    SampleBrief,
 )
 from nfhub_web.orders.service import OrdersService
 from nfhub_web.pages import MAX_OFFSET, error_page, render
-from nfhub_web.schemas import Page
 from nfhub_web.sessions.service import ActiveSession
 from nfhub_web.state import ApisDep
 
@@ -101,7 +99,7 @@ async def form_page(
         form=form,
         problem=problem,
         errors=errors_by_field(problem),
-        pipelines=await service.pipelines(),
+        pipelines=await service.pipeline_choices(),
         priorities=PRIORITIES,
     )
 
@@ -125,7 +123,7 @@ def order_body(form: OrderForm) -> dict[str, Any]:
     if form.notes.strip():
         body["notes"] = form.notes
     if form.params.strip():
-        body["params"] = json.loads(form.params)
+        body["params"] = read_json(form.params)
     return body
 
 
@@ -177,7 +175,7 @@ async def order_page(
     words: str = "",
 ) -> Response:
     view = await service.view(order_id, sample_offset)
-    found, search_problem = await found_samples(service, words)
+    found, search_problem = await unless_refused(service.find_samples(words), REFUSALS)
     return render(
         request,
         "orders/detail.html",
@@ -215,18 +213,6 @@ async def get_order(
     )
 
 
-async def found_samples(
-    service: OrdersService, words: str
-) -> tuple[Page[SampleBrief] | None, ApiProblem | None]:
-    """The picker's samples, or what miner found wrong with the search (shown beside it)."""
-    try:
-        return await service.find_samples(words), None
-    except ApiProblem as problem:
-        if problem.status not in REFUSALS:
-            raise
-        return None, problem
-
-
 @router.get("/orders/{order_id}/sample-picker")
 async def pick_samples(
     request: Request,
@@ -238,7 +224,9 @@ async def pick_samples(
     """The samples matching the search: the picker's htmx fragment (the order page shows the
     same list when the search is sent without htmx)."""
     words = q.strip()
-    found, search_problem = await found_samples(OrdersService(apis, session), words)
+    found, search_problem = await unless_refused(
+        OrdersService(apis, session).find_samples(words), REFUSALS
+    )
     return render(
         request,
         "orders/_picker.html",
@@ -330,13 +318,7 @@ async def preview_samplesheet(
     """The samplesheet as a table, or why miner cannot build it (each sample and column)."""
     service = OrdersService(apis, session)
     order = await service.get(order_id)
-    sheet, problem = None, None
-    try:
-        sheet = await service.samplesheet(order_id)
-    except ApiProblem as refused:
-        if refused.status not in REFUSALS:
-            raise
-        problem = refused
+    sheet, problem = await unless_refused(service.samplesheet(order_id), REFUSALS)
     return render(
         request,
         "orders/samplesheet.html",

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from pydantic import Field
 
+from nfhub_web.forms import tags as split_tags
 from nfhub_web.schemas import ApiModel
 
 OrderStatus = Literal["created", "analyzing", "review", "sign_off", "completed", "cancelled"]
@@ -98,11 +99,6 @@ class SampleBrief(ApiModel):
     tissue: str | None = None
 
 
-class PipelineBrief(ApiModel):
-    slug: str
-    name: str
-
-
 @dataclass(frozen=True)
 class OrderFilters:
     """The orders list's filter and page, as miner's GET /orders takes them."""
@@ -136,7 +132,7 @@ class OrderForm:
     params: str = ""
 
     def tag_list(self) -> list[str]:
-        return [tag.strip() for tag in self.tags.split(",") if tag.strip()]
+        return split_tags(self.tags)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from nfhub_web.apis import ApiProblem, Apis
 from nfhub_web.orders.schemas import (
     HISTORY_PER_PAGE,
     ORDER_SAMPLES_PER_PAGE,
@@ -17,15 +16,12 @@ from nfhub_web.orders.schemas import (
     OrderRead,
     OrderSampleRead,
     OrderView,
-    PipelineBrief,
     SampleBrief,
     Samplesheet,
     TransitionRead,
 )
-from nfhub_web.schemas import Page, ProjectMember
-from nfhub_web.sessions.service import ActiveSession
-
-MAX_LISTED = 500
+from nfhub_web.project_apis import ProjectApis
+from nfhub_web.schemas import Page
 
 
 @dataclass(frozen=True)
@@ -37,39 +33,27 @@ class SamplesheetFile:
     disposition: str
 
 
-class OrdersService:
-    def __init__(self, apis: Apis, session: ActiveSession) -> None:
-        assert session.project_id is not None, "orders pages need a project"
-        self.apis = apis
-        self.token = session.access_token
-        self.project_id: uuid.UUID = session.project_id
-        self.user_id = str(session.user_id)
-
-    async def _miner(self, model: Any, path: str, **kwargs: Any) -> Any:
-        return await self.apis.read(
-            model, "miner", path, token=self.token, project_id=self.project_id, **kwargs
-        )
-
+class OrdersService(ProjectApis):
     async def list_orders(self, filters: OrderFilters) -> Page[OrderRead]:
-        page: Page[OrderRead] = await self._miner(
-            Page[OrderRead], "/orders", params=filters.api_params()
-        )
-        return page
+        return await self.read(Page[OrderRead], "miner", "/orders", params=filters.api_params())
 
     async def get(self, order_id: uuid.UUID) -> OrderRead:
-        order: OrderRead = await self._miner(OrderRead, f"/orders/{order_id}")
-        return order
+        return await self.read(OrderRead, "miner", f"/orders/{order_id}")
 
     async def view(self, order_id: uuid.UUID, sample_offset: int = 0) -> OrderView:
         # The order first: another project's id (or none) stops here with miner's 404.
         order = await self.get(order_id)
-        samples: Page[OrderSampleRead] = await self._miner(
+        samples = await self.read(
             Page[OrderSampleRead],
+            "miner",
             f"/orders/{order_id}/samples",
             params={"limit": ORDER_SAMPLES_PER_PAGE, "offset": sample_offset},
         )
-        history: Page[TransitionRead] = await self._miner(
-            Page[TransitionRead], f"/orders/{order_id}/history", params={"limit": HISTORY_PER_PAGE}
+        history = await self.read(
+            Page[TransitionRead],
+            "miner",
+            f"/orders/{order_id}/history",
+            params={"limit": HISTORY_PER_PAGE},
         )
         actors = {order.created_by, *(move.actor_id for move in history.items)}
         return OrderView(
@@ -82,56 +66,18 @@ class OrdersService:
         )
 
     async def names(self, actor_ids: set[str]) -> dict[str, str]:
-        """Names for the user ids an order records (the project's members, and "you"); an id
-        admin does not name here (an org admin, a removed member) stays an id."""
-        names = {self.user_id: "you"}
-        if not actor_ids - names.keys():
-            return names
-        try:
-            members: Page[ProjectMember] = await self.apis.read(
-                Page[ProjectMember],
-                "admin",
-                f"/projects/{self.project_id}/members",
-                token=self.token,
-                params={"limit": MAX_LISTED},
-            )
-        except ApiProblem as problem:
-            if problem.status == 401:  # the login ended: the page's handler logs out
-                raise
-            return names  # names are a courtesy: the ids still say who
-        for member in members.items:
-            names.setdefault(str(member.user_id), member.display_name or member.username)
-        return names
-
-    async def pipelines(self) -> list[PipelineBrief]:
-        """The pipelines an order can name (compute's catalog, as suggestions: miner checks
-        the one given)."""
-        try:
-            page: Page[PipelineBrief] = await self.apis.read(
-                Page[PipelineBrief],
-                "compute",
-                "/pipelines",
-                token=self.token,
-                project_id=self.project_id,
-                params={"limit": MAX_LISTED},
-            )
-        except ApiProblem as problem:
-            if problem.status < 500:
-                raise
-            return []
-        return page.items
+        """Names for the user ids an order records, the user's own as "you"."""
+        return {**await self.member_names(actor_ids - {self.user_id}), self.user_id: "you"}
 
     async def create(self, body: dict[str, Any]) -> OrderRead:
-        order: OrderRead = await self._miner(OrderRead, "/orders", method="POST", json=body)
-        return order
+        return await self.read(OrderRead, "miner", "/orders", method="POST", json=body)
 
     async def find_samples(self, words: str) -> Page[SampleBrief]:
         """The project's samples matching ``words`` (miner's search), newest first."""
         params: dict[str, str | int] = {"limit": PICKER_RESULTS}
         if words:
             params["q"] = words
-        page: Page[SampleBrief] = await self._miner(Page[SampleBrief], "/samples", params=params)
-        return page
+        return await self.read(Page[SampleBrief], "miner", "/samples", params=params)
 
     async def add_samples(
         self, order_id: uuid.UUID, sample_ids: list[uuid.UUID], role: str
@@ -139,37 +85,24 @@ class OrdersService:
         body = {
             "samples": [{"sample_id": str(sample_id), "role": role} for sample_id in sample_ids]
         }
-        order: OrderRead = await self._miner(
-            OrderRead, f"/orders/{order_id}/samples", method="POST", json=body
+        return await self.read(
+            OrderRead, "miner", f"/orders/{order_id}/samples", method="POST", json=body
         )
-        return order
 
     async def remove_sample(self, order_id: uuid.UUID, sample_id: uuid.UUID) -> None:
-        await self.apis.call(
-            "miner",
-            "DELETE",
-            f"/orders/{order_id}/samples/{sample_id}",
-            token=self.token,
-            project_id=self.project_id,
-        )
+        await self.call("miner", "DELETE", f"/orders/{order_id}/samples/{sample_id}")
 
     async def move(self, order_id: uuid.UUID, to: str, note: str | None) -> OrderRead:
         body: dict[str, Any] = {"to": to}
         if note:
             body["note"] = note
-        order: OrderRead = await self._miner(
-            OrderRead, f"/orders/{order_id}/transition", method="POST", json=body
+        return await self.read(
+            OrderRead, "miner", f"/orders/{order_id}/transition", method="POST", json=body
         )
-        return order
 
     async def samplesheet_file(self, order_id: uuid.UUID) -> SamplesheetFile:
-        response = await self.apis.call(
-            "miner",
-            "GET",
-            f"/orders/{order_id}/samplesheet",
-            token=self.token,
-            project_id=self.project_id,
-            params={"format": "csv"},
+        response = await self.call(
+            "miner", "GET", f"/orders/{order_id}/samplesheet", params={"format": "csv"}
         )
         return SamplesheetFile(
             response.content,

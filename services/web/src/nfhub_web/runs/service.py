@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import uuid
 
-from nfhub_web.apis import ApiProblem, Apis
+from nfhub_web.apis import ApiProblem
+from nfhub_web.project_apis import ProjectApis
 from nfhub_web.runs.schemas import (
     LOG_READ_LINES,
     LOG_TAIL_LINES,
@@ -18,25 +19,13 @@ from nfhub_web.schemas import (
     LogPage,
     OutputEntry,
     Page,
-    ProjectMember,
     RunProgress,
     RunRead,
     TaskRead,
 )
-from nfhub_web.sessions.service import ActiveSession
-
-# admin's largest page: the launcher is looked for among this many members of each.
-MEMBERS_LOOKED_UP = 500
 
 
-class RunsService:
-    def __init__(self, apis: Apis, session: ActiveSession) -> None:
-        assert session.project_id is not None, "runs pages need a project"
-        self.apis = apis
-        self.token = session.access_token
-        self.project_id: uuid.UUID = session.project_id
-        self.org_id = session.org_id
-
+class RunsService(ProjectApis):
     async def list_runs(self, filters: RunFilters) -> Page[RunRead]:
         return await self.apis.read(
             Page[RunRead],
@@ -90,35 +79,6 @@ class RunsService:
                 return None
             raise
 
-    async def launcher(self, created_by: str) -> str:
-        """Who launched a run, by name: the member of the project (else of its org) with that
-        user id, as admin lists them; the id itself when neither lists them (a user removed
-        since, or one of many more members than a page holds)."""
-        try:
-            user_id = uuid.UUID(created_by)
-        except ValueError:
-            return created_by
-        places = [f"/projects/{self.project_id}/members"]
-        if self.org_id is not None:
-            places.append(f"/orgs/{self.org_id}/members")
-        for place in places:
-            try:
-                members = await self.apis.read(
-                    Page[ProjectMember],
-                    "admin",
-                    place,
-                    token=self.token,
-                    params={"limit": MEMBERS_LOOKED_UP},
-                )
-            except ApiProblem as problem:
-                if problem.status not in (403, 404):
-                    raise
-                continue
-            for member in members.items:
-                if member.user_id == user_id:
-                    return member.display_name or member.username
-        return created_by
-
     async def _log_page(self, run_id: uuid.UUID, source: str, offset: int, limit: int) -> LogPage:
         try:
             return await self.apis.read(
@@ -166,7 +126,7 @@ class RunsService:
         tasks = await self.tasks(run_id, query)
         outputs = await self.outputs(run_id, output_path, output_offset)
         log = await self.log_tail(run_id, log_source, None)
-        launched_by = await self.launcher(run.created_by)
+        launched_by = await self.member_name(run.created_by)
         return RunView(run, progress, tasks, outputs, log, launched_by, query, output_path)
 
     async def relaunch(self, run_id: uuid.UUID, *, resume: bool) -> RunRead:

@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import RedirectResponse, Response
 
-from nfhub_web.apis import ApiProblem
+from nfhub_web.apis import ApiProblem, unless_refused
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
 from nfhub_web.forms import FormErrors
 from nfhub_web.pages import MAX_OFFSET, error_page, is_htmx, render
@@ -26,7 +26,6 @@ from nfhub_web.samples.schemas import (
     import_view,
 )
 from nfhub_web.samples.service import SamplesService
-from nfhub_web.schemas import Page
 from nfhub_web.sessions.service import ActiveSession
 from nfhub_web.state import ApisDep, SettingsDep
 from nfhub_web.subjects.schemas import SubjectRead
@@ -35,6 +34,7 @@ router = APIRouter()
 
 # What miner may refuse about a form or a search, shown on the page that sent it.
 FORM_PROBLEMS = (400, 409, 422)
+SEARCH_PROBLEMS = (400, 422)
 IMPORT_PROBLEMS = (400, 413, 415, 422)
 SEARCH_FIELDS = ("q", "sample_type", "subject_id", "tag")
 READ_CHUNK = 1024 * 1024
@@ -55,23 +55,13 @@ def sample_filters(
 SampleFiltersDep = Annotated[SampleFilters, Depends(sample_filters)]
 
 
-async def search(
-    service: SamplesService, filters: SampleFilters
-) -> tuple[Page[SampleRead] | None, ApiProblem | None]:
-    """A page of samples, or miner's verdict on the search (shown beside its fields)."""
-    try:
-        return await service.list_samples(filters), None
-    except ApiProblem as problem:
-        if problem.status not in (400, 422):
-            raise
-        return None, problem
-
-
 @router.get("/samples")
 async def list_samples(
     request: Request, session: ProjectSession, apis: ApisDep, filters: SampleFiltersDep
 ) -> Response:
-    samples, problem = await search(SamplesService(apis, session), filters)
+    samples, problem = await unless_refused(
+        SamplesService(apis, session).list_samples(filters), SEARCH_PROBLEMS
+    )
     return render(
         request,
         "samples/list.html",
@@ -91,7 +81,9 @@ async def search_samples(
     request: Request, session: ProjectSession, apis: ApisDep, filters: SampleFiltersDep
 ) -> Response:
     """The list's results alone, for the search as the user types (an htmx fragment)."""
-    samples, problem = await search(SamplesService(apis, session), filters)
+    samples, problem = await unless_refused(
+        SamplesService(apis, session).list_samples(filters), SEARCH_PROBLEMS
+    )
     # 200 even when miner refuses the search: htmx swaps in only 2xx answers, and the
     # refusal is what the user must see.
     response = render(
@@ -121,8 +113,16 @@ async def form_page(
 ) -> Response:
     subjects = await service.subjects()
     subjects_offered: list[SubjectRead | SubjectBrief] = list(subjects)
-    if sample and sample.subject and all(s.id != sample.subject.id for s in subjects):
-        subjects_offered.insert(0, sample.subject)  # older than the newest offered
+    if form.subject_id and all(str(s.id) != form.subject_id for s in subjects):
+        # Older than the newest offered, yet the one picked (the sample's, or the subject
+        # page's "Add a sample"): offered too, or the select would fall back to none.
+        picked: SubjectRead | SubjectBrief | None = None
+        if sample and sample.subject and str(sample.subject.id) == form.subject_id:
+            picked = sample.subject
+        else:
+            picked = await service.picked_subject(form.subject_id)
+        if picked is not None:
+            subjects_offered.insert(0, picked)
     return render(
         request,
         "samples/form.html",
@@ -165,7 +165,7 @@ async def create_sample(
 
 @router.get("/samples/import")
 async def import_form(request: Request, session: ProjectSession, apis: ApisDep) -> Response:
-    pipelines = await SamplesService(apis, session).pipelines()
+    pipelines = await SamplesService(apis, session).pipeline_choices()
     return render(
         request, "samples/import.html", session, pipelines=pipelines, view=None, pipeline=""
     )
@@ -204,7 +204,7 @@ async def import_samples(
             "samples/import.html",
             session,
             status_code=problem.status,
-            pipelines=await service.pipelines(),
+            pipelines=await service.pipeline_choices(),
             pipeline=pipeline,
             view=import_view(bytes(body), filename, problem),
         )
@@ -225,6 +225,7 @@ async def get_sample(
         "samples/detail.html",
         session,
         sample=sample,
+        created_by=await service.member_name(sample.created_by),
         sampleinfo=sampleinfo,
         sampleinfo_problem=sampleinfo_problem,
     )

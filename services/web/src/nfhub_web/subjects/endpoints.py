@@ -10,11 +10,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from nfhub_web.apis import ApiProblem
+from nfhub_web.apis import ApiProblem, unless_refused
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
 from nfhub_web.forms import FormErrors
 from nfhub_web.pages import MAX_OFFSET, is_htmx, render
-from nfhub_web.schemas import Page
 from nfhub_web.sessions.service import ActiveSession
 from nfhub_web.state import ApisDep
 from nfhub_web.subjects.schemas import (
@@ -31,6 +30,7 @@ router = APIRouter()
 
 # What miner may refuse about a form or a search, shown on the page that sent it.
 FORM_PROBLEMS = (400, 409, 422)
+SEARCH_PROBLEMS = (400, 422)
 
 
 def subject_filters(
@@ -44,23 +44,13 @@ def subject_filters(
 SubjectFiltersDep = Annotated[SubjectFilters, Depends(subject_filters)]
 
 
-async def search(
-    service: SubjectsService, filters: SubjectFilters
-) -> tuple[Page[SubjectRead] | None, ApiProblem | None]:
-    """A page of subjects, or miner's verdict on the search (shown beside its fields)."""
-    try:
-        return await service.list_subjects(filters), None
-    except ApiProblem as problem:
-        if problem.status not in (400, 422):
-            raise
-        return None, problem
-
-
 @router.get("/subjects")
 async def list_subjects(
     request: Request, session: ProjectSession, apis: ApisDep, filters: SubjectFiltersDep
 ) -> Response:
-    subjects, problem = await search(SubjectsService(apis, session), filters)
+    subjects, problem = await unless_refused(
+        SubjectsService(apis, session).list_subjects(filters), SEARCH_PROBLEMS
+    )
     return render(
         request,
         "subjects/list.html",
@@ -79,7 +69,9 @@ async def search_subjects(
     request: Request, session: ProjectSession, apis: ApisDep, filters: SubjectFiltersDep
 ) -> Response:
     """The list's results alone, for the search as the user types (an htmx fragment)."""
-    subjects, problem = await search(SubjectsService(apis, session), filters)
+    subjects, problem = await unless_refused(
+        SubjectsService(apis, session).list_subjects(filters), SEARCH_PROBLEMS
+    )
     # 200 even when miner refuses the search: htmx swaps in only 2xx answers, and the
     # refusal is what the user must see.
     response = render(
@@ -145,7 +137,14 @@ async def get_subject(
     service = SubjectsService(apis, session)
     subject = await service.get_subject(subject_id)
     samples = await service.samples_of(subject_id)
-    return render(request, "subjects/detail.html", session, subject=subject, samples=samples)
+    return render(
+        request,
+        "subjects/detail.html",
+        session,
+        subject=subject,
+        samples=samples,
+        created_by=await service.member_name(subject.created_by),
+    )
 
 
 @router.get("/subjects/{subject_id}/edit")
