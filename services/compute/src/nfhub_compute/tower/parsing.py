@@ -68,10 +68,10 @@ def iso_millis(value: str) -> int | None:
 
 
 def progress_times(tasks: Sequence[TaskTimes]) -> dict[str, list[int | None]]:
-    """The task dates of a progress batch, record by record, for tower.repository.PROGRESS:
-    ``<field>_ms``, what task_row puts in the trace for an ISO-8601 string (None: leave it
-    out), and ``<field>_at``, the milliseconds of the task's column (None: no time), as
-    task_row and events.parsing.task_values read them."""
+    """The task dates of a progress batch, record by record, for
+    tower.repository.PROGRESS_TASKS: ``<field>_ms``, what task_row puts in the trace for an
+    ISO-8601 string (None: leave it out), and ``<field>_at``, the milliseconds of the task's
+    column (None: no time), as task_row and events.parsing.task_values read them."""
     times: dict[str, list[int | None]] = {}
     for field in DATE_FIELDS:
         traced: list[int | None] = []

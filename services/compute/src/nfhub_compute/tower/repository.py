@@ -1,11 +1,12 @@
-"""The Tower runs, and a progress batch written in one statement (PROGRESS).
+"""The Tower runs, and a progress batch written in two statements (PROGRESS_TASKS, then
+PROGRESS_RUN).
 
 A progress call of Nextflow's is up to 100 task records and the run's counters. Python
 validates the body's shape and reads the task dates (``tower.parsing.progress_times``); the
 body itself goes to PostgreSQL as one parameter, where the records are mapped to task rows
-(the same columns and rules as ``events.parsing.task_values``), merged per task and upserted,
-and the run noted alive with its counters kept: one statement, one round trip, where mapping
-each record in Python and binding 28 arrays cost most of a request (bench/compute.py).
+(the same columns and rules as ``events.parsing.task_values``), merged per task and upserted
+in one statement, where mapping each record in Python and binding 28 arrays cost most of a
+request (bench/compute.py); the run is noted alive with its counters kept in the next.
 """
 
 from __future__ import annotations
@@ -45,7 +46,12 @@ from nfhub_compute.events.parsing import (
     TASK_STATUS_RANK,
     UNSET_EXIT,
 )
-from nfhub_compute.events.repository import EventsConnection, _heard_from, _waking
+from nfhub_compute.events.repository import (
+    DriverStatement,
+    EventsConnection,
+    _heard_from,
+    _waking,
+)
 from nfhub_compute.models import Run, Task
 from nfhub_compute.tasks.repository import MERGED_COLUMNS, ROW_COLUMNS, merge_on_conflict
 from nfhub_compute.tower.parsing import DATE_FIELDS, snake_case
@@ -251,12 +257,18 @@ _TYPES: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _progress_statement() -> tuple[Any, Any]:
-    """PROGRESS: the run (by workflow id, in the caller's project or the caller's own), its
-    tasks upserted in task order, its counters kept unless newer ones are there (by the
-    client's instant), and it noted alive (INITIALIZING/UNKNOWN → RUNNING); answers the run's
-    id when the run row changed (no row: no such run, and nothing written, or nothing new to
-    note). RUN_OF_WORKFLOW: that run's id, to tell the two apart."""
+def _progress_statements() -> tuple[Any, Any]:
+    """PROGRESS_TASKS: the run (by workflow id, in the caller's project or the caller's own)
+    and its tasks upserted in task order; answers the run's id (no row: no such run, and
+    nothing written). PROGRESS_RUN: that run noted alive (INITIALIZING/UNKNOWN → RUNNING)
+    and its counters kept unless newer ones are there (by the client's instant).
+
+    Two statements, each its own transaction on the autocommit events engine, the run's
+    last: nearly every call brings new counters, so nearly every call locks the run row,
+    and a lock taken in the tasks' statement (PostgreSQL runs an unreferenced data-modifying
+    CTE after the main statement) was held through the upsert and its feed trigger: one
+    run's calls wrote one at a time (a third of the rate, bench/compute.py). The run's
+    statement holds it for one row's update."""
     runs = Run.__table__
     project_id: Any = bindparam("caller_project_id", type_=Uuid())
     run_id: Any = bindparam("caller_run_id", type_=Uuid())
@@ -291,6 +303,7 @@ def _progress_statement() -> tuple[Any, Any]:
     upserted = merge_on_conflict(
         insert(Task.__table__).from_select(names, source, include_defaults=False)  # type: ignore[arg-type]
     )
+    tasks = select(run.c.id).add_cte(upserted.returning(literal_column("1")).cte("upserted"))
     now: Any = bindparam("now", type_=DateTime(timezone=True))
     progress: Any = cast(bindparam("progress", type_=Text()), JSONB)
     instant: Any = bindparam("instant", type_=BigInteger())
@@ -313,22 +326,17 @@ def _progress_statement() -> tuple[Any, Any]:
         progress=case((newer, progress), else_=runs.c.progress),
         progress_instant=case((newer, instant), else_=runs.c.progress_instant),
     )
-    # The UPDATE is the statement, not a CTE of it: SQLAlchemy's cache loses the literal
-    # parameters of an UPDATE embedded as a CTE (_heard_from's states).
-    statement = (
+    noted = (
         update(runs)  # type: ignore[arg-type]
-        .where(runs.c.id == run.c.id, or_(touch, newer))
+        .where(runs.c.id == bindparam("run_id", type_=Uuid()), or_(touch, newer))
         .values(values)
-        .add_cte(upserted.returning(literal_column("1")).cte("upserted"))
-        .returning(runs.c.id)
     )
-    return statement, select(run.c.id)
+    return tasks, noted
 
 
-PROGRESS, RUN_OF_WORKFLOW = _progress_statement()
-
-
-RUN_PARAMETERS = ("caller_workflow_id", "caller_project_id", "caller_run_id")
+PROGRESS_TASKS, PROGRESS_RUN = _progress_statements()
+PROGRESS_TASKS_DRIVER = DriverStatement(PROGRESS_TASKS)
+PROGRESS_RUN_DRIVER = DriverStatement(PROGRESS_RUN)
 
 
 class TowerRunRepository(Repository[Run]):
@@ -355,8 +363,8 @@ class TowerRunRepository(Repository[Run]):
 
 
 class TowerProgressRepository:
-    """A progress batch on a connection of the autocommit events engine (one statement, its
-    own transaction) or, in tests, a session."""
+    """A progress batch on a connection of the autocommit events engine (two statements,
+    each its own transaction: PROGRESS_TASKS, PROGRESS_RUN) or, in tests, a session."""
 
     def __init__(self, connection: EventsConnection) -> None:
         self.connection = connection
@@ -377,16 +385,18 @@ class TowerProgressRepository:
         """Write the batch; the run's id, None when the caller has no such run (nothing
         written then). ``body``: the request's JSON (its ``tasks``), ``progress``: the
         counters as JSON, ``times``: tower.parsing.progress_times."""
-        parameters: dict[str, Any] = {
-            "caller_workflow_id": workflow_id, "caller_project_id": project_id,
-            "caller_run_id": run_id,
-            "body": body, "progress": progress, "instant": instant, "now": now, "stale": stale,
-            **times,
-        }  # fmt: skip
-        found = await self.connection.scalar(PROGRESS, parameters)
-        if found is None:  # rare: counters older than the run's, and the run noted recently
-            found = await self.connection.scalar(
-                RUN_OF_WORKFLOW, {name: parameters[name] for name in RUN_PARAMETERS}
-            )
+        run = await PROGRESS_TASKS_DRIVER.fetchval(
+            self.connection,
+            {
+                "caller_workflow_id": workflow_id, "caller_project_id": project_id,
+                "caller_run_id": run_id, "body": body, **times,
+            },
+        )  # fmt: skip
+        if not isinstance(run, uuid.UUID):  # not the caller's run: nothing was written
+            return None
+        await PROGRESS_RUN_DRIVER.execute(
+            self.connection,
+            {"run_id": run, "progress": progress, "instant": instant, "now": now, "stale": stale},
+        )
         await self.connection.commit()
-        return found if isinstance(found, uuid.UUID) else None
+        return run

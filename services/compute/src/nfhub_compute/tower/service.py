@@ -230,8 +230,9 @@ class TowerService:
 
 
 class TowerProgressService:
-    """Progress calls, the bulk of what Nextflow sends: each batch one statement on the
-    autocommit events engine (tower.repository.PROGRESS), no session, no ORM."""
+    """Progress calls, the bulk of what Nextflow sends: each batch two statements on the
+    autocommit events engine (tower.repository.PROGRESS_TASKS and PROGRESS_RUN), no
+    session, no ORM."""
 
     def __init__(self, settings: Settings, connect: EventsConnect) -> None:
         self.settings = settings
