@@ -20,7 +20,7 @@ import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from nfhub_compute.tower.parsing import progress_times
+from nfhub_compute.tower.parsing import progress_times, progress_traces
 from nfhub_compute.tower.repository import TowerProgressRepository
 from nfhub_compute.tower.schemas import ProgressBatch
 from support.tower import payload
@@ -85,13 +85,15 @@ async def report(
 ) -> uuid.UUID | None:
     """One progress call's writes, as TowerProgressService makes them."""
     now = datetime.now(UTC)
+    times = progress_times(ProgressBatch.model_validate_json(body).tasks)
+    traces = progress_traces(json.loads(body)["tasks"], times)
     async with engine.connect() as connection:
         return await TowerProgressRepository(connection).report(
             workflow_id(run_id),
             project_id=project_id,
             run_id=None,
-            body=body.decode(),
-            times=progress_times(ProgressBatch.model_validate_json(body).tasks),
+            traces=json.dumps(traces),
+            times=times,
             progress=json.dumps(counters),
             instant=int(now.timestamp() * 1000),
             now=now,
