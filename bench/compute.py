@@ -13,8 +13,10 @@
 2. Tower progress: task updates/s through PUT /tower/trace/{id}/progress in Nextflow's
    100-task batches (each task SUBMITTED, RUNNING, COMPLETED), target >= 20,000; beside it
    the ceiling, the Python path's upsert (tasks.repository.UPSERT_TASKS_UNNEST), 100 rows a
-   statement, rows prepared beforehand, on raw asyncpg connections, and the floor of HTTP
-   alone: the same PUTs to a bare FastAPI route that reads the body and keeps nothing.
+   statement, rows prepared beforehand, on raw asyncpg connections; compute's own two
+   statements for the same calls (the records mapped in SQL) on raw asyncpg connections,
+   what the database alone gives the endpoint; and the floor of HTTP alone: the same PUTs
+   to a bare FastAPI route that reads the body and keeps nothing.
 3. Dispatch latency: POST /runs to the backend's submit (submitted_at - created_at) for
    ``--runs`` runs, one after the other, with a worker on the no-op backend; p50 and p99.
    Then ``--backend-runs`` runs, each posted once the one before was submitted, with a worker
@@ -314,6 +316,72 @@ async def raw_tower_upserts(
     return sum(done) / (time.perf_counter() - started)
 
 
+async def raw_progress_statements(
+    database_url: str,
+    workflow_id: str,
+    project_id: str,
+    seconds: float,
+    connections: int,
+    first_block: int,
+) -> float:
+    """Task updates/s of compute's own statements for a progress call (tower.repository:
+    PROGRESS_TASKS, the records' traces mapped to task rows in SQL, then PROGRESS_RUN, the
+    run's counters), on ``connections`` raw asyncpg connections, autocommit, the parameters
+    (the traces and dates tower.parsing makes) prepared beforehand: the database's share of
+    a call, without HTTP and the Python around it. Against the ceiling, what the mapping in
+    SQL costs; against the endpoint, what everything else does."""
+    from nfhub_compute.events.repository import TOUCH_INTERVAL
+    from nfhub_compute.tower.parsing import progress_times, progress_traces
+    from nfhub_compute.tower.repository import PROGRESS_RUN_DRIVER, PROGRESS_TASKS_DRIVER
+    from nfhub_compute.tower.schemas import ProgressBatch
+
+    def positional(driver: Any, values: dict[str, Any]) -> list[Any]:
+        return [values[name] if name in values else driver.defaults[name] for name in driver.names]
+
+    calls = []
+    for block in range(first_block, first_block + 250):
+        for status in ("SUBMITTED", "RUNNING", "COMPLETED"):
+            tasks = [tower_task(task_id, status) for task_id in
+                     range(block * 100 + 1, block * 100 + 101)]  # fmt: skip
+            times = progress_times(ProgressBatch.model_validate({"tasks": tasks}).tasks)
+            traces = json.dumps(progress_traces(tasks, times))
+            calls.append(positional(PROGRESS_TASKS_DRIVER, {
+                "caller_workflow_id": workflow_id, "caller_project_id": uuid.UUID(project_id),
+                "caller_run_id": None, "traces": traces, **times}))  # fmt: skip
+    turn = iter(calls)
+    deadline = time.perf_counter() + seconds
+    done = [0] * connections
+
+    async def report(index: int) -> None:
+        connection = await asyncpg.connect(
+            **_asyncpg_args(database_url), server_settings={"synchronous_commit": "off"}
+        )
+        try:
+            tasks_statement = await connection.prepare(PROGRESS_TASKS_DRIVER.sql)
+            run_statement = await connection.prepare(PROGRESS_RUN_DRIVER.sql)
+            while time.perf_counter() < deadline:
+                call = next(turn, None)
+                if call is None:
+                    return
+                run_id = await tasks_statement.fetchval(*call)
+                now = datetime.now(UTC)
+                noted = {
+                    "run_id": run_id,
+                    "progress": '{"pending": 0}',
+                    "now": now,
+                    "instant": int(now.timestamp() * 1000),
+                    "stale": now - TOUCH_INTERVAL,
+                }
+                await run_statement.fetch(*positional(PROGRESS_RUN_DRIVER, noted))
+                done[index] += 100
+        finally:
+            await connection.close()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(report(i) for i in range(connections)))
+    return sum(done) / (time.perf_counter() - started)
+
+
 def measure_tower(running: Stack, port: int, bare_port: int, args: Any, base_run: str) -> None:
     """Task updates/s through PUT /tower/trace/{id}/progress in Nextflow's 100-task batches:
     each task reported SUBMITTED, RUNNING, then COMPLETED (three batches), as a busy run's.
@@ -348,22 +416,28 @@ def measure_tower(running: Stack, port: int, bare_port: int, args: Any, base_run
         return requests
 
     asyncio.run(hammer(port, batches(60), 1.0, args.connections))  # warm-up
-    rates, ceilings, sinks = [], [], []
+    rates, ceilings, sinks, statements = [], [], [], []
     sink = batches(int(args.seconds * 600), "/api/v1/sink")  # nothing kept: reused each round
     for turn in range(args.rounds):
         requests = batches(int(args.seconds * 600))
         rates.append(asyncio.run(hammer(port, requests, args.seconds, args.connections)) * batch)
         sinks.append(asyncio.run(hammer(bare_port, sink, args.seconds, args.connections)) * batch)
+        statements.append(asyncio.run(raw_progress_statements(
+            running.database_url, workflow_id, running.project_id, args.seconds, POOL,
+            10**5 * (turn + 1))))  # fmt: skip
         ceilings.append(asyncio.run(raw_tower_upserts(
             running.database_url, base_run, args.seconds, POOL, 10**6 * (turn + 1))))  # fmt: skip
     rate, ceiling = statistics.median(rates), statistics.median(ceilings)
-    floor = statistics.median(sinks)
+    floor, sql = statistics.median(sinks), statistics.median(statements)
     verdict = "meets" if rate >= TARGET_TOWER_TASKS_PER_SECOND else "MISSES"
     print(f"tower progress, {args.rounds} rounds x {args.seconds:.0f} s, median:")
     print(f"  PUT /tower/trace/{{id}}/progress, {batch}-task batches ({args.connections} "
           f"connections)  {rate:8.0f} task updates/s")  # fmt: skip
     print(f"  ceiling: the same upsert, 100 rows a statement, raw asyncpg, {POOL} connections "
           f"{ceiling:8.0f} task updates/s   ratio {rate / ceiling:.2f}")  # fmt: skip
+    print(f"  compute's statements alone (rows mapped in SQL), raw asyncpg, {POOL} connections "
+          f"{sql:8.0f} task updates/s   ratio {rate / sql:.2f}   "
+          f"(they are {sql / ceiling:.2f} of the ceiling)")  # fmt: skip
     print(f"  floor: the same PUTs to a bare FastAPI route keeping nothing ({args.connections} "
           f"connections)  {floor:8.0f} task updates/s   ratio {rate / floor:.2f}")  # fmt: skip
     print(f"  {verdict} the {TARGET_TOWER_TASKS_PER_SECOND} task updates/s target  "

@@ -1,5 +1,5 @@
-"""Tower task records become task rows in PostgreSQL (tower.repository.PROGRESS): the very
-rows Python's mapping (tower.parsing.task_row, events.parsing.task_values, and
+"""Tower task records become task rows in PostgreSQL (tower.repository.PROGRESS_TASKS): the
+very rows Python's mapping (tower.parsing.task_row, events.parsing.task_values, and
 tasks.repository.merge_rows for a task named twice) makes of the same records, odd values
 included. NaN and infinity, which the Python mapping kept, are no number here: left out."""
 

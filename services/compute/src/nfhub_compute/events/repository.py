@@ -163,13 +163,23 @@ class DriverStatement:
         }
 
     async def execute(self, session: EventsConnection, values: dict[str, Any]) -> None:
+        await self._run(session, values, fetch=False)
+
+    async def fetchval(self, session: EventsConnection, values: dict[str, Any]) -> Any:
+        """The first column of the statement's first row (None without one)."""
+        return await self._run(session, values, fetch=True)
+
+    async def _run(self, session: EventsConnection, values: dict[str, Any], *, fetch: bool) -> Any:
         defaults = self.defaults
         parameters = [values[n] if n in values else defaults[n] for n in self.names]
         connection = await session.connection() if isinstance(session, AsyncSession) else session
         driver = (await connection.get_raw_connection()).driver_connection
         assert driver is not None  # an open connection of the pool
         try:
+            if fetch:
+                return await driver.fetchval(self.sql, *parameters)
             await driver.execute(self.sql, *parameters)
+            return None
         except BaseException as exc:
             if driver.is_closed() or isinstance(exc, OSError | asyncpg.InterfaceError):
                 await connection.invalidate(exc if isinstance(exc, Exception) else None)

@@ -9,12 +9,13 @@ trace's own snake_case names and epoch milliseconds. Renamed and converted here,
 from __future__ import annotations
 
 import functools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from nfhub_compute.events.parsing import _int, parse_time, task_values
+from nfhub_compute.events.parsing import MAX_SCRIPT_CHARS, _int, parse_time, task_values
 from nfhub_compute.tower.schemas import TaskTimes
 
 DATE_FIELDS = ("submit", "start", "complete")
@@ -68,10 +69,10 @@ def iso_millis(value: str) -> int | None:
 
 
 def progress_times(tasks: Sequence[TaskTimes]) -> dict[str, list[int | None]]:
-    """The task dates of a progress batch, record by record, for tower.repository.PROGRESS:
-    ``<field>_ms``, what task_row puts in the trace for an ISO-8601 string (None: leave it
-    out), and ``<field>_at``, the milliseconds of the task's column (None: no time), as
-    task_row and events.parsing.task_values read them."""
+    """The task dates of a progress batch, record by record, for
+    tower.repository.PROGRESS_TASKS: ``<field>_ms``, what task_row puts in the trace for an
+    ISO-8601 string (None: leave it out), and ``<field>_at``, the milliseconds of the task's
+    column (None: no time), as task_row and events.parsing.task_values read them."""
     times: dict[str, list[int | None]] = {}
     for field in DATE_FIELDS:
         traced: list[int | None] = []
@@ -87,3 +88,35 @@ def progress_times(tasks: Sequence[TaskTimes]) -> dict[str, list[int | None]]:
                 column.append(_valid_ms(_int(value)))
         times[f"{field}_ms"], times[f"{field}_at"] = traced, column
     return times
+
+
+def progress_traces(
+    tasks: Sequence[Mapping[str, Any]], times: Mapping[str, list[int | None]]
+) -> list[dict[str, Any]]:
+    """The trace task_row makes of each record of a progress batch, for
+    tower.repository.PROGRESS_TASKS: keys in snake case, its ISO-8601 dates in the epoch
+    milliseconds ``times`` (progress_times) read, nothing null or "-" (task_values' rule),
+    nor NaN or infinity (which jsonb cannot hold), the script cut. Built here: in SQL they
+    were a quarter of a call's database time (bench/compute.py)."""
+    isfinite, snake = math.isfinite, snake_case
+    traces: list[dict[str, Any]] = []
+    for index, task in enumerate(tasks):
+        trace = {
+            snake(key): value
+            for key, value in task.items()
+            if value is not None
+            and (type(value) is not str or value != "-")
+            and (type(value) is not float or isfinite(value))
+        }
+        for field in DATE_FIELDS:
+            if type(trace.get(field)) is str:
+                millis = times[f"{field}_ms"][index]
+                if millis is None:
+                    del trace[field]
+                else:
+                    trace[field] = millis
+        script = trace.get("script")
+        if type(script) is str and len(script) > MAX_SCRIPT_CHARS:
+            trace["script"] = script[:MAX_SCRIPT_CHARS]
+        traces.append(trace)
+    return traces

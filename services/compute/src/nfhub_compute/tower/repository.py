@@ -1,16 +1,17 @@
-"""The Tower runs, and a progress batch written in one statement (PROGRESS).
+"""The Tower runs, and a progress batch written in two statements (PROGRESS_TASKS, then
+PROGRESS_RUN).
 
 A progress call of Nextflow's is up to 100 task records and the run's counters. Python
-validates the body's shape and reads the task dates (``tower.parsing.progress_times``); the
-body itself goes to PostgreSQL as one parameter, where the records are mapped to task rows
-(the same columns and rules as ``events.parsing.task_values``), merged per task and upserted,
-and the run noted alive with its counters kept: one statement, one round trip, where mapping
-each record in Python and binding 28 arrays cost most of a request (bench/compute.py).
+validates the body's shape, reads the task dates and makes each record's trace (its keys as
+the weblog's: ``tower.parsing``); the traces go to PostgreSQL as one JSON parameter, where
+they are mapped to task rows (the same columns and rules as ``events.parsing.task_values``),
+merged per task and upserted in one statement, where mapping each record in Python and
+binding 28 arrays cost most of a request (bench/compute.py); the run is noted alive with its
+counters kept in the next.
 """
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Any
@@ -40,28 +41,21 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from nfhub_compute.events.parsing import (
     INT32,
     INT64,
-    MAX_SCRIPT_CHARS,
     MAX_TEXT_CHARS,
     TASK_STATUS_RANK,
     UNSET_EXIT,
 )
-from nfhub_compute.events.repository import EventsConnection, _heard_from, _waking
+from nfhub_compute.events.repository import (
+    DriverStatement,
+    EventsConnection,
+    _heard_from,
+    _waking,
+)
 from nfhub_compute.models import Run, Task
 from nfhub_compute.tasks.repository import MERGED_COLUMNS, ROW_COLUMNS, merge_on_conflict
-from nfhub_compute.tower.parsing import DATE_FIELDS, snake_case
+from nfhub_compute.tower.parsing import DATE_FIELDS
 from nfhub_shared.db.repository import Repository
 
-# The fields of Nextflow's TraceRecord (and Tower's additions), the names the trace keeps them
-# under: looked up, where any other name is converted in SQL (as tower.parsing.snake_case).
-KNOWN_FIELDS = (
-    "taskId", "status", "hash", "name", "exit", "submit", "start", "complete", "process", "tag",
-    "module", "container", "attempt", "script", "scratch", "workdir", "queue", "cpus", "memory",
-    "disk", "time", "env", "errorAction", "duration", "realtime", "pcpu", "rchar", "wchar",
-    "syscr", "syscw", "readBytes", "writeBytes", "pmem", "vmem", "rss", "peakVmem", "peakRss",
-    "volCtxt", "invCtxt", "nativeId", "executor", "cloudZone", "machineType", "priceModel",
-    "hostname", "gpuMetrics", "logStreamId", "acceleratorType", "accelerator", "cost",
-    "numSpotInterruptions", "errorReport",
-)  # fmt: skip
 WHITESPACE = r"[ \t\n\r\f\v]*"
 # What Python's int(float(text)) and float(text) read, as far as a column can hold it: decimal
 # digits, a point, an exponent of up to 3 digits (PostgreSQL's numeric takes no more).
@@ -123,69 +117,14 @@ def _time(field: str) -> str:
 
 STATUS = "upper(btrim(t.t ->> 'status', E' \\t\\n\\r\\f\\v'))"
 RANK = " ".join(f"WHEN {_quote(name)} THEN {rank}" for name, rank in TASK_STATUS_RANK.items())
-# The trace's key for a record's key (tower.parsing.snake_case).
-SNAKE = (
-    f"coalesce({_quote(json.dumps({f: snake_case(f) for f in KNOWN_FIELDS}))}::jsonb ->> e.key, "
-    "lower(left(e.key, 1) || regexp_replace(substr(e.key, 2), '([A-Z])', '_\\1', 'g')))"
-)
-DATE_VALUE = " ".join(
-    f"WHEN {_quote(field)} THEN to_jsonb((CAST(:{field}_ms AS bigint[]))[t.n])"
-    for field in DATE_FIELDS
-)
 
 
-# Known fields the trace keeps under another name, or in another form (tower.parsing).
-RESHAPED = tuple(
-    field
-    for field in KNOWN_FIELDS
-    if snake_case(field) != field or field == "script" or field in DATE_FIELDS
-)
-
-
-def _reshaped(field: str) -> str:
-    """A RESHAPED field's trace value (SQL NULL: left out): the script cut, a date string in
-    epoch milliseconds."""
-    value = f"t.t -> {_quote(field)}"
-    if field == "script":
-        cut = f"to_jsonb(left(t.t ->> 'script', {MAX_SCRIPT_CHARS}))"
-        return f"CASE WHEN jsonb_typeof({value}) = 'string' THEN {cut} ELSE {value} END"
-    if field in DATE_FIELDS:
-        millis = f"to_jsonb((CAST(:{field}_ms AS bigint[]))[t.n])"
-        return f"CASE WHEN jsonb_typeof({value}) = 'string' THEN {millis} ELSE {value} END"
-    return value
-
-
-def _array(names: tuple[str, ...]) -> str:
-    return "ARRAY[" + ", ".join(map(_quote, names)) + "]::text[]"
-
-
-# The trace (tower.parsing.task_row): the record, its null and "-" values left out, its keys
-# in snake case. A record of known fields only (what Nextflow sends) is the record, its
-# reshaped fields replaced and its nulls stripped (nested nulls too, unlike the Python
-# mapping); one with a "-" or an unknown field goes key by key.
-TRACE = f"""(CASE
-    WHEN t.t - {_array(KNOWN_FIELDS)} = '{{}}'::jsonb AND NOT t.t @? '$.* ? (@ == "-")'
-    THEN jsonb_strip_nulls(t.t - {_array(RESHAPED)} || jsonb_build_object(
-        {", ".join(f"{_quote(snake_case(f))}, {_reshaped(f)}" for f in RESHAPED)}))
-    ELSE (
-        SELECT coalesce(jsonb_object_agg(k.key, k.value), '{{}}')
-        FROM (
-            SELECT s.key, CASE
-                WHEN jsonb_typeof(e.value) <> 'string' THEN e.value
-                WHEN s.key = 'script' THEN to_jsonb(left(e.value #>> '{{}}', {MAX_SCRIPT_CHARS}))
-                ELSE CASE s.key {DATE_VALUE} ELSE e.value END
-            END AS value
-            FROM jsonb_each(t.t) AS e, LATERAL (SELECT {SNAKE} AS key) AS s
-            WHERE e.value <> 'null'::jsonb AND e.value <> '"-"'::jsonb
-        ) AS k
-        WHERE k.value <> 'null'::jsonb
-    )
-END)"""  # noqa: S608 - built once from this module's constants, not input
-# One row per record naming a task, as events.parsing.task_values maps a trace.
+# One row per trace naming a task (tower.parsing.progress_traces: the records' traces, their
+# keys as the weblog's), as events.parsing.task_values maps a trace.
 MAPPED = f"""
 SELECT t.n, m.*
-FROM jsonb_array_elements(CAST(:body AS jsonb) -> 'tasks') WITH ORDINALITY AS t (t, n),
-LATERAL (SELECT {_integer("taskId", INT64)} AS task_id, {STATUS} AS status,
+FROM jsonb_array_elements(CAST(:traces AS jsonb)) WITH ORDINALITY AS t (t, n),
+LATERAL (SELECT {_integer("task_id", INT64)} AS task_id, {STATUS} AS status,
                 {_text("name", MAX_TEXT_CHARS)} AS name) AS k,
 LATERAL (SELECT
     k.task_id,
@@ -197,10 +136,10 @@ LATERAL (SELECT
     left(coalesce({_text("process")}, nullif(split_part(k.name, ' (', 1), ''), 'unknown'), 500)
         AS process,
     {_text("tag", MAX_TEXT_CHARS)} AS tag,
-    {_text("nativeId", 200)} AS native_id,
+    {_text("native_id", 200)} AS native_id,
     nullif({_integer("exit", INT32)}, {UNSET_EXIT}) AS exit_status,
     {_integer("attempt", INT32)} AS attempt,
-    {_text("errorAction", 16)} AS error_action,
+    {_text("error_action", 16)} AS error_action,
     {_text("workdir", MAX_TEXT_CHARS)} AS workdir,
     {_text("container", MAX_TEXT_CHARS)} AS container,
     {_text("hostname", 255)} AS hostname,
@@ -212,12 +151,12 @@ LATERAL (SELECT
     {_time("complete")} AS complete_at,
     {_integer("duration", INT64)} AS duration_ms,
     {_integer("realtime", INT64)} AS realtime_ms,
-    {_float("pcpu")} AS cpu_percent,
-    {_integer("peakRss", INT64)} AS peak_rss,
-    {_integer("peakVmem", INT64)} AS peak_vmem,
-    {_integer("readBytes", INT64)} AS read_bytes,
-    {_integer("writeBytes", INT64)} AS write_bytes,
-    {TRACE} AS trace
+    {_float("%cpu")} AS cpu_percent,
+    {_integer("peak_rss", INT64)} AS peak_rss,
+    {_integer("peak_vmem", INT64)} AS peak_vmem,
+    {_integer("read_bytes", INT64)} AS read_bytes,
+    {_integer("write_bytes", INT64)} AS write_bytes,
+    t.t AS trace
 ) AS m
 WHERE k.task_id >= 0
 """  # noqa: S608 - built once from this module's constants, not input
@@ -251,12 +190,18 @@ _TYPES: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _progress_statement() -> tuple[Any, Any]:
-    """PROGRESS: the run (by workflow id, in the caller's project or the caller's own), its
-    tasks upserted in task order, its counters kept unless newer ones are there (by the
-    client's instant), and it noted alive (INITIALIZING/UNKNOWN → RUNNING); answers the run's
-    id when the run row changed (no row: no such run, and nothing written, or nothing new to
-    note). RUN_OF_WORKFLOW: that run's id, to tell the two apart."""
+def _progress_statements() -> tuple[Any, Any]:
+    """PROGRESS_TASKS: the run (by workflow id, in the caller's project or the caller's own)
+    and its tasks upserted in task order; answers the run's id (no row: no such run, and
+    nothing written). PROGRESS_RUN: that run noted alive (INITIALIZING/UNKNOWN → RUNNING)
+    and its counters kept unless newer ones are there (by the client's instant).
+
+    Two statements, each its own transaction on the autocommit events engine, the run's
+    last: nearly every call brings new counters, so nearly every call locks the run row,
+    and a lock taken in the tasks' statement (PostgreSQL runs an unreferenced data-modifying
+    CTE after the main statement) was held through the upsert and its feed trigger: one
+    run's calls wrote one at a time (a third of the rate, bench/compute.py). The run's
+    statement holds it for one row's update."""
     runs = Run.__table__
     project_id: Any = bindparam("caller_project_id", type_=Uuid())
     run_id: Any = bindparam("caller_run_id", type_=Uuid())
@@ -272,12 +217,8 @@ def _progress_statement() -> tuple[Any, Any]:
     rows = (
         text(ROWS)
         .bindparams(
-            bindparam("body", type_=Text()),
-            *(
-                bindparam(f"{f}_{kind}", type_=ARRAY(BigInteger))
-                for f in DATE_FIELDS
-                for kind in ("at", "ms")
-            ),
+            bindparam("traces", type_=Text()),
+            *(bindparam(f"{field}_at", type_=ARRAY(BigInteger)) for field in DATE_FIELDS),
         )
         .columns(*(literal_column(name, _TYPES[name]) for name in ROW_COLUMNS))
         .subquery("task_rows")
@@ -291,6 +232,7 @@ def _progress_statement() -> tuple[Any, Any]:
     upserted = merge_on_conflict(
         insert(Task.__table__).from_select(names, source, include_defaults=False)  # type: ignore[arg-type]
     )
+    tasks = select(run.c.id).add_cte(upserted.returning(literal_column("1")).cte("upserted"))
     now: Any = bindparam("now", type_=DateTime(timezone=True))
     progress: Any = cast(bindparam("progress", type_=Text()), JSONB)
     instant: Any = bindparam("instant", type_=BigInteger())
@@ -313,22 +255,17 @@ def _progress_statement() -> tuple[Any, Any]:
         progress=case((newer, progress), else_=runs.c.progress),
         progress_instant=case((newer, instant), else_=runs.c.progress_instant),
     )
-    # The UPDATE is the statement, not a CTE of it: SQLAlchemy's cache loses the literal
-    # parameters of an UPDATE embedded as a CTE (_heard_from's states).
-    statement = (
+    noted = (
         update(runs)  # type: ignore[arg-type]
-        .where(runs.c.id == run.c.id, or_(touch, newer))
+        .where(runs.c.id == bindparam("run_id", type_=Uuid()), or_(touch, newer))
         .values(values)
-        .add_cte(upserted.returning(literal_column("1")).cte("upserted"))
-        .returning(runs.c.id)
     )
-    return statement, select(run.c.id)
+    return tasks, noted
 
 
-PROGRESS, RUN_OF_WORKFLOW = _progress_statement()
-
-
-RUN_PARAMETERS = ("caller_workflow_id", "caller_project_id", "caller_run_id")
+PROGRESS_TASKS, PROGRESS_RUN = _progress_statements()
+PROGRESS_TASKS_DRIVER = DriverStatement(PROGRESS_TASKS)
+PROGRESS_RUN_DRIVER = DriverStatement(PROGRESS_RUN)
 
 
 class TowerRunRepository(Repository[Run]):
@@ -355,8 +292,8 @@ class TowerRunRepository(Repository[Run]):
 
 
 class TowerProgressRepository:
-    """A progress batch on a connection of the autocommit events engine (one statement, its
-    own transaction) or, in tests, a session."""
+    """A progress batch on a connection of the autocommit events engine (two statements,
+    each its own transaction: PROGRESS_TASKS, PROGRESS_RUN) or, in tests, a session."""
 
     def __init__(self, connection: EventsConnection) -> None:
         self.connection = connection
@@ -367,7 +304,7 @@ class TowerProgressRepository:
         *,
         project_id: uuid.UUID | None,
         run_id: uuid.UUID | None,
-        body: str,
+        traces: str,
         times: dict[str, list[int | None]],
         progress: str | None,
         instant: int,
@@ -375,18 +312,21 @@ class TowerProgressRepository:
         stale: datetime,
     ) -> uuid.UUID | None:
         """Write the batch; the run's id, None when the caller has no such run (nothing
-        written then). ``body``: the request's JSON (its ``tasks``), ``progress``: the
-        counters as JSON, ``times``: tower.parsing.progress_times."""
-        parameters: dict[str, Any] = {
-            "caller_workflow_id": workflow_id, "caller_project_id": project_id,
-            "caller_run_id": run_id,
-            "body": body, "progress": progress, "instant": instant, "now": now, "stale": stale,
-            **times,
-        }  # fmt: skip
-        found = await self.connection.scalar(PROGRESS, parameters)
-        if found is None:  # rare: counters older than the run's, and the run noted recently
-            found = await self.connection.scalar(
-                RUN_OF_WORKFLOW, {name: parameters[name] for name in RUN_PARAMETERS}
-            )
+        written then). ``traces``: the records' traces as a JSON array
+        (tower.parsing.progress_traces), ``times``: their dates (tower.parsing.progress_times),
+        ``progress``: the counters as JSON."""
+        run = await PROGRESS_TASKS_DRIVER.fetchval(
+            self.connection,
+            {
+                "caller_workflow_id": workflow_id, "caller_project_id": project_id,
+                "caller_run_id": run_id, "traces": traces, **times,
+            },
+        )  # fmt: skip
+        if not isinstance(run, uuid.UUID):  # not the caller's run: nothing was written
+            return None
+        await PROGRESS_RUN_DRIVER.execute(
+            self.connection,
+            {"run_id": run, "progress": progress, "instant": instant, "now": now, "stale": stale},
+        )
         await self.connection.commit()
-        return found if isinstance(found, uuid.UUID) else None
+        return run

@@ -90,8 +90,8 @@ class TraceProgress(TowerPayload):
 
 
 class TaskTimes(TowerPayload):
-    """What a progress call's Python reads of a task record: its dates (tower.parsing); the
-    rest goes to PostgreSQL as the request's JSON (tower.repository.PROGRESS)."""
+    """What validating a progress call reads of a task record: its dates (tower.parsing);
+    the record goes to PostgreSQL as its trace (tower.repository.PROGRESS_TASKS)."""
 
     submit: Any = None
     start: Any = None

@@ -13,6 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pydantic_core
 
 from nfhub_compute.config import Settings
@@ -23,7 +24,7 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.runs.weblog import new_workflow_id
 from nfhub_compute.tower.errors import run_token_creates, workflow_not_found
-from nfhub_compute.tower.parsing import progress_times
+from nfhub_compute.tower.parsing import progress_times, progress_traces
 from nfhub_compute.tower.repository import TowerProgressRepository, TowerRunRepository
 from nfhub_compute.tower.schemas import (
     ProgressBatch,
@@ -47,10 +48,6 @@ KEPT_WORKFLOW_FIELDS = (
     "script_name", "launch_dir", "work_dir", "user_name", "profile", "container_engine",
     "command_line", "resume",
 )  # fmt: skip
-
-
-# JSON's non-finite numbers, which Python's parser takes and PostgreSQL's jsonb does not.
-NON_FINITE = (b"NaN", b"Infinity")
 
 
 def watch_url(settings: Settings, run_id: uuid.UUID) -> str:
@@ -230,8 +227,9 @@ class TowerService:
 
 
 class TowerProgressService:
-    """Progress calls, the bulk of what Nextflow sends: each batch one statement on the
-    autocommit events engine (tower.repository.PROGRESS), no session, no ORM."""
+    """Progress calls, the bulk of what Nextflow sends: each batch two statements on the
+    autocommit events engine (tower.repository.PROGRESS_TASKS and PROGRESS_RUN), no
+    session, no ORM."""
 
     def __init__(self, settings: Settings, connect: EventsConnect) -> None:
         self.settings = settings
@@ -247,9 +245,13 @@ class TowerProgressService:
             raise workflow_not_found(workflow_id[:32])
         now = datetime.now(UTC)
         tasks, progress = trace_progress.tasks, trace_progress.progress
-        if any(word in body for word in NON_FINITE):  # NaN and infinity are no number: null
-            records = pydantic_core.from_json(body).get("tasks")
-            body = pydantic_core.to_json({"tasks": records}, inf_nan_mode="null")
+        times = progress_times(tasks)
+        records = pydantic_core.from_json(body).get("tasks") or []
+        traces = progress_traces(records, times)
+        try:  # orjson writes NaN and infinity deep in a value as null (jsonb has neither)
+            traces_json = orjson.dumps(traces)
+        except (TypeError, orjson.JSONEncodeError):  # an integer past 64 bits
+            traces_json = pydantic_core.to_json(traces, inf_nan_mode="null")
         counters = (
             pydantic_core.to_json(progress, inf_nan_mode="null").decode()
             if progress is not None
@@ -260,8 +262,8 @@ class TowerProgressService:
                 workflow_id,
                 project_id=access.project_id if isinstance(access, ProjectAccess) else None,
                 run_id=access.run_id if isinstance(access, RunGrant) else None,
-                body=body.decode(),
-                times=progress_times(tasks),
+                traces=traces_json.decode(),
+                times=times,
                 progress=counters,
                 instant=(
                     trace_progress.instant
