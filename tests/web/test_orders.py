@@ -222,6 +222,15 @@ class TestSamples:
         assert f'value="{father["id"]}" form="add-samples"' in page.text
         assert f'value="{mother["id"]}"' in found.text and father["id"] not in found.text
         assert 'id="sample-search-error"' in bad_search.text
+        # The count found is announced in the page's polite region, which each answer fills.
+        assert (
+            '<p id="picker-results-status" class="visually-hidden" role="status" '
+            'aria-live="polite"></p>'
+        ) in page.text
+        assert (
+            '<p id="picker-results-status" hx-swap-oob="innerHTML">1 sample found</p>'
+        ) in found.text
+        assert '<p id="picker-results-status" hx-swap-oob="innerHTML"></p>' in bad_search.text
 
         added = await editor_browser.post(
             f"/orders/{order['id']}/samples",

@@ -235,6 +235,7 @@ async def pick_samples(
         found=found,
         search_problem=search_problem,
         words=words,
+        oob=True,
     )
 
 
