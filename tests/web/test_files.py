@@ -233,6 +233,29 @@ class TestForms:
         assert answered.status_code == 303
         assert not (team.storage / "in" / "sub").exists()
 
+    async def test_a_file_is_deleted_after_a_second_question_too(
+        self, editor_browser: httpx.AsyncClient, team: Team
+    ) -> None:
+        team.put("in/a.txt", b"alpha")
+        listing, _ = await page_and_csrf(editor_browser, "/files?path=in/")
+        # No row deletes in one click: each asks on a page of its own.
+        assert 'action="/files/delete"' not in listing
+        assert 'href="/files/delete?path=in/a.txt&amp;folder=in/"' in listing
+
+        question = await editor_browser.get("/files/delete?path=in/a.txt&folder=in/")
+        assert question.status_code == 200
+        assert "Delete the file in/a.txt?" in question.text
+        assert "every file and folder" not in question.text
+        assert (team.storage / "in" / "a.txt").exists()  # asking deletes nothing
+        answered = await editor_browser.post(
+            "/files/delete",
+            data={"folder": "in/", "path": "in/a.txt", "csrf_token": csrf_of(question.text)},
+        )
+
+        assert answered.status_code == 303
+        assert answered.headers["location"] == "/files?path=in/"
+        assert not (team.storage / "in" / "a.txt").exists()
+
     @pytest.mark.parametrize(
         ("url", "data"),
         [

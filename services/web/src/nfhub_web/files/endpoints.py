@@ -181,7 +181,8 @@ async def confirm_delete(
     path: Annotated[str, Query(max_length=MAX_PATH)],
     folder: FolderQuery = "",
 ) -> Response:
-    """Deleting a folder deletes everything in it: the user says so once more."""
+    """Deleting cannot be undone (a folder's goes with everything in it): the user says so
+    once more, on a page that needs no script."""
     return render(
         request,
         "files/delete.html",
