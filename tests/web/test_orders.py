@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest_asyncio
 from markupsafe import escape
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nfhub_miner.models import Order
 from nfhub_web.apis import ApiProblem, FieldError
 from nfhub_web.orders.endpoints import errors_by_field
 from nfhub_web.orders.schemas import ORDERS_PER_PAGE, OrderFilters, Samplesheet
@@ -313,6 +317,39 @@ class TestSamplesheet:
         assert "BARE" in preview.text
         assert download.status_code == 422
         assert "text/html" in download.headers["content-type"]
+
+    async def test_the_launch_form_offers_an_order_behind_a_hundred_newer_ones(
+        self, editor_browser: httpx.AsyncClient, team: Team, order: dict[str, Any],
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:  # fmt: skip
+        """Written straight to miner's tables: a run per order would cost seconds each."""
+        start = datetime.now(UTC) + timedelta(minutes=1)
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Order)
+                .where(Order.id == uuid.UUID(order["id"]))
+                .values(status="analyzing", samplesheet_path="orders/ORD-1/samplesheet.csv")
+            )
+            await session.execute(
+                insert(Order),
+                [
+                    {
+                        "project_id": team.project_id,
+                        "display_id": f"NEWER-{number}",
+                        "pipeline_slug": "hello",
+                        "pipeline_version": order["pipeline"]["version"],
+                        "created_by": "test",
+                        "created_at": start + timedelta(seconds=number),
+                    }
+                    for number in range(100)
+                ],
+            )
+
+        form = await editor_browser.get("/launch/hello")
+
+        assert form.status_code == 200, form.text
+        offered = re.findall(r'<option value="[^"]+">([^ <]+) \(', form.text)
+        assert offered == ["ORD-1"]
 
 
 class TestMoves:
