@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from nfhub_miner.models import Order
 from nfhub_web.apis import ApiProblem, FieldError
-from nfhub_web.orders.endpoints import errors_by_field
+from nfhub_web.forms import FormErrors
 from nfhub_web.orders.schemas import ORDERS_PER_PAGE, OrderFilters, Samplesheet
 from support.inprocess import Team
 from support.web import csrf_of, logged_in
@@ -95,12 +95,14 @@ class TestPieces:
             ],
         )
 
-        assert errors_by_field(problem) == {
-            "role": "bad role",
-            "tags": "bad tag",
-            "": "whole request",
+        errors = FormErrors.of(problem, ("sample_id", "role", "tags"), items="samples")
+
+        assert errors.by_field == {
+            "role": ["bad role", "second bad role"],
+            "tags": ["tags.2: bad tag"],
         }
-        assert errors_by_field(None) == {}
+        assert errors.general == ["whole request"]
+        assert FormErrors.of(None, ("role",)) == FormErrors()
 
     def test_a_samplesheet_reads_back_as_header_and_rows(self) -> None:
         sheet = Samplesheet.parse('sample,fastq_1\nS1,"raw/a,b.fq"\n')
@@ -182,7 +184,7 @@ class TestCreate:
         assert refused.status_code == 422, refused.text
         assert re.search(
             r'id="order-display-id"[^>]*aria-invalid="true".*?'
-            r'<p class="field-error" id="order-display-id-error">[^<]*pattern',
+            r'<div class="field-error" id="order-display-id-error"><p>[^<]*pattern',
             refused.text,
             re.S,
         ), refused.text
@@ -190,9 +192,9 @@ class TestCreate:
         assert unknown.status_code in (404, 422), unknown.text
         assert 'class="problem"' in unknown.text and "nope" in unknown.text
         assert not_json.status_code == 422
-        assert 'id="order-params-error">Not JSON' in not_json.text
+        assert 'id="order-params-error"><p>Not JSON' in not_json.text
         assert too_deep.status_code == 422, too_deep.text
-        assert 'id="order-params-error">Not JSON' in too_deep.text
+        assert 'id="order-params-error"><p>Not JSON' in too_deep.text
         assert "0 orders" in listed.text
 
 
@@ -257,9 +259,9 @@ class TestSamples:
         assert after_add.text.count('<span class="role">parent</span>') == 2
         assert "3 samples</caption>" in after_add.text
         assert bad_role.status_code == 422, bad_role.text
-        assert re.search(r'id="add-role-error">[^<]*pattern', bad_role.text), bad_role.text
+        assert re.search(r'id="add-role-error"><p>[^<]*pattern', bad_role.text), bad_role.text
         assert none_picked.status_code == 422
-        assert 'id="add-sample-error">Pick at least one sample.' in none_picked.text
+        assert 'id="add-sample-error"><p>Pick at least one sample.' in none_picked.text
 
         removed = await editor_browser.post(
             f"/orders/{order['id']}/samples/{father['id']}/remove",
