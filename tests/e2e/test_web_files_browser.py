@@ -195,7 +195,7 @@ def test_upload_browse_download_move_delete_and_zip(
     violations["files refused"] = axe_violations(page)
 
     # Delete, after a second question on a page of its own.
-    page.get_by_role("link", name=f"Delete {XSS_FILE}").click()
+    page.get_by_role("button", name=f"Delete {XSS_FILE}").click()
     page.get_by_role("button", name=f"Delete {folder}/{XSS_FILE}").click()
     expect(page.get_by_role("link", name=XSS_FILE)).to_have_count(0)
 

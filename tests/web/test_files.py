@@ -238,9 +238,9 @@ class TestForms:
     ) -> None:
         team.put("in/a.txt", b"alpha")
         listing, _ = await page_and_csrf(editor_browser, "/files?path=in/")
-        # No row deletes in one click: each asks on a page of its own.
-        assert 'action="/files/delete"' not in listing
-        assert 'href="/files/delete?path=in/a.txt&amp;folder=in/"' in listing
+        # No row deletes in one click: a file's button asks on a page of its own (a GET).
+        assert 'method="post" action="/files/delete"' not in listing
+        assert '<form method="get" action="/files/delete" class="delete">' in listing
 
         question = await editor_browser.get("/files/delete?path=in/a.txt&folder=in/")
         assert question.status_code == 200
