@@ -28,6 +28,10 @@ XSS_NAME = "<img src=x onerror=alert(1)>\"<script>alert(2)&'.txt"
 MIB = 1024 * 1024
 
 
+# What the Files page's script sends with its JSON calls (files.js).
+SCRIPT_ACCEPTS = {"Accept": "application/json"}
+
+
 @pytest.fixture
 def web_routes(
     admin_transport: httpx.ASGITransport, files_app: FastAPI
@@ -228,6 +232,29 @@ class TestForms:
 
         assert answered.status_code == 303
         assert not (team.storage / "in" / "sub").exists()
+
+    async def test_a_file_is_deleted_after_a_second_question_too(
+        self, editor_browser: httpx.AsyncClient, team: Team
+    ) -> None:
+        team.put("in/a.txt", b"alpha")
+        listing, _ = await page_and_csrf(editor_browser, "/files?path=in/")
+        # No row deletes in one click: a file's button asks on a page of its own (a GET).
+        assert 'method="post" action="/files/delete"' not in listing
+        assert '<form method="get" action="/files/delete" class="delete">' in listing
+
+        question = await editor_browser.get("/files/delete?path=in/a.txt&folder=in/")
+        assert question.status_code == 200
+        assert "Delete the file in/a.txt?" in question.text
+        assert "every file and folder" not in question.text
+        assert (team.storage / "in" / "a.txt").exists()  # asking deletes nothing
+        answered = await editor_browser.post(
+            "/files/delete",
+            data={"folder": "in/", "path": "in/a.txt", "csrf_token": csrf_of(question.text)},
+        )
+
+        assert answered.status_code == 303
+        assert answered.headers["location"] == "/files?path=in/"
+        assert not (team.storage / "in" / "a.txt").exists()
 
     @pytest.mark.parametrize(
         ("url", "data"),
@@ -464,9 +491,49 @@ class TestUploadCalls:
     ) -> None:
         await editor_browser.get("/files")
 
+        refused = await editor_browser.post(
+            "/files/uploads", json={"path": "a.txt", "size": 1}, headers=SCRIPT_ACCEPTS
+        )
+
+        assert refused.status_code == 403
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert refused.json()["title"] == "Request refused"
+        assert "CSRF token" in refused.json()["detail"]
+
+    async def test_a_bad_body_is_problem_json_naming_the_field(
+        self, editor_browser: httpx.AsyncClient
+    ) -> None:
+        _, csrf = await page_and_csrf(editor_browser)
+
+        refused = await editor_browser.post(
+            "/files/uploads",
+            json={"path": "a.txt", "size": "big"},
+            headers={**SCRIPT_ACCEPTS, "X-CSRF-Token": csrf},
+        )
+
+        assert refused.status_code == 400
+        assert refused.headers["content-type"] == "application/problem+json"
+        assert "size" in refused.json()["detail"]
+        assert [error["field"] for error in refused.json()["errors"]] == ["size"]
+
+    async def test_a_script_call_after_the_login_ended_is_a_401_problem(
+        self, browser: httpx.AsyncClient
+    ) -> None:
+        ended = await browser.get(
+            f"/files/uploads/multipart/{uuid.uuid4()}", headers=SCRIPT_ACCEPTS
+        )
+
+        assert ended.status_code == 401
+        assert ended.headers["content-type"] == "application/problem+json"
+        assert "reload the page" in ended.json()["detail"]
+
+    async def test_a_page_is_still_an_html_page(self, editor_browser: httpx.AsyncClient) -> None:
+        await editor_browser.get("/files")
+
         refused = await editor_browser.post("/files/uploads", json={"path": "a.txt", "size": 1})
 
         assert refused.status_code == 403
+        assert refused.headers["content-type"].startswith("text/html")
 
     async def test_the_pages_policy_lets_scripts_reach_the_files_service_only(
         self, editor_browser: httpx.AsyncClient

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest_asyncio
 from markupsafe import escape
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from nfhub_miner.models import Order
 from nfhub_web.apis import ApiProblem, FieldError
-from nfhub_web.orders.endpoints import errors_by_field
+from nfhub_web.forms import FormErrors
 from nfhub_web.orders.schemas import ORDERS_PER_PAGE, OrderFilters, Samplesheet
 from support.inprocess import Team
 from support.web import csrf_of, logged_in
@@ -91,12 +95,14 @@ class TestPieces:
             ],
         )
 
-        assert errors_by_field(problem) == {
-            "role": "bad role",
-            "tags": "bad tag",
-            "": "whole request",
+        errors = FormErrors.of(problem, ("sample_id", "role", "tags"), items="samples")
+
+        assert errors.by_field == {
+            "role": ["bad role", "second bad role"],
+            "tags": ["tags.2: bad tag"],
         }
-        assert errors_by_field(None) == {}
+        assert errors.general == ["whole request"]
+        assert FormErrors.of(None, ("role",)) == FormErrors()
 
     def test_a_samplesheet_reads_back_as_header_and_rows(self) -> None:
         sheet = Samplesheet.parse('sample,fastq_1\nS1,"raw/a,b.fq"\n')
@@ -178,7 +184,7 @@ class TestCreate:
         assert refused.status_code == 422, refused.text
         assert re.search(
             r'id="order-display-id"[^>]*aria-invalid="true".*?'
-            r'<p class="field-error" id="order-display-id-error">[^<]*pattern',
+            r'<div class="field-error" id="order-display-id-error"><p>[^<]*pattern',
             refused.text,
             re.S,
         ), refused.text
@@ -186,9 +192,9 @@ class TestCreate:
         assert unknown.status_code in (404, 422), unknown.text
         assert 'class="problem"' in unknown.text and "nope" in unknown.text
         assert not_json.status_code == 422
-        assert 'id="order-params-error">Not JSON' in not_json.text
+        assert 'id="order-params-error"><p>Not JSON' in not_json.text
         assert too_deep.status_code == 422, too_deep.text
-        assert 'id="order-params-error">Not JSON' in too_deep.text
+        assert 'id="order-params-error"><p>Not JSON' in too_deep.text
         assert "0 orders" in listed.text
 
 
@@ -222,6 +228,15 @@ class TestSamples:
         assert f'value="{father["id"]}" form="add-samples"' in page.text
         assert f'value="{mother["id"]}"' in found.text and father["id"] not in found.text
         assert 'id="sample-search-error"' in bad_search.text
+        # The count found is announced in the page's polite region, which each answer fills.
+        assert (
+            '<p id="picker-results-status" class="visually-hidden" role="status" '
+            'aria-live="polite"></p>'
+        ) in page.text
+        assert (
+            '<p id="picker-results-status" hx-swap-oob="innerHTML">1 sample found</p>'
+        ) in found.text
+        assert '<p id="picker-results-status" hx-swap-oob="innerHTML"></p>' in bad_search.text
 
         added = await editor_browser.post(
             f"/orders/{order['id']}/samples",
@@ -244,9 +259,9 @@ class TestSamples:
         assert after_add.text.count('<span class="role">parent</span>') == 2
         assert "3 samples</caption>" in after_add.text
         assert bad_role.status_code == 422, bad_role.text
-        assert re.search(r'id="add-role-error">[^<]*pattern', bad_role.text), bad_role.text
+        assert re.search(r'id="add-role-error"><p>[^<]*pattern', bad_role.text), bad_role.text
         assert none_picked.status_code == 422
-        assert 'id="add-sample-error">Pick at least one sample.' in none_picked.text
+        assert 'id="add-sample-error"><p>Pick at least one sample.' in none_picked.text
 
         removed = await editor_browser.post(
             f"/orders/{order['id']}/samples/{father['id']}/remove",
@@ -304,6 +319,39 @@ class TestSamplesheet:
         assert "BARE" in preview.text
         assert download.status_code == 422
         assert "text/html" in download.headers["content-type"]
+
+    async def test_the_launch_form_offers_an_order_behind_a_hundred_newer_ones(
+        self, editor_browser: httpx.AsyncClient, team: Team, order: dict[str, Any],
+        session_factory: async_sessionmaker[AsyncSession],
+    ) -> None:  # fmt: skip
+        """Written straight to miner's tables: a run per order would cost seconds each."""
+        start = datetime.now(UTC) + timedelta(minutes=1)
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Order)
+                .where(Order.id == uuid.UUID(order["id"]))
+                .values(status="analyzing", samplesheet_path="orders/ORD-1/samplesheet.csv")
+            )
+            await session.execute(
+                insert(Order),
+                [
+                    {
+                        "project_id": team.project_id,
+                        "display_id": f"NEWER-{number}",
+                        "pipeline_slug": "hello",
+                        "pipeline_version": order["pipeline"]["version"],
+                        "created_by": "test",
+                        "created_at": start + timedelta(seconds=number),
+                    }
+                    for number in range(100)
+                ],
+            )
+
+        form = await editor_browser.get("/launch/hello")
+
+        assert form.status_code == 200, form.text
+        offered = re.findall(r'<option value="[^"]+">([^ <]+) \(', form.text)
+        assert offered == ["ORD-1"]
 
 
 class TestMoves:

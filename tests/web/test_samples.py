@@ -112,11 +112,21 @@ class TestSamplesList:
         refused = await editor_browser.get(
             "/samples/results", params={"sample_type": "blood"}, headers={"HX-Request": "true"}
         )
+        page = await editor_browser.get("/samples")
 
         assert results.status_code == 200
         assert results.text.lstrip().startswith('<div id="sample-results">')
         assert ">S1</a>" in results.text
         assert results.headers["hx-push-url"] == "/samples?q=s1&sample_type=unknown"
+        # The count is announced in the page's polite region, which the answer fills.
+        assert (
+            '<p id="sample-results-status" hx-swap-oob="innerHTML">1 sample matches the search</p>'
+        ) in results.text
+        assert re.search(
+            r'<p id="sample-results-status" class="visually-hidden" role="status" '
+            r'aria-live="polite"></p>\s*<div id="sample-results">',
+            page.text,
+        )
         # miner's verdict on a filter, swapped in beside that field.
         assert refused.status_code == 200
         assert re.search(

@@ -86,6 +86,16 @@ class TestSubjectsList:
         assert "<html" not in results.text and ">PAT-7</a>" in results.text
         # The address bar shows the full page of this search.
         assert results.headers["hx-push-url"] == "/subjects?q=pat"
+        # The count is announced: the page's polite region stays, each answer fills it.
+        assert re.search(
+            r'<p id="subject-results-status" class="visually-hidden" role="status" '
+            r'aria-live="polite"></p>\s*<div id="subject-results">',
+            page.text,
+        )
+        assert (
+            '<p id="subject-results-status" hx-swap-oob="innerHTML">'
+            "1 subject matches the search</p>"
+        ) in results.text
 
     async def test_a_search_miner_refuses_is_shown_beside_the_field(
         self, editor_browser: httpx.AsyncClient

@@ -5,6 +5,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
+
+from nfhub_miner.models import Order
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -213,10 +216,21 @@ class TestReplaceAndDelete:
 
 class TestListOrders:
     async def test_filters(
-        self, miner_client: httpx.AsyncClient, team: Any, hello: Any, make: Any
+        self,
+        miner_client: httpx.AsyncClient,
+        team: Any,
+        hello: Any,
+        make: Any,
+        session_factory: Any,
     ) -> None:
         first = await make("orders", display_id="ORD-1", pipeline="hello", tags=["urgent"])
         await make("orders", display_id="ORD-2", pipeline="hello")
+        async with session_factory() as session, session.begin():
+            await session.execute(
+                update(Order)
+                .where(Order.id == uuid.UUID(first["id"]))
+                .values(samplesheet_path="orders/ORD-1/samplesheet.csv")
+            )
         await miner_client.post(
             f"/api/v1/orders/{first['id']}/transition",
             json={"to": "cancelled"},
@@ -235,3 +249,10 @@ class TestListOrders:
         assert await found(tag="urgent") == ["ORD-1"]
         assert await found(pipeline="hello") == ["ORD-2", "ORD-1"]
         assert await found(pipeline="other") == []
+        assert await found(has_samplesheet="true") == ["ORD-1"]
+        assert await found(has_samplesheet="false") == ["ORD-2"]
+        unreadable = await miner_client.get(
+            "/api/v1/orders", params={"has_samplesheet": "maybe"}, headers=team.headers("viewer")
+        )
+        assert unreadable.status_code in (400, 422)
+        assert unreadable.headers["content-type"] == PROBLEM_JSON

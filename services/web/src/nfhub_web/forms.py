@@ -68,20 +68,30 @@ class FormErrors:
     general: list[str] = field(default_factory=list)
 
     @classmethod
-    def of(cls, problem: ApiProblem | None, fields: Iterable[str]) -> FormErrors:
+    def of(
+        cls, problem: ApiProblem | None, fields: Iterable[str], *, items: str | None = None
+    ) -> FormErrors:
+        """``items``: the request's list one form fills each item of alike (an order's
+        ``samples``: ``samples.1.role`` is the form's role field's)."""
         if problem is None:
             return cls()
         names = set(fields)
         by_field: dict[str, list[str]] = {}
         general: list[str] = []
         for error in problem.errors:
+            name = error.field or ""
+            if items is not None and name.startswith(items + "."):
+                index, _, rest = name.removeprefix(items + ".").partition(".")
+                if index.isdigit() and rest:
+                    name = rest
             # "files.0.paths.fastq_1" is the files box's; the path says where in it.
-            top = (error.field or "").split(".", 1)[0]
+            top = name.split(".", 1)[0]
             if top in names:
                 message = error.message
-                if error.field != top:
-                    message = f"{error.field}: {message}"
-                by_field.setdefault(top, []).append(message)
+                if name != top:
+                    message = f"{name}: {message}"
+                if message not in by_field.get(top, []):
+                    by_field.setdefault(top, []).append(message)
             else:
                 general.append(f"{error.field}: {error.message}" if error.field else error.message)
         return cls(by_field, general)

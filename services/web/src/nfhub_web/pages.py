@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -9,12 +10,12 @@ from urllib.parse import quote
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nfhub_shared.errors import AppError, database_unavailable, render_app_error
-from nfhub_web.apis import ApiProblem
+from nfhub_web.apis import ApiProblem, FieldError
 from nfhub_web.deps import (
     CsrfRefused,
     NoProject,
@@ -51,6 +52,34 @@ def is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request") == "true"
 
 
+def wants_json(request: Request) -> bool:
+    """A script's JSON call (the Files page's uploads), which reads problem+json, not a page."""
+    accept = request.headers.get("accept", "")
+    return not is_htmx(request) and (
+        "application/json" in accept or "application/problem+json" in accept
+    )
+
+
+def problem_response(
+    status_code: int,
+    detail: str,
+    *,
+    title: str | None = None,
+    errors: Sequence[FieldError] = (),
+) -> JSONResponse:
+    """A refusal as RFC 9457 problem+json, for a script to show its title and detail."""
+    return JSONResponse(
+        {
+            "title": title or STATUS_TITLES.get(status_code, "Error"),
+            "status": status_code,
+            "detail": detail,
+            "errors": [{"field": e.field, "message": e.message} for e in errors],
+        },
+        status_code=status_code,
+        media_type="application/problem+json",
+    )
+
+
 def render(
     request: Request,
     template: str,
@@ -75,7 +104,11 @@ def error_page(
     session: ActiveSession | None = None,
     title: str | None = None,
     problem: ApiProblem | None = None,
-) -> HTMLResponse:
+) -> Response:
+    """The error page; a script's JSON call gets the same refusal as problem+json."""
+    if wants_json(request):
+        errors = problem.errors if problem else ()
+        return problem_response(status_code, detail, title=title, errors=errors)
     return render(
         request,
         "error.html",
@@ -93,6 +126,12 @@ def login_redirect(request: Request, reason: str | None = None) -> Response:
     if request.url.query:
         target += "?" + request.url.query
     url = f"/login?next={quote(target, safe='/')}"
+    if wants_json(request):
+        return problem_response(
+            401,
+            "Your login has ended: reload the page to log in again.",
+            title="Login required",
+        )
     if is_htmx(request):
         # htmx follows HX-Redirect with a full page load, whatever the status.
         return Response(status_code=401, headers={"HX-Redirect": url})
@@ -145,6 +184,15 @@ def install_page_errors(app: FastAPI) -> None:
             # /runs/not-a-uuid names nothing: the same page as an id that exists nowhere.
             return error_page(request, 404, "There is no such page.")
         fields = sorted({_field_name(error.get("loc", ())) for error in exc.errors()})
+        if wants_json(request):
+            # The script shows which field of its body was wrong, and why.
+            errors = [
+                FieldError(_field_name(error.get("loc", ())), str(error.get("msg", "")))
+                for error in exc.errors()
+            ]
+            return problem_response(
+                400, f"The request is not valid: check {', '.join(fields)}.", errors=errors
+            )
         return error_page(request, 400, f"The request is not valid: check {', '.join(fields)}.")
 
     async def handle_http(request: Request, exc: Exception) -> Response:

@@ -23,6 +23,14 @@ class Order(RecordMixin, Base):
         Index(None, "project_id", "pipeline_slug", "created_at"),
         Index(None, "tags", postgresql_using="gin"),
         Index(None, "run_id", postgresql_where=text("run_id IS NOT NULL")),
+        # The launch form's orders: those with a samplesheet, newest first.
+        Index(
+            "ix_orders_project_id_created_at_id_with_samplesheet",
+            "project_id",
+            "created_at",
+            "id",
+            postgresql_where=text("samplesheet_path IS NOT NULL"),
+        ),
     )
 
     project_id: Mapped[uuid.UUID]

@@ -74,6 +74,13 @@ async def list_orders(
     tag: Annotated[str | None, Query(pattern=TAG_PATTERN)] = None,
     created_after: IsoDateTime | None = None,
     created_before: IsoDateTime | None = None,
+    has_samplesheet: Annotated[
+        bool | None,
+        Query(
+            description="Only the orders with (true) or without (false) a samplesheet written "
+            "for their run: what a run can take as input."
+        ),
+    ] = None,
 ) -> Page[OrderRead]:
     """This project's orders, newest first."""
     items, count = await orders.list_orders(
@@ -82,6 +89,7 @@ async def list_orders(
         tag=tag,
         created_after=created_after,
         created_before=created_before,
+        has_samplesheet=has_samplesheet,
         limit=page.limit,
         offset=page.offset,
     )

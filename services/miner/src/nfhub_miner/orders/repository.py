@@ -42,6 +42,7 @@ class OrderRepository(Repository[Order]):
         tag: str | None,
         created_after: datetime | None,
         created_before: datetime | None,
+        has_samplesheet: bool | None,
         limit: int,
         offset: int,
     ) -> tuple[Sequence[Order], int]:
@@ -56,6 +57,12 @@ class OrderRepository(Repository[Order]):
             statement = statement.where(Order.created_at >= created_after)
         if created_before is not None:
             statement = statement.where(Order.created_at < created_before)
+        if has_samplesheet is not None:
+            statement = statement.where(
+                Order.samplesheet_path.is_not(None)
+                if has_samplesheet
+                else Order.samplesheet_path.is_(None)
+            )
         statement = statement.order_by(Order.created_at.desc(), Order.id.desc())
         return await self.paginate(statement, limit=limit, offset=offset)
 

@@ -25,7 +25,7 @@ from nfhub_web.files.schemas import (
     folder_url,
 )
 from nfhub_web.files.service import FilesService
-from nfhub_web.pages import MAX_OFFSET, render
+from nfhub_web.pages import MAX_OFFSET, problem_response, render
 from nfhub_web.sessions.service import ActiveSession
 from nfhub_web.state import ApisDep, SettingsDep
 
@@ -181,7 +181,8 @@ async def confirm_delete(
     path: Annotated[str, Query(max_length=MAX_PATH)],
     folder: FolderQuery = "",
 ) -> Response:
-    """Deleting a folder deletes everything in it: the user says so once more."""
+    """Deleting cannot be undone (a folder's goes with everything in it): the user says so
+    once more, on a page that needs no script."""
     return render(
         request,
         "files/delete.html",
@@ -292,21 +293,12 @@ async def get_archive_status(
 # The page's script: JSON in, JSON (or problem+json) out, the CSRF token in X-CSRF-Token.
 
 
-def problem_json(problem: ApiProblem) -> JSONResponse:
+def problem_json(problem: ApiProblem) -> Response:
     """The files API's refusal as the script shows it, beside the file it names."""
     detail = problem.detail
     if problem.status == 401:
         detail = "Your login has ended: reload the page to log in again."
-    return JSONResponse(
-        {
-            "title": problem.title,
-            "status": problem.status,
-            "detail": detail,
-            "errors": [{"field": e.field, "message": e.message} for e in problem.errors],
-        },
-        status_code=problem.status,
-        media_type="application/problem+json",
-    )
+    return problem_response(problem.status, detail, title=problem.title, errors=problem.errors)
 
 
 async def script_answer(answer: Awaitable[BaseModel | None], status_code: int = 200) -> Response:

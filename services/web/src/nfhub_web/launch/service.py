@@ -106,16 +106,21 @@ class LaunchService(ProjectApis):
         return LaunchForm(pipeline, chosen, versions.items, groups, envs.items, orders, needs_input)
 
     async def orders(self) -> list[OrderSummary]:
-        """The project's recent orders with a samplesheet miner wrote for their runs, which a
+        """The project's newest orders with a samplesheet miner wrote for their runs, which a
         run can take as input (none when miner does not answer: the samplesheet path still
-        works)."""
+        works). miner filters them: an order behind many newer ones without is still offered."""
         try:
-            page = await self.read(Page[OrderSummary], "miner", "/orders", params={"limit": 100})
+            page = await self.read(
+                Page[OrderSummary],
+                "miner",
+                "/orders",
+                params={"limit": 100, "has_samplesheet": "true"},
+            )
         except ApiProblem as problem:
             if problem.status < 500:
                 raise
             return []
-        return [order for order in page.items if order.samplesheet_path]
+        return page.items
 
     async def files(self, folder: str, offset: int = 0) -> Page[FileEntry]:
         """A folder of the project's files, for the samplesheet picker."""

@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from nfhub_web.apis import ApiProblem, FieldError, unless_refused
 from nfhub_web.deps import CheckedProjectSession, ProjectSession
-from nfhub_web.forms import read_json
+from nfhub_web.forms import FormErrors, read_json
 from nfhub_web.orders.schemas import (
     ORDER_SAMPLES_PER_PAGE,
     ORDER_STATUSES,
@@ -35,6 +35,9 @@ REFUSALS = (400, 403, 409, 422)
 MAX_FIELD = 10_000
 Text = Annotated[str, Form(max_length=MAX_FIELD)]
 SearchWords = Annotated[str, Query(max_length=100)]
+# What miner names in the create form's refusals, and in the add-samples form's.
+ORDER_FIELDS = ("display_id", "pipeline", "version", "mode", "priority", "tags", "notes", "params")
+ADD_SAMPLE_FIELDS = ("sample_id", "role")
 
 
 def as_uuid(value: str) -> uuid.UUID | None:
@@ -54,18 +57,6 @@ def order_filters(
 
 
 OrderFiltersDep = Annotated[OrderFilters, Depends(order_filters)]
-
-
-def errors_by_field(problem: ApiProblem | None) -> dict[str, str]:
-    """miner's field errors by the form field they concern (``tags.2`` → ``tags``,
-    ``samples.0.role`` → ``role``); the first one of each."""
-    errors: dict[str, str] = {}
-    for error in problem.errors if problem else []:
-        parts = [part for part in (error.field or "").split(".") if not part.isdigit()]
-        if parts and parts[0] == "samples" and len(parts) > 1:
-            parts = parts[1:]
-        errors.setdefault(parts[0] if parts else "", error.message)
-    return errors
 
 
 @router.get("/orders")
@@ -98,9 +89,9 @@ async def form_page(
         status_code=problem.status if problem else 200,
         form=form,
         problem=problem,
-        errors=errors_by_field(problem),
+        errors=FormErrors.of(problem, ORDER_FIELDS),
         pipelines=await service.pipeline_choices(),
-        priorities=PRIORITIES,
+        priority_options=[(priority, priority) for priority in PRIORITIES],
     )
 
 
@@ -185,7 +176,10 @@ async def order_page(
         order=view.order,
         problem=problem,
         section=section,
-        errors=errors_by_field(problem),
+        # A sample's add form: miner's samples.N.role is its role field's.
+        errors=FormErrors.of(
+            problem, ADD_SAMPLE_FIELDS if section == "samples" else (), items="samples"
+        ),
         words=words,
         found=found,
         search_problem=search_problem,
@@ -235,6 +229,7 @@ async def pick_samples(
         found=found,
         search_problem=search_problem,
         words=words,
+        oob=True,
     )
 
 

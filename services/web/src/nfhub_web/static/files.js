@@ -29,7 +29,12 @@
     try {
       var body = JSON.parse(text);
       if (body && body.detail) {
-        return new Refusal(status, body.detail);
+        // problem+json: its title and detail, and what it says of each field.
+        var said = [body.title ? body.title + ": " + body.detail : body.detail];
+        (body.errors || []).forEach(function (error) {
+          said.push(error.field ? error.field + ": " + error.message : error.message);
+        });
+        return new Refusal(status, said.join(" "));
       }
     } catch (ignored) {
       // not JSON: a page, or nothing
