@@ -382,7 +382,9 @@ async def raw_progress_statements(
     return sum(done) / (time.perf_counter() - started)
 
 
-def measure_tower(running: Stack, port: int, bare_port: int, args: Any, base_run: str) -> None:
+def measure_tower(
+    running: Stack, port: int, bare_port: int, args: Any, base_run: str, pids: tuple[int, int]
+) -> None:
     """Task updates/s through PUT /tower/trace/{id}/progress in Nextflow's 100-task batches:
     each task reported SUBMITTED, RUNNING, then COMPLETED (three batches), as a busy run's.
     Beside it the floors any implementation stands on: the same requests PUT to a bare
@@ -417,11 +419,18 @@ def measure_tower(running: Stack, port: int, bare_port: int, args: Any, base_run
 
     asyncio.run(hammer(port, batches(60), 1.0, args.connections))  # warm-up
     rates, ceilings, sinks, statements = [], [], [], []
+    cpu: dict[str, list[float]] = {"endpoint": [], "bare": []}
     sink = batches(int(args.seconds * 600), "/api/v1/sink")  # nothing kept: reused each round
     for turn in range(args.rounds):
         requests = batches(int(args.seconds * 600))
-        rates.append(asyncio.run(hammer(port, requests, args.seconds, args.connections)) * batch)
-        sinks.append(asyncio.run(hammer(bare_port, sink, args.seconds, args.connections)) * batch)
+        putting = hammer(port, requests, args.seconds, args.connections)
+        calls, per_call = with_cpu(pids[0], functools.partial(asyncio.run, putting))
+        rates.append(calls * batch)
+        cpu["endpoint"].append(per_call)
+        sinking = hammer(bare_port, sink, args.seconds, args.connections)
+        calls, per_call = with_cpu(pids[1], functools.partial(asyncio.run, sinking))
+        sinks.append(calls * batch)
+        cpu["bare"].append(per_call)
         statements.append(asyncio.run(raw_progress_statements(
             running.database_url, workflow_id, running.project_id, args.seconds, POOL,
             10**5 * (turn + 1))))  # fmt: skip
@@ -429,17 +438,20 @@ def measure_tower(running: Stack, port: int, bare_port: int, args: Any, base_run
             running.database_url, base_run, args.seconds, POOL, 10**6 * (turn + 1))))  # fmt: skip
     rate, ceiling = statistics.median(rates), statistics.median(ceilings)
     floor, sql = statistics.median(sinks), statistics.median(statements)
+    cpu_api, cpu_bare = statistics.median(cpu["endpoint"]), statistics.median(cpu["bare"])
     verdict = "meets" if rate >= TARGET_TOWER_TASKS_PER_SECOND else "MISSES"
     print(f"tower progress, {args.rounds} rounds x {args.seconds:.0f} s, median:")
     print(f"  PUT /tower/trace/{{id}}/progress, {batch}-task batches ({args.connections} "
-          f"connections)  {rate:8.0f} task updates/s")  # fmt: skip
+          f"connections)  {rate:8.0f} task updates/s   "
+          f"server CPU {cpu_api:5.0f} µs/call")  # fmt: skip
     print(f"  ceiling: the same upsert, 100 rows a statement, raw asyncpg, {POOL} connections "
           f"{ceiling:8.0f} task updates/s   ratio {rate / ceiling:.2f}")  # fmt: skip
     print(f"  compute's statements alone (rows mapped in SQL), raw asyncpg, {POOL} connections "
           f"{sql:8.0f} task updates/s   ratio {rate / sql:.2f}   "
           f"(they are {sql / ceiling:.2f} of the ceiling)")  # fmt: skip
     print(f"  floor: the same PUTs to a bare FastAPI route keeping nothing ({args.connections} "
-          f"connections)  {floor:8.0f} task updates/s   ratio {rate / floor:.2f}")  # fmt: skip
+          f"connections)  {floor:8.0f} task updates/s   ratio {rate / floor:.2f}   "
+          f"server CPU {cpu_bare:5.0f} µs/call")  # fmt: skip
     print(f"  {verdict} the {TARGET_TOWER_TASKS_PER_SECOND} task updates/s target  "
           f"(uv run python bench/compute.py --only tower)")  # fmt: skip
 
@@ -611,12 +623,11 @@ def main() -> None:
         bare = None
         if args.only in (None, "ingestion", "tower"):
             bare = running.start("bare", "apps:bare_app", bare_port)
+        pids = (compute_pid, bare.pid if bare is not None else 0)
         if args.only in (None, "ingestion"):
-            assert bare is not None
-            pids = (compute_pid, bare.pid)
             measure_ingestion(running, port, bare_port, run_id, base_run, args, pids)
         if args.only in (None, "tower"):
-            measure_tower(running, port, bare_port, args, base_run)
+            measure_tower(running, port, bare_port, args, base_run, pids)
         if args.only in (None, "dispatch"):
             measure_dispatch(running, port, args.runs, "no-op backend", {"COMPUTE_BACKEND": "noop"})
             measure_backends(running, port, args)

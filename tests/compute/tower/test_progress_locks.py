@@ -85,8 +85,9 @@ async def report(
 ) -> uuid.UUID | None:
     """One progress call's writes, as TowerProgressService makes them."""
     now = datetime.now(UTC)
-    times = progress_times(ProgressBatch.model_validate_json(body).tasks)
-    traces = progress_traces(json.loads(body)["tasks"], times)
+    tasks = ProgressBatch.model_validate_json(body).tasks
+    times = progress_times(tasks)
+    traces = progress_traces(tasks, times)
     async with engine.connect() as connection:
         return await TowerProgressRepository(connection).report(
             workflow_id(run_id),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -88,6 +89,14 @@ def is_nextflow_path(path: str) -> bool:
     return is_weblog_path(path) or path.startswith(TOWER_PATH_PREFIX)
 
 
+@functools.cache  # once a process: a test session starts many apps, each would freeze more
+def freeze_start_up() -> None:
+    """Keep what start-up made (modules, the app, pools), which lives as long as the process,
+    out of the collector's full passes: a Tower progress batch makes ~5,000 new objects and
+    sets them off often (bench/compute.py --only tower prints the server CPU per call)."""
+    gc.freeze()
+
+
 def create_app(
     settings: Settings | None = None, *, http_transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
@@ -143,6 +152,7 @@ def create_app(
         if settings.CATALOG_FILE is not None:
             async with state.sessionmaker() as session, session.begin():
                 await sync_catalog(session, settings, settings.CATALOG_FILE)
+        freeze_start_up()
         try:
             yield
         finally:

@@ -13,6 +13,8 @@ import binascii
 from collections.abc import Sequence
 from typing import Annotated
 
+import orjson
+import pydantic_core
 from fastapi import APIRouter, Depends, Path, Request, Security
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -198,11 +200,21 @@ PROGRESS_BODY = {
 
 
 def read_progress(body: bytes) -> ProgressBatch:
-    """The body as TraceProgress, validated straight from its bytes (ProgressBatch): FastAPI
-    would decode it whole with json.loads and validate the objects after, at four times the
-    cost."""
+    """The body as TraceProgress, parsed once: orjson reads it (a JSON object of 100 task
+    records, faster than pydantic's parser), pydantic's own parser one orjson refuses (NaN and
+    Infinity, which Nextflow may write), and ProgressBatch checks the objects without copying
+    the records. FastAPI would decode it with json.loads and copy every record."""
     try:
-        return ProgressBatch.model_validate_json(body)
+        try:
+            document = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            document = pydantic_core.from_json(body)
+    except ValueError as exc:  # as FastAPI reports a body that is not JSON
+        error = {"type": "json_invalid", "loc": ("body", 0), "msg": "JSON decode error",
+                 "input": {}, "ctx": {"error": str(exc)}}  # fmt: skip
+        raise RequestValidationError([error], body=body) from exc
+    try:
+        return ProgressBatch.model_validate(document)
     except ValidationError as exc:
         errors = [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
         raise RequestValidationError(errors, body=body) from exc
@@ -219,7 +231,7 @@ async def report_trace_progress(
 ) -> TraceAnswer:
     """A batch of task changes (the latest per task), upserted like weblog events."""
     body = await request.body()
-    return await tower.progress(access, workflow_id, read_progress(body), body)
+    return await tower.progress(access, workflow_id, read_progress(body))
 
 
 @router.put(

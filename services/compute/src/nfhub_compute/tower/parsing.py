@@ -9,14 +9,12 @@ trace's own snake_case names and epoch milliseconds. Renamed and converted here,
 from __future__ import annotations
 
 import functools
-import math
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nfhub_compute.events.parsing import MAX_SCRIPT_CHARS, _int, parse_time, task_values
-from nfhub_compute.tower.schemas import TaskTimes
 
 DATE_FIELDS = ("submit", "start", "complete")
 RENAMED = {"pcpu": "%cpu", "pmem": "%mem"}
@@ -26,6 +24,22 @@ _CAPITAL = re.compile(r"(?<!^)(?=[A-Z])")
 @functools.lru_cache(maxsize=1024)  # the same few dozen names in every task of every batch
 def snake_case(name: str) -> str:
     return RENAMED.get(name) or _CAPITAL.sub("_", name).lower()
+
+
+class SnakeNames(dict[str, str]):
+    """snake_case by a dict lookup, the cheapest a comprehension can make (a cached function
+    call costs twice as much per key); at most MAX_SNAKE_NAMES kept, as names are the
+    client's to choose."""
+
+    def __missing__(self, name: str) -> str:
+        snake = snake_case(name)
+        if len(self) < MAX_SNAKE_NAMES:
+            self[name] = snake
+        return snake
+
+
+MAX_SNAKE_NAMES = 1024
+SNAKE_NAMES = SnakeNames()
 
 
 def task_row(task: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -68,7 +82,7 @@ def iso_millis(value: str) -> int | None:
     return (moment - EPOCH) // MILLISECOND
 
 
-def progress_times(tasks: Sequence[TaskTimes]) -> dict[str, list[int | None]]:
+def progress_times(tasks: Sequence[Mapping[str, Any]]) -> dict[str, list[int | None]]:
     """The task dates of a progress batch, record by record, for
     tower.repository.PROGRESS_TASKS: ``<field>_ms``, what task_row puts in the trace for an
     ISO-8601 string (None: leave it out), and ``<field>_at``, the milliseconds of the task's
@@ -78,7 +92,7 @@ def progress_times(tasks: Sequence[TaskTimes]) -> dict[str, list[int | None]]:
         traced: list[int | None] = []
         column: list[int | None] = []
         for task in tasks:
-            value = getattr(task, field)
+            value = task.get(field)
             if isinstance(value, str):
                 millis = iso_millis(value)
                 traced.append(millis)
@@ -98,19 +112,21 @@ def progress_traces(
     milliseconds ``times`` (progress_times) read, nothing null or "-" (task_values' rule),
     nor NaN or infinity (which jsonb cannot hold), the script cut. Built here: in SQL they
     were a quarter of a call's database time (bench/compute.py)."""
-    isfinite, snake = math.isfinite, snake_case
+    snake = SNAKE_NAMES
+    dates = [(field, times[f"{field}_ms"]) for field in DATE_FIELDS]
     traces: list[dict[str, Any]] = []
     for index, task in enumerate(tasks):
+        # x - x is 0.0 for a finite float only (NaN and infinity give NaN).
         trace = {
-            snake(key): value
+            snake[key]: value
             for key, value in task.items()
             if value is not None
-            and (type(value) is not str or value != "-")
-            and (type(value) is not float or isfinite(value))
+            and value != "-"
+            and (type(value) is not float or value - value == 0.0)
         }
-        for field in DATE_FIELDS:
+        for field, traced in dates:
             if type(trace.get(field)) is str:
-                millis = times[f"{field}_ms"][index]
+                millis = traced[index]
                 if millis is None:
                     del trace[field]
                 else:

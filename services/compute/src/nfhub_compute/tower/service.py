@@ -236,18 +236,17 @@ class TowerProgressService:
         self.connect = connect
 
     async def progress(
-        self, access: Caller, workflow_id: str, trace_progress: ProgressBatch, body: bytes
+        self, access: Caller, workflow_id: str, trace_progress: ProgressBatch
     ) -> TraceAnswer:
         """Upsert the batch's tasks (the latest news of each wins, by status rank), keep the
-        counters unless newer ones are there, note the run alive. ``body`` is the request's
-        JSON, ``trace_progress`` what it validated to."""
+        counters unless newer ones are there, note the run alive. ``trace_progress`` holds
+        the records as parsed from the request (tower.endpoints.read_progress)."""
         if len(workflow_id) > WORKFLOW_ID_MAX_CHARS:
             raise workflow_not_found(workflow_id[:32])
         now = datetime.now(UTC)
         tasks, progress = trace_progress.tasks, trace_progress.progress
         times = progress_times(tasks)
-        records = pydantic_core.from_json(body).get("tasks") or []
-        traces = progress_traces(records, times)
+        traces = progress_traces(tasks, times)
         try:  # orjson writes NaN and infinity deep in a value as null (jsonb has neither)
             traces_json = orjson.dumps(traces)
         except (TypeError, orjson.JSONEncodeError):  # an integer past 64 bits
