@@ -1,4 +1,3 @@
-from fnmatch import fnmatch
 from pathlib import Path
 
 import pytest
@@ -21,23 +20,11 @@ KIND_OF_FOLDER = {"e2e": "e2e", "deploy": "deploy"}
 # Session- or module-wide stacks: the tests sharing one run on one xdist worker (loadgroup),
 # which starts the stack once, instead of every worker starting its own.
 SHARED_STACKS = ("https_stack",)
-# ... except where one group would be the longest thing in the run (the run is only as short
-# as its longest group): a stack's tests whose file name matches a pattern go in a group of
-# their own, which another worker starts its own stack for (~10 s of CPU) and runs side by
-# side. The CLI's tests; the web app's browser tests (test_web_browser.py and each page's
-# test_web_<page>_browser.py, 30-60 s each); the README's, demo's, clients' and docs' pages
-# stay in the first group. First matching pattern wins.
-SPLIT_STACKS: dict[str, tuple[tuple[str, str], ...]] = {
-    "https_stack": (("test_cli.py", "https_stack-cli"), ("test_web_*.py", "https_stack-web")),
-}
-
-
-def stack_group(stack: str, file_name: str) -> str:
-    """The xdist group of a test of ``stack`` in ``file_name``: the stack's own, or a split's."""
-    for pattern, group in SPLIT_STACKS.get(stack, ()):
-        if fnmatch(file_name, pattern):
-            return group
-    return stack
+# ... except where one group would be the longest thing in the run: https_stack's tests took
+# 1,064 of the 1,451 s of a loaded run on one worker (the run is only as short as its longest
+# group). The CLI's tests go in a group of their own, the README's, docs' and clients' in
+# another, each about half; two workers start a stack each and go side by side.
+SPLIT_STACKS = {("https_stack", "test_cli.py"): "https_stack-cli"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,7 +68,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group = str(explicit.args[0] if explicit.args else explicit.kwargs["name"])
         else:
             stack = next((name for name in SHARED_STACKS if name in item.fixturenames), None)
-            group = stack_group(stack, item.path.name) if stack is not None else "/".join(parts)
+            if stack is not None:
+                group = SPLIT_STACKS.get((stack, item.path.name), stack)
+            else:
+                group = "/".join(parts)
             item.add_marker(pytest.mark.xdist_group(group))
         if getattr(config.option, "loadgroup", False) and hasattr(item, "_id"):
             # xdist 3.8 names the group in the node id by setting ``_nodeid``, which pytest 9
