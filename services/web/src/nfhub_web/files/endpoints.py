@@ -261,14 +261,7 @@ async def get_archive(
     apis: ApisDep,
     settings: SettingsDep,
 ) -> Response:
-    archive = await FilesService(apis, session).get_archive(archive_id)
-    return render(
-        request,
-        "files/archive.html",
-        session,
-        archive=archive,
-        poll_seconds=settings.POLL_SECONDS,
-    )
+    return await _archive(request, archive_id, session, apis, settings, "files/archive.html")
 
 
 @router.get("/files/archives/{archive_id}/status")
@@ -280,14 +273,22 @@ async def get_archive_status(
     settings: SettingsDep,
 ) -> Response:
     """The archive's status part: what its page polls until the zip is ready."""
-    archive = await FilesService(apis, session).get_archive(archive_id)
-    return render(
-        request,
-        "files/_archive_status.html",
-        session,
-        archive=archive,
-        poll_seconds=settings.POLL_SECONDS,
+    return await _archive(
+        request, archive_id, session, apis, settings, "files/_archive_status.html"
     )
+
+
+async def _archive(
+    request: Request,
+    archive_id: uuid.UUID,
+    session: ProjectSession,
+    apis: ApisDep,
+    settings: SettingsDep,
+    template: str,
+) -> Response:
+    """The archive read once, rendered as its page or as the part the page polls."""
+    archive = await FilesService(apis, session).get_archive(archive_id)
+    return render(request, template, session, archive=archive, poll_seconds=settings.POLL_SECONDS)
 
 
 # The page's script: JSON in, JSON (or problem+json) out, the CSRF token in X-CSRF-Token.
