@@ -272,11 +272,8 @@ async def remove_sample(
     apis: ApisDep,
 ) -> Response:
     service = OrdersService(apis, session)
-    try:
-        await service.remove_sample(order_id, sample_id)
-    except ApiProblem as problem:
-        if problem.status not in REFUSALS:
-            raise
+    _, problem = await unless_refused(service.remove_sample(order_id, sample_id), REFUSALS)
+    if problem is not None:
         return await order_page(
             request, session, service, order_id, problem=problem, section="samples"
         )
@@ -295,11 +292,8 @@ async def move_order(
     """One move of the status machine; miner says whether it is allowed (a page offers only
     the moves it listed, but a page can be stale, or the user not allowed to make it)."""
     service = OrdersService(apis, session)
-    try:
-        await service.move(order_id, to, note.strip() or None)
-    except ApiProblem as problem:
-        if problem.status not in REFUSALS:
-            raise
+    _, problem = await unless_refused(service.move(order_id, to, note.strip() or None), REFUSALS)
+    if problem is not None:
         return await order_page(
             request, session, service, order_id, problem=problem, section="move"
         )
