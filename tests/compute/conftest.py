@@ -1,5 +1,10 @@
 """compute in-process, with admin and files in-process behind it (tests/support/inprocess.py)."""
 
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
 from support.inprocess import (
     admin_settings,
     compute_app,
@@ -33,3 +38,11 @@ __all__ = [
     "storage_root",
     "team",
 ]
+
+
+@pytest.fixture(scope="module")
+def database_url(nfhub_fresh_database: Any) -> Iterator[str]:
+    """A database of the module's own, for the tests that commit from several connections at
+    once (locks, group commit) and so cannot run inside one rolled-back test transaction."""
+    with nfhub_fresh_database() as url:
+        yield url

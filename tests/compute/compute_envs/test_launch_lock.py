@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
@@ -20,12 +19,6 @@ from nfhub_compute.compute_envs.repository import ComputeEnvRepository
 from nfhub_compute.models import ComputeEnv
 
 ORG = uuid.uuid4()
-
-
-@pytest.fixture(scope="module")
-def database_url(nfhub_fresh_database: Any) -> Iterator[str]:
-    with nfhub_fresh_database() as url:
-        yield url
 
 
 @pytest_asyncio.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
@@ -27,12 +27,6 @@ from nfhub_compute.events.writer import EventBatchFailed, EventQueueFull, EventW
 from nfhub_compute.runs.weblog import weblog_token
 
 PROBLEM_JSON = "application/problem+json"
-
-
-@pytest.fixture(scope="module")
-def database_url(nfhub_fresh_database: Any) -> Iterator[str]:
-    with nfhub_fresh_database() as url:
-        yield url
 
 
 @pytest_asyncio.fixture

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
@@ -25,12 +24,6 @@ from nfhub_compute.tasks.service import TaskService
 
 # Long enough for a blocked statement to have got through, were it not blocked.
 BLOCKED_FOR = 0.5
-
-
-@pytest.fixture(scope="module")
-def database_url(nfhub_fresh_database: Any) -> Iterator[str]:
-    with nfhub_fresh_database() as url:
-        yield url
 
 
 @pytest_asyncio.fixture

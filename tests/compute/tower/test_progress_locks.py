@@ -11,11 +11,10 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -26,12 +25,6 @@ from nfhub_compute.tower.schemas import ProgressBatch
 from support.tower import payload
 
 WAIT_SECONDS = 10.0
-
-
-@pytest.fixture(scope="module")
-def database_url(nfhub_fresh_database: Any) -> Iterator[str]:
-    with nfhub_fresh_database() as url:
-        yield url
 
 
 @pytest_asyncio.fixture
