@@ -112,6 +112,9 @@ def test_upload_browse_download_move_delete_and_zip(
     page.get_by_role("button", name="Create folder").click()
     page.get_by_role("link", name=f"{folder}/").click()
     expect(page.locator(".breadcrumbs [aria-current=page]")).to_have_text(folder)
+    # files.js (deferred) listens for the picked files once the page has loaded: files picked
+    # before then would go unheard.
+    page.wait_for_load_state()
 
     # Two files at once (one with a script in its name), then a whole folder.
     small = os.urandom(200_000)

@@ -173,12 +173,15 @@ def test_create_fill_preview_download_and_move_an_order(
     assert page.locator("main img").count() == 0
 
     # The picker finds the batch's samples as one types (htmx); both added as tumour/normal.
+    # (htmx starts once the page has loaded: typing before then would go unheard.)
+    page.wait_for_load_state()
     page.get_by_label("Find the project's samples").fill(f"{batch}-T")
     expect(page.locator("#picker-results legend")).to_contain_text(f"{batch}-T")
     page.get_by_label(f"{batch}-T").check()
     page.get_by_label("Role of the samples checked above").fill("tumour")
     page.get_by_role("button", name="Add the checked samples").click()
     expect(page.get_by_role("link", name=f"{batch}-T", exact=True)).to_be_visible()
+    page.wait_for_load_state()
     page.get_by_label("Find the project's samples").fill(f"{batch}-N")
     expect(page.locator("#picker-results legend")).to_contain_text(f"{batch}-N")
     page.get_by_label(f"{batch}-N").check()
