@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from werkzeug.serving import BaseWSGIServer
 
+from support.browser import chromium, playwright, stack_chromium
 from support.live import PASSWORD, REPO, LiveStack, live_stack
 from support.oidc import admin_provider_setting, running_provider
+
+__all__ = ["chromium", "playwright", "stack_chromium"]
 
 CATALOG = REPO / "pipelines" / "catalog.yaml"
 

@@ -2,14 +2,13 @@
 the pages render with no request leaving the machine, and a user can Authorize with a personal
 access token, fill X-Project-ID in the try-it-out form and Execute a real call.
 
-Chromium trusts exactly the stack's server certificate (its SPKI pin), not any certificate.
+Chromium (the test process's one, support.browser) trusts exactly the stack's server
+certificate (its SPKI pin), not any certificate.
 Screenshots land in test-artifacts/browser/.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import http.server
 import json
 import re
@@ -23,8 +22,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -33,14 +30,12 @@ from playwright.sync_api import (
     Playwright,
     Route,
     expect,
-    sync_playwright,
 )
 from playwright.sync_api import Error as PlaywrightError
 
 from nfhub_shared.devtls import DevTls
+from support.browser import CHROMIUM, UI_TIMEOUT_MS, launch_trusting
 from support.live import REPO, LiveStack
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 pytestmark = [
     pytest.mark.browser,
@@ -50,16 +45,7 @@ pytestmark = [
 
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-# Checked on this machine (RECIPES.md): no GPU, no sandbox as root, no background traffic.
-LAUNCH_ARGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-)  # fmt: skip
 SERVICES = ("admin", "compute", "files", "miner")
-# Swagger's state changes (modal, try-it-out, the live response) take well under a second on
-# an idle machine; this bounds them when the other workers keep both cores busy (a CI run once
-# took over 15 s to show compute's Authorize button and over 5 s to show a live response).
-UI_TIMEOUT_MS = 45_000
 # ReDoc 2 always asks cdn.redoc.ly for its logo; /redoc's CSP blocks it and Chromium says so.
 CSP_BLOCKED_LOGO = re.compile(
     r"^Loading the image 'https://cdn\.redoc\.ly/.*Content Security Policy"
@@ -75,20 +61,6 @@ def operation_dom_id(service: str, method: str, path: str) -> str:
     """Swagger's id for an operation block: ``operations-<first tag>-<operationId>``."""
     operation = openapi(service)["paths"][path][method]
     return f"operations-{operation['tags'][0]}-{operation['operationId']}"
-
-
-def spki_pin(certificate: Path) -> str:
-    """What ``--ignore-certificate-errors-spki-list`` takes: base64 SHA-256 of the SPKI DER."""
-    cert = x509.load_pem_x509_certificate(certificate.read_bytes())
-    der = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
-
-
-def launch(playwright: Playwright, trusted: Path) -> Browser:
-    return playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=[*LAUNCH_ARGS, f"--ignore-certificate-errors-spki-list={spki_pin(trusted)}"],
-    )
 
 
 def artifact(name: str) -> Path:
@@ -125,23 +97,9 @@ class Visit:
         return [h for m, url, h in self.requests if m == method and url.startswith(url_prefix)]
 
 
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright, https_stack: LiveStack) -> Iterator[Browser]:
-    assert https_stack.tls is not None, "the browser tests need the HTTPS stack"
-    chromium = launch(playwright, https_stack.tls.server_cert)
-    yield chromium
-    chromium.close()
-
-
 @pytest.fixture
-def visit(browser: Browser) -> Iterator[Visit]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def visit(chromium: Browser) -> Iterator[Visit]:
+    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(UI_TIMEOUT_MS)
     expect.set_options(timeout=UI_TIMEOUT_MS)  # expect's own default is 5 s
     visit = Visit(context, context.new_page())
@@ -334,7 +292,7 @@ def loads(browser: Browser, url: str, text: str) -> None:
 
 def test_chromium_trusts_only_the_pinned_certificate(
     playwright: Playwright,
-    browser: Browser,
+    chromium: Browser,
     https_stack: LiveStack,
     other_https: tuple[DevTls, str],
 ) -> None:
@@ -342,11 +300,11 @@ def test_chromium_trusts_only_the_pinned_certificate(
     docs = f"{https_stack.urls['admin']}/docs"
     title = openapi("admin")["info"]["title"]
 
-    loads(browser, docs, title)
-    assert refusal(browser, other_url) == "net::ERR_CERT_AUTHORITY_INVALID"
+    loads(chromium, docs, title)
+    assert refusal(chromium, other_url) == "net::ERR_CERT_AUTHORITY_INVALID"
 
     # The same flag with the other server's key: the stack is refused, the other page loads.
-    pinned_to_other = launch(playwright, other.server_cert)
+    pinned_to_other = launch_trusting(playwright, other.server_cert)
     try:
         assert refusal(pinned_to_other, docs) == "net::ERR_CERT_AUTHORITY_INVALID"
         loads(pinned_to_other, other_url, "served by the other CA")

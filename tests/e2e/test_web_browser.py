@@ -13,12 +13,11 @@ taken on friendly data (the launch test's runs), never on the script-laden run.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
 from werkzeug.serving import BaseWSGIServer
 
 from support.browser import (
@@ -26,7 +25,6 @@ from support.browser import (
     JWT,
     UI_TIMEOUT_MS,
     axe_violations,
-    launch_chromium,
     log_in,
     screenshot,
 )
@@ -42,14 +40,6 @@ pytestmark = [
     pytest.mark.requires_path(CHROMIUM, "Chromium (apt-get install chromium)"),
     pytest.mark.timeout(240),
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium(https_stack: LiveStack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, https_stack)
-        yield browser
-        browser.close()
 
 
 def new_context(browser: Browser) -> BrowserContext:

@@ -17,7 +17,6 @@ import re
 import secrets
 import uuid
 import zipfile
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +30,6 @@ from playwright.sync_api import (
     Response,
     Route,
     expect,
-    sync_playwright,
 )
 
 from support.browser import (
@@ -39,7 +37,6 @@ from support.browser import (
     JWT,
     UI_TIMEOUT_MS,
     axe_violations,
-    launch_chromium,
     log_in,
     screenshot,
 )
@@ -55,14 +52,6 @@ pytestmark = [
     pytest.mark.requires_path(CHROMIUM, "Chromium (apt-get install chromium)"),
     pytest.mark.timeout(300),
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium(https_stack: LiveStack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, https_stack)
-        yield browser
-        browser.close()
 
 
 def upload_row(page: Page, path: str, into: str = "#upload-list") -> Locator:

@@ -11,20 +11,18 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, expect
 
 from support.browser import (
     CHROMIUM,
     JWT,
     UI_TIMEOUT_MS,
     axe_violations,
-    launch_chromium,
     log_in,
     screenshot,
 )
@@ -37,14 +35,6 @@ pytestmark = [
     pytest.mark.requires_path(CHROMIUM, "Chromium (apt-get install chromium)"),
     pytest.mark.timeout(240),
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium(https_stack: LiveStack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, https_stack)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

@@ -22,9 +22,9 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Response, expect
 
-from support.browser import CHROMIUM, JWT, UI_TIMEOUT_MS, axe_violations, launch_chromium, log_in
+from support.browser import CHROMIUM, JWT, UI_TIMEOUT_MS, axe_violations, log_in
 from support.live import LiveStack
 
 # One task more than the run page shows at once (50), so the task table has a second page.
@@ -38,14 +38,6 @@ pytestmark = [
     pytest.mark.requires_path(CHROMIUM, "Chromium (apt-get install chromium)"),
     pytest.mark.timeout(300),
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium(https_stack: LiveStack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, https_stack)
-        yield browser
-        browser.close()
 
 
 @dataclass(frozen=True)

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Response, expect, sync_playwright
+from playwright.sync_api import Browser, Response, expect
 
 from support.browser import (
     CHROMIUM,
     JWT,
     UI_TIMEOUT_MS,
     axe_violations,
-    launch_chromium,
     log_in,
     screenshot,
 )
@@ -34,14 +32,6 @@ pytestmark = [
     pytest.mark.requires_path(CHROMIUM, "Chromium (apt-get install chromium)"),
     pytest.mark.timeout(240),
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium(https_stack: LiveStack) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright, https_stack)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

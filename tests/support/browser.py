@@ -1,4 +1,5 @@
 """What the browser tests share: Chromium launched to trust only the stack's dev certificate,
+once per test process (the ``chromium`` fixture; each test opens its own contexts in it),
 axe-core's WCAG 2.1 A/AA check, logging in to the web app, and the README's screenshots.
 
 Screenshots are written only when ``NFHUB_SCREENSHOTS_DIR`` is set (``make screenshots``), so an
@@ -11,12 +12,14 @@ import base64
 import hashlib
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from playwright.sync_api import Browser, Playwright, expect
+from playwright.sync_api import Browser, Playwright, expect, sync_playwright
 from playwright.sync_api import Page as Page
 
 from support.live import PASSWORD, LiveStack
@@ -24,6 +27,7 @@ from support.live import PASSWORD, LiveStack
 CHROMIUM = Path("/usr/bin/chromium")
 AXE = Path(__file__).resolve().parent.parent / "e2e" / "axe" / "axe-4.14.1.min.js"
 WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+# Checked on this machine (RECIPES.md): no GPU, no sandbox as root, no background traffic.
 LAUNCH_ARGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -31,7 +35,8 @@ LAUNCH_ARGS = (
 # An access token (a JWT) in anything the browser receives is a leak.
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ")
 # Every wait of a browser test: long enough for a machine whose cores the other xdist workers
-# keep busy; a wait ends as soon as what it waits for shows.
+# keep busy (a CI run once took over 15 s to show compute's Swagger Authorize button); a wait
+# ends as soon as what it waits for shows.
 UI_TIMEOUT_MS = 45_000
 SCREENSHOTS_ENV = "NFHUB_SCREENSHOTS_DIR"
 
@@ -43,16 +48,62 @@ def spki_pin(certificate: Path) -> str:
     return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
+def launch_trusting(playwright: Playwright, certificate: Path) -> Browser:
+    """Debian's Chromium, trusting ``certificate`` (by its key's pin) and nothing else extra."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=[*LAUNCH_ARGS, f"--ignore-certificate-errors-spki-list={spki_pin(certificate)}"],
+    )
+
+
 def launch_chromium(playwright: Playwright, stack: LiveStack) -> Browser:
     """Debian's Chromium, trusting the stack's dev certificate and nothing else extra."""
     assert stack.tls is not None, "the browser tests need the HTTPS stack"
-    return playwright.chromium.launch(
-        executable_path=str(CHROMIUM),
-        args=[
-            *LAUNCH_ARGS,
-            f"--ignore-certificate-errors-spki-list={spki_pin(stack.tls.server_cert)}",
-        ],
-    )
+    return launch_trusting(playwright, stack.tls.server_cert)
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """The test process's one Playwright driver."""
+    with sync_playwright() as running:
+        yield running
+
+
+class StackChromium:
+    """The test process's one Chromium for the stack (its pin is a launch argument, the same
+    for every test), launched when a test first asks, again should it have gone away."""
+
+    def __init__(self, playwright: Playwright, stack: LiveStack) -> None:
+        self._playwright, self._stack = playwright, stack
+        self._browser: Browser | None = None
+
+    def browser(self) -> Browser:
+        if self._browser is None or not self._browser.is_connected():
+            self._browser = launch_chromium(self._playwright, self._stack)
+        return self._browser
+
+    def close(self) -> None:
+        if self._browser is not None:
+            self._browser.close()
+
+
+@pytest.fixture(scope="session")
+def stack_chromium(playwright: Playwright, https_stack: LiveStack) -> Iterator[StackChromium]:
+    running = StackChromium(playwright, https_stack)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def chromium(stack_chromium: StackChromium) -> Iterator[Browser]:
+    """Chromium trusting the stack's certificate, shared by the process's tests: a test keeps
+    its cookies and storage in contexts of its own (``new_context``, ``new_page``), and what
+    it leaves open is closed after it, so the next test starts with none."""
+    browser = stack_chromium.browser()
+    yield browser
+    if browser.is_connected():
+        for context in browser.contexts:
+            context.close()
 
 
 def axe_violations(page: Page) -> list[str]:
