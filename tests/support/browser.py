@@ -9,6 +9,7 @@ ordinary run leaves the tree as it was.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import re
@@ -106,11 +107,16 @@ def chromium(stack_chromium: StackChromium) -> Iterator[Browser]:
             context.close()
 
 
+@functools.cache
+def _axe_source() -> str:
+    return AXE.read_text()
+
+
 def axe_violations(page: Page) -> list[str]:
     """WCAG 2.1 A/AA violations axe-core finds on the page (DevTools evaluation: the page's
     CSP, which allows no injected script, does not apply to it)."""
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):
-        page.evaluate(AXE.read_text())
+        page.evaluate(_axe_source())
     results: dict[str, Any] = page.evaluate(
         "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})",
         WCAG_21_AA,
