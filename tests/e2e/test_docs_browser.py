@@ -4,13 +4,14 @@ access token, fill X-Project-ID in the try-it-out form and Execute a real call.
 
 Chromium (the test process's one, support.browser) trusts exactly the stack's server
 certificate (its SPKI pin), not any certificate.
-Screenshots land in test-artifacts/browser/.
+With NFHUB_BROWSER_ARTIFACTS set, screenshots of the pages land in test-artifacts/browser/.
 """
 
 from __future__ import annotations
 
 import http.server
 import json
+import os
 import re
 import ssl
 import threading
@@ -43,7 +44,10 @@ pytestmark = [
     pytest.mark.timeout(240),
 ]
 
+# Screenshots for a person to look at, when asked: no assertion reads them, and encoding them
+# (Swagger UI's whole page) is Chromium time an ordinary run does not need.
 ARTIFACTS = REPO / "test-artifacts" / "browser"
+ARTIFACTS_ENV = "NFHUB_BROWSER_ARTIFACTS"
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 SERVICES = ("admin", "compute", "files", "miner")
 # ReDoc 2 always asks cdn.redoc.ly for its logo; /redoc's CSP blocks it and Chromium says so.
@@ -63,7 +67,10 @@ def operation_dom_id(service: str, method: str, path: str) -> str:
     return f"operations-{operation['tags'][0]}-{operation['operationId']}"
 
 
-def artifact(name: str) -> Path:
+def artifact(name: str) -> Path | None:
+    """Where the screenshot ``name`` goes; None when NFHUB_BROWSER_ARTIFACTS is unset."""
+    if not os.environ.get(ARTIFACTS_ENV):
+        return None
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS / f"{name}.png"
 
@@ -126,7 +133,8 @@ def test_swagger_ui_and_redoc_render_offline(
     operations = page.locator(".opblock .opblock-summary")
     expect(operations.first).to_be_visible()
     assert operations.count() >= len(openapi(service)["paths"])
-    page.screenshot(path=artifact(f"{service}-docs"), full_page=True)
+    if (shot := artifact(f"{service}-docs")) is not None:
+        page.screenshot(path=shot, full_page=True)
 
     page.goto(f"{base}/redoc")
     # ReDoc lays the whole document out before its first heading shows: compute's (390 KB)
@@ -139,7 +147,8 @@ def test_swagger_ui_and_redoc_render_offline(
     for tag in openapi(service)["tags"]:
         expect(page.locator(f'[role=menuitem][data-item-id="tag/{tag["name"]}"]')).to_be_attached()
     # The whole ReDoc page is every schema laid out: tens of thousands of pixels, seconds.
-    page.screenshot(path=artifact(f"{service}-redoc"))
+    if (shot := artifact(f"{service}-redoc")) is not None:
+        page.screenshot(path=shot)
 
     assert visit.foreign == [], "the docs pages reached beyond this machine"
     assert visit.page_errors == []
@@ -220,7 +229,8 @@ def test_try_it_out_with_a_personal_access_token(
     authorize_bearer(page, https_stack.token)
     dom_id = operation_dom_id(service, method, path)
     status, body = try_it_out(page, dom_id, fields)
-    page.locator(f"#{dom_id}").screenshot(path=artifact(f"{service}-docs-executed"))
+    if (shot := artifact(f"{service}-docs-executed")) is not None:
+        page.locator(f"#{dom_id}").screenshot(path=shot)
 
     assert status == "200", body
     assert expected in body
