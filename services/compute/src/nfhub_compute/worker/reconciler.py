@@ -147,6 +147,8 @@ class Reconciler:
                         logger.exception(
                             "reconcile failed", run_id=str(run.id), error=type(exc).__name__
                         )
+                if len(batch) < BATCH:  # the last page: no query to find it empty
+                    break
                 after = batch[-1].id
         await self._stop_orphans(
             {run_id: job for run_id, job in jobs.items() if run_id not in live}
