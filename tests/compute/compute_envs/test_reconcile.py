@@ -80,3 +80,31 @@ class TestReconcileInAnEnvironment:
         assert recorded is not None
         assert recorded.backend_handle == handle
         assert recorded.launch_dir == str(launch_dir)
+
+    async def test_an_environment_made_after_a_pass_is_known_to_the_next(
+        self,
+        compute_client: httpx.AsyncClient,
+        hello: Any,
+        launch: Any,
+        team: Any,
+        new_env: Any,
+        env_root: Path,
+        set_run: Any,
+        reconciler: Reconciler,
+        alive_handle: Any,
+    ) -> None:
+        # The reconciler keeps the environments it read until one is made, edited or deleted.
+        await reconciler.reconcile_once()
+        env = (await new_env()).json()
+        run = (await launch(compute_env_id=env["id"])).json()
+        launch_dir = env_root / "launch" / run["id"]
+        await set_run(
+            run["id"], state="RUNNING", backend_handle=alive_handle(run["id"], launch_dir),
+            running_at=datetime.now(UTC),
+        )  # fmt: skip
+        (launch_dir / "exit.json").write_text(json.dumps({"exit_code": 0}))
+
+        await reconciler.reconcile_once()
+        ended = await run_of(compute_client, team, run["id"])
+
+        assert (ended["state"], ended["exit_code"]) == ("COMPLETE", 0)

@@ -224,10 +224,11 @@ class LocalBackend(LaunchDirReader):
         def scan() -> list[ActiveJob]:
             found = []
             for job_file in self.launch_root.glob("*/job.json"):
-                handle = read_json(job_file)
-                if handle is None or handle.get("host") != self.host:
+                # An ended launcher's folder (most of them) costs a stat, not a read.
+                if (job_file.parent / "exit.json").exists():
                     continue
-                if (job_file.parent / "exit.json").exists() or not self._alive(handle):
+                handle = read_json(job_file)
+                if handle is None or handle.get("host") != self.host or not self._alive(handle):
                     continue
                 with contextlib.suppress(ValueError, KeyError):
                     found.append(ActiveJob(uuid.UUID(str(handle["run_id"])), handle))

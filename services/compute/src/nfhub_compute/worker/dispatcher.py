@@ -23,6 +23,8 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.secrets.crypto import SecretBox
 from nfhub_compute.secrets.service import SecretsUnavailable, launch_values
+from nfhub_compute.wes.repository import ReadConnect
+from nfhub_compute.worker.repository import any_queued
 
 logger = structlog.get_logger("nfhub.compute.dispatcher")
 
@@ -47,10 +49,17 @@ class Dispatcher:
         self.settings = settings
         self.worker_id = worker_id
         self.box = SecretBox.from_settings(settings)
+        # Where it asks whether a run is queued: the worker's pool of single statements
+        # (worker/main.py); the sessions' connections otherwise (tests).
+        self.polls: ReadConnect = sessionmaker
 
     async def dispatch_once(self) -> int:
         """Claim a batch of queued runs and submit each: runs without an environment within
         COMPUTE_MAX_ACTIVE_RUNS, those of an environment within its max_active_runs."""
+        # Mostly nothing waits: one statement says so, and the claim is not even built.
+        async with self.polls() as connection:
+            if not await any_queued(connection):
+                return 0
         async with self.sessionmaker() as session, session.begin():
             runs = RunRepository(session)
             # Runs without an environment go to the worker's own backend: bound to its host

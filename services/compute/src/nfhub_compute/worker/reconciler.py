@@ -16,6 +16,10 @@ One worker reconciles a given run at a time (see the end of this note). Each pas
 - the logs of every run it can read are shipped to the database (worker/logship.py), and
   its failed tasks' files; the task files the API asked for first (worker/taskfiles.py).
 
+A pass first asks one statement what it has to do (worker/repository.py, pass_work): an idle
+worker's pass is that statement and the look for launchers of ended runs, nothing more. The
+compute environments are read again only when one was made, edited or deleted.
+
 Each run is asked of its compute environment's backend (the worker's own for runs without
 one); the jobs alive are listed from every environment's backend.
 
@@ -54,9 +58,11 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.tasks.service import TaskService
+from nfhub_compute.wes.repository import ReadConnect
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.heartbeat import mark_ownerless_runs
 from nfhub_compute.worker.logship import LogShipper
+from nfhub_compute.worker.repository import pass_work
 from nfhub_compute.worker.taskfiles import TaskFileShipper
 
 logger = structlog.get_logger("nfhub.compute.reconciler")
@@ -85,6 +91,10 @@ class Reconciler:
         self.dispatcher = dispatcher
         self.backends = dispatcher.backends
         self._envs: dict[uuid.UUID, ComputeEnv] = {}
+        self._envs_seen: str | None = None  # PassWork.envs when _envs was read
+        # Where the pass asks what it has to do: the worker's pool of single statements
+        # (worker/main.py); the sessions' connections otherwise (tests).
+        self.polls: ReadConnect = sessionmaker
         self.shipper = LogShipper(sessionmaker, settings)
         self.task_files = TaskFileShipper(sessionmaker, settings)
 
@@ -100,18 +110,27 @@ class Reconciler:
     async def reconcile_once(self, *, owned: bool = True, shared: bool = True) -> None:
         """``owned``: this host's runs of host-bound backends (HOST_BOUND_BACKENDS: local, in
         an environment or not); ``shared``: every other run (Slurm's, and those of no host)."""
-        async with self.sessionmaker() as session:
-            self._envs = {env.id: env for env in await ComputeEnvRepository(session).all()}
+        # One statement says what else this pass has to do: mostly nothing (idle).
+        async with self.polls() as connection:
+            work = await pass_work(
+                connection, owned_by=self.settings.WORKER_HOST if owned else None, shared=shared
+            )
+        if work.envs != self._envs_seen:  # an environment made, edited or deleted
+            async with self.sessionmaker() as session:
+                self._envs = {env.id: env for env in await ComputeEnvRepository(session).all()}
+            self._envs_seen = work.envs
         # First: a reader of the API waits for these.
-        await self.serve_task_files(owned=owned, shared=shared)
-        if shared:
+        if work.task_files:
+            await self.serve_task_files(owned=owned, shared=shared)
+        if shared and work.runs:
             await mark_ownerless_runs(self.sessionmaker, self.settings, HOST_BOUND_BACKENDS)
+        if shared and work.metrics:
             await self.refresh_metrics()
         jobs = await self._active_jobs()
         active = {run_id: job.handle for run_id, (_, job) in jobs.items()}
         live: set[uuid.UUID] = set()
         owners = ([self.settings.WORKER_HOST] if owned else []) + ([None] if shared else [])
-        for owner in owners:
+        for owner in owners if work.runs else []:
             after: uuid.UUID | None = None
             while True:
                 async with self.sessionmaker() as session:
@@ -128,6 +147,8 @@ class Reconciler:
                         logger.exception(
                             "reconcile failed", run_id=str(run.id), error=type(exc).__name__
                         )
+                if len(batch) < BATCH:  # the last page: no query to find it empty
+                    break
                 after = batch[-1].id
         await self._stop_orphans(
             {run_id: job for run_id, job in jobs.items() if run_id not in live}

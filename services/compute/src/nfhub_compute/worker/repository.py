@@ -1,16 +1,39 @@
-"""The worker's own SQL: its heartbeat row, and its coordination connection (LISTEN for
-wake-ups, the advisory locks of the reconcilers)."""
+"""The worker's own SQL: its heartbeat row, its coordination connection (LISTEN for
+wake-ups, the advisory locks of the reconcilers), and what a reconciler pass has to do."""
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    false,
+    func,
+    literal_column,
+    not_,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import aggregate_order_by, insert
 
-from nfhub_compute.models import ComputeWorker
+from nfhub_compute.backends.factory import HOST_BOUND_BACKENDS
+from nfhub_compute.models import (
+    LIVE_STATES,
+    ComputeEnv,
+    ComputeWorker,
+    Run,
+    StoredRunMetrics,
+    TaskFileFetch,
+)
+from nfhub_compute.wes.repository import DriverStatement, ReadConnection
 from nfhub_shared.db.session import AsyncSession
 
 # pg_try_advisory_lock key of the one reconciler: 'nfhub-compute-reconciler' hashed once.
@@ -69,3 +92,72 @@ class WorkerRepository:
 
     async def prune(self, before: datetime) -> None:
         await self.session.execute(delete(ComputeWorker).where(ComputeWorker.last_seen_at < before))
+
+
+@dataclass(frozen=True)
+class PassWork:
+    """What a reconciler pass has to do beyond its look for orphaned launchers.
+
+    ``runs``: live runs it watches (for the leader, any live run: those of a silent host
+    too); ``task_files``: task files the API asked for, of runs it may read; ``metrics``:
+    running runs' metrics asked for anew (the leader's); ``envs``: the compute environments'
+    ids and ``updated_at`` (what BackendPool keys a backend by), to reload them on a change.
+    """
+
+    runs: bool
+    task_files: bool
+    metrics: bool
+    envs: str
+
+
+def _sql(*values: str) -> list[ColumnElement[str]]:
+    """Our constants written in the statement, not sent as parameters: a partial index's
+    predicate (state = 'pending') must be seen in the plan the connection keeps prepared."""
+    return [literal_column(f"'{value}'") for value in values]
+
+
+def _pass_work(owned: bool, shared: bool) -> DriverStatement:
+    """pass_work's statement for a worker that reconciles its host's runs (``owned``, of
+    host ``:host``), every other run (``shared``), or both."""
+    bound = and_(Run.backend.in_(_sql(*HOST_BOUND_BACKENDS)), Run.owner_host.is_not(None))
+    its_host = and_(bound, Run.owner_host == bindparam("host")) if owned else false()
+    # As RunRepository.live and TaskFileRepository.pending divide the runs between workers.
+    runs_scope = true() if shared else its_host
+    files_scope = or_(its_host, not_(bound)) if shared else its_host
+    live = exists().where(Run.state.in_(_sql(*LIVE_STATES)), runs_scope)
+    files = exists().where(
+        TaskFileFetch.state == _sql("pending")[0], Run.id == TaskFileFetch.run_id, files_scope
+    )
+    metrics = (
+        exists().where(StoredRunMetrics.refresh_requested_at.is_not(None)) if shared else false()
+    )
+    envs = select(
+        func.coalesce(
+            func.string_agg(
+                func.concat(ComputeEnv.id, literal_column("'@'"), ComputeEnv.updated_at),
+                aggregate_order_by(literal_column("','"), ComputeEnv.id),
+            ),
+            literal_column("''"),
+        )
+    ).scalar_subquery()
+    return DriverStatement(select(live, files, metrics, envs))
+
+
+_PASS_WORK = {(owned, shared): _pass_work(owned, shared) for owned in (True, False)
+              for shared in (True, False) if owned or shared}  # fmt: skip
+_ANY_QUEUED = DriverStatement(select(exists().where(Run.state == _sql("QUEUED")[0])))
+
+
+async def pass_work(connection: ReadConnection, *, owned_by: str | None, shared: bool) -> PassWork:
+    """One statement, each part an index probe: what an idle pass costs, besides the look
+    for orphaned launchers."""
+    statement = _PASS_WORK[(owned_by is not None, shared)]
+    values = {"host": owned_by} if owned_by is not None else {}
+    [row] = await statement.fetch(connection, **values)
+    return PassWork(runs=row[0], task_files=row[1], metrics=row[2], envs=row[3])
+
+
+async def any_queued(connection: ReadConnection) -> bool:
+    """Whether a run waits to be claimed (the dispatcher's idle poll, before any claim)."""
+    [row] = await _ANY_QUEUED.fetch(connection)
+    return bool(row[0])

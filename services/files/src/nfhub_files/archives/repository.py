@@ -5,10 +5,23 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import exists, literal_column, select, update
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from nfhub_files.models import Archive
 from nfhub_shared.db.repository import Repository
+
+# The worker's idle poll, compiled once and sent to asyncpg as it is (archives/worker.py).
+_ANY_QUEUED = str(
+    select(exists().where(Archive.status == literal_column("'queued'"))).compile(
+        dialect=asyncpg_dialect()  # type: ignore[no-untyped-call]
+    )
+)
+
+
+async def any_queued(connection: Any) -> bool:
+    """Whether an archive waits to be built; ``connection`` is asyncpg's (untyped)."""
+    return bool(await connection.fetchval(_ANY_QUEUED))
 
 
 class ArchiveRepository(Repository[Archive]):

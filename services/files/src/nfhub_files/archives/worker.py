@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -24,9 +24,10 @@ from fastapi import FastAPI
 
 from nfhub_files.archives.builder import ArchiveBuilder, BuiltArchive
 from nfhub_files.archives.errors import ArchiveBuildError
-from nfhub_files.archives.repository import ArchiveRepository
+from nfhub_files.archives.repository import ArchiveRepository, any_queued
 from nfhub_files.state import FilesState
 from nfhub_files.storage.base import StorageBackend
+from nfhub_shared.db.engine import create_read_pool
 from nfhub_shared.errors import AppError
 
 if TYPE_CHECKING:
@@ -156,15 +157,26 @@ async def fail_stale_archives(app: FastAPI) -> list[uuid.UUID]:
     return stale
 
 
-async def run_archive_worker(app: FastAPI, *, poll_seconds: float) -> None:
-    """Build archives until cancelled; sleeps ``poll_seconds`` whenever the queue is empty."""
+async def run_archive_worker(
+    app: FastAPI,
+    *,
+    poll_seconds: float,
+    polls: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
+) -> None:
+    """Build archives until cancelled; sleeps ``poll_seconds`` whenever the queue is empty.
+    ``polls``: a connection (asyncpg's) to ask first, in one statement, whether anything is
+    queued, rather than open a claim's transaction for nothing."""
     next_reap = 0.0
     while True:
         try:
             if time.monotonic() >= next_reap:
                 next_reap = time.monotonic() + REAP_INTERVAL_SECONDS
                 await fail_stale_archives(app)
-            built = await build_next_archive(app)
+            queued = True
+            if polls is not None:
+                async with polls() as connection:
+                    queued = await any_queued(connection)
+            built = await build_next_archive(app) if queued else None
         except Exception as exc:  # the database is down, say: wait and try again
             logger.exception("archive worker error", error=type(exc).__name__)
             built = None
@@ -179,10 +191,20 @@ async def archive_worker(app: FastAPI) -> AsyncIterator[None]:
     if not settings.ARCHIVE_WORKER_ENABLED:
         yield
         return
-    async with anyio.create_task_group() as tasks:
-        worker = partial(run_archive_worker, app, poll_seconds=settings.ARCHIVE_POLL_SECONDS)
-        tasks.start_soon(worker, name="archive-worker")
-        try:
-            yield
-        finally:
-            tasks.cancel_scope.cancel()
+    # The idle poll (every ARCHIVE_POLL_SECONDS): one statement on a connection of its own,
+    # autocommit, no pre-ping, past SQLAlchemy, rather than a claim's session (a pre-ping,
+    # BEGIN, SELECT … FOR UPDATE, COMMIT) when nothing is queued, as is most of the time.
+    pool = await create_read_pool(settings, application_name="files-archives", size=1)
+    polls = partial(pool.acquire, timeout=settings.DATABASE_POOL_TIMEOUT_SECONDS)
+    try:
+        async with anyio.create_task_group() as tasks:
+            worker = partial(
+                run_archive_worker, app, poll_seconds=settings.ARCHIVE_POLL_SECONDS, polls=polls
+            )
+            tasks.start_soon(worker, name="archive-worker")
+            try:
+                yield
+            finally:
+                tasks.cancel_scope.cancel()
+    finally:
+        await pool.close()
