@@ -7,31 +7,30 @@ the weblog run of test_runs.TestLifecycle: the same state, counters, task rows a
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from support.live import LiveStack, live_stack, wait_until
+from support.live import LiveStack, wait_until
 
 HELLO_SHEETS = b"sample,fastq_1,fastq_2\nS1,raw/S1_R1.fastq.gz,raw/S1_R2.fastq.gz\n" \
     b"S2,raw/S2_R1.fastq.gz,raw/S2_R2.fastq.gz\n"  # fmt: skip
 TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"}
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [
+    pytest.mark.timeout(300),
+    # A setting of compute's (no miner needed): a stack of its own (support/shared_stacks.py).
+    pytest.mark.live_stack(
+        services=("admin", "files", "compute"), env={"COMPUTE_PROGRESS_CHANNEL": "tower"}
+    ),
+]
 
 
 @pytest.fixture(scope="module")
-def stack(
-    nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    with nfhub_fresh_database() as database_url:
-        root = tmp_path_factory.mktemp("live-tower-channel")
-        extra = {"COMPUTE_PROGRESS_CHANNEL": "tower"}
-        with live_stack(root, database_url, ("admin", "files", "compute"), extra_env=extra) as s:
-            s.register_hello()
-            s.upload("sheets/two.csv", HELLO_SHEETS)
-            yield s
+def stack(shared_stack: LiveStack) -> LiveStack:
+    shared_stack.register_hello()
+    shared_stack.upload("sheets/two.csv", HELLO_SHEETS)
+    return shared_stack
 
 
 def get(stack: LiveStack, url: str, **params: Any) -> Any:
@@ -91,7 +90,11 @@ class TestTowerChannel:
         listed = get(stack, "/api/v1/runs")["items"]
         assert [item["id"] for item in listed] == [run["id"]]
         # -with-tower on the command line; the run's token in no argument and no file left.
-        [invocation] = [json.loads(line) for line in stack.invocations.read_text().splitlines()]
+        [invocation] = [
+            json.loads(line)
+            for line in stack.invocations.read_text().splitlines()
+            if done["nextflow_run_name"] in line
+        ]
         argv = invocation["argv"]
         assert argv[argv.index("-with-tower") + 1] == stack.urls["compute"] + "/api/v1/tower"
         assert not any("nfrun_" in part for part in argv)
