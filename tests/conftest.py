@@ -1,3 +1,4 @@
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -8,11 +9,20 @@ from nfhub_compute.migrate import MIGRATIONS_DIR as COMPUTE_MIGRATIONS
 from nfhub_files.migrate import MIGRATIONS_DIR as FILES_MIGRATIONS
 from nfhub_miner.migrate import MIGRATIONS_DIR as MINER_MIGRATIONS
 from nfhub_web.migrate import MIGRATIONS_DIR as WEB_MIGRATIONS
-from support import botocache, heap, passwords, routecache, sslcache
+from support import botocache, heap, passwords, routecache, shared_stacks, sslcache
 from support.admin import admin_app, admin_client, admin_settings, admin_transport, factory
 from support.require import require_or_skip
+from support.shared_stacks import live_stack_pool, shared_stack
 
-__all__ = ["admin_app", "admin_client", "admin_settings", "admin_transport", "factory"]
+__all__ = [
+    "admin_app",
+    "admin_client",
+    "admin_settings",
+    "admin_transport",
+    "factory",
+    "live_stack_pool",
+    "shared_stack",
+]
 
 TESTS = Path(__file__).resolve().parent
 # Tests that start real processes, by folder: `make test-fast` leaves them out.
@@ -24,7 +34,16 @@ SHARED_STACKS = ("https_stack",)
 # 1,064 of the 1,451 s of a loaded run on one worker (the run is only as short as its longest
 # group). The CLI's tests go in a group of their own, the README's, docs' and clients' in
 # another, each about half; two workers start a stack each and go side by side.
-SPLIT_STACKS = {("https_stack", "test_cli.py"): "https_stack-cli"}
+# The compute live modules' stack (support/shared_stacks.py) likewise: test_runs and the small
+# ones in one group, the multi-host, WES and compute environment ones in another, each about
+# half, a stack each (where both groups land on one worker, they run on one stack).
+SPLIT_STACKS = {
+    ("https_stack", "test_cli.py"): "https_stack-cli",
+    **{
+        (shared_stacks.GROUP, name): f"{shared_stacks.GROUP}-b"
+        for name in ("test_hosts.py", "test_wes.py", "test_compute_envs.py")
+    },
+}
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,8 +87,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             group = str(explicit.args[0] if explicit.args else explicit.kwargs["name"])
         else:
             stack = next((name for name in SHARED_STACKS if name in item.fixturenames), None)
+            settings = shared_stacks.settings_of(item)
             if stack is not None:
                 group = SPLIT_STACKS.get((stack, item.path.name), stack)
+            elif settings is not None:  # the modules of one stack's settings: one stack
+                group = SPLIT_STACKS.get((settings.group, item.path.name), settings.group)
             else:
                 group = "/".join(parts)
             item.add_marker(pytest.mark.xdist_group(group))
@@ -80,6 +102,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if hasattr(config, "workerinput"):  # an xdist worker (every worker sorts alike)
         # The long groups (real stacks) first, so no worker starts one at the end of the run.
         items.sort(key=lambda item: not item.get_closest_marker("xdist_group"))
+    # The tests of one shared stack one after the other: it starts once (with -n 0 too).
+    shared_stacks.gather(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """A shared stack stops after the last test that runs on it (its modules torn down)."""
+    try:
+        return (yield)
+    finally:
+        shared_stacks.release_after(item, nextitem)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

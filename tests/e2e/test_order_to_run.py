@@ -7,32 +7,24 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 
-from support.live import LiveStack, live_stack, wait_until
+from support.live import LiveStack, wait_until
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [
+    pytest.mark.timeout(300),
+    # HTTPS; no sweep during the tests: an order that moves, moves on compute's announcement.
+    # A stack shared by the modules of these settings (support/shared_stacks.py).
+    pytest.mark.live_stack(tls=True, env={"MINER_RUN_SWEEP_SECONDS": "3600"}),
+]
 
 
 @pytest.fixture(scope="module")
-def stack(
-    nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    with (
-        nfhub_fresh_database() as database_url,
-        live_stack(
-            tmp_path_factory.mktemp("e2e"),
-            database_url,
-            tls=True,
-            # No sweep during the tests: an order that moves, moves on compute's announcement.
-            extra_env={"MINER_RUN_SWEEP_SECONDS": "3600"},
-        ) as running,
-    ):
-        yield running
+def stack(shared_stack: LiveStack) -> LiveStack:
+    return shared_stack
 
 
 def call(stack: LiveStack, service: str, method: str, url: str, **kwargs: Any) -> Any:

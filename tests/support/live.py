@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ SERVE = Path(__file__).with_name("serve.py")
 READY_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 15.0
 PASSWORD = "live-stack-password-1"
+# The states a run does not leave.
+ENDED = frozenset({"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED"})
 
 
 def wait_until(
@@ -89,6 +91,9 @@ class LiveStack:
     org_id: str = ""
     project_id: str = ""
     tls: DevTls | None = None
+    # Whose ``token`` it is: the first user, or a tenant's own (``tenant``).
+    username: str = "live"
+    password: str = PASSWORD
 
     @property
     def verify(self) -> ssl.SSLContext | bool:
@@ -118,13 +123,64 @@ class LiveStack:
         return httpx.Client(base_url=self.urls[service], timeout=30.0, verify=self.verify)
 
     def new_token(self, name: str) -> str:
-        """Another personal access token of the first user (for a test that may revoke it)."""
+        """Another personal access token of the token's user (for a test that may revoke it)."""
         with self.client("admin") as admin:
-            return _create_token(admin, _log_in(admin), name)
+            return _create_token(admin, _log_in(admin, self.username, self.password), name)
+
+    def tenant(self, name: str) -> LiveStack:
+        """This stack as seen by a user of its own (``name``-…), owner of an organisation of
+        its own with one project: what several modules sharing one stack each work in. The
+        processes are the stack's (a worker started through it is stopped with the stack)."""
+        suffix = secrets.token_hex(4)
+        slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")[:40]
+        username, password = f"{slug}-{suffix}", secrets.token_urlsafe(16)
+        with self.client("admin") as admin:
+            bearer = _log_in(admin, self.username, self.password)
+            org = admin.post(
+                "/api/v1/orgs", json={"slug": f"{slug}-{suffix}", "name": name}, headers=bearer
+            )
+            assert org.status_code == 201, org.text
+            org_id = org.json()["id"]
+            user = admin.post(
+                "/api/v1/users",
+                json={"username": username, "password": password, "org_id": org_id,
+                      "org_role": "owner"},
+                headers=bearer,
+            )  # fmt: skip
+            assert user.status_code == 201, user.text
+            own = _log_in(admin, username, password)
+            project = admin.post(
+                "/api/v1/projects",
+                json={"org_id": org_id, "slug": slug, "name": name},
+                headers=own,
+            )
+            assert project.status_code == 201, project.text
+            token = _create_token(admin, own, name[:100])
+        return replace(
+            self, token=token, org_id=org_id, project_id=project.json()["id"],
+            username=username, password=password,
+        )  # fmt: skip
+
+    def cancel_unfinished(self) -> list[str]:
+        """Cancel the runs of the project that have not ended (a test that failed midway): a
+        worker started later on the stack, for another project, must find no run left over.
+        Their ids."""
+        with self.client("compute") as compute:
+            response = compute.get("/api/v1/runs", params={"limit": 500}, headers=self.headers)
+            assert response.status_code == 200, response.text
+            left = [run["id"] for run in response.json()["items"] if run["state"] not in ENDED]
+            for run_id in left:
+                compute.post(f"/api/v1/runs/{run_id}/cancel", headers=self.headers)
+        return left
 
     def _spawn(self, name: str, command: list[str], extra_env: Mapping[str, str]) -> Process:
+        # A log per process, even of a name started again (by another test of a shared stack).
         log = self.root / "logs" / f"{name}.log"
         log.parent.mkdir(exist_ok=True)
+        again = 1
+        while log.exists():
+            again += 1
+            log = log.with_name(f"{name}-{again}.log")
         with log.open("ab") as handle:
             popen = subprocess.Popen(
                 command,
@@ -270,9 +326,11 @@ class LiveStack:
         return counts
 
 
-def _log_in(admin: httpx.Client) -> dict[str, str]:
-    """The bearer header of a password login as the stack's first user."""
-    login = admin.post("/api/v1/auth/login", json={"username": "live", "password": PASSWORD})
+def _log_in(
+    admin: httpx.Client, username: str = "live", password: str = PASSWORD
+) -> dict[str, str]:
+    """The bearer header of a password login (by default as the stack's first user)."""
+    login = admin.post("/api/v1/auth/login", json={"username": username, "password": password})
     assert login.status_code == 200, login.text
     return {"Authorization": f"Bearer {login.json()['access_token']}"}
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
-from support.live import LiveStack, live_stack, wait_until
+from support.live import LiveStack, Process, wait_until
+from support.ports import free_port
 
 HELLO_SHEETS = b"sample,fastq_1,fastq_2\nS1,raw/S1_R1.fastq.gz,raw/S1_R2.fastq.gz\n" \
     b"S2,raw/S2_R1.fastq.gz,raw/S2_R2.fastq.gz\n"  # fmt: skip
@@ -22,16 +24,24 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def stack(
-    nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    with nfhub_fresh_database() as database_url:
-        root = tmp_path_factory.mktemp("live-tower-channel")
-        extra = {"COMPUTE_PROGRESS_CHANNEL": "tower"}
-        with live_stack(root, database_url, ("admin", "files", "compute"), extra_env=extra) as s:
-            s.register_hello()
-            s.upload("sheets/two.csv", HELLO_SHEETS)
-            yield s
+def channel(shared_stack: LiveStack) -> Iterator[tuple[LiveStack, Process]]:
+    """The shared stack with a compute API of this module's, on the same database, that makes
+    its runs on the Tower channel (COMPUTE_PROGRESS_CHANNEL: a setting of compute's, read when
+    a run is made), and workers that give Nextflow its URL; the rest of the stack as it is."""
+    url = f"http://127.0.0.1:{free_port()}"
+    tower = replace(
+        shared_stack,
+        urls={**shared_stack.urls, "compute": url},
+        env={**shared_stack.env, "COMPUTE_URL": url, "COMPUTE_PROGRESS_CHANNEL": "tower"},
+    )
+    compute = tower.start_service("compute")
+    try:
+        tower.wait_ready(compute)
+        tower.register_hello()
+        tower.upload("sheets/two.csv", HELLO_SHEETS)
+        yield tower, compute
+    finally:
+        compute.stop()
 
 
 def get(stack: LiveStack, url: str, **params: Any) -> Any:
@@ -43,8 +53,9 @@ def get(stack: LiveStack, url: str, **params: Any) -> Any:
 
 class TestTowerChannel:
     def test_a_launched_run_reports_over_tower_to_the_same_end_as_over_the_weblog(
-        self, stack: LiveStack
+        self, channel: tuple[LiveStack, Process]
     ) -> None:
+        stack, tower_compute = channel
         worker = stack.start_worker()
         try:
             with stack.client("compute") as compute:
@@ -91,7 +102,11 @@ class TestTowerChannel:
         listed = get(stack, "/api/v1/runs")["items"]
         assert [item["id"] for item in listed] == [run["id"]]
         # -with-tower on the command line; the run's token in no argument and no file left.
-        [invocation] = [json.loads(line) for line in stack.invocations.read_text().splitlines()]
+        [invocation] = [
+            json.loads(line)
+            for line in stack.invocations.read_text().splitlines()
+            if done["nextflow_run_name"] in line
+        ]
         argv = invocation["argv"]
         assert argv[argv.index("-with-tower") + 1] == stack.urls["compute"] + "/api/v1/tower"
         assert not any("nfrun_" in part for part in argv)
@@ -99,10 +114,11 @@ class TestTowerChannel:
         assert not (launch_dir / "nfhub.env").exists()
         assert "nfrun_" not in (launch_dir / "console.log").read_text()
         assert "url" not in (launch_dir / "nfhub.config").read_text().split("weblog")[-1]
-        # What compute heard: Tower calls with the run's workflow id, all taken; no weblog.
+        # What this module's compute heard: Tower calls with the run's workflow id, all
+        # taken; no weblog.
         calls = [
             (entry["method"], entry["path"].rsplit("/", 1)[-1], entry["status"])
-            for line in (stack.root / "logs" / "compute.log").read_text().splitlines()
+            for line in tower_compute.log.read_text().splitlines()
             if line.startswith("{") and (entry := json.loads(line)).get("event") == "request"
             and ("/tower/trace/" in entry["path"] or entry["path"].endswith("/events"))
         ]  # fmt: skip

@@ -7,41 +7,20 @@ from __future__ import annotations
 
 import json
 import signal
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from standardwebhooks.webhooks import Webhook as ReferenceVerifier
 
-from support.live import LiveStack, live_stack, wait_until
+from support.live import LiveStack, wait_until
 from support.webhook_receiver import Receiver, receiver
 
 __all__ = ["receiver"]
 
+# The stack's webhook settings (support/shared_stacks.py, every shared stack's): receivers on
+# 127.0.0.1, a retry 1 s (±20 %) after a failure, no sweep (deliveries are woken by NOTIFY and
+# by their due time).
 pytestmark = pytest.mark.timeout(300)
-
-SHEET = b"sample,fastq_1,fastq_2\nS1,raw/S1_R1.fastq.gz,raw/S1_R2.fastq.gz\n"
-
-
-@pytest.fixture(scope="module")
-def stack(
-    nfhub_fresh_database: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[LiveStack]:
-    settings = {
-        # The receiver listens on 127.0.0.1; a retry 1 s (±20 %) after a failure.
-        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "true",
-        "WEBHOOK_RETRY_SCHEDULE": "[1, 1]",
-        # No sweep during a test: deliveries are woken by NOTIFY and by their due time.
-        "WEBHOOK_SWEEP_SECONDS": "600",
-    }
-    extra = {f"{service}_{key}": value for key, value in settings.items()
-             for service in ("COMPUTE", "MINER")}  # fmt: skip
-    with nfhub_fresh_database() as database_url:
-        root = tmp_path_factory.mktemp("live-webhooks")
-        with live_stack(root, database_url, extra_env=extra) as running:
-            running.register_hello()
-            running.upload("sheets/one.csv", SHEET)
-            yield running
 
 
 def create_webhook(stack: LiveStack, service: str, url: str, events: list[str]) -> dict[str, Any]:
