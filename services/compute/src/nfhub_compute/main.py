@@ -8,12 +8,14 @@ from contextlib import asynccontextmanager
 import httpx
 import structlog
 from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.routing import Route
 
 from nfhub_compute.api import root_routers, routers
 from nfhub_compute.backends.factory import create_backend
 from nfhub_compute.backends.pool import BackendPool
 from nfhub_compute.config import Settings
-from nfhub_compute.events.endpoints import OPENAPI_PATHS
+from nfhub_compute.events.endpoints import OPENAPI_PATHS, WeblogShortcut
 from nfhub_compute.events.writer import EventWriter
 from nfhub_compute.models import audit_events
 from nfhub_compute.pipelines.catalog import sync_catalog
@@ -179,6 +181,14 @@ def create_app(
         openapi_paths=OPENAPI_PATHS,
     )
     ComputeState.of(app).audit_writer = AuditWriter(audit_events)
+    # Innermost of the app's own layers, just inside the edge: the weblog's requests are
+    # run from there (events.endpoints.WeblogShortcut).
+    weblog_route = next(
+        route
+        for route in app.router.routes
+        if isinstance(route, Route) and route.name == "ingest_run_event"
+    )
+    app.user_middleware.append(Middleware(WeblogShortcut, route=weblog_route))
     # WES's routes come after every /api/v1 one: found first, by their prefix alone.
     match_first(app, WES_PREFIX + "/")
     # Outermost: WES's error shape for every refusal on its paths, the edge's included.
