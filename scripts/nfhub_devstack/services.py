@@ -23,7 +23,8 @@ BASE_PORT = int(os.environ.get("NFHUB_BASE_PORT", "8001"))
 class Service:
     """One process of the stack.
 
-    ``port`` set: an HTTP service run as ``uvicorn <package>.main:create_app --factory``, migrated
+    ``port`` set: an HTTP service run as ``uvicorn <package>.main:create_app --factory`` (through
+    nfhub_shared.serve, which imports the app with the collector paused), migrated
     with ``python -m <package>.migrate`` first (when that module exists) and awaited on ``/readyz``.
     ``port`` None: a background process run as ``python -m <module>``.
     ``env`` values may use ``{state}``, ``{storage}`` and ``{logs}``.
@@ -53,7 +54,8 @@ class Service:
         if self.port is None:
             return [sys.executable, "-m", self.entry_module]
         command = [
-            sys.executable, "-m", "uvicorn", f"{self.package}.main:create_app", "--factory",
+            sys.executable, "-m", "nfhub_shared.serve", f"{self.package}.main:create_app",
+            "--factory",
             "--host", HOST, "--port", str(self.port),
             # Nothing proxies the devstack: every caller is local, and uvicorn's default
             # (trust X-Forwarded-For from 127.0.0.1) would let any of them pick the address

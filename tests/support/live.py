@@ -198,7 +198,7 @@ class LiveStack:
     def start_service(self, name: str, extra_env: Mapping[str, str] | None = None) -> Process:
         port = int(self.urls[name].rsplit(":", 1)[1])
         # admin through support/serve.py: uvicorn with the tests' cheap password hashing.
-        launcher = [str(SERVE)] if name == "admin" else ["-m", "uvicorn"]
+        launcher = [str(SERVE)] if name == "admin" else ["-m", "nfhub_shared.serve"]
         command = [
             sys.executable, *launcher, f"nfhub_{name}.main:create_app", "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--no-access-log",

@@ -1,6 +1,6 @@
-"""A live stack's admin process: ``python -m uvicorn``'s command line, run after admin's
-password hashing is set to the cheapest argon2id parameters (support/passwords.py), as it is
-in the in-process tests.
+"""A live stack's admin process: ``python -m nfhub_shared.serve``'s command line (uvicorn's),
+run after admin's password hashing is set to the cheapest argon2id parameters
+(support/passwords.py), as it is in the in-process tests.
 
 Run as a script (``python tests/support/serve.py nfhub_admin.main:create_app --factory ...``):
 the arguments are uvicorn's. The same argon2id code hashes and verifies every password; only
@@ -21,12 +21,14 @@ def main() -> None:
     support = Path(__file__).resolve().parent
     sys.path[:] = [entry for entry in sys.path if Path(entry).resolve() != support]
     sys.path.insert(0, str(support.parent))
-    from support import passwords
+    from nfhub_shared import serve
+    from nfhub_shared.startup import process_start
 
-    passwords.install()
-    from uvicorn.main import main as uvicorn
+    with process_start():
+        from support import passwords
 
-    uvicorn()  # reads sys.argv, as `python -m uvicorn` does
+        passwords.install()
+    serve.main()  # uvicorn's command line, as the other services' (nfhub_shared.serve)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from nfhub_shared.auth.identity import IdentityResolver, RemoteIdentity
 from nfhub_shared.auth.revocations import AccessChangeListener
@@ -167,6 +166,8 @@ def create_app(
 
 def _make_rate_limiter(settings: BaseServiceSettings) -> RateLimiter:
     if settings.REDIS_URL is not None:
+        from redis.asyncio import Redis
+
         redis = Redis.from_url(settings.REDIS_URL.get_secret_value())
         return RedisRateLimiter(redis, settings.RATE_LIMIT_WINDOW_SECONDS)
     return InProcessRateLimiter(settings.RATE_LIMIT_WINDOW_SECONDS)

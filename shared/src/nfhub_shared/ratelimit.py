@@ -10,14 +10,15 @@ import functools
 import ipaddress
 import math
 import time
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from nfhub_shared.auth.tokens import hash_token
 from nfhub_shared.errors import RateLimited
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 logger = structlog.get_logger("nfhub.ratelimit")
 
@@ -87,9 +88,14 @@ class InProcessRateLimiter:
 
 
 class RedisRateLimiter:
+    """Only with REDIS_URL set: redis is imported by the stacks that use it, not at every start."""
+
     def __init__(self, redis: Redis, window_seconds: int) -> None:
+        from redis.exceptions import RedisError
+
         self.redis = redis
         self.window_seconds = window_seconds
+        self.redis_error = RedisError
 
     async def hit(self, key: str, category: str, limit: int) -> RateDecision:
         now = time.time()
@@ -101,7 +107,7 @@ class RedisRateLimiter:
                 pipe.incr(redis_key)
                 pipe.expire(redis_key, self.window_seconds + 1)
                 count, _ = await pipe.execute()
-        except RedisError as exc:
+        except self.redis_error as exc:
             # A rate limiter that is down must not take the API down with it.
             logger.warning("rate limiter unavailable, allowing", error=type(exc).__name__)
             return RateDecision(True, limit, limit, reset)
@@ -113,7 +119,7 @@ class RedisRateLimiter:
         reset = max(math.ceil(window_start + self.window_seconds - now), 1)
         try:
             raw = await self.redis.get(f"nfhub:rl:{category}:{key}:{window_start}")
-        except RedisError as exc:
+        except self.redis_error as exc:
             logger.warning("rate limiter unavailable, allowing", error=type(exc).__name__)
             return RateDecision(True, limit, limit, reset)
         count = int(raw or 0)

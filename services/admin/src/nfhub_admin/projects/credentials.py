@@ -12,10 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import anyio
-import boto3
 import structlog
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
 
 from nfhub_admin.config import Settings
 from nfhub_admin.projects.schemas import TemporaryCredentials
@@ -57,7 +54,13 @@ def prefix_policy(bucket: str, prefix: str, role: ProjectRole) -> dict[str, Any]
 
 
 class StsCredentialIssuer:
+    """Made only where projects' storage is S3 with an STS role: boto3 is imported here, not by
+    every admin process at its start."""
+
     def __init__(self, settings: Settings) -> None:
+        import boto3
+        from botocore.config import Config
+
         if not settings.STORAGE_BUCKET or not settings.STORAGE_STS_ROLE_ARN:
             raise ValueError("STS credentials need ADMIN_STORAGE_BUCKET and a role ARN")
         self.bucket = settings.STORAGE_BUCKET
@@ -89,6 +92,8 @@ class StsCredentialIssuer:
                 Policy=policy,
             )
             return dict(response["Credentials"])
+
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             credentials = await anyio.to_thread.run_sync(assume)

@@ -7,6 +7,7 @@ offset and a count.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -50,18 +51,34 @@ class DriverStatement:
     For the hottest reads SQLAlchemy's execution (building the statement, keying its compiled
     cache, the greenlet hop, the result's row processing) cost several times what asyncpg
     and the database take (bench/wes.py): the statement is written in Core as every other,
-    compiled for asyncpg at import, and sent as it is; asyncpg keeps it prepared per
-    connection. No codecs of SQLAlchemy's: JSON comes back as text.
+    compiled for asyncpg at its first use (not at import: a process that serves no WES call
+    never pays for it), and sent as it is; asyncpg keeps it prepared per connection. No
+    codecs of SQLAlchemy's: JSON comes back as text.
     """
 
     def __init__(self, statement: ClauseElement) -> None:
-        compiled = statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
+        self.statement = statement
+
+    @functools.cached_property
+    def _compiled(self) -> SQLCompiler:
+        compiled = self.statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
         assert isinstance(compiled, SQLCompiler)
-        self.sql = compiled.string
-        self.names = tuple(compiled.positiontup or ())
-        # The statement's own values (the JSON key 'tags'); the rest come with each call.
-        self.defaults: dict[str, Any] = {
-            name: bind.value for name, bind in compiled.binds.items() if not bind.required
+        return compiled
+
+    # Each one an attribute of the instance once read: no cost per call after the first.
+    @functools.cached_property
+    def sql(self) -> str:
+        return self._compiled.string
+
+    @functools.cached_property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._compiled.positiontup or ())
+
+    @functools.cached_property
+    def defaults(self) -> dict[str, Any]:
+        """The statement's own values (the JSON key 'tags'); the rest come with each call."""
+        return {
+            name: bind.value for name, bind in self._compiled.binds.items() if not bind.required
         }
 
     def arguments(self, values: dict[str, Any]) -> list[Any]:

@@ -16,11 +16,7 @@ import io
 import json
 import tempfile
 from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import IO, Any
-
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import SchemaError
-from jsonschema.protocols import Validator
+from typing import IO, TYPE_CHECKING, Any
 
 from nfhub_miner.paths import is_external, pipeline_uri, shown_base
 from nfhub_miner.samplesheets.columns import (
@@ -33,6 +29,9 @@ from nfhub_miner.samplesheets.columns import (
 )
 from nfhub_miner.samplesheets.records import SheetEntry, SheetSample, SheetSubject
 from nfhub_shared.errors import FieldProblem, ValidationFailed
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 MAX_PROBLEMS = 200
 SPOOL_BYTES = 1024 * 1024  # kept in memory up to this, on disk beyond
@@ -106,6 +105,10 @@ class SamplesheetBuilder:
             name: properties[name] if isinstance(properties[name], Mapping) else {}
             for name in self.columns
         }
+        # jsonschema (with referencing, rpds…) at the first samplesheet, not at every start.
+        from jsonschema import Draft202012Validator, validators
+        from jsonschema.exceptions import SchemaError
+
         cls = validators.validator_for(schema, default=Draft202012Validator)
         try:
             cls.check_schema(dict(items))
