@@ -12,13 +12,21 @@ from typing import Any
 import pytest
 from werkzeug.serving import BaseWSGIServer
 
-from support.browser import chromium, playwright, stack_chromium
+from support.browser import chromium, playwright, stop_unless_next_needs
 from support.live import PASSWORD, REPO, LiveStack, live_stack
 from support.oidc import admin_provider_setting, running_provider
 
-__all__ = ["chromium", "playwright", "stack_chromium"]
+__all__ = ["chromium", "playwright"]
 
 CATALOG = REPO / "pipelines" / "catalog.yaml"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+    """After the test's own fixtures are torn down: the browser driver goes unless the next
+    test uses it (support.browser.BrowserDriver says why)."""
+    yield
+    stop_unless_next_needs(nextitem)
 
 
 @pytest.fixture(scope="session")

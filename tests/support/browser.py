@@ -63,44 +63,61 @@ def launch_chromium(playwright: Playwright, stack: LiveStack) -> Browser:
     return launch_trusting(playwright, stack.tls.server_cert)
 
 
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    """The test process's one Playwright driver."""
-    with sync_playwright() as running:
-        yield running
+class BrowserDriver:
+    """The test process's one Playwright driver and one Chromium for the stack (its pin is a
+    launch argument, the same for every test), started when a browser test first asks and
+    stopped after the last of a row of browser tests (``stop_unless_next_needs``).
 
+    Not a session fixture: while Playwright's sync API is started it keeps an event loop
+    running on the test thread, and pytest-asyncio can run no async test of that process.
+    """
 
-class StackChromium:
-    """The test process's one Chromium for the stack (its pin is a launch argument, the same
-    for every test), launched when a test first asks, again should it have gone away."""
-
-    def __init__(self, playwright: Playwright, stack: LiveStack) -> None:
-        self._playwright, self._stack = playwright, stack
+    def __init__(self) -> None:
+        self._playwright: Playwright | None = None
         self._browser: Browser | None = None
 
-    def browser(self) -> Browser:
+    def playwright(self) -> Playwright:
+        if self._playwright is None:
+            self._playwright = sync_playwright().start()
+        return self._playwright
+
+    def browser(self, stack: LiveStack) -> Browser:
         if self._browser is None or not self._browser.is_connected():
-            self._browser = launch_chromium(self._playwright, self._stack)
+            self._browser = launch_chromium(self.playwright(), stack)
         return self._browser
 
-    def close(self) -> None:
-        if self._browser is not None:
-            self._browser.close()
+    def stop(self) -> None:
+        browser, running = self._browser, self._playwright
+        self._browser = self._playwright = None
+        if browser is not None and browser.is_connected():
+            browser.close()
+        if running is not None:
+            running.stop()
 
 
-@pytest.fixture(scope="session")
-def stack_chromium(playwright: Playwright, https_stack: LiveStack) -> Iterator[StackChromium]:
-    running = StackChromium(playwright, https_stack)
-    yield running
-    running.close()
+DRIVER = BrowserDriver()
+BROWSER_FIXTURES = frozenset({"chromium", "playwright"})
+
+
+def stop_unless_next_needs(nextitem: pytest.Item | None) -> None:
+    """After a test (``pytest_runtest_teardown``): stop the driver unless the next test of
+    this process uses it too, so the async tests after a row of browser tests can run."""
+    if nextitem is None or not BROWSER_FIXTURES & set(getattr(nextitem, "fixturenames", ())):
+        DRIVER.stop()
 
 
 @pytest.fixture
-def chromium(stack_chromium: StackChromium) -> Iterator[Browser]:
+def playwright() -> Playwright:
+    """The test process's one Playwright driver (see ``BrowserDriver``)."""
+    return DRIVER.playwright()
+
+
+@pytest.fixture
+def chromium(https_stack: LiveStack) -> Iterator[Browser]:
     """Chromium trusting the stack's certificate, shared by the process's tests: a test keeps
     its cookies and storage in contexts of its own (``new_context``, ``new_page``), and what
     it leaves open is closed after it, so the next test starts with none."""
-    browser = stack_chromium.browser()
+    browser = DRIVER.browser(https_stack)
     yield browser
     if browser.is_connected():
         for context in browser.contexts:
