@@ -76,9 +76,7 @@ async def files_client(files_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 @pytest_asyncio.fixture
 async def project(factory: Any) -> tuple[Any, Any, uuid.UUID]:
     """An editor and a viewer in one project: (editor, viewer, project_id)."""
-    owner = await factory.user()
-    editor = await factory.user()
-    viewer = await factory.user()
+    owner, editor, viewer = await factory.users(3)
     org = await factory.org(owner)
     project_id = await factory.project(org, members={editor: "editor", viewer: "viewer"})
     return editor, viewer, project_id

@@ -60,24 +60,45 @@ class Factory:
         password = password or secrets.token_urlsafe(16)
         scopes = scopes_allowed(is_platform_admin=platform_admin) if scopes is None else scopes
         async with self.sessionmaker() as session, session.begin():
-            user = User(
-                username=username,
-                email=email,
-                display_name=username.title(),
-                is_platform_admin=platform_admin,
-                # The cheapest argon2id parameters (support.passwords, admin's in the tests):
-                # verification reads them from the hash, so login works as usual.
-                password_hash=CHEAP.hash(password),
-            )
+            user = self._new_user(username, password, email, platform_admin)
             session.add(user)
             await session.flush()
+        return self._actor(user, password, scopes)
+
+    async def users(self, count: int) -> list[Actor]:
+        """``count`` users as ``user()`` makes them by default, in one transaction."""
+        passwords = [secrets.token_urlsafe(16) for _ in range(count)]
+        users = [
+            self._new_user(f"user-{secrets.token_hex(4)}", password, None, False)
+            for password in passwords
+        ]
+        async with self.sessionmaker() as session, session.begin():
+            session.add_all(users)
+            await session.flush()
+        scopes = scopes_allowed(is_platform_admin=False)
+        pairs = zip(users, passwords, strict=True)
+        return [self._actor(user, password, scopes) for user, password in pairs]
+
+    @staticmethod
+    def _new_user(username: str, password: str, email: str | None, platform_admin: bool) -> User:
+        return User(
+            username=username,
+            email=email,
+            display_name=username.title(),
+            is_platform_admin=platform_admin,
+            # The cheapest argon2id parameters (support.passwords, admin's in the tests):
+            # verification reads them from the hash, so login works as usual.
+            password_hash=CHEAP.hash(password),
+        )
+
+    def _actor(self, user: User, password: str, scopes: frozenset[str]) -> Actor:
         token = issue_access_token(
             self.admin_app.state.signing_keys,
             self.admin_app.state.settings,
             user,
             " ".join(sorted(scopes)),
         )
-        return Actor(user.id, username, password, token, frozenset(scopes))
+        return Actor(user.id, user.username, password, token, frozenset(scopes))
 
     async def org(
         self, owner: Actor, *, slug: str | None = None, members: dict[Actor, str] | None = None
@@ -110,13 +131,19 @@ class Factory:
             project = Project(org_id=org_id, slug=slug, name=slug.title())
             session.add(project)
             await session.flush()
-            for actor, role in (members or {}).items():
-                in_org = await session.scalar(
-                    select(OrgMembership.id).where(
-                        OrgMembership.org_id == org_id, OrgMembership.user_id == actor.id
+            members = members or {}
+            in_org = set(
+                await session.scalars(
+                    select(OrgMembership.user_id).where(
+                        OrgMembership.org_id == org_id,
+                        OrgMembership.user_id.in_([actor.id for actor in members]),
                     )
                 )
-                if in_org is None:
+                if members
+                else ()
+            )
+            for actor, role in members.items():
+                if actor.id not in in_org:
                     session.add(OrgMembership(org_id=org_id, user_id=actor.id, role="member"))
                 session.add(ProjectMembership(project_id=project.id, user_id=actor.id, role=role))
             await session.flush()

@@ -203,8 +203,7 @@ class Team:
 
 @pytest_asyncio.fixture
 async def team(factory: Any, storage_root: Path) -> Team:
-    owner = await factory.user()
-    admin, editor, viewer = await factory.user(), await factory.user(), await factory.user()
+    owner, admin, editor, viewer = await factory.users(4)
     org_id = await factory.org(owner)
     project_id = await factory.project(
         org_id, members={admin: "admin", editor: "editor", viewer: "viewer"}

@@ -145,8 +145,7 @@ async def compute_client(compute_app: FastAPI) -> AsyncIterator[httpx.AsyncClien
 @pytest.fixture(scope="module")
 async def team(factory: Factory, storage_root: Path) -> Team:
     """As support.inprocess.team, once per module."""
-    owner = await factory.user()
-    admin, editor, viewer = await factory.user(), await factory.user(), await factory.user()
+    owner, admin, editor, viewer = await factory.users(4)
     org_id = await factory.org(owner)
     project_id = await factory.project(
         org_id, members={admin: "admin", editor: "editor", viewer: "viewer"}

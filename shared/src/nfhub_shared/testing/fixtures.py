@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -16,7 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
+from sqlalchemy.util import await_
 
 from nfhub_shared.db.migrations import upgrade
 from nfhub_shared.testing.database import (
@@ -111,9 +112,53 @@ def _migrate_all(directories: list[Path], url: str) -> None:
         upgrade(directory, url)
 
 
+# What a connection handed back to the session's pool sheds, after its transaction is rolled
+# back: what DISCARD ALL drops, but the driver's prepared statements (DISCARD ALL must run
+# outside a transaction block and would drop them too) and the plans (which change nothing a
+# test sees). The next test gets a connection in the state of a new one.
+SESSION_RESET = (
+    "CLOSE ALL; SET SESSION AUTHORIZATION DEFAULT; RESET ALL; UNLISTEN *; "
+    "SELECT pg_advisory_unlock_all(); DISCARD TEMP; DISCARD SEQUENCES;"
+)
+
+
+def _reset_session(dbapi_connection: Any, record: Any, reset_state: Any) -> None:
+    if reset_state.terminate_only or not reset_state.asyncio_safe:
+        return  # the connection is being discarded: nothing to hand on
+    dbapi_connection.rollback()
+    await_(dbapi_connection.driver_connection.execute(SESSION_RESET))
+
+
+class _SavepointsByDepth(Connection):
+    """Names each savepoint by how deep it is (sa_savepoint_1 in the test's transaction, _2
+    inside that, …) instead of by a count over the connection's life.
+
+    In the tests, every session opened on the test's connection (each factory call, each
+    request an in-process app serves) works in a savepoint, and the driver prepares every new
+    statement text it sees: with a new name each time, SAVEPOINT and RELEASE were prepared
+    afresh every time, and pushed the test's real statements out of the connection's cache of
+    prepared statements to be prepared again too. Savepoints nest strictly, so the names of
+    those open at once still differ."""
+
+    def _savepoint_impl(self, name: str | None = None) -> str:
+        if name is None:
+            depth = 1
+            nested = self._nested_transaction
+            while nested is not None:
+                depth += 1
+                nested = nested._previous_nested
+            name = f"sa_savepoint_{depth}"
+        return super()._savepoint_impl(name)
+
+
 @pytest_asyncio.fixture(scope="session")
 async def nfhub_engine(nfhub_database_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine(nfhub_database_url, poolclass=NullPool)
+    """The session database's engine. Its connections are kept from one test to the next (each
+    reset as above when it comes back): a new one per test cost a connection's start, and
+    every statement of the test was prepared again on it (with the driver's type lookups)."""
+    engine = create_async_engine(nfhub_database_url, pool_size=4, max_overflow=-1)
+    event.listen(engine.sync_engine, "reset", _reset_session)
+    engine.sync_engine._connection_cls = _SavepointsByDepth
     yield engine
     await engine.dispose()
 
