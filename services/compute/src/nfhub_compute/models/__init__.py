@@ -1,7 +1,7 @@
 from nfhub_compute.models.base import Base, audit_events
 from nfhub_compute.models.compute_env import ComputeEnv
 from nfhub_compute.models.pipeline import Pipeline, PipelineVersion
-from nfhub_compute.models.run import LIVE_STATES, Run
+from nfhub_compute.models.run import LIVE_STATES, Run, worker_scope
 from nfhub_compute.models.run_event import RunEvent
 from nfhub_compute.models.run_log import RunLogChunk
 from nfhub_compute.models.run_metrics import StoredRunMetrics
@@ -32,4 +32,5 @@ __all__ = [
     "WebhookAttempt",
     "WebhookDelivery",
     "audit_events",
+    "worker_scope",
 ]

@@ -1,11 +1,25 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    not_,
+    text,
+    true,
+)
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -205,3 +219,14 @@ class Run(RecordMixin, Base):
 
 def _text_or_none(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def worker_scope(owned_by: Any, host_bound: Sequence[Any]) -> ColumnElement[bool]:
+    """How workers divide the runs between them: with ``owned_by`` (a host's name, or a bound
+    parameter for one), the runs of the ``host_bound`` backends that host owns; with None,
+    every other run (those any worker may watch). RunRepository.live, TaskFileRepository.pending
+    and a reconciler pass's first question (worker.repository.pass_work) all ask this."""
+    bound = and_(Run.backend.in_(host_bound), Run.owner_host.is_not(None))
+    if owned_by is not None:
+        return and_(bound, Run.owner_host == owned_by)
+    return not_(bound) if host_bound else true()

@@ -8,7 +8,14 @@ from typing import Any
 
 from sqlalchemy import and_, case, exists, func, not_, or_, select, text, update
 
-from nfhub_compute.models import LIVE_STATES, ComputeEnv, ComputeWorker, PipelineVersion, Run
+from nfhub_compute.models import (
+    LIVE_STATES,
+    ComputeEnv,
+    ComputeWorker,
+    PipelineVersion,
+    Run,
+    worker_scope,
+)
 from nfhub_compute.runs.schemas import RunFilter
 from nfhub_compute.runs.states import RunState, states_that_can_move_to
 from nfhub_shared.db.repository import Repository
@@ -241,12 +248,9 @@ class RunRepository(Repository[Run]):
         With ``owned_by``: the runs of the ``host_bound`` backends that host owns. Without:
         every run but those (the runs any worker may watch).
         """
-        statement = select(Run).where(Run.state.in_(LIVE_STATES))
-        bound = and_(Run.backend.in_(host_bound), Run.owner_host.is_not(None))
-        if owned_by is not None:
-            statement = statement.where(bound, Run.owner_host == owned_by)
-        elif host_bound:
-            statement = statement.where(not_(bound))
+        statement = select(Run).where(
+            Run.state.in_(LIVE_STATES), worker_scope(owned_by, host_bound)
+        )
         if after is not None:
             statement = statement.where(Run.id > after)
         return (await self.session.scalars(statement.order_by(Run.id).limit(limit))).all()

@@ -24,7 +24,14 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, insert
 from sqlalchemy.orm import load_only
 
-from nfhub_compute.models import Run, StoredRunMetrics, Task, TaskFile, TaskFileFetch
+from nfhub_compute.models import (
+    Run,
+    StoredRunMetrics,
+    Task,
+    TaskFile,
+    TaskFileFetch,
+    worker_scope,
+)
 from nfhub_compute.models.task import METRIC_WHERE
 from nfhub_compute.tasks.schemas import TaskFileText, TaskFilter
 from nfhub_shared.db.repository import Repository
@@ -491,7 +498,6 @@ class TaskFileRepository:
         """(run, task id, work dir) of the oldest requests a worker may serve: with
         ``owned_by``, those of the ``host_bound`` backends' runs that host owns; without, the
         others (as RunRepository.live divides runs)."""
-        bound = and_(Run.backend.in_(host_bound), Run.owner_host.is_not(None))
         statement = (
             select(Run, TaskFileFetch.task_id, Task.workdir)
             .join(Run, Run.id == TaskFileFetch.run_id)
@@ -499,14 +505,10 @@ class TaskFileRepository:
                 Task,
                 and_(Task.run_id == TaskFileFetch.run_id, Task.task_id == TaskFileFetch.task_id),
             )
-            .where(TaskFileFetch.state == "pending")
+            .where(TaskFileFetch.state == "pending", worker_scope(owned_by, host_bound))
             .order_by(TaskFileFetch.requested_at)
             .limit(limit)
         )
-        if owned_by is not None:
-            statement = statement.where(bound, Run.owner_host == owned_by)
-        elif host_bound:
-            statement = statement.where(not_(bound))
         rows = await self.session.execute(statement)
         return [(run, int(task_id), workdir) for run, task_id, workdir in rows]
 

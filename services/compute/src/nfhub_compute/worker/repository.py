@@ -10,14 +10,12 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    and_,
     bindparam,
     delete,
     exists,
     false,
     func,
     literal_column,
-    not_,
     or_,
     select,
     true,
@@ -32,6 +30,7 @@ from nfhub_compute.models import (
     Run,
     StoredRunMetrics,
     TaskFileFetch,
+    worker_scope,
 )
 from nfhub_compute.wes.repository import DriverStatement, ReadConnection
 from nfhub_shared.db.session import AsyncSession
@@ -119,11 +118,11 @@ def _sql(*values: str) -> list[ColumnElement[str]]:
 def _pass_work(owned: bool, shared: bool) -> DriverStatement:
     """pass_work's statement for a worker that reconciles its host's runs (``owned``, of
     host ``:host``), every other run (``shared``), or both."""
-    bound = and_(Run.backend.in_(_sql(*HOST_BOUND_BACKENDS)), Run.owner_host.is_not(None))
-    its_host = and_(bound, Run.owner_host == bindparam("host")) if owned else false()
-    # As RunRepository.live and TaskFileRepository.pending divide the runs between workers.
+    host_bound = _sql(*HOST_BOUND_BACKENDS)
+    its_host = worker_scope(bindparam("host"), host_bound) if owned else false()
+    # The leader watches every live run (a silent host's too: mark_ownerless_runs).
     runs_scope = true() if shared else its_host
-    files_scope = or_(its_host, not_(bound)) if shared else its_host
+    files_scope = or_(its_host, worker_scope(None, host_bound)) if shared else its_host
     live = exists().where(Run.state.in_(_sql(*LIVE_STATES)), runs_scope)
     files = exists().where(
         TaskFileFetch.state == _sql("pending")[0], Run.id == TaskFileFetch.run_id, files_scope
