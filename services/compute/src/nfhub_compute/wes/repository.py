@@ -7,14 +7,11 @@ offset and a count.
 
 from __future__ import annotations
 
-import functools
 import uuid
-from collections.abc import Callable, Sequence
-from contextlib import AbstractAsyncContextManager
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import (
-    ClauseElement,
     ColumnElement,
     Integer,
     Subquery,
@@ -29,72 +26,12 @@ from sqlalchemy import (
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.compiler import SQLCompiler
 
 from nfhub_compute.models import ComputeEnv, Pipeline, PipelineVersion, Run, Task
 from nfhub_compute.pipelines.repository import visible_to
 from nfhub_compute.wes.schemas import EnvRow, PageKey, RunPage
-
-# WES's hot reads (status, the run list, counts) are single statements on a connection of
-# compute's read pool, asyncpg's own (main.lifespan): autocommit, no pre-ping, no
-# BEGIN/COMMIT, one round trip each. Tests hand the request's sessionmaker instead: its
-# session's connection, inside the test's transaction.
-ReadConnection = AsyncSession | Any  # Any: an asyncpg connection (the driver is untyped)
-ReadConnect = Callable[[], AbstractAsyncContextManager[ReadConnection]]
-
-
-class DriverStatement:
-    """A Core statement compiled once, sent to asyncpg as it is.
-
-    For the hottest reads SQLAlchemy's execution (building the statement, keying its compiled
-    cache, the greenlet hop, the result's row processing) cost several times what asyncpg
-    and the database take (bench/wes.py): the statement is written in Core as every other,
-    compiled for asyncpg at its first use (not at import: a process that serves no WES call
-    never pays for it), and sent as it is; asyncpg keeps it prepared per connection. No
-    codecs of SQLAlchemy's: JSON comes back as text.
-    """
-
-    def __init__(self, statement: ClauseElement) -> None:
-        self.statement = statement
-
-    @functools.cached_property
-    def _compiled(self) -> SQLCompiler:
-        compiled = self.statement.compile(dialect=asyncpg_dialect())  # type: ignore[no-untyped-call]
-        assert isinstance(compiled, SQLCompiler)
-        return compiled
-
-    # Each one an attribute of the instance once read: no cost per call after the first.
-    @functools.cached_property
-    def sql(self) -> str:
-        return self._compiled.string
-
-    @functools.cached_property
-    def names(self) -> tuple[str, ...]:
-        return tuple(self._compiled.positiontup or ())
-
-    @functools.cached_property
-    def defaults(self) -> dict[str, Any]:
-        """The statement's own values (the JSON key 'tags'); the rest come with each call."""
-        return {
-            name: bind.value for name, bind in self._compiled.binds.items() if not bind.required
-        }
-
-    def arguments(self, values: dict[str, Any]) -> list[Any]:
-        return [values[name] if name in values else self.defaults[name] for name in self.names]
-
-    async def fetch(self, connection: ReadConnection, **values: Any) -> list[Any]:
-        driver = await _driver(connection)
-        return list(await driver.fetch(self.sql, *self.arguments(values)))
-
-
-async def _driver(connection: ReadConnection) -> Any:
-    """The asyncpg connection: the pool's itself, or the one under a test's session."""
-    if isinstance(connection, AsyncSession):
-        raw = await (await connection.connection()).get_raw_connection()
-        return raw.driver_connection
-    return connection
+from nfhub_shared.db.driver import DriverStatement, ReadConnection
 
 
 # The hot statements, in Core, compiled once (DriverStatement).

@@ -24,7 +24,7 @@ from nfhub_compute.runs.service import RunService
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.wes.errors import InvalidWesRequest, WesRunNotFound, WesTaskNotFound
 from nfhub_compute.wes.paging import run_key, run_token, task_key, task_token
-from nfhub_compute.wes.repository import ReadConnect, WesReads, WesRepository
+from nfhub_compute.wes.repository import WesReads, WesRepository
 from nfhub_compute.wes.schemas import (
     DEFAULT_PAGE_SIZE,
     ENGINE,
@@ -49,6 +49,7 @@ from nfhub_compute.wes.schemas import (
 from nfhub_shared.audit import AuditWriter
 from nfhub_shared.auth.principal import ProjectAccess
 from nfhub_shared.clients import AdminClient, FilesClient
+from nfhub_shared.db.driver import ReadConnect
 from nfhub_shared.db.session import AsyncSession
 
 # workflow_engine_parameters a launch may give, with what they set (service-info lists them).

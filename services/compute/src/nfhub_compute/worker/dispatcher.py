@@ -23,8 +23,8 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.secrets.crypto import SecretBox
 from nfhub_compute.secrets.service import SecretsUnavailable, launch_values
-from nfhub_compute.wes.repository import ReadConnect
 from nfhub_compute.worker.repository import any_queued
+from nfhub_shared.db.driver import ReadConnect
 
 logger = structlog.get_logger("nfhub.compute.dispatcher")
 

@@ -58,12 +58,12 @@ from nfhub_compute.runs.repository import RunRepository
 from nfhub_compute.runs.states import RunState
 from nfhub_compute.tasks.repository import TaskRepository
 from nfhub_compute.tasks.service import TaskService
-from nfhub_compute.wes.repository import ReadConnect
 from nfhub_compute.worker.dispatcher import Dispatcher
 from nfhub_compute.worker.heartbeat import mark_ownerless_runs
 from nfhub_compute.worker.logship import LogShipper
 from nfhub_compute.worker.repository import pass_work
 from nfhub_compute.worker.taskfiles import TaskFileShipper
+from nfhub_shared.db.driver import ReadConnect
 
 logger = structlog.get_logger("nfhub.compute.reconciler")
 

@@ -32,7 +32,7 @@ from nfhub_compute.models import (
     TaskFileFetch,
     worker_scope,
 )
-from nfhub_compute.wes.repository import DriverStatement, ReadConnection
+from nfhub_shared.db.driver import DriverStatement, ReadConnection
 from nfhub_shared.db.session import AsyncSession
 
 # pg_try_advisory_lock key of the one reconciler: 'nfhub-compute-reconciler' hashed once.

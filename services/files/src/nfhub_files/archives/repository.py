@@ -6,22 +6,19 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import exists, literal_column, select, update
-from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from nfhub_files.models import Archive
+from nfhub_shared.db.driver import DriverStatement, ReadConnection
 from nfhub_shared.db.repository import Repository
 
-# The worker's idle poll, compiled once and sent to asyncpg as it is (archives/worker.py).
-_ANY_QUEUED = str(
-    select(exists().where(Archive.status == literal_column("'queued'"))).compile(
-        dialect=asyncpg_dialect()  # type: ignore[no-untyped-call]
-    )
-)
+# The worker's idle poll, sent to asyncpg as it is (archives/worker.py).
+_ANY_QUEUED = DriverStatement(select(exists().where(Archive.status == literal_column("'queued'"))))
 
 
-async def any_queued(connection: Any) -> bool:
-    """Whether an archive waits to be built; ``connection`` is asyncpg's (untyped)."""
-    return bool(await connection.fetchval(_ANY_QUEUED))
+async def any_queued(connection: ReadConnection) -> bool:
+    """Whether an archive waits to be built."""
+    [row] = await _ANY_QUEUED.fetch(connection)
+    return bool(row[0])
 
 
 class ArchiveRepository(Repository[Archive]):

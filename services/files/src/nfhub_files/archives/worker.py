@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,7 @@ from nfhub_files.archives.errors import ArchiveBuildError
 from nfhub_files.archives.repository import ArchiveRepository, any_queued
 from nfhub_files.state import FilesState
 from nfhub_files.storage.base import StorageBackend
+from nfhub_shared.db.driver import ReadConnect
 from nfhub_shared.db.engine import create_read_pool
 from nfhub_shared.errors import AppError
 
@@ -161,7 +162,7 @@ async def run_archive_worker(
     app: FastAPI,
     *,
     poll_seconds: float,
-    polls: Callable[[], AbstractAsyncContextManager[Any]] | None = None,
+    polls: ReadConnect | None = None,
 ) -> None:
     """Build archives until cancelled; sleeps ``poll_seconds`` whenever the queue is empty.
     ``polls``: a connection (asyncpg's) to ask first, in one statement, whether anything is
