@@ -27,6 +27,7 @@ from support.browser import (
     axe_violations,
     log_in,
     screenshot,
+    watch_pages,
 )
 from support.live import PASSWORD, LiveStack
 from support.oidc import PROVIDER_TITLE, PROVIDER_WARNINGS
@@ -147,17 +148,8 @@ def test_log_in_follow_a_run_manage_tokens_log_out(
     web = https_stack.urls["web"]
     context = new_context(chromium)
     page = context.new_page()
-    bodies: list[str] = []
-    errors: list[str] = []
+    bodies, errors = watch_pages(page, web)
     dialogs: list[str] = []
-
-    def keep(response: Response) -> None:
-        if response.url.startswith(web) and "text/html" in response.headers.get("content-type", ""):
-            bodies.append(response.text())
-
-    page.on("response", keep)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
     violations: dict[str, list[str]] = {}
 

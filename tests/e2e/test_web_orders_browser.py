@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, Response, expect
+from playwright.sync_api import Browser, Page, expect
 
 from support.browser import (
     CHROMIUM,
@@ -25,6 +25,7 @@ from support.browser import (
     axe_violations,
     log_in,
     screenshot,
+    watch_pages,
 )
 from support.live import LiveStack
 
@@ -133,16 +134,7 @@ def test_create_fill_preview_download_and_move_an_order(
     context.set_default_timeout(UI_TIMEOUT_MS)
     expect.set_options(timeout=UI_TIMEOUT_MS)
     page = context.new_page()
-    bodies: list[str] = []
-    errors: list[str] = []
-
-    def keep(response: Response) -> None:
-        if response.url.startswith(web) and "text/html" in response.headers.get("content-type", ""):
-            bodies.append(response.text())
-
-    page.on("response", keep)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    bodies, errors = watch_pages(page, web)
     violations: dict[str, list[str]] = {}
     log_in(page, https_stack)
 

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Response, expect
 
-from support.browser import CHROMIUM, JWT, UI_TIMEOUT_MS, axe_violations, log_in
+from support.browser import CHROMIUM, JWT, UI_TIMEOUT_MS, axe_violations, log_in, watch_pages
 from support.live import LiveStack
 
 # One task more than the run page shows at once (50), so the task table has a second page.
@@ -263,17 +263,8 @@ def test_members_add_change_role_refusal_remove(chromium: Browser, https_stack: 
     context.set_default_timeout(UI_TIMEOUT_MS)
     expect.set_options(timeout=UI_TIMEOUT_MS)
     page = context.new_page()
-    bodies: list[str] = []
-    errors: list[str] = []
+    bodies, errors = watch_pages(page, web)
     violations: dict[str, list[str]] = {}
-
-    def keep(response: Response) -> None:
-        if response.url.startswith(web) and "html" in response.headers.get("content-type", ""):
-            bodies.append(response.text())
-
-    page.on("response", keep)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     log_in(page, https_stack)
 
     page.get_by_role("link", name="Members").click()

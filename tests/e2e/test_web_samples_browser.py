@@ -13,7 +13,7 @@ import re
 import secrets
 
 import pytest
-from playwright.sync_api import Browser, Response, expect
+from playwright.sync_api import Browser, expect
 
 from support.browser import (
     CHROMIUM,
@@ -22,6 +22,7 @@ from support.browser import (
     axe_violations,
     log_in,
     screenshot,
+    watch_pages,
 )
 from support.live import LiveStack
 
@@ -101,16 +102,7 @@ def test_subjects_samples_and_a_samplesheet_import(
     context.set_default_timeout(UI_TIMEOUT_MS)
     expect.set_options(timeout=UI_TIMEOUT_MS)
     page = context.new_page()
-    bodies: list[str] = []
-    errors: list[str] = []
-
-    def keep(response: Response) -> None:
-        if response.url.startswith(web) and "text/html" in response.headers.get("content-type", ""):
-            bodies.append(response.text())
-
-    page.on("response", keep)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    bodies, errors = watch_pages(page, web)
     violations: dict[str, list[str]] = {}
     log_in(page, https_stack)
 

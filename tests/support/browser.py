@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-from playwright.sync_api import Browser, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, Playwright, Response, expect, sync_playwright
 from playwright.sync_api import Page as Page
 
 from support.live import PASSWORD, LiveStack
@@ -139,6 +139,23 @@ def axe_violations(page: Page) -> list[str]:
         WCAG_21_AA,
     )
     return [f"{v['id']}: {[n['target'] for n in v['nodes']]}" for v in results["violations"]]
+
+
+def watch_pages(page: Page, web: str) -> tuple[list[str], list[str]]:
+    """What a test checks of the pages the web app (at ``web``) served it, collected as they
+    come: their HTML bodies (no access token may be in one) and the browser's errors (script
+    exceptions, console errors)."""
+    bodies: list[str] = []
+    errors: list[str] = []
+
+    def keep(response: Response) -> None:
+        if response.url.startswith(web) and "text/html" in response.headers.get("content-type", ""):
+            bodies.append(response.text())
+
+    page.on("response", keep)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    return bodies, errors
 
 
 def log_in(page: Page, stack: LiveStack, project: str = "Live") -> None:
