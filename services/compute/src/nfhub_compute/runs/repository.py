@@ -35,7 +35,9 @@ class RunRepository(Repository[Run]):
     ) -> Run | None:
         statement = select(Run).where(Run.id == run_id, Run.project_id == project_id)
         if for_update:
-            statement = statement.with_for_update()
+            # Locked, the row as it is now: a run this session read before may have moved
+            # since (ended, say), and the identity map would hand back that older state.
+            statement = statement.with_for_update().execution_options(populate_existing=True)
         return await self.session.scalar(statement)
 
     async def list_in_project(

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from nfhub_compute.config import Settings
 from nfhub_compute.models import Run, Task
 from nfhub_compute.pipelines.schemas import SLUG_PATTERN, VERSION_PATTERN
+from nfhub_compute.runs.errors import IllegalRunTransition
 from nfhub_compute.runs.schemas import RunCreate, RunInput
 from nfhub_compute.runs.service import RunService
 from nfhub_compute.runs.states import RunState
@@ -290,7 +291,12 @@ class WesService(WesReadService):
         how it ended): WES's cancel has no refusal for it, and there is nothing to stop."""
         run = await self._run(run_id)
         if not RunState(run.state).terminal:
-            run = await self.runs.cancel(run.id)
+            try:
+                run = await self.runs.cancel(run.id)
+            except IllegalRunTransition:
+                # It ended since it was read: the cancel's locked read has refreshed ``run``.
+                if not RunState(run.state).terminal:
+                    raise
         return RunId(run_id=str(run.id))
 
     # -- tasks -------------------------------------------------------------------------------
